@@ -1,0 +1,3 @@
+from betrokken.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""The ``betrokken`` command. Each service folder brings its own commands; this joins them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from betrokken.clikit import guard
+from betrokken.config.cli import network
+from betrokken.coordinator.cli import coordinator, query
+from betrokken.keyservice.cli import keyservice
+from betrokken.node.cli import node
+
+
+@click.group()
+@click.version_option(package_name="betrokken")
+def main() -> None:
+    """betrokken: is any other organisation involved with this person?
+
+    A federated hit/no-hit index for the care-and-safety field: no BSN is stored, no central
+    list of persons exists, and every question is purpose-bound and recorded.
+    """
+
+
+@main.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to build the demo network (default: a new temporary folder, kept afterwards).",
+)
+@click.option("--per-node", default=2000, show_default=True, help="Registrations per node.")
+@click.option("--base-port", type=int, default=None, help="First loopback port to use.")
+@guard
+def demo(directory: Path | None, per_node: int, base_port: int | None) -> None:
+    """Build a five-organisation network on loopback, fill it, and show what it answers."""
+    from betrokken.demo import run_demo
+
+    if not run_demo(directory, per_node=per_node, base_port=base_port, out=click.echo):
+        raise SystemExit(1)
+
+
+main.add_command(network)
+main.add_command(keyservice)
+main.add_command(coordinator)
+main.add_command(node)
+main.add_command(query)
+
+if __name__ == "__main__":
+    main()

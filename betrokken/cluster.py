@@ -1,0 +1,114 @@
+"""Running a whole network as real processes on loopback (for the demo and end-to-end tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from betrokken.config.devnet import DevNetwork
+from betrokken.config.load import load_network
+from betrokken.errors import Unavailable
+
+
+def betrokken_command(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "betrokken", *(str(a) for a in args)]
+
+
+def _wait_for_port(
+    address: str, process: subprocess.Popen[bytes], log: Path, timeout: float
+) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise Unavailable(f"process for {address} exited with {process.returncode}:\n{tail}")
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise Unavailable(f"nothing listens on {address} after {timeout:.0f}s; see {log}")
+
+
+@dataclass
+class Cluster:
+    """The key service, the coordinator and every node of a development network."""
+
+    net: DevNetwork
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.net.directory / "logs"
+
+    def _start(self, name: str, command: list[str], address: str) -> None:
+        self.log_dir.mkdir(exist_ok=True)
+        log = self.log_dir / f"{name}.log"
+        with log.open("ab") as handle:
+            process = subprocess.Popen(
+                command,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=self.net.directory,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.processes[name] = process
+        _wait_for_port(address, process, log, timeout=30)
+
+    def start(self) -> None:
+        network = load_network(self.net.network_file)
+        self._start(
+            "keyservice",
+            betrokken_command("keyservice", "serve", "--config", self.net.keyservice_config),
+            network.keyservice.address,
+        )
+        for org in network.nodes():
+            self.start_node(org.id)
+        self._start(
+            "coordinator",
+            betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
+            network.coordinator.address,
+        )
+
+    def start_node(self, org_id: str) -> None:
+        network = load_network(self.net.network_file)
+        org = network.organisation(org_id)
+        assert org is not None and org.node_address
+        self._start(
+            f"node-{org_id}",
+            betrokken_command("node", "serve", "--config", self.net.node_configs[org_id]),
+            org.node_address,
+        )
+
+    def stop_process(self, name: str) -> int | None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop_node(self, org_id: str) -> int | None:
+        return self.stop_process(f"node-{org_id}")
+
+    def stop(self) -> dict[str, int | None]:
+        return {name: self.stop_process(name) for name in list(self.processes)}
+
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,58 @@
+"""Database engines: SQLite (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from betrokken.errors import ConfigError, Unavailable
+
+
+def _normalise(url: str) -> str:
+    # Use the psycopg (3) driver for plain postgresql:// URLs.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, metadata: MetaData) -> Engine:
+    """An engine with the schema created; SQLite files get WAL and a busy timeout."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        else:
+            engine = create_engine(_normalise(url), pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(
+            f"database URL is not usable ({exc})",
+            hint="use sqlite:///path/to/file.db or postgresql://user@host:5432/database",
+        ) from None
+    try:
+        metadata.create_all(engine)
+    except OperationalError as exc:
+        raise Unavailable(
+            f"cannot open the database ({exc.orig})",
+            hint="check the database URL in the component's configuration and that the server runs",
+        ) from None
+    return engine
+
+
+def redacted(url: str) -> str:
+    """The URL without a password, for status output and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

@@ -1,0 +1,302 @@
+"""``betrokken demo``: a five-organisation network on loopback, filled and asked.
+
+Every service is a real process with mutual TLS. The case-system exports (which do hold BSNs, as
+a partner's own system does) are written to a separate temporary folder and deleted right after
+the import; the network folder itself never holds a BSN (P1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from betrokken.cluster import Cluster, betrokken_command
+from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.crypto.bsn import Bsn, generate_bsn, mask
+
+ZVH = "zvh-kennemerland"
+POLITIE = "politie-nh"
+RECLASSERING = "reclassering"
+GEMEENTE = "gemeente-haarlem"
+GGZ = "ggz-kennemerland"
+ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ)
+
+Out = Callable[[str], None]
+
+
+@dataclass
+class GroundTruth:
+    """Who is registered where (kept in memory only)."""
+
+    registrations: dict[str, list[Bsn]] = field(default_factory=dict)
+
+    def where(self, bsn: Bsn) -> set[str]:
+        return {org for org, people in self.registrations.items() if bsn in people}
+
+
+def synthetic_population(
+    rng: random.Random, orgs: tuple[str, ...], per_node: int
+) -> tuple[GroundTruth, dict[str, Bsn]]:
+    """Random valid BSNs per organisation, plus a few named persons for the story."""
+    seen: set[str] = set()
+
+    def fresh() -> Bsn:
+        while True:
+            bsn = generate_bsn(rng)
+            if bsn.digits not in seen:
+                seen.add(bsn.digits)
+                return bsn
+
+    named = {"several": fresh(), "nowhere": fresh(), "one": fresh()}
+    truth = GroundTruth({org: [fresh() for _ in range(per_node)] for org in orgs})
+    for org in (POLITIE, RECLASSERING, GEMEENTE, GGZ):
+        if org in truth.registrations:
+            truth.registrations[org].append(named["several"])
+    if GEMEENTE in truth.registrations:
+        truth.registrations[GEMEENTE].append(named["one"])
+    return truth, named
+
+
+def write_export(path: Path, people: list[Bsn], rng: random.Random | None = None) -> None:
+    """A case-system export: BSN, the start of involvement (up to ~1.5 years ago), a reference."""
+    rng = rng or random.Random(len(people))
+    today = dt.datetime.now(dt.UTC).date()
+    lines = ["bsn,since,reference"]
+    lines += [
+        f"{bsn.digits},{today - dt.timedelta(days=rng.randrange(0, 540))},CASE-{index:05d}"
+        for index, bsn in enumerate(people, start=1)
+    ]
+    lines.append("12345678X,CASE-BAD-1")  # a line a case system might produce by mistake
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _run(out: Out, args: list[str], expect: int, what: str) -> int:
+    # Even synthetic BSNs are shown masked, as everywhere else in betrokken.
+    shown = " ".join(mask(a) if args[i - 1] == "--bsn" else a for i, a in enumerate(args))
+    out(f"\n$ betrokken {shown}")
+    result = subprocess.run(betrokken_command(*args), capture_output=True, text=True, check=False)
+    text = (result.stdout + result.stderr).rstrip()
+    out("  " + text.replace("\n", "\n  "))
+    verdict = "as expected" if result.returncode == expect else f"UNEXPECTED, wanted {expect}"
+    out(f"  [exit code {result.returncode}: {what}; {verdict}]")
+    return result.returncode
+
+
+def run_demo(
+    directory: Path | None, *, per_node: int = 2000, base_port: int | None = None, out: Out
+) -> bool:
+    """Run the whole demo; True when every step behaved as expected."""
+    directory = directory or Path(tempfile.mkdtemp(prefix="betrokken-demo-"))
+    out(f"== Building a development network of {len(ORGS)} organisations in {directory}")
+    net: DevNetwork = init_network(directory, ORGS, base_port=base_port, name="demo-kennemerland")
+    rng = random.Random(20261123)
+    truth, named = synthetic_population(rng, ORGS, per_node)
+    ok = True
+    cluster = Cluster(net)
+    try:
+        out("== Starting the key service, 5 nodes and the coordinator (mutual TLS on loopback)")
+        cluster.start()
+        for name, process in cluster.processes.items():
+            out(f"   {name:<26} pid {process.pid}")
+        out(f"== Importing {per_node} synthetic registrations per node (valid, generated BSNs)")
+        exports = Path(tempfile.mkdtemp(prefix="betrokken-exports-"))
+        try:
+            for org in ORGS:
+                export = exports / f"{org}.csv"
+                write_export(export, truth.registrations[org])
+                config = net.node_configs[org]
+                args = ["node", "import", "--config", str(config), str(export), "--quiet"]
+                result = subprocess.run(
+                    betrokken_command(*args), capture_output=True, text=True, check=False
+                )
+                out(f"   {org}: " + result.stdout.strip().replace("\n", "\n   "))
+                ok &= result.returncode == 2  # the one planted bad line is reported
+        finally:
+            shutil.rmtree(exports)
+        out("   (the case-system exports, which held BSNs, are deleted again)")
+
+        zvh = str(net.node_configs[ZVH])
+        politie = str(net.node_configs[POLITIE])
+        several, nowhere, one = named["several"], named["nowhere"], named["one"]
+        out("\n== 1. A person known at several organisations (ZVH triage)")
+        out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    zvh,
+                    "--bsn",
+                    several.digits,
+                    "--purpose",
+                    "zvh-triage",
+                    "--case",
+                    "ZVH-2026-0142",
+                    "--user",
+                    "r.jansen",
+                ],
+                0,
+                "complete answer",
+            )
+            == 0
+        )
+        out("\n== 2. A person known nowhere")
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    zvh,
+                    "--bsn",
+                    nowhere.digits,
+                    "--purpose",
+                    "zvh-triage",
+                    "--case",
+                    "ZVH-2026-0143",
+                    "--user",
+                    "r.jansen",
+                ],
+                0,
+                "complete answer",
+            )
+            == 0
+        )
+        out("\n== 3. ZSM asks for the same person: the GGZ defers (same answer for hit and miss)")
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    politie,
+                    "--bsn",
+                    several.digits,
+                    "--purpose",
+                    "zsm-context",
+                    "--case",
+                    "ZSM-NH-77812",
+                    "--user",
+                    "zsm.officier",
+                ],
+                0,
+                "complete answer",
+            )
+            == 0
+        )
+        out(f"\n== 4. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
+        cluster.stop_node(RECLASSERING)
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    zvh,
+                    "--bsn",
+                    several.digits,
+                    "--purpose",
+                    "zvh-triage",
+                    "--case",
+                    "ZVH-2026-0142",
+                    "--user",
+                    "r.jansen",
+                ],
+                3,
+                "partial answer",
+            )
+            == 3
+        )
+        cluster.start_node(RECLASSERING)
+        out("\n== 5. A purpose the ZVH may not ask (zsm-context is for politie only)")
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    zvh,
+                    "--bsn",
+                    one.digits,
+                    "--purpose",
+                    "zsm-context",
+                    "--case",
+                    "ZVH-2026-0144",
+                    "--user",
+                    "r.jansen",
+                ],
+                4,
+                "refused by policy",
+            )
+            == 4
+        )
+        out("\n== 6. An invalid BSN (typing error)")
+        ok &= (
+            _run(
+                out,
+                [
+                    "query",
+                    "--config",
+                    zvh,
+                    "--bsn",
+                    "123456789",
+                    "--purpose",
+                    "zvh-triage",
+                    "--case",
+                    "ZVH-2026-0145",
+                    "--user",
+                    "r.jansen",
+                ],
+                2,
+                "bad input",
+            )
+            == 2
+        )
+        out("\n== 7. A list of persons at once (the morning list)")
+        lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
+        try:
+            morning = lists / "morning.csv"
+            morning.write_text(
+                "bsn,case\n"
+                f"{several.digits},ZVH-2026-0150\n{nowhere.digits},ZVH-2026-0151\n"
+                f"{one.digits},ZVH-2026-0152\n"
+            )
+            ok &= (
+                _run(
+                    out,
+                    [
+                        "query",
+                        "--config",
+                        zvh,
+                        "--file",
+                        str(morning),
+                        "--purpose",
+                        "zvh-triage",
+                        "--user",
+                        "r.jansen",
+                    ],
+                    0,
+                    "complete answer",
+                )
+                == 0
+            )
+        finally:
+            shutil.rmtree(lists)
+    finally:
+        codes = cluster.stop()
+        out("\n== Stopped every service: " + ", ".join(f"{n} ({c})" for n, c in codes.items()))
+    out(f"\nThe network's files are in {directory}:")
+    out(f"   network file     {net.network_file}")
+    out(f"   audit records    {directory / 'coordinator' / 'coordinator.db'}")
+    out(f"   node databases   {directory / 'nodes'}/<organisation>/node.db")
+    out(f"   service logs     {directory / 'logs'}")
+    out("No file there contains a BSN: only pseudonyms, which no single party can reverse.")
+    out("Demo " + ("finished: every step behaved as expected." if ok else "FAILED: see above."))
+    return ok

@@ -1,0 +1,166 @@
+"""The one exception hierarchy of betrokken.
+
+Every error a user, an operator or a peer can cause is a subclass of :class:`BetrokkenError`.
+Each class carries
+
+* an ``exit_code`` for the CLI (documented in ``docs/regisseur.md`` and ``docs/operator.md``),
+* a ``status`` name: the gRPC status code it maps to on the wire (the mapping to real
+  ``grpc.StatusCode`` values lives in one place, :mod:`betrokken.identity.rpc`),
+* a human message that says what was wrong, plus an optional ``hint`` saying what to do.
+
+Messages never contain a BSN: callers pass masked forms (see :func:`betrokken.crypto.bsn.mask`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class BetrokkenError(Exception):
+    """Root of every error betrokken raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    status: ClassVar[str] = "INTERNAL"
+    summary: ClassVar[str] = "betrokken failed"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """A human explanation: what went wrong and, when known, what to do about it."""
+        text = f"{self.summary}: {self.message}"
+        if self.hint:
+            text += f"\n  what to do: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- exit code 2: bad input ------------------------------------------------------------------
+class BadInput(BetrokkenError):
+    """The user gave input that cannot be used (a malformed BSN, a missing case reference)."""
+
+    exit_code = 2
+    status = "INVALID_ARGUMENT"
+    summary = "bad input"
+
+
+class InvalidBsn(BadInput):
+    """A value is not a valid BSN. The message carries only a masked form."""
+
+    summary = "invalid BSN"
+
+
+class MalformedMessage(BadInput):
+    """A peer sent a message that does not follow the wire contract (bad sizes, bad points)."""
+
+    summary = "malformed message"
+
+
+# --- exit code 4: refused by policy ----------------------------------------------------------
+class PolicyRefusal(BetrokkenError):
+    """The network's rules do not allow this (purpose, role, organisation)."""
+
+    exit_code = 4
+    status = "PERMISSION_DENIED"
+    summary = "refused by policy"
+
+
+class UnknownPurpose(PolicyRefusal):
+    summary = "unknown purpose"
+
+
+class PurposeNotAllowed(PolicyRefusal):
+    summary = "purpose not allowed"
+
+
+class QuotaExceeded(PolicyRefusal):
+    status = "RESOURCE_EXHAUSTED"
+    summary = "quota exceeded"
+
+
+# --- exit code 5: configuration ---------------------------------------------------------------
+class ConfigError(BetrokkenError):
+    """A configuration file is missing, malformed or inconsistent."""
+
+    exit_code = 5
+    status = "FAILED_PRECONDITION"
+    summary = "configuration error"
+
+
+# --- exit code 6: identity -------------------------------------------------------------------
+class AuthenticationError(BetrokkenError):
+    """A peer's certificate is unknown, expired or does not belong to the role it acts in."""
+
+    exit_code = 6
+    status = "UNAUTHENTICATED"
+    summary = "not authenticated"
+
+
+class WrongRole(AuthenticationError):
+    status = "PERMISSION_DENIED"
+    summary = "wrong role for this certificate"
+
+
+# --- exit code 7: a service cannot be reached or cannot do its job -----------------------------
+class Unavailable(BetrokkenError):
+    exit_code = 7
+    status = "UNAVAILABLE"
+    summary = "service unavailable"
+
+
+class AuditUnavailable(Unavailable):
+    """The coordinator cannot write its audit record, so it refuses to answer (fail closed)."""
+
+    summary = "audit log unavailable, query refused"
+
+
+# --- exit code 8: cryptographic verification failed ------------------------------------------
+class VerificationError(BetrokkenError):
+    """A proof, key id or signature did not verify. Never silently turned into a 'no hit'."""
+
+    exit_code = 8
+    status = "DATA_LOSS"
+    summary = "verification failed"
+
+
+class KeyMismatch(VerificationError):
+    summary = "pseudonymisation key mismatch"
+
+
+# --- exit code 1: everything else -------------------------------------------------------------
+class InternalError(BetrokkenError):
+    exit_code = 1
+    status = "INTERNAL"
+    summary = "internal error"
+
+
+ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
+    BetrokkenError,
+    BadInput,
+    InvalidBsn,
+    MalformedMessage,
+    PolicyRefusal,
+    UnknownPurpose,
+    PurposeNotAllowed,
+    QuotaExceeded,
+    ConfigError,
+    AuthenticationError,
+    WrongRole,
+    Unavailable,
+    AuditUnavailable,
+    VerificationError,
+    KeyMismatch,
+    InternalError,
+)
+
+
+def error_class(name: str) -> type[BetrokkenError]:
+    """Find an error class by name (used to rebuild errors received over gRPC)."""
+    for cls in ALL_ERRORS:
+        if cls.__name__ == name:
+            return cls
+    return BetrokkenError

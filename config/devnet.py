@@ -1,0 +1,257 @@
+"""``betrokken network init``: a complete development network in one folder.
+
+Writes the network file with example purposes and policies, a development CA, certificates for
+every organisation, the coordinator and the key service, a fresh OPRF key, and one configuration
+file per component, on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from betrokken.config.load import load_network
+from betrokken.config.schema import is_identifier
+from betrokken.crypto import oprf
+from betrokken.errors import BadInput
+from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
+from betrokken.identity.pki import create_ca, issue_certificate, write_issued
+from betrokken.keyservice.keyfile import key_id_for, write_key
+
+DOMAIN_HINTS = (
+    (("zvh", "veiligheidshuis", "ketenhuis"), "zvh", "Zorg- en Veiligheidshuis"),
+    (("politie", "om-", "reclassering", "halt", "raad", "dji", "zsm"), "veiligheid", ""),
+    (("ggz", "verslaving", "huisarts", "veilig-thuis", "jeugdzorg", "zorg"), "zorg", ""),
+    (("gemeente", "wijkteam", "buurtteam"), "gemeente", ""),
+    (("woning", "wonen", "corporatie"), "wonen", ""),
+)
+SECRECY_HINTS = ("ggz", "huisarts", "verslaving")
+
+
+def guess_domain(org_id: str) -> str:
+    for words, domain, _ in DOMAIN_HINTS:
+        if any(word in org_id for word in words):
+            return domain
+    return "overig"
+
+
+def _name(org_id: str) -> str:
+    special = {"ggz": "GGZ", "zvh": "Zorg- en Veiligheidshuis", "om": "OM", "nh": "Noord-Holland"}
+    return " ".join(special.get(part, part.capitalize()) for part in org_id.split("-"))
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def find_ports(count: int, base: int | None) -> list[int]:
+    """``count`` consecutive free loopback ports from ``base`` (or the first free range)."""
+    starts = [base] if base is not None else list(range(7400, 9000, 50))
+    for start in starts:
+        ports = list(range(start, start + count))
+        if all(port_is_free(p) for p in ports):
+            return ports
+    if base is not None:
+        raise BadInput(
+            f"ports {base}..{base + count - 1} are not all free on 127.0.0.1",
+            hint="choose another --base-port",
+        )
+    raise BadInput("no free range of loopback ports found", hint="pass --base-port")
+
+
+def _s(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_s(v) for v in values) + "]"
+
+
+@dataclass(frozen=True)
+class DevNetwork:
+    directory: Path
+    network_file: Path
+    keyservice_config: Path
+    coordinator_config: Path
+    node_configs: dict[str, Path]
+
+
+def init_network(
+    directory: Path,
+    org_ids: Sequence[str],
+    *,
+    base_port: int | None = None,
+    name: str = "dev-network",
+    registration_days: int = 730,
+    quota: int = 50_000,
+) -> DevNetwork:
+    if len(org_ids) < 2:
+        raise BadInput("a network needs at least two organisations", hint="--orgs a,b,c")
+    for org_id in org_ids:
+        if not is_identifier(org_id):
+            raise BadInput(
+                f"'{org_id}' is not a valid organisation id",
+                hint="use lower-case letters, digits and hyphens, e.g. politie-nh",
+            )
+    if len(set(org_ids)) != len(org_ids):
+        raise BadInput("an organisation id appears twice in --orgs")
+    if (directory / "network.toml").exists():
+        raise BadInput(
+            f"{directory} already holds a network",
+            hint="choose an empty folder, or remove the old network first",
+        )
+    ports = find_ports(2 + len(org_ids), base_port)
+    ks_port, coord_port, node_ports = ports[0], ports[1], ports[2:]
+
+    ca = create_ca(f"betrokken development CA ({name})")
+    (directory / "ca").mkdir(parents=True, exist_ok=True)
+    write_issued(directory / "ca", "ca", ca)
+
+    keypair = oprf.generate_key_pair()
+    key_id = key_id_for(keypair.public)
+    ks_dir = directory / "keyservice"
+    write_key(ks_dir / "oprf.key", keypair)
+    write_issued(ks_dir, "keyservice", issue_certificate(ca, KEYSERVICE_URI, "key service"))
+    coord_dir = directory / "coordinator"
+    write_issued(coord_dir, "coordinator", issue_certificate(ca, COORDINATOR_URI, "coordinator"))
+
+    domains = {org: guess_domain(org) for org in org_ids}
+    askers = [o for o in org_ids if domains[o] == "zvh"] or [org_ids[0]]
+    police = [o for o in org_ids if "politie" in o or o.startswith("om")]
+    municipal = [o for o in org_ids if domains[o] == "gemeente"]
+    secrecy = [o for o in org_ids if any(word in o for word in SECRECY_HINTS)]
+
+    lines = [
+        "# betrokken network file: the same at every partner. See docs/operator.md.",
+        f"name = {_s(name)}",
+        'desk_contact = "Zorg- en Veiligheidshuis, regiedesk, 023 000 0000"',
+        "",
+        "[keyservice]",
+        f'address = "127.0.0.1:{ks_port}"',
+        f"key_id = {_s(key_id)}",
+        f'public_key = "{keypair.public.hex()}"',
+        'suite = "ristretto255-SHA512"',
+        f"default_daily_quota = {quota}",
+        "max_batch = 1000",
+        "",
+        "[coordinator]",
+        f'address = "127.0.0.1:{coord_port}"',
+        "max_batch = 100",
+        "deadline_seconds = 3.0",
+        "",
+        "[retention]",
+        f"registration_days = {registration_days}",
+        "audit_years = 5",
+        "",
+    ]
+    for org_id, port in zip(org_ids, node_ports, strict=True):
+        lines += [
+            "[[organisations]]",
+            f"id = {_s(org_id)}",
+            f"name = {_s(_name(org_id))}",
+            f"domain = {_s(domains[org_id])}",
+            f"contact = {_s(f'{_name(org_id)}, coordination desk, {org_id}@example.nl')}",
+            f'node_address = "127.0.0.1:{port}"',
+            "",
+        ]
+    purposes = [
+        (
+            "zvh-triage",
+            "Triage of a case referred to the Zorg- en Veiligheidshuis: which partners are "
+            "already involved",
+            "AVG art. 6(1)(e); convenant Zorg- en Veiligheidshuis, art. 5 (triage)",
+            askers,
+        ),
+        (
+            "zsm-context",
+            "ZSM: context of a suspect for the decision on the case within the ZSM time limit",
+            "Wet politiegegevens art. 20; Wet justitiele en strafvorderlijke gegevens art. 39f",
+            police,
+        ),
+        (
+            "wijkteam-coordination",
+            "Coordination of support by the municipality's wijkteam (one family, one plan)",
+            "Wmo 2015 art. 5.2.1; Jeugdwet art. 7.4.0",
+            municipal,
+        ),
+    ]
+    for pid, description, basis, allowed in purposes:
+        if not allowed:
+            continue
+        lines += [
+            "[[purposes]]",
+            f"id = {_s(pid)}",
+            f"description = {_s(description)}",
+            f"legal_basis = {_s(basis)}",
+            f"allowed_organisations = {_list(allowed)}",
+            "",
+        ]
+    defined = {pid for pid, _, _, allowed in purposes if allowed}
+    for org_id in secrecy:
+        # Professional secrecy (beroepsgeheim): defer for police questions, domain for triage.
+        for pid, level in (("zsm-context", "defer"), ("zvh-triage", "domain")):
+            if pid in defined:
+                lines += [
+                    "[[policies]]",
+                    f"organisation = {_s(org_id)}",
+                    f"purpose = {_s(pid)}",
+                    f"level = {_s(level)}",
+                    "",
+                ]
+    network_file = directory / "network.toml"
+    network_file.write_text("\n".join(lines))
+
+    def component(path: Path, body: list[str], stem: str) -> Path:
+        text = [
+            "# betrokken component configuration. Paths are relative to this file.",
+            'network = "../network.toml"',
+            *body,
+            "",
+            "[tls]",
+            f'certificate = "{stem}.crt"',
+            f'private_key = "{stem}.key"',
+            'ca = "../ca/ca.crt"',
+        ]
+        path.write_text("\n".join(text) + "\n")
+        return path
+
+    ks_config = component(
+        ks_dir / "keyservice.toml",
+        ['database = "sqlite:///keyservice.db"', 'oprf_key = "oprf.key"'],
+        "keyservice",
+    )
+    coord_config = component(
+        coord_dir / "coordinator.toml", ['database = "sqlite:///coordinator.db"'], "coordinator"
+    )
+    node_configs: dict[str, Path] = {}
+    for org_id in org_ids:
+        node_dir = directory / "nodes" / org_id
+        write_issued(node_dir, org_id, issue_certificate(ca, organisation_uri(org_id), org_id))
+        path = node_dir / "node.toml"
+        path.write_text(
+            "\n".join(
+                [
+                    "# betrokken node configuration. Paths are relative to this file.",
+                    'network = "../../network.toml"',
+                    f"organisation = {_s(org_id)}",
+                    'database = "sqlite:///node.db"',
+                    "",
+                    "[tls]",
+                    f'certificate = "{org_id}.crt"',
+                    f'private_key = "{org_id}.key"',
+                    'ca = "../../ca/ca.crt"',
+                    "",
+                ]
+            )
+        )
+        node_configs[org_id] = path
+    load_network(network_file)  # what we wrote must validate
+    return DevNetwork(directory, network_file, ks_config, coord_config, node_configs)

@@ -1,0 +1,136 @@
+"""Loading configuration files: TOML parsing, validation, paths resolved, clear errors.
+
+Every problem becomes a :class:`~betrokken.errors.ConfigError` whose message names the file and
+the field, says what is wrong, and whose hint says how to fix it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from betrokken.config.schema import (
+    CoordinatorConfig,
+    KeyServiceConfig,
+    Network,
+    NodeConfig,
+    TlsFiles,
+)
+from betrokken.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C")
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: file not found",
+            hint="pass the right path with --config, or create the network with "
+            "`betrokken network init DIR`",
+        )
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax there") from None
+
+
+def _validate(model: type[M], data: dict[str, object], path: Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "is required but missing"
+            elif error["type"] == "extra_forbidden":
+                message = "is not a known setting (misspelled?)"
+            problems.append(f"{path}: field '{field}' {message}")
+        raise ConfigError(
+            "\n  ".join(problems),
+            hint="correct the field(s) named above; docs/operator.md describes every setting",
+        ) from None
+
+
+def load_network(path: Path | str) -> Network:
+    path = Path(path)
+    return _validate(Network, _read_toml(path), path)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[C]):
+    """A component configuration with its network, paths resolved against the file's folder."""
+
+    path: Path
+    component: C
+    network: Network
+    tls: TlsFiles
+
+    def resolve(self, relative: str) -> Path:
+        return resolve_path(self.path, relative)
+
+
+def resolve_path(config_path: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (config_path.parent / candidate).resolve()
+
+
+def resolve_database_url(config_path: Path, url: str) -> str:
+    """Make a relative SQLite path relative to the config file rather than the working dir."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(resolve_path(config_path, url[len(prefix) :]))
+    return url
+
+
+def _load_component(model: type[M], path: Path | str) -> tuple[Path, M, Network, TlsFiles]:
+    path = Path(path)
+    component = _validate(model, _read_toml(path), path)
+    network_path = resolve_path(path, component.network)  # type: ignore[attr-defined]
+    network = load_network(network_path)
+    raw_tls: TlsFiles = component.tls  # type: ignore[attr-defined]
+    tls = TlsFiles(
+        certificate=str(resolve_path(path, raw_tls.certificate)),
+        private_key=str(resolve_path(path, raw_tls.private_key)),
+        ca=str(resolve_path(path, raw_tls.ca)),
+    )
+    for field in ("certificate", "private_key", "ca"):
+        file = Path(getattr(tls, field))
+        if not file.is_file():
+            raise ConfigError(
+                f"{path}: field 'tls.{field}' points at {file}, which does not exist",
+                hint="correct the path, or issue the file with `betrokken network init`",
+            )
+    return path, component, network, tls
+
+
+def load_node(path: Path | str) -> Loaded[NodeConfig]:
+    path, node, network, tls = _load_component(NodeConfig, path)
+    org = network.organisation(node.organisation)
+    if org is None:
+        raise ConfigError(
+            f"{path}: field 'organisation' is '{node.organisation}', which the network file does "
+            "not list",
+            hint="use one of: " + ", ".join(o.id for o in network.organisations),
+        )
+    node = node.model_copy(update={"database": resolve_database_url(path, node.database)})
+    return Loaded(path, node, network, tls)
+
+
+def load_coordinator(path: Path | str) -> Loaded[CoordinatorConfig]:
+    path, coordinator, network, tls = _load_component(CoordinatorConfig, path)
+    url = resolve_database_url(path, coordinator.database)
+    return Loaded(path, coordinator.model_copy(update={"database": url}), network, tls)
+
+
+def load_keyservice(path: Path | str) -> Loaded[KeyServiceConfig]:
+    path, keyservice, network, tls = _load_component(KeyServiceConfig, path)
+    url = resolve_database_url(path, keyservice.database)
+    return Loaded(path, keyservice.model_copy(update={"database": url}), network, tls)

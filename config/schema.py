@@ -1,0 +1,206 @@
+"""The shape of betrokken's configuration files, validated with pydantic.
+
+Two kinds of file:
+
+* the **network file** (``network.toml``): one per network, the same at every partner. It names the
+  organisations, the purposes (doelen) with their legal basis (grondslag) and who may ask them, the
+  disclosure policies, the key service (address, pinned public key, key id), the coordinator,
+  retention terms and quotas;
+* a **component file** per running component (``node.toml``, ``coordinator.toml``,
+  ``keyservice.toml``): which network file it belongs to, its certificate and key, its database URL.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = r"^[a-z0-9][a-z0-9-]{0,62}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DisclosureLevel(StrEnum):
+    """What an organisation discloses on a hit, per purpose (see docs/dpo.md)."""
+
+    ORGANISATION = "organisation"  # name, domain, contact point, since
+    DOMAIN = "domain"  # "a care partner is involved"; contact via the regisseur's desk
+    NONE = "none"  # declined: nothing is looked up, nothing disclosed
+    DEFER = "defer"  # a professional decides per case; identical answer for hit and miss
+
+
+class Organisation(Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    domain: str = Field(min_length=1, description="e.g. zorg, veiligheid, gemeente, wonen")
+    contact: str = Field(min_length=1, description="contact point shown on a hit")
+    node_address: Address | None = Field(
+        default=None, description="host:port of the organisation's node; absent = asks only"
+    )
+    default_disclosure: DisclosureLevel = DisclosureLevel.ORGANISATION
+    defer_message: str = Field(
+        default="A professional of this organisation will decide whether information can be "
+        "shared for this case.",
+    )
+
+
+class Purpose(Strict):
+    """A doel: why a query may be asked, on which grondslag, and by whom."""
+
+    id: Identifier
+    description: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1, description="the grondslag recorded with each query")
+    allowed_organisations: list[Identifier] = Field(min_length=1)
+    allowed_roles: list[str] = Field(
+        default_factory=list, description="empty means any role of an allowed organisation"
+    )
+
+
+class DisclosurePolicy(Strict):
+    """What ``organisation`` discloses when asked for ``purpose``."""
+
+    organisation: Identifier
+    purpose: Identifier
+    level: DisclosureLevel
+
+
+class KeyServiceSettings(Strict):
+    address: Address
+    key_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex ristretto255 element")
+    suite: str = "ristretto255-SHA512"
+    default_daily_quota: int = Field(default=20_000, ge=0)
+    quotas: dict[str, int] = Field(default_factory=dict, description="organisation id -> per day")
+    max_batch: int = Field(default=1_000, ge=1, le=100_000)
+
+    @field_validator("suite")
+    @classmethod
+    def _known_suite(cls, value: str) -> str:
+        if value != "ristretto255-SHA512":
+            raise ValueError("only the suite 'ristretto255-SHA512' is supported")
+        return value
+
+
+class CoordinatorSettings(Strict):
+    address: Address
+    max_batch: int = Field(default=100, ge=1, le=10_000)
+    deadline_seconds: float = Field(default=3.0, gt=0, le=60)
+
+
+class Retention(Strict):
+    registration_days: int = Field(default=730, ge=1, description="latest end of a registration")
+    audit_years: int = Field(default=5, ge=5, description="NEN 7513: at least 5 years")
+
+
+class Network(Strict):
+    """The network file."""
+
+    name: str = Field(min_length=1)
+    desk_contact: str = Field(
+        default="the Zorg- en Veiligheidshuis desk",
+        description="contact point given when only a domain is disclosed",
+    )
+    organisations: list[Organisation] = Field(min_length=2)
+    purposes: list[Purpose] = Field(min_length=1)
+    policies: list[DisclosurePolicy] = Field(default_factory=list)
+    keyservice: KeyServiceSettings
+    coordinator: CoordinatorSettings
+    retention: Retention = Field(default_factory=Retention)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        org_ids = [o.id for o in self.organisations]
+        _no_duplicates("organisations", org_ids)
+        _no_duplicates("purposes", [p.id for p in self.purposes])
+        known_orgs = set(org_ids)
+        known_purposes = {p.id for p in self.purposes}
+        for purpose in self.purposes:
+            for org in purpose.allowed_organisations:
+                if org not in known_orgs:
+                    raise ValueError(
+                        f"purpose '{purpose.id}' allows unknown organisation '{org}'; "
+                        f"known organisations: {', '.join(sorted(known_orgs))}"
+                    )
+        seen: set[tuple[str, str]] = set()
+        for policy in self.policies:
+            if policy.organisation not in known_orgs:
+                raise ValueError(f"policy names unknown organisation '{policy.organisation}'")
+            if policy.purpose not in known_purposes:
+                raise ValueError(f"policy names unknown purpose '{policy.purpose}'")
+            key = (policy.organisation, policy.purpose)
+            if key in seen:
+                raise ValueError(f"two policies for organisation '{key[0]}' and purpose '{key[1]}'")
+            seen.add(key)
+        for org in self.keyservice.quotas:
+            if org not in known_orgs:
+                raise ValueError(f"keyservice.quotas names unknown organisation '{org}'")
+        return self
+
+    # --- look-ups used by the components -----------------------------------------------------
+    def organisation(self, org_id: str) -> Organisation | None:
+        return next((o for o in self.organisations if o.id == org_id), None)
+
+    def purpose(self, purpose_id: str) -> Purpose | None:
+        return next((p for p in self.purposes if p.id == purpose_id), None)
+
+    def disclosure_level(self, org_id: str, purpose_id: str) -> DisclosureLevel:
+        for policy in self.policies:
+            if policy.organisation == org_id and policy.purpose == purpose_id:
+                return policy.level
+        org = self.organisation(org_id)
+        return org.default_disclosure if org else DisclosureLevel.NONE
+
+    def daily_quota(self, org_id: str) -> int:
+        return self.keyservice.quotas.get(org_id, self.keyservice.default_daily_quota)
+
+    def nodes(self) -> list[Organisation]:
+        return [o for o in self.organisations if o.node_address]
+
+
+def _no_duplicates(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{what}: id '{item}' appears twice")
+        seen.add(item)
+
+
+class TlsFiles(Strict):
+    certificate: str = Field(description="PEM certificate of this component")
+    private_key: str = Field(description="PEM private key of this component")
+    ca: str = Field(description="PEM CA bundle that signs every certificate of the network")
+
+
+class NodeConfig(Strict):
+    network: str = Field(description="path to network.toml (relative to this file)")
+    organisation: Identifier
+    database: str = Field(description="SQLAlchemy URL, e.g. sqlite:///node.db")
+    tls: TlsFiles
+    listen: Address | None = Field(default=None, description="default: the network's node_address")
+    expiry_interval_seconds: float = Field(default=3600.0, gt=0)
+
+
+class CoordinatorConfig(Strict):
+    network: str
+    database: str
+    tls: TlsFiles
+    listen: Address | None = None
+
+
+class KeyServiceConfig(Strict):
+    network: str
+    database: str
+    tls: TlsFiles
+    oprf_key: str = Field(description="file holding the hex OPRF secret key (mode 0600)")
+    listen: Address | None = None
+
+
+def is_identifier(value: str) -> bool:
+    return re.fullmatch(IDENTIFIER, value) is not None

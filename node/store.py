@@ -1,0 +1,277 @@
+"""A node's store: registrations (pseudonyms, never BSNs) and the record of its disclosures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from betrokken.config.schema import DisclosureLevel
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.db import make_engine
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RegistrationRow(Base):
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("pseudonym", "key_id", name="uq_registration_pseudonym"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[bytes] = mapped_column(LargeBinary(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(256))
+    since: Mapped[dt.date] = mapped_column(Date)
+    until: Mapped[dt.date] = mapped_column(Date, index=True)
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    disclosure: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DisclosureRow(Base):
+    """One hit this node disclosed: who asked, why, for which case (its own DPO's business)."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    answer_id: Mapped[str] = mapped_column(String(64))
+    requester_organisation: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(128))
+    acted_for: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))
+    case_reference: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16))
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True
+    )
+    registration_reference: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a node knows about one person it is betrokken with (no name, no BSN)."""
+
+    pseudonym: Pseudonym
+    domain: str
+    contact: str
+    since: dt.date
+    until: dt.date
+    reference: str | None = None
+    disclosure: DisclosureLevel | None = None  # stricter than the policy: only 'domain'
+
+
+@dataclass(frozen=True)
+class Hit:
+    registration_id: int
+    since: dt.date
+    contact: str
+    domain: str
+    reference: str | None
+    disclosure: DisclosureLevel | None
+
+
+@dataclass(frozen=True)
+class DisclosureRecord:
+    answer_id: str
+    requester_organisation: str
+    user: str
+    acted_for: str
+    role: str
+    purpose: str
+    case_reference: str
+    level: DisclosureLevel
+    registration_id: int
+    registration_reference: str | None
+
+
+@dataclass(frozen=True)
+class Status:
+    active: int
+    ended_not_yet_removed: int
+    by_domain: dict[str, int]
+    key_ids: dict[str, int]
+    disclosures: int
+    last_change: dt.datetime | None
+
+
+class NodeStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url, Base.metadata)
+
+    # --- registrations ----------------------------------------------------------------------
+    def upsert(self, registrations: Sequence[Registration]) -> list[Change]:
+        """Add or update registrations in one transaction (all or nothing)."""
+        changes: list[Change] = []
+        with Session(self.engine) as session, session.begin():
+            for reg in registrations:
+                changes.append(self._upsert_one(session, reg))
+        return changes
+
+    def _upsert_one(self, session: Session, reg: Registration) -> Change:
+        row = session.scalars(
+            select(RegistrationRow).where(
+                RegistrationRow.pseudonym == reg.pseudonym.value,
+                RegistrationRow.key_id == reg.pseudonym.key_id,
+            )
+        ).one_or_none()
+        values = {
+            "domain": reg.domain,
+            "contact": reg.contact,
+            "since": reg.since,
+            "until": reg.until,
+            "reference": reg.reference,
+            "disclosure": reg.disclosure.value if reg.disclosure else None,
+        }
+        if row is None:
+            session.add(
+                RegistrationRow(
+                    pseudonym=reg.pseudonym.value, key_id=reg.pseudonym.key_id, **values
+                )
+            )
+            session.flush()
+            return Change.ADDED
+        if all(getattr(row, key) == value for key, value in values.items()):
+            return Change.UNCHANGED
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        return Change.UPDATED
+
+    def withdraw(self, pseudonym: Pseudonym | None = None, reference: str | None = None) -> int:
+        """Remove registrations (involvement ended). Returns how many were removed."""
+        statement = delete(RegistrationRow)
+        if pseudonym is not None:
+            statement = statement.where(
+                RegistrationRow.pseudonym == pseudonym.value,
+                RegistrationRow.key_id == pseudonym.key_id,
+            )
+        elif reference is not None:
+            statement = statement.where(RegistrationRow.reference == reference)
+        else:
+            raise ValueError("withdraw needs a pseudonym or a reference")
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    def expire(self, today: dt.date) -> int:
+        """Remove registrations whose term ended before ``today``."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(delete(RegistrationRow).where(RegistrationRow.until < today)).rowcount
+            )
+
+    def find(self, pseudonyms: Iterable[Pseudonym], today: dt.date) -> dict[bytes, Hit]:
+        """Active registrations among ``pseudonyms`` (by pseudonym value)."""
+        values = [p.value for p in pseudonyms]
+        if not values:
+            return {}
+        key_ids = {p.key_id for p in pseudonyms}
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(RegistrationRow).where(
+                    RegistrationRow.pseudonym.in_(values),
+                    RegistrationRow.key_id.in_(key_ids),
+                    RegistrationRow.until >= today,
+                    RegistrationRow.since <= today,
+                )
+            ).all()
+            hits: dict[bytes, Hit] = {}
+            for reg in rows:
+                hits[reg.pseudonym] = Hit(
+                    registration_id=reg.id,
+                    since=reg.since,
+                    contact=reg.contact,
+                    domain=reg.domain,
+                    reference=reg.reference,
+                    disclosure=DisclosureLevel(reg.disclosure) if reg.disclosure else None,
+                )
+        return hits
+
+    # --- disclosures ---------------------------------------------------------------------------
+    def record_disclosures(self, records: Sequence[DisclosureRecord]) -> None:
+        if not records:
+            return
+        with Session(self.engine) as session, session.begin():
+            for rec in records:
+                session.add(
+                    DisclosureRow(
+                        answer_id=rec.answer_id,
+                        requester_organisation=rec.requester_organisation,
+                        user=rec.user,
+                        acted_for=rec.acted_for,
+                        role=rec.role,
+                        purpose=rec.purpose,
+                        case_reference=rec.case_reference,
+                        level=rec.level.value,
+                        registration_id=rec.registration_id,
+                        registration_reference=rec.registration_reference,
+                    )
+                )
+
+    def disclosures(self) -> list[DisclosureRow]:
+        with Session(self.engine) as session:
+            rows = list(session.scalars(select(DisclosureRow).order_by(DisclosureRow.id)))
+            session.expunge_all()
+            return rows
+
+    def status(self, today: dt.date) -> Status:
+        with self.engine.connect() as conn:
+            active = conn.execute(
+                select(func.count()).where(RegistrationRow.until >= today)
+            ).scalar_one()
+            ended = conn.execute(
+                select(func.count()).where(RegistrationRow.until < today)
+            ).scalar_one()
+            by_domain = dict(
+                conn.execute(
+                    select(RegistrationRow.domain, func.count())
+                    .where(RegistrationRow.until >= today)
+                    .group_by(RegistrationRow.domain)
+                ).all()
+            )
+            key_ids = dict(
+                conn.execute(
+                    select(RegistrationRow.key_id, func.count()).group_by(RegistrationRow.key_id)
+                ).all()
+            )
+            disclosures = conn.execute(select(func.count()).select_from(DisclosureRow)).scalar_one()
+            last_change = conn.execute(select(func.max(RegistrationRow.updated_at))).scalar_one()
+        return Status(
+            active=int(active),
+            ended_not_yet_removed=int(ended),
+            by_domain={str(k): int(v) for k, v in by_domain.items()},
+            key_ids={str(k): int(v) for k, v in key_ids.items()},
+            disclosures=int(disclosures),
+            last_change=last_change,
+        )

@@ -1,0 +1,120 @@
+"""Configuration: validation errors name the file, the field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.config.load import load_coordinator, load_keyservice, load_network, load_node
+from betrokken.config.schema import DisclosureLevel
+from betrokken.errors import BadInput, ConfigError
+
+
+def test_a_development_network_loads(devnet: DevNetwork) -> None:
+    network = load_network(devnet.network_file)
+    assert [o.id for o in network.organisations] == [
+        "zvh-test",
+        "politie-test",
+        "gemeente-test",
+        "ggz-test",
+    ]
+    assert network.purpose("zvh-triage") is not None
+    assert network.disclosure_level("ggz-test", "zsm-context") is DisclosureLevel.DEFER
+    assert network.disclosure_level("ggz-test", "zvh-triage") is DisclosureLevel.DOMAIN
+    assert network.disclosure_level("politie-test", "zvh-triage") is DisclosureLevel.ORGANISATION
+    load_keyservice(devnet.keyservice_config)
+    load_coordinator(devnet.coordinator_config)
+    for path in devnet.node_configs.values():
+        loaded = load_node(path)
+        assert loaded.component.database.startswith("sqlite:////")
+
+
+def test_private_keys_are_owner_only(devnet: DevNetwork) -> None:
+    keys = list(devnet.directory.rglob("*.key"))
+    assert len(keys) >= 7
+    for key in keys:
+        assert key.stat().st_mode & 0o077 == 0, key
+
+
+def _network_text(devnet: DevNetwork) -> str:
+    return devnet.network_file.read_text()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_network(tmp_path / "nope.toml")
+    assert "nope.toml" in info.value.message
+    assert info.value.exit_code == 5
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    path = tmp_path / "network.toml"
+    path.write_text("name = [unclosed")
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    assert "not valid TOML" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (
+            ("[coordinator]", "[coordinator]\nmax_batchh = 3"),
+            "coordinator.max_batchh",
+            "not a known",
+        ),
+        (('suite = "ristretto255-SHA512"', 'suite = "P256"'), "keyservice.suite", "only the suite"),
+        (
+            ("deadline_seconds = 3.0", "deadline_seconds = -1"),
+            "coordinator.deadline_seconds",
+            "greater",
+        ),
+        (('purpose = "zsm-context"', 'purpose = "no-such"'), "(top level)", "unknown purpose"),
+    ],
+)
+def test_errors_name_file_field_and_fix(
+    devnet: DevNetwork, tmp_path: Path, change: tuple[str, str], field: str, words: str
+) -> None:
+    text = _network_text(devnet)
+    assert change[0] in text
+    path = tmp_path / "network.toml"
+    path.write_text(text.replace(change[0], change[1], 1))
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    assert str(path) in info.value.message
+    assert f"'{field}'" in info.value.message
+    assert words in info.value.message
+    assert info.value.hint
+
+
+def test_unknown_organisation_in_node_config(devnet: DevNetwork, tmp_path: Path) -> None:
+    source = devnet.node_configs["politie-test"]
+    path = source.parent / "wrong.toml"
+    path.write_text(source.read_text().replace('"politie-test"', '"politie-xx"', 1))
+    with pytest.raises(ConfigError) as info:
+        load_node(path)
+    assert "politie-xx" in info.value.message and "zvh-test" in (info.value.hint or "")
+    path.unlink()
+
+
+def test_missing_certificate_is_named(devnet: DevNetwork) -> None:
+    source = devnet.node_configs["politie-test"]
+    path = source.parent / "wrong-cert.toml"
+    path.write_text(source.read_text().replace("politie-test.crt", "gone.crt"))
+    with pytest.raises(ConfigError) as info:
+        load_node(path)
+    assert "tls.certificate" in info.value.message and "gone.crt" in info.value.message
+    path.unlink()
+
+
+def test_init_refuses_an_existing_network(devnet: DevNetwork) -> None:
+    with pytest.raises(BadInput):
+        init_network(devnet.directory, ["a-org", "b-org"])
+
+
+def test_init_refuses_bad_ids(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as info:
+        init_network(tmp_path, ["Politie NH", "b-org"])
+    assert "Politie NH" in info.value.message

@@ -1,0 +1,232 @@
+"""End-to-end: every answer checked against the ground truth."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from betrokken.config.schema import DisclosureLevel
+from betrokken.crypto.bsn import Bsn
+from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
+from tests.e2e.conftest import Running
+
+
+def expected(
+    running: Running, asker: str, purpose: str, bsn: Bsn
+) -> tuple[dict[str, str], Counter[tuple[str, str]]]:
+    named: dict[str, str] = {}
+    anonymous: Counter[tuple[str, str]] = Counter()
+    where = running.truth.where(bsn)
+    for org in running.network.nodes():
+        if org.id == asker:
+            continue
+        level = running.network.disclosure_level(org.id, purpose)
+        if level is DisclosureLevel.ORGANISATION:
+            named[org.id] = "involved" if org.id in where else "not-involved"
+        elif level is DisclosureLevel.DOMAIN:
+            outcome = "involved-domain-only" if org.id in where else "not-involved"
+            anonymous[(org.domain, outcome)] += 1
+        elif level is DisclosureLevel.NONE:
+            named[org.id] = "declined"
+        else:
+            named[org.id] = "deferred"
+    return named, anonymous
+
+
+def observed(person: dict[str, Any]) -> tuple[dict[str, str], Counter[tuple[str, str]]]:
+    named = {}
+    anonymous: Counter[tuple[str, str]] = Counter()
+    for entry in person["organisations"]:
+        if entry["organisation_id"]:
+            named[entry["organisation_id"]] = entry["outcome"]
+        else:
+            anonymous[(entry["domain"], entry["outcome"])] += 1
+    return named, anonymous
+
+
+def sample(running: Running) -> list[Bsn]:
+    people = list(running.named.values())
+    for org in (POLITIE, RECLASSERING, GEMEENTE, GGZ, ZVH):
+        people += running.truth.registrations[org][:3]
+    return people
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("asker", "purpose"), [(ZVH, "zvh-triage"), (POLITIE, "zsm-context")])
+def test_every_answer_matches_the_ground_truth(running: Running, asker: str, purpose: str) -> None:
+    for bsn in sample(running):
+        result = running.query(asker, bsn.digits, purpose)
+        assert result.code == 0, result.stderr
+        answer = result.json
+        assert answer["complete"] is True
+        assert answer["purpose"] == purpose
+        person = answer["persons"][0]
+        assert person["bsn"] == bsn.masked()
+        assert observed(person) == expected(running, asker, purpose, bsn)
+        # The requester is never asked about itself.
+        assert asker not in observed(person)[0]
+
+
+@pytest.mark.e2e
+def test_a_hit_discloses_name_contact_and_since(running: Running) -> None:
+    bsn = running.named["several"]
+    answer = running.query(ZVH, bsn.digits, "zvh-triage").json
+    politie = next(
+        o for o in answer["persons"][0]["organisations"] if o["organisation_id"] == POLITIE
+    )
+    assert politie["outcome"] == "involved"
+    assert politie["organisation_name"]
+    assert politie["contact"]
+    assert politie["since"]
+    ggz = [o for o in answer["persons"][0]["organisations"] if not o["organisation_id"]]
+    assert ggz == [
+        {
+            "organisation_id": None,
+            "outcome": "involved-domain-only",
+            "domain": "zorg",
+            "contact": running.network.desk_contact,
+        }
+    ]
+
+
+@pytest.mark.e2e
+def test_defer_answers_the_same_for_hit_and_miss(running: Running, ggz_only: Bsn) -> None:
+    hit = running.query(POLITIE, ggz_only.digits, "zsm-context").json
+    miss = running.query(POLITIE, running.named["nowhere"].digits, "zsm-context").json
+
+    def ggz_entry(answer: dict[str, Any]) -> dict[str, Any]:
+        return next(o for o in answer["persons"][0]["organisations"] if o["organisation_id"] == GGZ)
+
+    assert ggz_entry(hit) == ggz_entry(miss)
+    assert ggz_entry(hit)["outcome"] == "deferred"
+    assert "professional" in ggz_entry(hit)["message"]
+
+
+@pytest.mark.e2e
+def test_declined_is_not_a_no(running: Running) -> None:
+    bsn = running.named["one"]  # registered at the gemeente, which declines zsm-context
+    answer = running.query(POLITIE, bsn.digits, "zsm-context").json
+    gemeente = next(
+        o for o in answer["persons"][0]["organisations"] if o["organisation_id"] == GEMEENTE
+    )
+    assert gemeente["outcome"] == "declined"
+
+
+@pytest.mark.e2e
+def test_a_stopped_node_makes_the_answer_partial(running: Running) -> None:
+    bsn = running.named["several"]
+    running.cluster.stop_node(RECLASSERING)
+    try:
+        result = running.query(ZVH, bsn.digits, "zvh-triage")
+        text = running.run(
+            "query",
+            "--config",
+            str(running.net.node_configs[ZVH]),
+            "--bsn",
+            bsn.digits,
+            "--purpose",
+            "zvh-triage",
+            "--case",
+            "C-2",
+        )
+    finally:
+        running.cluster.start_node(RECLASSERING)
+    assert result.code == 3
+    answer = result.json
+    assert answer["complete"] is False
+    entry = next(
+        o for o in answer["persons"][0]["organisations"] if o["organisation_id"] == RECLASSERING
+    )
+    assert entry["outcome"] == "unreachable"
+    # The rest is still answered correctly.
+    named, _ = observed(answer["persons"][0])
+    assert named[POLITIE] == "involved"
+    assert text.code == 3
+    assert "ANSWER INCOMPLETE" in text.stdout
+    assert "reclassering" in text.stdout.split("organisations answered")[1]
+
+
+@pytest.mark.e2e
+def test_a_purpose_the_organisation_may_not_ask_is_refused(running: Running) -> None:
+    result = running.query(ZVH, running.named["one"].digits, "zsm-context")
+    assert result.code == 4
+    assert "may not ask for purpose 'zsm-context'" in result.stderr
+    unknown = running.query(ZVH, running.named["one"].digits, "fishing-expedition")
+    assert unknown.code == 4
+    assert "not defined" in unknown.stderr
+    assert "zvh-triage" in unknown.stderr  # the hint lists the known purposes
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("123456789", "elfproef"), ("12345", "digits"), ("00000000", "all zeros"), ("12a456789", "")],
+)
+def test_an_invalid_bsn_is_bad_input(running: Running, value: str, reason: str) -> None:
+    result = running.query(ZVH, value, "zvh-triage")
+    assert result.code == 2
+    assert reason in result.stderr
+    assert value not in result.stderr + result.stdout
+
+
+@pytest.mark.e2e
+def test_a_case_reference_is_required(running: Running) -> None:
+    result = running.run(
+        "query",
+        "--config",
+        str(running.net.node_configs[ZVH]),
+        "--bsn",
+        running.named["one"].digits,
+        "--purpose",
+        "zvh-triage",
+    )
+    running.typed.add(running.named["one"].digits)
+    assert result.code == 2
+    assert "case reference is required" in result.stderr
+
+
+@pytest.mark.e2e
+def test_a_batch_query_answers_every_person(running: Running, tmp_path: Any) -> None:
+    people = sample(running)[:8]
+    listing = tmp_path / "list.csv"
+    listing.write_text("bsn,case\n" + "".join(f"{b.digits},C-{i}\n" for i, b in enumerate(people)))
+    result = running.run(
+        "query",
+        "--config",
+        str(running.net.node_configs[ZVH]),
+        "--file",
+        str(listing),
+        "--purpose",
+        "zvh-triage",
+        "--user",
+        "tester",
+        "--json",
+    )
+    listing.unlink()
+    assert result.code == 0, result.stderr
+    answer = result.json
+    assert len(answer["persons"]) == len(people)
+    for index, (bsn, person) in enumerate(zip(people, answer["persons"], strict=True)):
+        assert person["case"] == f"C-{index}"
+        assert observed(person) == expected(running, ZVH, "zvh-triage", bsn)
+
+
+@pytest.mark.e2e
+def test_a_batch_with_a_bad_line_asks_nothing(running: Running, tmp_path: Any) -> None:
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"bsn,case\n{running.named['one'].digits},C-1\n123456789,C-2\n")
+    result = running.run(
+        "query",
+        "--config",
+        str(running.net.node_configs[ZVH]),
+        "--file",
+        str(listing),
+        "--purpose",
+        "zvh-triage",
+    )
+    listing.unlink()
+    assert result.code == 2
+    assert "line 3" in result.stderr
+    assert "nothing was asked" in result.stderr

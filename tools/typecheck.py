@@ -1,0 +1,41 @@
+"""Run mypy (strict) over the ``betrokken`` namespace as it is installed.
+
+The top-level folders are mapped into ``betrokken.*`` by setuptools ``package-dir``; mypy cannot
+follow that mapping, so this builds a tree of symbolic links with the installed layout under
+``build/typecheck`` and checks that.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TREE = ROOT / "build" / "typecheck"
+
+
+def main() -> int:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    shutil.rmtree(TREE, ignore_errors=True)
+    for package, folder in config["package-dir"].items():
+        target = TREE.joinpath(*package.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        for source in (ROOT / folder).glob("*.py*"):
+            (target / source.name).symlink_to(source)
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        str(ROOT / "pyproject.toml"),
+        "-p",
+        "betrokken",
+    ]
+    return subprocess.run(command, cwd=TREE, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
