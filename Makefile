@@ -26,7 +26,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity tests tools
+	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit tests tools
 	$(BIN)/python tools/typecheck.py
 
 # Regenerate the committed gRPC code from protos/ (tests/test_protos_fresh.py checks it is current).

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from betrokken.audit.cli import audit
 from betrokken.clikit import guard
 from betrokken.config.cli import network
 from betrokken.coordinator.cli import coordinator, query
@@ -47,6 +48,7 @@ main.add_command(keyservice)
 main.add_command(coordinator)
 main.add_command(node)
 main.add_command(query)
+main.add_command(audit)
 
 if __name__ == "__main__":
     main()

@@ -88,6 +88,81 @@ def _run(out: Out, args: list[str], expect: int, what: str) -> int:
     return result.returncode
 
 
+def _audit_steps(
+    out: Out, net: DevNetwork, directory: Path, zvh: str, politie: str, several: Bsn
+) -> bool:
+    """The DPO's side: witnesses, verification, an access request and the report."""
+    ok = True
+    coordinator = str(net.coordinator_config)
+    out("\n== 8. The nodes witness the coordinator's signed audit log")
+    for config in (politie, zvh):
+        ok &= _run(out, ["node", "witness", "--config", config, "--once"], 0, "consistent") == 0
+    witnessed = directory / "witnessed-politie.txt"
+    notes = subprocess.run(
+        betrokken_command("node", "witnessed", "--config", politie),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    witnessed.write_text(notes.stdout)
+    out("\n== 9. The DPO verifies the whole log, including what the politie node witnessed")
+    ok &= (
+        _run(
+            out,
+            [
+                "audit",
+                "verify",
+                "--config",
+                coordinator,
+                "--witnessed",
+                str(witnessed),
+                "--user",
+                "fg.zvh",
+            ],
+            0,
+            "log verified",
+        )
+        == 0
+    )
+    out("\n== 10. A citizen asks who looked him up (inzageverzoek)")
+    letter = directory / "access-request.html"
+    ok &= (
+        _run(
+            out,
+            [
+                "audit",
+                "subject",
+                "--config",
+                coordinator,
+                "--bsn",
+                several.digits,
+                "--via",
+                zvh,
+                "--out",
+                str(letter),
+                "--user",
+                "fg.zvh",
+            ],
+            0,
+            "records listed",
+        )
+        == 0
+    )
+    report = directory / "audit-report.html"
+    out("\n== 11. The DPO's report")
+    ok &= (
+        _run(
+            out,
+            ["audit", "report", "--config", coordinator, "--out", str(report), "--user", "fg.zvh"],
+            0,
+            "report written",
+        )
+        == 0
+    )
+    out(f"   open {report} in a browser; the access request is in {letter}")
+    return ok
+
+
 def run_demo(
     directory: Path | None, *, per_node: int = 2000, base_port: int | None = None, out: Out
 ) -> bool:
@@ -289,6 +364,7 @@ def run_demo(
             )
         finally:
             shutil.rmtree(lists)
+        ok &= _audit_steps(out, net, directory, zvh, politie, several)
     finally:
         codes = cluster.stop()
         out("\n== Stopped every service: " + ", ".join(f"{n} ({c})" for n, c in codes.items()))

@@ -82,6 +82,11 @@ class QuotaExceeded(PolicyRefusal):
     summary = "quota exceeded"
 
 
+class RateLimited(PolicyRefusal):
+    status = "RESOURCE_EXHAUSTED"
+    summary = "rate limit"
+
+
 # --- exit code 5: configuration ---------------------------------------------------------------
 class ConfigError(BetrokkenError):
     """A configuration file is missing, malformed or inconsistent."""
@@ -147,6 +152,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     UnknownPurpose,
     PurposeNotAllowed,
     QuotaExceeded,
+    RateLimited,
     ConfigError,
     AuthenticationError,
     WrongRole,

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from betrokken.audit.keys import log_origin, write_log_key
 from betrokken.config.load import load_network
 from betrokken.config.schema import is_identifier
 from betrokken.crypto import oprf
+from betrokken.crypto.note import NoteKey
 from betrokken.errors import BadInput
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
 from betrokken.identity.pki import create_ca, issue_certificate, write_issued
@@ -122,6 +124,11 @@ def init_network(
     write_issued(ks_dir, "keyservice", issue_certificate(ca, KEYSERVICE_URI, "key service"))
     coord_dir = directory / "coordinator"
     write_issued(coord_dir, "coordinator", issue_certificate(ca, COORDINATOR_URI, "coordinator"))
+    coord_log = NoteKey.generate(log_origin(name, "coordinator"))
+    write_log_key(coord_dir / "log.key", coord_log)
+    ks_log = NoteKey.generate(log_origin(name, "keyservice"))
+    write_log_key(ks_dir / "log.key", ks_log)
+    node_logs = {org: NoteKey.generate(log_origin(name, org)) for org in org_ids}
 
     domains = {org: guess_domain(org) for org in org_ids}
     askers = [o for o in org_ids if domains[o] == "zvh"] or [org_ids[0]]
@@ -141,11 +148,15 @@ def init_network(
         'suite = "ristretto255-SHA512"',
         f"default_daily_quota = {quota}",
         "max_batch = 1000",
+        f"log_key = {_s(ks_log.verifier())}",
         "",
         "[coordinator]",
         f'address = "127.0.0.1:{coord_port}"',
         "max_batch = 100",
         "deadline_seconds = 3.0",
+        "rate_limit_per_minute = 600",
+        "# checkpoints of the coordinator's audit log are signed with this key (C2SP vkey)",
+        f"log_key = {_s(coord_log.verifier())}",
         "",
         "[retention]",
         f"registration_days = {registration_days}",
@@ -160,6 +171,7 @@ def init_network(
             f"domain = {_s(domains[org_id])}",
             f"contact = {_s(f'{_name(org_id)}, coordination desk, {org_id}@example.nl')}",
             f'node_address = "127.0.0.1:{port}"',
+            f"log_key = {_s(node_logs[org_id].verifier())}",
             "",
         ]
     purposes = [
@@ -225,16 +237,19 @@ def init_network(
 
     ks_config = component(
         ks_dir / "keyservice.toml",
-        ['database = "sqlite:///keyservice.db"', 'oprf_key = "oprf.key"'],
+        ['database = "sqlite:///keyservice.db"', 'oprf_key = "oprf.key"', 'log_key = "log.key"'],
         "keyservice",
     )
     coord_config = component(
-        coord_dir / "coordinator.toml", ['database = "sqlite:///coordinator.db"'], "coordinator"
+        coord_dir / "coordinator.toml",
+        ['database = "sqlite:///coordinator.db"', 'log_key = "log.key"'],
+        "coordinator",
     )
     node_configs: dict[str, Path] = {}
     for org_id in org_ids:
         node_dir = directory / "nodes" / org_id
         write_issued(node_dir, org_id, issue_certificate(ca, organisation_uri(org_id), org_id))
+        write_log_key(node_dir / "log.key", node_logs[org_id])
         path = node_dir / "node.toml"
         path.write_text(
             "\n".join(
@@ -243,6 +258,7 @@ def init_network(
                     'network = "../../network.toml"',
                     f"organisation = {_s(org_id)}",
                     'database = "sqlite:///node.db"',
+                    'log_key = "log.key"',
                     "",
                     "[tls]",
                     f'certificate = "{org_id}.crt"',

@@ -45,6 +45,9 @@ class Organisation(Strict):
         default=None, description="host:port of the organisation's node; absent = asks only"
     )
     default_disclosure: DisclosureLevel = DisclosureLevel.ORGANISATION
+    log_key: str = Field(
+        default="", description="verifier key (C2SP vkey) of this node's own audit trail"
+    )
     defer_message: str = Field(
         default="A professional of this organisation will decide whether information can be "
         "shared for this case.",
@@ -79,6 +82,7 @@ class KeyServiceSettings(Strict):
     default_daily_quota: int = Field(default=20_000, ge=0)
     quotas: dict[str, int] = Field(default_factory=dict, description="organisation id -> per day")
     max_batch: int = Field(default=1_000, ge=1, le=100_000)
+    log_key: str = Field(default="", description="verifier key of the key service's audit log")
 
     @field_validator("suite")
     @classmethod
@@ -92,6 +96,11 @@ class CoordinatorSettings(Strict):
     address: Address
     max_batch: int = Field(default=100, ge=1, le=10_000)
     deadline_seconds: float = Field(default=3.0, gt=0, le=60)
+    log_key: str = Field(
+        description="verifier key (C2SP vkey) of the coordinator's audit log checkpoints; "
+        "every node and requester checks checkpoints against it"
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1, description="questions per organisation")
 
 
 class Retention(Strict):
@@ -183,15 +192,19 @@ class NodeConfig(Strict):
     organisation: Identifier
     database: str = Field(description="SQLAlchemy URL, e.g. sqlite:///node.db")
     tls: TlsFiles
+    log_key: str = Field(description="file with this node's audit-trail signing key (mode 0600)")
     listen: Address | None = Field(default=None, description="default: the network's node_address")
     expiry_interval_seconds: float = Field(default=3600.0, gt=0)
+    witness_interval_seconds: float = Field(default=60.0, gt=0)
 
 
 class CoordinatorConfig(Strict):
     network: str
     database: str
     tls: TlsFiles
+    log_key: str = Field(description="file with the log's checkpoint signing key (mode 0600)")
     listen: Address | None = None
+    prune_interval_seconds: float = Field(default=86_400.0, gt=0)
 
 
 class KeyServiceConfig(Strict):
@@ -199,6 +212,7 @@ class KeyServiceConfig(Strict):
     database: str
     tls: TlsFiles
     oprf_key: str = Field(description="file holding the hex OPRF secret key (mode 0600)")
+    log_key: str = Field(description="file with the log's checkpoint signing key (mode 0600)")
     listen: Address | None = None
 
 

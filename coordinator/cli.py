@@ -12,8 +12,10 @@ from pathlib import Path
 import click
 
 from betrokken.clikit import config_option, guard, serve
+from betrokken.coordinator.client import own_query_entry
 from betrokken.crypto.bsn import mask, parse_bsn
-from betrokken.errors import BadInput, InvalidBsn
+from betrokken.errors import BadInput, BetrokkenError, InvalidBsn
+from betrokken.node.server import open_store
 
 EXIT_COMPLETE = 0
 EXIT_PARTIAL = 3
@@ -126,13 +128,40 @@ def query(
     else:
         assert list_file is not None
         persons = _read_list(list_file, case, network.coordinator.max_batch)
+    user = user or getpass.getuser()
+    trail = open_store(loaded).trail
     with QueryClient(network, loaded.tls) as client:
-        result = client.ask(
-            persons,
-            purpose=purpose,
-            user=user or getpass.getuser(),
-            acted_for=acted_for,
-            role=role,
+        try:
+            result = client.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
+        except BetrokkenError as exc:
+            trail.append(
+                [
+                    own_query_entry(
+                        client,
+                        loaded.component.organisation,
+                        user,
+                        acted_for,
+                        role,
+                        purpose,
+                        persons,
+                        error=exc,
+                    )
+                ]
+            )
+            raise
+        trail.append(
+            [
+                own_query_entry(
+                    client,
+                    loaded.component.organisation,
+                    user,
+                    acted_for,
+                    role,
+                    purpose,
+                    persons,
+                    result=result,
+                )
+            ]
         )
     if as_json:
         click.echo(json.dumps(to_json(network, result), indent=2, ensure_ascii=False))

@@ -7,7 +7,9 @@ gRPC nodes and against the in-memory simulator used in fast fault tests.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol
@@ -36,6 +38,14 @@ class NodeLink(Protocol):
     def lookup(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse: ...
 
 
+def traceparent(answer_id: str) -> str:
+    """W3C trace context: the answer id is the trace id, so one query can be followed everywhere."""
+    trace_id = answer_id.replace("-", "")
+    if len(trace_id) != 32:
+        trace_id = uuid.uuid5(uuid.NAMESPACE_URL, answer_id).hex
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
 class GrpcNodeLink:
     def __init__(self, address: str, tls: TlsFiles) -> None:
         self.address = address
@@ -44,7 +54,11 @@ class GrpcNodeLink:
 
     def lookup(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse:
         try:
-            response: pb.LookupResponse = self._stub.Lookup(request, timeout=timeout)
+            response: pb.LookupResponse = self._stub.Lookup(
+                request,
+                timeout=timeout,
+                metadata=(("traceparent", traceparent(request.answer_id)),),
+            )
             return response
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None

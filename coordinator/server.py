@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+import time
 from pathlib import Path
 
 import grpc
 
+from betrokken.audit.keys import read_log_key
+from betrokken.audit.retention import prune_expired
 from betrokken.config.load import load_coordinator
 from betrokken.coordinator.fanout import GrpcNodeLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
@@ -15,10 +20,23 @@ from betrokken.identity.rpc import make_server
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 
+def _prune_loop(store: AuditStore, years: int, interval: float) -> None:
+    log = logging.getLogger("betrokken.coordinator")
+    while True:
+        try:
+            result = prune_expired(store.log, years, dt.datetime.now(dt.UTC), "retention-schedule")
+            if result.count:
+                log.info("retention: %s", result.describe())
+        except Exception:
+            log.exception("retention: pruning failed; will try again")
+        time.sleep(interval)
+
+
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     loaded = load_coordinator(config_path)
     network = loaded.network
-    store = AuditStore(loaded.component.database)
+    signer = read_log_key(loaded.resolve(loaded.component.log_key), network.coordinator.log_key)
+    store = AuditStore(loaded.component.database, signer, signer.name)
     links: dict[str, NodeLink] = {
         org.id: GrpcNodeLink(org.node_address, loaded.tls)
         for org in network.nodes()
@@ -28,6 +46,12 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     server = make_server(listen, loaded.tls, workers=32)
     pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(network, store, links), server)
     server.start()
+    threading.Thread(
+        target=_prune_loop,
+        args=(store, network.retention.audit_years, loaded.component.prune_interval_seconds),
+        daemon=True,
+        name="retention",
+    ).start()
     logging.getLogger("betrokken.coordinator").info(
         "coordinator for network '%s' listening on %s, %d node(s)",
         network.name,

@@ -7,13 +7,16 @@ import logging
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 
 from betrokken.answer import Answer, Outcome
+from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import DisclosureLevel, Network, Purpose
 from betrokken.coordinator.fanout import NodeLink, fan_out
-from betrokken.coordinator.store import AuditRecord, AuditStore, EventType
+from betrokken.coordinator.ratelimit import RateLimiter
+from betrokken.coordinator.store import AuditStore
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import (
     BadInput,
@@ -39,65 +42,49 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self.store = store
         self.links = dict(links)
         self.pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.links)))
+        self.limiter = RateLimiter(network.coordinator.rate_limit_per_minute)
 
     @servicer_method
     def Query(self, request: pb.QueryRequest, context: grpc.ServicerContext) -> pb.QueryResponse:
-        # Only an organisation's certificate starts a query (P7, P8); identity is never a field.
-        peer = organisation_peer(context, "Coordinator.Query", self.network)
-        requester = peer.organisation_id or ""
         answer_id = str(uuid.uuid4())
         ctx = request.context
-        base = {
+        base: dict[str, Any] = {
             "answer_id": answer_id,
-            "requester_organisation": requester,
             "user": ctx.user[:MAX_FIELD],
             "acted_for": ctx.acted_for[:MAX_FIELD],
             "role": ctx.role[:MAX_FIELD],
             "purpose": ctx.purpose[:MAX_FIELD],
+            "access_point": context.peer(),
         }
+        # Only an organisation's certificate starts a query (P7, P8); identity is never a field.
         try:
+            peer = organisation_peer(context, "Coordinator.Query", self.network)
+        except BetrokkenError as exc:
+            self._refusal(base, "", exc, len(request.items))
+            raise
+        requester = peer.organisation_id or ""
+        try:
+            self.limiter.check(requester)
             purpose, items = self._check(requester, request)
         except BetrokkenError as exc:
-            self.store.append(
-                AuditRecord(
-                    event=EventType.REFUSAL,
-                    at=_utcnow(),
-                    legal_basis="",
-                    body={
-                        "reason": type(exc).__name__,
-                        "message": exc.message,
-                        "access_point": context.peer(),
-                        "items": len(request.items),
-                    },
-                    **base,
-                )
-            )
+            self._refusal(base, requester, exc, len(request.items))
             log.info("refused answer_id=%s requester=%s reason=%s", answer_id, requester, exc)
             raise
 
         asked = [org for org in self.links if org != requester]
-        # Recorded durably before anything is asked or answered (P6); raises if it cannot.
-        self.store.append(
-            AuditRecord(
-                event=EventType.QUERY,
+        # Recorded durably, under a signed checkpoint, before anything is asked (P6).
+        search_index = self.store.append(
+            AuditEntry(
+                event=Event.SEARCH,
                 at=_utcnow(),
+                organisation=requester,
                 legal_basis=purpose.legal_basis,
-                body={
-                    "access_point": context.peer(),
-                    "asked": asked,
-                    "items": [
-                        {
-                            "pseudonym": p.value.hex(),
-                            "key_id": p.key_id,
-                            "fingerprint": p.fingerprint,
-                            "case": case,
-                        }
-                        for p, case in items
-                    ],
-                },
+                subjects=tuple(_subject(p, case) for p, case in items),
+                details={"asked": ",".join(asked), "persons": str(len(items))},
                 **base,
             )
         )
+        receipt = self.store.receipt(search_index)
         lookup = pb.LookupRequest(
             requester_organisation=requester,
             context=pb.QueryContext(
@@ -115,25 +102,69 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         results = fan_out(links, lookup, self.network.coordinator.deadline_seconds, self.pool)
         response = self._aggregate(answer_id, requester, purpose, items, asked, results)
         self.store.append(
-            AuditRecord(
-                event=EventType.OUTCOME,
+            AuditEntry(
+                event=Event.OUTCOME,
                 at=_utcnow(),
+                organisation=requester,
                 legal_basis=purpose.legal_basis,
-                body={
-                    "complete": response.complete,
-                    "items": [
-                        {
-                            "fingerprint": p.fingerprint,
-                            "case": case,
-                            "outcomes": {org: results[org][i].outcome.value for org in asked},
-                        }
-                        for i, (p, case) in enumerate(items)
-                    ],
+                subjects=tuple(_subject(p, case) for p, case in items),
+                outcomes={
+                    p.fingerprint: {org: results[org][i].outcome.value for org in asked}
+                    for i, (p, _case) in enumerate(items)
                 },
+                completeness="complete" if response.complete else "partial",
                 **base,
             )
         )
+        response.receipt.CopyFrom(
+            pb.Receipt(
+                leaf_index=receipt.leaf_index,
+                tree_size=receipt.tree_size,
+                checkpoint=receipt.checkpoint,
+                inclusion_proof=receipt.inclusion_proof,
+                record=receipt.record,
+            )
+        )
         return response
+
+    def _refusal(
+        self, base: dict[str, Any], requester: str, exc: BetrokkenError, persons: int
+    ) -> None:
+        self.store.append(
+            AuditEntry(
+                event=Event.REFUSAL,
+                at=_utcnow(),
+                organisation=requester,
+                reason=type(exc).__name__,
+                details={"message": exc.message[:500], "persons": str(persons)},
+                **base,
+            )
+        )
+
+    # --- the log, for witnesses and receipts ----------------------------------------------------
+    @servicer_method
+    def GetCheckpoint(
+        self, request: pb.CheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.CheckpointResponse:
+        organisation_peer(context, "Coordinator.GetCheckpoint", self.network)
+        latest = self.store.log.latest_checkpoint()
+        return pb.CheckpointResponse(checkpoint=latest.note if latest else "")
+
+    @servicer_method
+    def GetConsistencyProof(
+        self, request: pb.ConsistencyRequest, context: grpc.ServicerContext
+    ) -> pb.ProofResponse:
+        organisation_peer(context, "Coordinator.GetConsistencyProof", self.network)
+        hashes = self.store.log.consistency_proof(request.old_size, request.new_size)
+        return pb.ProofResponse(hashes=hashes)
+
+    @servicer_method
+    def GetInclusionProof(
+        self, request: pb.InclusionRequest, context: grpc.ServicerContext
+    ) -> pb.ProofResponse:
+        organisation_peer(context, "Coordinator.GetInclusionProof", self.network)
+        hashes = self.store.log.inclusion_proof(request.leaf_index, request.tree_size)
+        return pb.ProofResponse(hashes=hashes)
 
     # --- checks --------------------------------------------------------------------------------
     def _check(
@@ -228,6 +259,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             complete=all(item.complete for item in item_answers),
             answered_at=_utcnow().isoformat(timespec="seconds"),
         )
+
+
+def _subject(pseudonym: Pseudonym, case: str) -> Subject:
+    return Subject(pseudonym.value.hex(), pseudonym.key_id, pseudonym.fingerprint, case)
 
 
 def _anonymous(answer: Answer, domain: str) -> Answer:

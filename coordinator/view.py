@@ -87,6 +87,10 @@ def render_text(network: Network, result: QueryResult) -> str:
             + ("all answers complete" if not partial else f"{partial} with an INCOMPLETE answer")
         )
     lines.append(f"Answer id: {result.answer_id}  (quote it when you follow up a hit)")
+    lines.append(
+        f"Recorded:  record {result.receipt.leaf_index} of the coordinator's signed audit log "
+        f"(checkpoint of {result.receipt.tree_size} records; receipt verified and kept)"
+    )
     return "\n".join(lines)
 
 
@@ -98,6 +102,12 @@ def to_json(network: Network, result: QueryResult) -> dict[str, Any]:
         "requester": result.requester,
         "answered_at": result.answered_at,
         "complete": result.complete,
+        "receipt": {
+            "leaf_index": result.receipt.leaf_index,
+            "tree_size": result.receipt.tree_size,
+            "root": result.receipt.root.hex(),
+            "checkpoint": result.receipt.checkpoint,
+        },
         "persons": [
             {
                 "bsn": person.masked_bsn,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import grpc
 
+from betrokken.audit.keys import read_log_key
+from betrokken.audit.log import AuditLog
 from betrokken.config.load import load_keyservice
 from betrokken.identity.rpc import make_server
 from betrokken.keyservice.keyfile import read_key
@@ -20,9 +22,13 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     network = loaded.network
     keypair = read_key(loaded.resolve(loaded.component.oprf_key), network.keyservice.public_key)
     store = QuotaStore(loaded.component.database)
+    signer = read_log_key(loaded.resolve(loaded.component.log_key), network.keyservice.log_key)
+    audit = AuditLog(store.engine, signer, signer.name)
     listen = loaded.component.listen or network.keyservice.address
     server = make_server(listen, loaded.tls)
-    pb_grpc.add_KeyServiceServicer_to_server(KeyServiceServicer(network, keypair, store), server)
+    pb_grpc.add_KeyServiceServicer_to_server(
+        KeyServiceServicer(network, keypair, store, audit=audit), server
+    )
     server.start()
     logging.getLogger("betrokken.keyservice").info(
         "key service for network '%s' listening on %s, key id %s",

@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import grpc
 
+from betrokken.audit.log import AuditLog
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf
-from betrokken.errors import KeyMismatch, MalformedMessage
+from betrokken.errors import KeyMismatch, MalformedMessage, QuotaExceeded
 from betrokken.identity.rpc import organisation_peer, servicer_method
 from betrokken.keyservice.store import QuotaStore
 from betrokken.v1 import betrokken_pb2 as pb
@@ -26,11 +28,13 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
         keypair: oprf.KeyPair,
         store: QuotaStore,
         today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+        audit: AuditLog | None = None,
     ) -> None:
         self.network = network
         self.keypair = keypair
         self.store = store
         self.today = today
+        self.audit = audit  # quota refusals are records in the key service's own log
 
     @servicer_method
     def Evaluate(
@@ -51,7 +55,24 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
             )
         for index, element in enumerate(request.blinded_elements):
             oprf.validate_element(element, f"blinded element {index}")
-        remaining = self.store.consume(org, count, self.network.daily_quota(org), self.today())
+        try:
+            remaining = self.store.consume(org, count, self.network.daily_quota(org), self.today())
+        except QuotaExceeded as exc:
+            log.warning("quota exceeded organisation=%s batch=%d", org, count)
+            if self.audit is not None:
+                self.audit.append(
+                    [
+                        AuditEntry(
+                            event=Event.REFUSAL,
+                            at=dt.datetime.now(dt.UTC),
+                            organisation=org,
+                            access_point=context.peer(),
+                            reason=type(exc).__name__,
+                            details={"message": exc.message, "batch": str(count)},
+                        )
+                    ]
+                )
+            raise
         evaluated, proof = oprf.blind_evaluate(
             self.keypair.secret,
             list(request.blinded_elements),

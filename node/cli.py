@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from betrokken.db import redacted
 from betrokken.errors import BadInput
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import Registrar
-from betrokken.node.store import NodeStore
+from betrokken.node.server import open_store
+from betrokken.node.witness import CoordinatorLog, WitnessStore, witness_once
 
 
 def _today() -> dt.date:
@@ -48,8 +50,11 @@ def node_serve(config_path: Path) -> None:
 def _registrar(loaded: Loaded[NodeConfig]) -> tuple[Registrar, Pseudonymiser]:
 
     pseudonymiser = Pseudonymiser(loaded.network, loaded.tls)
-    store = NodeStore(loaded.component.database)
-    return Registrar(loaded.network, _org(loaded), store, pseudonymiser), pseudonymiser
+    store = open_store(loaded)
+    registrar = Registrar(
+        loaded.network, _org(loaded), store, pseudonymiser, actor=getpass.getuser()
+    )
+    return registrar, pseudonymiser
 
 
 @node.command("register")
@@ -98,13 +103,12 @@ def node_register(
 @guard
 def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> None:
     """End a registration (involvement ended). Nothing about the person remains."""
-    from betrokken.node.store import NodeStore
 
     if bool(bsn) == bool(reference):
         raise BadInput("give either --bsn or --reference", hint="one of the two, not both")
     loaded = load_node(config_path)
     if reference:
-        removed = NodeStore(loaded.component.database).withdraw(reference=reference)
+        removed = open_store(loaded).withdraw(reference=reference, actor=getpass.getuser())
         label = f"reference {reference}"
     else:
         person = parse_bsn(bsn or "")
@@ -154,11 +158,11 @@ def node_import(config_path: Path, file: Path, quiet: bool) -> None:
 @guard
 def node_status(config_path: Path) -> None:
     """Show what this node holds (counts only) and its configuration."""
-    from betrokken.node.store import NodeStore
 
     loaded = load_node(config_path)
     org = _org(loaded)
-    status = NodeStore(loaded.component.database).status(_today())
+    store = open_store(loaded)
+    status = store.status(_today())
     click.echo(f"node of {org.id} ({org.name}) in network '{loaded.network.name}'")
     click.echo(f"  listens on:         {loaded.component.listen or org.node_address}")
     click.echo(f"  database:           {redacted(loaded.component.database)}")
@@ -172,8 +176,25 @@ def node_status(config_path: Path) -> None:
     if stale:
         click.echo("  WARNING: registrations under an old key id do not match; re-import them")
     click.echo(f"  disclosures made:   {status.disclosures}")
-    last = status.last_change.isoformat(timespec="seconds") if status.last_change else "never"
+    last = f"{status.last_change:%Y-%m-%d %H:%M:%S} UTC" if status.last_change else "never"
     click.echo(f"  last change:        {last}")
+    click.echo(f"  own trail:          {store.trail.size()} record(s)")
+    witness = WitnessStore(store.engine)
+    accepted = witness.last()
+    if accepted is None:
+        click.echo("  witness:            no checkpoint of the coordinator's log accepted yet")
+    else:
+        when = f"{accepted.accepted_at:%Y-%m-%d %H:%M:%S} UTC" if accepted.accepted_at else ""
+        click.echo(
+            f"  witness:            coordinator's log accepted at {accepted.size} records {when}"
+        )
+    alarms = witness.alarms()
+    if alarms:
+        latest = alarms[-1]
+        click.echo(
+            f"  WITNESS ALARMS:     {len(alarms)}; latest {latest.at:%Y-%m-%d %H:%M} UTC "
+            f"({latest.kind}): {latest.message}"
+        )
 
 
 @node.command("expire")
@@ -181,8 +202,44 @@ def node_status(config_path: Path) -> None:
 @guard
 def node_expire(config_path: Path) -> None:
     """Remove registrations whose term has ended (the running node also does this hourly)."""
-    from betrokken.node.store import NodeStore
 
     loaded = load_node(config_path)
-    removed = NodeStore(loaded.component.database).expire(_today())
+    removed = open_store(loaded).expire(_today(), actor=getpass.getuser())
     click.echo(f"{removed} ended registration(s) removed")
+
+
+@node.command("witness")
+@config_option
+@click.option(
+    "--once", is_flag=True, required=True, help="Check once and exit (serve checks regularly)."
+)
+@guard
+def node_witness(config_path: Path, once: bool) -> None:
+    """Check the coordinator's audit log: signature, and consistency with what was accepted.
+
+    Exit code 0 when the log is consistent, 8 on a witness alarm (rollback, fork, bad signature).
+    """
+    from betrokken.audit.keys import log_origin
+
+    loaded = load_node(config_path)
+    network = loaded.network
+    store = WitnessStore(open_store(loaded).engine)
+    source = CoordinatorLog(network, loaded.tls)
+    try:
+        result = witness_once(
+            store, source, network.coordinator.log_key, log_origin(network.name, "coordinator")
+        )
+    finally:
+        source.close()
+    click.echo(result.describe())
+
+
+@node.command("witnessed")
+@config_option
+@guard
+def node_witnessed(config_path: Path) -> None:
+    """Print the coordinator checkpoints this node accepted (for `betrokken audit verify`)."""
+    loaded = load_node(config_path)
+    for accepted in WitnessStore(open_store(loaded).engine).accepted():
+        click.echo(accepted.note, nl=False)
+        click.echo("")

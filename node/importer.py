@@ -119,20 +119,22 @@ class Registrar:
         store: NodeStore,
         pseudonyms: PseudonymSource,
         today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+        actor: str = "",
     ) -> None:
         self.network = network
         self.org = org
         self.store = store
         self.pseudonyms = pseudonyms
         self.today = today
+        self.actor = actor  # who makes the changes, for the node's trail
 
     def register(self, bsn: Bsn, info: Details) -> Change:
         pseudonym = self.pseudonyms.pseudonymise([bsn])[0]
-        return self.store.upsert([_registration(pseudonym, info)])[0]
+        return self.store.upsert([_registration(pseudonym, info)], actor=self.actor)[0]
 
     def withdraw(self, bsn: Bsn) -> int:
         pseudonym = self.pseudonyms.pseudonymise([bsn])[0]
-        return self.store.withdraw(pseudonym=pseudonym)
+        return self.store.withdraw(pseudonym=pseudonym, actor=self.actor)
 
     def import_csv(
         self, path: Path, progress: Callable[[int], None] | None = None
@@ -162,7 +164,8 @@ class Registrar:
     ) -> None:
         pseudonyms = self.pseudonyms.pseudonymise([bsn for bsn, _ in batch])
         changes = self.store.upsert(
-            [_registration(p, info) for p, (_, info) in zip(pseudonyms, batch, strict=True)]
+            [_registration(p, info) for p, (_, info) in zip(pseudonyms, batch, strict=True)],
+            actor=self.actor,
         )
         for change in changes:
             summary.count(change)

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import grpc
 
-from betrokken.config.load import load_node
-from betrokken.errors import ConfigError
+from betrokken.audit.keys import log_origin, read_log_key
+from betrokken.config.load import Loaded, load_node
+from betrokken.config.schema import NodeConfig
+from betrokken.errors import ConfigError, VerificationError
 from betrokken.identity.rpc import make_server
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
+from betrokken.node.witness import CoordinatorLog, WitnessStore, witness_once
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
@@ -43,6 +46,33 @@ def _expiry_loop(store: NodeStore, interval: float, stop: threading.Event) -> No
             return
 
 
+def open_store(loaded: Loaded[NodeConfig]) -> NodeStore:
+    """The node's store with its trail signer, checked against the key the network pins."""
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    signer = read_log_key(loaded.resolve(loaded.component.log_key), org.log_key)
+    return NodeStore(loaded.component.database, signer, signer.name)
+
+
+def _witness_loop(
+    loaded: Loaded[NodeConfig], store: NodeStore, interval: float, stop: threading.Event
+) -> None:
+    network = loaded.network
+    witness_store = WitnessStore(store.engine)
+    source = CoordinatorLog(network, loaded.tls)
+    origin = log_origin(network.name, "coordinator")
+    while not stop.wait(interval):
+        try:
+            result = witness_once(witness_store, source, network.coordinator.log_key, origin)
+            if result.changed:
+                log.info("witness: %s", result.describe())
+        except VerificationError:
+            pass  # already logged loudly and stored as an alarm
+        except Exception as exc:
+            log.warning("witness: could not check the coordinator's log (%s)", exc)
+    source.close()
+
+
 def start(config_path: Path | str) -> RunningNode:
     loaded = load_node(config_path)
     network = loaded.network
@@ -54,7 +84,7 @@ def start(config_path: Path | str) -> RunningNode:
             f"{loaded.path}: organisation '{org.id}' has no node_address in the network file",
             hint="set node_address for it, or 'listen' in this file",
         )
-    store = NodeStore(loaded.component.database)
+    store = open_store(loaded)
     server = make_server(listen, loaded.tls)
     pb_grpc.add_NodeServicer_to_server(NodeServicer(network, org, store), server)
     server.start()
@@ -64,6 +94,12 @@ def start(config_path: Path | str) -> RunningNode:
         args=(store, loaded.component.expiry_interval_seconds, stop),
         daemon=True,
         name="expiry",
+    ).start()
+    threading.Thread(
+        target=_witness_loop,
+        args=(loaded, store, loaded.component.witness_interval_seconds, stop),
+        daemon=True,
+        name="witness",
     ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
     return RunningNode(server, listen, stop)

@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 import grpc
 
+from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import Network, Organisation
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
 from betrokken.identity.names import Role
 from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node import policy
-from betrokken.node.store import DisclosureRecord, NodeStore
+from betrokken.node.store import DisclosureRecord, NodeStore, utcnow
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
@@ -28,6 +29,20 @@ def _text(value: str, what: str, required: bool = True) -> str:
     if len(value) > MAX_FIELD:
         raise MalformedMessage(f"{what} is longer than {MAX_FIELD} characters")
     return value
+
+
+def _trace_id(context: grpc.ServicerContext) -> str:
+    """The W3C trace id from the coordinator's ``traceparent`` header ('' when absent/invalid)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent" and isinstance(value, str):
+            parts = value.split("-")
+            if (
+                len(parts) == 4
+                and len(parts[1]) == 32
+                and all(c in "0123456789abcdef" for c in parts[1])
+            ):
+                return parts[1]
+    return ""
 
 
 class NodeServicer(pb_grpc.NodeServicer):
@@ -82,13 +97,45 @@ class NodeServicer(pb_grpc.NodeServicer):
             return pb.LookupResponse(results=[same] * len(items))
 
         hits = self.store.find([p for p, _ in items], self.today())
+        trace = _trace_id(context)
         results = []
         records = []
+        trail = []
+        purpose = self.network.purpose(purpose_id)
+        legal_basis = purpose.legal_basis if purpose else ""
         for pseudonym, case_reference in items:
             hit = hits.get(pseudonym.value)
             answer = policy.answer_for(level, self.org, hit, self.network.desk_contact)
             results.append(answer.to_wire())
             if hit is not None:
+                level_used = policy.effective_level(level, hit)
+                trail.append(
+                    AuditEntry(
+                        event=Event.DISCLOSURE,
+                        at=utcnow(),
+                        answer_id=answer_id,
+                        organisation=requester,
+                        user=ctx.user,
+                        acted_for=ctx.acted_for,
+                        role=ctx.role,
+                        access_point=context.peer(),
+                        purpose=purpose_id,
+                        legal_basis=legal_basis,
+                        subjects=(
+                            Subject(
+                                pseudonym.value.hex(),
+                                pseudonym.key_id,
+                                pseudonym.fingerprint,
+                                case_reference,
+                            ),
+                        ),
+                        reason=f"disclosed: {level_used.value}",
+                        details={
+                            "registration_reference": hit.reference or "",
+                            "trace_id": trace,
+                        },
+                    )
+                )
                 records.append(
                     DisclosureRecord(
                         answer_id=answer_id,
@@ -104,11 +151,12 @@ class NodeServicer(pb_grpc.NodeServicer):
                     )
                 )
         # Nothing is disclosed without this node's own record of it; misses leave no trace (P3).
-        self.store.record_disclosures(records)
+        self.store.record_disclosures(records, trail)
         if records:
             log.info(
-                "disclosed answer_id=%s requester=%s purpose=%s hits=%d",
+                "disclosed answer_id=%s trace_id=%s requester=%s purpose=%s hits=%d",
                 answer_id,
+                trace,
                 requester,
                 purpose_id,
                 len(records),

@@ -21,8 +21,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
+from betrokken.audit.log import AuditLog
+from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import DisclosureLevel
+from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
 
@@ -127,16 +131,54 @@ class Status:
 
 
 class NodeStore:
-    def __init__(self, url: str) -> None:
+    """Registrations and this node's own tamper-evident trail (same Merkle log as the coordinator).
+
+    Every change and every disclosure is appended to the trail in the same transaction as the
+    change itself. Misses leave nothing, in the trail or anywhere (P3).
+    """
+
+    def __init__(self, url: str, signer: NoteKey | None = None, origin: str = "node") -> None:
         self.engine = make_engine(url, Base.metadata)
+        self.trail = AuditLog(self.engine, signer, origin)
+        self.organisation = origin.rsplit("/", 1)[-1]
+
+    def _trail_entry(
+        self, reason: str, pseudonym: bytes, key_id: str, actor: str, **details: str
+    ) -> AuditEntry:
+        p = Pseudonym(pseudonym, key_id)
+        return AuditEntry(
+            event=Event.REGISTRATION,
+            at=utcnow(),
+            organisation=self.organisation,
+            user=actor,
+            subjects=(Subject(pseudonym.hex(), key_id, p.fingerprint),),
+            reason=reason,
+            details={k: v for k, v in details.items() if v},
+        )
 
     # --- registrations ----------------------------------------------------------------------
-    def upsert(self, registrations: Sequence[Registration]) -> list[Change]:
-        """Add or update registrations in one transaction (all or nothing)."""
+    def upsert(self, registrations: Sequence[Registration], actor: str = "") -> list[Change]:
+        """Add or update registrations in one transaction (all or nothing), with trail records."""
         changes: list[Change] = []
         with Session(self.engine) as session, session.begin():
+            entries = []
             for reg in registrations:
-                changes.append(self._upsert_one(session, reg))
+                change = self._upsert_one(session, reg)
+                changes.append(change)
+                if change is not Change.UNCHANGED:
+                    entries.append(
+                        self._trail_entry(
+                            change.value,
+                            reg.pseudonym.value,
+                            reg.pseudonym.key_id,
+                            actor,
+                            reference=reg.reference or "",
+                            since=reg.since.isoformat(),
+                            until=reg.until.isoformat(),
+                        )
+                    )
+            if entries:
+                self.trail.append(entries, session.connection())
         return changes
 
     def _upsert_one(self, session: Session, reg: Registration) -> Change:
@@ -169,27 +211,40 @@ class NodeStore:
         row.updated_at = utcnow()
         return Change.UPDATED
 
-    def withdraw(self, pseudonym: Pseudonym | None = None, reference: str | None = None) -> int:
+    def withdraw(
+        self, pseudonym: Pseudonym | None = None, reference: str | None = None, actor: str = ""
+    ) -> int:
         """Remove registrations (involvement ended). Returns how many were removed."""
-        statement = delete(RegistrationRow)
+        condition: ColumnElement[bool]
         if pseudonym is not None:
-            statement = statement.where(
-                RegistrationRow.pseudonym == pseudonym.value,
-                RegistrationRow.key_id == pseudonym.key_id,
+            condition = (RegistrationRow.pseudonym == pseudonym.value) & (
+                RegistrationRow.key_id == pseudonym.key_id
             )
         elif reference is not None:
-            statement = statement.where(RegistrationRow.reference == reference)
+            condition = RegistrationRow.reference == reference
         else:
             raise ValueError("withdraw needs a pseudonym or a reference")
-        with self.engine.begin() as conn:
-            return int(conn.execute(statement).rowcount)
+        return self._remove(condition, "withdrawn", actor)
 
-    def expire(self, today: dt.date) -> int:
+    def expire(self, today: dt.date, actor: str = "expiry") -> int:
         """Remove registrations whose term ended before ``today``."""
+        return self._remove(RegistrationRow.until < today, "expired", actor)
+
+    def _remove(self, condition: ColumnElement[bool], reason: str, actor: str) -> int:
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(delete(RegistrationRow).where(RegistrationRow.until < today)).rowcount
+            rows = conn.execute(
+                select(
+                    RegistrationRow.pseudonym, RegistrationRow.key_id, RegistrationRow.reference
+                ).where(condition)
+            ).all()
+            if not rows:
+                return 0
+            conn.execute(delete(RegistrationRow).where(condition))
+            self.trail.append(
+                [self._trail_entry(reason, r[0], r[1], actor, reference=r[2] or "") for r in rows],
+                conn,
             )
+            return len(rows)
 
     def find(self, pseudonyms: Iterable[Pseudonym], today: dt.date) -> dict[bytes, Hit]:
         """Active registrations among ``pseudonyms`` (by pseudonym value)."""
@@ -219,10 +274,14 @@ class NodeStore:
         return hits
 
     # --- disclosures ---------------------------------------------------------------------------
-    def record_disclosures(self, records: Sequence[DisclosureRecord]) -> None:
+    def record_disclosures(
+        self, records: Sequence[DisclosureRecord], trail: Sequence[AuditEntry] = ()
+    ) -> None:
+        """Record disclosures and their trail entries in one transaction (or neither)."""
         if not records:
             return
         with Session(self.engine) as session, session.begin():
+            self.trail.append(trail, session.connection())
             for rec in records:
                 session.add(
                     DisclosureRow(
@@ -253,18 +312,20 @@ class NodeStore:
             ended = conn.execute(
                 select(func.count()).where(RegistrationRow.until < today)
             ).scalar_one()
-            by_domain = dict(
-                conn.execute(
+            by_domain: dict[str, int] = {
+                str(domain): int(count)
+                for domain, count in conn.execute(
                     select(RegistrationRow.domain, func.count())
                     .where(RegistrationRow.until >= today)
                     .group_by(RegistrationRow.domain)
-                ).all()
-            )
-            key_ids = dict(
-                conn.execute(
+                )
+            }
+            key_ids: dict[str, int] = {
+                str(key): int(count)
+                for key, count in conn.execute(
                     select(RegistrationRow.key_id, func.count()).group_by(RegistrationRow.key_id)
-                ).all()
-            )
+                )
+            }
             disclosures = conn.execute(select(func.count()).select_from(DisclosureRow)).scalar_one()
             last_change = conn.execute(select(func.max(RegistrationRow.updated_at))).scalar_one()
         return Status(

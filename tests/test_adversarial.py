@@ -22,6 +22,7 @@ from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto import oprf
 from betrokken.crypto.bsn import parse_bsn
+from betrokken.crypto.note import NoteKey
 from betrokken.errors import QuotaExceeded, VerificationError
 from betrokken.identity.rpc import channel, make_server
 from betrokken.keyservice.client import Pseudonymiser
@@ -81,7 +82,10 @@ def services(devnet: DevNetwork, tmp_path_factory: pytest.TempPathFactory) -> It
     server = make_server(coord_address, coord_cfg.tls)
     links: dict[str, NodeLink] = {"politie-test": GrpcNodeLink(node_address, coord_cfg.tls)}
     pb_grpc.add_CoordinatorServicer_to_server(
-        CoordinatorServicer(network, AuditStore(f"sqlite:///{tmp / 'c.db'}"), links), server
+        CoordinatorServicer(
+            network, AuditStore(f"sqlite:///{tmp / 'c.db'}", LOG_KEY, LOG_KEY.name), links
+        ),
+        server,
     )
     servers.append(server)
     for s in servers:
@@ -104,6 +108,7 @@ def _call(
     return info.value  # type: ignore[return-value]
 
 
+LOG_KEY = NoteKey.generate("betrokken/test-network/coordinator")
 GOOD_ELEMENT = oprf.blind(b"999993653")[1]
 
 

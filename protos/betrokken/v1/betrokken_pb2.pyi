@@ -124,6 +124,52 @@ class LookupResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[Disclosure]
     def __init__(self, results: _Optional[_Iterable[_Union[Disclosure, _Mapping]]] = ...) -> None: ...
 
+class Receipt(_message.Message):
+    __slots__ = ("leaf_index", "tree_size", "checkpoint", "inclusion_proof", "record")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    checkpoint: str
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    record: bytes
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[str] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., record: _Optional[bytes] = ...) -> None: ...
+
+class CheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint",)
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    def __init__(self, checkpoint: _Optional[str] = ...) -> None: ...
+
+class ConsistencyRequest(_message.Message):
+    __slots__ = ("old_size", "new_size")
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    old_size: int
+    new_size: int
+    def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ...) -> None: ...
+
+class InclusionRequest(_message.Message):
+    __slots__ = ("leaf_index", "tree_size")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class ProofResponse(_message.Message):
+    __slots__ = ("hashes",)
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class QueryRequest(_message.Message):
     __slots__ = ("context", "items")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
@@ -161,7 +207,7 @@ class ItemAnswer(_message.Message):
     def __init__(self, fingerprint: _Optional[str] = ..., case_reference: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[OrganisationAnswer, _Mapping]]] = ..., complete: _Optional[bool] = ...) -> None: ...
 
 class QueryResponse(_message.Message):
-    __slots__ = ("answer_id", "purpose", "legal_basis", "requester_organisation", "items", "complete", "answered_at")
+    __slots__ = ("answer_id", "purpose", "legal_basis", "requester_organisation", "items", "complete", "answered_at", "receipt")
     ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +215,7 @@ class QueryResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     answer_id: str
     purpose: str
     legal_basis: str
@@ -176,4 +223,5 @@ class QueryResponse(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[ItemAnswer]
     complete: bool
     answered_at: str
-    def __init__(self, answer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[str] = ..., requester_organisation: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemAnswer, _Mapping]]] = ..., complete: _Optional[bool] = ..., answered_at: _Optional[str] = ...) -> None: ...
+    receipt: Receipt
+    def __init__(self, answer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[str] = ..., requester_organisation: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemAnswer, _Mapping]]] = ..., complete: _Optional[bool] = ..., answered_at: _Optional[str] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...

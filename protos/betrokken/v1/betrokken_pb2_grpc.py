@@ -236,6 +236,21 @@ class CoordinatorStub:
                 request_serializer=betrokken_dot_v1_dot_betrokken__pb2.QueryRequest.SerializeToString,
                 response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.QueryResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/betrokken.v1.Coordinator/GetCheckpoint',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CheckpointResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/betrokken.v1.Coordinator/GetConsistencyProof',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/betrokken.v1.Coordinator/GetInclusionProof',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -248,6 +263,25 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The audit log, for witnesses (nodes) and requesters checking receipts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +289,21 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Query,
                     request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.QueryRequest.FromString,
                     response_serializer=betrokken_dot_v1_dot_betrokken__pb2.QueryResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CheckpointRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.CheckpointResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -285,6 +334,87 @@ class Coordinator:
             '/betrokken.v1.Coordinator/Query',
             betrokken_dot_v1_dot_betrokken__pb2.QueryRequest.SerializeToString,
             betrokken_dot_v1_dot_betrokken__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Coordinator/GetCheckpoint',
+            betrokken_dot_v1_dot_betrokken__pb2.CheckpointRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.CheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Coordinator/GetConsistencyProof',
+            betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Coordinator/GetInclusionProof',
+            betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
             options,
             channel_credentials,
             insecure,

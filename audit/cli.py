@@ -1,0 +1,282 @@
+"""``betrokken audit ...``: the DPO's commands. Every use is recorded in the log it reads."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from betrokken.audit.access import Filter, open_log, record_access, select_records
+from betrokken.audit.record import AuditEntry
+from betrokken.clikit import guard
+from betrokken.errors import BadInput, VerificationError
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The configuration of the component whose log to read (coordinator, node, key service).",
+)
+user_option = click.option(
+    "--user", default=None, help="Who is reading (recorded; default: your account name)."
+)
+
+
+def _date(value: str | None, name: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"--{name} '{value}' is not a date (use YYYY-MM-DD)") from None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+@click.group()
+def audit() -> None:
+    """The DPO's tools: verify the log, read it, answer access requests, report, prune."""
+
+
+@audit.command("verify")
+@config_option
+@click.option(
+    "--witnessed",
+    "witnessed_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of checkpoints a node accepted (`betrokken node witnessed`); repeatable.",
+)
+@user_option
+@guard
+def audit_verify(config_path: Path, witnessed_files: tuple[Path, ...], user: str | None) -> None:
+    """Recompute the whole tree, check every signature and every witnessed checkpoint.
+
+    Exit code 0 only when everything holds; 8 when anything was altered, removed or reordered.
+    """
+    from betrokken.audit.verify import split_notes, verify_log
+
+    opened = open_log(config_path)
+    notes: list[str] = []
+    for path in witnessed_files:
+        if not path.is_file():
+            raise BadInput(f"{path}: file not found")
+        notes += split_notes(path.read_text())
+    record_access(opened, user or getpass.getuser(), "verify", {"witnessed": str(len(notes))})
+    result = verify_log(opened.log, opened.verifier, notes)
+    click.echo(f"{opened.log.origin}: {result.summary()}")
+    if not result.ok:
+        raise VerificationError(
+            f"the audit log of {opened.component} does not verify (first bad record "
+            f"{result.first_bad_index})",
+            hint="keep the database as it is (evidence) and tell the DPOs of the network",
+        )
+
+
+def _row(index: int, entry: AuditEntry) -> dict[str, Any]:
+    return {"index": index, **entry.to_json()}
+
+
+@audit.command("log")
+@config_option
+@click.option("--since", help="From this date (YYYY-MM-DD, UTC).")
+@click.option("--until", "until_", help="Before this date (YYYY-MM-DD, UTC).")
+@click.option("--organisation", help="Requesting organisation.")
+@click.option("--for-user", "for_user", help="Records of this user.")
+@click.option("--purpose", help="Purpose (doel).")
+@click.option("--case", help="Case reference.")
+@click.option("--outcome", help="complete, partial, refused, or an outcome such as involved.")
+@click.option("--event", "events", multiple=True, help="Event type(s), e.g. search, refusal.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text")
+@user_option
+@guard
+def audit_log(
+    config_path: Path,
+    since: str | None,
+    until_: str | None,
+    organisation: str | None,
+    for_user: str | None,
+    purpose: str | None,
+    case: str | None,
+    outcome: str | None,
+    events: tuple[str, ...],
+    fmt: str,
+    user: str | None,
+) -> None:
+    """List records, filtered; as text, CSV or JSON."""
+    opened = open_log(config_path)
+    wanted = Filter(
+        since=_date(since, "since"),
+        until=_date(until_, "until"),
+        organisation=organisation,
+        user=for_user,
+        purpose=purpose,
+        case=case,
+        outcome=outcome,
+        events=set(events),
+    )
+    record_access(opened, user or getpass.getuser(), "log", wanted.describe())
+    rows = [_row(i, e) for i, e in select_records(opened.log, wanted)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        columns = [
+            "index",
+            "at",
+            "event",
+            "organisation",
+            "user",
+            "acted_for",
+            "role",
+            "access_point",
+            "purpose",
+            "legal_basis",
+            "answer_id",
+            "cases",
+            "fingerprints",
+            "completeness",
+            "reason",
+        ]
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            row["cases"] = ";".join(s["case"] for s in row["subjects"])
+            row["fingerprints"] = ";".join(s["fingerprint"] for s in row["subjects"])
+            writer.writerow(row)
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        for row in rows:
+            cases = ",".join(s["case"] for s in row["subjects"] if s["case"])
+            prints = ",".join(s["fingerprint"] for s in row["subjects"])
+            click.echo(
+                f"{row['index']:>6} {row['at']} {row['event']:<19} {row['organisation'] or '-'} "
+                f"user={row['user'] or '-'} purpose={row['purpose'] or '-'} "
+                f"case={cases or '-'} subjects={prints or '-'} "
+                f"{row['completeness'] or row['reason']}"
+            )
+        click.echo(f"{len(rows)} record(s)", err=True)
+
+
+@audit.command("subject")
+@config_option
+@click.option("--bsn", required=True, help="The person's BSN (pseudonymised; never stored).")
+@click.option(
+    "--via",
+    "via",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A node configuration whose organisation pseudonymises the BSN "
+    "(needed for the coordinator's and key service's logs).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the answer as a self-contained HTML page (for the reply letter).",
+)
+@user_option
+@guard
+def audit_subject(
+    config_path: Path, bsn: str, via: Path | None, out: Path | None, user: str | None
+) -> None:
+    """A citizen's access request: every record about this person in this log."""
+    from betrokken.audit.subject import render_html, render_text, subject_lines
+    from betrokken.config.load import load_node
+    from betrokken.crypto.bsn import parse_bsn
+    from betrokken.keyservice.client import Pseudonymiser
+
+    person = parse_bsn(bsn)
+    opened = open_log(config_path)
+    if opened.kind == "node":
+        network, tls = opened.network, opened.tls
+    elif via is None:
+        raise BadInput(
+            "the BSN must be pseudonymised by an organisation",
+            hint="pass --via with the node configuration of your own organisation",
+        )
+    else:
+        node = load_node(via)
+        network, tls = node.network, node.tls
+    with Pseudonymiser(network, tls) as pseudonymiser:
+        [pseudonym] = pseudonymiser.pseudonymise([person])
+    reader = user or getpass.getuser()
+    record_access(opened, reader, "subject", {"fingerprint": pseudonym.fingerprint})
+    indices = opened.log.indices_for_subject(pseudonym.value.hex())
+    records = [
+        (r.index, r.entry) for r in opened.log.records(indices=indices) if r.entry is not None
+    ]
+    lines = subject_lines(records, pseudonym.fingerprint, opened.network)
+    common = {
+        "masked_bsn": person.masked(),
+        "fingerprint": pseudonym.fingerprint,
+        "log_name": opened.log.origin,
+        "produced_at": dt.datetime.now(dt.UTC),
+        "produced_by": reader,
+    }
+    click.echo(render_text(lines, **common), nl=False)  # type: ignore[arg-type]
+    if out is not None:
+        out.write_text(render_html(lines, **common))  # type: ignore[arg-type]
+        click.echo(f"written to {out}", err=True)
+
+
+@audit.command("report")
+@config_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The HTML file to write.",
+)
+@click.option("--since", help="From this date (YYYY-MM-DD, UTC).")
+@user_option
+@guard
+def audit_report(config_path: Path, out: Path, since: str | None, user: str | None) -> None:
+    """Write a self-contained HTML report with charts and the anomalies a DPO looks for."""
+    from betrokken.audit.report import IndexedEntry, ReportSettings, render_report
+    from betrokken.audit.verify import verify_log
+
+    opened = open_log(config_path)
+    record_access(opened, user or getpass.getuser(), "report", {"since": since or ""})
+    start = _date(since, "since")
+    entries = [
+        IndexedEntry(r.index, r.entry)
+        for r in opened.log.records()
+        if start is None or r.entry is None or r.entry.at >= start
+    ]
+    verification = verify_log(opened.log, opened.verifier).summary()
+    settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
+    page = render_report(
+        entries,
+        title=f"betrokken audit report: {opened.log.origin}",
+        generated_at=dt.datetime.now(dt.UTC),
+        settings=settings,
+        verification=verification,
+    )
+    out.write_text(page)
+    click.echo(f"report of {len(entries)} records written to {out}")
+
+
+@audit.command("prune")
+@config_option
+@user_option
+@guard
+def audit_prune(config_path: Path, user: str | None) -> None:
+    """Empty records older than the retention term (network file: retention.audit_years).
+
+    Leaf hashes are kept, so `audit verify` still passes and the report shows the pruned range.
+    The coordinator also does this daily while it runs.
+    """
+    from betrokken.audit.retention import prune_expired
+
+    opened = open_log(config_path)
+    reader = user or getpass.getuser()
+    record_access(opened, reader, "prune", {})
+    years = opened.network.retention.audit_years
+    result = prune_expired(opened.log, years, dt.datetime.now(dt.UTC), reader)
+    click.echo(result.describe())

@@ -1,0 +1,141 @@
+"""A citizen's access request (inzageverzoek): every record about one person, ready to send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import Network
+
+
+@dataclass(frozen=True)
+class Line:
+    index: int
+    when: str
+    what: str
+    who: str
+    why: str
+    disclosed: str
+
+
+def _org_name(network: Network, org_id: str) -> str:
+    org = network.organisation(org_id)
+    return f"{org.name} ({org_id})" if org else org_id
+
+
+def subject_lines(
+    records: Sequence[tuple[int, AuditEntry]], fingerprint: str, network: Network
+) -> list[Line]:
+    outcomes: dict[str, AuditEntry] = {
+        e.answer_id: e for _, e in records if e.event is Event.OUTCOME
+    }
+    lines = []
+    for index, entry in records:
+        if entry.event is Event.OUTCOME:
+            continue  # shown with its search
+        cases = ", ".join(sorted({s.case for s in entry.subjects if s.fingerprint == fingerprint}))
+        who = _org_name(network, entry.organisation) if entry.organisation else "-"
+        who += f", user {entry.user or '-'}"
+        if entry.acted_for:
+            who += f" acting for {entry.acted_for}"
+        if entry.role:
+            who += f", role {entry.role}"
+        purpose = network.purpose(entry.purpose) if entry.purpose else None
+        why = entry.purpose or "-"
+        if purpose:
+            why += f" ({purpose.description})"
+        if entry.legal_basis:
+            why += f"; legal basis: {entry.legal_basis}"
+        if cases:
+            why += f"; case {cases}"
+        disclosed = ""
+        if entry.event is Event.SEARCH:
+            outcome = outcomes.get(entry.answer_id)
+            per_org = outcome.outcomes.get(fingerprint, {}) if outcome else {}
+            disclosed = (
+                "; ".join(
+                    f"{_org_name(network, org)}: {value}" for org, value in sorted(per_org.items())
+                )
+                or "no answer recorded"
+            )
+        elif entry.event is Event.DISCLOSURE:
+            disclosed = entry.reason
+        elif entry.event is Event.REGISTRATION:
+            disclosed = f"registration {entry.reason}"
+        elif entry.event is Event.OWN_QUERY:
+            disclosed = f"asked by this organisation ({entry.completeness or entry.reason})"
+        what = {
+            Event.SEARCH: "looked up (search)",
+            Event.DISCLOSURE: "involvement disclosed",
+            Event.REGISTRATION: "registration changed",
+            Event.OWN_QUERY: "this organisation asked",
+            Event.REFUSAL: "question refused",
+        }.get(entry.event, entry.event.value)
+        lines.append(Line(index, f"{entry.at:%Y-%m-%d %H:%M:%S} UTC", what, who, why, disclosed))
+    return lines
+
+
+def render_text(
+    lines: Sequence[Line],
+    *,
+    masked_bsn: str,
+    fingerprint: str,
+    log_name: str,
+    produced_at: dt.datetime,
+    produced_by: str,
+) -> str:
+    out = [
+        f"Access request (inzageverzoek): records about the person with BSN {masked_bsn}",
+        f"Log: {log_name}; searched by pseudonym fingerprint {fingerprint}",
+        f"Produced {produced_at:%Y-%m-%d %H:%M} UTC by {produced_by}; this look-up is itself "
+        "recorded in the log.",
+        "",
+    ]
+    if not lines:
+        out.append("No record in this log concerns this person.")
+    for number, line in enumerate(lines, start=1):
+        out += [
+            f"{number}. {line.when} - {line.what} (record {line.index})",
+            f"   by:   {line.who}",
+            f"   why:  {line.why}",
+        ]
+        if line.disclosed:
+            out.append(f"   answer: {line.disclosed}")
+    return "\n".join(out) + "\n"
+
+
+def render_html(
+    lines: Sequence[Line],
+    *,
+    masked_bsn: str,
+    fingerprint: str,
+    log_name: str,
+    produced_at: dt.datetime,
+    produced_by: str,
+) -> str:
+    e = html.escape
+    rows = (
+        "".join(
+            f"<tr><td>{n}</td><td>{e(x.when)}</td><td>{e(x.what)}</td><td>{e(x.who)}</td>"
+            f"<td>{e(x.why)}</td><td>{e(x.disclosed)}</td></tr>"
+            for n, x in enumerate(lines, start=1)
+        )
+        or '<tr><td colspan="6">No record in this log concerns this person.</td></tr>'
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Access request {e(masked_bsn)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+        "width:100%}td,th{border:1px solid #bbb;padding:4px 6px;vertical-align:top;"
+        "font-size:11pt}th{background:#eee;text-align:left}@media print{body{margin:0}}"
+        "</style></head><body>"
+        f"<h1>Access request (inzageverzoek)</h1><p>Records about the person with BSN "
+        f"<strong>{e(masked_bsn)}</strong> in log <code>{e(log_name)}</code> (pseudonym "
+        f"fingerprint {e(fingerprint)}).</p><p>Produced {produced_at:%Y-%m-%d %H:%M} UTC by "
+        f"{e(produced_by)}. This look-up is itself recorded in the log.</p>"
+        "<table><tr><th>#</th><th>When</th><th>What</th><th>By whom</th><th>Why</th>"
+        f"<th>Answer</th></tr>{rows}</table></body></html>\n"
+    )

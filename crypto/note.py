@@ -1,0 +1,153 @@
+"""Checkpoints as C2SP signed notes (tlog-checkpoint, signed-note), signed with Ed25519.
+
+A checkpoint body is three lines: the origin, the tree size in decimal, the root hash in base64.
+A signed note is the body, an empty line, and signature lines ``— <name> <base64(keyhash||sig)>``.
+The key hash is the first 4 bytes of SHA-256(name || "\\n" || 0x01 || public key), and a verifier
+key is written ``<name>+<hex key hash>+<base64(0x01 || public key)>``, as Go's sumdb tooling does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from betrokken.errors import MalformedMessage, VerificationError
+
+ED25519 = b"\x01"
+DASH = "\u2014 "
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+
+    def body(self) -> bytes:
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n".encode()
+
+
+def _check_name(name: str) -> None:
+    if not name or any(c in name for c in " +\n\t") or not name.isprintable():
+        raise MalformedMessage(f"'{name}' is not a valid key name")
+
+
+def key_hash(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public_key).digest()[:4]
+
+
+@dataclass(frozen=True)
+class NoteKey:
+    name: str
+    private_key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if len(self.private_key) != 32:
+            raise MalformedMessage("an Ed25519 private key has 32 bytes")
+
+    @classmethod
+    def generate(cls, name: str) -> NoteKey:
+        return cls(name, secrets.token_bytes(32))
+
+    @property
+    def public_key(self) -> bytes:
+        public = Ed25519PrivateKey.from_private_bytes(self.private_key).public_key()
+        return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def verifier(self) -> str:
+        return (
+            f"{self.name}+{key_hash(self.name, self.public_key).hex()}+"
+            f"{base64.b64encode(ED25519 + self.public_key).decode()}"
+        )
+
+
+def sign_checkpoint(checkpoint: Checkpoint, key: NoteKey) -> str:
+    body = checkpoint.body()
+    signature = Ed25519PrivateKey.from_private_bytes(key.private_key).sign(body)
+    blob = base64.b64encode(key_hash(key.name, key.public_key) + signature).decode()
+    return f"{body.decode()}\n{DASH}{key.name} {blob}\n"
+
+
+def parse_verifier(vkey: str) -> tuple[str, bytes]:
+    parts = vkey.split("+", 2)
+    if len(parts) != 3:
+        raise MalformedMessage("a verifier key has the form name+keyhash+base64key")
+    name, hash_hex, encoded = parts
+    _check_name(name)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        expected = bytes.fromhex(hash_hex)
+    except (binascii.Error, ValueError):
+        raise MalformedMessage("the verifier key is not valid base64/hex") from None
+    if len(raw) != 33 or raw[:1] != ED25519:
+        raise MalformedMessage("the verifier key is not an Ed25519 key")
+    if key_hash(name, raw[1:]) != expected:
+        raise MalformedMessage("the verifier key's hash does not match its name and key")
+    return name, raw[1:]
+
+
+def _parse_body(body: str) -> Checkpoint:
+    lines = body.split("\n")
+    if len(lines) < 4 or lines[-1] != "":
+        raise MalformedMessage("a checkpoint has an origin, a size and a root hash line")
+    origin, size_text, root_text = lines[0], lines[1], lines[2]
+    if not origin:
+        raise MalformedMessage("the checkpoint's origin is empty")
+    if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+        raise MalformedMessage(f"the checkpoint size '{size_text[:20]}' is not a number")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except binascii.Error:
+        raise MalformedMessage("the checkpoint's root hash is not base64") from None
+    if len(root) != 32:
+        raise MalformedMessage(f"the checkpoint's root hash has {len(root)} bytes, not 32")
+    return Checkpoint(origin, int(size_text), root)
+
+
+def open_checkpoint(note: str, verifier: str, origin: str | None = None) -> Checkpoint:
+    """Verify a signed note against ``verifier`` and return its checkpoint."""
+    name, public = parse_verifier(verifier)
+    if not note.endswith("\n"):
+        raise MalformedMessage("a signed note ends with a newline")
+    separator = note.rfind("\n\n")
+    if separator < 0:
+        raise MalformedMessage("a signed note has an empty line before its signatures")
+    body = note[: separator + 1]
+    signatures = note[separator + 2 :].split("\n")[:-1]
+    if not signatures:
+        raise MalformedMessage("the note carries no signature")
+    checkpoint = _parse_body(body)
+    wanted = key_hash(name, public)
+    found = False
+    for line in signatures:
+        if not line.startswith(DASH):
+            raise MalformedMessage("a signature line starts with an em dash and a space")
+        try:
+            signer, blob = line[len(DASH) :].split(" ")
+            raw = base64.b64decode(blob, validate=True)
+        except (ValueError, binascii.Error):
+            raise MalformedMessage("a signature line is malformed") from None
+        if signer != name or raw[:4] != wanted:
+            continue  # a signature by another key: ignored
+        found = True
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], body.encode())
+        except InvalidSignature:
+            raise VerificationError(
+                f"the checkpoint's signature by '{name}' does not verify (altered or forged)"
+            ) from None
+    if not found:
+        raise VerificationError(f"the checkpoint carries no signature by the key '{name}'")
+    if origin is not None and checkpoint.origin != origin:
+        raise VerificationError(
+            f"the checkpoint is for log '{checkpoint.origin}', expected '{origin}'"
+        )
+    return checkpoint
