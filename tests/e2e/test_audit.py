@@ -374,3 +374,45 @@ def test_the_report_shows_what_the_log_holds(running: Running, tmp_path: Path) -
     assert "audit log verified" in text
     for digits in running.all_bsns():
         assert digits not in text
+
+
+def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
+    result = running.query(POLITIE, running.named["one"].digits, "zsm-context", "CASE-LOG")
+    answer_id = result.json["answer_id"]
+    config = str(running.net.coordinator_config)
+    as_json = running.run(
+        "audit",
+        "log",
+        "--config",
+        config,
+        "--organisation",
+        POLITIE,
+        "--case",
+        "CASE-LOG",
+        "--format",
+        "json",
+        "--user",
+        "fg.test",
+    )
+    assert as_json.code == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert {r["answer_id"] for r in rows} == {answer_id}
+    assert [r["event"] for r in rows] == ["search", "outcome"]
+    assert all(r["legal_basis"] for r in rows)
+    as_csv = running.run(
+        "audit",
+        "log",
+        "--config",
+        config,
+        "--outcome",
+        "refused",
+        "--format",
+        "csv",
+    )
+    assert as_csv.code == 0
+    assert as_csv.stdout.splitlines()[0].startswith("index,at,event,organisation,user")
+    assert all(",refusal," in line for line in as_csv.stdout.splitlines()[1:])
+    text = running.run("audit", "log", "--config", config, "--event", "log-access")
+    assert "fg.test" in text.stdout  # reading the log was itself recorded
+    bad = running.run("audit", "log", "--config", config, "--since", "yesterday")
+    assert bad.code == 2 and "YYYY-MM-DD" in bad.stderr

@@ -205,6 +205,11 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
         for row in _disclosures(running, org):
             assert row[0] in recorded
 
+    # Every search record, and every checkpoint, is intact: nothing can change unseen
+    # (tampering of each kind is tested in test_audit.py).
+    verified = running.run("audit", "verify", "--config", str(running.net.coordinator_config))
+    assert verified.code == 0, verified.stdout + verified.stderr
+
     # Make the audit store refuse writes (as a full or broken database would).
     db = running.net.directory / "coordinator" / "coordinator.db"
     with sqlite3.connect(db) as conn:
