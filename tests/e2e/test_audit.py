@@ -416,3 +416,33 @@ def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
     assert "fg.test" in text.stdout  # reading the log was itself recorded
     bad = running.run("audit", "log", "--config", config, "--since", "yesterday")
     assert bad.code == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_a_node_trail_follows_the_question(running: Running) -> None:
+    """Disclosures carry the W3C trace id; the asking organisation keeps its own question."""
+    bsn = running.named["several"]
+    result = running.query(ZVH, bsn.digits, "zvh-triage", "CASE-TRACE")
+    answer = result.json
+    trace_id = answer["answer_id"].replace("-", "")
+
+    def trail(org: str) -> list[dict[str, object]]:
+        db = running.net.node_configs[org].parent / "node.db"
+        with sqlite3.connect(db) as conn:
+            return [json.loads(c) for (c,) in conn.execute("select content from log_records")]
+
+    disclosures = [r for r in trail(POLITIE) if r["answer_id"] == answer["answer_id"]]
+    assert [r["event"] for r in disclosures] == ["disclosure"]
+    assert disclosures[0]["details"]["trace_id"] == trace_id  # type: ignore[index]
+    assert disclosures[0]["organisation"] == ZVH and disclosures[0]["purpose"] == "zvh-triage"
+    own = [r for r in trail(ZVH) if r["answer_id"] == answer["answer_id"]]
+    assert [r["event"] for r in own] == ["own-query"]
+    details = own[0]["details"]
+    assert details["receipt_index"] == str(answer["receipt"]["leaf_index"])  # type: ignore[index]
+    # Nodes that did not hit keep nothing about it; registrations are in the trail too.
+    nowhere = running.query(ZVH, running.named["nowhere"].digits, "zvh-triage", "CASE-MISS2")
+    assert not [r for r in trail(POLITIE) if r["answer_id"] == nowhere.json["answer_id"]]
+    assert any(r["event"] == "registration-change" for r in trail(POLITIE))
+    # A node's DPO verifies the node's own trail the same way.
+    config = str(running.net.node_configs[POLITIE])
+    verified = running.run("audit", "verify", "--config", config)
+    assert verified.code == 0, verified.stdout + verified.stderr
