@@ -22,7 +22,7 @@ config_option = click.option(
     "config_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The configuration of the component whose log to read (coordinator, node, key service).",
+    help="Configuration of the component whose log to read: coordinator, node or key service.",
 )
 user_option = click.option(
     "--user", default=None, help="Who is reading (recorded; default: your account name)."

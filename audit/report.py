@@ -190,7 +190,8 @@ h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:1.6em}
 .chart svg text{font-size:12px;fill:#222}.chart svg rect{fill:#3b6ea5}
 table{border-collapse:collapse;width:100%;font-size:.85em}
 td,th{border:1px solid #ccc;padding:3px 5px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}.anomaly{margin:.4em 0;padding:.4em;border-left:4px solid #c0392b;
+th{background:#f0f0f0}td:nth-child(2){white-space:nowrap}
+.anomaly{margin:.4em 0;padding:.4em;border-left:4px solid #c0392b;
 background:#fdf2f0}.ok{color:#1e7e34}.bad{color:#c0392b;font-weight:bold}
 .summary td{border:none;padding:1px 8px 1px 0}
 @media print{body{max-width:none;margin:0}section,.anomaly{page-break-inside:avoid}}

@@ -21,6 +21,17 @@ class Line:
     disclosed: str
 
 
+DISCLOSED = {
+    "involved": "involved (name, contact point and since-date disclosed)",
+    "involved-domain-only": "involved (only its domain was disclosed, not its name)",
+    "not-involved": "not involved",
+    "declined": "declined (nothing disclosed)",
+    "deferred": "deferred to a professional (nothing disclosed)",
+    "unreachable": "no answer (unreachable)",
+    "error": "no answer (error)",
+}
+
+
 def _org_name(network: Network, org_id: str) -> str:
     org = network.organisation(org_id)
     return f"{org.name} ({org_id})" if org else org_id
@@ -57,7 +68,8 @@ def subject_lines(
             per_org = outcome.outcomes.get(fingerprint, {}) if outcome else {}
             disclosed = (
                 "; ".join(
-                    f"{_org_name(network, org)}: {value}" for org, value in sorted(per_org.items())
+                    f"{_org_name(network, org)}: {DISCLOSED.get(value, value)}"
+                    for org, value in sorted(per_org.items())
                 )
                 or "no answer recorded"
             )

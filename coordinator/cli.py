@@ -8,6 +8,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -130,39 +131,21 @@ def query(
         persons = _read_list(list_file, case, network.coordinator.max_batch)
     user = user or getpass.getuser()
     trail = open_store(loaded).trail
+    organisation = loaded.component.organisation
     with QueryClient(network, loaded.tls) as client:
+
+        def keep(**outcome: Any) -> None:  # the organisation's own trail keeps every question
+            entry = own_query_entry(
+                client, organisation, user, acted_for, role, purpose, persons, **outcome
+            )
+            trail.append([entry])
+
         try:
             result = client.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
         except BetrokkenError as exc:
-            trail.append(
-                [
-                    own_query_entry(
-                        client,
-                        loaded.component.organisation,
-                        user,
-                        acted_for,
-                        role,
-                        purpose,
-                        persons,
-                        error=exc,
-                    )
-                ]
-            )
+            keep(error=exc)
             raise
-        trail.append(
-            [
-                own_query_entry(
-                    client,
-                    loaded.component.organisation,
-                    user,
-                    acted_for,
-                    role,
-                    purpose,
-                    persons,
-                    result=result,
-                )
-            ]
-        )
+        keep(result=result)
     if as_json:
         click.echo(json.dumps(to_json(network, result), indent=2, ensure_ascii=False))
     else:
