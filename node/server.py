@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from betrokken.audit.keys import log_origin, read_log_key
+from betrokken.audit.retention import prune_expired
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig
 from betrokken.errors import ConfigError, VerificationError
@@ -34,12 +35,19 @@ class RunningNode:
         self.server.stop(grace=1).wait()
 
 
-def _expiry_loop(store: NodeStore, interval: float, stop: threading.Event) -> None:
+def _expiry_loop(
+    store: NodeStore, interval: float, audit_years: int, stop: threading.Event
+) -> None:
+    """Remove ended registrations and prune trail records past the retention term."""
     while True:
+        now = dt.datetime.now(dt.UTC)
         try:
-            removed = store.expire(dt.datetime.now(dt.UTC).date())
+            removed = store.expire(now.date())
             if removed:
                 log.info("expired %d ended registration(s)", removed)
+            pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
+            if pruned.count:
+                log.info("retention: %s", pruned.describe())
         except Exception:
             log.exception("expiry failed; will try again")
         if stop.wait(interval):
@@ -91,7 +99,7 @@ def start(config_path: Path | str) -> RunningNode:
     stop = threading.Event()
     threading.Thread(
         target=_expiry_loop,
-        args=(store, loaded.component.expiry_interval_seconds, stop),
+        args=(store, loaded.component.expiry_interval_seconds, network.retention.audit_years, stop),
         daemon=True,
         name="expiry",
     ).start()
