@@ -81,7 +81,10 @@ def make_server(listen: str, tls: TlsFiles, workers: int = 16) -> grpc.Server:
             ("grpc.so_reuseport", 0),
         ],
     )
-    port = server.add_secure_port(listen, server_credentials(tls))
+    try:
+        port = server.add_secure_port(listen, server_credentials(tls))
+    except RuntimeError:  # newer grpcio raises instead of returning 0
+        port = 0
     if port == 0:
         raise Unavailable(
             f"cannot listen on {listen}",

@@ -377,3 +377,12 @@ def test_coordinator_answers_after_all_that(services: Services) -> None:
         response = pb_grpc.CoordinatorStub(ch).Query(_query(services), timeout=10)
     assert response.complete
     assert [a.organisation_id for a in response.items[0].answers] == ["politie-test"]
+
+
+def test_a_port_in_use_is_a_clear_error(services: Services, devnet: DevNetwork) -> None:
+    from betrokken.errors import Unavailable
+
+    tls = load_node(devnet.node_configs["politie-test"]).tls
+    with pytest.raises(Unavailable) as info:
+        make_server(services.node, tls)
+    assert "cannot listen" in info.value.message and info.value.exit_code == 7
