@@ -111,6 +111,32 @@ def query(
     4 refused by policy, 2 bad input, 5 configuration, 6 certificate refused,
     7 a service unreachable, 8 verification failed, 1 anything else.
     """
+    try:
+        _query(config_path, bsn, list_file, purpose, case, user, acted_for, role, as_json)
+    except BetrokkenError as exc:
+        if as_json:  # systems get the error in the same form as answers
+            error = {
+                "error": type(exc).__name__,
+                "summary": exc.summary,
+                "message": exc.message,
+                "hint": exc.hint,
+                "exit_code": exc.exit_code,
+            }
+            click.echo(json.dumps(error, indent=2, ensure_ascii=False))
+        raise
+
+
+def _query(
+    config_path: Path,
+    bsn: str | None,
+    list_file: Path | None,
+    purpose: str,
+    case: str | None,
+    user: str | None,
+    acted_for: str,
+    role: str,
+    as_json: bool,
+) -> None:
     from betrokken.config.load import load_node
     from betrokken.coordinator.client import Person, QueryClient
     from betrokken.coordinator.view import render_text, to_json

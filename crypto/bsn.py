@@ -43,6 +43,8 @@ def mask(value: str) -> str:
     Separators are dropped first; an input of fewer than 8 remaining characters shows none,
     only its length, e.g. ``"(4 characters)"``.
     """
+    if not isinstance(value, str):
+        return f"(a value of type {type(value).__name__})"
     cleaned = _clean(value)
     if len(cleaned) < _MIN_SHOWN:
         return f"({len(cleaned)} characters)"
@@ -66,7 +68,7 @@ class Bsn:
             and _elfproef(digits)
         ):
             raise InvalidBsn(
-                f"a Bsn must hold 9 digits that pass the elfproef, not {_shown(digits)}",
+                f"a Bsn must hold 9 digits that pass the elfproef, not {mask(digits)}",
                 hint="create a Bsn with parse_bsn()",
             )
 
@@ -85,10 +87,6 @@ class Bsn:
         return self.masked()
 
 
-def _shown(value: object) -> str:
-    return mask(value) if isinstance(value, str) else f"a {type(value).__name__}"
-
-
 def parse_bsn(value: str) -> Bsn:
     """Parse user input into a :class:`Bsn`, or raise :class:`InvalidBsn` saying why.
 
@@ -96,7 +94,9 @@ def parse_bsn(value: str) -> Bsn:
     gets back the leading zero a spreadsheet dropped. Messages carry only the masked input.
     """
     if not isinstance(value, str):
-        raise InvalidBsn(f"a BSN must be given as text, not as {_shown(value)}", hint=_HINT)
+        raise InvalidBsn(
+            f"a BSN must be given as text, not as a {type(value).__name__}", hint=_HINT
+        )
     cleaned = _clean(value)
     shown = mask(value)
     if not cleaned:

@@ -1,16 +1,24 @@
 """RFC 9497 OPRF and VOPRF, suite ristretto255-SHA512, on libsodium (through ``rbcl``).
 
 Only the RFC's own glue is written here: expand_message_xmd (RFC 9380, SHA-512), the context
-strings, DeriveKeyPair, Blind / BlindEvaluate / Finalize and the batched DLEQ proof. All group
-and scalar arithmetic is libsodium's (constant time, prime-order group). Pure: no I/O.
+strings, DeriveKeyPair, Blind / BlindEvaluate / Finalize and the batched DLEQ proof (RFC 9497
+section 2.2). All group and scalar arithmetic is libsodium's (constant time, prime-order group).
+Everything suite-specific sits behind the small :class:`_Group` interface, implemented once by
+:class:`_Ristretto255`; a second suite (P256-SHA256) would be a second implementation.
+
+Errors: bad data from a peer raises :class:`MalformedMessage` (wrong sizes, invalid encodings,
+mismatched batches) or :class:`VerificationError` (a proof that does not verify); a caller's own
+mistake (an unknown mode, a blind that is not a scalar) raises ``ValueError``. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import rbcl
 
@@ -23,15 +31,24 @@ ELEMENT_SIZE = 32
 SCALAR_SIZE = 32
 OUTPUT_SIZE = 64
 PROOF_SIZE = 2 * SCALAR_SIZE
-_HASH_BLOCK = 128  # SHA-512 block size (s_in_bytes)
-_HASH_SIZE = 64
-_IDENTITY = bytes(ELEMENT_SIZE)
+
+_MAX_LENGTH = 0xFFFF  # the longest value I2OSP(len(x), 2) can prefix
+_MAX_BATCH = 0x10000  # composite transcripts number the elements with I2OSP(i, 2)
 
 
 @dataclass(frozen=True)
 class KeyPair:
+    """An OPRF key: the secret scalar (never shown in ``repr``) and the public element."""
+
     secret: bytes = field(repr=False)
     public: bytes
+
+
+# --- RFC 9380 expand_message_xmd -------------------------------------------------------------
+
+
+class _HashObject(Protocol):
+    def digest(self) -> bytes: ...
 
 
 def _i2osp(value: int, length: int) -> bytes:
@@ -39,168 +56,342 @@ def _i2osp(value: int, length: int) -> bytes:
 
 
 def _lp(data: bytes) -> bytes:
-    """Length-prefixed (2 bytes, big-endian) as the RFC's transcripts use."""
+    """``I2OSP(len(data), 2) || data``, as the RFC's transcripts use."""
     return _i2osp(len(data), 2) + data
 
 
-def expand_message_xmd(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
-    """RFC 9380 section 5.3.1 with SHA-512."""
-    ell = -(-len_in_bytes // _HASH_SIZE)
-    if ell > 255 or len_in_bytes > 65535 or len(dst) > 255:
-        raise ValueError("expand_message_xmd: requested length or DST too long")
+def _expand_message_xmd(
+    hash_function: Callable[[bytes], _HashObject],
+    b_in_bytes: int,
+    s_in_bytes: int,
+    msg: bytes,
+    dst: bytes,
+    len_in_bytes: int,
+) -> bytes:
+    """RFC 9380 section 5.3.1 for any Merkle-Damgård hash (output and block size given)."""
+    ell = -(-len_in_bytes // b_in_bytes)
+    if not 0 <= len_in_bytes <= 0xFFFF or ell > 255:
+        raise ValueError(f"expand_message_xmd cannot produce {len_in_bytes} bytes")
+    if len(dst) > 255:
+        raise ValueError("expand_message_xmd: the DST is longer than 255 bytes")
     dst_prime = dst + _i2osp(len(dst), 1)
-    msg_prime = bytes(_HASH_BLOCK) + msg + _i2osp(len_in_bytes, 2) + b"\x00" + dst_prime
-    b0 = hashlib.sha512(msg_prime).digest()
-    blocks = [hashlib.sha512(b0 + b"\x01" + dst_prime).digest()]
+    z_pad = bytes(s_in_bytes)
+    b_0 = hash_function(z_pad + msg + _i2osp(len_in_bytes, 2) + b"\x00" + dst_prime).digest()
+    b_i = hash_function(b_0 + b"\x01" + dst_prime).digest()
+    blocks = [b_i]
+    b_0_int = int.from_bytes(b_0, "big")
     for i in range(2, ell + 1):
-        mixed = bytes(x ^ y for x, y in zip(b0, blocks[-1], strict=True))
-        blocks.append(hashlib.sha512(mixed + _i2osp(i, 1) + dst_prime).digest())
+        mixed = _i2osp(b_0_int ^ int.from_bytes(b_i, "big"), b_in_bytes)
+        b_i = hash_function(mixed + _i2osp(i, 1) + dst_prime).digest()
+        blocks.append(b_i)
     return b"".join(blocks)[:len_in_bytes]
 
 
-def context_string(mode: int) -> bytes:
-    if mode not in (MODE_OPRF, MODE_VOPRF):
-        raise ValueError(f"unsupported mode {mode}")
-    return b"OPRFV1-" + _i2osp(mode, 1) + b"-" + SUITE.encode()
+def expand_message_xmd(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
+    """RFC 9380 section 5.3.1 with SHA-512 (the suite's hash)."""
+    return _expand_message_xmd(hashlib.sha512, 64, 128, msg, dst, len_in_bytes)
 
 
-def _hash_to_group(data: bytes, mode: int) -> bytes:
-    uniform = expand_message_xmd(data, b"HashToGroup-" + context_string(mode), 64)
-    return bytes(rbcl.crypto_core_ristretto255_from_hash(uniform))
+# --- the group: everything suite-specific ----------------------------------------------------
 
 
-def _hash_to_scalar(data: bytes, mode: int, dst: bytes | None = None) -> bytes:
-    dst = dst if dst is not None else b"HashToScalar-" + context_string(mode)
-    return bytes(rbcl.crypto_core_ristretto255_scalar_reduce(expand_message_xmd(data, dst, 64)))
+class _Group(Protocol):
+    """What the protocol needs from a prime-order group and its hash (RFC 9497 section 2.1).
+
+    Elements and scalars are their serialized byte strings. ``scalar_mult`` and
+    ``scalar_mult_gen`` take canonical scalars and valid elements and return the identity's
+    encoding when the product is the identity.
+    """
+
+    identifier: str
+    element_size: int
+    scalar_size: int
+    identity: bytes
+
+    def hash(self, data: bytes) -> bytes: ...
+    def hash_to_group(self, msg: bytes, dst: bytes) -> bytes: ...
+    def hash_to_scalar(self, msg: bytes, dst: bytes) -> bytes: ...
+    def random_scalar(self) -> bytes: ...
+    def is_scalar(self, data: bytes) -> bool: ...
+    def element_problem(self, data: bytes) -> str | None: ...
+    def scalar_mult(self, scalar: bytes, element: bytes) -> bytes: ...
+    def scalar_mult_gen(self, scalar: bytes) -> bytes: ...
+    def add(self, a: bytes, b: bytes) -> bytes: ...
+    def scalar_mul(self, a: bytes, b: bytes) -> bytes: ...
+    def scalar_sub(self, a: bytes, b: bytes) -> bytes: ...
+    def scalar_inverse(self, a: bytes) -> bytes: ...
 
 
-def _mult(scalar: bytes, element: bytes, what: str = "element") -> bytes:
+class _Ristretto255:
+    """ristretto255 (RFC 9496) with SHA-512 on libsodium: the suite ristretto255-SHA512."""
+
+    identifier = SUITE
+    element_size = ELEMENT_SIZE
+    scalar_size = SCALAR_SIZE
+    identity = bytes(ELEMENT_SIZE)
+    _order = 2**252 + 27742317777372353535851937790883648493
+    _uniform_size = 64  # bytes of expand_message_xmd output for HashToGroup / HashToScalar
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.sha512(data).digest()
+
+    def hash_to_group(self, msg: bytes, dst: bytes) -> bytes:
+        uniform = expand_message_xmd(msg, dst, self._uniform_size)
+        return bytes(rbcl.crypto_core_ristretto255_from_hash(uniform))
+
+    def hash_to_scalar(self, msg: bytes, dst: bytes) -> bytes:
+        uniform = expand_message_xmd(msg, dst, self._uniform_size)
+        return bytes(rbcl.crypto_core_ristretto255_scalar_reduce(uniform))
+
+    def random_scalar(self) -> bytes:
+        while True:  # libsodium never returns zero; the loop only states the requirement
+            scalar = bytes(rbcl.crypto_core_ristretto255_scalar_random())
+            if any(scalar):
+                return scalar
+
+    def is_scalar(self, data: bytes) -> bool:
+        """A canonical encoding: 32 bytes, little-endian, below the group order."""
+        return len(data) == self.scalar_size and int.from_bytes(data, "little") < self._order
+
+    def element_problem(self, data: bytes) -> str | None:
+        if len(data) != self.element_size:
+            return (
+                f"has the wrong size: {len(data)} bytes, "
+                f"a ristretto255 element has {self.element_size}"
+            )
+        if data == self.identity:
+            return "is the identity element"
+        # libsodium 1.0.18 (bundled by rbcl) ignores the top bit when decoding, so it accepts a
+        # second, non-canonical encoding of every element; RFC 9496 rejects it.
+        if data[-1] & 0x80 or not rbcl.crypto_core_ristretto255_is_valid_point(data):
+            return "is not a valid ristretto255 encoding (not canonical, or not a group element)"
+        return None
+
+    def scalar_mult(self, scalar: bytes, element: bytes) -> bytes:
+        try:
+            return bytes(rbcl.crypto_scalarmult_ristretto255(scalar, element))
+        except RuntimeError:  # libsodium refuses an identity result (or an invalid point)
+            if not rbcl.crypto_core_ristretto255_is_valid_point(element):
+                raise ValueError("scalar_mult on an element that was not validated") from None
+            return self.identity
+
+    def scalar_mult_gen(self, scalar: bytes) -> bytes:
+        try:
+            return bytes(rbcl.crypto_scalarmult_ristretto255_base(scalar))
+        except RuntimeError:  # the zero scalar
+            return self.identity
+
+    def add(self, a: bytes, b: bytes) -> bytes:
+        return bytes(rbcl.crypto_core_ristretto255_add(a, b))
+
+    def scalar_mul(self, a: bytes, b: bytes) -> bytes:
+        return bytes(rbcl.crypto_core_ristretto255_scalar_mul(a, b))
+
+    def scalar_sub(self, a: bytes, b: bytes) -> bytes:
+        return bytes(rbcl.crypto_core_ristretto255_scalar_sub(a, b))
+
+    def scalar_inverse(self, a: bytes) -> bytes:
+        return bytes(rbcl.crypto_core_ristretto255_scalar_invert(a))
+
+
+_G: _Group = _Ristretto255()
+
+
+# --- contexts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """The context string of one mode and the domain separation tags built from it."""
+
+    context: bytes
+    hash_to_group: bytes
+    hash_to_scalar: bytes
+    derive_key_pair: bytes
+    seed: bytes
+
+    @classmethod
+    def for_mode(cls, mode: int) -> _Context:
+        context = b"OPRFV1-" + _i2osp(mode, 1) + b"-" + _G.identifier.encode("ascii")
+        return cls(
+            context=context,
+            hash_to_group=b"HashToGroup-" + context,
+            hash_to_scalar=b"HashToScalar-" + context,
+            derive_key_pair=b"DeriveKeyPair" + context,
+            seed=b"Seed-" + context,
+        )
+
+
+_CONTEXTS = {mode: _Context.for_mode(mode) for mode in (MODE_OPRF, MODE_VOPRF)}
+
+
+def _context(mode: int) -> _Context:
     try:
-        return bytes(rbcl.crypto_scalarmult_ristretto255(scalar, element))
-    except Exception:  # libsodium refuses an identity result
-        raise MalformedMessage(f"{what}: scalar multiplication gave the identity") from None
+        return _CONTEXTS[mode]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unsupported OPRF mode {mode!r}: this module implements "
+            f"{MODE_OPRF:#04x} (OPRF) and {MODE_VOPRF:#04x} (VOPRF)"
+        ) from None
 
 
-def _base_mult(scalar: bytes) -> bytes:
-    return bytes(rbcl.crypto_scalarmult_ristretto255_base(scalar))
+def context_string(mode: int) -> bytes:
+    """``"OPRFV1-" || I2OSP(mode, 1) || "-" || "ristretto255-SHA512"``."""
+    return _context(mode).context
 
 
-def _add(a: bytes, b: bytes) -> bytes:
-    return bytes(rbcl.crypto_core_ristretto255_add(a, b))
-
-
-def _is_zero(scalar: bytes) -> bool:
-    return not any(scalar)
+# --- checks -----------------------------------------------------------------------------------
 
 
 def validate_element(data: bytes, what: str = "element") -> bytes:
-    """Check a received element: right size, a valid ristretto255 encoding, not the identity."""
-    if len(data) != ELEMENT_SIZE:
-        raise MalformedMessage(f"{what} has {len(data)} bytes; the size is {ELEMENT_SIZE}")
-    if data == _IDENTITY:
-        raise MalformedMessage(f"{what} is the identity element")
-    if not rbcl.crypto_core_ristretto255_is_valid_point(data):
-        raise MalformedMessage(f"{what} is not a valid ristretto255 encoding")
+    """Check a received element: the right size, a valid encoding, not the identity.
+
+    Returns it as ``bytes``; raises :class:`MalformedMessage` naming ``what`` and the problem.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedMessage(f"{what} is not a byte string but a {type(data).__name__}")
+    data = bytes(data)
+    problem = _G.element_problem(data)
+    if problem is not None:
+        raise MalformedMessage(f"{what} {problem}")
     return data
 
 
+def _received_batch(elements: Sequence[bytes], what: str) -> list[bytes]:
+    """Validate a peer's batch: not empty, not too long, every element valid (with its index)."""
+    if not elements:
+        raise MalformedMessage(f"the batch holds no {what}s")
+    if len(elements) > _MAX_BATCH:
+        raise MalformedMessage(
+            f"the batch holds {len(elements)} {what}s; a batch holds at most {_MAX_BATCH}"
+        )
+    return [validate_element(element, f"{what} {index}") for index, element in enumerate(elements)]
+
+
+def _own_scalar(data: bytes, what: str) -> bytes:
+    """A scalar from our own side (a key, a blind): canonical and not zero, else ValueError."""
+    if not isinstance(data, bytes | bytearray) or not _G.is_scalar(bytes(data)) or not any(data):
+        raise ValueError(f"{what} is not a canonical nonzero {SCALAR_SIZE}-byte scalar")
+    return bytes(data)
+
+
+def _peer_scalar(data: bytes, what: str) -> bytes:
+    if not _G.is_scalar(data):
+        raise MalformedMessage(f"{what} is not a canonical scalar (not below the group order)")
+    return data
+
+
+def _check_input(data: bytes) -> None:
+    if len(data) > _MAX_LENGTH:
+        raise ValueError(f"an OPRF input has at most {_MAX_LENGTH} bytes, this one {len(data)}")
+
+
+def _mult(scalar: bytes, element: bytes, what: str) -> bytes:
+    """``scalar * element``; an identity result (libsodium refuses it) is a MalformedMessage."""
+    product = _G.scalar_mult(scalar, element)
+    if product == _G.identity:
+        raise MalformedMessage(f"{what}: the scalar multiplication gives the identity element")
+    return product
+
+
+def _output(input: bytes, unblinded: bytes) -> bytes:
+    """The Finalize hash: ``lp(input) || lp(unblinded) || "Finalize"``."""
+    return _G.hash(_lp(input) + _lp(unblinded) + b"Finalize")
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
 def derive_key_pair(seed: bytes, info: bytes, mode: int = MODE_VOPRF) -> KeyPair:
-    derive_input = seed + _lp(info)
-    dst = b"DeriveKeyPair" + context_string(mode)
+    """RFC 9497 DeriveKeyPair: a deterministic key from a 32-byte seed and public ``info``."""
+    ctx = _context(mode)
+    if len(seed) != SCALAR_SIZE:
+        raise ValueError(f"DeriveKeyPair needs a {SCALAR_SIZE}-byte seed, not {len(seed)} bytes")
+    if len(info) > _MAX_LENGTH:
+        raise ValueError(f"DeriveKeyPair info has at most {_MAX_LENGTH} bytes")
+    derive_input = bytes(seed) + _lp(bytes(info))
     for counter in range(256):
-        secret = _hash_to_scalar(derive_input + _i2osp(counter, 1), mode, dst)
-        if not _is_zero(secret):
-            return KeyPair(secret=secret, public=_base_mult(secret))
-    raise ValueError("DeriveKeyPairError")  # pragma: no cover (probability 2^-2000)
+        secret = _G.hash_to_scalar(derive_input + _i2osp(counter, 1), ctx.derive_key_pair)
+        if any(secret):
+            return KeyPair(secret=secret, public=_G.scalar_mult_gen(secret))
+    raise ValueError("DeriveKeyPairError: no nonzero scalar in 256 tries")  # pragma: no cover
 
 
 def generate_key_pair(mode: int = MODE_VOPRF) -> KeyPair:
-    return derive_key_pair(secrets.token_bytes(32), b"betrokken", mode)
+    """A fresh random key: DeriveKeyPair from a random seed with info ``b"betrokken"``."""
+    return derive_key_pair(secrets.token_bytes(SCALAR_SIZE), b"betrokken", mode)
 
 
-def _random_scalar() -> bytes:
-    while True:
-        scalar = bytes(rbcl.crypto_core_ristretto255_scalar_random())
-        if not _is_zero(scalar):
-            return scalar
+# --- the protocol -----------------------------------------------------------------------------
 
 
 def blind(
     input: bytes, mode: int = MODE_VOPRF, blind_scalar: bytes | None = None
 ) -> tuple[bytes, bytes]:
-    """(blind, blinded element) for ``input``; the blind is random unless given."""
-    scalar = blind_scalar if blind_scalar is not None else _random_scalar()
-    element = _hash_to_group(input, mode)
-    if element == _IDENTITY:  # pragma: no cover (negligible)
-        raise MalformedMessage("input hashes to the identity element")
+    """RFC 9497 Blind: ``(blind, blinded_element)``; the blind is random unless given."""
+    ctx = _context(mode)
+    _check_input(input)
+    scalar = _G.random_scalar() if blind_scalar is None else _own_scalar(blind_scalar, "blind")
+    element = _G.hash_to_group(input, ctx.hash_to_group)
+    if element == _G.identity:  # pragma: no cover (probability about 2^-252)
+        raise ValueError("InvalidInputError: the input hashes to the identity element")
     return scalar, _mult(scalar, element, "blinded element")
 
 
 def _composites(
-    mode: int, public: bytes, c: Sequence[bytes], d: Sequence[bytes], secret: bytes | None
+    ctx: _Context,
+    public: bytes,
+    c: Sequence[bytes],
+    d: Sequence[bytes],
+    secret: bytes | None = None,
 ) -> tuple[bytes, bytes]:
-    seed_dst = b"Seed-" + context_string(mode)
-    seed = hashlib.sha512(_lp(public) + _lp(seed_dst)).digest()
-    m: bytes | None = None
-    z: bytes | None = None
-    for i, (ci, di) in enumerate(zip(c, d, strict=True)):
-        transcript = _lp(seed) + _i2osp(i, 2) + _lp(ci) + _lp(di) + b"Composite"
-        weight = _hash_to_scalar(transcript, mode)
-        term = _mult(weight, ci, f"composite {i}")
-        m = term if m is None else _add(m, term)
+    """RFC 9497 ComputeComposites, in one pass; ComputeCompositesFast when ``secret`` is given."""
+    seed = _G.hash(_lp(public) + _lp(ctx.seed))
+    prefix = _lp(seed)
+    m = z = _G.identity
+    for i, (c_i, d_i) in enumerate(zip(c, d, strict=True)):
+        transcript = prefix + _i2osp(i, 2) + _lp(c_i) + _lp(d_i) + b"Composite"
+        weight = _G.hash_to_scalar(transcript, ctx.hash_to_scalar)
+        m = _G.add(m, _G.scalar_mult(weight, c_i))
         if secret is None:
-            zterm = _mult(weight, di, f"composite {i}")
-            z = zterm if z is None else _add(z, zterm)
-    assert m is not None
+            z = _G.add(z, _G.scalar_mult(weight, d_i))
     if secret is not None:
-        z = _mult(secret, m, "composite")
-    assert z is not None
+        z = _G.scalar_mult(secret, m)
     return m, z
 
 
-def _challenge(mode: int, public: bytes, m: bytes, z: bytes, t2: bytes, t3: bytes) -> bytes:
+def _challenge(ctx: _Context, public: bytes, m: bytes, z: bytes, t2: bytes, t3: bytes) -> bytes:
     transcript = _lp(public) + _lp(m) + _lp(z) + _lp(t2) + _lp(t3) + b"Challenge"
-    return _hash_to_scalar(transcript, mode)
+    return _G.hash_to_scalar(transcript, ctx.hash_to_scalar)
 
 
 def _generate_proof(
+    ctx: _Context,
     secret: bytes,
     public: bytes,
     c: Sequence[bytes],
     d: Sequence[bytes],
-    mode: int,
-    r: bytes | None,
+    r: bytes,
 ) -> bytes:
-    m, z = _composites(mode, public, c, d, secret)
-    r = r if r is not None else _random_scalar()
-    t2 = _base_mult(r)
-    t3 = _mult(r, m, "proof")
-    challenge = _challenge(mode, public, m, z, t2, t3)
-    s = rbcl.crypto_core_ristretto255_scalar_sub(
-        r, rbcl.crypto_core_ristretto255_scalar_mul(challenge, secret)
-    )
-    return challenge + bytes(s)
+    """RFC 9497 GenerateProof: the batched DLEQ proof ``c || s`` that ``d[i] = secret * c[i]``."""
+    m, z = _composites(ctx, public, c, d, secret)
+    t2 = _G.scalar_mult_gen(r)
+    t3 = _G.scalar_mult(r, m)
+    challenge = _challenge(ctx, public, m, z, t2, t3)
+    s = _G.scalar_sub(r, _G.scalar_mul(challenge, secret))
+    return challenge + s
 
 
 def _verify_proof(
-    public: bytes, c: Sequence[bytes], d: Sequence[bytes], proof: bytes, mode: int
+    ctx: _Context, public: bytes, c: Sequence[bytes], d: Sequence[bytes], proof: bytes
 ) -> bool:
-    if len(proof) != PROOF_SIZE:
-        return False
-    challenge, s = proof[:SCALAR_SIZE], proof[SCALAR_SIZE:]
-    m, z = _composites(mode, public, c, d, None)
-    try:
-        t2 = _add(
-            bytes(rbcl.crypto_scalarmult_ristretto255_base_allow_scalar_zero(s)),
-            bytes(rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(challenge, public)),
-        )
-        t3 = _add(
-            bytes(rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(s, m)),
-            bytes(rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(challenge, z)),
-        )
-    except Exception:
-        return False
-    return secrets.compare_digest(_challenge(mode, public, m, z, t2, t3), challenge)
+    """RFC 9497 VerifyProof; a non-canonical proof scalar is a MalformedMessage."""
+    challenge = _peer_scalar(proof[:SCALAR_SIZE], "proof scalar c")
+    s = _peer_scalar(proof[SCALAR_SIZE:], "proof scalar s")
+    m, z = _composites(ctx, public, c, d)
+    t2 = _G.add(_G.scalar_mult_gen(s), _G.scalar_mult(challenge, public))
+    t3 = _G.add(_G.scalar_mult(s, m), _G.scalar_mult(challenge, z))
+    return hmac.compare_digest(_challenge(ctx, public, m, z, t2, t3), challenge)
 
 
 def blind_evaluate(
@@ -211,23 +402,25 @@ def blind_evaluate(
     public: bytes | None = None,
     proof_scalar: bytes | None = None,
 ) -> tuple[list[bytes], bytes]:
-    """Evaluate a batch; in VOPRF mode also the batched DLEQ proof (else b"")."""
-    if not blinded_elements:
-        raise MalformedMessage("no blinded elements to evaluate")
-    for index, element in enumerate(blinded_elements):
-        validate_element(element, f"blinded element {index}")
-    evaluated = [_mult(secret, e, f"evaluated element {i}") for i, e in enumerate(blinded_elements)]
+    """RFC 9497 BlindEvaluate over a batch: ``(evaluated_elements, proof)``.
+
+    Every blinded element is validated first (a bad one is a MalformedMessage naming its
+    index). In VOPRF mode ``proof`` is the 64-byte batched DLEQ proof over the whole batch
+    (``public`` defaults to ``secret * G``, the proof scalar is random unless given); in OPRF
+    mode it is ``b""``.
+    """
+    ctx = _context(mode)
+    secret = _own_scalar(secret, "the OPRF secret key")
+    elements = _received_batch(blinded_elements, "blinded element")
+    evaluated = [
+        _mult(secret, element, f"evaluated element {index}")
+        for index, element in enumerate(elements)
+    ]
     if mode == MODE_OPRF:
         return evaluated, b""
-    public = public if public is not None else _base_mult(secret)
-    proof = _generate_proof(secret, public, blinded_elements, evaluated, mode, proof_scalar)
-    return evaluated, proof
-
-
-def _finalize_one(input: bytes, blind_scalar: bytes, evaluated: bytes) -> bytes:
-    inverse = bytes(rbcl.crypto_core_ristretto255_scalar_invert(blind_scalar))
-    unblinded = _mult(inverse, evaluated, "evaluated element")
-    return hashlib.sha512(_lp(input) + _lp(unblinded) + b"Finalize").digest()
+    public = _G.scalar_mult_gen(secret) if public is None else bytes(public)
+    r = _G.random_scalar() if proof_scalar is None else _own_scalar(proof_scalar, "proof scalar")
+    return evaluated, _generate_proof(ctx, secret, public, elements, evaluated, r)
 
 
 def finalize(
@@ -240,33 +433,54 @@ def finalize(
     public: bytes | None = None,
     proof: bytes = b"",
 ) -> list[bytes]:
-    """Unblind and hash; in VOPRF mode first verify the proof against ``public``."""
+    """RFC 9497 Finalize over a batch: the 64-byte outputs, in the order of ``inputs``.
+
+    Checks that the four lists have the same length and validates every evaluated element
+    (MalformedMessage); in VOPRF mode it first verifies the batched proof against the pinned
+    ``public`` key and raises VerificationError when it does not verify.
+    """
+    ctx = _context(mode)
     count = len(inputs)
-    if not (len(blinds) == len(blinded_elements) == len(evaluated_elements) == count):
+    if not len(blinds) == len(blinded_elements) == len(evaluated_elements) == count:
         raise MalformedMessage(
             f"batch lengths differ: {count} inputs, {len(blinds)} blinds, "
-            f"{len(blinded_elements)} blinded, {len(evaluated_elements)} evaluated elements"
+            f"{len(blinded_elements)} blinded elements, "
+            f"{len(evaluated_elements)} evaluated elements"
         )
-    for index, element in enumerate(evaluated_elements):
-        validate_element(element, f"evaluated element {index}")
+    evaluated = _received_batch(evaluated_elements, "evaluated element")
+    blinded = [validate_element(e, f"blinded element {i}") for i, e in enumerate(blinded_elements)]
+    scalars = [_own_scalar(b, f"blind {index}") for index, b in enumerate(blinds)]
+    for data in inputs:
+        _check_input(data)
     if mode == MODE_VOPRF:
         if public is None:
-            raise ValueError("VOPRF finalize needs the server's public key")
+            raise ValueError("finalize in VOPRF mode needs the key service's pinned public key")
+        public = validate_element(public, "the pinned public key")
         if len(proof) != PROOF_SIZE:
-            raise MalformedMessage(f"proof has {len(proof)} bytes; the size is {PROOF_SIZE}")
-        if not _verify_proof(public, blinded_elements, evaluated_elements, proof, mode):
+            raise MalformedMessage(
+                f"proof has the wrong size: {len(proof)} bytes, a proof has {PROOF_SIZE}"
+            )
+        if not _verify_proof(ctx, public, blinded, evaluated, bytes(proof)):
             raise VerificationError(
-                "the key service's proof does not verify against the pinned public key",
-                hint="the key service uses another key than the network file pins, or the "
-                "answer was altered; tell the network's administrators",
+                "the key service's proof does not verify against the pinned public key "
+                f"{public.hex()[:16]}…: the answer was not made with that key, or was altered",
+                hint="check that the network file pins the key service's current public key; "
+                "if it does, tell the network's administrators",
             )
     return [
-        _finalize_one(i, b, e) for i, b, e in zip(inputs, blinds, evaluated_elements, strict=True)
+        _output(data, _mult(_G.scalar_inverse(scalar), element, f"evaluated element {index}"))
+        for index, (data, scalar, element) in enumerate(
+            zip(inputs, scalars, evaluated, strict=True)
+        )
     ]
 
 
 def evaluate(secret: bytes, input: bytes, mode: int = MODE_VOPRF) -> bytes:
-    """The PRF itself, without blinding (the RFC's Evaluate); for tests and tooling."""
-    element = _hash_to_group(input, mode)
-    issued = _mult(secret, element, "element")
-    return hashlib.sha512(_lp(input) + _lp(issued) + b"Finalize").digest()
+    """RFC 9497 Evaluate: the PRF without blinding, on the key's side (for tests and tooling)."""
+    ctx = _context(mode)
+    secret = _own_scalar(secret, "the OPRF secret key")
+    _check_input(input)
+    element = _G.hash_to_group(input, ctx.hash_to_group)
+    if element == _G.identity:  # pragma: no cover (probability about 2^-252)
+        raise ValueError("InvalidInputError: the input hashes to the identity element")
+    return _output(input, _mult(secret, element, "evaluated element"))

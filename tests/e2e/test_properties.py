@@ -225,7 +225,8 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
             conn.execute("drop trigger refuse")
     assert refused.code == 7
     assert "audit" in refused.stderr
-    assert refused.stdout == ""
+    assert refused.json["error"] == "AuditUnavailable"  # no answer, only the refusal
+    assert "persons" not in refused.json
     # Nothing was asked: the node where the person is registered saw no lookup.
     assert len(_disclosures(running, POLITIE)) == before
 

@@ -153,6 +153,7 @@ def test_a_purpose_the_organisation_may_not_ask_is_refused(running: Running) -> 
     result = running.query(ZVH, running.named["one"].digits, "zsm-context")
     assert result.code == 4
     assert "may not ask for purpose 'zsm-context'" in result.stderr
+    assert result.json["error"] == "PurposeNotAllowed" and result.json["exit_code"] == 4
     unknown = running.query(ZVH, running.named["one"].digits, "fishing-expedition")
     assert unknown.code == 4
     assert "not defined" in unknown.stderr
