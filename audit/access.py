@@ -11,11 +11,12 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.log import AuditLog, LogBase, StoredRecord
 from betrokken.audit.record import AuditEntry, Event
-from betrokken.config.load import load_coordinator, load_keyservice, load_node
+from betrokken.config.load import Loaded, load_coordinator, load_keyservice, load_node
 from betrokken.config.schema import Network, TlsFiles
 from betrokken.db import make_engine
 from betrokken.errors import ConfigError
@@ -44,50 +45,24 @@ def open_log(config_path: Path | str) -> OpenedLog:
         raise ConfigError(f"{path}: file not found", hint="pass a component's --config") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    loaded: Loaded[Any]
     if "organisation" in raw:
-        node = load_node(path)
-        org = node.network.organisation(node.component.organisation)
+        loaded = load_node(path)
+        org = loaded.network.organisation(loaded.component.organisation)
         assert org is not None
-        signer = read_log_key(node.resolve(node.component.log_key), org.log_key)
-        engine = make_engine(node.component.database, LogBase.metadata)
-        return OpenedLog(
-            "node",
-            org.id,
-            AuditLog(engine, signer, log_origin(node.network.name, org.id)),
-            org.log_key,
-            node.network,
-            node.tls,
-            path,
-        )
-    if "oprf_key" in raw:
-        ks = load_keyservice(path)
-        verifier = ks.network.keyservice.log_key
-        signer = read_log_key(ks.resolve(ks.component.log_key), verifier)
-        engine = make_engine(ks.component.database, LogBase.metadata)
-        origin = log_origin(ks.network.name, "keyservice")
-        return OpenedLog(
-            "keyservice",
-            "keyservice",
-            AuditLog(engine, signer, origin),
-            verifier,
-            ks.network,
-            ks.tls,
-            path,
-        )
-    coordinator = load_coordinator(path)
-    verifier = coordinator.network.coordinator.log_key
-    signer = read_log_key(coordinator.resolve(coordinator.component.log_key), verifier)
-    engine = make_engine(coordinator.component.database, LogBase.metadata)
-    origin = log_origin(coordinator.network.name, "coordinator")
-    return OpenedLog(
-        "coordinator",
-        "coordinator",
-        AuditLog(engine, signer, origin),
-        verifier,
-        coordinator.network,
-        coordinator.tls,
-        path,
-    )
+        kind, component, verifier = "node", org.id, org.log_key
+    elif "oprf_key" in raw:
+        loaded = load_keyservice(path)
+        kind, component = "keyservice", "keyservice"
+        verifier = loaded.network.keyservice.log_key
+    else:
+        loaded = load_coordinator(path)
+        kind, component = "coordinator", "coordinator"
+        verifier = loaded.network.coordinator.log_key
+    signer = read_log_key(loaded.resolve(loaded.component.log_key), verifier)
+    engine = make_engine(loaded.component.database, LogBase.metadata)
+    log = AuditLog(engine, signer, log_origin(loaded.network.name, component))
+    return OpenedLog(kind, component, log, verifier, loaded.network, loaded.tls, path)
 
 
 def record_access(opened: OpenedLog, user: str, command: str, details: dict[str, str]) -> int:

@@ -186,7 +186,7 @@ def audit_subject(
     config_path: Path, bsn: str, via: Path | None, out: Path | None, user: str | None
 ) -> None:
     """A citizen's access request: every record about this person in this log."""
-    from betrokken.audit.subject import render_html, render_text, subject_lines
+    from betrokken.audit.subject import Letterhead, render_html, render_text, subject_lines
     from betrokken.config.load import load_node
     from betrokken.crypto.bsn import parse_bsn
     from betrokken.keyservice.client import Pseudonymiser
@@ -212,16 +212,16 @@ def audit_subject(
         (r.index, r.entry) for r in opened.log.records(indices=indices) if r.entry is not None
     ]
     lines = subject_lines(records, pseudonym.fingerprint, opened.network)
-    common = {
-        "masked_bsn": person.masked(),
-        "fingerprint": pseudonym.fingerprint,
-        "log_name": opened.log.origin,
-        "produced_at": dt.datetime.now(dt.UTC),
-        "produced_by": reader,
-    }
-    click.echo(render_text(lines, **common), nl=False)  # type: ignore[arg-type]
+    head = Letterhead(
+        masked_bsn=person.masked(),
+        fingerprint=pseudonym.fingerprint,
+        log_name=opened.log.origin,
+        produced_at=dt.datetime.now(dt.UTC),
+        produced_by=reader,
+    )
+    click.echo(render_text(lines, head), nl=False)
     if out is not None:
-        out.write_text(render_html(lines, **common))  # type: ignore[arg-type]
+        out.write_text(render_html(lines, head))
         click.echo(f"written to {out}", err=True)
 
 

@@ -90,15 +90,20 @@ def subject_lines(
     return lines
 
 
-def render_text(
-    lines: Sequence[Line],
-    *,
-    masked_bsn: str,
-    fingerprint: str,
-    log_name: str,
-    produced_at: dt.datetime,
-    produced_by: str,
-) -> str:
+@dataclass(frozen=True)
+class Letterhead:
+    """Who the answer is about and who produced it (never the full BSN)."""
+
+    masked_bsn: str
+    fingerprint: str
+    log_name: str
+    produced_at: dt.datetime
+    produced_by: str
+
+
+def render_text(lines: Sequence[Line], head: Letterhead) -> str:
+    masked_bsn, fingerprint, log_name = head.masked_bsn, head.fingerprint, head.log_name
+    produced_at, produced_by = head.produced_at, head.produced_by
     out = [
         f"Access request (inzageverzoek): records about the person with BSN {masked_bsn}",
         f"Log: {log_name}; searched by pseudonym fingerprint {fingerprint}",
@@ -119,15 +124,9 @@ def render_text(
     return "\n".join(out) + "\n"
 
 
-def render_html(
-    lines: Sequence[Line],
-    *,
-    masked_bsn: str,
-    fingerprint: str,
-    log_name: str,
-    produced_at: dt.datetime,
-    produced_by: str,
-) -> str:
+def render_html(lines: Sequence[Line], head: Letterhead) -> str:
+    masked_bsn, fingerprint, log_name = head.masked_bsn, head.fingerprint, head.log_name
+    produced_at, produced_by = head.produced_at, head.produced_by
     e = html.escape
     rows = (
         "".join(
