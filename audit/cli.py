@@ -67,7 +67,13 @@ def audit_verify(config_path: Path, witnessed_files: tuple[Path, ...], user: str
     for path in witnessed_files:
         if not path.is_file():
             raise BadInput(f"{path}: file not found")
-        notes += split_notes(path.read_text())
+        found = split_notes(path.read_text(errors="replace"))
+        if not found:
+            raise BadInput(
+                f"{path}: no signed checkpoint found",
+                hint="pass the output of `betrokken node witnessed --config node.toml`",
+            )
+        notes += found
     record_access(opened, user or getpass.getuser(), "verify", {"witnessed": str(len(notes))})
     result = verify_log(opened.log, opened.verifier, notes)
     click.echo(f"{opened.log.origin}: {result.summary()}")
@@ -76,6 +82,14 @@ def audit_verify(config_path: Path, witnessed_files: tuple[Path, ...], user: str
             f"the audit log of {opened.component} does not verify (first bad record "
             f"{result.first_bad_index})",
             hint="keep the database as it is (evidence) and tell the DPOs of the network",
+        )
+
+
+def _writable(path: Path | None) -> None:
+    """Fail before any work (or any record) when an output file cannot be written."""
+    if path is not None and not path.parent.is_dir():
+        raise BadInput(
+            f"{path}: the folder {path.parent} does not exist", hint="create it or choose another"
         )
 
 
@@ -192,6 +206,7 @@ def audit_subject(
     from betrokken.keyservice.client import Pseudonymiser
 
     person = parse_bsn(bsn)
+    _writable(out)
     opened = open_log(config_path)
     if opened.kind == "node":
         network, tls = opened.network, opened.tls
@@ -241,6 +256,7 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     from betrokken.audit.report import IndexedEntry, ReportSettings, render_report
     from betrokken.audit.verify import verify_log
 
+    _writable(out)
     opened = open_log(config_path)
     record_access(opened, user or getpass.getuser(), "report", {"since": since or ""})
     start = _date(since, "since")

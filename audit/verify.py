@@ -116,6 +116,7 @@ def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> V
     checkpoints = {c.size: c for c in log.checkpoints()}
     result.checkpoints = len(checkpoints)
     roots: dict[int, bytes] = {}
+    mismatch_reported = False
     frontier = merkle.Frontier()
     wanted = set(checkpoints)
     for leaf in leaves:
@@ -142,9 +143,14 @@ def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> V
                     f"stored: records {result.size}..{size - 1} were removed",
                 )
             )
-        elif roots.get(size) != opened.root:
+        elif roots.get(size) != opened.root and not mismatch_reported:
+            mismatch_reported = True  # later checkpoints follow from this one: say it once
             result.problems.append(
-                Problem(size - 1, f"the first {size} records do not match checkpoint {size}")
+                Problem(
+                    size - 1,
+                    f"the first {size} records do not match checkpoint {size} "
+                    "(later checkpoints include these records too)",
+                )
             )
     for note in witnessed:
         result.witnessed += 1
