@@ -26,8 +26,9 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit tests tools
+	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester tests tools
 	$(BIN)/python tools/typecheck.py
+	$(BIN)/python tools/importcheck.py
 
 # Regenerate the committed gRPC code from protos/ (tests/test_protos_fresh.py checks it is current).
 protos: $(VENV)/.installed-test

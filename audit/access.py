@@ -51,7 +51,7 @@ def open_log(config_path: Path | str) -> OpenedLog:
         org = loaded.network.organisation(loaded.component.organisation)
         assert org is not None
         kind, component, verifier = "node", org.id, org.log_key
-    elif "oprf_key" in raw:
+    elif "oprf_seed" in raw:
         loaded = load_keyservice(path)
         kind, component = "keyservice", "keyservice"
         verifier = loaded.network.keyservice.log_key

@@ -14,7 +14,7 @@ import click
 
 from betrokken.audit.access import Filter, open_log, record_access, select_records
 from betrokken.audit.record import AuditEntry
-from betrokken.clikit import guard
+from betrokken.clikit import guard, read_bsn
 from betrokken.errors import BadInput, VerificationError
 
 config_option = click.option(
@@ -180,7 +180,11 @@ def audit_log(
 
 @audit.command("subject")
 @config_option
-@click.option("--bsn", required=True, help="The person's BSN (pseudonymised; never stored).")
+@click.option(
+    "--bsn",
+    required=True,
+    help="The person's BSN, or '-' to read it from standard input (pseudonymised; never stored).",
+)
 @click.option(
     "--via",
     "via",
@@ -200,16 +204,23 @@ def audit_subject(
     config_path: Path, bsn: str, via: Path | None, out: Path | None, user: str | None
 ) -> None:
     """A citizen's access request: every record about this person in this log."""
-    from betrokken.audit.subject import Letterhead, render_html, render_text, subject_lines
+    from betrokken.audit.subject import (
+        Letterhead,
+        PersonKeys,
+        find_records,
+        render_html,
+        render_text,
+        subject_lines,
+    )
     from betrokken.config.load import load_node
     from betrokken.crypto.bsn import parse_bsn
-    from betrokken.keyservice.client import Pseudonymiser
+    from betrokken.keyservice.client import QUESTION, Pseudonymiser
 
-    person = parse_bsn(bsn)
+    person = parse_bsn(read_bsn(bsn))
     _writable(out)
     opened = open_log(config_path)
     if opened.kind == "node":
-        network, tls = opened.network, opened.tls
+        network, tls, asker = opened.network, opened.tls, opened.component
     elif via is None:
         raise BadInput(
             "the BSN must be pseudonymised by an organisation",
@@ -217,19 +228,23 @@ def audit_subject(
         )
     else:
         node = load_node(via)
-        network, tls = node.network, node.tls
-    with Pseudonymiser(network, tls) as pseudonymiser:
-        [pseudonym] = pseudonymiser.pseudonymise([person])
+        network, tls, asker = node.network, node.tls, node.component.organisation
+    everyone = [o.id for o in network.organisations]
+    # One person, under every organisation's key: one key-service call, counted as one person.
+    with Pseudonymiser(network, tls, asker) as pseudonymiser:
+        found = pseudonymiser.pseudonymise_under([person], everyone, QUESTION)
+    keys = PersonKeys(
+        {org: ps[0].value for org, ps in found.items()},
+        frozenset(ps[0].fingerprint for ps in found.values()),
+    )
+    own = found[asker][0]
     reader = user or getpass.getuser()
-    record_access(opened, reader, "subject", {"fingerprint": pseudonym.fingerprint})
-    indices = opened.log.indices_for_subject(pseudonym.value.hex())
-    records = [
-        (r.index, r.entry) for r in opened.log.records(indices=indices) if r.entry is not None
-    ]
-    lines = subject_lines(records, pseudonym.fingerprint, opened.network)
+    record_access(opened, reader, "subject", {"fingerprint": own.fingerprint})
+    records = find_records(opened.log, keys)
+    lines = subject_lines(records, keys, opened.network)
     head = Letterhead(
         masked_bsn=person.masked(),
-        fingerprint=pseudonym.fingerprint,
+        fingerprint=own.fingerprint,
         log_name=opened.log.origin,
         produced_at=dt.datetime.now(dt.UTC),
         produced_by=reader,

@@ -28,6 +28,7 @@ class Event(StrEnum):
     REGISTRATION = "registration-change"  # added, updated, withdrawn, expired (node trail)
     OWN_QUERY = "own-query"  # a question this organisation's users sent (node trail)
     PRUNE = "prune"  # records past the retention term were emptied
+    ALARM = "alarm"  # a node refused a question that failed its checks, or its witness found a fork
 
 
 @dataclass(frozen=True)

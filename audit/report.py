@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 from betrokken.audit.record import AuditEntry, Event
 
-KINDS = ("volume", "off-hours", "repeat-subject", "batch-near-limit", "quota")
+KINDS = ("volume", "off-hours", "repeat-subject", "batch-near-limit", "quota", "alarm")
+# Questions: the coordinator's search records, and an organisation's records of its own questions.
+_QUESTIONS = (Event.SEARCH, Event.OWN_QUERY)
 _LONG_HEX = re.compile(r"[0-9a-fA-F]{64,}")
 _MAX_DAYS = 92  # longer periods are charted per month
 
@@ -67,8 +69,18 @@ def _searches(entries: Sequence[IndexedEntry]) -> list[tuple[int, AuditEntry]]:
     return [
         (item.index, item.entry)
         for item in entries
-        if item.entry is not None and item.entry.event is Event.SEARCH
+        if item.entry is not None and item.entry.event in _QUESTIONS
     ]
+
+
+def persons_in(entry: AuditEntry) -> int:
+    """How many persons a question was about (the coordinator records only the number)."""
+    if entry.subjects:
+        return len(entry.subjects)
+    try:
+        return int(entry.details.get("persons", "0"))
+    except ValueError:
+        return 0
 
 
 def _plural(count: int, word: str) -> str:
@@ -93,6 +105,7 @@ def find_anomalies(entries: Sequence[IndexedEntry], settings: ReportSettings) ->
     found += _repeats(searches, settings)
     found += _batches(searches, settings, zone)
     found += _quota(entries, zone)
+    found += _alarms(entries, zone)
     return found
 
 
@@ -193,7 +206,7 @@ def _batches(
     threshold = settings.batch_fraction * settings.max_batch - 1e-9
     found: list[Anomaly] = []
     for index, entry in searches:
-        size = len(entry.subjects)
+        size = persons_in(entry)
         if size and size >= threshold:
             title = (
                 f"{_who(entry.organisation, entry.user)} asked about {size} persons at once "
@@ -218,6 +231,25 @@ def _quota(entries: Sequence[IndexedEntry], zone: ZoneInfo) -> list[Anomaly]:
             tuple(indices),
         )
         for (organisation, day), indices in sorted(grouped.items())
+    ]
+
+
+def _alarms(entries: Sequence[IndexedEntry], zone: ZoneInfo) -> list[Anomaly]:
+    """Questions a node refused because they failed its checks, and witness alarms, per kind."""
+    grouped: dict[tuple[str, dt.date], list[int]] = defaultdict(list)
+    for item in entries:
+        entry = item.entry
+        if entry is not None and entry.event is Event.ALARM:
+            grouped[(entry.reason, _local(entry.at, zone).date())].append(item.index)
+    return [
+        Anomaly(
+            "alarm",
+            f"{_plural(len(indices), 'alarm')} of kind '{kind}' on {_day(day)}: a question that "
+            "failed this organisation's checks (forged, unlogged, replayed, …) or a fork of the "
+            "coordinator's log",
+            tuple(indices),
+        )
+        for (kind, day), indices in sorted(grouped.items())
     ]
 
 
@@ -409,7 +441,7 @@ def render_report(
 
     times = sorted(entry.at for _, entry in present)
     period = f"{stamp(times[0])} – {stamp(times[-1])}" if times else "no records with content"
-    persons = sum(len(entry.subjects) for _, entry in searches)
+    persons = sum(persons_in(entry) for _, entry in searches)
     distinct = len({s.pseudonym for _, entry in searches for s in entry.subjects})
     refusals = [entry for _, entry in present if entry.event is Event.REFUSAL]
 
@@ -528,7 +560,11 @@ def render_report(
             "Questions",
             f'<span data-questions="{len(searches)}">{len(searches)}</span> about '
             f'<span data-persons="{persons}">{_plural(persons, "person")}</span> '
-            f"({distinct} distinct)",
+            + (
+                f"({distinct} distinct)"
+                if distinct
+                else "(which persons is sealed: only the asking organisations' trails can say)"
+            ),
         ),
         ("Refusals", str(len(refusals))),
         ("Anomalies", f'<span data-anomalies="{len(anomalies)}">{len(anomalies)}</span>'),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import Network
+from betrokken.crypto.question import peek_question, tag
+from betrokken.errors import MalformedMessage
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,68 @@ DISCLOSED = {
 
 
 def _org_name(network: Network, org_id: str) -> str:
+    if org_id.startswith("domain:"):
+        return f"a {org_id.split(':', 1)[1].split(' ')[0]} partner (name not disclosed)"
     org = network.organisation(org_id)
     return f"{org.name} ({org_id})" if org else org_id
 
 
+@dataclass(frozen=True)
+class PersonKeys:
+    """One person's pseudonyms under every organisation's key (made through the key service).
+
+    The coordinator's log holds, per question, a tag per person made with the *asking*
+    organisation's pseudonym; an organisation's trail holds its own pseudonyms. Nobody can find a
+    person's records without these, and they can only be made with the BSN and the key service.
+    """
+
+    pseudonyms: Mapping[str, bytes]  # organisation id -> pseudonym (64 bytes)
+    fingerprints: frozenset[str]
+
+    def tag_matches(self, requester: str, answer_id: str, tags: Sequence[str]) -> bool:
+        pseudonym = self.pseudonyms.get(requester)
+        return pseudonym is not None and tag(pseudonym, answer_id) in tags
+
+
+def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]]:
+    """Every record in ``log`` about the person: by pseudonym (an organisation's trail), by tag
+    (the coordinator's questions and refusals) and the outcome records of those questions."""
+    indices = set()
+    for pseudonym in keys.pseudonyms.values():
+        indices.update(log.indices_for_subject(pseudonym.hex()))
+    answer_ids: set[str] = set()
+    found: dict[int, AuditEntry] = {}
+    for record in log.records():
+        entry = record.entry
+        if entry is None:
+            continue
+        if record.index in indices:
+            found[record.index] = entry
+            continue
+        note = entry.details.get("question")
+        if note and entry.event in (Event.SEARCH, Event.REFUSAL):
+            try:
+                question = peek_question(note)
+            except MalformedMessage:
+                continue
+            if keys.tag_matches(question.requester, question.answer_id, question.tags):
+                found[record.index] = entry
+                answer_ids.add(question.answer_id)
+    if answer_ids:
+        for record in log.records():
+            entry = record.entry
+            if entry is not None and entry.event is Event.OUTCOME and entry.answer_id in answer_ids:
+                found[record.index] = entry
+    return sorted(found.items())
+
+
+def _persons(entry: AuditEntry) -> str:
+    count = entry.details.get("persons", "")
+    return f"{count} person(s)" if count and count != "1" else ""
+
+
 def subject_lines(
-    records: Sequence[tuple[int, AuditEntry]], fingerprint: str, network: Network
+    records: Sequence[tuple[int, AuditEntry]], keys: PersonKeys, network: Network
 ) -> list[Line]:
     outcomes: dict[str, AuditEntry] = {
         e.answer_id: e for _, e in records if e.event is Event.OUTCOME
@@ -47,9 +106,11 @@ def subject_lines(
     for index, entry in records:
         if entry.event is Event.OUTCOME:
             continue  # shown with its search
-        cases = ", ".join(sorted({s.case for s in entry.subjects if s.fingerprint == fingerprint}))
+        mine = [s for s in entry.subjects if s.fingerprint in keys.fingerprints]
+        cases = ", ".join(sorted({s.case for s in mine if s.case}))
         who = _org_name(network, entry.organisation) if entry.organisation else "-"
-        who += f", user {entry.user or '-'}"
+        if entry.user:
+            who += f", user {entry.user}"
         if entry.acted_for:
             who += f" acting for {entry.acted_for}"
         if entry.role:
@@ -65,20 +126,41 @@ def subject_lines(
         disclosed = ""
         if entry.event is Event.SEARCH:
             outcome = outcomes.get(entry.answer_id)
-            per_org = outcome.outcomes.get(fingerprint, {}) if outcome else {}
-            disclosed = (
-                "; ".join(
-                    f"{_org_name(network, org)}: {DISCLOSED.get(value, value)}"
-                    for org, value in sorted(per_org.items())
+            if outcome is None:
+                disclosed = "no record of which organisations answered"
+            else:
+                answered = outcome.details.get("answered", "")
+                missing = ",".join(
+                    x
+                    for x in (outcome.details.get("unreachable"), outcome.details.get("failed"))
+                    if x
                 )
-                or "no answer recorded"
-            )
+                disclosed = (
+                    "answers went sealed to the asking organisation; answered: "
+                    + (", ".join(_org_name(network, o) for o in answered.split(",") if o) or "none")
+                    + (f"; no answer from {missing}" if missing else "")
+                    + "; what each answered is in the asking organisation's own trail"
+                )
+            extra = _persons(entry)
+            if extra:
+                why += f"; asked together with others ({extra})"
         elif entry.event is Event.DISCLOSURE:
             disclosed = entry.reason
         elif entry.event is Event.REGISTRATION:
             disclosed = f"registration {entry.reason}"
         elif entry.event is Event.OWN_QUERY:
-            disclosed = f"asked by this organisation ({entry.completeness or entry.reason})"
+            per_org: dict[str, str] = {}
+            for subject in mine:
+                per_org.update(entry.outcomes.get(subject.fingerprint, {}))
+            disclosed = (
+                "; ".join(
+                    f"{_org_name(network, org)}: {DISCLOSED.get(value, value)}"
+                    for org, value in sorted(per_org.items())
+                )
+                or f"asked by this organisation ({entry.completeness or entry.reason})"
+            )
+        elif entry.event is Event.REFUSAL:
+            disclosed = f"refused ({entry.reason}); nothing was asked"
         what = {
             Event.SEARCH: "looked up (search)",
             Event.DISCLOSURE: "involvement disclosed",

@@ -1,12 +1,17 @@
-"""What an organisation answers about one person, and its wire form."""
+"""What an organisation answers about one person.
+
+A node's answer travels sealed (see :mod:`betrokken.crypto.question`) as plain text fields;
+:meth:`Answer.to_fields` and :meth:`Answer.from_fields` are that form. The outcome values are the
+one place outcome names are spelled; every label a person reads is keyed by :class:`Outcome`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from betrokken.errors import MalformedMessage
-from betrokken.v1 import betrokken_pb2 as pb
 
 
 class Outcome(StrEnum):
@@ -23,28 +28,18 @@ class Outcome(StrEnum):
         """Did the organisation give an answer (a hit, a miss, a refusal, a deferral)?"""
         return self not in (Outcome.UNREACHABLE, Outcome.ERROR)
 
+    @property
+    def involved(self) -> bool:
+        return self in (Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY)
 
-_TO_WIRE = {
-    Outcome.INVOLVED: pb.INVOLVED,
-    Outcome.INVOLVED_DOMAIN_ONLY: pb.INVOLVED_DOMAIN_ONLY,
-    Outcome.NOT_INVOLVED: pb.NOT_INVOLVED,
-    Outcome.DECLINED: pb.DECLINED,
-    Outcome.DEFERRED: pb.DEFERRED,
-    Outcome.UNREACHABLE: pb.UNREACHABLE,
-    Outcome.ERROR: pb.ERROR,
-}
-_FROM_WIRE = {wire: outcome for outcome, wire in _TO_WIRE.items()}
-# What a node itself may answer; UNREACHABLE and ERROR are the coordinator's to say.
-NODE_OUTCOMES = frozenset(
-    {
-        Outcome.INVOLVED,
-        Outcome.INVOLVED_DOMAIN_ONLY,
-        Outcome.NOT_INVOLVED,
-        Outcome.DECLINED,
-        Outcome.DEFERRED,
-    }
-)
+
+# What a node itself may answer after a lookup; DECLINED and DEFERRED come from the network file,
+# UNREACHABLE and ERROR are the requester's to conclude.
+LOOKUP_OUTCOMES = frozenset({Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY, Outcome.NOT_INVOLVED})
 MAX_TEXT = 512
+_FIELDS = ("organisation_id", "organisation_name", "domain", "contact", "since", "message")
+# The sealed reply's field names (see crypto.question.REPLY_FIELD_BYTES).
+_REPLY_NAMES = {"organisation_name": "name"}
 
 
 @dataclass(frozen=True)
@@ -56,48 +51,45 @@ class Answer:
     contact: str = ""
     since: str = ""
     message: str = ""
+    by_policy: bool = False  # given from the network file: nothing reached the organisation
 
-    def to_wire(self) -> pb.Disclosure:
-        return pb.Disclosure(
-            outcome=_TO_WIRE[self.outcome],
-            organisation_id=self.organisation_id,
-            organisation_name=self.organisation_name,
-            domain=self.domain,
-            contact=self.contact,
-            since=self.since,
-            message=self.message,
-        )
+    def to_fields(self) -> dict[str, str]:
+        """The sealed reply's form (only what a node discloses after a lookup)."""
+        fields = {"outcome": self.outcome.value}
+        for name in ("organisation_id", "organisation_name", "domain", "contact", "since"):
+            value = getattr(self, name)
+            if value:
+                fields[_REPLY_NAMES.get(name, name)] = value
+        return fields
 
     @classmethod
-    def from_wire(
-        cls, message: pb.Disclosure, *, allowed: frozenset[Outcome] | None = None
-    ) -> Answer:
-        outcome = _FROM_WIRE.get(message.outcome)
-        if outcome is None or (allowed is not None and outcome not in allowed):
-            raise MalformedMessage(f"unexpected outcome value {message.outcome}")
-        fields = (
-            message.organisation_id,
-            message.organisation_name,
-            message.domain,
-            message.contact,
-            message.since,
-            message.message,
-        )
-        if any(len(text) > MAX_TEXT for text in fields):
+    def from_fields(cls, fields: Mapping[str, str], allowed: frozenset[Outcome]) -> Answer:
+        try:
+            outcome = Outcome(fields.get("outcome", ""))
+        except ValueError:
+            raise MalformedMessage(
+                f"unexpected outcome '{str(fields.get('outcome'))[:30]}'"
+            ) from None
+        if outcome not in allowed:
+            raise MalformedMessage(f"the outcome '{outcome}' cannot come from here")
+        values = {name: fields.get(_REPLY_NAMES.get(name, name), "") for name in _FIELDS[:-1]}
+        if any(len(text) > MAX_TEXT for text in values.values()):
             raise MalformedMessage(f"an answer field is longer than {MAX_TEXT} characters")
-        return cls(outcome, *fields)
+        return cls(
+            outcome,
+            organisation_id=values["organisation_id"],
+            organisation_name=values["organisation_name"],
+            domain=values["domain"],
+            contact=values["contact"],
+            since=values["since"],
+        )
 
-    def to_json(self) -> dict[str, str]:
-        data = {"outcome": self.outcome.value}
-        for key in (
-            "organisation_id",
-            "organisation_name",
-            "domain",
-            "contact",
-            "since",
-            "message",
-        ):
+    def to_json(self) -> dict[str, str | bool]:
+        data: dict[str, str | bool] = {"outcome": self.outcome.value}
+        for key in _FIELDS:
             value = getattr(self, key)
             if value:
                 data[key] = value
+        if self.by_policy:
+            data["by_policy"] = True
         return data

@@ -9,9 +9,10 @@ import click
 from betrokken.audit.cli import audit
 from betrokken.clikit import guard
 from betrokken.config.cli import network
-from betrokken.coordinator.cli import coordinator, query
+from betrokken.coordinator.cli import coordinator
 from betrokken.keyservice.cli import keyservice
 from betrokken.node.cli import node
+from betrokken.requester.cli import query
 
 
 @click.group()

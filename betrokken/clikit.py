@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from betrokken.errors import BetrokkenError
+from betrokken.errors import BetrokkenError, InvalidBsn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +42,19 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The component's configuration file (for a regisseur: the organisation's node.toml).",
 )
+
+
+def read_bsn(value: str) -> str:
+    """``-`` reads the BSN from standard input (or a hidden prompt): not in history or ``ps``."""
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        return str(click.prompt("BSN", hide_input=True, err=True))
+    line = sys.stdin.buffer.readline()
+    try:
+        return line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InvalidBsn("the BSN read from standard input is not text") from None
 
 
 def serve(start: Callable[[], Any], name: str) -> None:

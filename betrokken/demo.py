@@ -76,15 +76,52 @@ def write_export(path: Path, people: list[Bsn], rng: random.Random | None = None
     path.write_text("\n".join(lines) + "\n")
 
 
-def _run(out: Out, args: list[str], expect: int, what: str) -> int:
-    # Even synthetic BSNs are shown masked, as everywhere else in betrokken.
-    shown = " ".join(mask(a) if args[i - 1] == "--bsn" else a for i, a in enumerate(args))
-    out(f"\n$ betrokken {shown}")
-    result = subprocess.run(betrokken_command(*args), capture_output=True, text=True, check=False)
+@dataclass
+class Seen:
+    """Reads the coordinator's own log to say what it saw of each question."""
+
+    net: DevNetwork
+
+    def line(self, output: str) -> str:
+        from betrokken.audit.access import open_log
+        from betrokken.coordinator.seen import describe
+
+        answer_id = next(
+            (ln.split()[2] for ln in output.splitlines() if ln.startswith("Answer id: ")), ""
+        )
+        if not answer_id:
+            return "nothing: the question was stopped before it was sent"
+        opened = open_log(self.net.coordinator_config)
+        return describe(opened.log, opened.network, answer_id)
+
+
+def _run(
+    out: Out,
+    args: list[str],
+    expect: int,
+    what: str,
+    bsn: str | None = None,
+    seen: Seen | None = None,
+) -> int:
+    """Run a command as a user would; a BSN goes in on standard input (``--bsn -``), never in
+    the command line, and is shown masked."""
+    shown = "betrokken " + " ".join(args)
+    if bsn is not None:
+        shown = f"echo {mask(bsn)} | {shown}"
+    out(f"\n$ {shown}")
+    result = subprocess.run(
+        betrokken_command(*args),
+        input=(bsn + "\n") if bsn is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     text = (result.stdout + result.stderr).rstrip()
     out("  " + text.replace("\n", "\n  "))
     verdict = "as expected" if result.returncode == expect else f"UNEXPECTED, wanted {expect}"
     out(f"  [exit code {result.returncode}: {what}; {verdict}]")
+    if seen is not None:
+        out(f"  [what the coordinator saw: {seen.line(result.stdout)}]")
     return result.returncode
 
 
@@ -135,7 +172,7 @@ def _audit_steps(
                 "--config",
                 coordinator,
                 "--bsn",
-                several.digits,
+                "-",
                 "--via",
                 zvh,
                 "--out",
@@ -145,6 +182,7 @@ def _audit_steps(
             ],
             0,
             "records listed",
+            bsn=several.digits,
         )
         == 0
     )
@@ -199,141 +237,29 @@ def run_demo(
         zvh = str(net.node_configs[ZVH])
         politie = str(net.node_configs[POLITIE])
         several, nowhere, one = named["several"], named["nowhere"], named["one"]
+        seen = Seen(net)
+
+        def ask(config: str, bsn: str, purpose: str, case: str, user: str, expect: int) -> bool:
+            args = ["query", "--config", config, "--bsn", "-", "--purpose", purpose]
+            args += ["--case", case, "--user", user]
+            what = {0: "complete answer", 2: "bad input", 3: "partial answer", 4: "refused"}
+            return _run(out, args, expect, what[expect], bsn=bsn, seen=seen) == expect
+
         out("\n== 1. A person known at several organisations (ZVH triage)")
         out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    zvh,
-                    "--bsn",
-                    several.digits,
-                    "--purpose",
-                    "zvh-triage",
-                    "--case",
-                    "ZVH-2026-0142",
-                    "--user",
-                    "r.jansen",
-                ],
-                0,
-                "complete answer",
-            )
-            == 0
-        )
+        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
         out("\n== 2. A person known nowhere")
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    zvh,
-                    "--bsn",
-                    nowhere.digits,
-                    "--purpose",
-                    "zvh-triage",
-                    "--case",
-                    "ZVH-2026-0143",
-                    "--user",
-                    "r.jansen",
-                ],
-                0,
-                "complete answer",
-            )
-            == 0
-        )
-        out("\n== 3. ZSM asks for the same person: the GGZ defers (same answer for hit and miss)")
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    politie,
-                    "--bsn",
-                    several.digits,
-                    "--purpose",
-                    "zsm-context",
-                    "--case",
-                    "ZSM-NH-77812",
-                    "--user",
-                    "zsm.officier",
-                ],
-                0,
-                "complete answer",
-            )
-            == 0
-        )
+        ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
+        out("\n== 3. ZSM asks for the same person: the GGZ defers (nothing reaches its node)")
+        ok &= ask(politie, several.digits, "zsm-context", "ZSM-NH-77812", "zsm.officier", 0)
         out(f"\n== 4. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
         cluster.stop_node(RECLASSERING)
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    zvh,
-                    "--bsn",
-                    several.digits,
-                    "--purpose",
-                    "zvh-triage",
-                    "--case",
-                    "ZVH-2026-0142",
-                    "--user",
-                    "r.jansen",
-                ],
-                3,
-                "partial answer",
-            )
-            == 3
-        )
+        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 3)
         cluster.start_node(RECLASSERING)
         out("\n== 5. A purpose the ZVH may not ask (zsm-context is for politie only)")
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    zvh,
-                    "--bsn",
-                    one.digits,
-                    "--purpose",
-                    "zsm-context",
-                    "--case",
-                    "ZVH-2026-0144",
-                    "--user",
-                    "r.jansen",
-                ],
-                4,
-                "refused by policy",
-            )
-            == 4
-        )
+        ok &= ask(zvh, one.digits, "zsm-context", "ZVH-2026-0144", "r.jansen", 4)
         out("\n== 6. An invalid BSN (typing error)")
-        ok &= (
-            _run(
-                out,
-                [
-                    "query",
-                    "--config",
-                    zvh,
-                    "--bsn",
-                    "123456789",
-                    "--purpose",
-                    "zvh-triage",
-                    "--case",
-                    "ZVH-2026-0145",
-                    "--user",
-                    "r.jansen",
-                ],
-                2,
-                "bad input",
-            )
-            == 2
-        )
+        ok &= ask(zvh, "123456789", "zvh-triage", "ZVH-2026-0145", "r.jansen", 2)
         out("\n== 7. A list of persons at once (the morning list)")
         lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
         try:
@@ -343,25 +269,9 @@ def run_demo(
                 f"{several.digits},ZVH-2026-0150\n{nowhere.digits},ZVH-2026-0151\n"
                 f"{one.digits},ZVH-2026-0152\n"
             )
-            ok &= (
-                _run(
-                    out,
-                    [
-                        "query",
-                        "--config",
-                        zvh,
-                        "--file",
-                        str(morning),
-                        "--purpose",
-                        "zvh-triage",
-                        "--user",
-                        "r.jansen",
-                    ],
-                    0,
-                    "complete answer",
-                )
-                == 0
-            )
+            args = ["query", "--config", zvh, "--file", str(morning)]
+            args += ["--purpose", "zvh-triage", "--user", "r.jansen"]
+            ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)

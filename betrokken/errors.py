@@ -110,6 +110,12 @@ class WrongRole(AuthenticationError):
     summary = "wrong role for this certificate"
 
 
+class WrongPeer(AuthenticationError):
+    """The server we reached presents another identity than the one we meant to reach."""
+
+    summary = "wrong server identity"
+
+
 # --- exit code 7: a service cannot be reached or cannot do its job -----------------------------
 class Unavailable(BetrokkenError):
     exit_code = 7
@@ -123,6 +129,21 @@ class AuditUnavailable(Unavailable):
     summary = "audit log unavailable, query refused"
 
 
+class WitnessStale(BetrokkenError):
+    """A node witnessed another size of the coordinator's log than the proof it was sent assumed.
+
+    Not an alarm: the coordinator asks again with a consistency proof from ``witnessed_size``.
+    """
+
+    exit_code = 7
+    status = "FAILED_PRECONDITION"
+    summary = "witness state differs"
+
+    def __init__(self, message: str, *, witnessed_size: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.witnessed_size = witnessed_size
+
+
 # --- exit code 8: cryptographic verification failed ------------------------------------------
 class VerificationError(BetrokkenError):
     """A proof, key id or signature did not verify. Never silently turned into a 'no hit'."""
@@ -134,6 +155,20 @@ class VerificationError(BetrokkenError):
 
 class KeyMismatch(VerificationError):
     summary = "pseudonymisation key mismatch"
+
+
+class QuestionRefused(VerificationError):
+    """A question that fails a node's or a requester's checks: forged, unlogged, replayed, ...
+
+    ``kind`` names the check (it becomes the alarm's kind in the node's trail); across the wire
+    only the class, the message and the hint travel.
+    """
+
+    summary = "question refused"
+
+    def __init__(self, message: str, *, kind: str = "refused", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
 
 
 # --- exit code 1: everything else -------------------------------------------------------------
@@ -156,10 +191,13 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     ConfigError,
     AuthenticationError,
     WrongRole,
+    WrongPeer,
     Unavailable,
     AuditUnavailable,
+    WitnessStale,
     VerificationError,
     KeyMismatch,
+    QuestionRefused,
     InternalError,
 )
 

@@ -1,12 +1,14 @@
 """``betrokken network init``: a complete development network in one folder.
 
 Writes the network file with example purposes and policies, a development CA, certificates for
-every organisation, the coordinator and the key service, a fresh OPRF key, and one configuration
-file per component, on free loopback ports.
+every organisation, the coordinator and the key service, a fresh OPRF master seed (with every
+organisation's derived public key pinned), a question key per organisation and an envelope key
+per node, and one configuration file per component, on free loopback ports.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from collections.abc import Sequence
@@ -15,13 +17,20 @@ from pathlib import Path
 
 from betrokken.audit.keys import log_origin, write_log_key
 from betrokken.config.load import load_network
-from betrokken.config.schema import is_identifier
-from betrokken.crypto import oprf
+from betrokken.config.schema import (
+    CoordinatorSettings,
+    KeyServiceSettings,
+    default_server_name,
+    is_identifier,
+)
+from betrokken.crypto.envelope import EnvelopeKey
 from betrokken.crypto.note import NoteKey
+from betrokken.crypto.oprf import derive_organisation_key
+from betrokken.crypto.question import question_key_name
 from betrokken.errors import BadInput
+from betrokken.identity.keyfiles import new_seed, write_envelope_key, write_note_key, write_seed
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
 from betrokken.identity.pki import create_ca, issue_certificate, write_issued
-from betrokken.keyservice.keyfile import key_id_for, write_key
 
 DOMAIN_HINTS = (
     (("zvh", "veiligheidshuis", "ketenhuis"), "zvh", "Zorg- en Veiligheidshuis"),
@@ -31,6 +40,7 @@ DOMAIN_HINTS = (
     (("woning", "wonen", "corporatie"), "wonen", ""),
 )
 SECRECY_HINTS = ("ggz", "huisarts", "verslaving")
+LOOPBACK = ("localhost", "127.0.0.1")
 
 
 def guess_domain(org_id: str) -> str:
@@ -117,18 +127,29 @@ def init_network(
     (directory / "ca").mkdir(parents=True, exist_ok=True)
     write_issued(directory / "ca", "ca", ca)
 
-    keypair = oprf.generate_key_pair()
-    key_id = key_id_for(keypair.public)
+    seed = new_seed()
     ks_dir = directory / "keyservice"
-    write_key(ks_dir / "oprf.key", keypair)
-    write_issued(ks_dir, "keyservice", issue_certificate(ca, KEYSERVICE_URI, "key service"))
+    write_seed(ks_dir / "oprf.seed", seed)
+    ks_name = KeyServiceSettings.model_fields["tls_name"].default
+    coord_name = CoordinatorSettings.model_fields["tls_name"].default
+    write_issued(
+        ks_dir,
+        "keyservice",
+        issue_certificate(ca, KEYSERVICE_URI, "key service", hosts=(*LOOPBACK, ks_name)),
+    )
     coord_dir = directory / "coordinator"
-    write_issued(coord_dir, "coordinator", issue_certificate(ca, COORDINATOR_URI, "coordinator"))
+    write_issued(
+        coord_dir,
+        "coordinator",
+        issue_certificate(ca, COORDINATOR_URI, "coordinator", hosts=(*LOOPBACK, coord_name)),
+    )
     coord_log = NoteKey.generate(log_origin(name, "coordinator"))
     write_log_key(coord_dir / "log.key", coord_log)
     ks_log = NoteKey.generate(log_origin(name, "keyservice"))
     write_log_key(ks_dir / "log.key", ks_log)
     node_logs = {org: NoteKey.generate(log_origin(name, org)) for org in org_ids}
+    question_keys = {org: NoteKey.generate(question_key_name(name, org)) for org in org_ids}
+    envelope_keys = {org: EnvelopeKey.generate() for org in org_ids}
 
     domains = {org: guess_domain(org) for org in org_ids}
     askers = [o for o in org_ids if domains[o] == "zvh"] or [org_ids[0]]
@@ -143,10 +164,10 @@ def init_network(
         "",
         "[keyservice]",
         f'address = "127.0.0.1:{ks_port}"',
-        f"key_id = {_s(key_id)}",
-        f'public_key = "{keypair.public.hex()}"',
         'suite = "ristretto255-SHA512"',
+        "# persons per organisation per day: questions, and (separately) its own imports",
         f"default_daily_quota = {quota}",
+        f"default_daily_bulk_quota = {max(quota, 200_000)}",
         "max_batch = 1000",
         f"log_key = {_s(ks_log.verifier())}",
         "",
@@ -164,6 +185,8 @@ def init_network(
         "",
     ]
     for org_id, port in zip(org_ids, node_ports, strict=True):
+        pseudonym_key = derive_organisation_key(seed, org_id).public.hex()
+        envelope_public = base64.b64encode(envelope_keys[org_id].public_bytes()).decode()
         lines += [
             "[[organisations]]",
             f"id = {_s(org_id)}",
@@ -172,6 +195,11 @@ def init_network(
             f"contact = {_s(f'{_name(org_id)}, coordination desk, {org_id}@example.nl')}",
             f'node_address = "127.0.0.1:{port}"',
             f"log_key = {_s(node_logs[org_id].verifier())}",
+            "# its OPRF public key (from the key service's seed), its question key, and the",
+            "# HPKE key questions to its node are sealed to",
+            f'pseudonym_key = "{pseudonym_key}"',
+            f"question_key = {_s(question_keys[org_id].verifier())}",
+            f'envelope_key = "{envelope_public}"',
             "",
         ]
     purposes = [
@@ -237,7 +265,7 @@ def init_network(
 
     ks_config = component(
         ks_dir / "keyservice.toml",
-        ['database = "sqlite:///keyservice.db"', 'oprf_key = "oprf.key"', 'log_key = "log.key"'],
+        ['database = "sqlite:///keyservice.db"', 'oprf_seed = "oprf.seed"', 'log_key = "log.key"'],
         "keyservice",
     )
     coord_config = component(
@@ -248,8 +276,15 @@ def init_network(
     node_configs: dict[str, Path] = {}
     for org_id in org_ids:
         node_dir = directory / "nodes" / org_id
-        write_issued(node_dir, org_id, issue_certificate(ca, organisation_uri(org_id), org_id))
+        server_name = default_server_name(org_id)
+        write_issued(
+            node_dir,
+            org_id,
+            issue_certificate(ca, organisation_uri(org_id), org_id, hosts=(*LOOPBACK, server_name)),
+        )
         write_log_key(node_dir / "log.key", node_logs[org_id])
+        write_note_key(node_dir / "question.key", question_keys[org_id])
+        write_envelope_key(node_dir / "envelope.key", envelope_keys[org_id])
         path = node_dir / "node.toml"
         path.write_text(
             "\n".join(
@@ -259,6 +294,9 @@ def init_network(
                     f"organisation = {_s(org_id)}",
                     'database = "sqlite:///node.db"',
                     'log_key = "log.key"',
+                    "# the organisation's question signing key (to ask) and its node's HPKE key",
+                    'question_key = "question.key"',
+                    'envelope_key = "envelope.key"',
                     "",
                     "[tls]",
                     f'certificate = "{org_id}.crt"',

@@ -12,15 +12,22 @@ Two kinds of file:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from betrokken.crypto import envelope
+from betrokken.crypto.pseudonym import key_id_for
+
 IDENTIFIER = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")]
+TlsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?$")]
+PseudonymKey = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Strict(BaseModel):
@@ -36,6 +43,17 @@ class DisclosureLevel(StrEnum):
     DEFER = "defer"  # a professional decides per case; identical answer for hit and miss
 
 
+def default_server_name(org_id: str) -> str:
+    """The DNS name a node's certificate carries when the network file sets no tls_name."""
+    return f"{org_id}.org.betrokken.internal"
+
+
+def _utf8_at_most(limit: int, what: str, value: str) -> str:
+    if len(value.encode("utf-8")) > limit:
+        raise ValueError(f"{what} is longer than {limit} bytes")
+    return value
+
+
 class Organisation(Strict):
     id: Identifier
     name: str = Field(min_length=1)
@@ -43,6 +61,25 @@ class Organisation(Strict):
     contact: str = Field(min_length=1, description="contact point shown on a hit")
     node_address: Address | None = Field(
         default=None, description="host:port of the organisation's node; absent = asks only"
+    )
+    pseudonym_key: PseudonymKey = Field(
+        description="hex ristretto255 public key of this organisation's OPRF key, derived by the "
+        "key service (`betrokken keyservice derive`); pins every pseudonym made for it"
+    )
+    envelope_key: str = Field(
+        default="",
+        description="base64 HPKE public key (MLKEM768-X25519) that questions to this "
+        "organisation's node are sealed to; required with node_address",
+    )
+    question_key: str = Field(
+        default="",
+        description="verifier key (C2SP vkey) of the key this organisation signs its questions "
+        "with; required when a purpose allows it to ask",
+    )
+    tls_name: TlsName | None = Field(
+        default=None,
+        description="the DNS name in the node's server certificate that clients check "
+        "(default: <id>.org.betrokken.internal)",
     )
     default_disclosure: DisclosureLevel = DisclosureLevel.ORGANISATION
     log_key: str = Field(
@@ -52,6 +89,58 @@ class Organisation(Strict):
         default="A professional of this organisation will decide whether information can be "
         "shared for this case.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _short_name(cls, value: str) -> str:
+        return _utf8_at_most(128, "the name", value)
+
+    @field_validator("domain")
+    @classmethod
+    def _short_domain(cls, value: str) -> str:
+        return _utf8_at_most(64, "the domain", value)
+
+    @field_validator("contact")
+    @classmethod
+    def _short_contact(cls, value: str) -> str:
+        return _utf8_at_most(256, "the contact point", value)
+
+    @field_validator("envelope_key")
+    @classmethod
+    def _envelope_key(cls, value: str) -> str:
+        if value:
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except binascii.Error:
+                raise ValueError("envelope_key is not base64") from None
+            if len(raw) != envelope.PUBLIC_KEY_SIZE:
+                raise ValueError(
+                    f"envelope_key holds {len(raw)} bytes; an MLKEM768-X25519 public key has "
+                    f"{envelope.PUBLIC_KEY_SIZE}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _node_has_envelope_key(self) -> Self:
+        if self.node_address and not self.envelope_key:
+            raise ValueError(
+                f"organisation '{self.id}' runs a node but has no envelope_key "
+                "(its node's public HPKE key, from `betrokken network init` or `node keys`)"
+            )
+        return self
+
+    @property
+    def pseudonym_key_id(self) -> str:
+        """The id every pseudonym under this organisation's key carries."""
+        return key_id_for(bytes.fromhex(self.pseudonym_key))
+
+    @property
+    def envelope_public_key(self) -> bytes:
+        return base64.b64decode(self.envelope_key)
+
+    @property
+    def server_name(self) -> str:
+        return self.tls_name or default_server_name(self.id)
 
 
 class Purpose(Strict):
@@ -76,13 +165,23 @@ class DisclosurePolicy(Strict):
 
 class KeyServiceSettings(Strict):
     address: Address
-    key_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex ristretto255 element")
     suite: str = "ristretto255-SHA512"
-    default_daily_quota: int = Field(default=20_000, ge=0)
+    default_daily_quota: int = Field(
+        default=20_000, ge=0, description="persons per organisation per day, for questions"
+    )
     quotas: dict[str, int] = Field(default_factory=dict, description="organisation id -> per day")
+    default_daily_bulk_quota: int = Field(
+        default=200_000,
+        ge=0,
+        description="persons per organisation per day for imports (own key only)",
+    )
+    bulk_quotas: dict[str, int] = Field(default_factory=dict)
     max_batch: int = Field(default=1_000, ge=1, le=100_000)
     log_key: str = Field(default="", description="verifier key of the key service's audit log")
+    tls_name: TlsName = Field(
+        default="keyservice.betrokken.internal",
+        description="the DNS name in the key service's certificate that clients check",
+    )
 
     @field_validator("suite")
     @classmethod
@@ -101,6 +200,16 @@ class CoordinatorSettings(Strict):
         "every node and requester checks checkpoints against it"
     )
     rate_limit_per_minute: int = Field(default=600, ge=1, description="questions per organisation")
+    freshness_seconds: int = Field(
+        default=120,
+        ge=10,
+        le=3600,
+        description="a question older (or further in the future) than this is refused",
+    )
+    tls_name: TlsName = Field(
+        default="coordinator.betrokken.internal",
+        description="the DNS name in the coordinator's certificate that clients check",
+    )
 
 
 class Retention(Strict):
@@ -147,9 +256,18 @@ class Network(Strict):
             if key in seen:
                 raise ValueError(f"two policies for organisation '{key[0]}' and purpose '{key[1]}'")
             seen.add(key)
-        for org in self.keyservice.quotas:
-            if org not in known_orgs:
-                raise ValueError(f"keyservice.quotas names unknown organisation '{org}'")
+        for table in ("quotas", "bulk_quotas"):
+            for named in getattr(self.keyservice, table):
+                if named not in known_orgs:
+                    raise ValueError(f"keyservice.{table} names unknown organisation '{named}'")
+        askers = {o for purpose in self.purposes for o in purpose.allowed_organisations}
+        for organisation in self.organisations:
+            if organisation.id in askers and not organisation.question_key:
+                raise ValueError(
+                    f"organisation '{organisation.id}' may ask questions but has no question_key "
+                    "(the verifier of the key it signs questions with)"
+                )
+        _no_duplicates("pseudonym keys", [o.pseudonym_key for o in self.organisations])
         return self
 
     # --- look-ups used by the components -----------------------------------------------------
@@ -168,6 +286,9 @@ class Network(Strict):
 
     def daily_quota(self, org_id: str) -> int:
         return self.keyservice.quotas.get(org_id, self.keyservice.default_daily_quota)
+
+    def daily_bulk_quota(self, org_id: str) -> int:
+        return self.keyservice.bulk_quotas.get(org_id, self.keyservice.default_daily_bulk_quota)
 
     def nodes(self) -> list[Organisation]:
         return [o for o in self.organisations if o.node_address]
@@ -193,6 +314,14 @@ class NodeConfig(Strict):
     database: str = Field(description="SQLAlchemy URL, e.g. sqlite:///node.db")
     tls: TlsFiles
     log_key: str = Field(description="file with this node's audit-trail signing key (mode 0600)")
+    envelope_key: str | None = Field(
+        default=None,
+        description="file with the node's private HPKE key seed (mode 0600); needed to answer",
+    )
+    question_key: str | None = Field(
+        default=None,
+        description="file with the organisation's question signing key (mode 0600); needed to ask",
+    )
     listen: Address | None = Field(default=None, description="default: the network's node_address")
     expiry_interval_seconds: float = Field(default=3600.0, gt=0)
     witness_interval_seconds: float = Field(default=60.0, gt=0)
@@ -211,7 +340,10 @@ class KeyServiceConfig(Strict):
     network: str
     database: str
     tls: TlsFiles
-    oprf_key: str = Field(description="file holding the hex OPRF secret key (mode 0600)")
+    oprf_seed: str = Field(
+        description="file holding the hex master seed every organisation's OPRF key is derived "
+        "from (mode 0600)"
+    )
     log_key: str = Field(description="file with the log's checkpoint signing key (mode 0600)")
     listen: Address | None = None
 

@@ -1,30 +1,17 @@
-"""``betrokken coordinator serve`` and the regisseur's ``betrokken query``."""
+"""``betrokken coordinator serve``."""
 
 from __future__ import annotations
 
-import csv
-import getpass
-import io
-import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from betrokken.clikit import config_option, guard, serve
-from betrokken.coordinator.client import own_query_entry
-from betrokken.crypto.bsn import mask, parse_bsn
-from betrokken.errors import BadInput, BetrokkenError, InvalidBsn
-from betrokken.node.server import open_store
-
-EXIT_COMPLETE = 0
-EXIT_PARTIAL = 3
 
 
 @click.group()
 def coordinator() -> None:
-    """The coordinator (asks the nodes on a regisseur's behalf)."""
+    """The coordinator (a blind relay between the asking organisation and the nodes)."""
 
 
 @coordinator.command("serve")
@@ -35,145 +22,3 @@ def coordinator_serve(config_path: Path) -> None:
     from betrokken.coordinator.server import start
 
     serve(lambda: start(config_path), "coordinator")
-
-
-def _read_list(path: Path, default_case: str | None, limit: int):  # type: ignore[no-untyped-def]
-    from betrokken.coordinator.client import Person
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: file not found") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
-    if "bsn" not in header:
-        raise BadInput(f"{path}: the first line must be a header with a 'bsn' column (and 'case')")
-    reader.fieldnames = header
-    persons, problems = [], []
-    for row in reader:
-        value = (row.get("bsn") or "").strip()
-        case = (row.get("case") or "").strip() or default_case
-        try:
-            bsn = parse_bsn(value)
-        except InvalidBsn as exc:
-            problems.append(f"line {reader.line_num}: {exc.message}")
-            continue
-        if not case:
-            problems.append(f"line {reader.line_num}: {mask(value)} has no case (and no --case)")
-            continue
-        persons.append(Person(bsn, case))
-    if problems:
-        raise BadInput(
-            f"{path}: {len(problems)} line(s) cannot be asked; nothing was asked\n  "
-            + "\n  ".join(problems),
-            hint="correct those lines and ask again",
-        )
-    if not persons:
-        raise BadInput(f"{path}: no persons in the list")
-    if len(persons) > limit:
-        raise BadInput(
-            f"{path}: {len(persons)} persons; the network allows at most {limit} per query",
-            hint="split the list",
-        )
-    return persons
-
-
-@click.command("query")
-@config_option
-@click.option("--bsn", help="The person's BSN (pseudonymised here; never sent or stored).")
-@click.option(
-    "--file",
-    "list_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A CSV list of persons (header: bsn,case) to ask at once.",
-)
-@click.option("--purpose", required=True, help="The purpose (doel) of the question.")
-@click.option("--case", help="Your case reference (required for --bsn).")
-@click.option("--user", default=None, help="The asking user (default: your account name).")
-@click.option("--acted-for", default="", help="The user you act for, if any.")
-@click.option("--role", default="regisseur", show_default=True, help="Your role.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@guard
-def query(
-    config_path: Path,
-    bsn: str | None,
-    list_file: Path | None,
-    purpose: str,
-    case: str | None,
-    user: str | None,
-    acted_for: str,
-    role: str,
-    as_json: bool,
-) -> None:
-    """Ask whether other organisations are involved (betrokken) with a person.
-
-    Exit codes: 0 complete answer, 3 partial answer (some organisation did not answer),
-    4 refused by policy, 2 bad input, 5 configuration, 6 certificate refused,
-    7 a service unreachable, 8 verification failed, 1 anything else.
-    """
-    try:
-        _query(config_path, bsn, list_file, purpose, case, user, acted_for, role, as_json)
-    except BetrokkenError as exc:
-        if as_json:  # systems get the error in the same form as answers
-            error = {
-                "error": type(exc).__name__,
-                "summary": exc.summary,
-                "message": exc.message,
-                "hint": exc.hint,
-                "exit_code": exc.exit_code,
-            }
-            click.echo(json.dumps(error, indent=2, ensure_ascii=False))
-        raise
-
-
-def _query(
-    config_path: Path,
-    bsn: str | None,
-    list_file: Path | None,
-    purpose: str,
-    case: str | None,
-    user: str | None,
-    acted_for: str,
-    role: str,
-    as_json: bool,
-) -> None:
-    from betrokken.config.load import load_node
-    from betrokken.coordinator.client import Person, QueryClient
-    from betrokken.coordinator.view import render_text, to_json
-
-    if bool(bsn) == bool(list_file):
-        raise BadInput(
-            "give either --bsn or --file", hint="--bsn for one person, --file for a list"
-        )
-    loaded = load_node(config_path)
-    network = loaded.network
-    if bsn:
-        person = parse_bsn(bsn)
-        if not case or not case.strip():
-            raise BadInput("a case reference is required", hint="pass --case YOUR-CASE-REF")
-        persons = [Person(person, case.strip())]
-    else:
-        assert list_file is not None
-        persons = _read_list(list_file, case, network.coordinator.max_batch)
-    user = user or getpass.getuser()
-    trail = open_store(loaded).trail
-    organisation = loaded.component.organisation
-    with QueryClient(network, loaded.tls) as client:
-
-        def keep(**outcome: Any) -> None:  # the organisation's own trail keeps every question
-            entry = own_query_entry(
-                client, organisation, user, acted_for, role, purpose, persons, **outcome
-            )
-            trail.append([entry])
-
-        try:
-            result = client.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
-        except BetrokkenError as exc:
-            keep(error=exc)
-            raise
-        keep(result=result)
-    if as_json:
-        click.echo(json.dumps(to_json(network, result), indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_text(network, result))
-    sys.exit(EXIT_COMPLETE if result.complete else EXIT_PARTIAL)

@@ -1,25 +1,29 @@
-"""Asking every node at once, with a deadline; a node that does not answer is never a "no".
+"""Asking every node at once, each with only the time left; a node that does not answer is never
+a "no".
 
-The transport hides behind :class:`NodeLink` (one method), so the same fan-out runs against real
-gRPC nodes and against the in-memory simulator used in fast fault tests.
+Each node call is an asynchronous gRPC call (no thread pool a hung node could exhaust): every call
+gets the time left until the question's deadline, and a node that has not answered by then is
+UNREACHABLE. A node that witnessed another size of the log than the proof assumed (``WitnessStale``)
+is asked once more with the right consistency proof, within the same deadline.
+
+The transport hides behind :class:`NodeLink`, so the same fan-out runs against real gRPC nodes and
+against the in-memory simulator used in fast fault tests.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-import uuid
-from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import grpc
 
-from betrokken.answer import NODE_OUTCOMES, Answer, Outcome
 from betrokken.config.schema import TlsFiles
-from betrokken.errors import MalformedMessage
-from betrokken.identity.rpc import channel
+from betrokken.errors import BetrokkenError, WitnessStale, WrongPeer
+from betrokken.identity.rpc import channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
@@ -31,90 +35,134 @@ class NodeUnreachable(Exception):
 
 
 class NodeFailed(Exception):
-    """The node answered with an error."""
+    """The node answered with an error (or refused the question)."""
 
 
 class NodeLink(Protocol):
-    def lookup(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse: ...
-
-
-def traceparent(answer_id: str) -> str:
-    """W3C trace context: the answer id is the trace id, so one query can be followed everywhere."""
-    trace_id = answer_id.replace("-", "")
-    if len(trace_id) != 32:
-        trace_id = uuid.uuid5(uuid.NAMESPACE_URL, answer_id).hex
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]: ...
 
 
 class GrpcNodeLink:
-    def __init__(self, address: str, tls: TlsFiles) -> None:
+    def __init__(self, address: str, tls: TlsFiles, server_name: str, identity: str) -> None:
         self.address = address
-        self._channel = channel(address, tls)
+        self.tls = tls
+        self.identity = identity
+        self._channel = channel(address, tls, server_name)
         self._stub = pb_grpc.NodeStub(self._channel)
 
-    def lookup(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse:
-        try:
-            response: pb.LookupResponse = self._stub.Lookup(
-                request,
-                timeout=timeout,
-                metadata=(("traceparent", traceparent(request.answer_id)),),
-            )
-            return response
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            details = exc.details() if hasattr(exc, "details") else str(exc)
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise NodeUnreachable(f"{code.name.lower()}") from None
-            raise NodeFailed(f"{code.name if code else 'error'}: {details}") from None
+    def _translate(self, exc: grpc.RpcError) -> Exception:
+        code = exc.code() if hasattr(exc, "code") else None
+        error = error_from_rpc(exc, "node", self.address, expected=self.identity, tls=self.tls)
+        if isinstance(error, WitnessStale):
+            return error
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not (
+            isinstance(error, WrongPeer)
+        ):
+            return NodeUnreachable(code.name.lower() if code else "unreachable")
+        return NodeFailed(f"{type(error).__name__}: {error.message}")
+
+    def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
+        result: Future[pb.LookupResponse] = Future()
+        call: Any = self._stub.Lookup.future(request, timeout=timeout)
+
+        def done(finished: Any) -> None:
+            try:
+                outcome: Any = finished.result()
+                failure: Exception | None = None
+            except grpc.RpcError as exc:
+                failure = self._translate(exc)
+            except Exception as exc:  # cancelled, or anything grpc raised on its own
+                failure = NodeUnreachable(type(exc).__name__)
+            try:
+                if failure is None:
+                    result.set_result(outcome)
+                else:
+                    result.set_exception(failure)
+            except InvalidStateError:
+                pass  # given up on (past the deadline): nobody waits for it any more
+
+        # When the fan-out gives up on a node, the call itself is cancelled too.
+        result.add_done_callback(lambda f: call.cancel() if f.cancelled() else None)
+        call.add_done_callback(done)
+        return result
 
     def close(self) -> None:
         self._channel.close()
 
 
-def _checked(response: pb.LookupResponse, expected: int) -> list[Answer]:
-    if len(response.results) != expected:
-        raise MalformedMessage(f"node sent {len(response.results)} results for {expected} items")
-    return [Answer.from_wire(result, allowed=NODE_OUTCOMES) for result in response.results]
+ANSWERED: int = pb.ANSWERED
+UNREACHABLE: int = pb.UNREACHABLE
+FAILED: int = pb.FAILED
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    status: int  # ANSWERED, UNREACHABLE or FAILED
+    reply: bytes = b""
+    problem: str = ""
+    witnessed_size: int | None = None  # what the node says it witnessed
 
 
 def fan_out(
     links: Mapping[str, NodeLink],
-    request: pb.LookupRequest,
+    build: Callable[[str, int | None], pb.LookupRequest],
     deadline: float,
-    pool: ThreadPoolExecutor,
-) -> dict[str, list[Answer]]:
-    """Ask every node concurrently; per organisation the answers, one per item.
+    witnessed: Mapping[str, int],
+    reply_size: int,
+) -> dict[str, NodeResult]:
+    """Ask every node concurrently; per organisation what came back.
 
-    A node that is unreachable, too slow, fails, or answers malformed gets UNREACHABLE or ERROR
-    for every item: never NOT_INVOLVED (P5).
+    ``build(org, witnessed_size)`` makes the lookup for one node with a consistency proof from the
+    size the node is believed to have witnessed. A reply of another size than ``reply_size`` is a
+    failure (replies are padded, so a size could otherwise carry a signal).
     """
-    count = len(request.items)
     started = time.monotonic()
-    futures: dict[Future[pb.LookupResponse], str] = {
-        pool.submit(link.lookup, request, deadline): org for org, link in links.items()
-    }
-    results: dict[str, list[Answer]] = {}
+
+    def remaining() -> float:
+        return deadline - (time.monotonic() - started)
+
+    futures: dict[Future[pb.LookupResponse], str] = {}
+    for org, link in links.items():
+        futures[link.start(build(org, witnessed.get(org)), deadline)] = org
+    results: dict[str, NodeResult] = {}
+    retried: set[str] = set()
     pending = set(futures)
-    while pending:
-        remaining = deadline - (time.monotonic() - started)
-        if remaining <= 0:
-            break
-        done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+    while pending and remaining() > 0:
+        done, pending = wait(pending, timeout=remaining(), return_when=FIRST_COMPLETED)
         for future in done:
             org = futures[future]
             try:
-                results[org] = _checked(future.result(), count)
+                response = future.result()
+            except WitnessStale as exc:
+                if org in retried or remaining() <= 0:
+                    results[org] = NodeResult(FAILED, problem="witness state keeps differing")
+                    continue
+                retried.add(org)
+                retry = links[org].start(build(org, exc.witnessed_size), remaining())
+                futures[retry] = org
+                pending.add(retry)
+                continue
             except NodeUnreachable as exc:
-                results[org] = [Answer(Outcome.UNREACHABLE, message=str(exc))] * count
-            except (NodeFailed, MalformedMessage) as exc:
+                results[org] = NodeResult(UNREACHABLE, problem=str(exc))
+                continue
+            except (NodeFailed, BetrokkenError) as exc:
                 log.warning("node %s failed: %s", org, exc)
-                results[org] = [Answer(Outcome.ERROR, message=str(exc))] * count
+                results[org] = NodeResult(FAILED, problem=str(exc)[:300])
+                continue
             except Exception as exc:  # a broken link must not break the whole answer
                 log.exception("node %s: unexpected failure", org)
-                results[org] = [Answer(Outcome.ERROR, message=type(exc).__name__)] * count
+                results[org] = NodeResult(FAILED, problem=type(exc).__name__)
+                continue
+            if len(response.reply) != reply_size:
+                results[org] = NodeResult(
+                    FAILED, problem="the node's reply is not of the padded size"
+                )
+            else:
+                results[org] = NodeResult(
+                    ANSWERED, reply=response.reply, witnessed_size=response.witnessed_size
+                )
     for future in pending:
         future.cancel()
-        results[futures[future]] = [
-            Answer(Outcome.UNREACHABLE, message="deadline exceeded")
-        ] * count
+        org = futures[future]
+        results.setdefault(org, NodeResult(UNREACHABLE, problem="deadline exceeded"))
     return results

@@ -16,7 +16,8 @@ from betrokken.config.load import load_coordinator
 from betrokken.coordinator.fanout import GrpcNodeLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
-from betrokken.identity.rpc import make_server
+from betrokken.identity.names import Identity, Role, organisation_uri
+from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 
@@ -35,10 +36,13 @@ def _prune_loop(store: AuditStore, years: int, interval: float) -> None:
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     loaded = load_coordinator(config_path)
     network = loaded.network
+    check_own_certificate(loaded.tls, Identity(Role.COORDINATOR), network.coordinator.tls_name)
     signer = read_log_key(loaded.resolve(loaded.component.log_key), network.coordinator.log_key)
     store = AuditStore(loaded.component.database, signer, signer.name)
     links: dict[str, NodeLink] = {
-        org.id: GrpcNodeLink(org.node_address, loaded.tls)
+        org.id: GrpcNodeLink(
+            org.node_address, loaded.tls, org.server_name, organisation_uri(org.id)
+        )
         for org in network.nodes()
         if org.node_address
     }

@@ -1,39 +1,58 @@
-"""The coordinator's gRPC servicer: policy check, audit record, fan-out, aggregation."""
+"""The coordinator's gRPC servicer: a blind, accountable relay.
+
+For every question it checks the requester's certificate and signature, the purpose rules,
+freshness and replay, and that the envelopes are exactly those the question commits to; records the
+question (fail closed); forwards each envelope with the record, its inclusion proof, the signed
+checkpoint and a consistency proof to the nodes that look something up; and returns the sealed
+replies with completeness. It sees who asked, for which purpose, how many persons, which nodes
+answered in time and the envelopes' hashes — never a pseudonym, a case, a user or an answer (P4).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import uuid
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
-from betrokken.answer import Answer, Outcome
-from betrokken.audit.record import AuditEntry, Event, Subject
-from betrokken.config.schema import DisclosureLevel, Network, Purpose
-from betrokken.coordinator.fanout import NodeLink, fan_out
+from betrokken import rules
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.witness import LogProof
+from betrokken.clock import utcnow
+from betrokken.config.schema import Network, Purpose
+from betrokken.coordinator.fanout import ANSWERED, UNREACHABLE, NodeLink, NodeResult, fan_out
 from betrokken.coordinator.ratelimit import RateLimiter
-from betrokken.coordinator.store import AuditStore
-from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.coordinator.store import AuditStore, Receipt
+from betrokken.crypto import question as q
 from betrokken.errors import (
     BadInput,
     BetrokkenError,
-    PurposeNotAllowed,
-    UnknownPurpose,
+    MalformedMessage,
+    QuestionRefused,
+    VerificationError,
+    WrongRole,
 )
 from betrokken.identity.rpc import organisation_peer, servicer_method
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.coordinator")
-MAX_FIELD = 128
+MAX_QUESTION_BYTES = 64 * 1024
+MAX_PROOFS_PER_CALL = 10_000
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def log_proof_to_wire(proof: LogProof) -> pb.LogProof:
+    return pb.LogProof(
+        record=proof.record,
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        checkpoint=proof.checkpoint,
+        inclusion_proof=list(proof.inclusion_proof),
+        consistency_size=proof.consistency_size,
+        consistency_proof=list(proof.consistency_proof),
+    )
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
@@ -41,103 +60,230 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self.network = network
         self.store = store
         self.links = dict(links)
-        self.pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.links)))
         self.limiter = RateLimiter(network.coordinator.rate_limit_per_minute)
+        # What each node last said it witnessed, so its consistency proof is usually right the
+        # first time (a node that witnessed more since answers WitnessStale and is asked again).
+        self._witnessed: dict[str, int] = {}
+        self._witnessed_lock = threading.Lock()
 
+    # --- the question ----------------------------------------------------------------------------
     @servicer_method
     def Query(self, request: pb.QueryRequest, context: grpc.ServicerContext) -> pb.QueryResponse:
-        answer_id = str(uuid.uuid4())
-        ctx = request.context
-        base: dict[str, Any] = {
-            "answer_id": answer_id,
-            "user": ctx.user[:MAX_FIELD],
-            "acted_for": ctx.acted_for[:MAX_FIELD],
-            "role": ctx.role[:MAX_FIELD],
-            "purpose": ctx.purpose[:MAX_FIELD],
-            "access_point": context.peer(),
-        }
-        # Only an organisation's certificate starts a query (P7, P8); identity is never a field.
         try:
             peer = organisation_peer(context, "Coordinator.Query", self.network)
         except BetrokkenError as exc:
-            self._refusal(base, "", exc, len(request.items))
+            self._refusal("", request, context, exc)
             raise
         requester = peer.organisation_id or ""
         try:
             self.limiter.check(requester)
-            purpose, items = self._check(requester, request)
+            question, purpose = self._check(requester, request)
         except BetrokkenError as exc:
-            self._refusal(base, requester, exc, len(request.items))
-            log.info("refused answer_id=%s requester=%s reason=%s", answer_id, requester, exc)
+            self._refusal(requester, request, context, exc)
+            log.info("refused requester=%s reason=%s", requester, type(exc).__name__)
             raise
+        note = request.question
+        # Recorded durably, under a signed checkpoint, before anything is forwarded (P6).
+        index = self.store.append(
+            rules.search_entry_for(question, note, purpose, utcnow(), context.peer())
+        )
+        receipt = self.store.receipt(index)
+        envelopes = {e.node: e.sealed for e in request.envelopes}
+        proofs: dict[int | None, pb.LogProof] = {}
 
-        asked = [org for org in self.links if org != requester]
-        # Recorded durably, under a signed checkpoint, before anything is asked (P6).
-        search_index = self.store.append(
-            AuditEntry(
-                event=Event.SEARCH,
-                at=_utcnow(),
-                organisation=requester,
-                legal_basis=purpose.legal_basis,
-                subjects=tuple(_subject(p, case) for p, case in items),
-                details={"asked": ",".join(asked), "persons": str(len(items))},
-                **base,
-            )
+        def build(org: str, witnessed: int | None) -> pb.LookupRequest:
+            if witnessed not in proofs:
+                proofs[witnessed] = log_proof_to_wire(self.store.log_proof(receipt, witnessed))
+            return pb.LookupRequest(question=note, envelope=envelopes[org], proof=proofs[witnessed])
+
+        with self._witnessed_lock:
+            witnessed = dict(self._witnessed)
+        results = fan_out(
+            {org: self.links[org] for org in envelopes if org in self.links},
+            build,
+            self.network.coordinator.deadline_seconds,
+            witnessed,
+            q.reply_size(question.persons),
         )
-        receipt = self.store.receipt(search_index)
-        lookup = pb.LookupRequest(
-            requester_organisation=requester,
-            context=pb.QueryContext(
-                purpose=purpose.id, user=ctx.user, acted_for=ctx.acted_for, role=ctx.role
-            ),
-            items=[
-                pb.LookupItem(
-                    pseudonym=pb.Pseudonym(value=p.value, key_id=p.key_id), case_reference=case
+        for org in envelopes:  # a node this coordinator has no address for: never a "no"
+            results.setdefault(org, NodeResult(UNREACHABLE, problem="no connection configured"))
+        with self._witnessed_lock:
+            for org, result in results.items():
+                if result.witnessed_size is not None:
+                    self._witnessed[org] = result.witnessed_size
+        replies = self._replies(question, results)
+        complete = all(reply.status == ANSWERED for reply in replies)
+        self.store.append(self._outcome(question, results, complete, context.peer()))
+        return pb.QueryResponse(
+            answer_id=question.answer_id,
+            replies=replies,
+            receipt=log_proof_to_wire(self._receipt(receipt, request.witnessed_size)),
+            answered_at=q.format_time(utcnow()),
+        )
+
+    def _receipt(self, receipt: Receipt, witnessed: int) -> LogProof:
+        return self.store.log_proof(receipt, witnessed if witnessed > 0 else None)
+
+    def _check(self, requester: str, request: pb.QueryRequest) -> tuple[q.Question, Purpose]:
+        note = request.question
+        if not note or len(note.encode("utf-8")) > MAX_QUESTION_BYTES:
+            raise BadInput("the request carries no signed question (or one that is too long)")
+        claimed = q.peek_question(note)
+        if claimed.requester != requester:
+            raise WrongRole(
+                f"the question is signed for '{claimed.requester}', but the certificate is "
+                f"'{requester}'",
+                hint="an organisation asks only with its own certificate and question key",
+            )
+        org = self.network.organisation(requester)
+        if org is None or not org.question_key:
+            raise WrongRole(f"organisation '{requester}' has no question key in the network file")
+        try:
+            question = q.open_question(note, org.question_key)
+        except VerificationError as exc:
+            raise QuestionRefused(
+                f"the question's signature does not verify: {exc.message}",
+                kind="forged",
+                hint="the requesting side must sign with the key the network file pins",
+            ) from None
+        if question.network != self.network.name:
+            raise BadInput(f"the question is for network '{question.network[:64]}'")
+        window = self.network.coordinator.freshness_seconds
+        if not rules.is_fresh(question.at, utcnow(), window):
+            raise QuestionRefused(
+                f"the question was signed at {q.format_time(question.at)}, more than {window} "
+                "seconds from now",
+                kind="stale",
+                hint="check the clocks of the requesting side and the coordinator (NTP)",
+            )
+        purpose = rules.check_may_ask(self.network, requester, question.purpose, question.role)
+        limit = self.network.coordinator.max_batch
+        if not 1 <= question.persons <= limit:
+            raise BadInput(
+                f"a question holds 1 to {limit} persons, this one {question.persons}",
+                hint="split the list into batches",
+            )
+        expected = {o.id for o in rules.nodes_to_ask(self.network, purpose.id, requester)}
+        if set(question.envelopes) != expected:
+            raise BadInput(
+                "the question's envelopes are not for exactly the nodes that look something up "
+                f"for '{purpose.id}' (expected: {', '.join(sorted(expected)) or 'none'})",
+                hint="update the network file to the current one",
+            )
+        sent = {}
+        for sealed in request.envelopes:
+            if sealed.node in sent:
+                raise MalformedMessage(f"two envelopes for node '{sealed.node[:64]}'")
+            sent[sealed.node] = sealed.sealed
+        size = q.envelope_size(question.persons)
+        for node, hashed in question.envelopes.items():
+            envelope = sent.get(node)
+            if envelope is None or q.digest(envelope) != hashed:
+                raise MalformedMessage(f"the envelope for '{node}' is missing or altered")
+            if len(envelope) != size:
+                raise MalformedMessage(f"the envelope for '{node}' is not of the padded size")
+        if set(sent) != set(question.envelopes):
+            raise MalformedMessage("an envelope was sent that the question does not commit to")
+        if self.store.asked_before(question.answer_id):
+            raise QuestionRefused(
+                f"question {question.answer_id} was asked before: a replay", kind="replay"
+            )
+        return question, purpose
+
+    # --- replies and records ---------------------------------------------------------------------
+    def _replies(
+        self, question: q.Question, results: Mapping[str, NodeResult]
+    ) -> list[pb.NodeReply]:
+        named: list[pb.NodeReply] = []
+        anonymous: list[pb.NodeReply] = []
+        order = {org.id: i for i, org in enumerate(self.network.organisations)}
+        for org_id in sorted(results, key=lambda o: order.get(o, len(order))):
+            org = self.network.organisation(org_id)
+            assert org is not None
+            result = results[org_id]
+            label = rules.reply_label(self.network, org, question.purpose)
+            domain_only = label.startswith(rules.DOMAIN_LABEL)
+            reply = pb.NodeReply(
+                label=label,
+                status=cast(Any, result.status),
+                reply=result.reply,
+                # A domain-only member's transport problem would name it: say only what happened.
+                problem=("no answer" if domain_only else result.problem)
+                if result.status != ANSWERED
+                else "",
+            )
+            (anonymous if domain_only else named).append(reply)
+        # Members of one domain come back in an order that says nothing about who is who.
+        anonymous.sort(key=lambda r: (r.label, r.status, r.reply))
+        return named + anonymous
+
+    def _outcome(
+        self,
+        question: q.Question,
+        results: Mapping[str, NodeResult],
+        complete: bool,
+        access_point: str,
+    ) -> AuditEntry:
+        def nodes(status: int | None) -> str:
+            return ",".join(
+                sorted(
+                    org
+                    for org, r in results.items()
+                    if (
+                        r.status == status
+                        if status is not None
+                        else r.status not in (ANSWERED, UNREACHABLE)
+                    )
                 )
-                for p, case in items
-            ],
-            answer_id=answer_id,
-        )
-        links = {org: self.links[org] for org in asked}
-        results = fan_out(links, lookup, self.network.coordinator.deadline_seconds, self.pool)
-        response = self._aggregate(answer_id, requester, purpose, items, asked, results)
-        self.store.append(
-            AuditEntry(
-                event=Event.OUTCOME,
-                at=_utcnow(),
-                organisation=requester,
-                legal_basis=purpose.legal_basis,
-                subjects=tuple(_subject(p, case) for p, case in items),
-                outcomes={
-                    p.fingerprint: {org: results[org][i].outcome.value for org in asked}
-                    for i, (p, _case) in enumerate(items)
-                },
-                completeness="complete" if response.complete else "partial",
-                **base,
             )
+
+        return AuditEntry(
+            event=Event.OUTCOME,
+            at=utcnow(),
+            answer_id=question.answer_id,
+            organisation=question.requester,
+            role=question.role,
+            access_point=access_point,
+            purpose=question.purpose,
+            completeness="complete" if complete else "partial",
+            details={
+                "answered": nodes(ANSWERED),
+                "unreachable": nodes(UNREACHABLE),
+                "failed": nodes(None),
+                "replies": ",".join(
+                    f"{org}={q.digest(r.reply)}" for org, r in sorted(results.items()) if r.reply
+                ),
+            },
         )
-        response.receipt.CopyFrom(
-            pb.Receipt(
-                leaf_index=receipt.leaf_index,
-                tree_size=receipt.tree_size,
-                checkpoint=receipt.checkpoint,
-                inclusion_proof=receipt.inclusion_proof,
-                record=receipt.record,
-            )
-        )
-        return response
 
     def _refusal(
-        self, base: dict[str, Any], requester: str, exc: BetrokkenError, persons: int
+        self,
+        requester: str,
+        request: pb.QueryRequest,
+        context: grpc.ServicerContext,
+        exc: BetrokkenError,
     ) -> None:
+        answer_id = purpose = role = persons = note = ""
+        try:
+            claimed = q.peek_question(request.question)
+            answer_id, purpose, role = claimed.answer_id, claimed.purpose, claimed.role
+            persons = str(claimed.persons)
+            # The signed question holds only tags, so a DPO can still find a refused attempt
+            # about a person for an access request.
+            note = request.question
+        except MalformedMessage:
+            pass
         self.store.append(
             AuditEntry(
                 event=Event.REFUSAL,
-                at=_utcnow(),
+                at=utcnow(),
+                answer_id=answer_id,
                 organisation=requester,
+                role=role[:64],
+                access_point=context.peer(),
+                purpose=purpose[:64],
                 reason=type(exc).__name__,
-                details={"message": exc.message[:500], "persons": str(persons)},
-                **base,
+                details={"message": exc.message[:500], "persons": persons, "question": note},
             )
         )
 
@@ -154,9 +300,26 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def GetConsistencyProof(
         self, request: pb.ConsistencyRequest, context: grpc.ServicerContext
     ) -> pb.ProofResponse:
-        organisation_peer(context, "Coordinator.GetConsistencyProof", self.network)
+        peer = organisation_peer(context, "Coordinator.GetConsistencyProof", self.network)
         hashes = self.store.log.consistency_proof(request.old_size, request.new_size)
+        if peer.organisation_id:  # the witness will now accept new_size
+            with self._witnessed_lock:
+                self._witnessed[peer.organisation_id] = request.new_size
         return pb.ProofResponse(hashes=hashes)
+
+    @servicer_method
+    def GetConsistencyProofs(
+        self, request: pb.ConsistencyBatchRequest, context: grpc.ServicerContext
+    ) -> pb.ProofBatchResponse:
+        organisation_peer(context, "Coordinator.GetConsistencyProofs", self.network)
+        if len(request.old_sizes) > MAX_PROOFS_PER_CALL:
+            raise BadInput(f"at most {MAX_PROOFS_PER_CALL} proofs per call")
+        return pb.ProofBatchResponse(
+            proofs=[
+                pb.ProofResponse(hashes=self.store.log.consistency_proof(old, request.new_size))
+                for old in request.old_sizes
+            ]
+        )
 
     @servicer_method
     def GetInclusionProof(
@@ -165,114 +328,3 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         organisation_peer(context, "Coordinator.GetInclusionProof", self.network)
         hashes = self.store.log.inclusion_proof(request.leaf_index, request.tree_size)
         return pb.ProofResponse(hashes=hashes)
-
-    # --- checks --------------------------------------------------------------------------------
-    def _check(
-        self, requester: str, request: pb.QueryRequest
-    ) -> tuple[Purpose, list[tuple[Pseudonym, str]]]:
-        ctx = request.context
-        purpose = self.network.purpose(ctx.purpose)
-        if purpose is None:
-            raise UnknownPurpose(
-                f"purpose '{ctx.purpose[:MAX_FIELD]}' is not defined in network "
-                f"'{self.network.name}'",
-                hint="known purposes: " + ", ".join(p.id for p in self.network.purposes),
-            )
-        if requester not in purpose.allowed_organisations:
-            raise PurposeNotAllowed(
-                f"organisation '{requester}' may not ask for purpose '{purpose.id}' "
-                f"({purpose.description})",
-                hint="choose a purpose your organisation is allowed in the network file, or ask "
-                "the network's administrators to allow it under the covenant",
-            )
-        if purpose.allowed_roles and ctx.role not in purpose.allowed_roles:
-            raise PurposeNotAllowed(
-                f"role '{ctx.role[:MAX_FIELD]}' may not ask for purpose '{purpose.id}'",
-                hint="allowed roles: " + ", ".join(purpose.allowed_roles),
-            )
-        if not ctx.user or len(ctx.user) > MAX_FIELD:
-            raise BadInput("the asking user is missing or too long", hint="pass --user")
-        if len(ctx.acted_for) > MAX_FIELD or len(ctx.role) > MAX_FIELD:
-            raise BadInput(f"acted_for and role are at most {MAX_FIELD} characters")
-        limit = self.network.coordinator.max_batch
-        if not request.items or len(request.items) > limit:
-            raise BadInput(
-                f"a query holds 1 to {limit} persons, this one {len(request.items)}",
-                hint="split the list into batches",
-            )
-        items = []
-        for index, item in enumerate(request.items):
-            case = item.case_reference
-            if not case.strip() or len(case) > MAX_FIELD:
-                raise BadInput(
-                    f"person {index + 1}: a case reference (1 to {MAX_FIELD} characters) is "
-                    "required",
-                    hint="every question is asked for a named case; pass --case",
-                )
-            pseudonym = Pseudonym(item.pseudonym.value, item.pseudonym.key_id)
-            pseudonym.require_key(self.network.keyservice.key_id)
-            items.append((pseudonym, case))
-        return purpose, items
-
-    # --- aggregation ---------------------------------------------------------------------------
-    def _aggregate(
-        self,
-        answer_id: str,
-        requester: str,
-        purpose: Purpose,
-        items: list[tuple[Pseudonym, str]],
-        asked: list[str],
-        results: dict[str, list[Answer]],
-    ) -> pb.QueryResponse:
-        item_answers = []
-        for index, (pseudonym, case) in enumerate(items):
-            named: list[pb.OrganisationAnswer] = []
-            anonymous: list[tuple[tuple[str, str], pb.OrganisationAnswer]] = []
-            for org_id in asked:
-                answer = results[org_id][index]
-                if self.network.disclosure_level(org_id, purpose.id) is DisclosureLevel.DOMAIN:
-                    # Only the domain may be shown, whatever the outcome: never the name.
-                    org = self.network.organisation(org_id)
-                    hidden = _anonymous(answer, org.domain if org else "")
-                    anonymous.append(
-                        ((hidden.domain, hidden.outcome.value), _org_answer("", hidden))
-                    )
-                else:
-                    named.append(_org_answer(org_id, answer))
-            anonymous.sort(key=lambda pair: pair[0])
-            answers = named + [answer for _, answer in anonymous]
-            complete = all(results[org][index].outcome.answered for org in asked)
-            item_answers.append(
-                pb.ItemAnswer(
-                    fingerprint=pseudonym.fingerprint,
-                    case_reference=case,
-                    answers=answers,
-                    complete=complete,
-                )
-            )
-        return pb.QueryResponse(
-            answer_id=answer_id,
-            purpose=purpose.id,
-            legal_basis=purpose.legal_basis,
-            requester_organisation=requester,
-            items=item_answers,
-            complete=all(item.complete for item in item_answers),
-            answered_at=_utcnow().isoformat(timespec="seconds"),
-        )
-
-
-def _subject(pseudonym: Pseudonym, case: str) -> Subject:
-    return Subject(pseudonym.value.hex(), pseudonym.key_id, pseudonym.fingerprint, case)
-
-
-def _anonymous(answer: Answer, domain: str) -> Answer:
-    return Answer(
-        answer.outcome,
-        domain=domain,
-        contact=answer.contact if answer.outcome is Outcome.INVOLVED_DOMAIN_ONLY else "",
-        message=answer.message if not answer.outcome.answered else "",
-    )
-
-
-def _org_answer(org_id: str, answer: Answer) -> pb.OrganisationAnswer:
-    return pb.OrganisationAnswer(organisation_id=org_id, disclosure=answer.to_wire())

@@ -1,25 +1,31 @@
 """The coordinator's only state: its tamper-evident audit log (P4, P6).
 
 Every question is a ``search`` record appended, and covered by a signed checkpoint, before any
-node is asked; its ``outcome`` is a second record; refusals are records too. If a record cannot be
-written the coordinator refuses to answer (fail closed). No copy of any node's registrations.
+node is asked; which nodes answered is an ``outcome`` record; refusals are records too. If a record
+cannot be written the coordinator refuses to answer (fail closed). It keeps no copy of any node's
+registrations, and — the question's envelopes and replies being sealed — no pseudonym, case
+reference or answer either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from betrokken.audit.log import AuditLog, LogBase
-from betrokken.audit.record import AuditEntry
+from betrokken.audit.log import RECORDS, AuditLog, LogBase
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.witness import LogProof
 from betrokken.crypto.note import NoteKey
 from betrokken.db import make_engine
-from betrokken.errors import AuditUnavailable
+from betrokken.errors import AuditUnavailable, MalformedMessage
 
 
 @dataclass(frozen=True)
 class Receipt:
+    """A record's inclusion in the checkpoint signed right after it was written."""
+
     leaf_index: int
     tree_size: int
     checkpoint: str
@@ -43,6 +49,16 @@ class AuditStore:
                 hint="the coordinator's operator must restore its database; nothing was asked",
             ) from None
 
+    def asked_before(self, answer_id: str) -> bool:
+        """Whether a question with this answer id was recorded already (a replay)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(RECORDS.c.index)
+                .where(RECORDS.c.answer_id == answer_id, RECORDS.c.event == Event.SEARCH.value)
+                .limit(1)
+            ).first()
+        return row is not None
+
     def receipt(self, index: int) -> Receipt:
         """Inclusion of record ``index`` in the checkpoint signed right after it was written."""
         try:
@@ -55,3 +71,31 @@ class AuditStore:
         if checkpoint is None or record.content is None:
             raise AuditUnavailable("the audit log has no checkpoint for this record")
         return Receipt(index, size, checkpoint.note, proof, record.content.encode())
+
+    def consistency(self, size: int, witnessed: int) -> list[bytes]:
+        """The proof between ``size`` and a witness's ``witnessed`` size, in either direction.
+
+        A witnessed size beyond the log (a witness that saw records this log no longer has) gets
+        no proof: the witness's own check then fails, as it should.
+        """
+        if witnessed <= 0 or witnessed == size:
+            return []
+        old, new = sorted((size, witnessed))
+        try:
+            return self.log.consistency_proof(old, new)
+        except MalformedMessage:
+            return []
+        except SQLAlchemyError:
+            raise AuditUnavailable("the audit log could not produce a consistency proof") from None
+
+    def log_proof(self, receipt: Receipt, witnessed: int | None) -> LogProof:
+        size = witnessed or 0
+        return LogProof(
+            record=receipt.record,
+            leaf_index=receipt.leaf_index,
+            tree_size=receipt.tree_size,
+            checkpoint=receipt.checkpoint,
+            inclusion_proof=tuple(receipt.inclusion_proof),
+            consistency_size=size,
+            consistency_proof=tuple(self.consistency(receipt.tree_size, size)),
+        )

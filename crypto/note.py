@@ -1,4 +1,4 @@
-"""Checkpoints as C2SP signed notes (tlog-checkpoint, signed-note), signed with Ed25519.
+"""C2SP signed notes with Ed25519: checkpoints (tlog-checkpoint) and any other signed text.
 
 A checkpoint body is three lines: the origin, the tree size in decimal, the root hash in base64.
 A signed note is the body, an empty line, and signature lines ``— <name> <base64(keyhash||sig)>``.
@@ -69,11 +69,21 @@ class NoteKey:
         )
 
 
-def sign_checkpoint(checkpoint: Checkpoint, key: NoteKey) -> str:
-    body = checkpoint.body()
+def sign_note(body: bytes, key: NoteKey) -> str:
+    """A signed note: ``body`` (UTF-8 text ending in a newline), an empty line, one signature."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedMessage("a note body is UTF-8 text") from None
+    if not text.endswith("\n") or "\n\n" in text:
+        raise MalformedMessage("a note body ends with a newline and has no empty line")
     signature = Ed25519PrivateKey.from_private_bytes(key.private_key).sign(body)
     blob = base64.b64encode(key_hash(key.name, key.public_key) + signature).decode()
-    return f"{body.decode()}\n{DASH}{key.name} {blob}\n"
+    return f"{text}\n{DASH}{key.name} {blob}\n"
+
+
+def sign_checkpoint(checkpoint: Checkpoint, key: NoteKey) -> str:
+    return sign_note(checkpoint.body(), key)
 
 
 def parse_verifier(vkey: str) -> tuple[str, bytes]:
@@ -112,19 +122,27 @@ def _parse_body(body: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root)
 
 
-def open_checkpoint(note: str, verifier: str, origin: str | None = None) -> Checkpoint:
-    """Verify a signed note against ``verifier`` and return its checkpoint."""
-    name, public = parse_verifier(verifier)
+def _split(note: str) -> tuple[str, list[str]]:
     if not note.endswith("\n"):
         raise MalformedMessage("a signed note ends with a newline")
     separator = note.rfind("\n\n")
     if separator < 0:
         raise MalformedMessage("a signed note has an empty line before its signatures")
-    body = note[: separator + 1]
     signatures = note[separator + 2 :].split("\n")[:-1]
     if not signatures:
         raise MalformedMessage("the note carries no signature")
-    checkpoint = _parse_body(body)
+    return note[: separator + 1], signatures
+
+
+def open_note(note: str, verifier: str) -> str:
+    """Verify a signed note against ``verifier``; return its body (ending in a newline).
+
+    Signatures by other keys are ignored; a note without a valid signature by ``verifier`` is a
+    :class:`VerificationError`, a note that is not in the signed-note format a
+    :class:`MalformedMessage`.
+    """
+    name, public = parse_verifier(verifier)
+    body, signatures = _split(note)
     wanted = key_hash(name, public)
     found = False
     for line in signatures:
@@ -142,10 +160,17 @@ def open_checkpoint(note: str, verifier: str, origin: str | None = None) -> Chec
             Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], body.encode())
         except InvalidSignature:
             raise VerificationError(
-                f"the checkpoint's signature by '{name}' does not verify (altered or forged)"
+                f"the note's signature by '{name}' does not verify (altered or forged)"
             ) from None
     if not found:
-        raise VerificationError(f"the checkpoint carries no signature by the key '{name}'")
+        raise VerificationError(f"the note carries no signature by the key '{name}'")
+    return body
+
+
+def open_checkpoint(note: str, verifier: str, origin: str | None = None) -> Checkpoint:
+    """Verify a signed note against ``verifier`` and return its checkpoint."""
+    checkpoint = _parse_body(_split(note)[0])  # a malformed note is malformed, whoever signed it
+    open_note(note, verifier)
     if origin is not None and checkpoint.origin != origin:
         raise VerificationError(
             f"the checkpoint is for log '{checkpoint.origin}', expected '{origin}'"

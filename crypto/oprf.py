@@ -317,6 +317,15 @@ def derive_key_pair(seed: bytes, info: bytes, mode: int = MODE_VOPRF) -> KeyPair
     raise ValueError("DeriveKeyPairError: no nonzero scalar in 256 tries")  # pragma: no cover
 
 
+def derive_organisation_key(seed: bytes, organisation: str) -> KeyPair:
+    """One organisation's key: DeriveKeyPair(seed, info = the organisation id, UTF-8), VOPRF mode.
+
+    Every organisation gets its own key from the key service's one seed, so adding an
+    organisation needs no key ceremony (docs/adr/0007, with a test vector in docs/).
+    """
+    return derive_key_pair(seed, organisation.encode("utf-8"), MODE_VOPRF)
+
+
 def generate_key_pair(mode: int = MODE_VOPRF) -> KeyPair:
     """A fresh random key: DeriveKeyPair from a random seed with info ``b"betrokken"``."""
     return derive_key_pair(secrets.token_bytes(SCALAR_SIZE), b"betrokken", mode)

@@ -1,4 +1,4 @@
-"""A pseudonym: the OPRF output for one BSN under the network's key, with that key's id."""
+"""A pseudonym: the OPRF output for one BSN under one organisation's key, with that key's id."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from betrokken.errors import KeyMismatch, MalformedMessage
 
 PSEUDONYM_SIZE = 64
+
+
+def key_id_for(public: bytes) -> str:
+    """The id of an OPRF key, from its public key: what every pseudonym under it carries."""
+    return "k1-" + hashlib.sha256(public).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +37,8 @@ class Pseudonym:
         if self.key_id != key_id:
             raise KeyMismatch(
                 f"pseudonym {self.fingerprint} was made with key '{self.key_id}', "
-                f"but this network uses key '{key_id}'",
-                hint="the network's key was rotated or the configuration is out of date; "
+                f"but key '{key_id}' was expected here",
+                hint="the organisation's key was rotated or the configuration is out of date; "
                 "re-import registrations with the current key",
             )
 

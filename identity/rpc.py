@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
+import ssl
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
@@ -20,12 +22,15 @@ from betrokken.config.schema import Network, TlsFiles
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
+    ConfigError,
     InternalError,
     Unavailable,
+    WitnessStale,
+    WrongPeer,
     WrongRole,
     error_class,
 )
-from betrokken.identity.names import Identity, Role, identity_from_pem
+from betrokken.identity.names import Identity, Role, identity_from_certificate, identity_from_pem
 
 log = logging.getLogger("betrokken.security")
 
@@ -41,6 +46,7 @@ STATUS: dict[str, grpc.StatusCode] = {
 }
 ERROR_KEY = "betrokken-error"
 HINT_KEY = "betrokken-hint"
+WITNESSED_KEY = "betrokken-witnessed-size"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
@@ -56,7 +62,13 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
     )
 
 
-def channel(address: str, tls: TlsFiles) -> grpc.Channel:
+def channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channel:
+    """A mutual-TLS channel that accepts only a server whose certificate carries ``server_name``.
+
+    ``server_name`` is the DNS name the network file gives the peer we mean to reach (a node of
+    organisation X, the coordinator, the key service): a server with any other certificate of the
+    same network — another organisation's, say — fails the handshake (P8).
+    """
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read(tls.ca),
         private_key=_read(tls.private_key),
@@ -68,8 +80,69 @@ def channel(address: str, tls: TlsFiles) -> grpc.Channel:
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.ssl_target_name_override", server_name),
+            ("grpc.default_authority", server_name),
         ],
     )
+
+
+def presented_identity(address: str, tls: TlsFiles, timeout: float = 3.0) -> str:
+    """Who the server at ``address`` says it is (for error messages only, never for trust)."""
+    host, port = address.rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # we only read the certificate to describe it
+    context.load_cert_chain(tls.certificate, tls.private_key)
+    context.set_alpn_protocols(["h2"])
+    try:
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=None) as conn,
+        ):
+            der = conn.getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return "(could not be read)"
+    if not der:
+        return "(no certificate)"
+    from cryptography import x509
+
+    try:
+        return identity_from_certificate(x509.load_der_x509_certificate(der)).uri
+    except (AuthenticationError, ValueError) as exc:
+        return f"(not a betrokken identity: {exc})"
+
+
+def check_own_certificate(tls: TlsFiles, expected: Identity, server_name: str | None) -> None:
+    """Refuse to start when our own certificate is not the identity our configuration names."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(_read(tls.certificate))
+        identity = identity_from_certificate(cert)
+    except (ValueError, AuthenticationError) as exc:
+        raise ConfigError(
+            f"{tls.certificate}: this certificate cannot be used ({exc})",
+            hint="issue a certificate for this component (see docs/operator.md, certificates)",
+        ) from None
+    if identity != expected:
+        raise ConfigError(
+            f"{tls.certificate} is the certificate of {identity.uri}, but this configuration is "
+            f"for {expected.uri}",
+            hint="point 'tls.certificate' and 'tls.private_key' at this component's own files",
+        )
+    if server_name is not None:
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = san.get_values_for_type(x509.DNSName)
+        except x509.ExtensionNotFound:
+            names = []
+        if server_name not in names:
+            raise ConfigError(
+                f"{tls.certificate} does not carry the name '{server_name}' that the network file "
+                "gives this component, so clients would refuse it",
+                hint="issue the certificate with that DNS name, or set tls_name in the network "
+                "file to a name the certificate carries",
+            )
 
 
 def make_server(listen: str, tls: TlsFiles, workers: int = 16) -> grpc.Server:
@@ -133,12 +206,10 @@ def organisation_peer(context: grpc.ServicerContext, method: str, network: Netwo
 
 
 def abort(context: grpc.ServicerContext, error: BetrokkenError) -> NoReturn:
-    context.set_trailing_metadata(
-        (
-            (ERROR_KEY, type(error).__name__),
-            (HINT_KEY, _ascii(error.hint or "")),
-        )
-    )
+    metadata = [(ERROR_KEY, type(error).__name__), (HINT_KEY, _ascii(error.hint or ""))]
+    if isinstance(error, WitnessStale):
+        metadata.append((WITNESSED_KEY, str(error.witnessed_size)))
+    context.set_trailing_metadata(tuple(metadata))
     context.abort(STATUS.get(error.status, grpc.StatusCode.INTERNAL), _ascii(error.message))
     raise AssertionError("unreachable")  # context.abort raises
 
@@ -166,15 +237,45 @@ def servicer_method(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def error_from_rpc(exc: grpc.RpcError, service: str, address: str) -> BetrokkenError:
-    """Rebuild the server's BetrokkenError from a failed call, or describe the transport failure."""
+def error_from_rpc(
+    exc: grpc.RpcError,
+    service: str,
+    address: str,
+    *,
+    expected: str = "",
+    tls: TlsFiles | None = None,
+) -> BetrokkenError:
+    """Rebuild the server's BetrokkenError from a failed call, or describe the transport failure.
+
+    ``expected`` (the identity we meant to reach) and ``tls`` let a refused server certificate be
+    reported as :class:`WrongPeer`, naming both identities.
+    """
     call: Any = exc
     code = call.code() if hasattr(call, "code") else None
     details = call.details() if hasattr(call, "details") else str(exc)
     metadata = dict(call.trailing_metadata() or ()) if hasattr(call, "trailing_metadata") else {}
     name = metadata.get(ERROR_KEY)
     if name:
-        return error_class(str(name))(str(details), hint=str(metadata.get(HINT_KEY) or "") or None)
+        cls = error_class(str(name))
+        hint = str(metadata.get(HINT_KEY) or "") or None
+        if cls is WitnessStale:
+            try:
+                size = int(str(metadata.get(WITNESSED_KEY, "")))
+            except ValueError:
+                return InternalError(f"the {service} sent a malformed witness state")
+            return WitnessStale(str(details), witnessed_size=size, hint=hint)
+        return cls(str(details), hint=hint)
+    lowered = str(details).lower()
+    if code == grpc.StatusCode.UNAVAILABLE and (
+        "peer certificate" in lowered or "hostname verification" in lowered
+    ):
+        presented = presented_identity(address, tls) if tls is not None else "(unknown)"
+        return WrongPeer(
+            f"the server at {address} is not the {service} we meant to reach: we expected "
+            f"{expected or service}, it presents {presented}",
+            hint="check the address in the network file; if it is right, tell the network's "
+            "administrators: a server with another party's certificate answers there",
+        )
     if code == grpc.StatusCode.UNAVAILABLE:
         return Unavailable(
             f"the {service} at {address} cannot be reached ({details})",

@@ -1,11 +1,15 @@
 """The requesting side of pseudonymisation: blind, ask the key service, verify, finalize.
 
 The BSN never leaves this process; the key service sees only random-looking blinded elements.
+One round trip gives the pseudonyms of a batch of persons under the keys of several
+organisations, each checked with its own VOPRF proof against the public key the network file pins
+for that organisation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import grpc
 
@@ -14,19 +18,27 @@ from betrokken.crypto import oprf
 from betrokken.crypto.bsn import Bsn
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import KeyMismatch, MalformedMessage
+from betrokken.identity.names import KEYSERVICE_URI
 from betrokken.identity.rpc import channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+QUESTION: int = pb.QUESTION
+IMPORT: int = pb.IMPORT
 
 
 class Pseudonymiser:
     """Turns BSNs into pseudonyms through the key service, checking every proof."""
 
-    def __init__(self, network: Network, tls: TlsFiles, timeout: float = 30.0) -> None:
+    def __init__(
+        self, network: Network, tls: TlsFiles, organisation: str, timeout: float = 30.0
+    ) -> None:
+        self.network = network
         self.settings = network.keyservice
-        self.public = bytes.fromhex(self.settings.public_key)
+        self.organisation = organisation
         self.timeout = timeout
-        self._channel = channel(self.settings.address, tls)
+        self.tls = tls
+        self._channel = channel(self.settings.address, tls, self.settings.tls_name)
         self._stub = pb_grpc.KeyServiceStub(self._channel)
         self.quota_remaining: int | None = None
 
@@ -39,14 +51,31 @@ class Pseudonymiser:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def pseudonymise(self, bsns: Sequence[Bsn]) -> list[Pseudonym]:
-        result: list[Pseudonym] = []
+    def pseudonymise(self, bsns: Sequence[Bsn], use: int = IMPORT) -> list[Pseudonym]:
+        """Pseudonyms under this organisation's own key (for its registrations and its trail)."""
+        return self.pseudonymise_under(bsns, [self.organisation], use)[self.organisation]
+
+    def pseudonymise_under(
+        self, bsns: Sequence[Bsn], organisations: Sequence[str], use: int = QUESTION
+    ) -> dict[str, list[Pseudonym]]:
+        """Per organisation, the pseudonyms of ``bsns`` under its key, in one round trip a batch."""
+        result: dict[str, list[Pseudonym]] = {org: [] for org in organisations}
         size = self.settings.max_batch
         for start in range(0, len(bsns), size):
-            result.extend(self._batch(bsns[start : start + size]))
+            batch = self._batch(bsns[start : start + size], list(organisations), use)
+            for org, pseudonyms in batch.items():
+                result[org].extend(pseudonyms)
         return result
 
-    def _batch(self, bsns: Sequence[Bsn]) -> list[Pseudonym]:
+    def _batch(
+        self, bsns: Sequence[Bsn], organisations: list[str], use: int
+    ) -> dict[str, list[Pseudonym]]:
+        pins = {}
+        for org_id in organisations:
+            org = self.network.organisation(org_id)
+            if org is None:
+                raise MalformedMessage(f"no organisation '{org_id}' in the network file")
+            pins[org_id] = org
         inputs = [bsn.encode() for bsn in bsns]
         blinds: list[bytes] = []
         blinded: list[bytes] = []
@@ -56,28 +85,39 @@ class Pseudonymiser:
             blinded.append(element)
         try:
             response = self._stub.Evaluate(
-                pb.EvaluateRequest(key_id=self.settings.key_id, blinded_elements=blinded),
+                pb.EvaluateRequest(
+                    blinded_elements=blinded, organisations=organisations, use=cast(Any, use)
+                ),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, "key service", self.settings.address) from None
-        if response.key_id != self.settings.key_id:
-            raise KeyMismatch(
-                f"the key service answered with key '{response.key_id}', "
-                f"expected '{self.settings.key_id}'"
+            raise error_from_rpc(
+                exc, "key service", self.settings.address, expected=KEYSERVICE_URI, tls=self.tls
+            ) from None
+        if [e.organisation for e in response.evaluations] != organisations:
+            raise MalformedMessage("the key service answered for other organisations than asked")
+        result: dict[str, list[Pseudonym]] = {}
+        for evaluation in response.evaluations:
+            org = pins[evaluation.organisation]
+            if evaluation.key_id != org.pseudonym_key_id:
+                raise KeyMismatch(
+                    f"the key service evaluated under key '{evaluation.key_id[:64]}' for "
+                    f"{org.id}, the network file pins '{org.pseudonym_key_id}'",
+                    hint="update the network file to the current one",
+                )
+            if len(evaluation.evaluated_elements) != len(blinded):
+                raise MalformedMessage(
+                    f"the key service returned {len(evaluation.evaluated_elements)} elements "
+                    f"for {len(blinded)} asked"
+                )
+            outputs = oprf.finalize(
+                inputs,
+                blinds,
+                blinded,
+                list(evaluation.evaluated_elements),
+                public=bytes.fromhex(org.pseudonym_key),
+                proof=evaluation.proof,
             )
-        if len(response.evaluated_elements) != len(blinded):
-            raise MalformedMessage(
-                f"the key service returned {len(response.evaluated_elements)} elements "
-                f"for {len(blinded)} asked"
-            )
-        outputs = oprf.finalize(
-            inputs,
-            blinds,
-            blinded,
-            list(response.evaluated_elements),
-            public=self.public,
-            proof=response.proof,
-        )
+            result[org.id] = [Pseudonym(out, org.pseudonym_key_id) for out in outputs]
         self.quota_remaining = response.quota_remaining
-        return [Pseudonym(value=out, key_id=self.settings.key_id) for out in outputs]
+        return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from betrokken.db import redacted
 from betrokken.errors import BadInput
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import Registrar
-from betrokken.node.server import open_store
-from betrokken.node.witness import CoordinatorLog, WitnessStore, witness_once
+from betrokken.node.server import open_store, open_witness
+from betrokken.node.witness import CoordinatorLog, witness_once
 
 
 def _today() -> dt.date:
@@ -49,7 +50,7 @@ def node_serve(config_path: Path) -> None:
 
 def _registrar(loaded: Loaded[NodeConfig]) -> tuple[Registrar, Pseudonymiser]:
 
-    pseudonymiser = Pseudonymiser(loaded.network, loaded.tls)
+    pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, loaded.component.organisation)
     store = open_store(loaded)
     registrar = Registrar(
         loaded.network, _org(loaded), store, pseudonymiser, actor=getpass.getuser()
@@ -171,15 +172,15 @@ def node_status(config_path: Path) -> None:
         click.echo(f"    domain {domain}: {count}")
     click.echo(f"  ended, not removed: {status.ended_not_yet_removed}")
     keys = ", ".join(f"{k} ({v})" for k, v in status.key_ids.items()) or "none"
-    click.echo(f"  key ids:            {keys}; network key: {loaded.network.keyservice.key_id}")
-    stale = [k for k in status.key_ids if k != loaded.network.keyservice.key_id]
+    click.echo(f"  key ids:            {keys}; this organisation's key: {org.pseudonym_key_id}")
+    stale = [k for k in status.key_ids if k != org.pseudonym_key_id]
     if stale:
         click.echo("  WARNING: registrations under an old key id do not match; re-import them")
     click.echo(f"  disclosures made:   {status.disclosures}")
     last = f"{status.last_change:%Y-%m-%d %H:%M:%S} UTC" if status.last_change else "never"
     click.echo(f"  last change:        {last}")
     click.echo(f"  own trail:          {store.trail.size()} record(s)")
-    witness = WitnessStore(store.engine)
+    witness = open_witness(store)
     accepted = witness.last()
     if accepted is None:
         click.echo("  witness:            no checkpoint of the coordinator's log accepted yet")
@@ -191,9 +192,16 @@ def node_status(config_path: Path) -> None:
     alarms = witness.alarms()
     if alarms:
         latest = alarms[-1]
+        kinds = ", ".join(
+            f"{kind} ({count})" for kind, count in sorted(Counter(a.kind for a in alarms).items())
+        )
         click.echo(
-            f"  WITNESS ALARMS:     {len(alarms)}; latest {latest.at:%Y-%m-%d %H:%M} UTC "
-            f"({latest.kind}): {latest.message}"
+            f"  ALARMS:             {len(alarms)} ({kinds}); latest {latest.at:%Y-%m-%d %H:%M} "
+            f"UTC ({latest.kind}): {latest.message}"
+        )
+        click.echo(
+            "                      questions refused because they failed this node's checks, or "
+            "a fork of the coordinator's log; see docs/dpo.md 'Alarms'"
         )
 
 
@@ -223,7 +231,7 @@ def node_witness(config_path: Path, once: bool) -> None:
 
     loaded = load_node(config_path)
     network = loaded.network
-    store = WitnessStore(open_store(loaded).engine)
+    store = open_witness(open_store(loaded))
     source = CoordinatorLog(network, loaded.tls)
     try:
         result = witness_once(
@@ -240,6 +248,6 @@ def node_witness(config_path: Path, once: bool) -> None:
 def node_witnessed(config_path: Path) -> None:
     """Print the coordinator checkpoints this node accepted (for `betrokken audit verify`)."""
     loaded = load_node(config_path)
-    for accepted in WitnessStore(open_store(loaded).engine).accepted():
+    for accepted in open_witness(open_store(loaded)).accepted():
         click.echo(accepted.note, nl=False)
         click.echo("")

@@ -12,16 +12,20 @@ import grpc
 
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.retention import prune_expired
+from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig
 from betrokken.errors import ConfigError, VerificationError
-from betrokken.identity.rpc import make_server
+from betrokken.identity.keyfiles import read_envelope_key
+from betrokken.identity.names import Identity, Role
+from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
-from betrokken.node.witness import CoordinatorLog, WitnessStore, witness_once
+from betrokken.node.witness import CoordinatorLog, witness_once
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
+STARTUP_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -36,15 +40,17 @@ class RunningNode:
 
 
 def _expiry_loop(
-    store: NodeStore, interval: float, audit_years: int, stop: threading.Event
+    store: NodeStore, interval: float, audit_years: int, freshness: int, stop: threading.Event
 ) -> None:
-    """Remove ended registrations and prune trail records past the retention term."""
+    """Remove ended registrations, replay marks past the freshness window, and trail records past
+    the retention term."""
     while True:
         now = dt.datetime.now(dt.UTC)
         try:
             removed = store.expire(now.date())
             if removed:
                 log.info("expired %d ended registration(s)", removed)
+            store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
@@ -62,14 +68,20 @@ def open_store(loaded: Loaded[NodeConfig]) -> NodeStore:
     return NodeStore(loaded.component.database, signer, signer.name)
 
 
+def open_witness(store: NodeStore) -> WitnessStore:
+    return WitnessStore(store.engine, store.trail, store.organisation)
+
+
 def _witness_loop(
     loaded: Loaded[NodeConfig], store: NodeStore, interval: float, stop: threading.Event
 ) -> None:
     network = loaded.network
-    witness_store = WitnessStore(store.engine)
+    witness_store = open_witness(store)
     source = CoordinatorLog(network, loaded.tls)
     origin = log_origin(network.name, "coordinator")
-    while not stop.wait(interval):
+    wait = 0.0  # witness at once; until the first checkpoint is accepted, retry every few seconds
+    while not stop.wait(wait):
+        wait = interval
         try:
             result = witness_once(witness_store, source, network.coordinator.log_key, origin)
             if result.changed:
@@ -77,7 +89,11 @@ def _witness_loop(
         except VerificationError:
             pass  # already logged loudly and stored as an alarm
         except Exception as exc:
-            log.warning("witness: could not check the coordinator's log (%s)", exc)
+            if witness_store.last() is None:
+                wait = min(interval, STARTUP_RETRY_SECONDS)
+                log.info("witness: the coordinator's log is not reachable yet (%s); retrying", exc)
+            else:
+                log.warning("witness: could not check the coordinator's log (%s)", exc)
     source.close()
 
 
@@ -92,14 +108,30 @@ def start(config_path: Path | str) -> RunningNode:
             f"{loaded.path}: organisation '{org.id}' has no node_address in the network file",
             hint="set node_address for it, or 'listen' in this file",
         )
+    check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), org.server_name)
+    if not loaded.component.envelope_key:
+        raise ConfigError(
+            f"{loaded.path}: a node needs 'envelope_key' (the file with its private HPKE key)",
+            hint='add envelope_key = "envelope.key" (written by `betrokken network init`)',
+        )
+    envelope_key = read_envelope_key(
+        loaded.resolve(loaded.component.envelope_key), org.envelope_key
+    )
     store = open_store(loaded)
     server = make_server(listen, loaded.tls)
-    pb_grpc.add_NodeServicer_to_server(NodeServicer(network, org, store), server)
+    servicer = NodeServicer(network, org, store, envelope_key, open_witness(store))
+    pb_grpc.add_NodeServicer_to_server(servicer, server)
     server.start()
     stop = threading.Event()
     threading.Thread(
         target=_expiry_loop,
-        args=(store, loaded.component.expiry_interval_seconds, network.retention.audit_years, stop),
+        args=(
+            store,
+            loaded.component.expiry_interval_seconds,
+            network.retention.audit_years,
+            network.coordinator.freshness_seconds,
+            stop,
+        ),
         daemon=True,
         name="expiry",
     ).start()

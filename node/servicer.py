@@ -1,4 +1,13 @@
-"""The node's gRPC servicer: answers the coordinator's lookups, policy first."""
+"""The node's gRPC servicer: checks a question before it looks anything up, then answers sealed.
+
+A node answers only a question that (a) carries a valid signature of an organisation that may ask
+its purpose, (b) is in the coordinator's log — record, inclusion proof and signed checkpoint come
+with it, and the checkpoint is consistent with what this node witnessed —, (c) matches its record
+field by field, (d) is fresh and (e) was not answered here before. Anything else is refused with a
+clear status and recorded in the node's own trail as an alarm (P6, P7). Only then is the envelope
+opened: the node learns the pseudonyms under its own key, the cases and the user, looks them up,
+records its disclosures, and seals its answer with the reply key the requester gave (P3, P4).
+"""
 
 from __future__ import annotations
 
@@ -8,41 +17,41 @@ from collections.abc import Callable
 
 import grpc
 
+from betrokken import rules
+from betrokken.audit.keys import log_origin
 from betrokken.audit.record import AuditEntry, Event, Subject
-from betrokken.config.schema import Network, Organisation
+from betrokken.audit.witness import LogProof, WitnessStore, check_log_proof
+from betrokken.clock import utcnow
+from betrokken.config.schema import DisclosureLevel, Network, Organisation
+from betrokken.crypto import envelope as env
+from betrokken.crypto import question as q
 from betrokken.crypto.pseudonym import Pseudonym
-from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
+from betrokken.errors import (
+    MalformedMessage,
+    PolicyRefusal,
+    QuestionRefused,
+    VerificationError,
+)
 from betrokken.identity.names import Role
 from betrokken.identity.rpc import peer_identity, servicer_method
-from betrokken.node import policy
-from betrokken.node.store import DisclosureRecord, NodeStore, utcnow
+from betrokken.node.store import NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
-MAX_FIELD = 128
+MAX_QUESTION_BYTES = 64 * 1024
 
 
-def _text(value: str, what: str, required: bool = True) -> str:
-    if required and not value:
-        raise MalformedMessage(f"{what} is missing")
-    if len(value) > MAX_FIELD:
-        raise MalformedMessage(f"{what} is longer than {MAX_FIELD} characters")
-    return value
-
-
-def _trace_id(context: grpc.ServicerContext) -> str:
-    """The W3C trace id from the coordinator's ``traceparent`` header ('' when absent/invalid)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str):
-            parts = value.split("-")
-            if (
-                len(parts) == 4
-                and len(parts[1]) == 32
-                and all(c in "0123456789abcdef" for c in parts[1])
-            ):
-                return parts[1]
-    return ""
+def log_proof_from_wire(proof: pb.LogProof) -> LogProof:
+    return LogProof(
+        record=proof.record,
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        checkpoint=proof.checkpoint,
+        inclusion_proof=tuple(proof.inclusion_proof),
+        consistency_size=proof.consistency_size,
+        consistency_proof=tuple(proof.consistency_proof),
+    )
 
 
 class NodeServicer(pb_grpc.NodeServicer):
@@ -51,114 +60,184 @@ class NodeServicer(pb_grpc.NodeServicer):
         network: Network,
         organisation: Organisation,
         store: NodeStore,
-        today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+        envelope_key: env.EnvelopeKey,
+        witness: WitnessStore,
+        now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.network = network
         self.org = organisation
         self.store = store
-        self.today = today
+        self.private_key = envelope_key.private_key()
+        self.witness = witness
+        self.now = now
+        self.origin = log_origin(network.name, "coordinator")
 
     @servicer_method
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
         peer_identity(context, "Node.Lookup", [Role.COORDINATOR])
-        requester = _text(request.requester_organisation, "requester_organisation")
-        ctx = request.context
-        purpose_id = _text(ctx.purpose, "purpose")
-        _text(ctx.user, "user")
-        _text(ctx.acted_for, "acted_for", required=False)
-        _text(ctx.role, "role", required=False)
-        answer_id = _text(request.answer_id, "answer_id")
-        if not request.items or len(request.items) > self.network.coordinator.max_batch:
-            raise MalformedMessage(
-                f"a lookup holds 1 to {self.network.coordinator.max_batch} items, "
-                f"this one {len(request.items)}"
+        try:
+            return self._answer(request, context)
+        except QuestionRefused as exc:
+            self.witness.alarm(exc.kind, exc.message, access_point=context.peer())
+            raise
+
+    def _question(self, request: pb.LookupRequest) -> q.Question:
+        """The verified question and its requester (checks a, and the purpose rules)."""
+        note = request.question
+        if not note or len(note.encode("utf-8")) > MAX_QUESTION_BYTES:
+            raise QuestionRefused("the lookup carries no signed question", kind="malformed")
+        try:
+            claimed = q.peek_question(note)
+        except MalformedMessage as exc:
+            raise QuestionRefused(
+                f"the question is malformed: {exc.message}", kind="malformed"
+            ) from None
+        if claimed.network != self.network.name:
+            raise QuestionRefused(
+                f"the question is for network '{claimed.network[:64]}'", kind="other-network"
             )
-        items = []
-        for index, item in enumerate(request.items):
-            try:
-                pseudonym = Pseudonym(item.pseudonym.value, item.pseudonym.key_id)
-            except MalformedMessage as exc:
-                raise MalformedMessage(f"item {index}: {exc.message}") from None
-            pseudonym.require_key(self.network.keyservice.key_id)
-            items.append((pseudonym, _text(item.case_reference, f"item {index} case_reference")))
-
-        # Defence in depth: the node checks the purpose rules itself too.
-        if self.network.purpose(purpose_id) is None:
-            raise UnknownPurpose(f"purpose '{purpose_id}' is not defined in the network file")
-        if not policy.may_ask(self.network, requester, purpose_id, ctx.role):
-            raise PurposeNotAllowed(
-                f"organisation '{requester}' may not ask for purpose '{purpose_id}'"
+        requester = self.network.organisation(claimed.requester)
+        if requester is None or not requester.question_key:
+            raise QuestionRefused(
+                f"the question names '{claimed.requester}', which may not ask in this network",
+                kind="forged",
             )
+        try:
+            question = q.open_question(note, requester.question_key)
+        except (VerificationError, MalformedMessage) as exc:
+            raise QuestionRefused(
+                f"the question is not signed by {requester.id}'s question key: {exc.message}",
+                kind="forged",
+            ) from None
+        try:
+            rules.check_may_ask(self.network, question.requester, question.purpose, question.role)
+        except PolicyRefusal as exc:
+            raise QuestionRefused(exc.message, kind="not-allowed") from None
+        if not rules.needs_lookup(rules.level(self.network, self.org.id, question.purpose)):
+            raise QuestionRefused(
+                f"this organisation discloses nothing for purpose '{question.purpose}', so no "
+                "question for it may reach this node",
+                kind="not-for-this-node",
+            )
+        return question
 
-        # The decision is taken before any lookup (P7).
-        level = self.network.disclosure_level(self.org.id, purpose_id)
-        if not policy.needs_lookup(level):
-            same = policy.answer_without_lookup(level, self.org).to_wire()
-            return pb.LookupResponse(results=[same] * len(items))
+    def _answer(
+        self, request: pb.LookupRequest, context: grpc.ServicerContext
+    ) -> pb.LookupResponse:
+        question = self._question(request)
+        note = request.question
+        sealed = request.envelope
+        if question.envelopes.get(self.org.id) != q.digest(sealed):
+            raise QuestionRefused(
+                "the envelope is not the one the question commits to for this node",
+                kind="misdirected",
+            )
+        now = self.now()
+        window = self.network.coordinator.freshness_seconds
+        if not rules.is_fresh(question.at, now, window):
+            raise QuestionRefused(
+                f"the question was signed at {q.format_time(question.at)}, more than {window} "
+                "seconds from now",
+                kind="stale",
+            )
+        witnessed = self.witness.last()
+        proven = check_log_proof(
+            log_proof_from_wire(request.proof),
+            self.network.coordinator.log_key,
+            self.origin,
+            witnessed,
+        )
+        problems = rules.record_problems(proven.entry, question, note, self.network)
+        if problems:
+            raise QuestionRefused(
+                f"the question differs from its record in the log: {', '.join(problems)}",
+                kind="record-mismatch",
+            )
+        if proven.first_seen:
+            self.witness.accept(proven.checkpoint, request.proof.checkpoint)
+        else:  # confirmed against the newest log by the witness loop (ADR 0007)
+            self.witness.seen(proven.checkpoint, request.proof.checkpoint, question.answer_id)
 
-        hits = self.store.find([p for p, _ in items], self.today())
-        trace = _trace_id(context)
-        results = []
-        records = []
-        trail = []
-        purpose = self.network.purpose(purpose_id)
-        legal_basis = purpose.legal_basis if purpose else ""
-        for pseudonym, case_reference in items:
+        # Only now is the envelope opened.
+        info = q.envelope_info(self.network.name, question.answer_id, self.org.id)
+        try:
+            content = q.EnvelopeContent.from_bytes(env.open_sealed(self.private_key, info, sealed))
+        except (VerificationError, MalformedMessage) as exc:
+            raise QuestionRefused(
+                f"the envelope cannot be used: {exc.message}", kind="envelope"
+            ) from None
+        if (
+            content.answer_id != question.answer_id
+            or content.node != self.org.id
+            or len(content.items) != question.persons
+        ):
+            raise QuestionRefused("the envelope is for another question", kind="envelope")
+        own_key = self.org.pseudonym_key_id
+        if any(item.key_id != own_key for item in content.items):
+            raise QuestionRefused(
+                f"the envelope holds pseudonyms under another key than this organisation's "
+                f"({own_key})",
+                kind="wrong-key",
+            )
+        return self._lookup(question, content, now, context.peer())
+
+    def _lookup(
+        self, question: q.Question, content: q.EnvelopeContent, now: dt.datetime, peer: str
+    ) -> pb.LookupResponse:
+        purpose = self.network.purpose(question.purpose)
+        assert purpose is not None  # checked by check_may_ask
+        level = rules.level(self.network, self.org.id, question.purpose)
+        pseudonyms = [Pseudonym(item.pseudonym, item.key_id) for item in content.items]
+        hits = self.store.find(pseudonyms, now.date())
+        answers = []
+        trail: list[AuditEntry] = []
+        for pseudonym, item in zip(pseudonyms, content.items, strict=True):
             hit = hits.get(pseudonym.value)
-            answer = policy.answer_for(level, self.org, hit, self.network.desk_contact)
-            results.append(answer.to_wire())
-            if hit is not None:
-                level_used = policy.effective_level(level, hit)
-                trail.append(
-                    AuditEntry(
-                        event=Event.DISCLOSURE,
-                        at=utcnow(),
-                        answer_id=answer_id,
-                        organisation=requester,
-                        user=ctx.user,
-                        acted_for=ctx.acted_for,
-                        role=ctx.role,
-                        access_point=context.peer(),
-                        purpose=purpose_id,
-                        legal_basis=legal_basis,
-                        subjects=(
-                            Subject(
-                                pseudonym.value.hex(),
-                                pseudonym.key_id,
-                                pseudonym.fingerprint,
-                                case_reference,
-                            ),
+            answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
+            if hit is None:
+                continue  # a miss leaves nothing here (P3)
+            used: DisclosureLevel = rules.effective_level(level, hit)
+            trail.append(
+                AuditEntry(
+                    event=Event.DISCLOSURE,
+                    at=now,
+                    answer_id=question.answer_id,
+                    organisation=question.requester,
+                    user=content.user,
+                    acted_for=content.acted_for,
+                    role=question.role,
+                    access_point=peer,
+                    purpose=question.purpose,
+                    legal_basis=purpose.legal_basis,
+                    subjects=(
+                        Subject(
+                            pseudonym.value.hex(),
+                            pseudonym.key_id,
+                            pseudonym.fingerprint,
+                            item.case,
                         ),
-                        reason=f"disclosed: {level_used.value}",
-                        details={
-                            "registration_reference": hit.reference or "",
-                            "trace_id": trace,
-                        },
-                    )
+                    ),
+                    reason=f"disclosed: {used.value}",
+                    details={"registration_reference": hit.reference or ""},
                 )
-                records.append(
-                    DisclosureRecord(
-                        answer_id=answer_id,
-                        requester_organisation=requester,
-                        user=ctx.user,
-                        acted_for=ctx.acted_for,
-                        role=ctx.role,
-                        purpose=purpose_id,
-                        case_reference=case_reference,
-                        level=policy.effective_level(level, hit),
-                        registration_id=hit.registration_id,
-                        registration_reference=hit.reference,
-                    )
-                )
-        # Nothing is disclosed without this node's own record of it; misses leave no trace (P3).
-        self.store.record_disclosures(records, trail)
-        if records:
-            log.info(
-                "disclosed answer_id=%s trace_id=%s requester=%s purpose=%s hits=%d",
-                answer_id,
-                trace,
-                requester,
-                purpose_id,
-                len(records),
             )
-        return pb.LookupResponse(results=results)
+        # Nothing is disclosed without this node's own record of it; every answered question,
+        # hit or miss, is one durable transaction, and a replay is refused here.
+        self.store.answered(question.answer_id, now, trail)
+        if trail:
+            log.info(
+                "disclosed answer_id=%s requester=%s purpose=%s hits=%d",
+                question.answer_id,
+                question.requester,
+                question.purpose,
+                len(trail),
+            )
+        label = rules.reply_label(self.network, self.org, question.purpose)
+        reply = q.ReplyContent(question.answer_id, label, tuple(a.to_fields() for a in answers))
+        sealed = env.seal_reply(
+            content.reply_key,
+            q.reply_aad(self.network.name, question.answer_id, label),
+            reply.to_bytes(),
+        )
+        last = self.witness.last()
+        return pb.LookupResponse(reply=sealed, witnessed_size=last.size if last else 0)

@@ -1,8 +1,9 @@
-"""A node's store: registrations (pseudonyms, never BSNs) and the record of its disclosures."""
+"""A node's store: registrations (pseudonyms, never BSNs), its own trail, and answered questions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -10,7 +11,6 @@ from enum import StrEnum
 from sqlalchemy import (
     Date,
     DateTime,
-    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -18,25 +18,25 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    insert,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
-from betrokken.audit.log import AuditLog
+from betrokken.audit.log import RECORDS, AuditLog
 from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
+from betrokken.errors import QuestionRefused
 
 
 class Base(DeclarativeBase):
     metadata = MetaData()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RegistrationRow(Base):
@@ -56,25 +56,18 @@ class RegistrationRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class DisclosureRow(Base):
-    """One hit this node disclosed: who asked, why, for which case (its own DPO's business)."""
+class AnsweredQuestion(Base):
+    """The answer ids of questions this node answered, kept only as long as a question is fresh.
 
-    __tablename__ = "disclosures"
+    This is the replay check (P7): a question is answered at most once. Only a hash of the
+    random answer id and the time are kept — nothing about the persons asked about — and rows
+    older than twice the network's freshness window are removed by the expiry loop.
+    """
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    answer_id: Mapped[str] = mapped_column(String(64))
-    requester_organisation: Mapped[str] = mapped_column(String(64))
-    user: Mapped[str] = mapped_column(String(128))
-    acted_for: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(64))
-    case_reference: Mapped[str] = mapped_column(String(128))
-    level: Mapped[str] = mapped_column(String(16))
-    registration_id: Mapped[int | None] = mapped_column(
-        ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True
-    )
-    registration_reference: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    __tablename__ = "answered_questions"
+
+    answer_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Change(StrEnum):
@@ -104,20 +97,6 @@ class Hit:
     domain: str
     reference: str | None
     disclosure: DisclosureLevel | None
-
-
-@dataclass(frozen=True)
-class DisclosureRecord:
-    answer_id: str
-    requester_organisation: str
-    user: str
-    acted_for: str
-    role: str
-    purpose: str
-    case_reference: str
-    level: DisclosureLevel
-    registration_id: int
-    registration_reference: str | None
 
 
 @dataclass(frozen=True)
@@ -273,36 +252,41 @@ class NodeStore:
                 )
         return hits
 
-    # --- disclosures ---------------------------------------------------------------------------
-    def record_disclosures(
-        self, records: Sequence[DisclosureRecord], trail: Sequence[AuditEntry] = ()
-    ) -> None:
-        """Record disclosures and their trail entries in one transaction (or neither)."""
-        if not records:
-            return
-        with Session(self.engine) as session, session.begin():
-            self.trail.append(trail, session.connection())
-            for rec in records:
-                session.add(
-                    DisclosureRow(
-                        answer_id=rec.answer_id,
-                        requester_organisation=rec.requester_organisation,
-                        user=rec.user,
-                        acted_for=rec.acted_for,
-                        role=rec.role,
-                        purpose=rec.purpose,
-                        case_reference=rec.case_reference,
-                        level=rec.level.value,
-                        registration_id=rec.registration_id,
-                        registration_reference=rec.registration_reference,
-                    )
-                )
+    # --- answering -----------------------------------------------------------------------------
+    def answered(self, answer_id: str, at: dt.datetime, trail: Sequence[AuditEntry] = ()) -> None:
+        """Mark a question answered and record its disclosures, in one durable transaction.
 
-    def disclosures(self) -> list[DisclosureRow]:
-        with Session(self.engine) as session:
-            rows = list(session.scalars(select(DisclosureRow).order_by(DisclosureRow.id)))
-            session.expunge_all()
-            return rows
+        Every answered question — hit or miss — costs the same one transaction, so the time a node
+        takes says little about whether it disclosed. A question answered before is refused
+        (:class:`QuestionRefused`, kind ``replay``) and nothing is recorded twice.
+        """
+        answer_hash = hashlib.sha256(answer_id.encode()).hexdigest()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(AnsweredQuestion).values(answer_hash=answer_hash, at=at))
+                if trail:
+                    self.trail.append(trail, conn)
+        except IntegrityError:
+            raise QuestionRefused(
+                f"question {answer_id} was answered here before: a replay", kind="replay"
+            ) from None
+
+    def forget_answered(self, before: dt.datetime) -> int:
+        """Remove answered-question marks older than ``before`` (past the freshness window)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(AnsweredQuestion).where(AnsweredQuestion.at < before))
+        return int(result.rowcount or 0)
+
+    def disclosures(self) -> int:
+        """How many disclosures this node's trail records (its own DPO's business)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(RECORDS)
+                    .where(RECORDS.c.event == Event.DISCLOSURE.value)
+                ).scalar_one()
+            )
 
     def status(self, today: dt.date) -> Status:
         with self.engine.connect() as conn:
@@ -326,13 +310,12 @@ class NodeStore:
                     select(RegistrationRow.key_id, func.count()).group_by(RegistrationRow.key_id)
                 )
             }
-            disclosures = conn.execute(select(func.count()).select_from(DisclosureRow)).scalar_one()
             last_change = conn.execute(select(func.max(RegistrationRow.updated_at))).scalar_one()
         return Status(
             active=int(active),
             ended_not_yet_removed=int(ended),
             by_domain={str(k): int(v) for k, v in by_domain.items()},
             key_ids={str(k): int(v) for k, v in key_ids.items()},
-            disclosures=int(disclosures),
+            disclosures=self.disclosures(),
             last_change=last_change,
         )

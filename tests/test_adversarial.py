@@ -1,38 +1,48 @@
-"""Everything a peer controls, sent wrong over real mTLS gRPC: a clear error, no crash.
+"""Malformed and hostile input against the three services, in process over real mutual TLS.
 
-The services run in-process here (real servers on loopback); end-to-end tests run them as
-processes.
+Each service runs on a loopback port with the development network's certificates; the tests send
+what a buggy or hostile peer would send and check the status, the message and that the service
+keeps serving. The insiders' moves on a whole running network are in tests/e2e/test_insiders.py.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 import pytest
 
+from betrokken.audit.log import AuditLog
+from betrokken.audit.witness import WitnessStore
 from betrokken.config.devnet import DevNetwork
-from betrokken.config.load import load_coordinator, load_keyservice, load_node
 from betrokken.config.schema import Network, TlsFiles
 from betrokken.coordinator.fanout import GrpcNodeLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto import oprf
+from betrokken.crypto import question as q
 from betrokken.crypto.bsn import parse_bsn
 from betrokken.crypto.note import NoteKey
-from betrokken.errors import QuotaExceeded, VerificationError
+from betrokken.errors import QuotaExceeded, Unavailable, VerificationError, WrongRole
+from betrokken.identity.names import organisation_uri
 from betrokken.identity.rpc import channel, make_server
-from betrokken.keyservice.client import Pseudonymiser
-from betrokken.keyservice.keyfile import read_key
+from betrokken.keyservice.client import IMPORT, QUESTION, Pseudonymiser
+from betrokken.keyservice.keys import KeyRing, new_seed
 from betrokken.keyservice.servicer import KeyServiceServicer
 from betrokken.keyservice.store import QuotaStore
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from tests.harness import NetKeys
+
+ASKER = "zvh-test"
+NODE = "politie-test"
+PERSON = "999993653"
 
 
 def _free_port() -> int:
@@ -43,346 +53,412 @@ def _free_port() -> int:
 
 @dataclass
 class Services:
-    network: Network
+    keys: NetKeys
+    network: Network  # the network as the in-process services see it (one node: politie-test)
     keyservice: str
     node: str
     coordinator: str
-    org_tls: TlsFiles  # zvh-test
-    coordinator_tls: TlsFiles
-    keypair: oprf.KeyPair
+    node_trail: AuditLog
+
+    def tls(self, who: str) -> TlsFiles:
+        return self.keys.tls(who)
+
+    def name(self, who: str) -> str:
+        if who == "keyservice":
+            return self.network.keyservice.tls_name
+        if who == "coordinator":
+            return self.network.coordinator.tls_name
+        org = self.network.organisation(who)
+        assert org is not None
+        return org.server_name
+
+    def client_network(self) -> Network:
+        return self.network.model_copy(
+            update={
+                "keyservice": self.network.keyservice.model_copy(
+                    update={"address": self.keyservice}
+                ),
+                "coordinator": self.network.coordinator.model_copy(
+                    update={"address": self.coordinator}
+                ),
+            }
+        )
+
+
+def _only_node(network: Network, node: str) -> Network:
+    """The network with one node: the others ask only (their node addresses removed)."""
+    organisations = [
+        o if o.id == node else o.model_copy(update={"node_address": None, "envelope_key": ""})
+        for o in network.organisations
+    ]
+    return network.model_copy(update={"organisations": organisations})
 
 
 @pytest.fixture(scope="module")
 def services(devnet: DevNetwork, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     tmp = tmp_path_factory.mktemp("adversarial")
-    ks = load_keyservice(devnet.keyservice_config)
-    network = ks.network
-    keypair = read_key(ks.resolve(ks.component.oprf_key), network.keyservice.public_key)
+    keys = NetKeys(devnet)
+    network = _only_node(keys.network, NODE)
     servers = []
 
     ks_address = f"127.0.0.1:{_free_port()}"
-    server = make_server(ks_address, ks.tls)
+    server = make_server(ks_address, keys.tls("keyservice"))
+    ring = KeyRing.load(keys.seed, network, "test seed")
     pb_grpc.add_KeyServiceServicer_to_server(
-        KeyServiceServicer(network, keypair, QuotaStore(f"sqlite:///{tmp / 'ks.db'}")), server
+        KeyServiceServicer(network, ring, QuotaStore(f"sqlite:///{tmp / 'ks.db'}")), server
     )
     servers.append(server)
 
-    node_cfg = load_node(devnet.node_configs["politie-test"])
     node_address = f"127.0.0.1:{_free_port()}"
-    server = make_server(node_address, node_cfg.tls)
-    org = network.organisation("politie-test")
+    server = make_server(node_address, keys.tls(NODE))
+    org = network.organisation(NODE)
     assert org is not None
+    store = NodeStore(f"sqlite:///{tmp / 'node.db'}", NoteKey.generate("betrokken/t/n"), "t/n")
+    witness = WitnessStore(store.engine, store.trail, NODE)
     pb_grpc.add_NodeServicer_to_server(
-        NodeServicer(network, org, NodeStore(f"sqlite:///{tmp / 'node.db'}")), server
+        NodeServicer(network, org, store, keys.envelope_key(NODE), witness), server
     )
     servers.append(server)
 
-    coord_cfg = load_coordinator(devnet.coordinator_config)
     coord_address = f"127.0.0.1:{_free_port()}"
-    server = make_server(coord_address, coord_cfg.tls)
-    links: dict[str, NodeLink] = {"politie-test": GrpcNodeLink(node_address, coord_cfg.tls)}
+    server = make_server(coord_address, keys.tls("coordinator"))
+    links: dict[str, NodeLink] = {
+        NODE: GrpcNodeLink(
+            node_address, keys.tls("coordinator"), org.server_name, organisation_uri(NODE)
+        )
+    }
+    log_key = keys.log_key()
     pb_grpc.add_CoordinatorServicer_to_server(
         CoordinatorServicer(
-            network, AuditStore(f"sqlite:///{tmp / 'c.db'}", LOG_KEY, LOG_KEY.name), links
+            network, AuditStore(f"sqlite:///{tmp / 'c.db'}", log_key, log_key.name), links
         ),
         server,
     )
     servers.append(server)
     for s in servers:
         s.start()
-    org_tls = load_node(devnet.node_configs["zvh-test"]).tls
     try:
-        yield Services(
-            network, ks_address, node_address, coord_address, org_tls, coord_cfg.tls, keypair
-        )
+        yield Services(keys, network, ks_address, node_address, coord_address, store.trail)
     finally:
         for s in servers:
             s.stop(0)
 
 
 def _call(
-    address: str, tls: TlsFiles, stub_type: type, method: str, request: object
+    services: Services, where: str, who: str, stub_type: type, method: str, request: object
 ) -> grpc.RpcError:
-    with channel(address, tls) as ch, pytest.raises(grpc.RpcError) as info:
+    address = getattr(services, "node" if where == NODE else where)
+    with (
+        channel(address, services.tls(who), services.name(where)) as ch,
+        pytest.raises(grpc.RpcError) as info,
+    ):
         getattr(stub_type(ch), method)(request, timeout=10)
     return info.value  # type: ignore[return-value]
 
 
-LOG_KEY = NoteKey.generate("betrokken/test-network/coordinator")
-GOOD_ELEMENT = oprf.blind(b"999993653")[1]
+GOOD_ELEMENT = oprf.blind(PERSON.encode())[1]
 
 
 # --- key service -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("elements", "words"),
+    ("elements", "organisations", "use", "code", "words"),
     [
-        ([b""], "size"),
-        ([b"\x01" * 31], "size"),
-        ([GOOD_ELEMENT, b"\x01" * 33], "1"),
-        ([b"\x00" * 32], "identity"),
-        ([b"\xff" * 32], "blinded element 0"),
-        ([], "1 to"),
+        ([b""], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "size"),
+        ([b"\x01" * 31], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "size"),
+        ([GOOD_ELEMENT, b"\x01" * 33], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "1"),
+        ([b"\x00" * 32], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "identity"),
+        ([b"\xff" * 32], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "blinded element 0"),
+        ([], [ASKER], pb.QUESTION, "INVALID_ARGUMENT", "1 to"),
+        ([GOOD_ELEMENT], [], pb.QUESTION, "INVALID_ARGUMENT", "at least one organisation"),
+        ([GOOD_ELEMENT], ["nobody"], pb.QUESTION, "INVALID_ARGUMENT", "nobody"),
+        ([GOOD_ELEMENT], [NODE, NODE], pb.QUESTION, "INVALID_ARGUMENT", "twice"),
+        ([GOOD_ELEMENT], [ASKER], pb.EVALUATION_USE_UNSPECIFIED, "INVALID_ARGUMENT", "import"),
+        # The bulk (import) quota only ever gives an organisation its own pseudonyms.
+        ([GOOD_ELEMENT], [NODE], pb.IMPORT, "PERMISSION_DENIED", "own key"),
     ],
 )
-def test_keyservice_rejects_bad_elements(
-    services: Services, elements: list[bytes], words: str
+def test_keyservice_refuses_bad_requests(
+    services: Services,
+    elements: list[bytes],
+    organisations: list[str],
+    use: int,
+    code: str,
+    words: str,
 ) -> None:
-    request = pb.EvaluateRequest(
-        key_id=services.network.keyservice.key_id, blinded_elements=elements
-    )
-    error = _call(
-        services.keyservice, services.org_tls, pb_grpc.KeyServiceStub, "Evaluate", request
-    )
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    request = pb.EvaluateRequest(blinded_elements=elements, organisations=organisations, use=use)
+    error = _call(services, "keyservice", ASKER, pb_grpc.KeyServiceStub, "Evaluate", request)
+    assert error.code() == getattr(grpc.StatusCode, code)
     assert words in (error.details() or "")
 
 
-def test_keyservice_rejects_a_wrong_key_id_and_keeps_serving(services: Services) -> None:
-    request = pb.EvaluateRequest(key_id="k1-other", blinded_elements=[GOOD_ELEMENT])
-    error = _call(
-        services.keyservice, services.org_tls, pb_grpc.KeyServiceStub, "Evaluate", request
-    )
-    assert error.code() == grpc.StatusCode.DATA_LOSS
-    network = services.network.model_copy(
-        update={
-            "keyservice": services.network.keyservice.model_copy(
-                update={"address": services.keyservice}
-            )
-        }
-    )
-    with Pseudonymiser(network, services.org_tls) as client:
-        [pseudonym] = client.pseudonymise([parse_bsn("999993653")])
-    assert pseudonym.value == oprf.evaluate(services.keypair.secret, b"999993653")
+def test_one_round_trip_gives_checked_pseudonyms_under_every_key_asked(services: Services) -> None:
+    with Pseudonymiser(services.client_network(), services.tls(ASKER), ASKER) as client:
+        found = client.pseudonymise_under([parse_bsn(PERSON)], [ASKER, NODE, "ggz-test"])
+        assert client.quota_remaining is not None
+    for org, pseudonyms in found.items():
+        assert pseudonyms[0] == services.keys.pseudonym(org, PERSON)
+    # Each organisation's pseudonym is unrelated to the others' (P2).
+    assert len({p[0].value for p in found.values()}) == 3
 
 
 def test_keyservice_refuses_the_coordinator(services: Services) -> None:
     request = pb.EvaluateRequest(
-        key_id=services.network.keyservice.key_id, blinded_elements=[GOOD_ELEMENT]
+        blinded_elements=[GOOD_ELEMENT], organisations=[ASKER], use=pb.QUESTION
     )
     error = _call(
-        services.keyservice, services.coordinator_tls, pb_grpc.KeyServiceStub, "Evaluate", request
+        services, "keyservice", "coordinator", pb_grpc.KeyServiceStub, "Evaluate", request
     )
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_quota_exhaustion_is_resource_exhausted(devnet: DevNetwork, tmp_path: Path) -> None:
-    ks = load_keyservice(devnet.keyservice_config)
-    small = ks.network.model_copy(
-        update={"keyservice": ks.network.keyservice.model_copy(update={"default_daily_quota": 3})}
+def _keyservice(services: Services, tmp_path: Path, **settings: object) -> tuple[Network, object]:
+    network = services.network.model_copy(
+        update={"keyservice": services.network.keyservice.model_copy(update=settings)}
     )
-    keypair = read_key(ks.resolve(ks.component.oprf_key), small.keyservice.public_key)
     address = f"127.0.0.1:{_free_port()}"
-    server = make_server(address, ks.tls)
+    server = make_server(address, services.tls("keyservice"))
+    ring = KeyRing.load(services.keys.seed, network, "seed")
     pb_grpc.add_KeyServiceServicer_to_server(
-        KeyServiceServicer(small, keypair, QuotaStore(f"sqlite:///{tmp_path / 'q.db'}")), server
+        KeyServiceServicer(network, ring, QuotaStore(f"sqlite:///{tmp_path / 'q.db'}")), server
     )
     server.start()
+    client_network = network.model_copy(
+        update={"keyservice": network.keyservice.model_copy(update={"address": address})}
+    )
+    return client_network, server
+
+
+def test_the_quota_counts_persons_not_keys_and_imports_have_their_own(
+    services: Services, tmp_path: Path
+) -> None:
+    network, server = _keyservice(
+        services, tmp_path, default_daily_quota=3, default_daily_bulk_quota=5
+    )
     try:
-        network = small.model_copy(
-            update={"keyservice": small.keyservice.model_copy(update={"address": address})}
-        )
-        tls = load_node(devnet.node_configs["zvh-test"]).tls
-        with Pseudonymiser(network, tls) as client:
-            client.pseudonymise([parse_bsn("999993653")] * 3)
+        with Pseudonymiser(network, services.tls(ASKER), ASKER) as client:
+            everyone = [o.id for o in network.organisations]
+            client.pseudonymise_under([parse_bsn(PERSON)] * 3, everyone, QUESTION)
+            assert client.quota_remaining == 0  # 3 persons under 4 keys: 3 counted
+            with pytest.raises(QuotaExceeded) as info:
+                client.pseudonymise_under([parse_bsn(PERSON)], [NODE], QUESTION)
+            assert "question quota of 3" in info.value.message and info.value.exit_code == 4
+            # A big import does not leave the organisation unable to ask, nor the other way.
+            client.pseudonymise([parse_bsn(PERSON)] * 5, IMPORT)
             assert client.quota_remaining == 0
             with pytest.raises(QuotaExceeded) as info:
-                client.pseudonymise([parse_bsn("999993653")])
-        assert "quota of 3" in info.value.message
-        assert info.value.exit_code == 4
+                client.pseudonymise([parse_bsn(PERSON)], IMPORT)
+            assert "import quota of 5" in info.value.message
     finally:
-        server.stop(0)
+        server.stop(0)  # type: ignore[attr-defined]
 
 
-def test_client_detects_a_key_service_with_another_key(devnet: DevNetwork, tmp_path: Path) -> None:
-    """A key service evaluating with a key other than the pinned one is caught by the proof."""
-    ks = load_keyservice(devnet.keyservice_config)
-    impostor = oprf.generate_key_pair()
+def test_client_detects_a_key_service_with_another_seed(services: Services, tmp_path: Path) -> None:
+    """A key service evaluating with keys other than the pinned ones is caught by the proofs."""
+    impostor_network = services.network
     address = f"127.0.0.1:{_free_port()}"
-    server = make_server(address, ks.tls)
+    server = make_server(address, services.tls("keyservice"))
+    ring = KeyRing(
+        {
+            o.id: oprf.derive_key_pair(new_seed(), o.id.encode())
+            for o in impostor_network.organisations
+        }
+    )
     pb_grpc.add_KeyServiceServicer_to_server(
-        KeyServiceServicer(ks.network, impostor, QuotaStore(f"sqlite:///{tmp_path / 'i.db'}")),
+        KeyServiceServicer(impostor_network, ring, QuotaStore(f"sqlite:///{tmp_path / 'i.db'}")),
         server,
     )
     server.start()
     try:
-        network = ks.network.model_copy(
-            update={"keyservice": ks.network.keyservice.model_copy(update={"address": address})}
+        network = services.network.model_copy(
+            update={
+                "keyservice": services.network.keyservice.model_copy(update={"address": address})
+            }
         )
-        tls = load_node(devnet.node_configs["zvh-test"]).tls
-        with Pseudonymiser(network, tls) as client, pytest.raises(VerificationError):
-            client.pseudonymise([parse_bsn("999993653")])
+        with (
+            Pseudonymiser(network, services.tls(ASKER), ASKER) as client,
+            pytest.raises(VerificationError),
+        ):
+            client.pseudonymise_under([parse_bsn(PERSON)], [NODE])
     finally:
         server.stop(0)
 
 
 # --- node ----------------------------------------------------------------------------------------
-def _lookup(services: Services, **changes: object) -> pb.LookupRequest:
-    values: dict[str, object] = dict(
-        requester_organisation="zvh-test",
-        context=pb.QueryContext(purpose="zvh-triage", user="u", role="regisseur"),
-        items=[
-            pb.LookupItem(
-                pseudonym=pb.Pseudonym(
-                    value=b"\x05" * 64, key_id=services.network.keyservice.key_id
-                ),
-                case_reference="C",
-            )
-        ],
-        answer_id="a-1",
-    )
-    values.update(changes)
-    return pb.LookupRequest(**values)  # type: ignore[arg-type]
+def _alarms(services: Services) -> list[str]:
+    return [
+        r.entry.reason
+        for r in services.node_trail.records()
+        if r.entry is not None and r.entry.event.value == "alarm"
+    ]
 
 
 @pytest.mark.parametrize(
-    ("changes", "code", "words"),
+    ("request_", "kind"),
     [
-        (
-            {
-                "items": [
-                    pb.LookupItem(
-                        pseudonym=pb.Pseudonym(value=b"\x05" * 10, key_id="x"), case_reference="C"
-                    )
-                ]
-            },
-            "INVALID_ARGUMENT",
-            "64 bytes",
-        ),
-        ({"items": []}, "INVALID_ARGUMENT", "1 to"),
-        ({"answer_id": ""}, "INVALID_ARGUMENT", "answer_id"),
-        ({"requester_organisation": ""}, "INVALID_ARGUMENT", "requester_organisation"),
-        ({"context": pb.QueryContext(purpose="fishing", user="u")}, "PERMISSION_DENIED", "fishing"),
-        (
-            {"context": pb.QueryContext(purpose="zsm-context", user="u")},
-            "PERMISSION_DENIED",
-            "may not ask",
-        ),
-        (
-            {
-                "items": [
-                    pb.LookupItem(
-                        pseudonym=pb.Pseudonym(value=b"\x05" * 64, key_id="k-old"),
-                        case_reference="C",
-                    )
-                ]
-            },
-            "DATA_LOSS",
-            "k-old",
-        ),
+        (pb.LookupRequest(), "malformed"),
+        (pb.LookupRequest(question="not a signed note\n"), "malformed"),
+        (pb.LookupRequest(question="x" * 70_000), "malformed"),
     ],
 )
-def test_node_rejects_malformed_lookups(
-    services: Services, changes: dict[str, object], code: str, words: str
+def test_node_refuses_a_lookup_without_a_signed_question_and_raises_an_alarm(
+    services: Services, request_: pb.LookupRequest, kind: str
 ) -> None:
-    error = _call(
-        services.node,
-        services.coordinator_tls,
-        pb_grpc.NodeStub,
-        "Lookup",
-        _lookup(services, **changes),
-    )
-    assert error.code() == getattr(grpc.StatusCode, code)
-    assert words in (error.details() or "")
+    before = len(_alarms(services))
+    error = _call(services, NODE, "coordinator", pb_grpc.NodeStub, "Lookup", request_)
+    assert error.code() == grpc.StatusCode.DATA_LOSS
+    assert _alarms(services)[before:] == [kind]
 
 
-def test_node_answers_the_coordinator(services: Services) -> None:
-    with channel(services.node, services.coordinator_tls) as ch:
-        response = pb_grpc.NodeStub(ch).Lookup(_lookup(services), timeout=10)
-    assert [r.outcome for r in response.results] == [pb.NOT_INVOLVED]
-
-
-def test_node_refuses_an_organisation(services: Services) -> None:
-    error = _call(services.node, services.org_tls, pb_grpc.NodeStub, "Lookup", _lookup(services))
+def test_node_refuses_an_organisation_calling_it_directly(services: Services) -> None:
+    prepared = services.keys.prepare(ASKER, "zvh-triage", [(PERSON, "C")])
+    request = pb.LookupRequest(question=prepared.note, envelope=b"")
+    error = _call(services, NODE, ASKER, pb_grpc.NodeStub, "Lookup", request)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 # --- coordinator ---------------------------------------------------------------------------------
-def _query(
-    services: Services,
-    items: list[pb.QueryItem] | None = None,
-    purpose: str = "zvh-triage",
-    user: str = "u",
-) -> pb.QueryRequest:
-    default = [
-        pb.QueryItem(
-            pseudonym=pb.Pseudonym(value=b"\x05" * 64, key_id=services.network.keyservice.key_id),
-            case_reference="C",
-        )
-    ]
-    return pb.QueryRequest(
-        context=pb.QueryContext(purpose=purpose, user=user, role="regisseur"),
-        items=default if items is None else items,
+def _query(services: Services, prepared: object, **changes: object) -> pb.QueryRequest:
+    values: dict[str, object] = {
+        "question": prepared.note,  # type: ignore[attr-defined]
+        "envelopes": [
+            pb.Envelope(node=n, sealed=s)
+            for n, s in prepared.envelopes.items()  # type: ignore[attr-defined]
+        ],
+    }
+    values.update(changes)
+    return pb.QueryRequest(**values)  # type: ignore[arg-type]
+
+
+def _prepare(services: Services, **kwargs: object):  # type: ignore[no-untyped-def]
+    keys = services.keys
+    org = services.network.organisation(ASKER)
+    assert org is not None
+    from betrokken.requester.client import prepare_question
+
+    persons = kwargs.pop("persons", [(PERSON, "C")])
+    pseudonyms = {
+        o.id: [keys.pseudonym(o.id, d) for d, _ in persons]  # type: ignore[attr-defined]
+        for o in services.network.organisations
+    }
+    return prepare_question(
+        services.network,
+        org,
+        kwargs.pop("signer", keys.question_key(ASKER)),  # type: ignore[arg-type]
+        pseudonyms,
+        [c for _, c in persons],  # type: ignore[attr-defined]
+        purpose=kwargs.pop("purpose", "zvh-triage"),  # type: ignore[arg-type]
+        user="u",
+        role="regisseur",
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "code", "words"),
-    [
-        ({"items": []}, "INVALID_ARGUMENT", "1 to"),
-        ({"user": ""}, "INVALID_ARGUMENT", "user"),
-        ({"purpose": "fishing"}, "PERMISSION_DENIED", "not defined"),
+def test_coordinator_refuses_questions_that_fail_its_checks(services: Services) -> None:
+    good = _prepare(services)
+    now = dt.datetime.now(dt.UTC)
+    other_key = NoteKey.generate(q.question_key_name(services.network.name, ASKER))
+    cases: list[tuple[pb.QueryRequest, str, str]] = [
+        (pb.QueryRequest(), "INVALID_ARGUMENT", "no signed question"),
+        (_query(services, _prepare(services, signer=other_key)), "DATA_LOSS", "signature"),
         (
-            {
-                "items": [
-                    pb.QueryItem(
-                        pseudonym=pb.Pseudonym(value=b"\x05" * 64, key_id="k1-x"), case_reference=""
-                    )
-                ]
-            },
+            _query(services, _prepare(services, at=now - dt.timedelta(hours=1))),
+            "DATA_LOSS",
+            "seconds from now",
+        ),
+        (_query(services, good, envelopes=[]), "INVALID_ARGUMENT", "missing or altered"),
+        (
+            _query(
+                services,
+                good,
+                envelopes=[pb.Envelope(node=NODE, sealed=good.envelopes[NODE][:-1] + b"x")],
+            ),
             "INVALID_ARGUMENT",
-            "case reference",
+            "missing or altered",
         ),
         (
-            {
-                "items": [
-                    pb.QueryItem(
-                        pseudonym=pb.Pseudonym(value=b"\x05" * 3, key_id="k1-x"), case_reference="C"
-                    )
-                ]
-            },
-            "INVALID_ARGUMENT",
-            "64 bytes",
-        ),
-        (
-            {
-                "items": [
-                    pb.QueryItem(
-                        pseudonym=pb.Pseudonym(value=b"\x05" * 64, key_id="k1-x"),
-                        case_reference="C",
-                    )
-                ]
-                * 101
-            },
+            _query(services, _prepare(services, persons=[(PERSON, f"C-{i}") for i in range(101)])),
             "INVALID_ARGUMENT",
             "1 to 100",
         ),
-    ],
-)
-def test_coordinator_rejects_malformed_queries(
-    services: Services, kwargs: dict[str, object], code: str, words: str
+        (
+            _query(services, _prepare(services, purpose="fishing-trip")),
+            "PERMISSION_DENIED",
+            "not defined",
+        ),
+    ]
+    for request, code, words in cases:
+        error = _call(services, "coordinator", ASKER, pb_grpc.CoordinatorStub, "Query", request)
+        assert error.code() == getattr(grpc.StatusCode, code), words
+        assert words in (error.details() or ""), (words, error.details())
+
+
+def test_coordinator_refuses_a_question_signed_for_another_organisation(
+    services: Services,
 ) -> None:
-    error = _call(
-        services.coordinator,
-        services.org_tls,
-        pb_grpc.CoordinatorStub,
-        "Query",
-        _query(services, **kwargs),
-    )  # type: ignore[arg-type]
-    assert error.code() == getattr(grpc.StatusCode, code)
-    assert words in (error.details() or "")
+    """The certificate says politie-test; the question says zvh-test: refused (P7, P8)."""
+    request = _query(services, _prepare(services))
+    error = _call(services, "coordinator", NODE, pb_grpc.CoordinatorStub, "Query", request)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "signed for 'zvh-test'" in (error.details() or "")
 
 
-def test_coordinator_answers_after_all_that(services: Services) -> None:
-    with channel(services.coordinator, services.org_tls) as ch:
-        response = pb_grpc.CoordinatorStub(ch).Query(_query(services), timeout=10)
-    assert response.complete
-    assert [a.organisation_id for a in response.items[0].answers] == ["politie-test"]
+def test_coordinator_answers_after_all_that_and_refuses_the_replay(services: Services) -> None:
+    prepared = _prepare(services)
+    request = _query(services, prepared)
+    with channel(services.coordinator, services.tls(ASKER), services.name("coordinator")) as ch:
+        response = pb_grpc.CoordinatorStub(ch).Query(request, timeout=10)
+    assert [(r.label, r.status) for r in response.replies] == [(NODE, pb.ANSWERED)]
+    assert len(response.replies[0].reply) == q.reply_size(1)
+    error = _call(services, "coordinator", ASKER, pb_grpc.CoordinatorStub, "Query", request)
+    assert error.code() == grpc.StatusCode.DATA_LOSS
+    assert "replay" in (error.details() or "")
 
 
-def test_a_port_in_use_is_a_clear_error(services: Services, devnet: DevNetwork) -> None:
-    from betrokken.errors import Unavailable
+def test_a_server_with_another_organisations_certificate_is_refused_by_name(
+    services: Services,
+) -> None:
+    """A client that means to reach ggz-test but meets politie-test's certificate (P8)."""
+    ggz = services.network.organisation("ggz-test")
+    assert ggz is not None
+    with (
+        channel(services.node, services.tls("coordinator"), ggz.server_name) as ch,
+        pytest.raises(grpc.RpcError) as info,
+    ):
+        pb_grpc.NodeStub(ch).Lookup(pb.LookupRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    from betrokken.errors import WrongPeer
+    from betrokken.identity.rpc import error_from_rpc
 
-    tls = load_node(devnet.node_configs["politie-test"]).tls
+    error = error_from_rpc(
+        info.value,
+        "node",
+        services.node,
+        expected=organisation_uri("ggz-test"),
+        tls=services.tls("coordinator"),
+    )
+    assert isinstance(error, WrongPeer) and error.exit_code == 6
+    assert organisation_uri("ggz-test") in error.message
+    assert organisation_uri(NODE) in error.message  # what it presents instead
+
+
+def test_a_port_in_use_is_a_clear_error(services: Services) -> None:
     with pytest.raises(Unavailable) as info:
-        make_server(services.node, tls)
+        make_server(services.node, services.tls(NODE))
     assert "cannot listen" in info.value.message and info.value.exit_code == 7
+
+
+def test_a_component_with_another_organisations_certificate_refuses_to_start(
+    services: Services,
+) -> None:
+    from betrokken.errors import ConfigError
+    from betrokken.identity.names import Identity, Role
+    from betrokken.identity.rpc import check_own_certificate
+
+    with pytest.raises(ConfigError) as info:
+        check_own_certificate(services.tls(ASKER), Identity(Role.ORGANISATION, NODE), None)
+    assert "certificate of urn:betrokken:org:zvh-test" in info.value.message
+    assert "configuration is for urn:betrokken:org:politie-test" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        check_own_certificate(services.tls(NODE), Identity(Role.ORGANISATION, NODE), "x.example")
+    assert "'x.example'" in info.value.message
+    _ = (replace, WrongRole)

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TREE = ROOT / "build" / "typecheck"
 
 
-def main() -> int:
+def build_tree() -> Path:
+    """``build/typecheck``: the ``betrokken`` namespace laid out as installed (symbolic links)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     shutil.rmtree(TREE, ignore_errors=True)
     for package, folder in config["package-dir"].items():
@@ -25,6 +26,11 @@ def main() -> int:
         target.mkdir(parents=True, exist_ok=True)
         for source in (ROOT / folder).glob("*.py*"):
             (target / source.name).symlink_to(source)
+    return TREE
+
+
+def main() -> int:
+    build_tree()
     command = [
         sys.executable,
         "-m",

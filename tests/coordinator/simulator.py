@@ -1,32 +1,50 @@
-"""An in-memory node simulator: the fan-out's transport without processes or sockets."""
+"""An in-memory node simulator: the fan-out's transport without processes or sockets.
+
+It returns what a node returns on the wire — a sealed reply of the padded size — or misbehaves as
+told; what the reply says is the business of the requester (tests/requester, tests/e2e).
+"""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from betrokken.config.schema import Network
 from betrokken.coordinator.fanout import NodeFailed, NodeUnreachable
-from betrokken.node import policy
-from betrokken.node.store import Hit
+from betrokken.errors import WitnessStale
 from betrokken.v1 import betrokken_pb2 as pb
 
 
 @dataclass
 class SimulatedNode:
-    """Answers like a real node (same policy code), or misbehaves as told."""
-
-    network: Network
-    org_id: str
-    registered: set[bytes] = field(default_factory=set)
-    behaviour: str = "ok"  # ok | down | slow | fail | short | bogus
+    reply_size: int
+    behaviour: str = "ok"  # ok | down | slow | hang | fail | short | stale | barrier
     delay: float = 0.0
     barrier: threading.Barrier | None = None
-    calls: int = 0
+    witnessed: int = 7
+    calls: list[pb.LookupRequest] = field(default_factory=list)
 
-    def lookup(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse:
-        self.calls += 1
+    def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
+        self.calls.append(request)
+        future: Future[pb.LookupResponse] = Future()
+        if self.behaviour == "hang":
+            return future  # never completes: the fan-out must not wait for it
+        threading.Thread(target=self._answer, args=(future, request), daemon=True).start()
+        return future
+
+    def _answer(self, future: Future[pb.LookupResponse], request: pb.LookupRequest) -> None:
+        try:
+            response = self._respond(request)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():  # the fan-out may have given up on it (cancelled)
+            future.set_result(response)
+
+    def _respond(self, request: pb.LookupRequest) -> pb.LookupResponse:
         if self.behaviour == "down":
             raise NodeUnreachable("unavailable")
         if self.behaviour == "slow":
@@ -34,23 +52,8 @@ class SimulatedNode:
         if self.behaviour == "barrier" and self.barrier is not None:
             self.barrier.wait()  # raises BrokenBarrierError if the others are not asked at once
         if self.behaviour == "fail":
-            raise NodeFailed("INTERNAL: disk on fire")
-        org = self.network.organisation(self.org_id)
-        assert org is not None
-        level = self.network.disclosure_level(self.org_id, request.context.purpose)
-        if not policy.needs_lookup(level):
-            results = [policy.answer_without_lookup(level, org).to_wire()] * len(request.items)
-        else:
-            import datetime as dt
-
-            results = []
-            for item in request.items:
-                hit = None
-                if item.pseudonym.value in self.registered:
-                    hit = Hit(1, dt.date(2026, 1, 1), org.contact, org.domain, None, None)
-                results.append(policy.answer_for(level, org, hit, "desk").to_wire())
-        if self.behaviour == "short":
-            results = results[:-1]
-        if self.behaviour == "bogus":
-            results = [pb.Disclosure(outcome=pb.UNREACHABLE) for _ in results]
-        return pb.LookupResponse(results=results)
+            raise NodeFailed("QuestionRefused: the question's signature does not verify")
+        if self.behaviour == "stale" and request.proof.consistency_size != self.witnessed:
+            raise WitnessStale("witnessed another size", witnessed_size=self.witnessed)
+        size = self.reply_size - (1 if self.behaviour == "short" else 0)
+        return pb.LookupResponse(reply=secrets.token_bytes(size), witnessed_size=self.witnessed)

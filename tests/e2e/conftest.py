@@ -7,6 +7,7 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto.bsn import Bsn
 from betrokken.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
+from betrokken.node.servicer import NodeServicer
+from betrokken.v1 import betrokken_pb2 as pb
+from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from tests.harness import NetKeys
 
 PER_NODE = 40
 
@@ -41,6 +46,10 @@ class Running:
     truth: GroundTruth
     named: dict[str, Bsn]
     typed: set[str] = field(default_factory=set)  # every BSN string given to any command
+
+    @property
+    def keys(self) -> NetKeys:
+        return NetKeys(self.net)
 
     def run(self, *args: str) -> Result:
         done = subprocess.run(
@@ -111,3 +120,47 @@ def ggz_only(running: Running) -> Bsn:
         if running.truth.where(bsn) == {GGZ}:
             return bsn
     raise AssertionError("population has no GGZ-only person")
+
+
+class RecordingNode(NodeServicer):
+    """A node that keeps every request it receives (the 'ten-line patch' of a curious admin)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: list[pb.LookupRequest] = []
+
+    def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.LookupResponse:
+        kept = pb.LookupRequest()
+        kept.CopyFrom(request)
+        self.received.append(kept)
+        return super().Lookup(request, context)
+
+
+@contextmanager
+def replaced_node(
+    running: Running, org_id: str, tls_of: str | None = None
+) -> Iterator[RecordingNode]:
+    """Run ``org_id``'s node in this process (real gRPC, mutual TLS, its own database and keys),
+    recording what it receives; with ``tls_of`` it presents that organisation's certificate."""
+    from betrokken.config.load import load_node
+    from betrokken.identity.keyfiles import read_envelope_key
+    from betrokken.identity.rpc import make_server
+    from betrokken.node.server import open_store, open_witness
+
+    loaded = load_node(running.net.node_configs[org_id])
+    org = loaded.network.organisation(org_id)
+    assert org is not None and org.node_address
+    running.cluster.stop_node(org_id)
+    store = open_store(loaded)
+    key = read_envelope_key(loaded.resolve(loaded.component.envelope_key or ""), org.envelope_key)
+    servicer = RecordingNode(loaded.network, org, store, key, open_witness(store))
+    tls = load_node(running.net.node_configs[tls_of]).tls if tls_of else loaded.tls
+    server = make_server(org.node_address, tls)
+    pb_grpc.add_NodeServicer_to_server(servicer, server)
+    server.start()
+    try:
+        yield servicer
+    finally:
+        server.stop(0).wait()
+        store.engine.dispose()
+        running.cluster.start_node(org_id)

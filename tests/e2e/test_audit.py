@@ -15,11 +15,12 @@ import pytest
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.log import AuditLog, LogBase, entry_from_leaf, leaf_bytes
 from betrokken.audit.verify import verify_log
+from betrokken.audit.witness import WitnessStore
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import make_engine
 from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
-from betrokken.node.witness import WitnessStore, witness_once
+from betrokken.node.witness import witness_once
 from tests.e2e.conftest import Running
 
 pytestmark = pytest.mark.e2e
@@ -191,6 +192,9 @@ class LocalSource:
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         return self.log.consistency_proof(old_size, new_size)
 
+    def consistency_many(self, old_sizes: list[int], new_size: int) -> list[list[bytes]]:
+        return [self.log.consistency_proof(old, new_size) for old in old_sizes]
+
 
 @contextmanager
 def _coordinator_stopped(running: Running) -> Iterator[None]:
@@ -239,7 +243,7 @@ def test_a_node_witness_catches_a_rolled_back_log(running: Running, tmp_path: Pa
             _copy_db(backup, db)  # restore in place (same file, so no stale locks)
     assert alarm.code == 8
     assert "rollback" in alarm.stderr and f"from {size}" in alarm.stderr
-    assert "WITNESS ALARMS" in status.stdout and "rollback" in status.stdout
+    assert "ALARMS" in status.stdout and "witness-rollback" in status.stdout
     # After the restore the log extends what was accepted again.
     assert running.run("node", "witness", "--config", config, "--once").code == 0
 
@@ -249,7 +253,8 @@ def test_a_node_witness_catches_a_forked_log(running: Running, tmp_path: Path) -
     _some_queries(running)
     assert running.run("node", "witness", "--config", str(config), "--once").code == 0
     node_copy = _copy_db(config.parent / "node.db", tmp_path / "node.db")
-    witness = WitnessStore(make_engine(f"sqlite:///{node_copy}", LogBase.metadata))
+    engine = make_engine(f"sqlite:///{node_copy}", LogBase.metadata)
+    witness = WitnessStore(engine, AuditLog(engine, None, RECLASSERING), RECLASSERING)
     accepted = witness.last()
     assert accepted is not None
     # Someone with the signing key rewrites history from record k and signs new checkpoints.
@@ -285,7 +290,7 @@ def test_a_node_witness_catches_a_forked_log(running: Running, tmp_path: Path) -
     with pytest.raises(Exception) as info:
         witness_once(witness, LocalSource(log), running.network.coordinator.log_key, origin)
     assert "fork" in str(info.value)
-    assert witness.alarms()[-1].kind == "fork"
+    assert witness.alarms()[-1].kind == "witness-fork"
 
 
 # --- the citizen's access request ---------------------------------------------------------------
@@ -370,10 +375,20 @@ def test_the_report_shows_what_the_log_holds(running: Running, tmp_path: Path) -
         per_purpose[record["purpose"]] = per_purpose.get(record["purpose"], 0) + 1
     assert page.charts["per-organisation"] == per_org
     assert page.charts["per-purpose"] == per_purpose
-    assert "repeat-subject" in page.anomalies
+    # Which person a question was about is sealed: the coordinator cannot see repeats...
+    assert "repeat-subject" not in page.anomalies
     assert "audit log verified" in text
     for digits in running.all_bsns():
         assert digits not in text
+    # ... the asking organisation's own trail can, and its DPO's report flags them.
+    own = tmp_path / "zvh-report.html"
+    result = running.run(
+        "audit", "report", "--config", str(running.net.node_configs[ZVH]), "--out", str(own)
+    )
+    assert result.code == 0, result.stderr
+    zvh_page = Page()
+    zvh_page.feed(own.read_text())
+    assert "repeat-subject" in zvh_page.anomalies
 
 
 def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
@@ -387,18 +402,31 @@ def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
         config,
         "--organisation",
         POLITIE,
-        "--case",
-        "CASE-LOG",
         "--format",
         "json",
         "--user",
         "fg.test",
     )
     assert as_json.code == 0, as_json.stderr
-    rows = json.loads(as_json.stdout)
-    assert {r["answer_id"] for r in rows} == {answer_id}
+    rows = [r for r in json.loads(as_json.stdout) if r["answer_id"] == answer_id]
     assert [r["event"] for r in rows] == ["search", "outcome"]
-    assert all(r["legal_basis"] for r in rows)
+    assert rows[0]["legal_basis"]
+    assert all(r["organisation"] == POLITIE for r in json.loads(as_json.stdout))
+    # The case is sealed from the coordinator; the asking organisation's trail has it.
+    own = running.run(
+        "audit",
+        "log",
+        "--config",
+        str(running.net.node_configs[POLITIE]),
+        "--case",
+        "CASE-LOG",
+        "--format",
+        "json",
+    )
+    assert own.code == 0, own.stderr
+    assert [(r["event"], r["answer_id"]) for r in json.loads(own.stdout)] == [
+        ("own-query", answer_id)
+    ]
     as_csv = running.run(
         "audit",
         "log",
@@ -419,11 +447,10 @@ def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
 
 
 def test_a_node_trail_follows_the_question(running: Running) -> None:
-    """Disclosures carry the W3C trace id; the asking organisation keeps its own question."""
+    """Disclosures carry the answer id; the asking organisation keeps its own question."""
     bsn = running.named["several"]
     result = running.query(ZVH, bsn.digits, "zvh-triage", "CASE-TRACE")
     answer = result.json
-    trace_id = answer["answer_id"].replace("-", "")
 
     def trail(org: str) -> list[dict[str, object]]:
         db = running.net.node_configs[org].parent / "node.db"
@@ -432,7 +459,8 @@ def test_a_node_trail_follows_the_question(running: Running) -> None:
 
     disclosures = [r for r in trail(POLITIE) if r["answer_id"] == answer["answer_id"]]
     assert [r["event"] for r in disclosures] == ["disclosure"]
-    assert disclosures[0]["details"]["trace_id"] == trace_id  # type: ignore[index]
+    assert disclosures[0]["subjects"][0]["case"] == "CASE-TRACE"  # type: ignore[index]
+    assert disclosures[0]["user"] == "tester" and disclosures[0]["role"] == "regisseur"
     assert disclosures[0]["organisation"] == ZVH and disclosures[0]["purpose"] == "zvh-triage"
     own = [r for r in trail(ZVH) if r["answer_id"] == answer["answer_id"]]
     assert [r["event"] for r in own] == ["own-query"]

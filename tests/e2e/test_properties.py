@@ -1,6 +1,7 @@
-"""The properties P1–P8 of docs (shared/architecture.md), each tested on a real running network.
+"""The properties P1–P8 (shared/architecture.md), each tested on a real running network.
 
-Each test would fail if its property broke.
+Each test would fail if its property broke; the insiders' moves against P2, P3, P6 and P7 are in
+test_insiders.py, the attacks on P8 with a server of the wrong identity also here.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import pytest
 
 from betrokken.config.schema import TlsFiles
 from betrokken.crypto import oprf
-from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.demo import GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
 from betrokken.identity.pki import Issued, create_ca, issue_certificate, write_issued
 from betrokken.identity.rpc import channel
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import Running, replaced_node
 
 pytestmark = pytest.mark.e2e
 
@@ -31,21 +31,13 @@ def _files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
-def _secret(running: Running) -> bytes:
-    return bytes.fromhex((running.net.directory / "keyservice" / "oprf.key").read_text().strip())
-
-
-def _pseudonym(running: Running, digits: str) -> bytes:
-    return oprf.evaluate(_secret(running), digits.encode())
-
-
-def _disclosures(running: Running, org: str) -> list[tuple[str, ...]]:
+def _trail(running: Running, org: str, event: str) -> list[dict[str, object]]:
     db = running.net.node_configs[org].parent / "node.db"
     with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "select answer_id, requester_organisation, user, purpose, case_reference "
-            "from disclosures"
+        rows = conn.execute(
+            'select content from log_records where event = ? order by "index"', (event,)
         ).fetchall()
+    return [json.loads(c) for (c,) in rows]
 
 
 def _audit(running: Running) -> list[tuple[int, str, str]]:
@@ -67,16 +59,13 @@ def _tls(running: Running, tmp: Path, issued: Issued, ca_pem: bytes | None = Non
     return TlsFiles(certificate=str(cert), private_key=str(key), ca=str(ca))
 
 
-def _query_request(running: Running, purpose: str = "zvh-triage") -> pb.QueryRequest:
-    value = _pseudonym(running, running.named["several"].digits)
+def _query_request(
+    running: Running, asker: str = ZVH, purpose: str = "zvh-triage"
+) -> pb.QueryRequest:
+    prepared = running.keys.prepare(asker, purpose, [(running.named["several"].digits, "C-P")])
     return pb.QueryRequest(
-        context=pb.QueryContext(purpose=purpose, user="x", role="regisseur"),
-        items=[
-            pb.QueryItem(
-                pseudonym=pb.Pseudonym(value=value, key_id=running.network.keyservice.key_id),
-                case_reference="C-P",
-            )
-        ],
+        question=prepared.note,
+        envelopes=[pb.Envelope(node=n, sealed=s) for n, s in prepared.envelopes.items()],
     )
 
 
@@ -115,62 +104,102 @@ def test_p1_no_bsn_at_rest(running: Running) -> None:
 
 
 # --- P2 ------------------------------------------------------------------------------------------
-def test_p2_pseudonymisation_key_only_in_the_key_service(running: Running) -> None:
-    secret = _secret(running)
+def test_p2_each_organisation_has_its_own_key_and_only_the_key_service_holds_the_seed(
+    running: Running,
+) -> None:
+    keys = running.keys
     keyservice_dir = running.net.directory / "keyservice"
+    secrets = [keys.seed] + [keys.secret(o.id) for o in running.network.organisations]
     for path in _files(running.net.directory):
         if keyservice_dir in path.parents:
             continue
         data = path.read_bytes()
-        assert secret not in data, path
-        assert secret.hex().encode() not in data, path
-    # Node and coordinator configurations do not point at the key.
+        for secret in secrets:
+            assert secret not in data and secret.hex().encode() not in data, path
     for config in [*running.net.node_configs.values(), running.net.coordinator_config]:
-        assert "oprf_key" not in config.read_text()
-    # Without the key, a node's stored pseudonyms cannot be recomputed from a BSN:
-    # a different key gives an unrelated value.
-    digits = running.named["several"].digits
-    other = oprf.generate_key_pair()
-    assert oprf.evaluate(other.secret, digits.encode()) != _pseudonym(running, digits)
-    node_dir = running.net.node_configs[POLITIE].parent
-    db = b"".join(p.read_bytes() for p in node_dir.glob("node.db*"))  # WAL included
-    assert _pseudonym(running, digits) in db
+        assert "oprf_seed" not in config.read_text()
+    # Each node stores pseudonyms under its own organisation's key only...
+    person = running.named["several"].digits  # registered at politie and reclassering
+    for org in (POLITIE, RECLASSERING):
+        data = b"".join(
+            p.read_bytes() for p in running.net.node_configs[org].parent.glob("node.db*")
+        )
+        for other in running.network.organisations:
+            stored = keys.pseudonym(other.id, person).value in data
+            assert stored == (other.id == org), (org, other.id)
+
+    # ... so two nodes' databases share no pseudonym: they cannot be joined without the key
+    # service (the same person is registered at both).
+    def values(org: str) -> set[bytes]:
+        db = running.net.node_configs[org].parent / "node.db"
+        with sqlite3.connect(db) as conn:
+            return {bytes(r[0]) for r in conn.execute("select pseudonym from registrations")}
+
+    assert values(POLITIE) and values(RECLASSERING)
+    assert values(POLITIE).isdisjoint(values(RECLASSERING))
+    # Without an organisation's key a pseudonym cannot be recomputed from a BSN.
+    other_key = oprf.generate_key_pair()
+    assert oprf.evaluate(other_key.secret, person.encode()) not in values(POLITIE)
 
 
 # --- P3 ------------------------------------------------------------------------------------------
-def test_p3_node_learns_only_when_involved(running: Running) -> None:
-    before = {org: len(_disclosures(running, org)) for org in running.net.node_configs}
+def test_p3_a_node_learns_of_a_question_only_as_far_as_it_must(running: Running) -> None:
+    before = {org: len(_trail(running, org, "disclosure")) for org in running.net.node_configs}
     miss = running.query(ZVH, running.named["nowhere"].digits, "zvh-triage", "CASE-MISS")
     assert miss.code == 0
-    after_miss = {org: len(_disclosures(running, org)) for org in running.net.node_configs}
-    assert after_miss == before  # a miss leaves nothing at any node
+    after = {org: len(_trail(running, org, "disclosure")) for org in running.net.node_configs}
+    assert after == before  # a miss leaves nothing in any node's trail
     miss_id = miss.json["answer_id"]
     for log in (running.net.directory / "logs").glob("node-*.log"):
         assert miss_id not in log.read_text()
 
     hit = running.query(ZVH, running.named["several"].digits, "zvh-triage", "CASE-HIT")
     hit_id = hit.json["answer_id"]
-    rows = [r for r in _disclosures(running, POLITIE) if r[0] == hit_id]
-    assert rows == [(hit_id, ZVH, "tester", "zvh-triage", "CASE-HIT")]
-    # Nodes that were not involved recorded nothing about this query either.
-    assert not [r for r in _disclosures(running, ZVH) if r[0] == hit_id]
+    rows = [r for r in _trail(running, POLITIE, "disclosure") if r["answer_id"] == hit_id]
+    assert [(r["organisation"], r["user"], r["purpose"]) for r in rows] == [
+        (ZVH, "tester", "zvh-triage")
+    ]
+    assert rows[0]["subjects"][0]["case"] == "CASE-HIT"  # type: ignore[index]
+    # A node whose policy for the purpose discloses nothing receives nothing at all.
+    with replaced_node(running, GGZ) as ggz:
+        assert running.query(POLITIE, running.named["several"].digits, "zsm-context").code == 0
+        assert ggz.received == []
 
 
 # --- P4 ------------------------------------------------------------------------------------------
-def test_p4_no_central_index(running: Running) -> None:
+def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running) -> None:
+    """After questions with hits at several nodes, the coordinator's database holds none of the
+    pseudonyms used (under any organisation's key), no case reference and no outcome value."""
+    cases = []
+    for number, bsn in enumerate(
+        [running.named["several"], running.named["one"], *running.truth.registrations[GGZ][:3]]
+    ):
+        case = f"P4-CASE-{number:03d}"
+        cases.append(case)
+        result = running.query(ZVH, bsn.digits, "zvh-triage", case)
+        assert result.code == 0
+        outcomes = {o["outcome"] for o in result.json["persons"][0]["organisations"]}
+        if number == 0:
+            assert "involved" in outcomes and "involved-domain-only" in outcomes
+        assert running.query(POLITIE, bsn.digits, "zsm-context", case).code == 0
     coordinator_db = running.net.directory / "coordinator" / "coordinator.db"
     with sqlite3.connect(coordinator_db) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-    assert tables == {"log_records", "log_subjects", "log_head", "log_checkpoints"}
+        (subjects,) = conn.execute("select count(*) from log_subjects").fetchone()
+    assert tables <= {"log_records", "log_subjects", "log_head", "log_checkpoints", "log_tiles"}
+    assert subjects == 0  # no record is indexed by a person
     data = b"".join(p.read_bytes() for p in coordinator_db.parent.glob("coordinator.db*"))
-    queried = running.typed
-    never_asked = [
-        b for regs in running.truth.registrations.values() for b in regs if b.digits not in queried
-    ]
-    assert len(never_asked) > 100
-    for bsn in never_asked:
-        value = _pseudonym(running, bsn.digits)
-        assert value not in data and value.hex().encode() not in data
+    everyone = {b.digits for regs in running.truth.registrations.values() for b in regs}
+    everyone |= {b.digits for b in running.named.values()} | running.typed
+    keys = running.keys
+    for digits in everyone:
+        for value in keys.every_pseudonym(digits).values():
+            assert value not in data and value.hex().encode() not in data
+    for case in cases:
+        assert case.encode() not in data
+    for outcome in (b"involved", b"not-involved", b"declined", b"deferred", b"domain-only"):
+        assert outcome not in data, outcome
+    assert b"tester" not in data  # nor who asked, beyond organisation and role
 
 
 # --- P5 ------------------------------------------------------------------------------------------
@@ -192,21 +221,28 @@ def test_p5_never_a_false_no(running: Running) -> None:
 
 
 # --- P6 ------------------------------------------------------------------------------------------
-def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
+def test_p6_recorded_before_answered_checked_by_the_nodes_and_fails_closed(
+    running: Running,
+) -> None:
     result = running.query(ZVH, running.named["several"].digits, "zvh-triage")
     answer_id = result.json["answer_id"]
     events = [(seq, event) for seq, aid, event in _audit(running) if aid == answer_id]
     assert [e for _, e in events] == ["search", "outcome"]
-    # The receipt the requester got proves the search record, before the outcome.
+    # The receipt the requester checked proves the search record, before the outcome.
     assert result.json["receipt"]["leaf_index"] == events[0][0]
-    # Every answer id any node recorded has a search record at the coordinator.
+    # Every answer id any node disclosed for has a search record at the coordinator — or the
+    # node caught the coordinator signing another history for it (a witness-fork alarm naming
+    # the question; see test_insiders.py).
     recorded = {aid for _, aid, event in _audit(running) if event == "search"}
     for org in running.net.node_configs:
-        for row in _disclosures(running, org):
-            assert row[0] in recorded
-
-    # Every search record, and every checkpoint, is intact: nothing can change unseen
-    # (tampering of each kind is tested in test_audit.py).
+        caught = {
+            aid
+            for alarm in _trail(running, org, "alarm")
+            if alarm["reason"] == "witness-fork"
+            for aid in str(alarm["details"].get("answer_ids", "")).split(",")  # type: ignore[union-attr]
+        }
+        for row in _trail(running, org, "disclosure"):
+            assert row["answer_id"] in recorded | caught
     verified = running.run("audit", "verify", "--config", str(running.net.coordinator_config))
     assert verified.code == 0, verified.stdout + verified.stderr
 
@@ -217,7 +253,7 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
             "create trigger refuse before insert on log_records "
             "begin select raise(abort, 'audit store broken'); end"
         )
-    before = len(_disclosures(running, POLITIE))
+    before = len(_trail(running, POLITIE, "disclosure"))
     try:
         refused = running.query(ZVH, running.named["several"].digits, "zvh-triage")
     finally:
@@ -228,13 +264,32 @@ def test_p6_recorded_before_answered_and_fails_closed(running: Running) -> None:
     assert refused.json["error"] == "AuditUnavailable"  # no answer, only the refusal
     assert "persons" not in refused.json
     # Nothing was asked: the node where the person is registered saw no lookup.
-    assert len(_disclosures(running, POLITIE)) == before
+    assert len(_trail(running, POLITIE, "disclosure")) == before
 
 
 # --- P7 ------------------------------------------------------------------------------------------
-def test_p7_purpose_bound_and_decided_before_lookup(running: Running, tmp_path: Path) -> None:
+def test_p7_purpose_bound_signed_and_decided_before_lookup(
+    running: Running, tmp_path: Path
+) -> None:
+    # The requesting side refuses a purpose its organisation may not ask...
     refused = running.query(ZVH, running.named["several"].digits, "zsm-context")
     assert refused.code == 4
+    assert refused.json["error"] == "PurposeNotAllowed"
+    # ... and so does the coordinator when a requester sends it anyway (and records it).
+    bad = running.keys.prepare(ZVH, "zsm-context", [(running.named["several"].digits, "C")])
+    request = pb.QueryRequest(
+        question=bad.note,
+        envelopes=[pb.Envelope(node=n, sealed=s) for n, s in bad.envelopes.items()],
+    )
+    network = running.network
+    with (
+        channel(
+            network.coordinator.address, running.keys.tls(ZVH), network.coordinator.tls_name
+        ) as ch,
+        pytest.raises(grpc.RpcError) as info,
+    ):
+        pb_grpc.CoordinatorStub(ch).Query(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with sqlite3.connect(running.net.directory / "coordinator" / "coordinator.db") as conn:
         (content,) = conn.execute(
             'select content from log_records order by "index" desc limit 1'
@@ -246,53 +301,36 @@ def test_p7_purpose_bound_and_decided_before_lookup(running: Running, tmp_path: 
         ZVH,
         "PurposeNotAllowed",
     )
-
-    # The coordinator and the key service cannot originate a query.
+    # The coordinator and the key service cannot originate a question.
     for uri in (COORDINATOR_URI, KEYSERVICE_URI):
         tls = _tls(
             running, tmp_path / uri.rsplit(":", 1)[1], issue_certificate(_ca(running), uri, "x")
         )
         with (
-            channel(running.network.coordinator.address, tls) as ch,
+            channel(network.coordinator.address, tls, network.coordinator.tls_name) as ch,
             pytest.raises(grpc.RpcError) as info,
         ):
             pb_grpc.CoordinatorStub(ch).Query(_query_request(running), timeout=10)
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-    # A defer node's answers for a hit and a miss are byte-identical.
-    coordinator_tls = TlsFiles(
-        certificate=str(running.net.directory / "coordinator" / "coordinator.crt"),
-        private_key=str(running.net.directory / "coordinator" / "coordinator.key"),
-        ca=str(running.net.directory / "ca" / "ca.crt"),
-    )
+    # A defer answer is the same for a hit and a miss: given from the network file.
     ggz_hit = next(b for b in running.truth.registrations[GGZ])
-    responses = []
-    address = running.network.organisation(GGZ).node_address  # type: ignore[union-attr]
-    with channel(address, coordinator_tls) as ch:
-        stub = pb_grpc.NodeStub(ch)
-        for digits in (ggz_hit.digits, running.named["nowhere"].digits):
-            request = pb.LookupRequest(
-                requester_organisation=POLITIE,
-                context=pb.QueryContext(purpose="zsm-context", user="u", role="regisseur"),
-                items=[
-                    pb.LookupItem(
-                        pseudonym=pb.Pseudonym(
-                            value=_pseudonym(running, digits),
-                            key_id=running.network.keyservice.key_id,
-                        ),
-                        case_reference="C-1",
-                    )
-                ],
-                answer_id="00000000-0000-0000-0000-000000000000",
+    answers = []
+    for digits in (ggz_hit.digits, running.named["nowhere"].digits):
+        result = running.query(POLITIE, digits, "zsm-context")
+        answers.append(
+            next(
+                o for o in result.json["persons"][0]["organisations"] if o["organisation_id"] == GGZ
             )
-            responses.append(stub.Lookup(request, timeout=10).SerializeToString())
-    assert responses[0] == responses[1]
-    assert pb.LookupResponse.FromString(responses[0]).results[0].outcome == pb.DEFERRED
+        )
+    assert answers[0] == answers[1] and answers[0]["outcome"] == "deferred"
+    assert answers[0]["by_policy"] is True
 
 
 # --- P8 ------------------------------------------------------------------------------------------
-def _refused(address: str, tls: TlsFiles, call: str, request: object) -> grpc.StatusCode:
-    with channel(address, tls) as ch:
+def _refused(
+    address: str, tls: TlsFiles, server_name: str, call: str, request: object
+) -> grpc.StatusCode:
+    with channel(address, tls, server_name) as ch:
         stub = pb_grpc.CoordinatorStub(ch) if call == "Query" else pb_grpc.NodeStub(ch)
         with pytest.raises(grpc.RpcError) as info:
             getattr(stub, call)(request, timeout=10)
@@ -302,6 +340,7 @@ def _refused(address: str, tls: TlsFiles, call: str, request: object) -> grpc.St
 def test_p8_only_known_parties_speak(running: Running, tmp_path: Path) -> None:
     ca = _ca(running)
     coordinator = running.network.coordinator.address
+    name = running.network.coordinator.tls_name
     request = _query_request(running)
 
     # A certificate from another CA: the TLS handshake fails.
@@ -311,7 +350,7 @@ def test_p8_only_known_parties_speak(running: Running, tmp_path: Path) -> None:
         tmp_path / "foreign",
         issue_certificate(foreign_ca, organisation_uri(ZVH), "fake zvh"),
     )
-    assert _refused(coordinator, foreign, "Query", request) == grpc.StatusCode.UNAVAILABLE
+    assert _refused(coordinator, foreign, name, "Query", request) == grpc.StatusCode.UNAVAILABLE
 
     # An expired certificate from the right CA.
     expired = _tls(
@@ -325,7 +364,7 @@ def test_p8_only_known_parties_speak(running: Running, tmp_path: Path) -> None:
             not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=10),
         ),
     )
-    assert _refused(coordinator, expired, "Query", request) in (
+    assert _refused(coordinator, expired, name, "Query", request) in (
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.UNAUTHENTICATED,
     )
@@ -336,48 +375,106 @@ def test_p8_only_known_parties_speak(running: Running, tmp_path: Path) -> None:
         tmp_path / "stranger",
         issue_certificate(ca, organisation_uri("not-a-partner"), "stranger"),
     )
-    assert _refused(coordinator, stranger, "Query", request) == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        _refused(coordinator, stranger, name, "Query", request) == grpc.StatusCode.UNAUTHENTICATED
+    )
 
     # An organisation's certificate calling a node directly (coordinator-only).
-    zvh_dir = running.net.node_configs[ZVH].parent
-    zvh_tls = TlsFiles(
-        certificate=str(zvh_dir / f"{ZVH}.crt"),
-        private_key=str(zvh_dir / f"{ZVH}.key"),
-        ca=str(running.net.directory / "ca" / "ca.crt"),
+    politie = running.network.organisation(POLITIE)
+    assert politie is not None and politie.node_address
+    lookup = pb.LookupRequest(question=request.question)
+    code = _refused(
+        politie.node_address, running.keys.tls(ZVH), politie.server_name, "Lookup", lookup
     )
-    lookup = pb.LookupRequest(
-        requester_organisation=ZVH,
-        context=pb.QueryContext(purpose="zvh-triage", user="u"),
-        items=[pb.LookupItem(pseudonym=request.items[0].pseudonym, case_reference="C")],
-        answer_id="x",
-    )
-    address = running.network.organisation(POLITIE).node_address  # type: ignore[union-attr]
-    assert _refused(address, zvh_tls, "Lookup", lookup) == grpc.StatusCode.PERMISSION_DENIED
+    assert code == grpc.StatusCode.PERMISSION_DENIED
 
     # Each refusal the application can see is logged, naming the reason.
     coordinator_log = (running.net.directory / "logs" / "coordinator.log").read_text()
     assert "not-a-partner" in coordinator_log and "refused" in coordinator_log
     node_log = (running.net.directory / "logs" / f"node-{POLITIE}.log").read_text()
     assert "may not call Node.Lookup" in node_log
-    # The handshake-level refusals (foreign CA, expired) are logged by gRPC itself.
-    assert "Handshake failed" in coordinator_log or "handshake" in coordinator_log.lower()
 
 
-def test_p8_pseudonyms_carry_their_key_id(running: Running, tmp_path: Path) -> None:
-    """A pseudonym made with another key is an error, never a silent 'no hit'."""
-    zvh_dir = running.net.node_configs[ZVH].parent
-    tls = TlsFiles(
-        certificate=str(zvh_dir / f"{ZVH}.crt"),
-        private_key=str(zvh_dir / f"{ZVH}.key"),
-        ca=str(running.net.directory / "ca" / "ca.crt"),
+def test_p8_a_server_with_another_organisations_certificate_is_refused_by_its_clients(
+    running: Running,
+) -> None:
+    """politie's certificate answering on the GGZ node's port: the coordinator refuses to talk
+    to it, and the answer says GGZ did not answer (error), never that it said no."""
+    with replaced_node(running, GGZ, tls_of=POLITIE) as impostor:
+        result = running.query(ZVH, running.named["several"].digits, "zvh-triage", "C-IMPOSTOR")
+        assert impostor.received == []  # the coordinator never sent it the envelope
+    assert result.code == 3
+    domain = [o for o in result.json["persons"][0]["organisations"] if o["organisation_id"] is None]
+    assert [o["outcome"] for o in domain] == ["error"]
+    log = (running.net.directory / "logs" / "coordinator.log").read_text()
+    assert "WrongPeer" in log and organisation_uri(GGZ) in log and organisation_uri(POLITIE) in log
+
+
+def test_p8_a_requester_refuses_a_coordinator_with_the_wrong_certificate(
+    running: Running, tmp_path: Path
+) -> None:
+    """An organisation's certificate on the coordinator's port: the requester says so (exit 6)."""
+    from betrokken.cluster import betrokken_command
+    from betrokken.config.load import load_coordinator
+    from betrokken.coordinator.servicer import CoordinatorServicer
+    from betrokken.coordinator.store import AuditStore
+    from betrokken.identity.rpc import make_server
+
+    loaded = load_coordinator(running.net.coordinator_config)
+    key = running.keys.log_key()
+    running.cluster.stop_process("coordinator")
+    server = make_server(running.network.coordinator.address, running.keys.tls(RECLASSERING))
+    pb_grpc.add_CoordinatorServicer_to_server(
+        CoordinatorServicer(
+            running.network, AuditStore(f"sqlite:///{tmp_path / 'x.db'}", key, key.name), {}
+        ),
+        server,
     )
-    request = _query_request(running)
-    request.items[0].pseudonym.key_id = "k1-someoldkey"
-    with (
-        channel(running.network.coordinator.address, tls) as ch,
-        pytest.raises(grpc.RpcError) as info,
-    ):
-        pb_grpc.CoordinatorStub(ch).Query(request, timeout=10)
-    assert info.value.code() == grpc.StatusCode.DATA_LOSS
-    assert "k1-someoldkey" in (info.value.details() or "")
-    _ = Pseudonym  # the type under test
+    server.start()
+    try:
+        result = running.query(ZVH, running.named["several"].digits, "zvh-triage", "C-FAKE")
+    finally:
+        server.stop(0).wait()
+        running.cluster._start(
+            "coordinator",
+            betrokken_command("coordinator", "serve", "--config", running.net.coordinator_config),
+            loaded.network.coordinator.address,
+        )
+    assert result.code == 6, result.stdout + result.stderr
+    assert "wrong server identity" in result.stderr
+    assert COORDINATOR_URI in result.stderr and organisation_uri(RECLASSERING) in result.stderr
+
+
+def test_p8_pseudonyms_carry_their_key_id(running: Running) -> None:
+    """An envelope holding pseudonyms under another key is refused, never a silent 'no hit'."""
+    from betrokken.crypto.pseudonym import Pseudonym
+    from betrokken.requester.client import prepare_question
+
+    keys = running.keys
+    network = running.network
+    org = network.organisation(ZVH)
+    assert org is not None
+    digits = running.named["several"].digits
+    pseudonyms = {o.id: [keys.pseudonym(o.id, digits)] for o in network.organisations}
+    # politie's envelope gets the person's pseudonym under GGZ's key (with GGZ's key id).
+    pseudonyms[POLITIE] = [Pseudonym(keys.pseudonym(GGZ, digits).value, "k1-someoldkey")]
+    prepared = prepare_question(
+        network,
+        org,
+        keys.question_key(ZVH),
+        pseudonyms,
+        ["C-KEY"],
+        purpose="zvh-triage",
+        user="tester",
+        role="regisseur",
+    )
+    request = pb.QueryRequest(
+        question=prepared.note,
+        envelopes=[pb.Envelope(node=n, sealed=s) for n, s in prepared.envelopes.items()],
+    )
+    with channel(network.coordinator.address, keys.tls(ZVH), network.coordinator.tls_name) as ch:
+        response = pb_grpc.CoordinatorStub(ch).Query(request, timeout=30)
+    statuses = {r.label: (r.status, r.problem) for r in response.replies}
+    assert statuses[POLITIE][0] == pb.FAILED
+    assert "another key" in statuses[POLITIE][1]
+    assert statuses[RECLASSERING][0] == pb.ANSWERED

@@ -6,9 +6,11 @@ import datetime as dt
 
 import pytest
 
+from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.bsn import generate_bsn
-from betrokken.node.store import Change, DisclosureRecord, NodeStore, Registration
+from betrokken.errors import QuestionRefused
+from betrokken.node.store import Change, NodeStore, Registration
 from tests.conftest import LocalPseudonymiser
 
 TODAY = dt.date(2026, 11, 23)
@@ -75,30 +77,30 @@ def test_withdraw_by_pseudonym_and_reference(database_url: str, people) -> None:
 
 
 @pytest.mark.postgres
-def test_disclosures_are_recorded_and_survive_withdrawal(database_url: str, people) -> None:  # type: ignore[no-untyped-def]
+def test_an_answered_question_is_recorded_once_and_a_replay_is_refused(
+    database_url: str,
+    people,  # type: ignore[no-untyped-def]
+) -> None:
     store = NodeStore(database_url)
     store.upsert([_reg(people[0])])
-    hit = store.find(people, TODAY)[people[0].value]
-    store.record_disclosures(
-        [
-            DisclosureRecord(
-                answer_id="a-1",
-                requester_organisation="zvh",
-                user="u",
-                acted_for="",
-                role="regisseur",
-                purpose="zvh-triage",
-                case_reference="C-1",
-                level=DisclosureLevel.ORGANISATION,
-                registration_id=hit.registration_id,
-                registration_reference=hit.reference,
-            )
-        ]
+    disclosure = AuditEntry(
+        event=Event.DISCLOSURE,
+        at=dt.datetime.now(dt.UTC),
+        answer_id="a-1",
+        organisation="zvh",
+        user="u",
+        purpose="zvh-triage",
+        subjects=(Subject(people[0].value.hex(), people[0].key_id, people[0].fingerprint, "C-1"),),
+        reason="disclosed: organisation",
     )
+    store.answered("a-1", dt.datetime.now(dt.UTC), [disclosure])
+    store.answered("a-2", dt.datetime.now(dt.UTC))  # a miss: a mark, no trail record
+    with pytest.raises(QuestionRefused) as info:
+        store.answered("a-1", dt.datetime.now(dt.UTC), [disclosure])
+    assert info.value.kind == "replay"
+    # The disclosure is one trail record, kept after the registration is withdrawn.
     store.withdraw(pseudonym=people[0])
-    rows = store.disclosures()
-    assert [(r.answer_id, r.registration_id, r.registration_reference) for r in rows] == [
-        ("a-1", None, "R-1")
-    ]
     status = store.status(TODAY)
     assert status.disclosures == 1 and status.active == 0
+    # Marks are forgotten after the freshness window: nothing about questions is kept longer.
+    assert store.forget_answered(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2

@@ -7,136 +7,151 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class EvaluationUse(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
-    INVOLVED: _ClassVar[Outcome]
-    INVOLVED_DOMAIN_ONLY: _ClassVar[Outcome]
-    NOT_INVOLVED: _ClassVar[Outcome]
-    DECLINED: _ClassVar[Outcome]
-    DEFERRED: _ClassVar[Outcome]
-    UNREACHABLE: _ClassVar[Outcome]
-    ERROR: _ClassVar[Outcome]
-OUTCOME_UNSPECIFIED: Outcome
-INVOLVED: Outcome
-INVOLVED_DOMAIN_ONLY: Outcome
-NOT_INVOLVED: Outcome
-DECLINED: Outcome
-DEFERRED: Outcome
-UNREACHABLE: Outcome
-ERROR: Outcome
+    EVALUATION_USE_UNSPECIFIED: _ClassVar[EvaluationUse]
+    QUESTION: _ClassVar[EvaluationUse]
+    IMPORT: _ClassVar[EvaluationUse]
+
+class ReplyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPLY_STATUS_UNSPECIFIED: _ClassVar[ReplyStatus]
+    ANSWERED: _ClassVar[ReplyStatus]
+    UNREACHABLE: _ClassVar[ReplyStatus]
+    FAILED: _ClassVar[ReplyStatus]
+EVALUATION_USE_UNSPECIFIED: EvaluationUse
+QUESTION: EvaluationUse
+IMPORT: EvaluationUse
+REPLY_STATUS_UNSPECIFIED: ReplyStatus
+ANSWERED: ReplyStatus
+UNREACHABLE: ReplyStatus
+FAILED: ReplyStatus
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("key_id", "blinded_elements")
-    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("blinded_elements", "organisations", "use")
     BLINDED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
-    key_id: str
+    ORGANISATIONS_FIELD_NUMBER: _ClassVar[int]
+    USE_FIELD_NUMBER: _ClassVar[int]
     blinded_elements: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, key_id: _Optional[str] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    organisations: _containers.RepeatedScalarFieldContainer[str]
+    use: EvaluationUse
+    def __init__(self, blinded_elements: _Optional[_Iterable[bytes]] = ..., organisations: _Optional[_Iterable[str]] = ..., use: _Optional[_Union[EvaluationUse, str]] = ...) -> None: ...
 
-class EvaluateResponse(_message.Message):
-    __slots__ = ("key_id", "evaluated_elements", "proof", "quota_remaining")
+class KeyEvaluation(_message.Message):
+    __slots__ = ("organisation", "key_id", "evaluated_elements", "proof")
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
-    QUOTA_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    organisation: str
     key_id: str
     evaluated_elements: _containers.RepeatedScalarFieldContainer[bytes]
     proof: bytes
+    def __init__(self, organisation: _Optional[str] = ..., key_id: _Optional[str] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
+class EvaluateResponse(_message.Message):
+    __slots__ = ("evaluations", "quota_remaining")
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    evaluations: _containers.RepeatedCompositeFieldContainer[KeyEvaluation]
     quota_remaining: int
-    def __init__(self, key_id: _Optional[str] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ..., quota_remaining: _Optional[int] = ...) -> None: ...
+    def __init__(self, evaluations: _Optional[_Iterable[_Union[KeyEvaluation, _Mapping]]] = ..., quota_remaining: _Optional[int] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("organisation",)
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
+    organisation: str
+    def __init__(self, organisation: _Optional[str] = ...) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("key_id", "public_key", "suite")
+    __slots__ = ("organisation", "key_id", "public_key", "suite")
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SUITE_FIELD_NUMBER: _ClassVar[int]
+    organisation: str
     key_id: str
     public_key: bytes
     suite: str
-    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., suite: _Optional[str] = ...) -> None: ...
+    def __init__(self, organisation: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., suite: _Optional[str] = ...) -> None: ...
 
-class Pseudonym(_message.Message):
-    __slots__ = ("value", "key_id")
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    KEY_ID_FIELD_NUMBER: _ClassVar[int]
-    value: bytes
-    key_id: str
-    def __init__(self, value: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
-
-class QueryContext(_message.Message):
-    __slots__ = ("purpose", "user", "acted_for", "role")
-    PURPOSE_FIELD_NUMBER: _ClassVar[int]
-    USER_FIELD_NUMBER: _ClassVar[int]
-    ACTED_FOR_FIELD_NUMBER: _ClassVar[int]
-    ROLE_FIELD_NUMBER: _ClassVar[int]
-    purpose: str
-    user: str
-    acted_for: str
-    role: str
-    def __init__(self, purpose: _Optional[str] = ..., user: _Optional[str] = ..., acted_for: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
-
-class Disclosure(_message.Message):
-    __slots__ = ("outcome", "organisation_id", "organisation_name", "domain", "contact", "since", "message")
-    OUTCOME_FIELD_NUMBER: _ClassVar[int]
-    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
-    ORGANISATION_NAME_FIELD_NUMBER: _ClassVar[int]
-    DOMAIN_FIELD_NUMBER: _ClassVar[int]
-    CONTACT_FIELD_NUMBER: _ClassVar[int]
-    SINCE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    outcome: Outcome
-    organisation_id: str
-    organisation_name: str
-    domain: str
-    contact: str
-    since: str
-    message: str
-    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., organisation_id: _Optional[str] = ..., organisation_name: _Optional[str] = ..., domain: _Optional[str] = ..., contact: _Optional[str] = ..., since: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
-
-class LookupRequest(_message.Message):
-    __slots__ = ("requester_organisation", "context", "items", "answer_id")
-    REQUESTER_ORGANISATION_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_FIELD_NUMBER: _ClassVar[int]
-    ITEMS_FIELD_NUMBER: _ClassVar[int]
-    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
-    requester_organisation: str
-    context: QueryContext
-    items: _containers.RepeatedCompositeFieldContainer[LookupItem]
-    answer_id: str
-    def __init__(self, requester_organisation: _Optional[str] = ..., context: _Optional[_Union[QueryContext, _Mapping]] = ..., items: _Optional[_Iterable[_Union[LookupItem, _Mapping]]] = ..., answer_id: _Optional[str] = ...) -> None: ...
-
-class LookupItem(_message.Message):
-    __slots__ = ("pseudonym", "case_reference")
-    PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
-    CASE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
-    pseudonym: Pseudonym
-    case_reference: str
-    def __init__(self, pseudonym: _Optional[_Union[Pseudonym, _Mapping]] = ..., case_reference: _Optional[str] = ...) -> None: ...
-
-class LookupResponse(_message.Message):
-    __slots__ = ("results",)
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    results: _containers.RepeatedCompositeFieldContainer[Disclosure]
-    def __init__(self, results: _Optional[_Iterable[_Union[Disclosure, _Mapping]]] = ...) -> None: ...
-
-class Receipt(_message.Message):
-    __slots__ = ("leaf_index", "tree_size", "checkpoint", "inclusion_proof", "record")
+class LogProof(_message.Message):
+    __slots__ = ("record", "leaf_index", "tree_size", "checkpoint", "inclusion_proof", "consistency_size", "consistency_proof")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
     LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
-    RECORD_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
+    record: bytes
     leaf_index: int
     tree_size: int
     checkpoint: str
     inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
-    record: bytes
-    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[str] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., record: _Optional[bytes] = ...) -> None: ...
+    consistency_size: int
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, record: _Optional[bytes] = ..., leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[str] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., consistency_size: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class LookupRequest(_message.Message):
+    __slots__ = ("question", "envelope", "proof")
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    question: str
+    envelope: bytes
+    proof: LogProof
+    def __init__(self, question: _Optional[str] = ..., envelope: _Optional[bytes] = ..., proof: _Optional[_Union[LogProof, _Mapping]] = ...) -> None: ...
+
+class LookupResponse(_message.Message):
+    __slots__ = ("reply", "witnessed_size")
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    WITNESSED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    reply: bytes
+    witnessed_size: int
+    def __init__(self, reply: _Optional[bytes] = ..., witnessed_size: _Optional[int] = ...) -> None: ...
+
+class Envelope(_message.Message):
+    __slots__ = ("node", "sealed")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    sealed: bytes
+    def __init__(self, node: _Optional[str] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class QueryRequest(_message.Message):
+    __slots__ = ("question", "envelopes", "witnessed_size")
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    WITNESSED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    question: str
+    envelopes: _containers.RepeatedCompositeFieldContainer[Envelope]
+    witnessed_size: int
+    def __init__(self, question: _Optional[str] = ..., envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., witnessed_size: _Optional[int] = ...) -> None: ...
+
+class NodeReply(_message.Message):
+    __slots__ = ("label", "status", "reply", "problem")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    status: ReplyStatus
+    reply: bytes
+    problem: str
+    def __init__(self, label: _Optional[str] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., reply: _Optional[bytes] = ..., problem: _Optional[str] = ...) -> None: ...
+
+class QueryResponse(_message.Message):
+    __slots__ = ("answer_id", "replies", "receipt", "answered_at")
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    answer_id: str
+    replies: _containers.RepeatedCompositeFieldContainer[NodeReply]
+    receipt: LogProof
+    answered_at: str
+    def __init__(self, answer_id: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[NodeReply, _Mapping]]] = ..., receipt: _Optional[_Union[LogProof, _Mapping]] = ..., answered_at: _Optional[str] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ()
@@ -156,6 +171,20 @@ class ConsistencyRequest(_message.Message):
     new_size: int
     def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ...) -> None: ...
 
+class ConsistencyBatchRequest(_message.Message):
+    __slots__ = ("old_sizes", "new_size")
+    OLD_SIZES_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    old_sizes: _containers.RepeatedScalarFieldContainer[int]
+    new_size: int
+    def __init__(self, old_sizes: _Optional[_Iterable[int]] = ..., new_size: _Optional[int] = ...) -> None: ...
+
+class ProofBatchResponse(_message.Message):
+    __slots__ = ("proofs",)
+    PROOFS_FIELD_NUMBER: _ClassVar[int]
+    proofs: _containers.RepeatedCompositeFieldContainer[ProofResponse]
+    def __init__(self, proofs: _Optional[_Iterable[_Union[ProofResponse, _Mapping]]] = ...) -> None: ...
+
 class InclusionRequest(_message.Message):
     __slots__ = ("leaf_index", "tree_size")
     LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -169,59 +198,3 @@ class ProofResponse(_message.Message):
     HASHES_FIELD_NUMBER: _ClassVar[int]
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
-
-class QueryRequest(_message.Message):
-    __slots__ = ("context", "items")
-    CONTEXT_FIELD_NUMBER: _ClassVar[int]
-    ITEMS_FIELD_NUMBER: _ClassVar[int]
-    context: QueryContext
-    items: _containers.RepeatedCompositeFieldContainer[QueryItem]
-    def __init__(self, context: _Optional[_Union[QueryContext, _Mapping]] = ..., items: _Optional[_Iterable[_Union[QueryItem, _Mapping]]] = ...) -> None: ...
-
-class QueryItem(_message.Message):
-    __slots__ = ("pseudonym", "case_reference")
-    PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
-    CASE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
-    pseudonym: Pseudonym
-    case_reference: str
-    def __init__(self, pseudonym: _Optional[_Union[Pseudonym, _Mapping]] = ..., case_reference: _Optional[str] = ...) -> None: ...
-
-class OrganisationAnswer(_message.Message):
-    __slots__ = ("organisation_id", "disclosure")
-    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
-    DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
-    organisation_id: str
-    disclosure: Disclosure
-    def __init__(self, organisation_id: _Optional[str] = ..., disclosure: _Optional[_Union[Disclosure, _Mapping]] = ...) -> None: ...
-
-class ItemAnswer(_message.Message):
-    __slots__ = ("fingerprint", "case_reference", "answers", "complete")
-    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
-    CASE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
-    ANSWERS_FIELD_NUMBER: _ClassVar[int]
-    COMPLETE_FIELD_NUMBER: _ClassVar[int]
-    fingerprint: str
-    case_reference: str
-    answers: _containers.RepeatedCompositeFieldContainer[OrganisationAnswer]
-    complete: bool
-    def __init__(self, fingerprint: _Optional[str] = ..., case_reference: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[OrganisationAnswer, _Mapping]]] = ..., complete: _Optional[bool] = ...) -> None: ...
-
-class QueryResponse(_message.Message):
-    __slots__ = ("answer_id", "purpose", "legal_basis", "requester_organisation", "items", "complete", "answered_at", "receipt")
-    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
-    PURPOSE_FIELD_NUMBER: _ClassVar[int]
-    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
-    REQUESTER_ORGANISATION_FIELD_NUMBER: _ClassVar[int]
-    ITEMS_FIELD_NUMBER: _ClassVar[int]
-    COMPLETE_FIELD_NUMBER: _ClassVar[int]
-    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
-    RECEIPT_FIELD_NUMBER: _ClassVar[int]
-    answer_id: str
-    purpose: str
-    legal_basis: str
-    requester_organisation: str
-    items: _containers.RepeatedCompositeFieldContainer[ItemAnswer]
-    complete: bool
-    answered_at: str
-    receipt: Receipt
-    def __init__(self, answer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., legal_basis: _Optional[str] = ..., requester_organisation: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemAnswer, _Mapping]]] = ..., complete: _Optional[bool] = ..., answered_at: _Optional[str] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...

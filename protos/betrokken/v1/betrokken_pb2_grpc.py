@@ -52,15 +52,16 @@ class KeyServiceServicer:
     """
 
     def Evaluate(self, request, context):
-        """Evaluate a batch of blinded elements with the network's OPRF key, with one
-        batched DLEQ proof (RFC 9497, VOPRF mode, ristretto255-SHA512).
+        """Evaluate a batch of blinded elements under the keys of the named organisations, with one
+        batched DLEQ proof per key (RFC 9497, VOPRF mode, ristretto255-SHA512). The daily quota
+        counts persons (blinded elements), not keys.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Describe(self, request, context):
-        """The key id and public key, for operators checking their pinned configuration.
+        """One organisation's key id and public key, for operators checking their pinned configuration.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -246,6 +247,11 @@ class CoordinatorStub:
                 request_serializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.SerializeToString,
                 response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
                 _registered_method=True)
+        self.GetConsistencyProofs = channel.unary_unary(
+                '/betrokken.v1.Coordinator/GetConsistencyProofs',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyBatchRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ProofBatchResponse.FromString,
+                _registered_method=True)
         self.GetInclusionProof = channel.unary_unary(
                 '/betrokken.v1.Coordinator/GetInclusionProof',
                 request_serializer=betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.SerializeToString,
@@ -276,6 +282,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConsistencyProofs(self, request, context):
+        """Proofs from each of several old sizes to one new size: a witness confirming the checkpoints
+        it was shown with questions since its last check.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetInclusionProof(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -299,6 +313,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.FromString,
                     response_serializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProofs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProofs,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ConsistencyBatchRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.ProofBatchResponse.SerializeToString,
             ),
             'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInclusionProof,
@@ -388,6 +407,33 @@ class Coordinator:
             '/betrokken.v1.Coordinator/GetConsistencyProof',
             betrokken_dot_v1_dot_betrokken__pb2.ConsistencyRequest.SerializeToString,
             betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProofs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Coordinator/GetConsistencyProofs',
+            betrokken_dot_v1_dot_betrokken__pb2.ConsistencyBatchRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.ProofBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,7 @@
-"""How an answer reads: text for the regisseur, JSON for systems. Same content in both."""
+"""How an answer reads on the command line: text for the regisseur, JSON for systems.
+
+Same content in both. (The portal has its own Dutch pages; this is the CLI's view.)
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,14 @@ from typing import Any
 
 from betrokken.answer import Outcome
 from betrokken.config.schema import Network
-from betrokken.coordinator.client import OrganisationResult, PersonResult, QueryResult
+from betrokken.requester.client import OrganisationResult, PersonResult, QueryResult
 
 LABELS = {
     Outcome.INVOLVED: "INVOLVED",
     Outcome.INVOLVED_DOMAIN_ONLY: "INVOLVED (domain only)",
     Outcome.NOT_INVOLVED: "not involved",
-    Outcome.DECLINED: "declined by policy",
-    Outcome.DEFERRED: "DEFERRED to a professional",
+    Outcome.DECLINED: "declined by policy (nothing was asked)",
+    Outcome.DEFERRED: "DEFERRED to a professional (nothing was asked)",
     Outcome.UNREACHABLE: "UNREACHABLE (no answer; not a 'no')",
     Outcome.ERROR: "ERROR (no answer; not a 'no')",
 }
@@ -62,8 +65,8 @@ def render_text(network: Network, result: QueryResult) -> str:
     lines = [
         f"Purpose (doel):     {result.purpose}" + (f" — {purpose.description}" if purpose else ""),
         f"Legal basis:        {result.legal_basis}",
-        f"Asked by:           {result.requester}",
-        f"Answered at (UTC):  {result.answered_at}",
+        f"Asked by:           {result.user} ({result.role}), {result.requester}",
+        f"Answered at (UTC):  {result.answered_at:%Y-%m-%d %H:%M:%S}",
         "",
     ]
     for person in result.persons:
@@ -100,7 +103,9 @@ def to_json(network: Network, result: QueryResult) -> dict[str, Any]:
         "purpose": result.purpose,
         "legal_basis": result.legal_basis,
         "requester": result.requester,
-        "answered_at": result.answered_at,
+        "user": result.user,
+        "role": result.role,
+        "answered_at": result.answered_at.isoformat(timespec="seconds"),
         "complete": result.complete,
         "receipt": {
             "leaf_index": result.receipt.leaf_index,

@@ -1,0 +1,279 @@
+"""Witnessing the coordinator's log: what this organisation accepted, and checking proofs.
+
+A node (regularly, and for every question it is sent) and a requester (for every receipt) check
+that the coordinator's log is the one they witnessed before: a signed checkpoint that consistently
+extends — or is a prefix of — the last checkpoint they accepted. What was accepted is stored in the
+organisation's own database; an alarm (rollback, fork, forged checkpoint, a refused question) is a
+record in the organisation's own trail, so ``node status`` and the DPO report show it.
+
+A checkpoint shown with a question is checked against the last *witnessed* one at once, and kept as
+*seen*; the witness loop confirms every seen checkpoint against the newest log at its next check. So
+a coordinator that signs a second history just to get one question answered is caught within one
+witness interval, and the two signed checkpoints it made are the evidence (ADR 0007).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from betrokken.audit.log import RECORDS, AuditLog, entry_from_leaf
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.crypto import merkle
+from betrokken.crypto.note import Checkpoint, open_checkpoint
+from betrokken.errors import MalformedMessage, QuestionRefused, VerificationError, WitnessStale
+
+log = logging.getLogger("betrokken.witness")
+
+
+class WitnessBase(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Witnessed(WitnessBase):
+    __tablename__ = "witnessed_checkpoints"
+
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Seen(WitnessBase):
+    """A checkpoint shown with a question, until the witness loop confirms it (then removed)."""
+
+    __tablename__ = "seen_checkpoints"
+
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    answer_ids: Mapped[str] = mapped_column(Text, default="")  # the questions it came with
+
+
+@dataclass(frozen=True)
+class Accepted:
+    size: int
+    root: bytes
+    note: str
+    accepted_at: dt.datetime | None = None
+    answer_ids: tuple[str, ...] = ()  # for a seen checkpoint: the questions it came with
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    at: dt.datetime
+    kind: str
+    message: str
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class WitnessStore:
+    """The checkpoints of the coordinator's log this organisation accepted, and its alarms."""
+
+    def __init__(self, engine: Engine, trail: AuditLog, organisation: str = "") -> None:
+        self.engine = engine
+        self.trail = trail
+        self.organisation = organisation
+        WitnessBase.metadata.create_all(engine)
+
+    def last(self) -> Accepted | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Witnessed).order_by(Witnessed.size.desc()).limit(1)).first()
+        return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
+
+    def accepted(self) -> list[Accepted]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Witnessed).order_by(Witnessed.size)).all()
+        return [Accepted(r.size, bytes(r.root), r.note, r.accepted_at) for r in rows]
+
+    def accept(self, checkpoint: Checkpoint, note: str) -> None:
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(Witnessed.root).where(Witnessed.size == checkpoint.size)
+            ).scalar_one_or_none()
+            if known is None:
+                conn.execute(
+                    insert(Witnessed).values(
+                        size=checkpoint.size, root=checkpoint.root, note=note, accepted_at=utcnow()
+                    )
+                )
+
+    def seen(self, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
+        """Keep a checkpoint shown with a question; a second root for a size is a fork."""
+        with self.engine.begin() as conn:
+            for table in (Witnessed, Seen):
+                known = conn.execute(
+                    select(table.root).where(table.size == checkpoint.size)
+                ).scalar_one_or_none()
+                if known is not None and bytes(known) != checkpoint.root:
+                    raise QuestionRefused(
+                        f"the coordinator signed two different logs of {checkpoint.size} records "
+                        "(a fork)",
+                        kind="fork",
+                    )
+            witnessed = conn.execute(
+                select(Witnessed.size).where(Witnessed.size == checkpoint.size)
+            ).scalar_one_or_none()
+            if witnessed is not None:
+                return  # already part of the witnessed log
+            already = conn.execute(
+                select(Seen.answer_ids).where(Seen.size == checkpoint.size)
+            ).scalar_one_or_none()
+            if already is None:
+                conn.execute(
+                    insert(Seen).values(
+                        size=checkpoint.size,
+                        root=checkpoint.root,
+                        note=note,
+                        seen_at=utcnow(),
+                        answer_ids=answer_id,
+                    )
+                )
+            elif answer_id not in already.split(",") and len(already) < 64_000:
+                conn.execute(
+                    update(Seen)
+                    .where(Seen.size == checkpoint.size)
+                    .values(answer_ids=f"{already},{answer_id}")
+                )
+
+    def unconfirmed(self) -> list[Accepted]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Seen).order_by(Seen.size)).all()
+        return [
+            Accepted(
+                r.size,
+                bytes(r.root),
+                r.note,
+                r.seen_at,
+                tuple(a for a in r.answer_ids.split(",") if a),
+            )
+            for r in rows
+        ]
+
+    def confirmed(self, sizes: Sequence[int]) -> None:
+        if sizes:
+            with self.engine.begin() as conn:
+                conn.execute(delete(Seen).where(Seen.size.in_(list(sizes))))
+
+    def alarm(self, kind: str, message: str, **details: str) -> None:
+        """Record an alarm in the organisation's trail and the service log (never person data)."""
+        log.error("ALARM %s: %s", kind, message)
+        self.trail.append(
+            [
+                AuditEntry(
+                    event=Event.ALARM,
+                    at=utcnow(),
+                    organisation=self.organisation,
+                    reason=kind,
+                    details={"message": message[:500], **{k: v for k, v in details.items() if v}},
+                )
+            ]
+        )
+
+    def alarms(self) -> list[AlarmRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(RECORDS.c.content)
+                .where(RECORDS.c.event == Event.ALARM.value, RECORDS.c.content.is_not(None))
+                .order_by(RECORDS.c.index)
+            ).all()
+        found = []
+        for (content,) in rows:
+            _, entry = entry_from_leaf(content)
+            found.append(AlarmRecord(entry.at, entry.reason, entry.details.get("message", "")))
+        return found
+
+
+@dataclass(frozen=True)
+class LogProof:
+    """A record of the coordinator's log with what proves it is in the witnessed log."""
+
+    record: bytes
+    leaf_index: int
+    tree_size: int
+    checkpoint: str
+    inclusion_proof: Sequence[bytes] = field(default_factory=tuple)
+    consistency_size: int = 0
+    consistency_proof: Sequence[bytes] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Proven:
+    """What a verified LogProof establishes."""
+
+    index: int
+    entry: AuditEntry
+    checkpoint: Checkpoint
+    first_seen: bool  # nothing was witnessed before: accepted on first use
+
+
+def check_log_proof(
+    proof: LogProof, verifier: str, origin: str, witnessed: Accepted | None
+) -> Proven:
+    """Check signature, inclusion, and consistency with ``witnessed``; say which check failed.
+
+    Raises :class:`QuestionRefused` (with ``kind`` forged, unlogged or fork) when the proof does
+    not hold, and :class:`WitnessStale` when the consistency proof relates to another size than the
+    one witnessed (the sender should try again with the right one; not an alarm).
+    """
+    try:
+        checkpoint = open_checkpoint(proof.checkpoint, verifier, origin)
+    except (VerificationError, MalformedMessage) as exc:
+        raise QuestionRefused(
+            f"the checkpoint is not signed by the coordinator's log key: {exc.message}",
+            kind="forged-checkpoint",
+        ) from None
+    leaf = merkle.leaf_hash(proof.record)
+    if checkpoint.size != proof.tree_size or not merkle.verify_inclusion(
+        leaf, proof.leaf_index, proof.tree_size, list(proof.inclusion_proof), checkpoint.root
+    ):
+        raise QuestionRefused(
+            "the question's record is not in the coordinator's signed log", kind="unlogged"
+        )
+    try:
+        index, entry = entry_from_leaf(proof.record)
+    except MalformedMessage as exc:
+        raise QuestionRefused(f"the record is unreadable: {exc.message}", kind="unlogged") from None
+    if index != proof.leaf_index:
+        raise QuestionRefused("the record names another position in the log", kind="unlogged")
+    if witnessed is None:
+        return Proven(index, entry, checkpoint, first_seen=True)
+    if proof.consistency_size != witnessed.size:
+        raise WitnessStale(
+            f"the consistency proof is from {proof.consistency_size} records; "
+            f"{witnessed.size} were witnessed here",
+            witnessed_size=witnessed.size,
+        )
+    old, new = sorted((witnessed.size, checkpoint.size))
+    old_root, new_root = (
+        (witnessed.root, checkpoint.root)
+        if witnessed.size <= checkpoint.size
+        else (checkpoint.root, witnessed.root)
+    )
+    if not merkle.verify_consistency(old, new, old_root, new_root, list(proof.consistency_proof)):
+        raise QuestionRefused(
+            f"the coordinator's log of {checkpoint.size} records is not consistent with the "
+            f"{witnessed.size} records witnessed here: history was rewritten (fork)",
+            kind="fork",
+        )
+    return Proven(index, entry, checkpoint, first_seen=False)

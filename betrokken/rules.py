@@ -1,0 +1,304 @@
+"""The rules that decide, in one pure module (no gRPC, no database, no I/O).
+
+* **Who may ask what** (doelbinding): :func:`check_may_ask`.
+* **What a node discloses**, decided before any lookup (P7): :func:`level`, :func:`nodes_to_ask`,
+  :func:`policy_answer`, :func:`answer_for`.
+* **Domain-only anonymity**: a node that discloses only its domain for a purpose answers under the
+  label ``domain:<domain>``, with the same reply key as every other member of its domain, so the
+  requester cannot tell the members apart (:func:`reply_label`, :func:`reply_groups`).
+* **How answers combine into completeness** (P5): :func:`combine` — a node that did not answer is
+  never "not involved".
+* **Whether a question and its record agree** (P6): :func:`record_problems`, :func:`is_fresh`.
+
+The servicers, the CLI and the portal are thin adapters around these functions; the tests in
+tests/test_rules.py state them as tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purpose
+from betrokken.crypto.question import Question
+from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
+
+DOMAIN_LABEL = "domain:"
+
+
+# --- who may ask what ----------------------------------------------------------------------------
+def check_may_ask(network: Network, requester: str, purpose_id: str, role: str) -> Purpose:
+    """The purpose, if ``requester`` in ``role`` may ask it; else the refusal saying why."""
+    purpose = network.purpose(purpose_id)
+    if purpose is None:
+        raise UnknownPurpose(
+            f"purpose '{purpose_id[:64]}' is not defined in network '{network.name}'",
+            hint="known purposes: " + ", ".join(p.id for p in network.purposes),
+        )
+    if requester not in purpose.allowed_organisations:
+        raise PurposeNotAllowed(
+            f"organisation '{requester}' may not ask for purpose '{purpose.id}' "
+            f"({purpose.description})",
+            hint="choose a purpose your organisation is allowed in the network file, or ask the "
+            "network's administrators to allow it under the covenant",
+        )
+    if purpose.allowed_roles and role not in purpose.allowed_roles:
+        raise PurposeNotAllowed(
+            f"role '{role[:64]}' may not ask for purpose '{purpose.id}'",
+            hint="allowed roles: " + ", ".join(purpose.allowed_roles),
+        )
+    return purpose
+
+
+def may_ask(network: Network, requester: str, purpose_id: str, role: str) -> bool:
+    try:
+        check_may_ask(network, requester, purpose_id, role)
+    except (UnknownPurpose, PurposeNotAllowed):
+        return False
+    return True
+
+
+# --- what a node discloses -----------------------------------------------------------------------
+def level(network: Network, org_id: str, purpose_id: str) -> DisclosureLevel:
+    return network.disclosure_level(org_id, purpose_id)
+
+
+def needs_lookup(disclosure: DisclosureLevel) -> bool:
+    """Only ``organisation`` and ``domain`` look anything up; ``none`` and ``defer`` never do."""
+    return disclosure in (DisclosureLevel.ORGANISATION, DisclosureLevel.DOMAIN)
+
+
+def nodes_to_ask(network: Network, purpose_id: str, requester: str) -> list[Organisation]:
+    """The nodes that receive an envelope: every other node whose level looks something up."""
+    return [
+        org
+        for org in network.nodes()
+        if org.id != requester and needs_lookup(level(network, org.id, purpose_id))
+    ]
+
+
+def policy_organisations(network: Network, purpose_id: str, requester: str) -> list[Organisation]:
+    """The other nodes answered from the network file: they receive nothing (P3)."""
+    return [
+        org
+        for org in network.nodes()
+        if org.id != requester and not needs_lookup(level(network, org.id, purpose_id))
+    ]
+
+
+def policy_answer(disclosure: DisclosureLevel, org: Organisation) -> Answer:
+    """The one answer, the same for every person, of a node whose level looks nothing up."""
+    if disclosure is DisclosureLevel.DEFER:
+        return Answer(
+            Outcome.DEFERRED,
+            organisation_id=org.id,
+            organisation_name=org.name,
+            domain=org.domain,
+            contact=org.contact,
+            message=org.defer_message,
+            by_policy=True,
+        )
+    return Answer(
+        Outcome.DECLINED,
+        organisation_id=org.id,
+        organisation_name=org.name,
+        message="this organisation does not disclose involvement for this purpose",
+        by_policy=True,
+    )
+
+
+class Found(Protocol):
+    """What a node found about one person (a registration), as far as the rules need it."""
+
+    @property
+    def since(self) -> dt.date: ...
+    @property
+    def contact(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def disclosure(self) -> DisclosureLevel | None: ...
+
+
+def effective_level(policy: DisclosureLevel, found: Found) -> DisclosureLevel:
+    """A registration may narrow what is disclosed (organisation -> domain), never widen it."""
+    if found.disclosure is DisclosureLevel.DOMAIN:
+        return DisclosureLevel.DOMAIN
+    return policy
+
+
+def answer_for(
+    disclosure: DisclosureLevel, org: Organisation, found: Found | None, desk_contact: str
+) -> Answer:
+    """A node's answer for one person after a lookup (level organisation or domain)."""
+    if disclosure is DisclosureLevel.DOMAIN:
+        if found is None:
+            return Answer(Outcome.NOT_INVOLVED, domain=org.domain)
+        return Answer(Outcome.INVOLVED_DOMAIN_ONLY, domain=org.domain, contact=desk_contact)
+    if found is None:
+        return Answer(Outcome.NOT_INVOLVED, organisation_id=org.id, organisation_name=org.name)
+    if effective_level(disclosure, found) is DisclosureLevel.DOMAIN:
+        return Answer(Outcome.INVOLVED_DOMAIN_ONLY, domain=org.domain, contact=desk_contact)
+    return Answer(
+        Outcome.INVOLVED,
+        organisation_id=org.id,
+        organisation_name=org.name,
+        domain=found.domain,
+        contact=found.contact,
+        since=found.since.isoformat(),
+    )
+
+
+# --- domain-only anonymity -----------------------------------------------------------------------
+def reply_label(network: Network, org: Organisation, purpose_id: str) -> str:
+    """How a node's reply is labelled to the requester: its id, or only its domain."""
+    if level(network, org.id, purpose_id) is DisclosureLevel.DOMAIN:
+        return DOMAIN_LABEL + org.domain
+    return org.id
+
+
+def reply_groups(network: Network, purpose_id: str, requester: str) -> dict[str, list[str]]:
+    """Label -> the nodes answering under it (one per organisation, several per domain)."""
+    groups: dict[str, list[str]] = {}
+    for org in nodes_to_ask(network, purpose_id, requester):
+        groups.setdefault(reply_label(network, org, purpose_id), []).append(org.id)
+    return groups
+
+
+def check_reply(answer: Answer, label: str) -> None:
+    """What a reply under ``label`` may say; anything else is a malformed reply."""
+    if answer.outcome not in LOOKUP_OUTCOMES:
+        raise MalformedMessage(f"a node cannot answer '{answer.outcome}' after a lookup")
+    if label.startswith(DOMAIN_LABEL):
+        if answer.organisation_id or answer.organisation_name or answer.outcome is Outcome.INVOLVED:
+            raise MalformedMessage("a domain-only answer names an organisation")
+        if answer.domain != label[len(DOMAIN_LABEL) :]:
+            raise MalformedMessage("a domain-only answer is for another domain")
+    elif answer.organisation_id not in ("", label) or (
+        answer.outcome is not Outcome.INVOLVED_DOMAIN_ONLY and answer.organisation_id != label
+    ):
+        raise MalformedMessage(f"an answer labelled '{label}' is from another organisation")
+
+
+# --- completeness --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OrganisationResult:
+    organisation_id: str  # empty when only a domain is disclosed
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class PersonAnswers:
+    answers: tuple[OrganisationResult, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One node's reply as the requester holds it after opening (or not) the sealed answer."""
+
+    label: str
+    answers: Sequence[Answer] | None  # one per person; None when there was no answer
+    problem: Outcome = Outcome.UNREACHABLE  # UNREACHABLE or ERROR when answers is None
+    message: str = ""
+
+
+def combine(
+    network: Network, purpose_id: str, requester: str, replies: Sequence[Reply], persons: int
+) -> list[PersonAnswers]:
+    """Per person: every other node's answer, named or anonymous, and whether all answered.
+
+    Nodes answered from the network file come first (named), then named replies in network order,
+    then the anonymous domain answers sorted by domain and outcome. A node without a reply is
+    UNREACHABLE or ERROR — never NOT_INVOLVED (P5).
+    """
+    order = {org.id: position for position, org in enumerate(network.organisations)}
+    policy = [
+        OrganisationResult(org.id, policy_answer(level(network, org.id, purpose_id), org))
+        for org in policy_organisations(network, purpose_id, requester)
+    ]
+    results: list[PersonAnswers] = []
+    for index in range(persons):
+        named: list[tuple[int, OrganisationResult]] = []
+        anonymous: list[OrganisationResult] = []
+        for reply in replies:
+            domain = (
+                reply.label[len(DOMAIN_LABEL) :] if reply.label.startswith(DOMAIN_LABEL) else ""
+            )
+            if reply.answers is None:
+                answer = Answer(reply.problem, domain=domain, message=reply.message)
+            else:
+                answer = reply.answers[index]
+            if domain:
+                anonymous.append(OrganisationResult("", answer))
+            else:
+                named.append(
+                    (order.get(reply.label, len(order)), OrganisationResult(reply.label, answer))
+                )
+        named.sort(key=lambda pair: pair[0])
+        anonymous.sort(key=lambda r: (r.answer.domain, r.answer.outcome.value))
+        answers = (*policy, *(r for _, r in named), *anonymous)
+        results.append(
+            PersonAnswers(answers, complete=all(r.answer.outcome.answered for r in answers))
+        )
+    return results
+
+
+# --- a question and its record ------------------------------------------------------------------
+def is_fresh(at: dt.datetime, now: dt.datetime, window_seconds: float) -> bool:
+    return abs((now - at).total_seconds()) <= window_seconds
+
+
+def search_entry_for(
+    question: Question, note: str, purpose: Purpose, at: dt.datetime, access_point: str
+) -> AuditEntry:
+    """The coordinator's record of a question: who asked, why, how many, which nodes — no more."""
+    return AuditEntry(
+        event=Event.SEARCH,
+        at=at,
+        answer_id=question.answer_id,
+        organisation=question.requester,
+        role=question.role,
+        access_point=access_point,
+        purpose=question.purpose,
+        legal_basis=purpose.legal_basis,
+        details={
+            "persons": str(question.persons),
+            "asked": ",".join(sorted(question.envelopes)),
+            "question": note,
+        },
+    )
+
+
+def record_problems(
+    entry: AuditEntry, question: Question, note: str, network: Network
+) -> list[str]:
+    """Every field in which a recorded search differs from the question it should record."""
+    purpose = network.purpose(question.purpose)
+    expected: Mapping[str, object] = {
+        "event": Event.SEARCH,
+        "answer id": question.answer_id,
+        "organisation": question.requester,
+        "purpose": question.purpose,
+        "role": question.role,
+        "legal basis": purpose.legal_basis if purpose else "(unknown purpose)",
+        "persons": str(question.persons),
+        "asked nodes": ",".join(sorted(question.envelopes)),
+        "signed question": note,
+    }
+    actual: Mapping[str, object] = {
+        "event": entry.event,
+        "answer id": entry.answer_id,
+        "organisation": entry.organisation,
+        "purpose": entry.purpose,
+        "role": entry.role,
+        "legal basis": entry.legal_basis,
+        "persons": entry.details.get("persons"),
+        "asked nodes": entry.details.get("asked"),
+        "signed question": entry.details.get("question"),
+    }
+    return [name for name in expected if expected[name] != actual[name]]

@@ -1,0 +1,488 @@
+"""The asking organisation's side of a question: the one code path of the CLI and the portal.
+
+For a list of persons it (1) has the key service evaluate the blinded BSNs under the key of every
+organisation it asks and its own, in one round trip, checking each VOPRF proof; (2) seals to each
+node that looks something up an envelope with that node's pseudonyms, the cases, the user and a
+reply key; (3) signs the question with the organisation's question key; (4) sends it through the
+coordinator; (5) checks the receipt — signature, inclusion, every field of the record, consistency
+with what this organisation witnessed; (6) opens each sealed reply and combines the answers with
+those the network file gives for the nodes that disclose nothing (P5); (7) keeps the question and
+its answers in the organisation's own trail. The BSN exists only in memory here (P1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from sqlalchemy.exc import SQLAlchemyError
+
+from betrokken import rules
+from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
+from betrokken.audit.keys import log_origin
+from betrokken.audit.log import AuditLog
+from betrokken.audit.record import AuditEntry
+from betrokken.audit.witness import LogProof, WitnessStore, check_log_proof
+from betrokken.clock import utcnow
+from betrokken.config.load import Loaded
+from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
+from betrokken.crypto import envelope as env
+from betrokken.crypto import question as q
+from betrokken.crypto.bsn import Bsn
+from betrokken.crypto.note import NoteKey
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.errors import (
+    BadInput,
+    BetrokkenError,
+    ConfigError,
+    MalformedMessage,
+    QuestionRefused,
+    VerificationError,
+    WitnessStale,
+)
+from betrokken.identity.names import COORDINATOR_URI, Identity, Role
+from betrokken.identity.rpc import channel, check_own_certificate, error_from_rpc
+from betrokken.keyservice.client import QUESTION, Pseudonymiser
+from betrokken.requester.trail import own_query_entry
+from betrokken.v1 import betrokken_pb2 as pb
+from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+OrganisationResult = rules.OrganisationResult
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person to ask about, as the regisseur typed or listed them."""
+
+    bsn: Bsn
+    case: str
+
+
+@dataclass(frozen=True)
+class PersonResult:
+    masked_bsn: str
+    fingerprint: str  # of the person's pseudonym under this organisation's own key
+    case: str
+    answers: tuple[OrganisationResult, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    """Proof, checked here, that the question was in the signed log before it was answered."""
+
+    leaf_index: int
+    tree_size: int
+    root: bytes
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    answer_id: str
+    purpose: str
+    legal_basis: str
+    requester: str
+    user: str
+    role: str
+    answered_at: dt.datetime
+    persons: list[PersonResult]
+    complete: bool
+    receipt: VerifiedReceipt
+    asked: tuple[str, ...]  # the nodes that received an envelope
+    trail_problem: str | None = None  # the answer stands; keeping it in the trail failed
+    trail_index: int | None = None
+
+
+@dataclass
+class Prepared:
+    """A signed question with its sealed envelopes, ready to send (and what opens the replies)."""
+
+    answer_id: str
+    own: list[Pseudonym]  # the persons' pseudonyms under the asking organisation's own key
+    note: str  # the signed question
+    envelopes: dict[str, bytes]
+    reply_keys: dict[str, bytes] = field(repr=False)
+    groups: dict[str, list[str]]
+
+
+def prepare_question(
+    network: Network,
+    requester: Organisation,
+    question_key: NoteKey,
+    pseudonyms: Mapping[str, Sequence[Pseudonym]],
+    cases: Sequence[str],
+    *,
+    purpose: str,
+    user: str,
+    role: str,
+    acted_for: str = "",
+    at: dt.datetime | None = None,
+    answer_id: str | None = None,
+) -> Prepared:
+    """Seal an envelope to every node that looks something up and sign the question.
+
+    ``pseudonyms`` holds, per organisation, the persons' pseudonyms under its key: the asking
+    organisation's own (for the tags) and every node's it asks. Pure apart from randomness.
+    """
+    asked = rules.nodes_to_ask(network, purpose, requester.id)
+    answer_id = answer_id or str(uuid.uuid4())
+    groups = rules.reply_groups(network, purpose, requester.id)
+    reply_keys = {label: env.new_reply_key() for label in groups}
+    envelopes: dict[str, bytes] = {}
+    for org in asked:
+        label = rules.reply_label(network, org, purpose)
+        content = q.EnvelopeContent(
+            answer_id=answer_id,
+            node=org.id,
+            reply_key=reply_keys[label],
+            user=user,
+            acted_for=acted_for,
+            items=tuple(
+                q.LookupItem(p.value, p.key_id, case)
+                for p, case in zip(pseudonyms[org.id], cases, strict=True)
+            ),
+        )
+        envelopes[org.id] = env.seal(
+            org.envelope_public_key,
+            q.envelope_info(network.name, answer_id, org.id),
+            content.to_bytes(),
+        )
+    own = list(pseudonyms[requester.id])
+    question = q.Question(
+        network=network.name,
+        answer_id=answer_id,
+        requester=requester.id,
+        purpose=purpose,
+        role=role,
+        at=at or utcnow(),
+        nonce=secrets.token_hex(16),
+        persons=len(cases),
+        envelopes=q.envelope_hashes(envelopes),
+        tags=q.tags_for([p.value for p in own], answer_id),
+    )
+    note = q.sign_question(question, question_key)
+    return Prepared(answer_id, own, note, envelopes, reply_keys, groups)
+
+
+def receipt_from_wire(proof: pb.LogProof) -> LogProof:
+    return LogProof(
+        record=proof.record,
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        checkpoint=proof.checkpoint,
+        inclusion_proof=tuple(proof.inclusion_proof),
+        consistency_size=proof.consistency_size,
+        consistency_proof=tuple(proof.consistency_proof),
+    )
+
+
+class Requester:
+    """Asks questions on behalf of one organisation, with its keys; users never hold them."""
+
+    def __init__(
+        self,
+        network: Network,
+        organisation: str,
+        tls: TlsFiles,
+        question_key: NoteKey,
+        trail: AuditLog,
+        witness: WitnessStore,
+        timeout: float = 30.0,
+    ) -> None:
+        org = network.organisation(organisation)
+        if org is None:
+            raise ConfigError(f"organisation '{organisation}' is not in network '{network.name}'")
+        if question_key.verifier() != org.question_key:
+            raise ConfigError(
+                f"the question key of {organisation} does not match the question_key pinned in "
+                "the network file",
+                hint="restore the right key file or pin its verifier in the network file",
+            )
+        self.network = network
+        self.org: Organisation = org
+        self.tls = tls
+        self.question_key = question_key
+        self.trail = trail
+        self.witness = witness
+        self.timeout = timeout
+        self.pseudonymiser = Pseudonymiser(network, tls, organisation, timeout)
+        address = network.coordinator.address
+        self._channel = channel(address, tls, network.coordinator.tls_name)
+        self._stub = pb_grpc.CoordinatorStub(self._channel)
+
+    @classmethod
+    def from_config(cls, loaded: Loaded[NodeConfig], timeout: float = 30.0) -> Requester:
+        """The requester of the organisation whose node.toml ``loaded`` is."""
+        from betrokken.audit.trail import open_trail
+        from betrokken.identity.keyfiles import read_note_key
+
+        network = loaded.network
+        org = network.organisation(loaded.component.organisation)
+        assert org is not None  # load_node checked it
+        check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), None)
+        if not loaded.component.question_key:
+            raise ConfigError(
+                f"{loaded.path}: this organisation has no 'question_key', so it cannot ask",
+                hint='add question_key = "question.key" (written by `betrokken network init`) '
+                "and pin its verifier as question_key in the network file",
+            )
+        key = read_note_key(
+            loaded.resolve(loaded.component.question_key), org.question_key, "question key"
+        )
+        trail, witness = open_trail(loaded)
+        return cls(network, org.id, loaded.tls, key, trail, witness, timeout)
+
+    def close(self) -> None:
+        self.pseudonymiser.close()
+        self._channel.close()
+
+    def __enter__(self) -> Requester:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- asking ----------------------------------------------------------------------------------
+    def ask(
+        self,
+        persons: Sequence[Person],
+        *,
+        purpose: str,
+        user: str,
+        role: str,
+        acted_for: str = "",
+    ) -> QueryResult:
+        """Ask about ``persons``; the question and its answers are kept in the organisation's trail.
+
+        Raises the BetrokkenError that stopped it (refused by policy, a service unreachable, a
+        verification that failed); a failure to keep the trail after the answer arrived does not
+        hide the answer (see ``QueryResult.trail_problem``).
+        """
+        own: list[Pseudonym] = []
+        try:
+            self._check_input(persons, purpose, user, role, acted_for)
+            prepared = self._prepare(persons, purpose, user, role, acted_for)
+            own = prepared.own
+            result = self._send(prepared, persons, purpose, user, role)
+        except BetrokkenError as exc:
+            self._keep(
+                own_query_entry(
+                    self.org.id, user, acted_for, role, purpose, persons, own, error=exc
+                ),
+                quiet=True,
+            )
+            raise
+        problem, index = self._keep(
+            own_query_entry(
+                self.org.id, user, acted_for, role, purpose, persons, own, result=result
+            )
+        )
+        return dataclasses.replace(result, trail_problem=problem, trail_index=index)
+
+    def _keep(self, entry: AuditEntry, quiet: bool = False) -> tuple[str | None, int | None]:
+        try:
+            return None, self.trail.append([entry])[0]
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            if quiet:
+                return cause, None
+            return (
+                f"the question was answered, but it could not be kept in this organisation's "
+                f"own trail ({cause}); tell the organisation's administrator",
+                None,
+            )
+
+    def _check_input(
+        self, persons: Sequence[Person], purpose: str, user: str, role: str, acted_for: str
+    ) -> None:
+        try:
+            q.check_text(user, "the asking user")
+            q.check_text(role, "the role", required=False)
+            q.check_text(acted_for, "acted for", required=False)
+            for number, person in enumerate(persons, start=1):
+                q.check_text(person.case, f"person {number}'s case reference")
+        except MalformedMessage as exc:
+            raise BadInput(
+                exc.message,
+                hint="use printable text of at most 128 bytes; a case reference is required",
+            ) from None
+        limit = self.network.coordinator.max_batch
+        if not 1 <= len(persons) <= limit:
+            raise BadInput(
+                f"a question holds 1 to {limit} persons, this one {len(persons)}",
+                hint="split the list",
+            )
+        rules.check_may_ask(self.network, self.org.id, purpose, role)
+
+    def _prepare(
+        self, persons: Sequence[Person], purpose: str, user: str, role: str, acted_for: str
+    ) -> Prepared:
+        asked = rules.nodes_to_ask(self.network, purpose, self.org.id)
+        keys = [self.org.id, *(o.id for o in asked)]
+        pseudonyms = self.pseudonymiser.pseudonymise_under([p.bsn for p in persons], keys, QUESTION)
+        return prepare_question(
+            self.network,
+            self.org,
+            self.question_key,
+            pseudonyms,
+            [p.case for p in persons],
+            purpose=purpose,
+            user=user,
+            role=role,
+            acted_for=acted_for,
+        )
+
+    def _send(
+        self,
+        prepared: Prepared,
+        persons: Sequence[Person],
+        purpose: str,
+        user: str,
+        role: str,
+    ) -> QueryResult:
+        witnessed = self.witness.last()
+        request = pb.QueryRequest(
+            question=prepared.note,
+            envelopes=[pb.Envelope(node=n, sealed=s) for n, s in prepared.envelopes.items()],
+            witnessed_size=witnessed.size if witnessed else 0,
+        )
+        try:
+            response = self._stub.Query(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(
+                exc,
+                "coordinator",
+                self.network.coordinator.address,
+                expected=COORDINATOR_URI,
+                tls=self.tls,
+            ) from None
+        receipt = self._verify_receipt(response, prepared)
+        replies = self._open(response, prepared, len(persons))
+        combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
+        results = [
+            PersonResult(
+                masked_bsn=person.bsn.masked(),
+                fingerprint=pseudonym.fingerprint,
+                case=person.case,
+                answers=answers.answers,
+                complete=answers.complete,
+            )
+            for person, pseudonym, answers in zip(persons, prepared.own, combined, strict=True)
+        ]
+        purpose_rule = self.network.purpose(purpose)
+        try:
+            answered_at = q.parse_time(response.answered_at)
+        except MalformedMessage:
+            answered_at = utcnow()
+        return QueryResult(
+            answer_id=prepared.answer_id,
+            purpose=purpose,
+            legal_basis=purpose_rule.legal_basis if purpose_rule else "",
+            requester=self.org.id,
+            user=user,
+            role=role,
+            answered_at=answered_at,
+            persons=results,
+            complete=all(r.complete for r in results),
+            receipt=receipt,
+            asked=tuple(sorted(prepared.envelopes)),
+        )
+
+    def _verify_receipt(self, response: pb.QueryResponse, prepared: Prepared) -> VerifiedReceipt:
+        """Every field of the record, against this organisation's own witness state."""
+        if response.answer_id != prepared.answer_id:
+            raise VerificationError("the coordinator answered another question")
+        origin = log_origin(self.network.name, "coordinator")
+        try:
+            proven = check_log_proof(
+                receipt_from_wire(response.receipt),
+                self.network.coordinator.log_key,
+                origin,
+                self.witness.last(),
+            )
+        except (QuestionRefused, WitnessStale) as exc:
+            if isinstance(exc, QuestionRefused):
+                self.witness.alarm(f"receipt-{exc.kind}", exc.message)
+            raise VerificationError(
+                f"the coordinator's receipt does not prove the question was recorded in the log "
+                f"this organisation witnessed: {exc.message}",
+                hint=f"keep the answer id {prepared.answer_id} and tell the network's DPO",
+            ) from None
+        question = q.peek_question(prepared.note)
+        problems = rules.record_problems(proven.entry, question, prepared.note, self.network)
+        if problems:
+            self.witness.alarm("receipt-record-mismatch", ", ".join(problems))
+            raise VerificationError(
+                "the coordinator's receipt records another question (differs in: "
+                + ", ".join(problems)
+                + ")",
+                hint=f"keep the answer id {prepared.answer_id} and tell the network's DPO",
+            )
+        if proven.first_seen:
+            self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
+        else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
+            self.witness.seen(proven.checkpoint, response.receipt.checkpoint, prepared.answer_id)
+        return VerifiedReceipt(
+            proven.index,
+            proven.checkpoint.size,
+            proven.checkpoint.root,
+            response.receipt.checkpoint,
+        )
+
+    def _open(
+        self, response: pb.QueryResponse, prepared: Prepared, persons: int
+    ) -> list[rules.Reply]:
+        """Open every reply; a missing, unopenable or malformed one is an ERROR, never a "no"."""
+        by_label: dict[str, list[pb.NodeReply]] = {}
+        for reply in response.replies:
+            by_label.setdefault(reply.label, []).append(reply)
+        unknown = set(by_label) - set(prepared.groups)
+        if unknown:
+            raise MalformedMessage(
+                "the coordinator returned replies for nodes that were not asked: "
+                + ", ".join(sorted(label[:64] for label in unknown))
+            )
+        opened: list[rules.Reply] = []
+        for label, members in prepared.groups.items():
+            got = by_label.get(label, [])
+            for position in range(len(members)):
+                if position >= len(got):
+                    opened.append(
+                        rules.Reply(label, None, Outcome.ERROR, "the coordinator returned no reply")
+                    )
+                    continue
+                opened.append(self._open_one(got[position], prepared, label, persons))
+            if len(got) > len(members):
+                raise MalformedMessage(f"the coordinator returned too many replies for '{label}'")
+        return opened
+
+    def _open_one(
+        self, reply: pb.NodeReply, prepared: Prepared, label: str, persons: int
+    ) -> rules.Reply:
+        if reply.status == pb.UNREACHABLE:
+            return rules.Reply(label, None, Outcome.UNREACHABLE, reply.problem[:200])
+        if reply.status != pb.ANSWERED:
+            return rules.Reply(label, None, Outcome.ERROR, reply.problem[:200])
+        try:
+            plain = env.open_reply(
+                prepared.reply_keys[label],
+                q.reply_aad(self.network.name, prepared.answer_id, label),
+                reply.reply,
+            )
+            content = q.ReplyContent.from_bytes(plain)
+            if content.answer_id != prepared.answer_id or content.label != label:
+                raise MalformedMessage("the reply is for another question")
+            if len(content.items) != persons:
+                raise MalformedMessage(f"the reply holds {len(content.items)} answers")
+            answers = [Answer.from_fields(item, LOOKUP_OUTCOMES) for item in content.items]
+            for answer in answers:
+                rules.check_reply(answer, label)
+        except (VerificationError, MalformedMessage) as exc:
+            return rules.Reply(label, None, Outcome.ERROR, f"unusable reply: {exc.message}")
+        return rules.Reply(label, answers)

@@ -1,0 +1,111 @@
+"""Test tools that act as the parties of a development network with their own key files.
+
+:class:`NetKeys` reads a network's keys from its folder the way each party holds them: the key
+service's seed (to compute the pseudonyms a node stores, as ground truth), each organisation's
+question key and envelope key, the coordinator's log key and TLS files. With them a test can act as
+a requester (:meth:`NetKeys.prepare`) or as an insider — a coordinator that forges or replays a
+lookup, a node that keeps what it receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from betrokken.config.devnet import DevNetwork
+from betrokken.config.load import load_network
+from betrokken.config.schema import Network, TlsFiles
+from betrokken.crypto import oprf
+from betrokken.crypto.envelope import EnvelopeKey
+from betrokken.crypto.note import NoteKey
+from betrokken.crypto.oprf import derive_organisation_key
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.identity.keyfiles import read_envelope_key, read_note_key, read_seed
+from betrokken.requester.client import Prepared, prepare_question
+
+
+@dataclass
+class NetKeys:
+    net: DevNetwork
+    network: Network = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.network = load_network(self.net.network_file)
+
+    @cached_property
+    def seed(self) -> bytes:
+        return read_seed(self.net.directory / "keyservice" / "oprf.seed")
+
+    def secret(self, org: str) -> bytes:
+        return derive_organisation_key(self.seed, org).secret
+
+    def pseudonym(self, org: str, digits: str) -> Pseudonym:
+        organisation = self.network.organisation(org)
+        assert organisation is not None
+        value = oprf.evaluate(self.secret(org), digits.encode())
+        return Pseudonym(value, organisation.pseudonym_key_id)
+
+    def every_pseudonym(self, digits: str) -> dict[str, bytes]:
+        """The person's pseudonym under every organisation's key."""
+        return {o.id: self.pseudonym(o.id, digits).value for o in self.network.organisations}
+
+    def node_dir(self, org: str):  # type: ignore[no-untyped-def]
+        return self.net.node_configs[org].parent
+
+    def question_key(self, org: str) -> NoteKey:
+        organisation = self.network.organisation(org)
+        assert organisation is not None
+        return read_note_key(
+            self.node_dir(org) / "question.key", organisation.question_key, "question key"
+        )
+
+    def envelope_key(self, org: str) -> EnvelopeKey:
+        organisation = self.network.organisation(org)
+        assert organisation is not None
+        return read_envelope_key(self.node_dir(org) / "envelope.key", organisation.envelope_key)
+
+    def log_key(self) -> NoteKey:
+        return read_note_key(
+            self.net.directory / "coordinator" / "log.key",
+            self.network.coordinator.log_key,
+            "log signing key",
+        )
+
+    def tls(self, who: str) -> TlsFiles:
+        """TLS files of an organisation, of 'coordinator' or of 'keyservice'."""
+        base = self.node_dir(who) if who in self.net.node_configs else self.net.directory / who
+        return TlsFiles(
+            certificate=str(base / f"{who}.crt"),
+            private_key=str(base / f"{who}.key"),
+            ca=str(self.net.directory / "ca" / "ca.crt"),
+        )
+
+    def prepare(
+        self,
+        requester: str,
+        purpose: str,
+        persons: Sequence[tuple[str, str]],
+        *,
+        user: str = "tester",
+        role: str = "regisseur",
+        signer: NoteKey | None = None,
+        **kwargs: object,
+    ) -> Prepared:
+        """A signed question with its envelopes, made as ``requester`` would (without the key
+        service: the pseudonyms come from the seed this test can read)."""
+        org = self.network.organisation(requester)
+        assert org is not None
+        orgs = [o.id for o in self.network.organisations]
+        pseudonyms = {o: [self.pseudonym(o, digits) for digits, _ in persons] for o in orgs}
+        return prepare_question(
+            self.network,
+            org,
+            signer or self.question_key(requester),
+            pseudonyms,
+            [case for _, case in persons],
+            purpose=purpose,
+            user=user,
+            role=role,
+            **kwargs,  # type: ignore[arg-type]
+        )
