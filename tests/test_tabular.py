@@ -274,7 +274,7 @@ def test_a_row_with_more_cells_than_the_header_is_a_row_problem() -> None:
     table = read_table(
         b"bsn,contact,reference\n999993653,Wijkteam Noord, 023-1234567,R-1\n999993653,a,R-2,,\n",
         "x.csv",
-        FIELDS + ("contact",),
+        (*FIELDS, "contact"),
     )
     rows = list(table.rows())
     assert rows[0].problem is not None and "more cells than the header" in rows[0].problem
