@@ -11,9 +11,12 @@ that would be stored already ended is refused, never stored silently as "not inv
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto.bsn import Bsn, mask, parse_bsn
@@ -151,6 +154,31 @@ def _bsn_problem(value: str) -> str:
     if set(cleaned) == {"0"}:
         return "BSN is all zeros"
     return "BSN fails the elfproef (11-check)"
+
+
+@contextmanager
+def _bookkeeping() -> Iterator[None]:
+    """Ctrl-C waits until a stored batch is counted, so the summary says exactly what is stored.
+
+    Only the database write and the counting are covered (milliseconds); waiting for the key
+    service stays interruptible. Signal handlers belong to the main thread: elsewhere (a web
+    server's worker) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def remember(signum: int, _frame: Any) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, remember)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        if caught:
+            raise KeyboardInterrupt
 
 
 @dataclass
@@ -350,16 +378,28 @@ class Registrar:
     ) -> None:
         now = self.clock()
         pseudonyms = self.pseudonyms.pseudonymise([bsn for _, bsn, _ in batch])
-        results = self.store.upsert(
-            [
-                self._registration(p, info, now.date())
-                for p, (_, _, info) in zip(pseudonyms, batch, strict=True)
-            ],
-            actor=self.actor,
-            retention_days=self.retention_days,
-            now=now,
-            reactivate=reactivate,
-        )
+        registrations = [
+            self._registration(p, info, now.date())
+            for p, (_, _, info) in zip(pseudonyms, batch, strict=True)
+        ]
+        with _bookkeeping():
+            results = self.store.upsert(
+                registrations,
+                actor=self.actor,
+                retention_days=self.retention_days,
+                now=now,
+                reactivate=reactivate,
+            )
+            self._count(batch, results, summary, seen_registrations, seen_withdrawals)
+
+    @staticmethod
+    def _count(
+        batch: list[tuple[int, Bsn, Details]],
+        results: list[Stored],
+        summary: ImportSummary,
+        seen_registrations: set[int],
+        seen_withdrawals: set[int],
+    ) -> None:
         for (line, _, _), stored in zip(batch, results, strict=True):
             if stored.change is Change.ALREADY_ENDED:
                 summary.problems.add(
