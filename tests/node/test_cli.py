@@ -351,3 +351,30 @@ def test_ctrl_c_during_an_import_exits_130_and_says_how_far_it_got(
     stored = net.registrations()  # what the summary says is exactly what is stored
     assert f"every line up to line {stored + 1:,} is done ({stored:,} stored" in stderr
     assert "run the same command again to finish" in stderr and "Traceback" not in stderr
+
+
+def test_on_a_terminal_the_bsn_is_asked_for_without_echo(network: Net) -> None:
+    import pty
+
+    [person] = _people(1, seed=79)
+    command = betrokken_command("node", "register", "--config", network.config, "--bsn", "-")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal
+        os.execv(command[0], command)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"BSN:" not in seen and time.monotonic() < deadline:
+        seen += os.read(fd, 1024)
+    os.write(fd, person.digits.encode() + b"\n")
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert f"{person.masked()}: added".encode() in seen
+    assert person.digits.encode() not in seen  # not echoed
