@@ -15,7 +15,7 @@ from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig, Organisation
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.db import redacted
-from betrokken.errors import BadInput, BetrokkenError
+from betrokken.errors import BadInput, BetrokkenError, ConfigError
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_store
@@ -289,7 +289,14 @@ def node_import(
     from tqdm import tqdm
 
     loaded = load_node(config_path)
-    mapping = {**loaded.component.import_.columns, **parse_mapping(columns or "")}
+    configured = loaded.component.import_.columns
+    unknown = [name for name in configured if name.lower() not in FIELDS]
+    if unknown:
+        raise ConfigError(
+            f"{loaded.path}: [import] columns names unknown field(s) {', '.join(unknown)}",
+            hint="fields: " + ", ".join(FIELDS) + '; e.g. columns = { bsn = "BSN" }',
+        )
+    mapping = {**configured, **parse_mapping(columns or "")}
     table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping)
     registrar, pseudonymiser = _registrar(loaded)
     summary = ImportSummary()

@@ -378,3 +378,24 @@ def test_on_a_terminal_the_bsn_is_asked_for_without_echo(network: Net) -> None:
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert f"{person.masked()}: added".encode() in seen
     assert person.digits.encode() not in seen  # not echoed
+
+
+def test_a_wrong_column_mapping_in_node_toml_is_a_configuration_error(
+    network: Net, tmp_path: Path
+) -> None:
+    config = Path(network.config)
+    base = config.read_text().split("\n[import]")[0]
+    wrong = config.with_name("node-wrong-import.toml")
+    wrong.write_text(base + '\n[import]\ncolumns = { naam = "Naam" }\n')
+    export = tmp_path / "export.csv"
+    export.write_text("bsn\n999993653\n")
+    done = network.run("node", "import", "--config", str(wrong), str(export))
+    assert done.code == 5
+    assert "[import] columns names unknown field(s) naam" in done.stderr
+    missing = network.run(
+        "node", "import", "--config", network.config, str(export), "--columns", "bsn=BSN-nr"
+    )
+    assert missing.code == 2
+    assert "column 'BSN-nr' (mapped to bsn) is not in the file; columns found: 'bsn'" in (
+        missing.stderr
+    )
