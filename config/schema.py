@@ -308,6 +308,16 @@ class TlsFiles(Strict):
     ca: str = Field(description="PEM CA bundle that signs every certificate of the network")
 
 
+class ImportSettings(Strict):
+    """``[import]`` in node.toml: how this organisation's case-system export is read."""
+
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description='field -> column header in the export, e.g. bsn = "BSN", since = '
+        '"Startdatum"; an empty header leaves a field unread',
+    )
+
+
 class NodeConfig(Strict):
     network: str = Field(description="path to network.toml (relative to this file)")
     organisation: Identifier
@@ -325,6 +335,7 @@ class NodeConfig(Strict):
     listen: Address | None = Field(default=None, description="default: the network's node_address")
     expiry_interval_seconds: float = Field(default=3600.0, gt=0)
     witness_interval_seconds: float = Field(default=60.0, gt=0)
+    import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
 
 
 class CoordinatorConfig(Strict):

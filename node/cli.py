@@ -14,13 +14,15 @@ import click
 from betrokken.clikit import config_option, guard, serve
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig, Organisation
-from betrokken.crypto.bsn import parse_bsn
+from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.db import redacted
-from betrokken.errors import BadInput
+from betrokken.errors import BadInput, BetrokkenError, ConfigError
 from betrokken.keyservice.client import Pseudonymiser
-from betrokken.node.importer import Registrar
+from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_store, open_witness
+from betrokken.node.store import ENDING_SOON_DAYS
 from betrokken.node.witness import CoordinatorLog, witness_once
+from betrokken.tabular import Table, open_table, parse_mapping
 
 
 def _today() -> dt.date:
@@ -58,98 +60,266 @@ def _registrar(loaded: Loaded[NodeConfig]) -> tuple[Registrar, Pseudonymiser]:
     return registrar, pseudonymiser
 
 
+BSN_HELP = (
+    "The person's BSN (never stored; pseudonymised). Give '-' to read it from standard input "
+    "(or a hidden prompt), so it stays out of shell history and the process list."
+)
+
+
+def read_bsn(value: str) -> Bsn:
+    """``--bsn VALUE``, or with ``-`` a line from standard input (a hidden prompt on a tty)."""
+    if value != "-":
+        return parse_bsn(value)
+    stream = sys.stdin
+    if stream is None:
+        raise BadInput("--bsn -: there is no standard input to read the BSN from")
+    if stream.isatty():
+        text = click.prompt("BSN", hide_input=True, err=True, default="", show_default=False)
+        return parse_bsn(str(text))
+    raw = stream.buffer.readline(64) if hasattr(stream, "buffer") else stream.readline(64).encode()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadInput(
+            "--bsn -: standard input does not hold a BSN (it has non-ASCII bytes)",
+            hint="pipe in the 9 digits only, e.g. from your password manager or case system",
+        ) from None
+    return parse_bsn(text)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
+
+
+DATE = click.DateTime(["%Y-%m-%d", "%d-%m-%Y"])
+
+
 @node.command("register")
 @config_option
-@click.option("--bsn", required=True, help="The person's BSN (never stored; pseudonymised).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Start of involvement (today).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="End (default: retention term).")
-@click.option("--contact", help="Contact point for this registration (default: organisation's).")
-@click.option("--reference", help="Your own case reference (no personal data).")
-@click.option("--domain-only", is_flag=True, help="Disclose only the domain for this person.")
+@click.option("--bsn", required=True, help=BSN_HELP)
+@click.option("--since", type=DATE, help="Start of involvement (new: today; else kept).")
+@click.option(
+    "--until",
+    type=DATE,
+    help="The case's end, when the case system has one (else kept; new: open-ended).",
+)
+@click.option("--open", "open_", is_flag=True, help="The case has no end (clears an --until).")
+@click.option("--contact", help="Contact point for this registration (new: organisation's).")
+@click.option("--reference", help="Your own case reference (no personal data; else kept).")
+@click.option(
+    "--domain-only/--policy-disclosure",
+    default=None,
+    help="Disclose only the domain for this person / let the network's policy decide again.",
+)
 @guard
 def node_register(
     config_path: Path,
     bsn: str,
     since: dt.datetime | None,
     until: dt.datetime | None,
+    open_: bool,
     contact: str | None,
     reference: str | None,
-    domain_only: bool,
+    domain_only: bool | None,
 ) -> None:
-    """Register that this organisation is involved with a person."""
+    """Register, or confirm, that this organisation is involved with a person.
+
+    Each register confirms the registration: an open case stays active until the network's
+    retention term after its last confirmation. What is not given is kept from an existing
+    registration. Registering a person withdrawn by hand registers them again.
+    """
     from betrokken.node.importer import details
 
+    if until and open_:
+        raise BadInput("give --until or --open, not both")
     loaded = load_node(config_path)
-    person = parse_bsn(bsn)
+    person = read_bsn(bsn)
+    given = {
+        name
+        for name, value in (
+            ("since", since),
+            ("until", until or open_ or None),
+            ("contact", contact),
+            ("reference", reference),
+            ("disclosure", domain_only),
+        )
+        if value is not None
+    }
+    today = _today()
     info = details(
         loaded.network,
         _org(loaded),
-        since=since.date() if since else None,
-        until=until.date() if until else None,
+        since=_date(since),
+        until=_date(until),
         contact=contact,
         reference=reference,
         disclosure="domain" if domain_only else None,
-        today=_today(),
+        today=today,
+        given=given,
     )
     registrar, pseudonymiser = _registrar(loaded)
     with pseudonymiser:
-        change = registrar.register(person, info)
-    click.echo(f"{person.masked()}: {change.value} (until {info.until.isoformat()})")
+        stored = registrar.register(person, info)
+    days = loaded.network.retention.registration_days
+    if stored.given_until is None:
+        why = f"open case: {days} days after this confirmation; register or import it again"
+    elif stored.ends_by_confirmation:
+        why = (
+            f"the retention term after this confirmation; the case's end {stored.given_until} "
+            "is later, so confirm it again before then"
+        )
+    else:
+        why = "the case's end"
+    click.echo(f"{person.masked()}: {stored.change.value}; active until {stored.until} ({why})")
+    if stored.withdrawn_on is not None:
+        click.echo(f"  registered again after a withdrawal by hand on {stored.withdrawn_on}")
 
 
 @node.command("withdraw")
 @config_option
-@click.option("--bsn", help="The person's BSN.")
+@click.option("--bsn", help=BSN_HELP)
 @click.option("--reference", help="Withdraw by your own case reference instead.")
 @guard
 def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> None:
-    """End a registration (involvement ended). Nothing about the person remains."""
+    """End a registration by hand (involvement ended).
+
+    The registration is removed. Only the person's pseudonym and the day are remembered, so a
+    later import that still holds the case does not register it again (`node import
+    --reactivate` or `node register` does); see docs/operator.md.
+    """
 
     if bool(bsn) == bool(reference):
         raise BadInput("give either --bsn or --reference", hint="one of the two, not both")
     loaded = load_node(config_path)
+    days = loaded.network.retention.registration_days
     if reference:
-        removed = open_store(loaded).withdraw(reference=reference, actor=getpass.getuser())
+        removed = open_store(loaded).withdraw(
+            reference=reference, actor=getpass.getuser(), remember_days=days, today=_today()
+        )
         label = f"reference {reference}"
     else:
-        person = parse_bsn(bsn or "")
+        person = read_bsn(bsn or "")
         registrar, pseudonymiser = _registrar(loaded)
         with pseudonymiser:
             removed = registrar.withdraw(person)
         label = person.masked()
     if removed:
         click.echo(f"{label}: withdrawn ({removed} registration(s) removed)")
+        click.echo(
+            "  remembered as withdrawn, so an import does not register it again "
+            f"(for up to {days} days after the last import that still holds it)"
+        )
     else:
         click.echo(f"{label}: no registration found; nothing changed")
+
+
+def _names(names: tuple[str, ...], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def import_summary(
+    file: Path, table: Table, summary: ImportSummary, sync: bool, finished: bool
+) -> list[str]:
+    """The import's summary: at most 21 lines, whatever the file held."""
+    lines = [f"{file}: {summary.counts()}"]
+    lines.append(f"  read:     {table.description}; {summary.lines_read:,} line(s)")
+    columns = ", ".join(
+        name if header.casefold() == name else f"{name}={header}"
+        for name, header in table.columns.items()
+    )
+    lines.append(f"  columns:  {columns}")
+    if table.ignored:
+        lines.append(f"  ignored:  {_names(table.ignored)} (not read)")
+    if summary.kept_withdrawn:
+        lines.append(
+            f"  kept withdrawn: {summary.kept_withdrawn} person(s) withdrawn by hand; "
+            "--reactivate registers them again"
+        )
+    if summary.stored and summary.open_until:
+        lines.append(
+            f"  open cases stay active until {summary.open_until} unless imported again before then"
+        )
+    if sync:
+        if not finished:
+            lines.append("  --sync:   nothing ended (the import did not finish)")
+        elif summary.sync_skipped:
+            lines.append(f"  --sync:   NOT APPLIED: {summary.sync_skipped}")
+        else:
+            lines.append(
+                f"  --sync:   {summary.ended or 0} registration(s) not in the file ended "
+                "(withdrawn; recorded in the node's trail)"
+            )
+    if summary.rejected:
+        lines.append(f"  rejected ({summary.rejected:,} line(s); nothing of them was stored):")
+        lines += ["    " + line for line in summary.problems.lines(max_groups=8)]
+    return lines
 
 
 @node.command("import")
 @config_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--columns",
+    metavar="FIELD=COLUMN,...",
+    help="Which column holds which field, e.g. bsn=BSN,since=Startdatum (adds to [import] "
+    "columns in node.toml; FIELD= leaves a field unread).",
+)
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="The file is the whole current caseload: registrations not in it end.",
+)
+@click.option(
+    "--reactivate",
+    is_flag=True,
+    help="Register again the persons in the file that were withdrawn by hand.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @guard
-def node_import(config_path: Path, file: Path, quiet: bool) -> None:
-    """Import registrations from a CSV FILE (header: bsn[,since,until,contact,reference,...]).
+def node_import(
+    config_path: Path, file: Path, columns: str | None, sync: bool, reactivate: bool, quiet: bool
+) -> None:
+    """Import registrations from a case-system export FILE (CSV or Excel .xlsx).
 
-    Bad lines are listed and skipped; they never stop the rest and are never half-stored.
-    Exit code 0 when every line was stored, 2 when some were rejected.
+    Fields: bsn (required), since, until, contact, domain, reference, disclosure; header names
+    match in any case, other columns are ignored. Every line confirms its registration. Bad
+    lines are skipped and summarised, never half-stored. Exit code 0 when every line was
+    stored, 2 when some were rejected, 130 on Ctrl-C, the error's own code when the import
+    stopped (re-running the same command finishes it).
     """
     from tqdm import tqdm
 
     loaded = load_node(config_path)
-    if not file.is_file():
-        raise BadInput(f"{file}: file not found")
-    lines = max(0, sum(1 for _ in file.open(encoding="utf-8-sig", errors="replace")) - 1)
+    configured = loaded.component.import_.columns
+    unknown = [name for name in configured if name.lower() not in FIELDS]
+    if unknown:
+        raise ConfigError(
+            f"{loaded.path}: [import] columns names unknown field(s) {', '.join(unknown)}",
+            hint="fields: " + ", ".join(FIELDS) + '; e.g. columns = { bsn = "BSN" }',
+        )
+    mapping = {**configured, **parse_mapping(columns or "")}
+    table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping)
     registrar, pseudonymiser = _registrar(loaded)
-    bar: Any = tqdm(total=lines, unit="line", disable=quiet, desc="importing", file=sys.stderr)
-    with pseudonymiser, bar:
-        summary = registrar.import_csv(file, progress=bar.update)
-    click.echo(
-        f"{file}: {summary.added} added, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {len(summary.rejected)} rejected"
-    )
-    for line, reason in summary.rejected:
-        click.echo(f"  line {line}: {reason}")
+    summary = ImportSummary()
+    bar: Any = tqdm(total=table.size, unit="line", disable=quiet, desc="importing", file=sys.stderr)
+    try:
+        with pseudonymiser, bar:
+            registrar.import_table(
+                table, summary, sync=sync, reactivate=reactivate, progress=bar.update
+            )
+    except (BetrokkenError, KeyboardInterrupt):
+        click.echo("\n".join(import_summary(file, table, summary, sync, finished=False)))
+        last = summary.last_committed_line
+        where = f"every line up to line {last:,} is done" if last else "no line was stored"
+        click.echo(
+            f"import interrupted: {where} ({summary.stored:,} stored, {summary.rejected:,} "
+            "rejected); nothing after it was stored.\n"
+            "  run the same command again to finish: lines already stored count as unchanged",
+            err=True,
+        )
+        raise
+    click.echo("\n".join(import_summary(file, table, summary, sync, finished=True)))
     if summary.rejected:
         raise SystemExit(BadInput.exit_code)
 
@@ -164,13 +334,28 @@ def node_status(config_path: Path) -> None:
     org = _org(loaded)
     store = open_store(loaded)
     status = store.status(_today())
+    days = loaded.network.retention.registration_days
     click.echo(f"node of {org.id} ({org.name}) in network '{loaded.network.name}'")
     click.echo(f"  listens on:         {loaded.component.listen or org.node_address}")
     click.echo(f"  database:           {redacted(loaded.component.database)}")
     click.echo(f"  active:             {status.active} registration(s)")
     for domain, count in sorted(status.by_domain.items()):
         click.echo(f"    domain {domain}: {count}")
+    click.echo(
+        f"  ending in {ENDING_SOON_DAYS} days:  {status.ending_unconfirmed} for lack of "
+        "confirmation (import or register them again if the cases go on)"
+    )
     click.echo(f"  ended, not removed: {status.ended_not_yet_removed}")
+    click.echo(
+        f"  withdrawn by hand:  {status.withdrawals_remembered} remembered "
+        "(an import does not register them again)"
+    )
+    confirmed = (
+        f"{status.last_confirmation:%Y-%m-%d %H:%M:%S} UTC" if status.last_confirmation else "never"
+    )
+    click.echo(
+        f"  last confirmation:  {confirmed}; open cases end {days} days after their last one"
+    )
     keys = ", ".join(f"{k} ({v})" for k, v in status.key_ids.items()) or "none"
     click.echo(f"  key ids:            {keys}; this organisation's key: {org.pseudonym_key_id}")
     stale = [k for k in status.key_ids if k != org.pseudonym_key_id]
@@ -209,11 +394,15 @@ def node_status(config_path: Path) -> None:
 @config_option
 @guard
 def node_expire(config_path: Path) -> None:
-    """Remove registrations whose term has ended (the running node also does this hourly)."""
+    """Remove ended registrations: past the case's end, or the retention term after their last
+    confirmation (the running node also does this hourly). Forget withdrawals past their term."""
 
     loaded = load_node(config_path)
-    removed = open_store(loaded).expire(_today(), actor=getpass.getuser())
-    click.echo(f"{removed} ended registration(s) removed")
+    store = open_store(loaded)
+    today = _today()
+    forgotten = store.forget_withdrawals(today)
+    removed = store.expire(today, actor=getpass.getuser())
+    click.echo(f"{removed} ended registration(s) removed; {forgotten} withdrawal(s) forgotten")
 
 
 @node.command("witness")

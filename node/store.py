@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from sqlalchemy import (
+    Connection,
     Date,
     DateTime,
     Integer,
@@ -19,9 +21,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
+    update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,7 +36,7 @@ from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
-from betrokken.errors import QuestionRefused
+from betrokken.errors import QuestionRefused, Unavailable
 
 
 class Base(DeclarativeBase):
@@ -40,6 +44,10 @@ class Base(DeclarativeBase):
 
 
 class RegistrationRow(Base):
+    """One registration. ``until`` is the last day it is active: the end the case system gave
+    (``given_until``) or the retention term after the last confirmation (``confirmed_at``),
+    whichever comes first. Lookups only compare ``until``; every write recomputes it."""
+
     __tablename__ = "registrations"
     __table_args__ = (UniqueConstraint("pseudonym", "key_id", name="uq_registration_pseudonym"),)
 
@@ -54,6 +62,28 @@ class RegistrationRow(Base):
     disclosure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Added for issue 9 (additive: nullable, no default needed for existing rows).
+    given_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+
+
+class WithdrawalRow(Base):
+    """A registration withdrawn by hand, remembered so that an import does not undo it.
+
+    Only the pseudonym (under this organisation's own key), the day of the withdrawal and the
+    day it is forgotten: no reference, contact or dates of the case (docs/adr/0011).
+    """
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (UniqueConstraint("pseudonym", "key_id", name="uq_withdrawal_pseudonym"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[bytes] = mapped_column(LargeBinary(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    withdrawn_on: Mapped[dt.date] = mapped_column(Date)
+    remember_until: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
 class AnsweredQuestion(Base):
@@ -73,20 +103,52 @@ class AnsweredQuestion(Base):
 class Change(StrEnum):
     ADDED = "added"
     UPDATED = "updated"
-    UNCHANGED = "unchanged"
+    UNCHANGED = "unchanged"  # the same facts, confirmed again (the retention term starts anew)
+    KEPT_WITHDRAWN = "kept withdrawn"  # withdrawn by hand; not registered again (no reactivate)
+    ALREADY_ENDED = "already ended"  # the result would end before today: nothing stored
+
+
+KEEPABLE = frozenset({"domain", "contact", "since", "until", "reference", "disclosure"})
 
 
 @dataclass(frozen=True)
 class Registration:
-    """What a node knows about one person it is betrokken with (no name, no BSN)."""
+    """What a node knows about one person it is betrokken with (no name, no BSN).
+
+    ``until`` is the end the case system gives; ``None`` is an open case, which stays active
+    while it is confirmed and ends at the retention term after its last confirmation. Fields
+    named in ``keep`` were not given: an existing registration keeps its own value for them
+    (a new one takes the value given here, the caller's default).
+    """
 
     pseudonym: Pseudonym
     domain: str
     contact: str
     since: dt.date
-    until: dt.date
+    until: dt.date | None = None
     reference: str | None = None
     disclosure: DisclosureLevel | None = None  # stricter than the policy: only 'domain'
+    keep: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What became of one registration given to :meth:`NodeStore.upsert`."""
+
+    change: Change
+    until: dt.date | None = None  # last day active; None when nothing was stored
+    given_until: dt.date | None = None  # the case system's end, when it gave one
+    since: dt.date | None = None
+    withdrawn_on: dt.date | None = None  # for KEPT_WITHDRAWN, and for a reactivation
+    registration_id: int | None = None
+    withdrawal_id: int | None = None
+
+    @property
+    def ends_by_confirmation(self) -> bool:
+        """Whether the registration ends for lack of confirmation (not at the case's end)."""
+        return self.until is not None and (
+            self.given_until is None or self.given_until > self.until
+        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +169,36 @@ class Status:
     key_ids: dict[str, int]
     disclosures: int
     last_change: dt.datetime | None
+    ending_unconfirmed: int = 0  # active, ending within ENDING_SOON_DAYS unless confirmed
+    withdrawals_remembered: int = 0
+    last_confirmation: dt.datetime | None = None
+
+
+ENDING_SOON_DAYS = 30
+_CHUNK = 500
+_KeyFilter = Callable[[type["RegistrationRow"] | type["WithdrawalRow"]], ColumnElement[bool]]
+
+
+def _ident(reg: Registration) -> tuple[bytes, str]:
+    return (reg.pseudonym.value, reg.pseudonym.key_id)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """A failed write is a clear 'unavailable' with the driver's message, never a traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Unavailable(
+            f"cannot {what} in the node's database ({exc.orig})",
+            hint="check that the database is reachable and writable (disk space, permissions); "
+            "nothing of the failed step was stored, so running the command again is safe",
+        ) from None
 
 
 class NodeStore:
@@ -136,64 +228,177 @@ class NodeStore:
         )
 
     # --- registrations ----------------------------------------------------------------------
-    def upsert(self, registrations: Sequence[Registration], actor: str = "") -> list[Change]:
-        """Add or update registrations in one transaction (all or nothing), with trail records."""
-        changes: list[Change] = []
-        with Session(self.engine) as session, session.begin():
-            entries = []
+    def upsert(
+        self,
+        registrations: Sequence[Registration],
+        actor: str = "",
+        *,
+        retention_days: int,
+        now: dt.datetime | None = None,
+        reactivate: bool = False,
+    ) -> list[Stored]:
+        """Add, update or confirm registrations in one transaction (all or nothing).
+
+        Every registration given is a confirmation by the case system: an open case is then
+        active until ``retention_days`` after ``now``; a given end comes first if it is earlier.
+        A registration withdrawn by hand is kept withdrawn unless ``reactivate``. One whose
+        result would already be ended is not stored (``ALREADY_ENDED``). Added and updated
+        registrations get a trail record; a bare confirmation changes no fact and gets none.
+        """
+        now = now or utcnow()
+        today = now.date()
+        latest = today + dt.timedelta(days=retention_days)
+        results: list[Stored] = []
+        entries: list[AuditEntry] = []
+        with _writing("store registrations"), Session(self.engine) as session, session.begin():
+            key = self._keys(registrations)
+            existing = {
+                (r.pseudonym, r.key_id): r
+                for r in session.scalars(select(RegistrationRow).where(key(RegistrationRow)))
+            }
+            withdrawn = {
+                (w.pseudonym, w.key_id): w
+                for w in session.scalars(select(WithdrawalRow).where(key(WithdrawalRow)))
+            }
             for reg in registrations:
-                change = self._upsert_one(session, reg)
-                changes.append(change)
-                if change is not Change.UNCHANGED:
-                    entries.append(
-                        self._trail_entry(
-                            change.value,
-                            reg.pseudonym.value,
-                            reg.pseudonym.key_id,
-                            actor,
-                            reference=reg.reference or "",
-                            since=reg.since.isoformat(),
-                            until=reg.until.isoformat(),
-                        )
-                    )
+                ident = _ident(reg)
+                result, entry = self._upsert_one(
+                    session, reg, existing, withdrawn.get(ident), now, latest, reactivate, actor
+                )
+                if result.change is Change.KEPT_WITHDRAWN and ident in withdrawn:
+                    # Seen again in the case system: remember the withdrawal for a term more.
+                    marker = withdrawn[ident]
+                    marker.remember_until = max(marker.remember_until, latest)
+                elif ident in withdrawn and result.change is Change.ADDED:
+                    session.delete(withdrawn.pop(ident))
+                results.append(result)
+                if entry is not None:
+                    entries.append(entry)
+            session.flush()  # new rows get their ids
+            results = [
+                replace(r, registration_id=existing[_ident(reg)].id)
+                if r.registration_id is None and r.until is not None
+                else r
+                for r, reg in zip(results, registrations, strict=True)
+            ]
             if entries:
                 self.trail.append(entries, session.connection())
-        return changes
+        return results
 
-    def _upsert_one(self, session: Session, reg: Registration) -> Change:
-        row = session.scalars(
-            select(RegistrationRow).where(
-                RegistrationRow.pseudonym == reg.pseudonym.value,
-                RegistrationRow.key_id == reg.pseudonym.key_id,
-            )
-        ).one_or_none()
-        values = {
+    @staticmethod
+    def _keys(registrations: Sequence[Registration]) -> _KeyFilter:
+        values = list({r.pseudonym.value for r in registrations})
+        key_ids = list({r.pseudonym.key_id for r in registrations})
+
+        def condition(table: type[RegistrationRow] | type[WithdrawalRow]) -> ColumnElement[bool]:
+            return table.pseudonym.in_(values) & table.key_id.in_(key_ids)
+
+        return condition
+
+    def _upsert_one(
+        self,
+        session: Session,
+        reg: Registration,
+        existing: dict[tuple[bytes, str], RegistrationRow],
+        withdrawal: WithdrawalRow | None,
+        now: dt.datetime,
+        latest: dt.date,
+        reactivate: bool,
+        actor: str,
+    ) -> tuple[Stored, AuditEntry | None]:
+        today = now.date()
+        ident = _ident(reg)
+        row = existing.get(ident)
+        if row is None and withdrawal is not None and not reactivate:
+            return Stored(
+                Change.KEPT_WITHDRAWN,
+                withdrawn_on=withdrawal.withdrawn_on,
+                withdrawal_id=withdrawal.id,
+            ), None
+        values: dict[str, object] = {
             "domain": reg.domain,
             "contact": reg.contact,
             "since": reg.since,
-            "until": reg.until,
+            "given_until": reg.until,
             "reference": reg.reference,
             "disclosure": reg.disclosure.value if reg.disclosure else None,
         }
+        if row is not None:
+            for name in reg.keep:
+                column = "given_until" if name == "until" else name
+                values[column] = getattr(row, column)
+        given = values["given_until"]
+        assert given is None or isinstance(given, dt.date)
+        until = min(given, latest) if given else latest
+        since = values["since"]
+        assert isinstance(since, dt.date)
+        if until < today:
+            return Stored(
+                Change.ALREADY_ENDED,
+                given_until=given,
+                since=since,
+                registration_id=row.id if row else None,
+            ), None
+        details = {
+            "reference": str(values["reference"] or ""),
+            "since": since.isoformat(),
+            "until": given.isoformat() if given else "open",
+        }
         if row is None:
-            session.add(
-                RegistrationRow(
-                    pseudonym=reg.pseudonym.value, key_id=reg.pseudonym.key_id, **values
-                )
+            row = RegistrationRow(
+                pseudonym=reg.pseudonym.value,
+                key_id=reg.pseudonym.key_id,
+                until=until,
+                confirmed_at=now,
+                created_at=now,
+                updated_at=now,
+                **values,
             )
-            session.flush()
-            return Change.ADDED
-        if all(getattr(row, key) == value for key, value in values.items()):
-            return Change.UNCHANGED
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.updated_at = utcnow()
-        return Change.UPDATED
+            session.add(row)
+            existing[ident] = row
+            if withdrawal is not None:
+                details["reactivated"] = f"withdrawn by hand on {withdrawal.withdrawn_on}"
+            change = Change.ADDED
+        else:
+            was_ended = row.until < today
+            changed = was_ended or any(getattr(row, k) != v for k, v in values.items())
+            for column, value in values.items():
+                setattr(row, column, value)
+            row.until = until
+            row.confirmed_at = now
+            if changed:
+                row.updated_at = now
+            change = Change.UPDATED if changed else Change.UNCHANGED
+        stored = Stored(
+            change,
+            until=until,
+            given_until=given,
+            since=since,
+            withdrawn_on=withdrawal.withdrawn_on if withdrawal is not None else None,
+            registration_id=row.id,
+        )
+        if change is Change.UNCHANGED:
+            return stored, None
+        entry = self._trail_entry(
+            change.value, reg.pseudonym.value, reg.pseudonym.key_id, actor, **details
+        )
+        return stored, entry
 
     def withdraw(
-        self, pseudonym: Pseudonym | None = None, reference: str | None = None, actor: str = ""
+        self,
+        pseudonym: Pseudonym | None = None,
+        reference: str | None = None,
+        actor: str = "",
+        *,
+        remember_days: int,
+        today: dt.date | None = None,
     ) -> int:
-        """Remove registrations (involvement ended). Returns how many were removed."""
+        """End registrations by hand (involvement ended). Returns how many were removed.
+
+        The registration is removed; only its pseudonym is remembered, with the day, for
+        ``remember_days`` (each import that still carries the person extends it), so that a
+        later import of the same line does not register the person again.
+        """
         condition: ColumnElement[bool]
         if pseudonym is not None:
             condition = (RegistrationRow.pseudonym == pseudonym.value) & (
@@ -203,27 +408,114 @@ class NodeStore:
             condition = RegistrationRow.reference == reference
         else:
             raise ValueError("withdraw needs a pseudonym or a reference")
-        return self._remove(condition, "withdrawn", actor)
+        today = today or utcnow().date()
+        remember = today + dt.timedelta(days=remember_days)
+        return self._remove(condition, "withdrawn", actor, remember=(today, remember))
 
     def expire(self, today: dt.date, actor: str = "expiry") -> int:
-        """Remove registrations whose term ended before ``today``."""
+        """Remove registrations whose last active day is before ``today`` (the case system's
+        end, or the retention term after the last confirmation), and forget withdrawals whose
+        term has passed. Returns how many registrations were removed."""
+        self.forget_withdrawals(today)
         return self._remove(RegistrationRow.until < today, "expired", actor)
 
-    def _remove(self, condition: ColumnElement[bool], reason: str, actor: str) -> int:
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(
-                    RegistrationRow.pseudonym, RegistrationRow.key_id, RegistrationRow.reference
-                ).where(condition)
-            ).all()
-            if not rows:
-                return 0
-            conn.execute(delete(RegistrationRow).where(condition))
-            self.trail.append(
-                [self._trail_entry(reason, r[0], r[1], actor, reference=r[2] or "") for r in rows],
-                conn,
-            )
-            return len(rows)
+    def forget_withdrawals(self, today: dt.date) -> int:
+        """Forget withdrawals remembered past their term. Returns how many."""
+        with _writing("forget withdrawals"), self.engine.begin() as conn:
+            result = conn.execute(delete(WithdrawalRow).where(WithdrawalRow.remember_until < today))
+            return int(result.rowcount or 0)
+
+    def end_missing(
+        self,
+        seen_registrations: set[int],
+        seen_withdrawals: set[int],
+        started: dt.datetime,
+        actor: str = "",
+    ) -> int:
+        """After a full import (``--sync``): end every registration the file did not hold.
+
+        Registrations confirmed after ``started`` (a ``register`` while the import ran) stay.
+        Withdrawals the file no longer holds are forgotten: the case system closed the case.
+        Returns how many registrations were ended.
+        """
+        with _writing("end registrations missing from the import"), self.engine.begin() as conn:
+            candidates = conn.execute(
+                select(RegistrationRow.id).where(
+                    or_(
+                        RegistrationRow.confirmed_at.is_(None),
+                        RegistrationRow.confirmed_at < started,
+                    )
+                )
+            ).scalars()
+            missing = [i for i in candidates if i not in seen_registrations]
+            markers = conn.execute(select(WithdrawalRow.id)).scalars()
+            forget = [i for i in markers if i not in seen_withdrawals]
+            for chunk in _chunks(forget):
+                conn.execute(delete(WithdrawalRow).where(WithdrawalRow.id.in_(chunk)))
+            ended = 0
+            for chunk in _chunks(missing):
+                ended += self._remove_in(
+                    conn,
+                    RegistrationRow.id.in_(chunk),
+                    "withdrawn",
+                    actor,
+                    note="not in the full caseload (import --sync)",
+                )
+            return ended
+
+    def _remove(
+        self,
+        condition: ColumnElement[bool],
+        reason: str,
+        actor: str,
+        remember: tuple[dt.date, dt.date] | None = None,
+    ) -> int:
+        with _writing(f"record registrations as {reason}"), self.engine.begin() as conn:
+            return self._remove_in(conn, condition, reason, actor, remember=remember)
+
+    def _remove_in(
+        self,
+        conn: Connection,
+        condition: ColumnElement[bool],
+        reason: str,
+        actor: str,
+        remember: tuple[dt.date, dt.date] | None = None,
+        note: str = "",
+    ) -> int:
+        rows = conn.execute(
+            select(
+                RegistrationRow.pseudonym, RegistrationRow.key_id, RegistrationRow.reference
+            ).where(condition)
+        ).all()
+        if not rows:
+            return 0
+        conn.execute(delete(RegistrationRow).where(condition))
+        if remember is not None:
+            withdrawn_on, until = remember
+            for pseudonym, key_id, _ in rows:
+                marker = (WithdrawalRow.pseudonym == pseudonym) & (WithdrawalRow.key_id == key_id)
+                updated = conn.execute(
+                    update(WithdrawalRow)
+                    .where(marker)
+                    .values(withdrawn_on=withdrawn_on, remember_until=until)
+                )
+                if not updated.rowcount:
+                    conn.execute(
+                        insert(WithdrawalRow).values(
+                            pseudonym=pseudonym,
+                            key_id=key_id,
+                            withdrawn_on=withdrawn_on,
+                            remember_until=until,
+                        )
+                    )
+        self.trail.append(
+            [
+                self._trail_entry(reason, r[0], r[1], actor, reference=r[2] or "", note=note)
+                for r in rows
+            ],
+            conn,
+        )
+        return len(rows)
 
     def find(self, pseudonyms: Iterable[Pseudonym], today: dt.date) -> dict[bytes, Hit]:
         """Active registrations among ``pseudonyms`` (by pseudonym value)."""
@@ -311,6 +603,23 @@ class NodeStore:
                 )
             }
             last_change = conn.execute(select(func.max(RegistrationRow.updated_at))).scalar_one()
+            soon = today + dt.timedelta(days=ENDING_SOON_DAYS)
+            ending = conn.execute(
+                select(func.count()).where(
+                    RegistrationRow.until >= today,
+                    RegistrationRow.until < soon,
+                    or_(
+                        RegistrationRow.given_until.is_(None),
+                        RegistrationRow.given_until > RegistrationRow.until,
+                    ),
+                )
+            ).scalar_one()
+            remembered = conn.execute(
+                select(func.count()).where(WithdrawalRow.remember_until >= today)
+            ).scalar_one()
+            last_confirmation = conn.execute(
+                select(func.max(RegistrationRow.confirmed_at))
+            ).scalar_one()
         return Status(
             active=int(active),
             ended_not_yet_removed=int(ended),
@@ -318,4 +627,7 @@ class NodeStore:
             key_ids={str(k): int(v) for k, v in key_ids.items()},
             disclosures=self.disclosures(),
             last_change=last_change,
+            ending_unconfirmed=int(ending),
+            withdrawals_remembered=int(remembered),
+            last_confirmation=last_confirmation,
         )

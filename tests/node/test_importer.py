@@ -1,97 +1,283 @@
-"""Importing registrations: bad lines reported and skipped, never half-stored."""
+"""Importing registrations as case systems export them; what a line means for the registration."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from betrokken.config.schema import Network
-from betrokken.crypto.bsn import generate_bsn
-from betrokken.errors import BadInput
-from betrokken.node.importer import Registrar, details
-from betrokken.node.store import NodeStore
+from betrokken.crypto.bsn import Bsn, generate_bsn
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.errors import Unavailable
+from betrokken.node.importer import (
+    FIELDS,
+    REQUIRED,
+    Details,
+    ImportSummary,
+    InvalidDetails,
+    Registrar,
+    details,
+)
+from betrokken.node.store import Change, NodeStore
+from betrokken.tabular import Table, open_table
 from tests.conftest import LocalPseudonymiser
 
-TODAY = dt.date(2026, 11, 23)
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+TODAY = NOW.date()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, days: int) -> None:
+        self.now += dt.timedelta(days=days)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NodeStore:
+    return NodeStore(f"sqlite:///{tmp_path / 'n.db'}")
 
 
 @pytest.fixture
 def registrar(
-    network: Network, tmp_path: Path, local_pseudonymiser: LocalPseudonymiser
+    network: Network, store: NodeStore, local_pseudonymiser: LocalPseudonymiser, clock: Clock
 ) -> Registrar:
     org = network.organisation("politie-test")
     assert org is not None
-    return Registrar(
-        network,
-        org,
-        NodeStore(f"sqlite:///{tmp_path / 'n.db'}"),
-        local_pseudonymiser,
-        today=lambda: TODAY,
-    )
+    return Registrar(network, org, store, local_pseudonymiser, clock=clock)
 
 
-def test_import_reports_every_bad_line_and_stores_the_rest(
+def _people(n: int, seed: int = 5) -> list[Bsn]:
+    rng = random.Random(seed)
+    return [generate_bsn(rng) for _ in range(n)]
+
+
+def _table(path: Path, text: str | bytes, **mapping: str) -> Table:
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return open_table(path, FIELDS, required=REQUIRED, mapping=mapping)
+
+
+def _found(registrar: Registrar, people: Sequence[Bsn], days: int = 0) -> int:
+    pseudonyms = registrar.pseudonyms.pseudonymise(list(people))
+    return len(registrar.store.find(pseudonyms, TODAY + dt.timedelta(days=days)))
+
+
+def test_an_import_reports_bad_lines_and_stores_the_rest(
     registrar: Registrar, tmp_path: Path
 ) -> None:
-    rng = random.Random(5)
-    good = [generate_bsn(rng) for _ in range(3)]
-    csv = tmp_path / "export.csv"
-    csv.write_text(
+    good = _people(3)
+    table = _table(
+        tmp_path / "export.csv",
         "bsn,since,until,reference\n"
         f"{good[0].digits},2026-01-01,,R1\n"
         "123456789,,,R2\n"  # elfproef fails
-        f"{good[1].digits},2026-13-01,,R3\n"  # bad date
-        f"{good[2].digits[1:] if good[2].digits[0] == '0' else good[2].digits},,,R4\n"
+        f"{good[1].digits},2026-13-01,,R3\n"  # a date that does not exist
+        f"{good[2].digits},,,R4\n"
         "0000000000,,,R5\n"  # ten digits
-        f"{good[1].digits},2026-02-01,2026-01-01,R6\n"  # until before since
+        f"{good[1].digits},2026-02-01,2026-01-01,R6\n",  # until before since
     )
     seen: list[int] = []
-    summary = registrar.import_csv(csv, progress=seen.append)
+    summary = registrar.import_table(table, progress=seen.append)
     assert (summary.added, summary.updated, summary.unchanged) == (2, 0, 0)
-    assert [line for line, _ in summary.rejected] == [3, 4, 6, 7]
-    reasons = " ".join(reason for _, reason in summary.rejected)
-    assert "elfproef" in reasons and "YYYY-MM-DD" in reasons and "before since" in reasons
-    assert "123456789" not in reasons and good[1].digits not in reasons
-    assert sum(seen) == 6
-    again = registrar.import_csv(csv)
+    assert sum(seen) == 6 and summary.lines_read == 6 and summary.last_committed_line == 7
+    text = "\n".join(summary.problems.lines())
+    assert "line 3: BSN fails the elfproef" in text
+    assert "line 4: since: not a date that exists" in text
+    assert "line 6: BSN does not have 9 digits" in text
+    assert "line 7: until is before since" in text
+    assert "123456789" not in text and good[1].digits not in text
+    again = registrar.import_table(table)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
 
 
-def test_import_needs_a_header(registrar: Registrar, tmp_path: Path) -> None:
-    csv = tmp_path / "export.csv"
-    csv.write_text("999993653\n")
-    with pytest.raises(BadInput) as info:
-        registrar.import_csv(csv)
-    assert "header" in info.value.message
-    assert "999993653" not in info.value.message
+def test_a_semicolon_bom_export_with_dutch_dates_and_extra_columns(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    """The gap: extra columns, dd-mm-jjjj dates and a BOM were refused."""
+    people = _people(3)
+    lines = ["Dossiernummer;BSN;Naam;Startdatum;Einddatum;Behandelaar"]
+    lines += [
+        f"Z-{i};{p.digits};Persoon {i};{3 + i}-09-2024;;medewerker {i}"
+        for i, p in enumerate(people)
+    ]
+    table = _table(
+        tmp_path / "export.csv",
+        codecs.BOM_UTF8 + ("\r\n".join(lines) + "\r\n").encode(),
+        since="Startdatum",
+        until="einddatum",
+        reference="dossiernummer",
+    )
+    assert table.ignored == ("Naam", "Behandelaar")
+    summary = registrar.import_table(table)
+    assert (summary.added, summary.rejected) == (3, 0)
+    # Open cases since 2024: active now, and for the retention term after this import.
+    assert _found(registrar, people) == 3
+    term = registrar.retention_days
+    assert _found(registrar, people, days=term) == 3
+    assert _found(registrar, people, days=term + 1) == 0
+    assert summary.open_until == TODAY + dt.timedelta(days=term)
 
 
-def test_import_rejects_unknown_columns(registrar: Registrar, tmp_path: Path) -> None:
-    csv = tmp_path / "export.csv"
-    csv.write_text("bsn,name\n999993653,Jansen\n")
-    with pytest.raises(BadInput) as info:
-        registrar.import_csv(csv)
-    assert "name" in info.value.message
+def test_a_line_whose_end_has_passed_is_refused_with_what_to_do(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    people = _people(4)
+    table = _table(
+        tmp_path / "export.csv",
+        "bsn;until\n"
+        f"{people[0].digits};01-01-2026\n"
+        f"{people[1].digits};\n"
+        f"{people[2].digits};2026-02-01\n"
+        f"{people[3].digits};{(TODAY + dt.timedelta(days=3)).isoformat()}\n",
+    )
+    summary = registrar.import_table(table)
+    assert (summary.added, summary.rejected) == (2, 2)
+    assert summary.problems.lines() == [
+        "2 lines: until is in the past: the registration would be ended at once — e.g. line 2, 4"
+    ]
+    with pytest.raises(InvalidDetails) as info:
+        details(
+            registrar.network,
+            registrar.org,
+            until=dt.date(2026, 1, 1),
+            today=TODAY,
+            given=["until"],
+        )
+    assert "withdraw" in (info.value.hint or "") and "--sync" in (info.value.hint or "")
 
 
-def test_a_semicolon_export_from_a_spreadsheet(registrar: Registrar, tmp_path: Path) -> None:
-    csv = tmp_path / "export.csv"
-    csv.write_text("BSN;reference\n99993653;R1\n999993653;R2\n")  # 8 digits: zero dropped
-    summary = registrar.import_csv(csv)
-    # 099993653 is a different number from 999993653; both must pass the elfproef or be rejected
-    assert summary.stored + len(summary.rejected) == 2
+def test_five_thousand_identical_errors_are_one_line(registrar: Registrar, tmp_path: Path) -> None:
+    people = _people(5021, seed=9)
+    body = "".join(f"{p.digits},2024/09/03x\n" for p in people)
+    summary = registrar.import_table(_table(tmp_path / "e.csv", "bsn,since\n" + body))
+    assert summary.rejected == 5021
+    assert summary.problems.lines() == [
+        "5,021 lines: since: not a date (use YYYY-MM-DD or dd-mm-jjjj) — e.g. line 2, 3, 4"
+    ]
 
 
-def test_details_enforce_the_retention_term(network: Network) -> None:
-    org = network.organisation("politie-test")
-    assert org is not None
-    info = details(network, org, today=TODAY)
-    assert info.until == TODAY + dt.timedelta(days=network.retention.registration_days)
-    with pytest.raises(BadInput) as info_error:
-        details(network, org, until=TODAY + dt.timedelta(days=5000), today=TODAY)
-    assert "retention" in info_error.value.message
-    with pytest.raises(BadInput):
-        details(network, org, disclosure="organisation", today=TODAY)
+def test_reimporting_does_not_undo_a_withdrawal_by_hand_unless_asked(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    people = _people(3)
+    table = _table(tmp_path / "e.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    registrar.import_table(table)
+    assert registrar.withdraw(people[1]) == 1
+    again = registrar.import_table(table)
+    assert (again.unchanged, again.kept_withdrawn, again.added) == (2, 1, 0)
+    assert _found(registrar, people) == 2
+    back = registrar.import_table(table, reactivate=True)
+    assert (back.unchanged, back.added, back.kept_withdrawn) == (2, 1, 0)
+    assert _found(registrar, people) == 3
+
+
+def test_registering_by_hand_registers_a_withdrawn_person_again(registrar: Registrar) -> None:
+    [person] = _people(1)
+    registrar.register(person, Details())
+    registrar.withdraw(person)
+    stored = registrar.register(person, Details())
+    assert stored.change is Change.ADDED and stored.withdrawn_on == TODAY
+
+
+def test_reregistering_without_reference_or_since_keeps_them(
+    registrar: Registrar, network: Network, clock: Clock
+) -> None:
+    """The gap: re-registering without --reference/--since cleared them."""
+    [person] = _people(1)
+    org = registrar.org
+    first = details(network, org, since=dt.date(2025, 3, 1), reference="CASE-9", today=TODAY)
+    registrar.register(person, first)
+    clock.advance(10)
+    stored = registrar.register(person, details(network, org, today=clock().date()))
+    assert stored.change is Change.UNCHANGED and stored.since == dt.date(2025, 3, 1)
+    hit = registrar.store.find(registrar.pseudonyms.pseudonymise([person]), clock().date())
+    assert [h.reference for h in hit.values()] == ["CASE-9"]
+    # The confirmation moved the end: the term counts from now.
+    assert stored.until == clock().date() + dt.timedelta(days=registrar.retention_days)
+
+
+def test_a_later_explicit_until_is_accepted(registrar: Registrar, network: Network) -> None:
+    """The gap: a later explicit --until was refused as beyond the retention term."""
+    [person] = _people(1)
+    registrar.register(person, details(network, registrar.org, today=TODAY))
+    later = TODAY + dt.timedelta(days=3000)
+    stored = registrar.register(person, details(network, registrar.org, until=later, today=TODAY))
+    assert stored.change is Change.UPDATED and stored.given_until == later
+    assert stored.ends_by_confirmation
+
+
+def test_sync_ends_registrations_missing_from_the_full_caseload(
+    registrar: Registrar, tmp_path: Path, clock: Clock
+) -> None:
+    """The gap: a full export that no longer held a case never ended it."""
+    people = _people(5)
+    full = _table(tmp_path / "a.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    registrar.import_table(full)
+    clock.advance(1)
+    now = _table(tmp_path / "b.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people[:3]))
+    plain = registrar.import_table(now)
+    assert plain.ended is None and _found(registrar, people, 1) == 5  # without --sync: nothing
+    synced = registrar.import_table(now, sync=True)
+    assert synced.ended == 2 and synced.unchanged == 3
+    assert _found(registrar, people, 1) == 3
+
+
+def test_sync_ends_nothing_when_a_line_was_rejected_or_the_file_is_empty(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    people = _people(3)
+    registrar.import_table(
+        _table(tmp_path / "a.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    )
+    partial = _table(tmp_path / "b.csv", f"bsn,since\n{people[0].digits},\n{people[1].digits},x\n")
+    summary = registrar.import_table(partial, sync=True)
+    assert summary.ended is None and summary.sync_skipped is not None
+    assert "1 line(s) were rejected" in summary.sync_skipped
+    empty = registrar.import_table(_table(tmp_path / "c.csv", "bsn\n"), sync=True)
+    assert empty.ended is None and "no registrations" in (empty.sync_skipped or "")
+    assert _found(registrar, people) == 3
+
+
+class FailingPseudonymiser:
+    """The real local OPRF, until the key service 'goes away' after some batches."""
+
+    def __init__(self, inner: LocalPseudonymiser, batches: int) -> None:
+        self.inner = inner
+        self.batches = batches
+
+    def pseudonymise(self, bsns: Sequence[Bsn]) -> list[Pseudonym]:
+        if self.batches == 0:
+            raise Unavailable("the key service at 127.0.0.1:1 cannot be reached")
+        self.batches -= 1
+        return self.inner.pseudonymise(bsns)
+
+
+def test_an_interrupted_import_says_how_far_it_got_and_a_rerun_finishes_it(
+    registrar: Registrar, tmp_path: Path, local_pseudonymiser: LocalPseudonymiser
+) -> None:
+    people = _people(1300, seed=11)
+    table = _table(tmp_path / "big.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    registrar.pseudonyms = FailingPseudonymiser(local_pseudonymiser, batches=2)
+    summary = ImportSummary()
+    with pytest.raises(Unavailable):
+        registrar.import_table(table, summary, sync=True)
+    assert summary.stored == 1000 and summary.last_committed_line == 1001
+    assert summary.ended is None  # --sync ends nothing when the import did not finish
+    registrar.pseudonyms = local_pseudonymiser
+    again = registrar.import_table(table, sync=True)
+    assert (again.unchanged, again.added, again.ended) == (1000, 300, 0)
+    assert _found(registrar, people) == 1300

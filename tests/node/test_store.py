@@ -1,88 +1,262 @@
-"""The node's store, on SQLite and PostgreSQL."""
+"""The node's store, on SQLite and PostgreSQL: registrations mean what the case system means."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+from pathlib import Path
 
 import pytest
 
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.bsn import generate_bsn
-from betrokken.errors import QuestionRefused
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.errors import QuestionRefused, Unavailable
 from betrokken.node.store import Change, NodeStore, Registration
 from tests.conftest import LocalPseudonymiser
 
 TODAY = dt.date(2026, 11, 23)
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+TERM = 730  # retention.registration_days
 
 
-def _reg(p, **changes):  # type: ignore[no-untyped-def]
-    values = dict(
+def _reg(p: Pseudonym, **changes: object) -> Registration:
+    values: dict[str, object] = dict(
         pseudonym=p,
         domain="veiligheid",
         contact="desk",
         since=TODAY,
-        until=TODAY + dt.timedelta(days=30),
+        until=None,
         reference="R-1",
         disclosure=None,
     )
     values.update(changes)
-    return Registration(**values)
+    return Registration(**values)  # type: ignore[arg-type]
+
+
+def _at(days: int) -> dt.datetime:
+    return NOW + dt.timedelta(days=days)
+
+
+def _day(days: int) -> dt.date:
+    return TODAY + dt.timedelta(days=days)
 
 
 @pytest.fixture
-def people(local_pseudonymiser: LocalPseudonymiser):  # type: ignore[no-untyped-def]
-    import random
-
+def people(local_pseudonymiser: LocalPseudonymiser) -> list[Pseudonym]:
     rng = random.Random(3)
     return local_pseudonymiser.pseudonymise([generate_bsn(rng) for _ in range(5)])
 
 
+def _upsert(
+    store: NodeStore, regs: list[Registration], days: int = 0, **kw: object
+) -> list[Change]:
+    return [
+        s.change
+        for s in store.upsert(regs, retention_days=TERM, now=_at(days), **kw)  # type: ignore[arg-type]
+    ]
+
+
 @pytest.mark.postgres
-def test_upsert_counts_added_updated_unchanged(database_url: str, people) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_counts_added_updated_unchanged(database_url: str, people: list[Pseudonym]) -> None:
     store = NodeStore(database_url)
-    assert store.upsert([_reg(people[0]), _reg(people[1])]) == [Change.ADDED, Change.ADDED]
-    assert store.upsert([_reg(people[0])]) == [Change.UNCHANGED]
-    assert store.upsert([_reg(people[0], contact="other desk")]) == [Change.UPDATED]
+    assert _upsert(store, [_reg(people[0]), _reg(people[1])]) == [Change.ADDED, Change.ADDED]
+    assert _upsert(store, [_reg(people[0])]) == [Change.UNCHANGED]
+    assert _upsert(store, [_reg(people[0], contact="other desk")]) == [Change.UPDATED]
     hits = store.find(people, TODAY)
     assert set(hits) == {people[0].value, people[1].value}
     assert hits[people[0].value].contact == "other desk"
 
 
 @pytest.mark.postgres
-def test_find_ignores_ended_and_future_registrations(database_url: str, people) -> None:  # type: ignore[no-untyped-def]
+def test_an_open_case_since_long_ago_is_active_and_ends_a_term_after_its_last_confirmation(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    """The gap: `since` 2024-09-03 used to be stored with until 2026-09-03, already ended."""
     store = NodeStore(database_url)
-    store.upsert(
-        [
-            _reg(people[0], until=TODAY - dt.timedelta(days=1), since=TODAY - dt.timedelta(days=9)),
-            _reg(people[1], since=TODAY + dt.timedelta(days=1)),
-            _reg(people[2], disclosure=DisclosureLevel.DOMAIN),
-        ]
+    [stored] = store.upsert(
+        [_reg(people[0], since=dt.date(2024, 9, 3))], retention_days=TERM, now=NOW
     )
-    hits = store.find(people, TODAY)
-    assert set(hits) == {people[2].value}
-    assert hits[people[2].value].disclosure is DisclosureLevel.DOMAIN
-    assert store.expire(TODAY) == 1
-    assert store.status(TODAY).active == 2
+    assert stored.change is Change.ADDED
+    assert stored.until == _day(TERM) and stored.ends_by_confirmation
+    assert set(store.find(people, TODAY)) == {people[0].value}
+    assert store.status(TODAY).active == 1
+
+    # Confirmed again 100 days later: the term starts anew, with no fact changed.
+    trail_before = store.trail.size()
+    assert _upsert(store, [_reg(people[0], since=dt.date(2024, 9, 3))], days=100) == [
+        Change.UNCHANGED
+    ]
+    assert store.trail.size() == trail_before  # a confirmation is not a change of fact
+    assert set(store.find(people, _day(100 + TERM))) == {people[0].value}
+    assert store.expire(_day(100 + TERM)) == 0
+    # Not confirmed any more: it ends the day after the term.
+    assert store.find(people, _day(101 + TERM)) == {}
+    assert store.expire(_day(101 + TERM)) == 1
+    assert store.trail.size() == trail_before + 1  # the expiry is in the trail
 
 
 @pytest.mark.postgres
-def test_withdraw_by_pseudonym_and_reference(database_url: str, people) -> None:  # type: ignore[no-untyped-def]
+def test_an_explicit_end_is_the_case_systems_and_may_come_later(
+    database_url: str, people: list[Pseudonym]
+) -> None:
     store = NodeStore(database_url)
-    store.upsert([_reg(people[0], reference="A"), _reg(people[1], reference="B")])
-    assert store.withdraw(pseudonym=people[0]) == 1
-    assert store.withdraw(reference="B") == 1
-    assert store.withdraw(reference="B") == 0
+    [first] = store.upsert([_reg(people[0], until=_day(30))], retention_days=TERM, now=NOW)
+    assert first.until == _day(30) and not first.ends_by_confirmation
+    # A later end, given after the registration exists, is accepted (it used to be refused).
+    [later] = store.upsert([_reg(people[0], until=_day(400))], retention_days=TERM, now=NOW)
+    assert later.change is Change.UPDATED and later.until == _day(400)
+    # An end beyond the term: active until the term after this confirmation, then confirm again.
+    [far] = store.upsert([_reg(people[0], until=_day(5000))], retention_days=TERM, now=NOW)
+    assert far.until == _day(TERM) and far.given_until == _day(5000) and far.ends_by_confirmation
+    assert set(store.find(people, _day(TERM))) == {people[0].value}
+    assert store.find(people, _day(TERM + 1)) == {}
+
+
+@pytest.mark.postgres
+def test_values_not_given_are_kept_and_a_result_already_ended_is_refused(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(store, [_reg(people[0], reference="CASE-7", since=dt.date(2025, 1, 6), until=_day(9))])
+    keep = frozenset({"reference", "since", "until", "contact"})
+    [again] = store.upsert(
+        [_reg(people[0], reference=None, since=TODAY, contact="x", keep=keep)],
+        retention_days=TERM,
+        now=_at(5),
+    )
+    assert again.change is Change.UNCHANGED and again.since == dt.date(2025, 1, 6)
+    hit = store.find(people, _day(5))[people[0].value]
+    assert (hit.reference, hit.since, hit.contact) == ("CASE-7", dt.date(2025, 1, 6), "desk")
+    # Confirmed after the kept end has passed: it would be ended at once, so nothing is stored.
+    [ended] = store.upsert([_reg(people[0], keep=keep)], retention_days=TERM, now=_at(10))
+    assert ended.change is Change.ALREADY_ENDED and ended.given_until == _day(9)
+
+
+@pytest.mark.postgres
+def test_a_withdrawal_by_hand_is_not_undone_by_an_import_unless_asked(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(store, [_reg(people[0], reference="A"), _reg(people[1], reference="B")])
+    assert store.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY) == 1
+    assert store.withdraw(reference="B", remember_days=TERM, today=TODAY) == 1
+    assert store.withdraw(reference="B", remember_days=TERM, today=TODAY) == 0
     assert store.find(people, TODAY) == {}
+    assert store.status(TODAY).withdrawals_remembered == 2
+
+    results = store.upsert([_reg(people[0]), _reg(people[1])], retention_days=TERM, now=_at(3))
+    assert [r.change for r in results] == [Change.KEPT_WITHDRAWN] * 2
+    assert results[0].withdrawn_on == TODAY
+    assert store.find(people, _day(3)) == {}
+
+    [back] = store.upsert([_reg(people[0])], retention_days=TERM, now=_at(4), reactivate=True)
+    assert back.change is Change.ADDED and back.withdrawn_on == TODAY
+    assert set(store.find(people, _day(4))) == {people[0].value}
+    assert store.status(_day(4)).withdrawals_remembered == 1
+
+
+@pytest.mark.postgres
+def test_a_withdrawal_is_forgotten_a_term_after_the_last_import_that_held_it(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(store, [_reg(people[0])])
+    store.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY)
+    _upsert(store, [_reg(people[0])], days=200)  # still in the export: remembered longer
+    assert store.forget_withdrawals(_day(TERM + 1)) == 0
+    assert store.expire(_day(200 + TERM + 1)) == 0
+    assert store.status(_day(200 + TERM + 1)).withdrawals_remembered == 0
+    # Forgotten: the case system's line registers the person again.
+    assert _upsert(store, [_reg(people[0])], days=200 + TERM + 1) == [Change.ADDED]
+
+
+@pytest.mark.postgres
+def test_sync_ends_what_the_full_caseload_no_longer_holds(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    first = store.upsert([_reg(p) for p in people[:4]], retention_days=TERM, now=NOW)
+    store.withdraw(pseudonym=people[3], remember_days=TERM, today=TODAY)
+    started = _at(1)
+    # The full export holds people 0 and 3 (3 is withdrawn by hand and kept so).
+    seen = store.upsert([_reg(people[0]), _reg(people[3])], retention_days=TERM, now=started)
+    assert [s.change for s in seen] == [Change.UNCHANGED, Change.KEPT_WITHDRAWN]
+    # A register while the import ran (confirmed after it started) is not ended.
+    store.upsert([_reg(people[4])], retention_days=TERM, now=started + dt.timedelta(minutes=5))
+    trail_before = store.trail.size()
+    ended = store.end_missing(
+        {s.registration_id for s in seen if s.registration_id},
+        {s.withdrawal_id for s in seen if s.withdrawal_id},
+        started,
+        actor="import",
+    )
+    assert ended == 2  # people 1 and 2
+    assert set(store.find(people, _day(1))) == {people[0].value, people[4].value}
+    assert store.trail.size() == trail_before + 2
+    reasons = [r.entry.details.get("note") for r in store.trail.records(start=trail_before)]
+    assert reasons == ["not in the full caseload (import --sync)"] * 2
+    assert first[1].registration_id not in {s.registration_id for s in seen}
+    # A withdrawal the full caseload no longer holds is forgotten (the case was closed).
+    ended = store.end_missing({seen[0].registration_id or 0}, set(), _at(2))
+    assert store.status(_day(2)).withdrawals_remembered == 0
+
+
+@pytest.mark.postgres
+def test_status_counts_what_ends_soon_for_lack_of_confirmation(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(store, [_reg(people[0]), _reg(people[1], until=_day(TERM - 10))])
+    _upsert(store, [_reg(people[2])], days=40)
+    _upsert(store, [_reg(people[3], until=_day(TERM + 100))])
+    status = store.status(_day(TERM - 15))
+    assert status.active == 4
+    # 0 and 3 end within 30 days unless confirmed; 1 ends then too, but that is the case's end.
+    assert status.ending_unconfirmed == 2
+    assert status.last_confirmation is not None
+    later = store.status(_day(TERM + 1))
+    assert (later.active, later.ended_not_yet_removed) == (1, 3)
+
+
+@pytest.mark.postgres
+def test_an_ended_registration_confirmed_again_is_active_again(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(store, [_reg(people[0])])
+    assert store.find(people, _day(TERM + 5)) == {}
+    assert _upsert(store, [_reg(people[0])], days=TERM + 5) == [Change.UPDATED]
+    assert set(store.find(people, _day(TERM + 5))) == {people[0].value}
+
+
+@pytest.mark.postgres
+def test_find_ignores_ended_and_future_registrations(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    _upsert(
+        store,
+        [
+            _reg(people[0], until=_day(1), since=_day(-9)),
+            _reg(people[1], since=_day(5)),
+            _reg(people[2], disclosure=DisclosureLevel.DOMAIN),
+        ],
+    )
+    hits = store.find(people, _day(2))
+    assert set(hits) == {people[2].value}
+    assert hits[people[2].value].disclosure is DisclosureLevel.DOMAIN
+    assert store.expire(_day(2)) == 1
+    assert store.status(_day(2)).active == 2
 
 
 @pytest.mark.postgres
 def test_an_answered_question_is_recorded_once_and_a_replay_is_refused(
-    database_url: str,
-    people,  # type: ignore[no-untyped-def]
+    database_url: str, people: list[Pseudonym]
 ) -> None:
     store = NodeStore(database_url)
-    store.upsert([_reg(people[0])])
+    _upsert(store, [_reg(people[0])])
     disclosure = AuditEntry(
         event=Event.DISCLOSURE,
         at=dt.datetime.now(dt.UTC),
@@ -99,8 +273,23 @@ def test_an_answered_question_is_recorded_once_and_a_replay_is_refused(
         store.answered("a-1", dt.datetime.now(dt.UTC), [disclosure])
     assert info.value.kind == "replay"
     # The disclosure is one trail record, kept after the registration is withdrawn.
-    store.withdraw(pseudonym=people[0])
+    store.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY)
     status = store.status(TODAY)
     assert status.disclosures == 1 and status.active == 0
     # Marks are forgotten after the freshness window: nothing about questions is kept longer.
     assert store.forget_answered(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2
+
+
+def test_a_database_that_cannot_be_written_is_unavailable_not_a_traceback(
+    tmp_path: Path, people: list[Pseudonym]
+) -> None:
+    path = tmp_path / "n.db"
+    store = NodeStore(f"sqlite:///{path}")
+    _upsert(store, [_reg(people[0])])
+    store.engine.dispose()
+    readonly = NodeStore(f"sqlite:///file:{path}?mode=ro&uri=true")  # works as root too
+    with pytest.raises(Unavailable) as info:
+        _upsert(readonly, [_reg(people[1])])
+    assert "cannot store registrations" in info.value.message
+    with pytest.raises(Unavailable):
+        readonly.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY)
