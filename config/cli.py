@@ -42,12 +42,37 @@ def network_init(directory: Path, orgs: str, base_port: int | None, name: str) -
 @click.argument("network_file", type=click.Path(dir_okay=False, path_type=Path))
 @guard
 def network_check(network_file: Path) -> None:
-    """Validate a network file and summarise it."""
+    """Validate a network file and summarise it, with warnings a reviewer should read.
+
+    Checks every organisation's pinned keys (its OPRF public key, the verifier of its question key,
+    the HPKE key of its node) and warns where a domain-only answer would still name an organisation.
+    """
     from betrokken.config.load import load_network
+    from betrokken.config.schema import DisclosureLevel
+    from betrokken.crypto import envelope
+    from betrokken.crypto.note import parse_verifier
+    from betrokken.errors import ConfigError, MalformedMessage
 
     net = load_network(network_file)
     click.echo(f"{network_file}: valid network '{net.name}'")
     click.echo(f"  {len(net.organisations)} organisations, {len(net.nodes())} with a node")
+    problems: list[str] = []
+    for org in net.organisations:
+        try:
+            if org.question_key:
+                parse_verifier(org.question_key)
+            if org.envelope_key:
+                envelope.public_key(org.envelope_public_key)
+        except MalformedMessage as exc:
+            problems.append(f"organisation '{org.id}': {exc.message}")
+        parts = [f"pseudonym key {org.pseudonym_key_id}"]
+        parts.append("asks (question key pinned)" if org.question_key else "does not ask")
+        parts.append(
+            f"node {org.node_address} ({org.server_name})" if org.node_address else "no node"
+        )
+        click.echo(f"  organisation {org.id} ({org.domain}): " + "; ".join(parts))
+    if problems:
+        raise ConfigError("\n  ".join(problems), hint="pin the keys `betrokken node keys` prints")
     for purpose in net.purposes:
         click.echo(
             f"  purpose {purpose.id}: {purpose.legal_basis} "
@@ -57,3 +82,17 @@ def network_check(network_file: Path) -> None:
         click.echo(
             f"  policy: {policy.organisation} discloses '{policy.level}' for {policy.purpose}"
         )
+    # A domain-only answer hides the organisation among the other members of its domain that
+    # answer the same purpose; with one member it hides nothing (ADR 0007).
+    for purpose in net.purposes:
+        members: dict[str, list[str]] = {}
+        for org in net.nodes():
+            if net.disclosure_level(org.id, purpose.id) is DisclosureLevel.DOMAIN:
+                members.setdefault(org.domain, []).append(org.id)
+        for domain, orgs in sorted(members.items()):
+            if len(orgs) == 1:
+                click.echo(
+                    f"  WARNING: for '{purpose.id}' only {orgs[0]} answers with the domain "
+                    f"'{domain}' alone, so a requester knows who 'a {domain} partner' is; "
+                    "put more organisations of that domain on 'domain', or accept it knowingly"
+                )

@@ -111,6 +111,12 @@ def _load_component(model: type[M], path: Path | str) -> tuple[Path, M, Network,
     return path, component, network, tls
 
 
+def load_node_file(path: Path | str) -> NodeConfig:
+    """Only the node's own file, not its network (to make keys before the network lists them)."""
+    path = Path(path)
+    return _validate(NodeConfig, _read_toml(path), path)
+
+
 def load_node(path: Path | str) -> Loaded[NodeConfig]:
     path, node, network, tls = _load_component(NodeConfig, path)
     org = network.organisation(node.organisation)

@@ -440,3 +440,72 @@ def node_witnessed(config_path: Path) -> None:
     for accepted in open_witness(open_store(loaded)).accepted():
         click.echo(accepted.note, nl=False)
         click.echo("")
+
+
+@node.command("keys")
+@config_option
+@click.option(
+    "--create", is_flag=True, help="Create the question and envelope key files when missing."
+)
+@guard
+def node_keys(config_path: Path, create: bool) -> None:
+    """Print this organisation's public keys, to pin in the network file.
+
+    The question key (the organisation signs its questions with it) and the envelope key (questions
+    to its node are sealed to it) stay in their files (mode 0600); only the lines printed here go to
+    the network's administrators. Works before the network file lists the organisation.
+    """
+    import base64
+
+    from betrokken.config.load import load_node_file, resolve_path
+    from betrokken.crypto.envelope import EnvelopeKey
+    from betrokken.crypto.note import NoteKey
+    from betrokken.crypto.question import question_key_name
+    from betrokken.errors import ConfigError
+    from betrokken.identity.keyfiles import write_envelope_key, write_note_key
+
+    component = load_node_file(config_path)
+    network_name = _network_name(config_path, component.network)
+    lines = [f"# organisation {component.organisation}: lines for its [[organisations]] entry"]
+    if not component.question_key or not component.envelope_key:
+        raise ConfigError(
+            f"{config_path}: set both 'question_key' and 'envelope_key' (file names) first",
+            hint='e.g. question_key = "question.key" and envelope_key = "envelope.key"',
+        )
+    question_path = resolve_path(config_path, component.question_key)
+    envelope_path = resolve_path(config_path, component.envelope_key)
+    for path in (question_path, envelope_path):
+        if not path.exists() and not create:
+            raise ConfigError(f"{path}: not found", hint="pass --create to make the key files")
+    if not question_path.exists():
+        write_note_key(
+            question_path, NoteKey.generate(question_key_name(network_name, component.organisation))
+        )
+        click.echo(f"created {question_path} (mode 0600)", err=True)
+    if not envelope_path.exists():
+        write_envelope_key(envelope_path, EnvelopeKey.generate())
+        click.echo(f"created {envelope_path} (mode 0600)", err=True)
+    import json
+
+    try:
+        data = json.loads(question_path.read_text())
+        question = NoteKey(name=data["name"], private_key=bytes.fromhex(data["seed"]))
+        envelope = EnvelopeKey(bytes.fromhex(envelope_path.read_text().strip()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"a key file is not a betrokken key ({exc})") from None
+    lines.append(f'question_key = "{question.verifier()}"')
+    lines.append(f'envelope_key = "{base64.b64encode(envelope.public_bytes()).decode()}"')
+    click.echo("\n".join(lines))
+
+
+def _network_name(config_path: Path, network: str) -> str:
+    """The network's name from its file, for the question key's name (or the folder's)."""
+    import tomllib
+
+    from betrokken.config.load import resolve_path
+
+    try:
+        with resolve_path(config_path, network).open("rb") as handle:
+            return str(tomllib.load(handle).get("name", "network"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return "network"

@@ -118,3 +118,59 @@ def test_init_refuses_bad_ids(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as info:
         init_network(tmp_path, ["Politie NH", "b-org"])
     assert "Politie NH" in info.value.message
+
+
+def _first_org_block(text: str) -> tuple[int, int]:
+    start = text.index("[[organisations]]")
+    return start, text.index("[[organisations]]", start + 1)
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "words"),
+    [
+        ("pseudonym_key", '"abc"', "should match pattern"),
+        ("envelope_key", '"not base64!"', "not base64"),
+        ("envelope_key", '"AAAA"', "holds 3 bytes"),
+        ("question_key", None, "may ask questions but has no question_key"),
+        ("envelope_key", None, "runs a node but has no envelope_key"),
+    ],
+)
+def test_an_organisations_pinned_keys_are_checked(
+    devnet: DevNetwork, tmp_path: Path, field: str, bad: str | None, words: str
+) -> None:
+    text = _network_text(devnet)
+    start, end = _first_org_block(text)
+    block = text[start:end]
+    lines = block.splitlines()
+    lines = [
+        (f"{field} = {bad}" if bad is not None else "") if line.startswith(f"{field} =") else line
+        for line in lines
+    ]
+    path = tmp_path / "network.toml"
+    path.write_text(text[:start] + "\n".join(lines) + "\n" + text[end:])
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    assert words in info.value.message
+
+
+def test_two_organisations_with_the_same_pseudonym_key_are_refused(
+    devnet: DevNetwork, tmp_path: Path
+) -> None:
+    text = _network_text(devnet)
+    keys = [line for line in text.splitlines() if line.startswith("pseudonym_key =")]
+    path = tmp_path / "network.toml"
+    path.write_text(text.replace(keys[1], keys[0]))
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    assert "pseudonym keys" in info.value.message and "appears twice" in info.value.message
+
+
+def test_network_check_summarises_keys_and_warns_about_a_domain_of_one(devnet: DevNetwork) -> None:
+    from click.testing import CliRunner
+
+    from betrokken.cli import main
+
+    result = CliRunner().invoke(main, ["network", "check", str(devnet.network_file)])
+    assert result.exit_code == 0, result.output
+    assert "pseudonym key k1-" in result.output
+    assert "WARNING: for 'zvh-triage' only ggz-test answers with the domain 'zorg'" in result.output
