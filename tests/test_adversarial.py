@@ -462,3 +462,33 @@ def test_a_component_with_another_organisations_certificate_refuses_to_start(
         check_own_certificate(services.tls(NODE), Identity(Role.ORGANISATION, NODE), "x.example")
     assert "'x.example'" in info.value.message
     _ = (replace, WrongRole)
+
+
+def test_a_node_started_with_another_organisations_certificate_refuses_to_start(
+    devnet: DevNetwork,
+) -> None:
+    import subprocess
+
+    from betrokken.cluster import betrokken_command
+
+    source = devnet.node_configs[NODE]
+    wrong = source.parent / "wrong-identity.toml"
+    zvh_dir = devnet.node_configs[ASKER].parent
+    wrong.write_text(
+        source.read_text()
+        .replace(f'certificate = "{NODE}.crt"', f'certificate = "{zvh_dir / (ASKER + ".crt")}"')
+        .replace(f'private_key = "{NODE}.key"', f'private_key = "{zvh_dir / (ASKER + ".key")}"')
+    )
+    try:
+        done = subprocess.run(
+            betrokken_command("node", "serve", "--config", wrong),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        wrong.unlink()
+    assert done.returncode == 5, done.stderr
+    assert f"certificate of urn:betrokken:org:{ASKER}" in done.stderr
+    assert "Traceback" not in done.stderr
