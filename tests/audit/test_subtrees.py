@@ -1,4 +1,4 @@
-"""Proofs from stored subtree hashes (ADR 0010): equal to the RFC's, O(log n) reads, upgrades, tamper.
+"""Proofs from stored subtree hashes (ADR 0010): equal to the RFC's, O(log n), upgrades, tamper.
 
 Real SQLite files and (where marked) the local PostgreSQL; the reference for every proof is
 ``crypto.merkle``'s computation from all leaf hashes.
