@@ -282,6 +282,13 @@ class AuditLog:
         """
         covered, target = _covered(highest), _should_cover(size)
         if covered > target and trim:
+            log.warning(
+                "audit log %s: stored subtree hashes reach record %d but the head says %d "
+                "records (rolled back by hand?); removing them to append",
+                self.origin,
+                covered - 1,
+                size,
+            )
             conn.execute(
                 delete(SUBTREES).where(SUBTREES.c.position >= merkle.stored_position(0, size))
             )
@@ -343,7 +350,17 @@ class AuditLog:
         if frontier.size != head.size:
             raise InternalError("audit log head is inconsistent; run `betrokken audit verify`")
         if _covered(head.highest) != _should_cover(head.size):
-            self._catch_up(conn, head.size, head.highest, trim=True)
+            started = time.perf_counter()
+            built = self._catch_up(conn, head.size, head.highest, trim=True)
+            if built is not None:
+                log.info(
+                    "audit log %s: stored the subtree hashes of records %d..%d in %.2f s "
+                    "(appended without them)",
+                    self.origin,
+                    built,
+                    head.size - 1,
+                    time.perf_counter() - started,
+                )
         indices = []
         subtrees = []
         for entry in entries:

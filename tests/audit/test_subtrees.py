@@ -273,7 +273,9 @@ def test_pruning_does_not_change_any_proof(database_url: str) -> None:
     assert verify_log(log, KEY.verifier()).ok
 
 
-def test_a_log_rolled_back_by_hand_is_reported_and_appends_continue(tmp_path: Path) -> None:
+def test_a_log_rolled_back_by_hand_is_reported_and_appends_continue(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log = _log(f"sqlite:///{tmp_path / 'log.db'}")
     _append_in_batches(log, 40, seed=4)
     keep = 29
@@ -288,7 +290,9 @@ def test_a_log_rolled_back_by_hand_is_reported_and_appends_continue(tmp_path: Pa
     result = verify_log(log, KEY.verifier())
     assert not result.ok and result.first_bad_index == keep
     assert "records were removed" in result.summary()
-    log.append([_entry(100), _entry(101)])  # the stale hashes make way for the new records
+    with caplog.at_level(logging.WARNING, logger="betrokken.audit"):
+        log.append([_entry(100), _entry(101)])  # the stale hashes make way for the new records
+    assert "rolled back by hand" in caplog.text
     _assert_proofs_equal(log, range(25, 32))
     assert verify_log(log, KEY.verifier()).ok
 
