@@ -9,31 +9,46 @@ is signed for every new tree size.
 Each leaf is the canonical JSON of a record plus its own index, so a record moved to another
 position no longer matches. Pruning (after the retention term) empties a record's content but
 keeps its leaf hash, so the tree still verifies.
+
+Proofs read O(log n) hashes (ADR 0010): every full subtree of 2**level leaves (level >= 1) has
+its hash stored in ``log_subtrees``, written by the append that completes it, in the same
+transaction; level 0 is the record's leaf hash. A database made before that table existed (or
+one a writer without it appended to) is brought up to date from the leaf hashes when opened, or
+at the next append, under the head row's lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
+    Label,
     LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    bindparam,
+    cast,
     delete,
     func,
     insert,
+    literal_column,
+    null,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -42,6 +57,11 @@ from betrokken.audit.record import AuditEntry, canonical_json
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.errors import InternalError, MalformedMessage
+
+log = logging.getLogger("betrokken.audit")
+
+# Leaves read (and subtree rows written) per statement when stored subtrees are built in bulk.
+BACKFILL_CHUNK = 50_000
 
 
 class LogBase(DeclarativeBase):
@@ -88,10 +108,27 @@ class LogCheckpoint(LogBase):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LogSubtree(LogBase):
+    """The hash of one full subtree of 2**level leaves, level >= 1 (ADR 0010).
+
+    Keyed by ``merkle.stored_position(level, index)``: the order in which appends complete
+    subtrees, so one range covers everything up to a tree size. Derived from the leaf hashes,
+    written in the same transaction as the append that completes the subtree.
+    """
+
+    __tablename__ = "log_subtrees"
+
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 RECORDS: Table = LogRecord.__table__  # type: ignore[assignment]
 SUBJECTS: Table = LogSubject.__table__  # type: ignore[assignment]
 HEAD: Table = LogHead.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = LogCheckpoint.__table__  # type: ignore[assignment]
+SUBTREES: Table = LogSubtree.__table__  # type: ignore[assignment]
 
 
 def leaf_bytes(index: int, entry: AuditEntry) -> bytes:
@@ -135,6 +172,58 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _covered(max_position: int | None) -> int:
+    """How many leaves the stored subtrees cover, from the highest stored position."""
+    if max_position is None:
+        return 0
+    level, index = merkle.subtree_at(max_position)
+    return (index + 1) << level
+
+
+def _should_cover(size: int) -> int:
+    """How many leaves the subtrees of a tree of ``size`` cover (a last odd leaf completes none)."""
+    return size & ~1
+
+
+def _highest() -> Label[int]:
+    """The highest stored subtree position (NULL when none is stored)."""
+    return select(func.max(SUBTREES.c.position)).scalar_subquery().label("highest")
+
+
+# One query for a proof: the head's size, the leaf hashes (level 0) and the stored subtree hashes
+# it needs. Built once: building the statement per call cost more than running it (profiled).
+_KIND_HEAD, _KIND_LEAF, _KIND_SUBTREE = 0, 1, 2
+_PROOF_READ = union_all(
+    select(literal_column(str(_KIND_HEAD)), HEAD.c.size, cast(null(), LargeBinary)).where(
+        HEAD.c.id == 1
+    ),
+    select(literal_column(str(_KIND_LEAF)), RECORDS.c.index, RECORDS.c.leaf_hash).where(
+        RECORDS.c.index.in_(bindparam("leaves", expanding=True))
+    ),
+    select(literal_column(str(_KIND_SUBTREE)), SUBTREES.c.position, SUBTREES.c.hash).where(
+        SUBTREES.c.position.in_(bindparam("inner", expanding=True))
+    ),
+)
+
+
+def _hashes(
+    conn: Connection, nodes: Sequence[merkle.Subtree]
+) -> tuple[int, dict[merkle.Subtree, bytes]]:
+    """The head's size and the stored hashes of ``nodes`` (absent ones left out), in one query."""
+    leaves = [index for level, index in nodes if level == 0]
+    inner = {
+        merkle.stored_position(level, index): (level, index) for level, index in nodes if level
+    }
+    size = 0
+    found: dict[merkle.Subtree, bytes] = {}
+    for kind, key, value in conn.execute(_PROOF_READ, {"leaves": leaves, "inner": list(inner)}):
+        if kind == _KIND_HEAD:
+            size = int(key)
+        else:
+            found[(0, int(key)) if kind == _KIND_LEAF else inner[int(key)]] = bytes(value)
+    return size, found
+
+
 class AuditLog:
     """An append-only Merkle log in the component's own database."""
 
@@ -150,6 +239,98 @@ class AuditLog:
                         id=1, size=0, frontier=json.dumps(merkle.Frontier().to_json())
                     )
                 )
+        with engine.connect() as conn:
+            size, highest = self._head_state(conn)
+        if _covered(highest) < _should_cover(size):
+            self.build_subtrees()
+
+    # --- stored subtrees -----------------------------------------------------------------------
+    @staticmethod
+    def _head_state(conn: Connection) -> tuple[int, int | None]:
+        """The head's size and the highest stored subtree position, in one query."""
+        row = conn.execute(select(HEAD.c.size, _highest()).where(HEAD.c.id == 1)).one()
+        return int(row[0]), None if row[1] is None else int(row[1])
+
+    def build_subtrees(self) -> None:
+        """Store the subtree hashes the log lacks, from its leaf hashes, under the head's lock.
+
+        Run when a log is opened whose ``log_subtrees`` is missing or behind its head (a
+        database from before ADR 0010, or appended to by a writer that did not store them).
+        """
+        started = time.perf_counter()
+        with self.engine.begin() as conn:
+            conn.execute(update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size))
+            size, highest = self._head_state(conn)
+            built = self._catch_up(conn, size, highest, trim=False)
+        if built is not None:
+            log.info(
+                "audit log %s: stored the subtree hashes of records %d..%d in %.2f s",
+                self.origin,
+                built,
+                size - 1,
+                time.perf_counter() - started,
+            )
+
+    def _catch_up(
+        self, conn: Connection, size: int, highest: int | None, *, trim: bool
+    ) -> int | None:
+        """Make ``log_subtrees`` match a tree of ``size`` (the head is locked by the caller).
+
+        Returns the first leaf it started from, or None if nothing was missing. With ``trim``,
+        hashes beyond ``size`` (left by a log rolled back by hand) are deleted first, so the
+        appends that follow can store theirs.
+        """
+        covered, target = _covered(highest), _should_cover(size)
+        if covered > target and trim:
+            log.warning(
+                "audit log %s: stored subtree hashes reach record %d but the head says %d "
+                "records (rolled back by hand?); removing them to append",
+                self.origin,
+                covered - 1,
+                size,
+            )
+            conn.execute(
+                delete(SUBTREES).where(SUBTREES.c.position >= merkle.stored_position(0, size))
+            )
+            highest = conn.execute(select(_highest())).scalar()
+            covered = _covered(highest)
+        if covered >= target:
+            return None
+        frontier = merkle.Frontier()
+        if covered:
+            edge = merkle.range_subtrees(0, covered)
+            _, found = _hashes(conn, edge)
+            if len(found) == len(edge):
+                frontier = merkle.Frontier(covered, [found[n] for n in edge])
+        if frontier.size == 0:  # nothing usable to continue from: build it all again
+            conn.execute(delete(SUBTREES))
+        start = frontier.size
+        while frontier.size < size:
+            rows = conn.execute(
+                select(RECORDS.c.index, RECORDS.c.leaf_hash)
+                .where(RECORDS.c.index >= frontier.size, RECORDS.c.index < size)
+                .order_by(RECORDS.c.index)
+                .limit(BACKFILL_CHUNK)
+            ).all()
+            subtrees = []
+            for index, leaf in rows:
+                if index != frontier.size:
+                    break
+                subtrees += [
+                    {"position": merkle.stored_position(level, i), "hash": value}
+                    for level, i, value in frontier.append(bytes(leaf))
+                ]
+            if subtrees:
+                conn.execute(insert(SUBTREES), subtrees)
+            if not rows or frontier.size != int(rows[-1][0]) + 1:
+                log.warning(
+                    "audit log %s: record %d is missing, so proofs past it cannot be made; "
+                    "run `betrokken audit verify`",
+                    self.origin,
+                    frontier.size,
+                )
+                break
+        return start
 
     # --- writing -------------------------------------------------------------------------------
     def append(self, entries: Sequence[AuditEntry], conn: Connection | None = None) -> list[int]:
@@ -162,11 +343,26 @@ class AuditLog:
     def _append(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
         # Taking the head row first serialises appends (a row lock on PostgreSQL).
         conn.execute(update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size))
-        head = conn.execute(select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1)).one()
+        head = conn.execute(
+            select(HEAD.c.size, HEAD.c.frontier, _highest()).where(HEAD.c.id == 1)
+        ).one()
         frontier = merkle.Frontier.from_json(json.loads(head.frontier))
         if frontier.size != head.size:
             raise InternalError("audit log head is inconsistent; run `betrokken audit verify`")
+        if _covered(head.highest) != _should_cover(head.size):
+            started = time.perf_counter()
+            built = self._catch_up(conn, head.size, head.highest, trim=True)
+            if built is not None:
+                log.info(
+                    "audit log %s: stored the subtree hashes of records %d..%d in %.2f s "
+                    "(appended without them)",
+                    self.origin,
+                    built,
+                    head.size - 1,
+                    time.perf_counter() - started,
+                )
         indices = []
+        subtrees = []
         for entry in entries:
             index = frontier.size
             data = leaf_bytes(index, entry)
@@ -184,8 +380,13 @@ class AuditLog:
             )
             for subject in entry.subjects:
                 conn.execute(insert(SUBJECTS).values(index=index, pseudonym=subject.pseudonym))
-            frontier.append(leaf)
+            subtrees += [
+                {"position": merkle.stored_position(level, i), "hash": value}
+                for level, i, value in frontier.append(leaf)
+            ]
             indices.append(index)
+        if subtrees:
+            conn.execute(insert(SUBTREES), subtrees)
         conn.execute(
             update(HEAD)
             .where(HEAD.c.id == 1)
@@ -231,16 +432,70 @@ class AuditLog:
             return [bytes(row[0]) for row in conn.execute(statement)]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        leaves = self.leaf_hashes(size)
-        if not 0 <= index < size or len(leaves) != size:
+        """RFC 9162 inclusion proof of record ``index`` in the tree of ``size`` (<= the head).
+
+        Two queries (the head's size, then at most 2 log2(size) stored hashes).
+        """
+        if not 0 <= index < size:
             raise MalformedMessage(f"no record {index} in a tree of size {size}")
-        return merkle.inclusion_proof(leaves, index)
+        hashes = self._subtree_hashes(size, merkle.inclusion_subtrees(index, size))
+        if hashes is None:
+            raise MalformedMessage(f"no record {index} in a tree of size {size}")
+        return merkle.inclusion_proof_from(index, size, lambda level, i: hashes[(level, i)])
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        leaves = self.leaf_hashes(new_size)
-        if not 0 <= old_size <= new_size or len(leaves) != new_size:
+        """RFC 9162 consistency proof between two tree sizes (<= the head), from stored hashes."""
+        if not 0 <= old_size <= new_size:
             raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
-        return merkle.consistency_proof(leaves, old_size)
+        hashes = self._subtree_hashes(new_size, merkle.consistency_subtrees(old_size, new_size))
+        if hashes is None:
+            raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
+        return merkle.consistency_proof_from(
+            old_size, new_size, lambda level, i: hashes[(level, i)]
+        )
+
+    def root(self, size: int) -> bytes:
+        """The root of the tree of ``size`` (<= the head), from its right edge's stored hashes."""
+        hashes = self._subtree_hashes(size, merkle.range_subtrees(0, size) if size > 0 else [])
+        if hashes is None or size < 0:
+            raise MalformedMessage(f"no tree of size {size}")
+        return merkle.root_from(size, lambda level, i: hashes[(level, i)])
+
+    def _subtree_hashes(
+        self, size: int, nodes: Sequence[merkle.Subtree]
+    ) -> dict[merkle.Subtree, bytes] | None:
+        """The stored hashes of ``nodes`` of the tree of ``size``; None if the log is smaller."""
+        with self.engine.connect() as conn:
+            head, found = _hashes(conn, nodes)
+        if size > head:
+            return None
+        if len(found) < len(nodes):  # a writer that does not store subtrees appended since
+            self.build_subtrees()
+            with self.engine.connect() as conn:
+                _, found = _hashes(conn, nodes)
+            if len(found) < len(nodes):
+                raise InternalError(
+                    f"the audit log lacks stored hashes for a tree of {size} records",
+                    hint="run `betrokken audit verify` to find what was removed or altered",
+                )
+        return found
+
+    def stored_subtrees(self) -> Iterator[tuple[int, bytes]]:
+        """Every stored subtree hash as (``merkle.stored_position``, hash), in position order."""
+        after = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(SUBTREES.c.position, SUBTREES.c.hash)
+                    .where(SUBTREES.c.position > after)
+                    .order_by(SUBTREES.c.position)
+                    .limit(BACKFILL_CHUNK)
+                ).all()
+            for position, value in rows:
+                yield int(position), bytes(value)
+            if len(rows) < BACKFILL_CHUNK:
+                return
+            after = int(rows[-1].position)
 
     def records(
         self,

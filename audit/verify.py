@@ -2,12 +2,13 @@
 
 Recomputes each leaf from the stored record, the root at every signed checkpoint, checks every
 signature, and proves the log extends each checkpoint that a witness (a node) accepted earlier.
-Reports every problem with the first index it concerns.
+Also checks the stored subtree hashes proofs are made from (ADR 0010) against the stored leaf
+hashes, in the same pass over the records. Reports every problem with the first index it concerns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from betrokken.audit.log import AuditLog, entry_from_leaf
@@ -74,15 +75,97 @@ def split_notes(text: str) -> list[str]:
     return notes
 
 
+@dataclass
+class _Mismatch:
+    start: int  # the records a subtree covers: start..end-1
+    end: int
+    what: str
+    enclosing: int = 0  # the subtrees around it that cannot match either
+    reach: tuple[int, int] = (0, 0)  # the records the largest of those covers
+
+
+REBUILD_HINT = (
+    "proofs that use it cannot be made; subtree hashes are derived data: emptying the table "
+    "log_subtrees rebuilds it from the records at the next start"
+)
+
+
+class _SubtreeCheck:
+    """Compares the stored subtree hashes with the ones the stored leaf hashes give.
+
+    Fed one stored leaf hash at a time, it reads the stored hashes alongside in position order
+    (the order appends complete subtrees), so the whole check is one pass. A subtree that does
+    not match is reported at the last record it covers; the subtrees enclosing it, which then
+    cannot match either, are counted with it rather than listed.
+    """
+
+    def __init__(self, stored: Iterator[tuple[int, bytes]]) -> None:
+        self.stored = stored
+        self.current = next(stored, None)
+        self.frontier = merkle.Frontier()
+        self.found: list[_Mismatch] = []
+
+    def add(self, leaf: bytes) -> None:
+        for level, index, expected in self.frontier.append(leaf):
+            position = merkle.stored_position(level, index)
+            while self.current is not None and self.current[0] < position:
+                self._report(*merkle.subtree_at(self.current[0]), "is stored where none belongs")
+                self.current = next(self.stored, None)
+            if self.current is None or self.current[0] > position:
+                self._report(level, index, "is missing")
+            else:
+                if self.current[1] != expected:
+                    self._report(level, index, "does not match their leaf hashes (altered)")
+                self.current = next(self.stored, None)
+
+    def _report(self, level: int, index: int, what: str) -> None:
+        start, end = merkle.subtree_range(level, index)
+        last = self.found[-1] if self.found else None
+        if last and last.what == what and start <= last.reach[0] and last.reach[1] <= end:
+            last.enclosing += 1
+            last.reach = (start, end)
+            return
+        self.found.append(_Mismatch(start, end, what, reach=(start, end)))
+
+    def problems(self, size: int) -> list[Problem]:
+        """What was found; ``size`` is how many records were checked."""
+        problems = []
+        for found in self.found:
+            last = found.end - 1
+            extra = f" (and {found.enclosing} enclosing ones)" if found.enclosing else ""
+            problems.append(
+                Problem(
+                    last,
+                    f"the stored subtree hash over records {found.start}..{last}{extra} "
+                    f"{found.what}: {REBUILD_HINT}",
+                )
+            )
+        beyond = 0
+        while self.current is not None:
+            beyond += 1
+            self.current = next(self.stored, None)
+        if beyond:
+            problems.append(
+                Problem(
+                    size,
+                    f"{beyond} stored subtree hashes cover records from {size} on, which are not "
+                    "stored: records were removed",
+                )
+            )
+        return problems
+
+
 def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> Verification:
     result = Verification()
     leaves: list[bytes] = []
+    subtrees = _SubtreeCheck(log.stored_subtrees())
     for position, record in enumerate(log.records()):
         if record.index != position:
             result.problems.append(
                 Problem(position, f"missing: the next stored record is {record.index}")
             )
             break
+        subtrees.add(record.leaf_hash)
         leaf = record.leaf_hash
         if record.content is None:
             result.pruned += 1
@@ -103,6 +186,7 @@ def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> V
                 )
         leaves.append(leaf)
     result.size = len(leaves)
+    result.problems += subtrees.problems(result.size)
     head = log.size()
     if head != result.size:
         result.problems.append(

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from betrokken.crypto import merkle
+from betrokken.errors import MalformedMessage
 
 # The RFC 6962 test leaves used by Certificate Transparency implementations.
 CT_LEAVES = [
@@ -67,17 +68,58 @@ def _prefix_roots() -> list[bytes]:
 PREFIX_ROOTS = _prefix_roots()
 
 
+# --- proofs from perfect-subtree hashes (what a store of subtree hashes answers with) ------------
+def _subtree_store(leaves: list[bytes]) -> dict[merkle.Subtree, bytes]:
+    """Every perfect subtree's hash, recorded as a Frontier completes them."""
+    store: dict[merkle.Subtree, bytes] = {}
+    frontier = merkle.Frontier()
+    for index, leaf in enumerate(leaves):
+        store[(0, index)] = leaf
+        for level, i, value in frontier.append(leaf):
+            store[(level, i)] = value
+    return store
+
+
+STORE = _subtree_store(ALL_LEAVES)
+
+
+def _lookup(n: int, asked: list[merkle.Subtree]) -> merkle.SubtreeHash:
+    def subtree(level: int, index: int) -> bytes:
+        assert (index + 1) << level <= n, f"({level}, {index}) is not complete at size {n}"
+        asked.append((level, index))
+        return STORE[(level, index)]
+
+    return subtree
+
+
 @pytest.mark.parametrize("n", range(1, 301))
 def test_every_proof_verifies_for_every_size_up_to_300(n: int) -> None:
-    """All n <= 300: every index's inclusion proof and every m <= n consistency proof."""
+    """All n <= 300: every index's inclusion proof and every m <= n consistency proof.
+
+    The same proofs made from perfect-subtree hashes are equal, and ask for exactly the
+    subtrees ``inclusion_subtrees`` / ``consistency_subtrees`` name (at most 2 log2 n).
+    """
     leaves = _tree(n)
     root = merkle.root(leaves)
     assert PREFIX_ROOTS[n] == root  # the frontier agrees with the full computation
+    asked: list[merkle.Subtree] = []
+    assert merkle.root_from(n, _lookup(n, asked)) == root
+    assert set(asked) == set(merkle.range_subtrees(0, n))
     for i in range(n):
-        assert merkle.verify_inclusion(leaves[i], i, n, merkle.inclusion_proof(leaves, i), root)
+        proof = merkle.inclusion_proof(leaves, i)
+        assert merkle.verify_inclusion(leaves[i], i, n, proof, root)
+        asked.clear()
+        assert merkle.inclusion_proof_from(i, n, _lookup(n, asked)) == proof
+        needed = merkle.inclusion_subtrees(i, n)
+        assert set(asked) == set(needed) and len(needed) == len(set(needed))
+        assert len(needed) <= 2 * n.bit_length()
     for m in range(n + 1):
         proof = merkle.consistency_proof(leaves, m)
         assert merkle.verify_consistency(m, n, PREFIX_ROOTS[m], root, proof)
+        asked.clear()
+        assert merkle.consistency_proof_from(m, n, _lookup(n, asked)) == proof
+        needed = merkle.consistency_subtrees(m, n)
+        assert set(asked) == set(needed) and len(needed) <= 2 * n.bit_length()
     frontier = merkle.Frontier()
     for leaf in leaves:
         frontier.append(leaf)
@@ -160,3 +202,41 @@ def test_bad_inputs_never_raise() -> None:
     assert not merkle.verify_consistency(5, 5, root, root, [root])
     with pytest.raises(Exception):
         merkle.Frontier(3, [root])
+
+
+def test_the_frontier_names_the_subtrees_each_append_completes() -> None:
+    frontier = merkle.Frontier()
+    order: list[merkle.Subtree] = []
+    for index, leaf in enumerate(ALL_LEAVES):
+        order.append((0, index))
+        for level, i, value in frontier.append(leaf):
+            start, end = merkle.subtree_range(level, i)
+            assert end == index + 1 and value == merkle.root(ALL_LEAVES[start:end])
+            order.append((level, i))
+    # Stored positions number the hashes in exactly this order, and invert.
+    assert [merkle.stored_position(level, i) for level, i in order] == list(range(len(order)))
+    assert [merkle.subtree_at(p) for p in range(len(order))] == order
+
+
+@given(st.integers(0, 40), st.integers(0, 2**40))
+def test_stored_positions_invert_at_any_scale(level: int, index: int) -> None:
+    position = merkle.stored_position(level, index)
+    assert merkle.subtree_at(position) == (level, index)
+    # Everything completed before leaf m (so by a tree of size m) sorts before leaf m.
+    end = merkle.subtree_range(level, index)[1]
+    assert position < merkle.stored_position(0, end)
+    assert position >= merkle.stored_position(0, end - 1)
+
+
+def test_ranges_that_are_not_rfc_subtree_ranges_are_refused() -> None:
+    assert merkle.range_subtrees(0, 13) == [(3, 0), (2, 2), (0, 12)]
+    assert merkle.range_subtrees(8, 13) == [(2, 2), (0, 12)]
+    for start, end in ((1, 3), (2, 6), (4, 4), (5, 4), (-1, 0), (4, 12)):
+        with pytest.raises(MalformedMessage):
+            merkle.range_subtrees(start, end)
+    with pytest.raises(MalformedMessage):
+        merkle.inclusion_subtrees(5, 5)
+    with pytest.raises(MalformedMessage):
+        merkle.consistency_subtrees(6, 5)
+    with pytest.raises(MalformedMessage):
+        merkle.stored_position(-1, 0)
