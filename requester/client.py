@@ -27,7 +27,7 @@ from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry
-from betrokken.audit.witness import LogProof, WitnessStore, check_log_proof
+from betrokken.audit.witness import Accepted, LogProof, WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
@@ -362,7 +362,7 @@ class Requester:
                 expected=COORDINATOR_URI,
                 tls=self.tls,
             ) from None
-        receipt = self._verify_receipt(response, prepared)
+        receipt = self._verify_receipt(response, prepared, witnessed)
         replies = self._open(response, prepared, len(persons))
         combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
         results = [
@@ -394,8 +394,15 @@ class Requester:
             asked=tuple(sorted(prepared.envelopes)),
         )
 
-    def _verify_receipt(self, response: pb.QueryResponse, prepared: Prepared) -> VerifiedReceipt:
-        """Every field of the record, against this organisation's own witness state."""
+    def _verify_receipt(
+        self, response: pb.QueryResponse, prepared: Prepared, witnessed: Accepted | None
+    ) -> VerifiedReceipt:
+        """Every field of the record, against this organisation's own witness state.
+
+        ``witnessed`` is the checkpoint this organisation had accepted when it sent the question
+        (the proof relates to it; its witness loop may have accepted a newer one meanwhile, which
+        extends it).
+        """
         if response.answer_id != prepared.answer_id:
             raise VerificationError("the coordinator answered another question")
         origin = log_origin(self.network.name, "coordinator")
@@ -404,7 +411,7 @@ class Requester:
                 receipt_from_wire(response.receipt),
                 self.network.coordinator.log_key,
                 origin,
-                self.witness.last(),
+                witnessed,
             )
         except (QuestionRefused, WitnessStale) as exc:
             if isinstance(exc, QuestionRefused):

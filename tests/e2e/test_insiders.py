@@ -460,3 +460,24 @@ def test_a_coordinator_that_forges_or_drops_replies_never_produces_a_no(
     assert outcomes[POLITIE] == "error" and outcomes[RECLASSERING] == "error"
     assert result.complete is False
     assert "not-involved" not in (outcomes[POLITIE], outcomes[RECLASSERING])
+
+
+def test_a_node_cannot_answer_in_another_organisations_name(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """politie's node claims the gemeente is involved: its reply is unusable (ERROR), and the
+    gemeente's own answer stands."""
+    from betrokken.answer import Answer, Outcome
+
+    def lying(*_: object, **__: object) -> Answer:
+        return Answer(Outcome.INVOLVED, organisation_id=GEMEENTE, organisation_name="Gemeente")
+
+    monkeypatch.setattr(rules, "answer_for", lying)  # in this process only: the replaced node
+    person = running.named["nowhere"].digits  # involved nowhere
+    with replaced_node(running, POLITIE):
+        result = running.query(ZVH, person, "zvh-triage", "C-LIAR")
+    outcomes = {
+        o["organisation_id"]: o["outcome"] for o in result.json["persons"][0]["organisations"]
+    }
+    assert outcomes[POLITIE] == "error" and outcomes[GEMEENTE] == "not-involved"
+    assert result.code == 3
