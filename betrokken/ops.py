@@ -1,0 +1,249 @@
+"""Operations on any component's configuration file: which component it is, its database's schema
+(``betrokken db upgrade`` / ``db current``), and the pieces ``status`` and ``doctor`` share.
+
+A component file is recognised by what it holds: ``organisation`` (a node: the organisation's
+node, trail and witness state), ``oprf_seed`` (the key service), neither (the coordinator).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    column,
+    create_engine,
+    delete,
+    func,
+    inspect,
+    select,
+    table,
+)
+
+from betrokken.clock import utcnow
+from betrokken.config.load import Loaded, load_coordinator, load_keyservice, load_node
+from betrokken.db import redacted
+from betrokken.errors import ConfigError
+
+NODE, KEYSERVICE, COORDINATOR = "node", "keyservice", "coordinator"
+
+
+def component_of(path: Path) -> str:
+    """Which component ``path`` configures (read without validating it)."""
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: file not found",
+            hint="pass a component's configuration file (node.toml, coordinator.toml or "
+            "keyservice.toml) with --config",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax there") from None
+    if "organisations" in data and "purposes" in data:
+        raise ConfigError(
+            f"{path} is the network file, not a component's configuration",
+            hint="pass node.toml, coordinator.toml or keyservice.toml",
+        )
+    if "organisation" in data:
+        return NODE
+    if "oprf_seed" in data:
+        return KEYSERVICE
+    return COORDINATOR
+
+
+def load_component(path: Path) -> tuple[str, Loaded[Any]]:
+    """The component and its loaded (validated) configuration."""
+    component = component_of(path)
+    loader: Callable[[Path], Loaded[Any]] = {
+        NODE: load_node,
+        KEYSERVICE: load_keyservice,
+        COORDINATOR: load_coordinator,
+    }[component]
+    return component, loader(path)
+
+
+def raw_engine(url: str) -> Engine:
+    """An engine that creates nothing (unlike :func:`betrokken.db.make_engine`)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        return Path(url[len(prefix) :])
+    return None
+
+
+def backup_sqlite(path: Path, label: str) -> Path:
+    """An online copy of a SQLite database next to it (SQLite's backup API), mode 0600."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.before-{label}-{stamp}")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    source = sqlite3.connect(path)
+    copy = sqlite3.connect(target)
+    try:
+        with copy:
+            source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    return target
+
+
+# --- db upgrade ---------------------------------------------------------------------------------
+_WITNESS_ALARMS = table(
+    "witness_alarms",
+    column("id", Integer()),
+    column("at", DateTime(timezone=True)),
+    column("kind", String(32)),
+    column("message", Text()),
+)
+
+
+def _aware(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _old_alarms(engine: Engine) -> int:
+    with engine.connect() as conn:
+        if "witness_alarms" not in inspect(conn).get_table_names():
+            return 0
+        return int(conn.execute(select(func.count()).select_from(_WITNESS_ALARMS)).scalar_one())
+
+
+def move_witness_alarms(loaded: Loaded[Any], engine: Engine) -> Callable[[Connection], None]:
+    """Before ``node_0003``: each row of release 0.1's ``witness_alarms`` becomes an alarm record
+    in the node's trail (kind ``witness-<kind>``, its own time and message), in the upgrade's
+    transaction, signed with the node's trail key; then the row is deleted."""
+    from betrokken.audit.keys import read_log_key
+    from betrokken.audit.log import AuditLog
+    from betrokken.audit.record import AuditEntry, Event
+
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    signer = read_log_key(loaded.resolve(loaded.component.log_key), org.log_key)
+    trail = AuditLog(engine, signer, signer.name)  # its tables exist since release 0.1
+
+    def move(conn: Connection) -> None:
+        rows = conn.execute(select(_WITNESS_ALARMS).order_by(_WITNESS_ALARMS.c.id)).all()
+        entries = [
+            AuditEntry(
+                event=Event.ALARM,
+                at=_aware(row.at),
+                organisation=org.id,
+                reason=row.kind if row.kind.startswith("witness-") else f"witness-{row.kind}",
+                details={
+                    "message": str(row.message)[:500],
+                    "moved": "from table witness_alarms at the upgrade to node_0003",
+                },
+            )
+            for row in rows
+        ]
+        if entries:
+            trail.append(entries, conn)
+            conn.execute(delete(_WITNESS_ALARMS))
+
+    return move
+
+
+@dataclass(frozen=True)
+class UpgradeReport:
+    component: str
+    database: str
+    before: str | None
+    after: str
+    steps: tuple[str, ...]
+    unversioned: bool
+    backup: Path | None
+
+    def lines(self) -> list[str]:
+        lines = [f"{self.component} database {self.database}"]
+        if self.backup is not None:
+            lines.append(f"  backup:   {self.backup} (restore it to undo the upgrade)")
+        if not self.steps and not self.unversioned:
+            lines.append(f"  already current at {self.after}; nothing to do")
+            return lines
+        start = self.before or "empty"
+        if self.unversioned:
+            start = f"{self.before} (a database from before schema migrations)"
+        lines.append(f"  from:     {start}")
+        lines.append(f"  applied:  {', '.join(self.steps) or 'none (its tables are current)'}")
+        lines.append(f"  now:      {self.after} (current)")
+        return lines
+
+
+def db_upgrade(config: Path, backup: bool = True) -> UpgradeReport:
+    """``betrokken db upgrade``: bring the component's database to the newest revision."""
+    from betrokken import migrations
+
+    component, loaded = load_component(config)
+    url = loaded.component.database
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"{config}: the database {path} does not exist",
+            hint="check 'database' in the configuration; a new database is created at the "
+            "current schema when the component first starts, it needs no upgrade",
+        )
+    engine = raw_engine(url)
+    try:
+        found = migrations.state(engine, component)
+        if found.status in (migrations.Status.NEWER, migrations.Status.FOREIGN):
+            raise migrations.refusal(found, redacted(url), str(config))
+        copy = None
+        if path is not None and backup and found.status is not migrations.Status.CURRENT:
+            copy = backup_sqlite(path, found.revision or "release-0.1")
+        hooks: dict[str, Any] = {}
+        attributes: dict[str, Any] = {}
+        if component == NODE and _old_alarms(engine):
+            hooks["node_0003"] = move_witness_alarms(loaded, engine)
+        if component == NODE:
+            attributes["registration_days"] = loaded.network.retention.registration_days
+        done = migrations.upgrade(
+            engine, component, redacted(url), before_step=hooks, **attributes
+        )
+    finally:
+        engine.dispose()
+    return UpgradeReport(
+        component, redacted(url), done.before, done.after, done.steps, done.unversioned, copy
+    )
+
+
+def db_current(config: Path) -> tuple[str, str, Any]:
+    """``betrokken db current``: (component, database, its schema state)."""
+    from betrokken import migrations
+
+    component, loaded = load_component(config)
+    url = loaded.component.database
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"{config}: the database {path} does not exist",
+            hint="check 'database'; it is created when the component first starts",
+        )
+    engine = raw_engine(url)
+    try:
+        return component, redacted(url), migrations.state(engine, component)
+    finally:
+        engine.dispose()
