@@ -86,6 +86,51 @@ def db_current(config_path: Path) -> None:
         raise SystemExit(5)
 
 
+@main.command("status")
+@config_option
+@click.pass_context
+@guard
+def status(ctx: click.Context, config_path: Path) -> None:
+    """What a component holds and whether it and its peers serve (any component's file).
+
+    For a node this is `betrokken node status`. Counts only: never a person's data.
+    """
+    from betrokken.ops import NODE, component_of, load_component, status_lines
+
+    if component_of(config_path) == NODE:
+        from betrokken.node.cli import node_status
+
+        ctx.invoke(node_status, config_path=config_path)
+        return
+    component, loaded = load_component(config_path)
+    click.echo("\n".join(status_lines(component, loaded)))
+
+
+@main.command("doctor")
+@config_option
+@guard
+def doctor(config_path: Path) -> None:
+    """Check a component's configuration, certificates, key files, clock, database and peers.
+
+    Changes nothing. Prints OK, WARNING or PROBLEM per check with what to fix. Exit code 0 when
+    all is OK, 1 with warnings only, 2 with a problem (as monitoring plugins do).
+    """
+    from betrokken.doctor import diagnose, exit_code
+
+    findings = diagnose(config_path)
+    for finding in findings:
+        click.echo("\n".join(finding.lines()))
+    code = exit_code(findings)
+    problems = sum(f.level == "PROBLEM" for f in findings)
+    warnings = sum(f.level == "WARNING" for f in findings)
+    click.echo(
+        f"{len(findings)} check(s): {problems} problem(s), {warnings} warning(s)"
+        if code
+        else f"{len(findings)} check(s): all OK"
+    )
+    raise SystemExit(code)
+
+
 main.add_command(network)
 main.add_command(keyservice)
 main.add_command(coordinator)

@@ -247,3 +247,208 @@ def db_current(config: Path) -> tuple[str, str, Any]:
         return component, redacted(url), migrations.state(engine, component)
     finally:
         engine.dispose()
+
+
+# --- health of peers, for status and doctor -----------------------------------------------------
+def peers_of(component: str, loaded: Loaded[Any]) -> list[tuple[str, str, str, str]]:
+    """(name, address, server name, identity URI) of every peer this component calls."""
+    from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
+
+    network = loaded.network
+    if component == NODE:
+        return [
+            ("coordinator", network.coordinator.address, network.coordinator.tls_name,
+             COORDINATOR_URI),
+            ("key service", network.keyservice.address, network.keyservice.tls_name,
+             KEYSERVICE_URI),
+        ]
+    if component == COORDINATOR:
+        return [
+            (f"node of {o.id}", o.node_address, o.server_name, organisation_uri(o.id))
+            for o in network.nodes()
+            if o.node_address
+        ]
+    return []
+
+
+def own_address(component: str, loaded: Loaded[Any]) -> tuple[str, str, str] | None:
+    """(name, address, server name) this component serves on, when it serves."""
+    network = loaded.network
+    listen = loaded.component.listen
+    if component == NODE:
+        org = network.organisation(loaded.component.organisation)
+        assert org is not None
+        address = listen or org.node_address
+        return (f"this node ({org.id})", address, org.server_name) if address else None
+    if component == COORDINATOR:
+        return "this coordinator", listen or network.coordinator.address, network.coordinator.tls_name
+    return "this key service", listen or network.keyservice.address, network.keyservice.tls_name
+
+
+def peer_health(component: str, loaded: Loaded[Any], timeout: float = 3.0) -> list[Any]:
+    """The health of this component itself and of every peer it calls, over mutual TLS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from betrokken.health import check_peer
+
+    targets: list[tuple[str, str, str, str]] = []
+    own = own_address(component, loaded)
+    if own is not None:
+        targets.append((*own, ""))
+    targets += peers_of(component, loaded)
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+        return list(
+            pool.map(
+                lambda t: check_peer(t[0], t[1], loaded.tls, t[2], t[3], timeout=timeout),
+                targets,
+            )
+        )
+
+
+def peer_lines(component: str, loaded: Loaded[Any]) -> list[str]:
+    lines = []
+    for found in peer_health(component, loaded):
+        mark = "" if found.ok else "  <- " + (
+            "not running?" if found.name.startswith("this ") else "tell its operator"
+        )
+        lines.append(f"    {found.describe()}{mark}")
+    return lines
+
+
+# --- status of the coordinator and the key service ---------------------------------------------
+def _certificate_line(loaded: Loaded[Any]) -> str:
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(loaded.tls.certificate).read_bytes())
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({exc})"
+    left = cert.not_valid_after_utc - utcnow()
+    text = f"valid until {cert.not_valid_after_utc:%Y-%m-%d} ({left.days} days)"
+    if left.days < CERTIFICATE_WARNING_DAYS:
+        text += "  WARNING: renew it (docs/operator.md, 'Certificate rotation')"
+    return text
+
+
+CERTIFICATE_WARNING_DAYS = 30
+
+
+def _schema_line(component: str, url: str) -> tuple[str, Engine | None]:
+    """The schema line, and an engine when the database can be read by this code."""
+    from betrokken import migrations
+
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return "not created yet (created at the first start)", None
+    engine = raw_engine(url)
+    try:
+        found = migrations.state(engine, component)
+    except Exception as exc:
+        engine.dispose()
+        return f"cannot be read ({str(getattr(exc, 'orig', exc)).splitlines()[0][:200]})", None
+    if found.status is not migrations.Status.CURRENT:
+        engine.dispose()
+        return f"{found.describe()}  -> betrokken db upgrade", None
+    return found.describe(), engine
+
+
+def _log_figures(engine: Engine) -> list[str]:
+    from betrokken.audit.log import CHECKPOINTS, RECORDS
+
+    today = dt.datetime.combine(utcnow().date(), dt.time(), tzinfo=dt.UTC)
+    with engine.connect() as conn:
+        size = conn.execute(select(func.count()).select_from(RECORDS)).scalar_one()
+        latest = conn.execute(
+            select(CHECKPOINTS.c.size, CHECKPOINTS.c.created_at)
+            .order_by(CHECKPOINTS.c.size.desc())
+            .limit(1)
+        ).first()
+        counts = dict(
+            conn.execute(
+                select(RECORDS.c.event, func.count())
+                .where(RECORDS.c.at >= today)
+                .group_by(RECORDS.c.event)
+            ).all()
+        )
+        partial = conn.execute(
+            select(func.count())
+            .select_from(RECORDS)
+            .where(
+                RECORDS.c.at >= today,
+                RECORDS.c.event == "outcome",
+                RECORDS.c.content.like('%"completeness":"partial"%'),
+            )
+        ).scalar_one()
+    when = f" signed {latest.created_at:%Y-%m-%d %H:%M} UTC" if latest else ""
+    return [
+        f"  audit log:          {size} record(s); latest checkpoint "
+        + (f"at {latest.size}{when}" if latest else "none"),
+        f"  today (UTC):        {counts.get('search', 0)} question(s), {partial} partial, "
+        f"{counts.get('refusal', 0)} refusal(s)",
+    ]
+
+
+def status_lines(component: str, loaded: Loaded[Any]) -> list[str]:
+    """``betrokken status`` for the coordinator or the key service (the node has `node status`)."""
+    network = loaded.network
+    settings = network.coordinator if component == COORDINATOR else network.keyservice
+    name = "coordinator" if component == COORDINATOR else "key service"
+    url = loaded.component.database
+    lines = [f"{name} of network '{network.name}'"]
+    lines.append(f"  listens on:         {loaded.component.listen or settings.address}")
+    metrics = loaded.component.metrics_listen
+    lines.append(f"  metrics:            {f'http://{metrics}/metrics' if metrics else 'off'}")
+    lines.append(f"  database:           {redacted(url)}")
+    schema, engine = _schema_line(component, url)
+    lines.append(f"  schema:             {schema}")
+    lines.append(f"  certificate:        {_certificate_line(loaded)}")
+    if engine is not None:
+        try:
+            lines += _log_figures(engine)
+            if component == KEYSERVICE:
+                lines += _quota_lines(loaded, engine)
+        finally:
+            engine.dispose()
+    if component == KEYSERVICE:
+        lines.append(f"  OPRF seed:          {_seed_line(loaded)}")
+    lines.append("  health (mutual TLS):")
+    lines += peer_lines(component, loaded)
+    return lines
+
+
+def _quota_lines(loaded: Loaded[Any], engine: Engine) -> list[str]:
+    from betrokken.keyservice.store import QuotaUsage
+
+    network = loaded.network
+    today = utcnow().date()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(QuotaUsage.organisation, QuotaUsage.use, QuotaUsage.used).where(
+                QuotaUsage.day == today
+            )
+        ).all()
+    if not rows:
+        return ["  quota today (UTC):  nothing evaluated yet"]
+    lines = ["  quota today (UTC):"]
+    for organisation, use, used in sorted(rows):
+        limit = (
+            network.daily_bulk_quota(organisation)
+            if use == "import"
+            else network.daily_quota(organisation)
+        )
+        share = f"{100 * used / limit:.0f}%" if limit else "-"
+        lines.append(f"    {organisation} {use}: {used:,} of {limit:,} ({share})")
+    return lines
+
+
+def _seed_line(loaded: Loaded[Any]) -> str:
+    from betrokken.keyservice.keys import KeyRing, read_seed
+
+    path = loaded.resolve(loaded.component.oprf_seed)
+    try:
+        ring = KeyRing.load(read_seed(path), loaded.network, str(path))
+    except ConfigError as exc:
+        return f"PROBLEM: {exc.message}"
+    mode = path.stat().st_mode & 0o777
+    warn = "  WARNING: readable by others: chmod 600" if mode & 0o077 else ""
+    return f"{path} (mode {mode:o}); keys of {len(ring.keys)} organisation(s) match the network{warn}"

@@ -35,6 +35,7 @@ VERSION_TABLE = "alembic_version"
 # Held while a database is created or upgraded, so replicas starting together do it once.
 _PG_LOCK = 0x6265_7472_6F6B  # "betrok"
 log = logging.getLogger("betrokken.migrations")
+logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines stay out of service logs
 
 
 class Status(StrEnum):
@@ -148,10 +149,23 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
         conn.commit()
 
 
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's own INFO lines (plugins, each step) stay out of the services' logs."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(level)
+
+
 def _run_upgrade(conn: Connection, component: str, target: str, **attributes: Any) -> None:
     from alembic import command
 
-    command.upgrade(_config(component, conn, **attributes), target)
+    with _quiet_alembic():
+        command.upgrade(_config(component, conn, **attributes), target)
 
 
 def refusal(found: SchemaState, url: str, config_hint: str = "") -> ConfigError:
@@ -252,7 +266,8 @@ def upgrade(
             before = baseline(conn, component)
             from alembic import command
 
-            command.stamp(_config(component, conn), before)
+            with _quiet_alembic():
+                command.stamp(_config(component, conn), before)
             log.info("%s: stamped a database from before migrations as %s", component, before)
         chain = revisions(component)
         start = chain.index(before) + 1 if before else 0
