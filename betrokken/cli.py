@@ -95,7 +95,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
 
     For a node this is `betrokken node status`. Counts only: never a person's data.
     """
-    from betrokken.ops import NODE, component_of, load_component, status_lines
+    from betrokken.health import NODE
+    from betrokken.ops import component_of, load_component, status_lines
 
     if component_of(config_path) == NODE:
         from betrokken.node.cli import node_status

@@ -22,14 +22,11 @@ from sqlalchemy import func, select, text
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.errors import BetrokkenError, ConfigError
+from betrokken.health import COORDINATOR, KEYSERVICE, NODE, peer_health
 from betrokken.ops import (
     CERTIFICATE_WARNING_DAYS,
-    COORDINATOR,
-    KEYSERVICE,
-    NODE,
     component_of,
     load_component,
-    peer_health,
     raw_engine,
     sqlite_path,
 )
@@ -131,8 +128,9 @@ def _certificates(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         )
     else:
         yield Finding(
-            OK, "certificate dates", f"valid until {cert.not_valid_after_utc:%Y-%m-%d} "
-            f"({left.days} days)"
+            OK,
+            "certificate dates",
+            f"valid until {cert.not_valid_after_utc:%Y-%m-%d} ({left.days} days)",
         )
     identity, server_name = _expected(component, loaded)
     try:
@@ -194,24 +192,50 @@ def _key_files(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
     if component == NODE:
         org = network.organisation(c.organisation)
         assert org is not None
-        files.append(("trail signing key", loaded.resolve(c.log_key),
-                      lambda p: read_log_key(p, org.log_key)))
+        files.append(
+            ("trail signing key", loaded.resolve(c.log_key), lambda p: read_log_key(p, org.log_key))
+        )
         if c.envelope_key:
-            files.append(("envelope key", loaded.resolve(c.envelope_key),
-                          lambda p: read_envelope_key(p, org.envelope_key)))
+            files.append(
+                (
+                    "envelope key",
+                    loaded.resolve(c.envelope_key),
+                    lambda p: read_envelope_key(p, org.envelope_key),
+                )
+            )
         if c.question_key:
-            files.append(("question key", loaded.resolve(c.question_key),
-                          lambda p: read_note_key(p, org.question_key, "question key")))
+            files.append(
+                (
+                    "question key",
+                    loaded.resolve(c.question_key),
+                    lambda p: read_note_key(p, org.question_key, "question key"),
+                )
+            )
     elif component == COORDINATOR:
-        files.append(("log signing key", loaded.resolve(c.log_key),
-                      lambda p: read_log_key(p, network.coordinator.log_key)))
+        files.append(
+            (
+                "log signing key",
+                loaded.resolve(c.log_key),
+                lambda p: read_log_key(p, network.coordinator.log_key),
+            )
+        )
     else:
         from betrokken.keyservice.keys import KeyRing, read_seed
 
-        files.append(("log signing key", loaded.resolve(c.log_key),
-                      lambda p: read_log_key(p, network.keyservice.log_key)))
-        files.append(("OPRF seed", loaded.resolve(c.oprf_seed),
-                      lambda p: KeyRing.load(read_seed(p), network, str(p))))
+        files.append(
+            (
+                "log signing key",
+                loaded.resolve(c.log_key),
+                lambda p: read_log_key(p, network.keyservice.log_key),
+            )
+        )
+        files.append(
+            (
+                "OPRF seed",
+                loaded.resolve(c.oprf_seed),
+                lambda p: KeyRing.load(read_seed(p), network, str(p)),
+            )
+        )
     for what, path, check in files:
         if not path.is_file():
             yield Finding(PROBLEM, what, f"{path} does not exist", "correct the path in the file")
@@ -326,14 +350,18 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
     if path is not None:
         if not path.parent.is_dir():
             yield Finding(
-                PROBLEM, "database", f"the folder {path.parent} does not exist",
+                PROBLEM,
+                "database",
+                f"the folder {path.parent} does not exist",
                 "create it, owned by the service's account, mode 0700",
             )
             return
         free = shutil.disk_usage(path.parent).free
         if free < DISK_WARNING_BYTES:
             yield Finding(
-                WARNING, "disk space", f"only {free // (1 << 20)} MiB free in {path.parent}",
+                WARNING,
+                "disk space",
+                f"only {free // (1 << 20)} MiB free in {path.parent}",
                 "free space or move the database: a full disk stops every write (and so every "
                 "answer)",
             )
@@ -347,7 +375,9 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             yield Finding(
-                WARNING, "database file", f"{path} has mode {mode:o}: others can read it",
+                WARNING,
+                "database file",
+                f"{path} has mode {mode:o}: others can read it",
                 f"chmod 600 {path}* (the -wal and -shm files too)",
             )
     engine = raw_engine(url)
@@ -357,7 +387,9 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         except Exception as exc:
             cause = str(getattr(exc, "orig", exc)).strip().splitlines()
             yield Finding(
-                PROBLEM, "database", f"{shown} cannot be reached ({(cause or ['?'])[0][:200]})",
+                PROBLEM,
+                "database",
+                f"{shown} cannot be reached ({(cause or ['?'])[0][:200]})",
                 "check the URL in 'database', that the server runs and accepts this account",
             )
             return
@@ -378,7 +410,9 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         except Exception as exc:
             cause = str(getattr(exc, "orig", exc)).strip().splitlines()
             yield Finding(
-                PROBLEM, "database writable", f"a test write failed ({(cause or ['?'])[0][:200]})",
+                PROBLEM,
+                "database writable",
+                f"a test write failed ({(cause or ['?'])[0][:200]})",
                 "check permissions, disk space, and that the database is not read-only",
             )
         if component == NODE:
@@ -427,23 +461,31 @@ def _peers(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
             yield Finding(OK, check, found.describe())
         elif found.status == "not serving":
             yield Finding(
-                WARNING if check == "peer" else PROBLEM, check, found.describe(),
+                WARNING if check == "peer" else PROBLEM,
+                check,
+                found.describe(),
                 "see that component's log for why (its database?)",
             )
         elif "not the" in found.detail or "not authenticated" in found.detail:
             yield Finding(
-                PROBLEM, check, found.describe(),
+                PROBLEM,
+                check,
+                found.describe(),
                 "the address answers with another identity: check the network file's address "
                 "and tls_name, and the certificates",
             )
         elif check == "running":
             yield Finding(
-                WARNING, check, found.describe(),
+                WARNING,
+                check,
+                found.describe(),
                 "start it (`betrokken ... serve` or its systemd unit), or ignore this before the "
                 "first start",
             )
         else:
             yield Finding(
-                WARNING, check, found.describe(),
+                WARNING,
+                check,
+                found.describe(),
                 "check the address in the network file and the network path; tell its operator",
             )

@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from betrokken.config.load import Loaded
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import BetrokkenError
 from betrokken.identity.rpc import channel, error_from_rpc
@@ -41,6 +42,7 @@ SERVICE_NAMES = {
     "keyservice": "betrokken.v1.KeyService",
 }
 NOT_SERVING_PROBLEM = "the node reports it is not serving"
+NODE, KEYSERVICE, COORDINATOR = "node", "keyservice", "coordinator"
 
 Probe = Callable[[], str | None]  # None when fine, else what is wrong (no person data)
 
@@ -57,7 +59,8 @@ def database_writable(engine: Engine) -> Probe:
         except SQLAlchemyError as exc:
             engine.dispose()
             cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            return f"its database is not writable ({(cause[0] if cause else type(exc).__name__)[:200]})"
+            first = (cause[0] if cause else type(exc).__name__)[:200]
+            return f"its database is not writable ({first})"
         return None
 
     return probe
@@ -236,3 +239,82 @@ class PeerWatch:
         self._stop.set()
         for ch in self._channels.values():
             ch.close()
+
+
+# --- a component's own health and its peers', for status and doctor --------------------------
+def peers_of(component: str, loaded: Loaded[Any]) -> list[tuple[str, str, str, str]]:
+    """(name, address, server name, identity URI) of every peer this component calls."""
+    from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
+
+    network = loaded.network
+    if component == NODE:
+        return [
+            (
+                "coordinator",
+                network.coordinator.address,
+                network.coordinator.tls_name,
+                COORDINATOR_URI,
+            ),
+            (
+                "key service",
+                network.keyservice.address,
+                network.keyservice.tls_name,
+                KEYSERVICE_URI,
+            ),
+        ]
+    if component == COORDINATOR:
+        return [
+            (f"node of {o.id}", o.node_address, o.server_name, organisation_uri(o.id))
+            for o in network.nodes()
+            if o.node_address
+        ]
+    return []
+
+
+def own_address(component: str, loaded: Loaded[Any]) -> tuple[str, str, str] | None:
+    """(name, address, server name) this component serves on, when it serves."""
+    network = loaded.network
+    listen = loaded.component.listen
+    if component == NODE:
+        org = network.organisation(loaded.component.organisation)
+        assert org is not None
+        address = listen or org.node_address
+        return (f"this node ({org.id})", address, org.server_name) if address else None
+    if component == COORDINATOR:
+        return (
+            "this coordinator",
+            listen or network.coordinator.address,
+            network.coordinator.tls_name,
+        )
+    return "this key service", listen or network.keyservice.address, network.keyservice.tls_name
+
+
+def peer_health(component: str, loaded: Loaded[Any], timeout: float = 3.0) -> list[Any]:
+    """The health of this component itself and of every peer it calls, over mutual TLS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    targets: list[tuple[str, str, str, str]] = []
+    own = own_address(component, loaded)
+    if own is not None:
+        targets.append((*own, ""))
+    targets += peers_of(component, loaded)
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+        return list(
+            pool.map(
+                lambda t: check_peer(t[0], t[1], loaded.tls, t[2], t[3], timeout=timeout),
+                targets,
+            )
+        )
+
+
+def peer_lines(component: str, loaded: Loaded[Any]) -> list[str]:
+    lines = []
+    for found in peer_health(component, loaded):
+        mark = (
+            ""
+            if found.ok
+            else "  <- "
+            + ("not running?" if found.name.startswith("this ") else "tell its operator")
+        )
+        lines.append(f"    {found.describe()}{mark}")
+    return lines

@@ -32,8 +32,8 @@ import grpc
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    GCCollector,
     Gauge,
+    GCCollector,
     Histogram,
     Info,
     PlatformCollector,
@@ -314,7 +314,9 @@ def coordinator_metrics(
 
     def read() -> list[GaugeMetricFamily]:
         families = [
-            gauge("betrokken_audit_log_records", "Records in this component's audit log", log_size())
+            gauge(
+                "betrokken_audit_log_records", "Records in this component's audit log", log_size()
+            )
         ]
         if node_status is not None:
             family = GaugeMetricFamily(

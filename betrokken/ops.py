@@ -36,8 +36,7 @@ from betrokken.clock import utcnow
 from betrokken.config.load import Loaded, load_coordinator, load_keyservice, load_node
 from betrokken.db import redacted
 from betrokken.errors import ConfigError
-
-NODE, KEYSERVICE, COORDINATOR = "node", "keyservice", "coordinator"
+from betrokken.health import COORDINATOR, KEYSERVICE, NODE, peer_lines
 
 
 def component_of(path: Path) -> str:
@@ -67,12 +66,14 @@ def component_of(path: Path) -> str:
 def load_component(path: Path) -> tuple[str, Loaded[Any]]:
     """The component and its loaded (validated) configuration."""
     component = component_of(path)
-    loader: Callable[[Path], Loaded[Any]] = {
-        NODE: load_node,
-        KEYSERVICE: load_keyservice,
-        COORDINATOR: load_coordinator,
-    }[component]
-    return component, loader(path)
+    loaded: Loaded[Any]
+    if component == NODE:
+        loaded = load_node(path)
+    elif component == KEYSERVICE:
+        loaded = load_keyservice(path)
+    else:
+        loaded = load_coordinator(path)
+    return component, loaded
 
 
 def raw_engine(url: str) -> Engine:
@@ -220,9 +221,7 @@ def db_upgrade(config: Path, backup: bool = True) -> UpgradeReport:
             hooks["node_0003"] = move_witness_alarms(loaded, engine)
         if component == NODE:
             attributes["registration_days"] = loaded.network.retention.registration_days
-        done = migrations.upgrade(
-            engine, component, redacted(url), before_step=hooks, **attributes
-        )
+        done = migrations.upgrade(engine, component, redacted(url), before_step=hooks, **attributes)
     finally:
         engine.dispose()
     return UpgradeReport(
@@ -247,72 +246,6 @@ def db_current(config: Path) -> tuple[str, str, Any]:
         return component, redacted(url), migrations.state(engine, component)
     finally:
         engine.dispose()
-
-
-# --- health of peers, for status and doctor -----------------------------------------------------
-def peers_of(component: str, loaded: Loaded[Any]) -> list[tuple[str, str, str, str]]:
-    """(name, address, server name, identity URI) of every peer this component calls."""
-    from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
-
-    network = loaded.network
-    if component == NODE:
-        return [
-            ("coordinator", network.coordinator.address, network.coordinator.tls_name,
-             COORDINATOR_URI),
-            ("key service", network.keyservice.address, network.keyservice.tls_name,
-             KEYSERVICE_URI),
-        ]
-    if component == COORDINATOR:
-        return [
-            (f"node of {o.id}", o.node_address, o.server_name, organisation_uri(o.id))
-            for o in network.nodes()
-            if o.node_address
-        ]
-    return []
-
-
-def own_address(component: str, loaded: Loaded[Any]) -> tuple[str, str, str] | None:
-    """(name, address, server name) this component serves on, when it serves."""
-    network = loaded.network
-    listen = loaded.component.listen
-    if component == NODE:
-        org = network.organisation(loaded.component.organisation)
-        assert org is not None
-        address = listen or org.node_address
-        return (f"this node ({org.id})", address, org.server_name) if address else None
-    if component == COORDINATOR:
-        return "this coordinator", listen or network.coordinator.address, network.coordinator.tls_name
-    return "this key service", listen or network.keyservice.address, network.keyservice.tls_name
-
-
-def peer_health(component: str, loaded: Loaded[Any], timeout: float = 3.0) -> list[Any]:
-    """The health of this component itself and of every peer it calls, over mutual TLS."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from betrokken.health import check_peer
-
-    targets: list[tuple[str, str, str, str]] = []
-    own = own_address(component, loaded)
-    if own is not None:
-        targets.append((*own, ""))
-    targets += peers_of(component, loaded)
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
-        return list(
-            pool.map(
-                lambda t: check_peer(t[0], t[1], loaded.tls, t[2], t[3], timeout=timeout),
-                targets,
-            )
-        )
-
-
-def peer_lines(component: str, loaded: Loaded[Any]) -> list[str]:
-    lines = []
-    for found in peer_health(component, loaded):
-        mark = "" if found.ok else "  <- " + (
-            "not running?" if found.name.startswith("this ") else "tell its operator"
-        )
-        lines.append(f"    {found.describe()}{mark}")
-    return lines
 
 
 # --- status of the coordinator and the key service ---------------------------------------------
@@ -363,13 +296,14 @@ def _log_figures(engine: Engine) -> list[str]:
             .order_by(CHECKPOINTS.c.size.desc())
             .limit(1)
         ).first()
-        counts = dict(
-            conn.execute(
+        counts: dict[str, int] = {
+            str(event): int(count)
+            for event, count in conn.execute(
                 select(RECORDS.c.event, func.count())
                 .where(RECORDS.c.at >= today)
                 .group_by(RECORDS.c.event)
             ).all()
-        )
+        }
         partial = conn.execute(
             select(func.count())
             .select_from(RECORDS)
@@ -451,4 +385,6 @@ def _seed_line(loaded: Loaded[Any]) -> str:
         return f"PROBLEM: {exc.message}"
     mode = path.stat().st_mode & 0o777
     warn = "  WARNING: readable by others: chmod 600" if mode & 0o077 else ""
-    return f"{path} (mode {mode:o}); keys of {len(ring.keys)} organisation(s) match the network{warn}"
+    return (
+        f"{path} (mode {mode:o}); keys of {len(ring.keys)} organisation(s) match the network{warn}"
+    )

@@ -362,8 +362,9 @@ class NodeConfig(Strict):
         description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
     )
     health_interval_seconds: HealthInterval = Field(
-        default=5.0, description="how often the health probes run (and, for the coordinator, "
-        "how often it reads its nodes' health)"
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
     )
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
 
@@ -380,8 +381,9 @@ class CoordinatorConfig(Strict):
         description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
     )
     health_interval_seconds: HealthInterval = Field(
-        default=5.0, description="how often the health probes run (and, for the coordinator, "
-        "how often it reads its nodes' health)"
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
     )
 
 
@@ -400,8 +402,9 @@ class KeyServiceConfig(Strict):
         description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
     )
     health_interval_seconds: HealthInterval = Field(
-        default=5.0, description="how often the health probes run (and, for the coordinator, "
-        "how often it reads its nodes' health)"
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
     )
 
 

@@ -23,6 +23,7 @@ import grpc
 
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import BetrokkenError, WitnessStale, WrongPeer
+from betrokken.health import NOT_SERVING_PROBLEM
 from betrokken.identity.rpc import channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -168,7 +169,6 @@ def fan_out(
     return results
 
 
-NOT_SERVING_PROBLEM = "the node reports it is not serving"
 Observe = Callable[[str, str, float], None]  # (node, status, seconds)
 
 

@@ -16,10 +16,10 @@ from betrokken.config.load import load_coordinator
 from betrokken.coordinator.fanout import GrpcNodeLink, GuardedLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
-from betrokken.metrics import coordinator_metrics
 from betrokken.health import Health, PeerWatch, database_writable
 from betrokken.identity.names import Identity, Role, organisation_uri
 from betrokken.identity.rpc import check_own_certificate, make_server
+from betrokken.metrics import coordinator_metrics
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 

@@ -59,8 +59,8 @@ class SchemaState:
             Status.EMPTY: "empty (created at the current schema on first start)",
             Status.CURRENT: f"current (revision {self.head})",
             Status.OUTDATED: f"revision {self.revision}, older than this betrokken's {self.head}",
-            Status.UNVERSIONED: "from before schema migrations (betrokken 0.1); needs an upgrade to "
-            f"{self.head}",
+            Status.UNVERSIONED: "from before schema migrations (betrokken 0.1); needs an upgrade "
+            f"to {self.head}",
             Status.NEWER: f"revision {self.revision}, which this betrokken does not know (it "
             f"knows up to {self.head}): written by a newer version",
             Status.FOREIGN: f"revision {self.revision}, which belongs to another component's "
@@ -109,7 +109,7 @@ def _revision_of(conn: Connection) -> tuple[bool, str | None]:
     tables = set(inspect(conn).get_table_names())
     if VERSION_TABLE not in tables:
         return bool(tables), None
-    rows = [r[0] for r in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+    rows = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
     if len(rows) != 1:
         return True, ",".join(sorted(rows)) or None
     return True, str(rows[0])
@@ -227,8 +227,7 @@ def baseline(conn: Connection, component: str) -> str:
     if component == "coordinator" and "log_records" in tables:
         return "coordinator_0001"
     raise ConfigError(
-        f"this database has tables ({', '.join(sorted(tables))[:200]}) but none of a "
-        f"{component}'s",
+        f"this database has tables ({', '.join(sorted(tables))[:200]}) but none of a {component}'s",
         hint="point 'database' in the configuration at this component's own database",
     )
 
@@ -296,9 +295,7 @@ def run_environment(context: Any) -> None:
     if connection is None:
         engine = create_engine(config.get_main_option("sqlalchemy.url"))
         with engine.begin() as connection:
-            context.configure(
-                connection=connection, target_metadata=target, render_as_batch=True
-            )
+            context.configure(connection=connection, target_metadata=target, render_as_batch=True)
             with context.begin_transaction():
                 context.run_migrations()
         return

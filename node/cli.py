@@ -388,7 +388,7 @@ def node_status(config_path: Path) -> None:
             "                      questions refused because they failed this node's checks, or "
             "a fork of the coordinator's log; see docs/dpo.md 'Alarms'"
         )
-    from betrokken.ops import NODE, peer_lines
+    from betrokken.health import NODE, peer_lines
 
     click.echo("  health (mutual TLS):")
     click.echo("\n".join(peer_lines(NODE, loaded)))

@@ -53,7 +53,7 @@ def pg_node_network(tmp_path: Path) -> Iterator[tuple[Cluster, str, str]]:
     for config in [net.coordinator_config, net.keyservice_config, *net.node_configs.values()]:
         body = config.read_text()
         if config == net.node_configs["politie-ops"]:
-            body = re.sub(r'(?m)^database = .*$', f'database = "{url}"', body)
+            body = re.sub(r"(?m)^database = .*$", f'database = "{url}"', body)
         config.write_text(body.replace("\n[tls]", "health_interval_seconds = 0.3\n\n[tls]", 1))
     cluster = Cluster(net)
     cluster.start()
@@ -70,9 +70,10 @@ def _read_only(admin_url: str, database: str, on: bool) -> None:
     """Make the node's PostgreSQL database read-only (or writable again) for new sessions, and
     end its sessions, as an administrator would when a volume turns read-only."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    setting = "on" if on else "off"
     with admin.connect() as conn:
         conn.execute(
-            text(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {"on" if on else "off"}')
+            text(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {setting}')
         )
         conn.execute(
             text(
@@ -100,12 +101,23 @@ def test_a_node_whose_database_is_read_only_reports_not_serving_and_is_skipped_n
         import json
 
         done = run(
-            "query", "--config", net.node_configs["zvh-ops"], "--bsn", "999993653",
-            "--purpose", "zvh-triage", "--case", "OPS-1", "--user", "tester", "--json",
+            "query",
+            "--config",
+            net.node_configs["zvh-ops"],
+            "--bsn",
+            "999993653",
+            "--purpose",
+            "zvh-triage",
+            "--case",
+            "OPS-1",
+            "--user",
+            "tester",
+            "--json",
         )
         answer = json.loads(done.stdout)
         entry = next(
-            o for o in answer["persons"][0]["organisations"]
+            o
+            for o in answer["persons"][0]["organisations"]
             if o["organisation_id"] == "politie-ops"
         )
         return done.code, entry
@@ -119,7 +131,9 @@ def test_a_node_whose_database_is_read_only_reports_not_serving_and_is_skipped_n
     coordinator = load_coordinator(net.coordinator_config).component.metrics_listen
     assert coordinator
     _wait(
-        lambda: 'betrokken_coordinator_node_serving{node="politie-ops"} 0.0' in _scrape(coordinator),
+        lambda: (
+            'betrokken_coordinator_node_serving{node="politie-ops"} 0.0' in _scrape(coordinator)
+        ),
         "the coordinator to see it",
     )
     code, entry = ask()
@@ -129,13 +143,18 @@ def test_a_node_whose_database_is_read_only_reports_not_serving_and_is_skipped_n
     log = (cluster.log_dir / "node-politie-ops.log").read_text()
     assert "node is NOT SERVING: its database is not writable" in log
     scraped = _scrape(coordinator)
-    assert 'betrokken_coordinator_node_lookups_total{node="politie-ops",status="not-serving"} 1.0' in scraped
+    assert (
+        'betrokken_coordinator_node_lookups_total{node="politie-ops",status="not-serving"} 1.0'
+        in scraped
+    )
     assert 'betrokken_coordinator_partial_answers_total{purpose="zvh-triage"} 1.0' in scraped
 
     _read_only(PG_ADMIN_URL, database, on=False)  # recovers without a restart
     _wait(lambda: health() == "serving", "the node to serve again")
     _wait(
-        lambda: 'betrokken_coordinator_node_serving{node="politie-ops"} 1.0' in _scrape(coordinator),
+        lambda: (
+            'betrokken_coordinator_node_serving{node="politie-ops"} 1.0' in _scrape(coordinator)
+        ),
         "the coordinator to see it serving",
     )
     code, entry = ask()
@@ -194,8 +213,10 @@ def test_every_components_metrics_count_the_run_and_hold_no_person_data(running:
     endpoints = {
         "coordinator": load_coordinator(net.coordinator_config).component.metrics_listen,
         "keyservice": load_keyservice(net.keyservice_config).component.metrics_listen,
-        **{f"node-{org}": load_node(path).component.metrics_listen
-           for org, path in net.node_configs.items()},
+        **{
+            f"node-{org}": load_node(path).component.metrics_listen
+            for org, path in net.node_configs.items()
+        },
     }
     scraped = {name: _scrape(listen) for name, listen in endpoints.items() if listen}
     assert len(scraped) == 2 + len(net.node_configs)
@@ -205,11 +226,13 @@ def test_every_components_metrics_count_the_run_and_hold_no_person_data(running:
     coordinator = scraped["coordinator"]
     assert re.search(
         r'betrokken_coordinator_questions_total\{completeness="(complete|partial)",'
-        r'organisation="zvh-kennemerland",purpose="zvh-triage"\} [1-9]', coordinator
+        r'organisation="zvh-kennemerland",purpose="zvh-triage"\} [1-9]',
+        coordinator,
     )
     assert "# TYPE betrokken_refusals_total counter" in coordinator
-    assert 'betrokken_keyservice_persons_total{organisation="zvh-kennemerland",use="question"}' in (
-        scraped["keyservice"]
+    assert (
+        'betrokken_keyservice_persons_total{organisation="zvh-kennemerland",use="question"}'
+        in (scraped["keyservice"])
     )
     assert 'use="import"' in scraped["keyservice"]
     assert re.search(r"betrokken_node_registrations_active [1-9]", scraped[f"node-{GGZ}"])
@@ -219,7 +242,7 @@ def test_every_components_metrics_count_the_run_and_hold_no_person_data(running:
     forbidden = {"OPS-CASE-SECRET", "tester", "CASE-1"}
     for bsn in running.all_bsns():
         forbidden.add(bsn)
-        for org, value in keys.every_pseudonym(bsn).items():
+        for value in keys.every_pseudonym(bsn).values():
             forbidden.add(value.hex())
             forbidden.add(value.hex()[:16])
     for name, body in scraped.items():
@@ -230,11 +253,26 @@ def test_every_components_metrics_count_the_run_and_hold_no_person_data(running:
     allowed = (
         {o.id for o in network.organisations}
         | {p.id for p in network.purposes}
-        | {"complete", "partial", "question", "import", "answered", "refused", "unreachable",
-           "failed", "deadline", "witness-retry", "not-serving", "other", "OK"}
+        | {
+            "complete",
+            "partial",
+            "question",
+            "import",
+            "answered",
+            "refused",
+            "unreachable",
+            "failed",
+            "deadline",
+            "witness-retry",
+            "not-serving",
+            "other",
+            "OK",
+        }
     )
     for name, body in scraped.items():
-        for label, value in re.findall(r'(organisation|purpose|node|use|completeness|status)="([^"]*)"', body):
+        for label, value in re.findall(
+            r'(organisation|purpose|node|use|completeness|status)="([^"]*)"', body
+        ):
             assert value in allowed, f"{name}: unexpected {label}={value!r}"
 
 
@@ -268,8 +306,13 @@ def test_doctor_says_what_is_fine_and_what_to_fix(running: Running, tmp_path: Pa
     for config in (net.coordinator_config, net.keyservice_config, *net.node_configs.values()):
         done = run("doctor", "--config", config)
         assert done.code in (0, 1), done.output  # the machine's clock may not be NTP-synced
-        for check in ("certificate identity", "private key", "network CA", "schema", "database "
-                      "writable"):
+        for check in (
+            "certificate identity",
+            "private key",
+            "network CA",
+            "schema",
+            "database writable",
+        ):
             assert f"OK       {check}" in done.stdout, (check, done.stdout)
         assert "PROBLEM" not in done.stdout
     # A copy with a key file others can read and a foreign certificate: problems, exit code 2.
@@ -277,7 +320,9 @@ def test_doctor_says_what_is_fine_and_what_to_fix(running: Running, tmp_path: Pa
     shutil.copytree(net.directory, copy, ignore=shutil.ignore_patterns("*.db*", "logs", "*.csv"))
     node_dir = copy / "nodes" / "politie-nh"
     (node_dir / "log.key").chmod(0o644)
-    (node_dir / "politie-nh.crt").write_bytes((copy / "coordinator" / "coordinator.crt").read_bytes())
+    (node_dir / "politie-nh.crt").write_bytes(
+        (copy / "coordinator" / "coordinator.crt").read_bytes()
+    )
     broken = run("doctor", "--config", node_dir / "node.toml")
     assert broken.code == 2, broken.output
     assert "PROBLEM  trail signing key" in broken.stdout and "chmod 600" in broken.stdout

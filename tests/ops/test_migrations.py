@@ -11,8 +11,21 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, insert, select, table, column, text
-from sqlalchemy import Date, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    column,
+    insert,
+    select,
+    table,
+    text,
+)
 
 from betrokken import migrations
 from betrokken.audit.keys import read_log_key
@@ -169,8 +182,13 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
         # an open case since 800 days, last imported 100 days ago: the old default had ended it
         (open_case, org.pseudonym_key_id, today - dt.timedelta(800), None, now - dt.timedelta(100)),
         # a case the case system ends in 60 days
-        (ended_early, org.pseudonym_key_id, today - dt.timedelta(30), today + dt.timedelta(60),
-         now - dt.timedelta(10)),
+        (
+            ended_early,
+            org.pseudonym_key_id,
+            today - dt.timedelta(30),
+            today + dt.timedelta(60),
+            now - dt.timedelta(10),
+        ),
         # a registration under the network-wide key of release 0.1: must be re-imported
         (old_key, "k1-0123456789ab", today - dt.timedelta(5), None, now - dt.timedelta(5)),
     ]
@@ -180,24 +198,42 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
         for value, key_id, since, until, updated in rows:
             conn.execute(
                 insert(REGISTRATIONS).values(
-                    pseudonym=value, key_id=key_id, domain="veiligheid", contact="desk",
-                    since=since, until=until or since + dt.timedelta(days),
-                    reference=f"REF-{key_id[-2:]}", created_at=updated, updated_at=updated,
+                    pseudonym=value,
+                    key_id=key_id,
+                    domain="veiligheid",
+                    contact="desk",
+                    since=since,
+                    until=until or since + dt.timedelta(days),
+                    reference=f"REF-{key_id[-2:]}",
+                    created_at=updated,
+                    updated_at=updated,
                 )
             )
         first = conn.execute(select(REGISTRATIONS.c.id).order_by(REGISTRATIONS.c.id)).scalar()
         conn.execute(
             insert(DISCLOSURES).values(
-                at=now, answer_id="a-1", requester_organisation="zvh-test", user="u",
-                acted_for="", role="regisseur", purpose="zvh-triage", case_reference="CASE-1",
-                level="organisation", registration_id=first, registration_reference="REF-1",
+                at=now,
+                answer_id="a-1",
+                requester_organisation="zvh-test",
+                user="u",
+                acted_for="",
+                role="regisseur",
+                purpose="zvh-triage",
+                case_reference="CASE-1",
+                level="organisation",
+                registration_id=first,
+                registration_reference="REF-1",
             )
         )
         trail.append(
             [
                 AuditEntry(
-                    event=Event.DISCLOSURE, at=now, answer_id="a-1", organisation="zvh-test",
-                    purpose="zvh-triage", reason="disclosed: organisation",
+                    event=Event.DISCLOSURE,
+                    at=now,
+                    answer_id="a-1",
+                    organisation="zvh-test",
+                    purpose="zvh-triage",
+                    reason="disclosed: organisation",
                     subjects=(Subject(open_case.hex(), org.pseudonym_key_id, "ps-x", "CASE-1"),),
                 )
             ],
@@ -208,7 +244,8 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
         )
         conn.execute(
             insert(ALARMS).values(
-                at=now - dt.timedelta(2), kind="fork",
+                at=now - dt.timedelta(2),
+                kind="fork",
                 message="two different logs of 7 records were signed",
             )
         )
@@ -217,7 +254,7 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     # Today's code refuses the old schema, with what to do, before touching it.
     refused = run("node", "status", "--config", config)
     assert refused.code == 5, refused.output
-    assert f"betrokken db upgrade --config" in refused.output
+    assert "betrokken db upgrade --config" in refused.output
     assert "Traceback" not in refused.output
     current = run("db", "current", "--config", config)
     assert current.code == 5 and "from before schema migrations" in current.output
@@ -276,7 +313,9 @@ def test_a_release_0_1_key_service_database_upgrades_with_its_quota_use_kept(
     today = utcnow().date()
     engine = _release_0_1(database_url, "keyservice")
     usage = table(
-        "quota_usage", column("organisation", String()), column("day", Date()),
+        "quota_usage",
+        column("organisation", String()),
+        column("day", Date()),
         column("used", Integer()),
     )
     with engine.begin() as conn:
