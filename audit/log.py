@@ -244,6 +244,14 @@ class AuditLog:
         if _covered(highest) < _should_cover(size):
             self.build_subtrees()
 
+    @classmethod
+    def attached(cls, engine: Engine, signer: NoteKey | None, origin: str) -> AuditLog:
+        """A log on a database whose schema someone else manages (a migration in progress):
+        nothing is created or backfilled on opening; appends catch up in their own transaction."""
+        log = cls.__new__(cls)
+        log.engine, log.signer, log.origin = engine, signer, origin
+        return log
+
     # --- stored subtrees -----------------------------------------------------------------------
     @staticmethod
     def _head_state(conn: Connection) -> tuple[int, int | None]:

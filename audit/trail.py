@@ -19,7 +19,7 @@ def open_trail(loaded: Loaded[NodeConfig]) -> tuple[AuditLog, WitnessStore]:
     org = loaded.network.organisation(loaded.component.organisation)
     assert org is not None  # load_node checked it
     signer = read_log_key(loaded.resolve(loaded.component.log_key), org.log_key)
-    engine = make_engine(loaded.component.database, LogBase.metadata)
+    engine = make_engine(loaded.component.database, LogBase.metadata, component="node")
     WitnessBase.metadata.create_all(engine)
     trail = AuditLog(engine, signer, signer.name)
     return trail, WitnessStore(engine, trail, org.id)

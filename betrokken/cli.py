@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from betrokken.audit.cli import audit
-from betrokken.clikit import guard
+from betrokken.clikit import config_option, guard
 from betrokken.config.cli import network
 from betrokken.coordinator.cli import coordinator
 from betrokken.keyservice.cli import keyservice
@@ -42,6 +42,94 @@ def demo(directory: Path | None, per_node: int, base_port: int | None) -> None:
 
     if not run_demo(directory, per_node=per_node, base_port=base_port, out=click.echo):
         raise SystemExit(1)
+
+
+@main.group("db")
+def db() -> None:
+    """A component's database schema: which revision it is at, and upgrading it."""
+
+
+@db.command("upgrade")
+@config_option
+@click.option(
+    "--no-backup",
+    is_flag=True,
+    help="Do not copy a SQLite database before upgrading it (PostgreSQL: back up with pg_dump).",
+)
+@guard
+def db_upgrade(config_path: Path, no_backup: bool) -> None:
+    """Bring the database of the component configured in --config to the current schema.
+
+    Stop the component first. A SQLite database is copied next to itself before anything
+    changes (SQLite's online backup); back a PostgreSQL database up with pg_dump first. Safe to
+    run again: a current database is left alone.
+    """
+    from betrokken.ops import db_upgrade as upgrade
+
+    report = upgrade(config_path, backup=not no_backup)
+    click.echo("\n".join(report.lines()))
+
+
+@db.command("current")
+@config_option
+@guard
+def db_current(config_path: Path) -> None:
+    """Show the schema revision of the component's database. Exit code 0 when it is current, 5
+    when it needs `betrokken db upgrade` (or belongs to another version or component)."""
+    from betrokken.migrations import Status
+    from betrokken.ops import db_current as current
+
+    component, database, found = current(config_path)
+    click.echo(f"{component} database {database}: {found.describe()}")
+    if found.status not in (Status.CURRENT, Status.EMPTY):
+        click.echo(f"  what to do: betrokken db upgrade --config {config_path}", err=True)
+        raise SystemExit(5)
+
+
+@main.command("status")
+@config_option
+@click.pass_context
+@guard
+def status(ctx: click.Context, config_path: Path) -> None:
+    """What a component holds and whether it and its peers serve (any component's file).
+
+    For a node this is `betrokken node status`. Counts only: never a person's data.
+    """
+    from betrokken.health import NODE
+    from betrokken.ops import component_of, load_component, status_lines
+
+    if component_of(config_path) == NODE:
+        from betrokken.node.cli import node_status
+
+        ctx.invoke(node_status, config_path=config_path)
+        return
+    component, loaded = load_component(config_path)
+    click.echo("\n".join(status_lines(component, loaded)))
+
+
+@main.command("doctor")
+@config_option
+@guard
+def doctor(config_path: Path) -> None:
+    """Check a component's configuration, certificates, key files, clock, database and peers.
+
+    Changes nothing. Prints OK, WARNING or PROBLEM per check with what to fix. Exit code 0 when
+    all is OK, 1 with warnings only, 2 with a problem (as monitoring plugins do).
+    """
+    from betrokken.doctor import diagnose, exit_code
+
+    findings = diagnose(config_path)
+    for finding in findings:
+        click.echo("\n".join(finding.lines()))
+    code = exit_code(findings)
+    problems = sum(f.level == "PROBLEM" for f in findings)
+    warnings = sum(f.level == "WARNING" for f in findings)
+    click.echo(
+        f"{len(findings)} check(s): {problems} problem(s), {warnings} warning(s)"
+        if code
+        else f"{len(findings)} check(s): all OK"
+    )
+    raise SystemExit(code)
 
 
 main.add_command(network)

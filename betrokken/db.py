@@ -17,8 +17,12 @@ def _normalise(url: str) -> str:
     return url
 
 
-def make_engine(url: str, metadata: MetaData) -> Engine:
-    """An engine with the schema created; SQLite files get WAL and a busy timeout."""
+def make_engine(url: str, metadata: MetaData, *, component: str | None = None) -> Engine:
+    """An engine with the schema created; SQLite files get WAL and a busy timeout.
+
+    With ``component`` (node, keyservice, coordinator) the schema is that component's migration
+    chain: see :func:`_schema_from_migrations`. Without it (tests, tools) ``metadata`` is created.
+    """
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -39,13 +43,25 @@ def make_engine(url: str, metadata: MetaData) -> Engine:
             hint="use sqlite:///path/to/file.db or postgresql://user@host:5432/database",
         ) from None
     try:
-        metadata.create_all(engine)
+        if component is None:
+            metadata.create_all(engine)
+        else:
+            _schema_from_migrations(engine, component, url)
     except OperationalError as exc:
         raise Unavailable(
             f"cannot open the database ({exc.orig})",
             hint="check the database URL in the component's configuration and that the server runs",
         ) from None
     return engine
+
+
+def _schema_from_migrations(engine: Engine, component: str, url: str) -> None:
+    """The Alembic hook: an empty database is created at the newest revision of the component's
+    chain; a current one is used; an older (or newer, or another component's) one is refused with
+    :class:`~betrokken.errors.SchemaOutdated` (exit code 5) and what to do."""
+    from betrokken.migrations import ensure_current
+
+    ensure_current(engine, component, redacted(url))
 
 
 def redacted(url: str) -> str:

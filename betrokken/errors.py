@@ -96,6 +96,12 @@ class ConfigError(BetrokkenError):
     summary = "configuration error"
 
 
+class SchemaOutdated(ConfigError):
+    """A database's schema is not the one this code was written for: ``betrokken db upgrade``."""
+
+    summary = "database schema not current"
+
+
 # --- exit code 6: identity -------------------------------------------------------------------
 class AuthenticationError(BetrokkenError):
     """A peer's certificate is unknown, expired or does not belong to the role it acts in."""
@@ -189,6 +195,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     QuotaExceeded,
     RateLimited,
     ConfigError,
+    SchemaOutdated,
     AuthenticationError,
     WrongRole,
     WrongPeer,

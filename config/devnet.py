@@ -120,8 +120,12 @@ def init_network(
             f"{directory} already holds a network",
             hint="choose an empty folder, or remove the old network first",
         )
-    ports = find_ports(2 + len(org_ids), base_port)
-    ks_port, coord_port, node_ports = ports[0], ports[1], ports[2:]
+    services = 2 + len(org_ids)
+    ports = find_ports(2 * services, base_port)
+    ks_port, coord_port, node_ports = ports[0], ports[1], ports[2:services]
+    # Each component's Prometheus endpoint (loopback only; production files leave it out).
+    metrics = {name: ports[services + i] for i, name in enumerate(["keyservice", "coordinator"])}
+    metrics |= {org: ports[services + 2 + i] for i, org in enumerate(org_ids)}
 
     ca = create_ca(f"betrokken development CA ({name})")
     (directory / "ca").mkdir(parents=True, exist_ok=True)
@@ -265,12 +269,21 @@ def init_network(
 
     ks_config = component(
         ks_dir / "keyservice.toml",
-        ['database = "sqlite:///keyservice.db"', 'oprf_seed = "oprf.seed"', 'log_key = "log.key"'],
+        [
+            'database = "sqlite:///keyservice.db"',
+            'oprf_seed = "oprf.seed"',
+            'log_key = "log.key"',
+            f'metrics_listen = "127.0.0.1:{metrics["keyservice"]}"',
+        ],
         "keyservice",
     )
     coord_config = component(
         coord_dir / "coordinator.toml",
-        ['database = "sqlite:///coordinator.db"', 'log_key = "log.key"'],
+        [
+            'database = "sqlite:///coordinator.db"',
+            'log_key = "log.key"',
+            f'metrics_listen = "127.0.0.1:{metrics["coordinator"]}"',
+        ],
         "coordinator",
     )
     node_configs: dict[str, Path] = {}
@@ -297,6 +310,8 @@ def init_network(
                     "# the organisation's question signing key (to ask) and its node's HPKE key",
                     'question_key = "question.key"',
                     'envelope_key = "envelope.key"',
+                    "# Prometheus metrics, loopback only (docs/operator.md, 'Monitoring')",
+                    f'metrics_listen = "127.0.0.1:{metrics[org_id]}"',
                     "",
                     "[tls]",
                     f'certificate = "{org_id}.crt"',

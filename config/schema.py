@@ -18,7 +18,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from betrokken.crypto import envelope
 from betrokken.crypto.pseudonym import key_id_for
@@ -28,6 +35,21 @@ Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")]
 TlsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?$")]
 PseudonymKey = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _loopback(value: str) -> str:
+    host = value.rsplit(":", 1)[0]
+    if host not in LOOPBACK_HOSTS and not re.fullmatch(r"127(\.\d{1,3}){3}", host):
+        raise ValueError(
+            f"metrics are served without TLS, so only on a loopback address (127.0.0.1:PORT), "
+            f"not {host[:64]}; let a Prometheus agent on this host scrape it"
+        )
+    return value
+
+
+LoopbackAddress = Annotated[Address, AfterValidator(_loopback)]
+HealthInterval = Annotated[float, Field(gt=0, le=3600)]
 
 
 class Strict(BaseModel):
@@ -335,6 +357,15 @@ class NodeConfig(Strict):
     listen: Address | None = Field(default=None, description="default: the network's node_address")
     expiry_interval_seconds: float = Field(default=3600.0, gt=0)
     witness_interval_seconds: float = Field(default=60.0, gt=0)
+    metrics_listen: LoopbackAddress | None = Field(
+        default=None,
+        description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
+    )
+    health_interval_seconds: HealthInterval = Field(
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
+    )
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
 
 
@@ -345,6 +376,15 @@ class CoordinatorConfig(Strict):
     log_key: str = Field(description="file with the log's checkpoint signing key (mode 0600)")
     listen: Address | None = None
     prune_interval_seconds: float = Field(default=86_400.0, gt=0)
+    metrics_listen: LoopbackAddress | None = Field(
+        default=None,
+        description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
+    )
+    health_interval_seconds: HealthInterval = Field(
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
+    )
 
 
 class KeyServiceConfig(Strict):
@@ -357,6 +397,15 @@ class KeyServiceConfig(Strict):
     )
     log_key: str = Field(description="file with the log's checkpoint signing key (mode 0600)")
     listen: Address | None = None
+    metrics_listen: LoopbackAddress | None = Field(
+        default=None,
+        description="loopback host:port of the Prometheus metrics endpoint; absent = no endpoint",
+    )
+    health_interval_seconds: HealthInterval = Field(
+        default=5.0,
+        description="how often the health probes run (and, for the coordinator, "
+        "how often it reads its nodes' health)",
+    )
 
 
 def is_identifier(value: str) -> bool:

@@ -23,6 +23,7 @@ import grpc
 
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import BetrokkenError, WitnessStale, WrongPeer
+from betrokken.health import NOT_SERVING_PROBLEM
 from betrokken.identity.rpc import channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -166,3 +167,54 @@ def fan_out(
         org = futures[future]
         results.setdefault(org, NodeResult(UNREACHABLE, problem="deadline exceeded"))
     return results
+
+
+Observe = Callable[[str, str, float], None]  # (node, status, seconds)
+
+
+def _status_of(future: Future[pb.LookupResponse]) -> str:
+    if future.cancelled():
+        return "deadline"
+    failure = future.exception()
+    if failure is None:
+        return "answered"
+    if isinstance(failure, NodeUnreachable):
+        return "unreachable"
+    if isinstance(failure, WitnessStale):
+        return "witness-retry"
+    return "failed"
+
+
+class GuardedLink:
+    """A node link that skips a node whose health service reports NOT_SERVING (from the cached
+    view, never a call on the question's path: its answer is UNREACHABLE with that reason, never a
+    "no"), and reports how every call ended and how long it took (for the metrics)."""
+
+    def __init__(
+        self,
+        inner: NodeLink,
+        node: str,
+        not_serving: Callable[[str], bool],
+        observe: Observe | None = None,
+    ) -> None:
+        self.inner = inner
+        self.node = node
+        self.not_serving = not_serving
+        self.observe = observe
+
+    def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
+        if self.not_serving(self.node):
+            skipped: Future[pb.LookupResponse] = Future()
+            skipped.set_exception(NodeUnreachable(NOT_SERVING_PROBLEM))
+            if self.observe is not None:
+                self.observe(self.node, "not-serving", 0.0)
+            return skipped
+        started = time.monotonic()
+        future = self.inner.start(request, timeout)
+        observe = self.observe
+        if observe is not None:
+            node = self.node
+            future.add_done_callback(
+                lambda f: observe(node, _status_of(f), time.monotonic() - started)
+            )
+        return future

@@ -13,11 +13,13 @@ import grpc
 from betrokken.audit.keys import read_log_key
 from betrokken.audit.retention import prune_expired
 from betrokken.config.load import load_coordinator
-from betrokken.coordinator.fanout import GrpcNodeLink, NodeLink
+from betrokken.coordinator.fanout import GrpcNodeLink, GuardedLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
+from betrokken.health import Health, PeerWatch, database_writable
 from betrokken.identity.names import Identity, Role, organisation_uri
 from betrokken.identity.rpc import check_own_certificate, make_server
+from betrokken.metrics import coordinator_metrics
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 
@@ -39,17 +41,38 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     check_own_certificate(loaded.tls, Identity(Role.COORDINATOR), network.coordinator.tls_name)
     signer = read_log_key(loaded.resolve(loaded.component.log_key), network.coordinator.log_key)
     store = AuditStore(loaded.component.database, signer, signer.name)
+    # Operations (docs/operator.md, 'Monitoring'): the nodes' health, read in the background (a
+    # node that reports NOT_SERVING is skipped), and metrics of every question and lookup.
+    interval = loaded.component.health_interval_seconds
+    peers = {o.id: (o.node_address, o.server_name) for o in network.nodes() if o.node_address}
+    watch = PeerWatch(peers, loaded.tls, interval)
+    metrics, observe = coordinator_metrics(network, store.log.size, watch.status)
     links: dict[str, NodeLink] = {
-        org.id: GrpcNodeLink(
-            org.node_address, loaded.tls, org.server_name, organisation_uri(org.id)
+        org.id: GuardedLink(
+            GrpcNodeLink(org.node_address, loaded.tls, org.server_name, organisation_uri(org.id)),
+            org.id,
+            watch.not_serving,
+            observe,
         )
         for org in network.nodes()
         if org.node_address
     }
     listen = loaded.component.listen or network.coordinator.address
     server = make_server(listen, loaded.tls, workers=32)
-    pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(network, store, links), server)
+    pb_grpc.add_CoordinatorServicer_to_server(
+        metrics.instrument(CoordinatorServicer(network, store, links)), server
+    )
+    health = Health(
+        server,
+        "coordinator",
+        [database_writable(store.engine)],
+        interval,
+        on_change=lambda serving: metrics.serving.set(int(serving)),
+    )
     server.start()
+    health.start()
+    watch.start()
+    metrics.serve(loaded.component.metrics_listen)
     threading.Thread(
         target=_prune_loop,
         args=(store, network.retention.audit_years, loaded.component.prune_interval_seconds),

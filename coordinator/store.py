@@ -35,7 +35,7 @@ class Receipt:
 
 class AuditStore:
     def __init__(self, url: str, signer: NoteKey | None, origin: str) -> None:
-        self.engine = make_engine(url, LogBase.metadata)
+        self.engine = make_engine(url, LogBase.metadata, component="coordinator")
         self.log = AuditLog(self.engine, signer, origin)
 
     def append(self, entry: AuditEntry) -> int:

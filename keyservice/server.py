@@ -10,12 +10,25 @@ import grpc
 from betrokken.audit.keys import read_log_key
 from betrokken.audit.log import AuditLog
 from betrokken.config.load import load_keyservice
+from betrokken.config.schema import Network
+from betrokken.health import Health, Probe, database_writable
 from betrokken.identity.names import Identity, Role
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.keyservice.keys import KeyRing, read_seed
 from betrokken.keyservice.servicer import KeyServiceServicer
 from betrokken.keyservice.store import QuotaStore
+from betrokken.metrics import keyservice_metrics
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+
+def keys_loaded(ring: KeyRing, network: Network) -> Probe:
+    """A probe: the key of every organisation in the network file is loaded."""
+
+    def probe() -> str | None:
+        missing = [o.id for o in network.organisations if o.id not in ring.keys]
+        return f"the keys of {', '.join(missing)} are not loaded" if missing else None
+
+    return probe
 
 
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
@@ -29,10 +42,21 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     audit = AuditLog(store.engine, signer, signer.name)
     listen = loaded.component.listen or network.keyservice.address
     server = make_server(listen, loaded.tls)
+    # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
+    metrics = keyservice_metrics(network, store.usage, audit.size)
     pb_grpc.add_KeyServiceServicer_to_server(
-        KeyServiceServicer(network, ring, store, audit=audit), server
+        metrics.instrument(KeyServiceServicer(network, ring, store, audit=audit)), server
+    )
+    health = Health(
+        server,
+        "keyservice",
+        [keys_loaded(ring, network), database_writable(store.engine)],
+        loaded.component.health_interval_seconds,
+        on_change=lambda serving: metrics.serving.set(int(serving)),
     )
     server.start()
+    health.start()
+    metrics.serve(loaded.component.metrics_listen)
     logging.getLogger("betrokken.keyservice").info(
         "key service for network '%s' listening on %s, keys of %d organisation(s)",
         network.name,

@@ -29,7 +29,7 @@ class QuotaUsage(Base):
 
 class QuotaStore:
     def __init__(self, url: str) -> None:
-        self.engine = make_engine(url, Base.metadata)
+        self.engine = make_engine(url, Base.metadata, component="keyservice")
 
     def consume(
         self, organisation: str, count: int, limit: int, day: dt.date, use: str = "question"

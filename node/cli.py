@@ -388,6 +388,10 @@ def node_status(config_path: Path) -> None:
             "                      questions refused because they failed this node's checks, or "
             "a fork of the coordinator's log; see docs/dpo.md 'Alarms'"
         )
+    from betrokken.health import NODE, peer_lines
+
+    click.echo("  health (mutual TLS):")
+    click.echo("\n".join(peer_lines(NODE, loaded)))
 
 
 @node.command("expire")

@@ -16,9 +16,11 @@ from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig
 from betrokken.errors import ConfigError, VerificationError
+from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
 from betrokken.identity.rpc import check_own_certificate, make_server
+from betrokken.metrics import node_figures, node_metrics
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
 from betrokken.node.witness import CoordinatorLog, witness_once
@@ -119,9 +121,21 @@ def start(config_path: Path | str) -> RunningNode:
     )
     store = open_store(loaded)
     server = make_server(listen, loaded.tls)
-    servicer = NodeServicer(network, org, store, envelope_key, open_witness(store))
-    pb_grpc.add_NodeServicer_to_server(servicer, server)
+    witness = open_witness(store)
+    servicer = NodeServicer(network, org, store, envelope_key, witness)
+    # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
+    metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
+    pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
+    health = Health(
+        server,
+        "node",
+        [database_writable(store.engine)],
+        loaded.component.health_interval_seconds,
+        on_change=lambda serving: metrics.serving.set(int(serving)),
+    )
     server.start()
+    health.start()
+    metrics.serve(loaded.component.metrics_listen)
     stop = threading.Event()
     threading.Thread(
         target=_expiry_loop,

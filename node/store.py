@@ -209,7 +209,7 @@ class NodeStore:
     """
 
     def __init__(self, url: str, signer: NoteKey | None = None, origin: str = "node") -> None:
-        self.engine = make_engine(url, Base.metadata)
+        self.engine = make_engine(url, Base.metadata, component="node")
         self.trail = AuditLog(self.engine, signer, origin)
         self.organisation = origin.rsplit("/", 1)[-1]
 
