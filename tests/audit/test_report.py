@@ -418,3 +418,59 @@ def test_a_long_period_is_charted_per_month() -> None:
         "2026-05": 0,
         "2026-06": 1,
     }
+
+
+def _as(entry: IndexedEntry, event: Event) -> IndexedEntry:
+    if entry.entry is None or entry.entry.event is not Event.SEARCH:
+        return entry
+    from dataclasses import replace
+
+    return IndexedEntry(entry.index, replace(entry.entry, event=event))
+
+
+def test_every_planted_anomaly_is_flagged_in_the_asking_organisations_trail() -> None:
+    """Since the coordinator is blind (ADR 0007), the records of who asked about whom are the
+    asking organisation's own-query records: every anomaly is still found there."""
+    entries, planted, _ = _population()
+    trail = [_as(e, Event.OWN_QUERY) for e in entries]
+    by_kind = _by_kind(find_anomalies(trail, SETTINGS))
+    assert set(by_kind) == set(planted)
+    for kind, indices in planted.items():
+        assert sorted(by_kind[kind]) == sorted(indices), kind
+
+
+def test_the_coordinators_log_flags_what_it_can_see_and_no_person() -> None:
+    """The coordinator's search records name no user and no person, only how many: it flags
+    volume, off-hours and near-limit lists per organisation, never a repeat about a person."""
+    from dataclasses import replace
+
+    entries, planted, _ = _population()
+    blind = [
+        IndexedEntry(
+            e.index,
+            replace(
+                e.entry,
+                user="",
+                subjects=(),
+                details={"persons": str(len(e.entry.subjects))},
+            ),
+        )
+        if e.entry is not None and e.entry.event is Event.SEARCH
+        else e
+        for e in entries
+    ]
+    by_kind = _by_kind(find_anomalies(blind, SETTINGS))
+    assert "repeat-subject" not in by_kind
+    assert sorted(by_kind["batch-near-limit"]) == planted["batch-near-limit"]
+    assert set(planted["off-hours"]) <= set(by_kind["off-hours"])
+    assert set(planted["volume"]) <= set(by_kind["volume"])
+
+
+def test_alarms_are_counted_per_kind_and_day() -> None:
+    alarms = [
+        IndexedEntry(i, AuditEntry(event=Event.ALARM, at=_local(18, 10, i), reason=kind))
+        for i, kind in enumerate(["replay", "replay", "forged", "witness-fork"])
+    ]
+    found = [a for a in find_anomalies(alarms, SETTINGS) if a.kind == "alarm"]
+    assert sorted(len(a.indices) for a in found) == [1, 1, 2]
+    assert any("'replay'" in a.title and "2 alarms" in a.title for a in found)
