@@ -18,7 +18,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from betrokken.crypto import envelope
 from betrokken.crypto.pseudonym import key_id_for
@@ -28,6 +35,32 @@ Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")]
 TlsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?$")]
 PseudonymKey = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def normalise_fingerprint(value: str) -> str:
+    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits; ``AB:CD:...`` (as
+    ``openssl x509 -noout -fingerprint -sha256`` prints it) and ``sha256:...`` are accepted."""
+    text = value.strip().lower().removeprefix("sha256:").removeprefix("sha256 fingerprint=")
+    text = text.replace(":", "")
+    if not _FINGERPRINT.fullmatch(text):
+        raise ValueError(
+            "a certificate fingerprint is the certificate's SHA-256: 64 hex digits "
+            "(openssl x509 -noout -fingerprint -sha256 -in FILE)"
+        )
+    return text
+
+
+Fingerprint = Annotated[str, AfterValidator(normalise_fingerprint)]
+
+
+def _fingerprints(what: str) -> list[str]:
+    return Field(  # type: ignore[no-any-return]
+        default_factory=list,
+        description=f"SHA-256 fingerprints of the certificates that may speak for {what}; "
+        "revoking one is removing its line; empty: any certificate of the network CA with "
+        "the right identity (development only)",
+    )
 
 
 class Strict(BaseModel):
@@ -89,6 +122,7 @@ class Organisation(Strict):
         default="A professional of this organisation will decide whether information can be "
         "shared for this case.",
     )
+    certificates: list[Fingerprint] = _fingerprints("this organisation (its node and its askers)")
 
     @field_validator("name")
     @classmethod
@@ -182,6 +216,7 @@ class KeyServiceSettings(Strict):
         default="keyservice.betrokken.internal",
         description="the DNS name in the key service's certificate that clients check",
     )
+    certificates: list[Fingerprint] = _fingerprints("the key service")
 
     @field_validator("suite")
     @classmethod
@@ -210,6 +245,7 @@ class CoordinatorSettings(Strict):
         default="coordinator.betrokken.internal",
         description="the DNS name in the coordinator's certificate that clients check",
     )
+    certificates: list[Fingerprint] = _fingerprints("the coordinator")
 
 
 class Retention(Strict):

@@ -10,7 +10,9 @@ import grpc
 from betrokken.audit.keys import read_log_key
 from betrokken.audit.log import AuditLog
 from betrokken.config.load import load_keyservice
+from betrokken.db import report_writable
 from betrokken.identity.names import Identity, Role
+from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.keyservice.keys import KeyRing, read_seed
 from betrokken.keyservice.servicer import KeyServiceServicer
@@ -21,7 +23,9 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     loaded = load_keyservice(config_path)
     network = loaded.network
-    check_own_certificate(loaded.tls, Identity(Role.KEYSERVICE), network.keyservice.tls_name)
+    check_own_certificate(
+        loaded.tls, Identity(Role.KEYSERVICE), network.keyservice.tls_name, network
+    )
     seed_path = loaded.resolve(loaded.component.oprf_seed)
     ring = KeyRing.load(read_seed(seed_path), network, str(seed_path))
     store = QuotaStore(loaded.component.database)
@@ -29,8 +33,9 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     audit = AuditLog(store.engine, signer, signer.name)
     listen = loaded.component.listen or network.keyservice.address
     server = make_server(listen, loaded.tls)
+    report_writable(store.engine, loaded.component.database, "key service")
     pb_grpc.add_KeyServiceServicer_to_server(
-        KeyServiceServicer(network, ring, store, audit=audit), server
+        KeyServiceServicer(network, ring, store, audit=audit, pins=reloading(loaded)), server
     )
     server.start()
     logging.getLogger("betrokken.keyservice").info(

@@ -15,9 +15,11 @@ from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig
+from betrokken.db import report_writable
 from betrokken.errors import ConfigError, VerificationError
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
+from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
@@ -108,7 +110,7 @@ def start(config_path: Path | str) -> RunningNode:
             f"{loaded.path}: organisation '{org.id}' has no node_address in the network file",
             hint="set node_address for it, or 'listen' in this file",
         )
-    check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), org.server_name)
+    check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), org.server_name, network)
     if not loaded.component.envelope_key:
         raise ConfigError(
             f"{loaded.path}: a node needs 'envelope_key' (the file with its private HPKE key)",
@@ -119,7 +121,10 @@ def start(config_path: Path | str) -> RunningNode:
     )
     store = open_store(loaded)
     server = make_server(listen, loaded.tls)
-    servicer = NodeServicer(network, org, store, envelope_key, open_witness(store))
+    report_writable(store.engine, loaded.component.database, f"node of {org.id}")
+    servicer = NodeServicer(
+        network, org, store, envelope_key, open_witness(store), pins=reloading(loaded)
+    )
     pb_grpc.add_NodeServicer_to_server(servicer, server)
     server.start()
     stop = threading.Event()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from betrokken.clikit import config_option, guard, read_bsn
+from betrokken.clikit import as_error, check_printable, config_option, guard, read_bsn
 from betrokken.crypto.bsn import mask, parse_bsn
-from betrokken.errors import BadInput, BetrokkenError, InvalidBsn
+from betrokken.errors import BadInput, InvalidBsn
 from betrokken.requester.client import Person
 
 EXIT_COMPLETE = 0
@@ -26,6 +26,11 @@ def _read_list(path: Path, default_case: str | None, limit: int) -> list[Person]
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise BadInput(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path}: not UTF-8 text (byte {exc.start:,} is not); nothing was asked",
+            hint="save the list as UTF-8 (Excel: 'CSV UTF-8') and ask again",
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "bsn" not in header:
@@ -99,7 +104,10 @@ def query(
     """
     try:
         _query(config_path, bsn, list_file, purpose, case, user, acted_for, role, as_json)
-    except BetrokkenError as exc:
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as caught:
+        exc = as_error(caught)
         if as_json:  # systems get the error in the same form as answers
             error = {
                 "error": type(exc).__name__,
@@ -108,8 +116,8 @@ def query(
                 "hint": exc.hint,
                 "exit_code": exc.exit_code,
             }
-            click.echo(json.dumps(error, indent=2, ensure_ascii=False))
-        raise
+            click.echo(json.dumps(error, indent=2, ensure_ascii=True))
+        raise exc from None
 
 
 def _query(
@@ -132,6 +140,14 @@ def _query(
         raise BadInput(
             "give either --bsn or --file", hint="--bsn for one person, --file for a list"
         )
+    for option, value in (
+        ("--purpose", purpose),
+        ("--user", user),
+        ("--role", role),
+        ("--acted-for", acted_for),
+        ("--case", case),
+    ):
+        check_printable(option, value)
     loaded = load_node(config_path)
     network = loaded.network
     if bsn:

@@ -283,7 +283,10 @@ class Requester:
                 self.org.id, user, acted_for, role, purpose, persons, own, result=result
             )
         )
-        return dataclasses.replace(result, trail_problem=problem, trail_index=index)
+        problems = [p for p in (result.trail_problem, problem) if p]
+        return dataclasses.replace(
+            result, trail_problem="; ".join(problems) or None, trail_index=index
+        )
 
     def _keep(self, entry: AuditEntry, quiet: bool = False) -> tuple[str | None, int | None]:
         try:
@@ -362,7 +365,7 @@ class Requester:
                 expected=COORDINATOR_URI,
                 tls=self.tls,
             ) from None
-        receipt = self._verify_receipt(response, prepared)
+        receipt, witness_problem = self._verify_receipt(response, prepared)
         replies = self._open(response, prepared, len(persons))
         combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
         results = [
@@ -392,10 +395,14 @@ class Requester:
             complete=all(r.complete for r in results),
             receipt=receipt,
             asked=tuple(sorted(prepared.envelopes)),
+            trail_problem=witness_problem,
         )
 
-    def _verify_receipt(self, response: pb.QueryResponse, prepared: Prepared) -> VerifiedReceipt:
-        """Every field of the record, against this organisation's own witness state."""
+    def _verify_receipt(
+        self, response: pb.QueryResponse, prepared: Prepared
+    ) -> tuple[VerifiedReceipt, str | None]:
+        """Every field of the record, against this organisation's own witness state; with the
+        problem, if any, of keeping the checkpoint (the receipt stands: it was checked)."""
         if response.answer_id != prepared.answer_id:
             raise VerificationError("the coordinator answered another question")
         origin = log_origin(self.network.name, "coordinator")
@@ -424,16 +431,27 @@ class Requester:
                 + ")",
                 hint=f"keep the answer id {prepared.answer_id} and tell the network's DPO",
             )
-        if proven.first_seen:
-            self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
-        else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
-            self.witness.seen(proven.checkpoint, response.receipt.checkpoint, prepared.answer_id)
-        return VerifiedReceipt(
+        problem = None
+        try:
+            if proven.first_seen:
+                self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
+            else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
+                self.witness.seen(
+                    proven.checkpoint, response.receipt.checkpoint, prepared.answer_id
+                )
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            problem = (
+                "the answer's checkpoint could not be kept in this organisation's witness state "
+                f"({cause})"
+            )
+        receipt = VerifiedReceipt(
             proven.index,
             proven.checkpoint.size,
             proven.checkpoint.root,
             response.receipt.checkpoint,
         )
+        return receipt, problem
 
     def _open(
         self, response: pb.QueryResponse, prepared: Prepared, persons: int
