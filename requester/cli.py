@@ -14,7 +14,7 @@ import click
 
 from betrokken.clikit import as_error, check_printable, config_option, guard, read_bsn
 from betrokken.crypto.bsn import mask, parse_bsn
-from betrokken.errors import BadInput, InvalidBsn
+from betrokken.errors import BadInput, BetrokkenError, InvalidBsn, Unavailable
 from betrokken.requester.client import Person
 
 EXIT_COMPLETE = 0
@@ -108,16 +108,23 @@ def query(
         raise
     except Exception as caught:
         exc = as_error(caught)
-        if as_json:  # systems get the error in the same form as answers
-            error = {
-                "error": type(exc).__name__,
-                "summary": exc.summary,
-                "message": exc.message,
-                "hint": exc.hint,
-                "exit_code": exc.exit_code,
-            }
-            click.echo(json.dumps(error, indent=2, ensure_ascii=True))
+        if as_json and not isinstance(exc, _AfterTheAnswer):  # errors as JSON, like answers
+            click.echo(json.dumps(_error_json(exc), indent=2, ensure_ascii=True))
         raise exc from None
+
+
+class _AfterTheAnswer(Unavailable):
+    """A problem after the answer was shown (its JSON already carries it)."""
+
+
+def _error_json(exc: BetrokkenError) -> dict[str, object]:
+    return {
+        "error": type(exc).__name__,
+        "summary": exc.summary,
+        "message": exc.message,
+        "hint": exc.hint,
+        "exit_code": exc.exit_code,
+    }
 
 
 def _query(
@@ -132,7 +139,6 @@ def _query(
     as_json: bool,
 ) -> None:
     from betrokken.config.load import load_node
-    from betrokken.errors import Unavailable
     from betrokken.requester.client import Requester
     from betrokken.requester.view import render_text, to_json
 
@@ -161,10 +167,22 @@ def _query(
     user = user or getpass.getuser()
     with Requester.from_config(loaded) as requester:
         result = requester.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
+    problem = (
+        Unavailable(
+            result.trail_problem,
+            hint="the answer above stands; tell the organisation's administrator that its own "
+            "database is not writable (see docs/operator.md, 'Recovery')",
+        )
+        if result.trail_problem
+        else None
+    )
     if as_json:
-        click.echo(json.dumps(to_json(network, result), indent=2, ensure_ascii=False))
+        shown = to_json(network, result)
+        if problem is not None:  # one JSON document: the answer, with the problem in it
+            shown["problem"] = _error_json(problem)
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     else:
         click.echo(render_text(network, result))
-    if result.trail_problem:  # the answer stands; then the problem, with its own exit code
-        raise Unavailable(result.trail_problem)
+    if problem is not None:  # the answer stands; then the problem, with its own exit code
+        raise _AfterTheAnswer(problem.message, hint=problem.hint)
     sys.exit(EXIT_COMPLETE if result.complete else EXIT_PARTIAL)

@@ -27,7 +27,7 @@ from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry
-from betrokken.audit.witness import LogProof, WitnessStore, check_log_proof
+from betrokken.audit.witness import Accepted, LogProof, WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
@@ -213,7 +213,9 @@ class Requester:
         self.timeout = timeout
         self.pseudonymiser = Pseudonymiser(network, tls, organisation, timeout)
         address = network.coordinator.address
-        self._channel = channel(address, tls, network.coordinator.tls_name)
+        self._channel = channel(
+            address, tls, network.coordinator.tls_name, frozenset(network.coordinator.certificates)
+        )
         self._stub = pb_grpc.CoordinatorStub(self._channel)
 
     @classmethod
@@ -225,7 +227,7 @@ class Requester:
         network = loaded.network
         org = network.organisation(loaded.component.organisation)
         assert org is not None  # load_node checked it
-        check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), None)
+        check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), None, network)
         if not loaded.component.question_key:
             raise ConfigError(
                 f"{loaded.path}: this organisation has no 'question_key', so it cannot ask",
@@ -365,7 +367,7 @@ class Requester:
                 expected=COORDINATOR_URI,
                 tls=self.tls,
             ) from None
-        receipt, witness_problem = self._verify_receipt(response, prepared)
+        receipt, witness_problem = self._verify_receipt(response, prepared, witnessed)
         replies = self._open(response, prepared, len(persons))
         combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
         results = [
@@ -399,9 +401,11 @@ class Requester:
         )
 
     def _verify_receipt(
-        self, response: pb.QueryResponse, prepared: Prepared
+        self, response: pb.QueryResponse, prepared: Prepared, witnessed: Accepted | None
     ) -> tuple[VerifiedReceipt, str | None]:
-        """Every field of the record, against this organisation's own witness state; with the
+        """Every field of the record, against this organisation's own witness state as it was
+        when the question was sent (``witnessed``: the consistency proof is from there, however
+        far the witness moved on meanwhile — other questions, the witness loop); with the
         problem, if any, of keeping the checkpoint (the receipt stands: it was checked)."""
         if response.answer_id != prepared.answer_id:
             raise VerificationError("the coordinator answered another question")
@@ -411,7 +415,7 @@ class Requester:
                 receipt_from_wire(response.receipt),
                 self.network.coordinator.log_key,
                 origin,
-                self.witness.last(),
+                witnessed,
             )
         except (QuestionRefused, WitnessStale) as exc:
             if isinstance(exc, QuestionRefused):
@@ -433,7 +437,7 @@ class Requester:
             )
         problem = None
         try:
-            if proven.first_seen:
+            if proven.first_seen and self.witness.last() is None:
                 self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
             else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
                 self.witness.seen(
