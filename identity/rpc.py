@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken.config.schema import Network, TlsFiles
+from betrokken.db import driver_message
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
@@ -340,7 +342,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def servicer_method(fn: F) -> F:
-    """Map BetrokkenError to a gRPC status; log and hide anything unexpected."""
+    """Map BetrokkenError to a gRPC status; log and hide anything unexpected.
+
+    A database failure is UNAVAILABLE ("this service cannot answer now", never a "no"): the
+    driver's message was logged at ERROR where it happened (:mod:`betrokken.db`), and the caller
+    learns only that the service's store is unavailable.
+    """
 
     @functools.wraps(fn)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
@@ -348,6 +355,17 @@ def servicer_method(fn: F) -> F:
             return fn(self, request, context)
         except BetrokkenError as exc:
             abort(context, exc)
+        except SQLAlchemyError as exc:
+            logging.getLogger("betrokken.store").error(
+                "%s refused: the database failed (%s)", fn.__name__, driver_message(exc)
+            )
+            abort(
+                context,
+                Unavailable(
+                    "the service's database is unavailable; nothing was answered",
+                    hint="its operator sees why in the service log; it recovers by itself",
+                ),
+            )
         except Exception:
             logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
             abort(context, InternalError("unexpected error; see the service log"))

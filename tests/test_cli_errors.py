@@ -10,8 +10,10 @@ real entry point run as processes, where a traceback would really reach a user's
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +21,12 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from betrokken.audit.log import AuditLog, LogBase
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.cli import main
 from betrokken.cluster import betrokken_command
 from betrokken.config.devnet import DevNetwork, init_network
-from betrokken.db import make_engine
+from betrokken.config.load import load_node
+from betrokken.node.server import open_store, open_witness
 from tests.fsutil import make_read_only, make_writable
 
 # docs/operator.md and docs/regisseur.md, "Exit codes"
@@ -75,19 +77,11 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("cli-errors")
     net = init_network(tmp / "net", ["zvh-cli", "politie-cli"], name="cli-errors")
-    # The node's database holds a trail record, as a node that has run does.
+    # Each node's database holds its schema and a trail record, as a node that has run does.
     for org in ("politie-cli", "zvh-cli"):
-        url = f"sqlite:///{net.node_configs[org].parent / 'node.db'}"
-        engine = make_engine(url, LogBase.metadata)
-        from betrokken.audit.keys import read_log_key
-        from betrokken.config.load import load_network
-
-        network = load_network(net.network_file)
-        organisation = network.organisation(org)
-        assert organisation is not None
-        key = read_log_key(net.node_configs[org].parent / "log.key", organisation.log_key)
-        AuditLog(engine, key, key.name).append([AuditEntry(event=Event.PRUNE, at=_now())])
-        engine.dispose()
+        store = open_witness(open_store(load_node(net.node_configs[org])))
+        store.trail.append([AuditEntry(event=Event.PRUNE, at=_now())])
+        store.engine.dispose()
     (tmp / "not-utf8.csv").write_bytes(NOT_UTF8)
     (tmp / "not-utf8.toml").write_bytes(b'network = "\xff\xfe"\n')
     (tmp / "a-folder").mkdir()
@@ -337,16 +331,20 @@ def test_a_read_only_database_refuses_writes_and_serves_reads(world: World) -> N
     finally:
         make_writable(world.node_db)
     assert status[0] == 0, status[1]
-    assert expire[0] == 0, expire[1]  # nothing had ended, so nothing needed a write
-    assert prune[0] == 7, prune[1]
-    assert "readonly database" in prune[1] and "Traceback" not in prune[1]
+    for code, output, _ in (expire, prune):
+        assert code == 7, output
+        assert "readonly database" in output and "Traceback" not in output
     # Reading the log is itself recorded; with no way to record it, nothing is read.
     assert verify[0] == 7 and "NEN 7513" in verify[1]
 
 
-def _process(*args: str | bytes, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _process(
+    *args: str | bytes, stdin: bytes | None = None, verbosity: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     command: list[str | bytes] = [*betrokken_command(), *args]
     env = {k: v for k, v in os.environ.items() if k not in ("GRPC_VERBOSITY", "BETROKKEN_DEBUG")}
+    if verbosity is not None:
+        env["GRPC_VERBOSITY"] = verbosity
     return subprocess.run(
         command, input=stdin, capture_output=True, check=False, timeout=120, env=env
     )
@@ -384,14 +382,54 @@ def test_bytes_that_are_not_utf8_on_the_command_line_are_bad_input(world: World)
     assert b"--user must be printable text" in done.stderr and b"\\xff\\xfe" in done.stderr
 
 
-def test_grpc_core_lines_stay_off_the_terminal(world: World) -> None:
-    """A command that meets a server of another network prints betrokken's message only."""
-    done = _process("node", "witness", "--config", world.node, "--once")
-    assert done.returncode in (6, 7), done.stderr
-    lines = done.stderr.decode(errors="replace").splitlines()
-    core = [line for line in lines if line[:1] in "EIWD" and line[1:5].isdigit()]
-    assert core == [], core
-    assert b"Traceback" not in done.stderr
+def test_grpc_core_lines_stay_off_the_terminal(world: World, tmp_path: Path) -> None:
+    """A command meeting a server of another network's CA prints betrokken's message only —
+    not gRPC's own "Handshake failed" lines (they do appear when GRPC_VERBOSITY is asked for)."""
+    import socket
+
+    import grpc
+
+    from betrokken.identity.names import COORDINATOR_URI
+    from betrokken.identity.pki import create_ca, issue_certificate, write_issued
+
+    net = tmp_path / "net"
+    shutil.copytree(world.net.directory, net)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    network = net / "network.toml"
+    text = network.read_text()
+    old = text.split("[coordinator]\naddress = ")[1].split("\n")[0]
+    network.write_text(text.replace(old, f'"127.0.0.1:{port}"'))
+    foreign = create_ca("another network")
+    cert, key = write_issued(
+        tmp_path,
+        "impostor",
+        issue_certificate(
+            foreign, COORDINATOR_URI, "x", hosts=("127.0.0.1", "coordinator.betrokken.internal")
+        ),
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    server.add_secure_port(
+        f"127.0.0.1:{port}",
+        grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())]),
+    )
+    server.start()
+    config = str(net / "nodes" / "politie-cli" / "node.toml")
+    try:
+        quiet = _process("node", "witness", "--config", config, "--once")
+        loud = _process("node", "witness", "--config", config, "--once", verbosity="INFO")
+    finally:
+        server.stop(0)
+
+    def core(done: subprocess.CompletedProcess[bytes]) -> list[str]:
+        lines = done.stderr.decode(errors="replace").splitlines()
+        return [line for line in lines if line[:1] in "EIWD" and line[1:5].isdigit()]
+
+    assert quiet.returncode == 6, quiet.stderr
+    assert b"another CA" in quiet.stderr and b"Traceback" not in quiet.stderr
+    assert core(quiet) == []
+    assert core(loud), "gRPC wrote nothing even when asked to: the check above proves nothing"
 
 
 def test_an_unexpected_error_is_an_internal_error_without_a_traceback(tmp_path: Path) -> None:
