@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint protos clean
+.PHONY: demo test lint drill protos clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "betrokken needs Python 3.11 or newer; set PYTHON=python3.11 (or newer) and try again")'
@@ -29,6 +29,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester migrations tests tools
 	$(BIN)/python tools/typecheck.py
 	$(BIN)/python tools/importcheck.py
+
+# Store drills on real processes (docs/operator.md, "Recovery"): a database read-only, a full disk,
+# PostgreSQL read-only and restarted. Needs root; RESTARTS the local PostgreSQL, so not in `test`.
+drill: $(VENV)/.installed-test
+	$(BIN)/python tools/drill.py
 
 # Regenerate the committed gRPC code from protos/ (tests/test_protos_fresh.py checks it is current).
 protos: $(VENV)/.installed-test

@@ -1,7 +1,12 @@
 """Opening the audit log of any component from its configuration file, and reading it.
 
+The DPO's commands open the database **read-only** (SQLite ``mode=ro``; PostgreSQL read-only
+transactions) and never create one: a mistyped path or an empty database is a configuration error
+(exit code 5), not a freshly created log that "verifies" and holds no record about anyone.
+
 Reading the log is itself an event: :func:`record_access` appends who read it, when, and with
-which filter (NEN 7513 asks that access to the log is logged too).
+which filter (NEN 7513 asks that access to the log is logged too). That one record is a write, so
+it goes through a separate, writable connection opened only for it (docs/adr/0017).
 """
 
 from __future__ import annotations
@@ -13,13 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
 from betrokken.audit.keys import log_origin, read_log_key
-from betrokken.audit.log import AuditLog, LogBase, StoredRecord
+from betrokken.audit.log import HEAD, RECORDS, AuditLog, LogBase, StoredRecord
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.load import Loaded, load_coordinator, load_keyservice, load_node
 from betrokken.config.schema import Network, TlsFiles
-from betrokken.db import make_engine
-from betrokken.errors import ConfigError
+from betrokken.crypto.note import NoteKey
+from betrokken.db import driver_message, open_read_only, open_writable, redacted
+from betrokken.errors import ConfigError, Unavailable, shown
+
+LOG_TABLES = sorted(LogBase.metadata.tables)
 
 
 @dataclass(frozen=True)
@@ -31,20 +42,25 @@ class OpenedLog:
     network: Network
     tls: TlsFiles
     config_path: Path
+    url: str = ""
+    signer: NoteKey | None = None
 
     @property
     def organisation(self) -> str:
         return self.component if self.kind == "node" else ""
 
 
-def open_log(config_path: Path | str) -> OpenedLog:
+def open_log(config_path: Path | str, *, writable: bool = False) -> OpenedLog:
+    """The component's audit log, read-only (``writable`` only for ``audit prune``); refuses a
+    database that does not exist, holds no audit log or — where records are expected (the
+    coordinator's log and a node's trail) — holds no record at all."""
     path = Path(config_path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found", hint="pass a component's --config") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({shown(str(exc), 200)})") from None
     loaded: Loaded[Any]
     if "organisation" in raw:
         loaded = load_node(path)
@@ -60,24 +76,67 @@ def open_log(config_path: Path | str) -> OpenedLog:
         kind, component = "coordinator", "coordinator"
         verifier = loaded.network.coordinator.log_key
     signer = read_log_key(loaded.resolve(loaded.component.log_key), verifier)
-    engine = make_engine(loaded.component.database, LogBase.metadata)
+    url = loaded.component.database
+    what = f"{path} ({component}'s log)"
+    reader = open_read_only(url, LOG_TABLES, what)
+    try:
+        _check_not_empty(reader, url, what, records_expected=kind != "keyservice")
+    except BaseException:
+        reader.dispose()
+        raise
+    engine = reader
+    if writable:
+        reader.dispose()
+        engine = open_writable(url)
     log = AuditLog(engine, signer, log_origin(loaded.network.name, component))
-    return OpenedLog(kind, component, log, verifier, loaded.network, loaded.tls, path)
+    return OpenedLog(kind, component, log, verifier, loaded.network, loaded.tls, path, url, signer)
+
+
+def _check_not_empty(engine: Engine, url: str, what: str, *, records_expected: bool) -> None:
+    try:
+        with engine.connect() as conn:
+            head = conn.execute(select(HEAD.c.size).where(HEAD.c.id == 1)).first()
+            count = int(conn.execute(select(func.count()).select_from(RECORDS)).scalar_one())
+    except SQLAlchemyError as exc:
+        raise Unavailable(
+            f"{what}: the database {redacted(url)} cannot be read ({driver_message(exc)})"
+        ) from None
+    if head is None or (records_expected and count == 0):
+        raise ConfigError(
+            f"{what}: the audit log in {redacted(url)} holds no record at all",
+            hint="check 'database' in the configuration file: a component that has run holds "
+            "records; nothing was created or changed",
+        )
 
 
 def record_access(opened: OpenedLog, user: str, command: str, details: dict[str, str]) -> int:
-    """Append the log-access record; returns its index."""
+    """Append the log-access record, through a connection opened for this one write (the DPO's
+    reading connection stays read-only); returns its index. Fails closed: when the record cannot
+    be written, nothing is read."""
     entry = AuditEntry(
         event=Event.LOG_ACCESS,
         at=dt.datetime.now(dt.UTC),
         organisation=opened.organisation,
-        user=user,
+        user=shown(user, 128),
         role="dpo",
         access_point=f"betrokken audit {command}",
         reason=command,
-        details={k: v for k, v in details.items() if v},
+        details={k: shown(v, 128) for k, v in details.items() if v},
     )
-    return opened.log.append([entry])[0]
+    if not opened.url:  # opened by hand (tests): the log's own engine
+        return opened.log.append([entry])[0]
+    engine = open_writable(opened.url)
+    try:
+        return AuditLog(engine, opened.signer, opened.log.origin).append([entry])[0]
+    except SQLAlchemyError as exc:
+        raise Unavailable(
+            f"reading the log is itself recorded (NEN 7513), and that record could not be "
+            f"written ({driver_message(exc)}); nothing was read",
+            hint="make the database writable for the component's account (or read a writable "
+            "copy of it), then run the command again",
+        ) from None
+    finally:
+        engine.dispose()
 
 
 @dataclass

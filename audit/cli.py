@@ -12,10 +12,15 @@ from typing import Any
 
 import click
 
-from betrokken.audit.access import Filter, open_log, record_access, select_records
-from betrokken.audit.record import AuditEntry
+from betrokken.answer import Outcome
+from betrokken.audit.access import Filter, OpenedLog, open_log, record_access, select_records
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.clikit import guard, read_bsn
-from betrokken.errors import BadInput, VerificationError
+from betrokken.errors import BadInput, VerificationError, escape_text, shown
+
+COMPLETENESS = ("complete", "partial", "refused")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+MAX_FILTER_BYTES = 128
 
 config_option = click.option(
     "--config",
@@ -108,6 +113,12 @@ def _row(index: int, entry: AuditEntry) -> dict[str, Any]:
 @click.option("--outcome", help="complete, partial, refused, or an outcome such as involved.")
 @click.option("--event", "events", multiple=True, help="Event type(s), e.g. search, refusal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text")
+@click.option(
+    "--delimiter",
+    default=";",
+    show_default=True,
+    help="CSV field separator: ';' (Dutch Excel), ',' or 'tab'.",
+)
 @user_option
 @guard
 def audit_log(
@@ -121,13 +132,23 @@ def audit_log(
     outcome: str | None,
     events: tuple[str, ...],
     fmt: str,
+    delimiter: str,
     user: str | None,
 ) -> None:
-    """List records, filtered; as text, CSV or JSON."""
+    """List records, filtered; as text, CSV or JSON.
+
+    CSV uses ';' by default (what Excel expects in a Dutch locale) and neutralises cells that a
+    spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return).
+    """
+    separator = _delimiter(delimiter)
+    for name, value in (("--for-user", for_user), ("--purpose", purpose), ("--case", case)):
+        _printable(name, value)
+    since_at, until_at = _date(since, "since"), _date(until_, "until")
     opened = open_log(config_path)
+    _known(opened, organisation, outcome, events)
     wanted = Filter(
-        since=_date(since, "since"),
-        until=_date(until_, "until"),
+        since=since_at,
+        until=until_at,
         organisation=organisation,
         user=for_user,
         purpose=purpose,
@@ -158,24 +179,84 @@ def audit_log(
             "completeness",
             "reason",
         ]
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer = csv.DictWriter(
+            buffer, fieldnames=columns, extrasaction="ignore", delimiter=separator
+        )
         writer.writeheader()
+        inner = "," if separator == ";" else ";"
         for row in rows:
-            row["cases"] = ";".join(s["case"] for s in row["subjects"])
-            row["fingerprints"] = ";".join(s["fingerprint"] for s in row["subjects"])
-            writer.writerow(row)
+            row["cases"] = inner.join(s["case"] for s in row["subjects"])
+            row["fingerprints"] = inner.join(s["fingerprint"] for s in row["subjects"])
+            writer.writerow({k: neutralise(v) for k, v in row.items() if k in columns})
         click.echo(buffer.getvalue(), nl=False)
     else:
         for row in rows:
             cases = ",".join(s["case"] for s in row["subjects"] if s["case"])
             prints = ",".join(s["fingerprint"] for s in row["subjects"])
             click.echo(
-                f"{row['index']:>6} {row['at']} {row['event']:<19} {row['organisation'] or '-'} "
-                f"user={row['user'] or '-'} purpose={row['purpose'] or '-'} "
-                f"case={cases or '-'} subjects={prints or '-'} "
-                f"{row['completeness'] or row['reason']}"
+                escape_text(
+                    f"{row['index']:>6} {row['at']} {row['event']:<19} "
+                    f"{row['organisation'] or '-'} user={row['user'] or '-'} "
+                    f"purpose={row['purpose'] or '-'} case={cases or '-'} "
+                    f"subjects={prints or '-'} {row['completeness'] or row['reason']}"
+                )
             )
         click.echo(f"{len(rows)} record(s)", err=True)
+
+
+def neutralise(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula (= + - @, a tab,
+    a carriage return) gets a leading apostrophe (OWASP, "CSV injection")."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _delimiter(value: str) -> str:
+    named = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ","}
+    separator = named.get(value.lower(), value)
+    if separator not in (";", ",", "\t", "|"):
+        raise BadInput(
+            f"--delimiter '{shown(value)}' is not a separator betrokken writes",
+            hint="use ';' (Dutch Excel), ',', '|' or 'tab'",
+        )
+    return separator
+
+
+def _printable(option: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not value.isprintable() or len(value.encode("utf-8", "replace")) > MAX_FILTER_BYTES:
+        raise BadInput(
+            f"{option} '{shown(value)}' must be printable text of at most {MAX_FILTER_BYTES} bytes",
+            hint="type the value as it appears in the log",
+        )
+
+
+def _known(
+    opened: OpenedLog, organisation: str | None, outcome: str | None, events: tuple[str, ...]
+) -> None:
+    """Refuse a filter value no record can hold, listing the ones that can."""
+    valid_events = [e.value for e in Event]
+    for event in events:
+        if event not in valid_events:
+            raise BadInput(
+                f"--event '{shown(event)}' is not an event of the log",
+                hint="use one of: " + ", ".join(valid_events),
+            )
+    valid_outcomes = [*COMPLETENESS, *(o.value for o in Outcome)]
+    if outcome is not None and outcome not in valid_outcomes:
+        raise BadInput(
+            f"--outcome '{shown(outcome)}' is not an outcome",
+            hint="use one of: " + ", ".join(valid_outcomes),
+        )
+    organisations = [o.id for o in opened.network.organisations]
+    if organisation is not None and organisation not in organisations:
+        raise BadInput(
+            f"--organisation '{shown(organisation)}' is not an organisation of network "
+            f"'{opened.network.name}'",
+            hint="use one of: " + ", ".join(organisations),
+        )
 
 
 @audit.command("subject")
@@ -305,7 +386,7 @@ def audit_prune(config_path: Path, user: str | None) -> None:
     """
     from betrokken.audit.retention import prune_expired
 
-    opened = open_log(config_path)
+    opened = open_log(config_path, writable=True)
     reader = user or getpass.getuser()
     record_access(opened, reader, "prune", {})
     years = opened.network.retention.audit_years

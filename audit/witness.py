@@ -14,9 +14,13 @@ witness interval, and the two signed checkpoints it made are the evidence (ADR 0
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -31,15 +35,27 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from betrokken.audit.log import RECORDS, AuditLog, entry_from_leaf
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, open_checkpoint
-from betrokken.errors import MalformedMessage, QuestionRefused, VerificationError, WitnessStale
+from betrokken.errors import (
+    BetrokkenError,
+    MalformedMessage,
+    QuestionRefused,
+    VerificationError,
+    WitnessStale,
+    escape_text,
+)
+from betrokken.tally import MinuteTally
 
 log = logging.getLogger("betrokken.witness")
+# Alarms of one kind recorded one by one per minute; further ones that minute are counted in one
+# record, so a hostile coordinator sending refused questions cannot fill a node's disk.
+ALARMS_PER_KIND_PER_MINUTE = 5
 
 
 class WitnessBase(DeclarativeBase):
@@ -81,6 +97,7 @@ class AlarmRecord:
     at: dt.datetime
     kind: str
     message: str
+    count: int = 1  # a record that counts repeats stands for this many alarms
 
 
 def utcnow() -> dt.datetime:
@@ -90,10 +107,20 @@ def utcnow() -> dt.datetime:
 class WitnessStore:
     """The checkpoints of the coordinator's log this organisation accepted, and its alarms."""
 
-    def __init__(self, engine: Engine, trail: AuditLog, organisation: str = "") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        trail: AuditLog,
+        organisation: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine
         self.trail = trail
         self.organisation = organisation
+        self._repeats = MinuteTally(clock, ALARMS_PER_KIND_PER_MINUTE)
+        self._flush_lock = threading.Lock()
+        self._flush_scheduled = False
+        self._at_exit = False
         WitnessBase.metadata.create_all(engine)
 
     def last(self) -> Accepted | None:
@@ -176,7 +203,20 @@ class WitnessStore:
                 conn.execute(delete(Seen).where(Seen.size.in_(list(sizes))))
 
     def alarm(self, kind: str, message: str, **details: str) -> None:
-        """Record an alarm in the organisation's trail and the service log (never person data)."""
+        """Record an alarm in the organisation's trail and the service log (never person data).
+
+        The first :data:`ALARMS_PER_KIND_PER_MINUTE` alarms of a kind in a minute are records of
+        their own; further ones are counted and written as one record when the minute is over.
+        """
+        if not self._repeats.admit(kind, kind):
+            if self._repeats.first_counted(kind, kind):
+                log.error(
+                    "ALARM %s again: further alarms of this kind this minute are counted in one "
+                    "record",
+                    kind,
+                )
+                self._schedule_flush()
+            return
         log.error("ALARM %s: %s", kind, message)
         self.trail.append(
             [
@@ -185,10 +225,70 @@ class WitnessStore:
                     at=utcnow(),
                     organisation=self.organisation,
                     reason=kind,
-                    details={"message": message[:500], **{k: v for k, v in details.items() if v}},
+                    details={
+                        "message": escape_text(message)[:500],
+                        **{k: escape_text(v)[:500] for k, v in details.items() if v},
+                    },
                 )
             ]
         )
+
+    def flush_alarms(self, final: bool = False) -> int:
+        """Write one record per kind for the alarms counted in minutes that are over (all of
+        them with ``final``); how many records were written."""
+        tallies = self._repeats.due(final)
+        for tally in tallies:
+            self.trail.append(
+                [
+                    AuditEntry(
+                        event=Event.ALARM,
+                        at=utcnow(),
+                        organisation=self.organisation,
+                        reason=tally.kind,
+                        details={
+                            "message": f"{tally.count} more alarm(s) of this kind in the minute "
+                            f"from {tally.minute:%Y-%m-%d %H:%M} UTC (counted, not recorded "
+                            "one by one)",
+                            "count": str(tally.count),
+                            "minute": f"{tally.minute:%Y-%m-%dT%H:%MZ}",
+                        },
+                    )
+                ]
+            )
+            log.error(
+                "ALARM %s: %d more in the minute from %s",
+                tally.kind,
+                tally.count,
+                f"{tally.minute:%H:%M}",
+            )
+        return len(tallies)
+
+    def _schedule_flush(self) -> None:
+        """Flush when the minute is over (and at exit); one timer at a time."""
+        with self._flush_lock:
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+            at_exit, self._at_exit = not self._at_exit, True
+        ref = weakref.ref(self)
+
+        def flush(final: bool = False) -> None:
+            store = ref()
+            if store is None:
+                return
+            with store._flush_lock:
+                store._flush_scheduled = False
+            try:
+                store.flush_alarms(final)
+            except (BetrokkenError, SQLAlchemyError) as exc:
+                log.error("counted alarms could not be recorded: %s", exc)
+
+        wait = 61.0 - (self._repeats.clock() % 60.0)
+        timer = threading.Timer(wait, flush)
+        timer.daemon = True
+        timer.start()
+        if at_exit:
+            atexit.register(flush, True)
 
     def alarms(self) -> list[AlarmRecord]:
         with self.engine.connect() as conn:
@@ -200,7 +300,15 @@ class WitnessStore:
         found = []
         for (content,) in rows:
             _, entry = entry_from_leaf(content)
-            found.append(AlarmRecord(entry.at, entry.reason, entry.details.get("message", "")))
+            count = entry.details.get("count", "1")
+            found.append(
+                AlarmRecord(
+                    entry.at,
+                    entry.reason,
+                    entry.details.get("message", ""),
+                    int(count) if count.isdigit() else 1,
+                )
+            )
         return found
 
 

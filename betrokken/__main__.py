@@ -1,3 +1,3 @@
-from betrokken.cli import main
+from betrokken.launch import main
 
 main()

@@ -1,13 +1,46 @@
-"""Database engines: SQLite (WAL) by default, PostgreSQL by URL."""
+"""Database engines: SQLite (WAL) by default, PostgreSQL by URL. The one place engines are made.
+
+Every engine made here
+
+* never formats statement parameters into errors or logs (``hide_parameters``): a failed write of
+  a trail record must not put a pseudonym, a case or a user into a service log;
+* **recovers by itself**: when a statement fails because the store is unavailable (read-only, disk
+  full, I/O error, connection lost, server shutting down), the failure is logged at ERROR with the
+  driver's own message and every pooled connection is discarded, so the next use opens a fresh
+  one. Without that, a SQLite connection opened while the file was read-only — or a PostgreSQL
+  session opened on a read-only server — stays read-only until the process restarts;
+* creates SQLite files readable by their owner only (0600) and warns about an existing file that
+  others can read.
+
+:func:`open_read_only` opens a database for the DPO's commands without ever creating or changing
+it; :func:`writable_problem` is the start-up probe.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import sqlite3
+import stat
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 
 from betrokken.errors import ConfigError, Unavailable
+
+log = logging.getLogger("betrokken.db")
+# Failures of the store, one line each (services log them; the CLI shows the error instead).
+failures = logging.getLogger("betrokken.store")
+
+# SQLSTATE classes that mean "the store cannot do its job now", not "this statement is wrong":
+# 08 connection exception, 25 invalid transaction state (read-only), 53 insufficient resources
+# (disk full), 57 operator intervention (shutdown), 58 system error (I/O).
+_UNAVAILABLE_SQLSTATES = frozenset({"08", "25", "53", "57", "58"})
+PROBE_TABLE = "betrokken_write_probe"
 
 
 def _normalise(url: str) -> str:
@@ -17,40 +50,156 @@ def _normalise(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases and in-memory ones)."""
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return None
+    rest = url[len("sqlite:///") :].split("?", 1)[0]
+    if rest.startswith("file:"):
+        rest = rest[len("file:") :]
+    return Path(rest) if rest else None
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database driver's own message, first line only and short (no statement, no values)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    text_ = lines[0] if lines else type(orig).__name__
+    return text_[:200]
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the store cannot work now (rather than a wrong statement)."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATES:
+        return True
+    if isinstance(exc, sa_exc.OperationalError) or type(orig).__name__ == "OperationalError":
+        message = str(orig).lower()
+        # A busy SQLite database waited its timeout: the store works, it is only contended.
+        return "locked" not in message and "busy" not in message
+    return False
+
+
+def store_unavailable(exc: BaseException, what: str) -> Unavailable:
+    """The error to raise (or show) when ``what`` failed because the store is unavailable."""
+    return Unavailable(
+        f"cannot {what}: the database is unavailable ({driver_message(exc)})",
+        hint="check that the database is reachable and writable (disk space, permissions, a "
+        "read-only server); nothing of the failed step was stored, and the service recovers by "
+        "itself once the database is back",
+    )
+
+
+def _on_error(url: str) -> Any:
+    shown = redacted(url)
+
+    def handle_error(context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception or context.original_exception
+        if error is None or not is_unavailable(error):
+            return
+        # Every pooled connection goes: one opened while the store was read-only stays so.
+        context.is_disconnect = True
+        failures.error(
+            "database %s unavailable: %s; pooled connections discarded, the next use reconnects",
+            shown,
+            driver_message(context.original_exception or error),
+        )
+
+    return handle_error
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create a new SQLite file 0600; warn when an existing one can be read by others."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        warn_if_shared(path, "database")
+        return
+    except OSError:
+        return  # the driver reports the real problem (no folder, no permission) in its own words
+    os.close(fd)
+
+
+def warn_if_shared(path: Path, what: str) -> None:
+    """Warn (not refuse) when a file can be read by group or others (docs/adr/0016)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s %s can be read by other users (mode %s); restrict it: chmod 600 %s",
+            what,
+            path,
+            oct(stat.S_IMODE(mode)),
+            path,
+        )
+
+
+def _engine(url: str, *, read_only: bool = False) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            path = sqlite_path(url)
+            if read_only:
+                if path is None:
+                    raise ConfigError(f"{url}: only a database file can be opened read-only")
+                target = "sqlite:///file:" + str(path) + "?mode=ro&uri=true"
+            else:
+                target = url
+                if path is not None:
+                    _private_sqlite_file(path)
+            engine = create_engine(
+                target,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                hide_parameters=True,
+            )
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                if read_only:
+                    cursor.execute("PRAGMA query_only=ON")
+                else:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        else:
+            engine = create_engine(
+                _normalise(url),
+                pool_pre_ping=True,
+                hide_parameters=True,
+                execution_options={"postgresql_readonly": True} if read_only else {},
+            )
+    except (sa_exc.ArgumentError, ImportError) as exc:
+        raise ConfigError(
+            f"database URL is not usable ({exc})",
+            hint="use sqlite:///path/to/file.db or postgresql://user@host:5432/database",
+        ) from None
+    event.listen(engine, "handle_error", _on_error(url))
+    return engine
+
+
 def make_engine(url: str, metadata: MetaData, *, component: str | None = None) -> Engine:
     """An engine with the schema created; SQLite files get WAL and a busy timeout.
 
     With ``component`` (node, keyservice, coordinator) the schema is that component's migration
     chain: see :func:`_schema_from_migrations`. Without it (tests, tools) ``metadata`` is created.
     """
-    try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=FULL")
-                cursor.execute("PRAGMA foreign_keys=ON")
-                cursor.close()
-
-        else:
-            engine = create_engine(_normalise(url), pool_pre_ping=True)
-    except (ArgumentError, ImportError) as exc:
-        raise ConfigError(
-            f"database URL is not usable ({exc})",
-            hint="use sqlite:///path/to/file.db or postgresql://user@host:5432/database",
-        ) from None
+    engine = _engine(url)
     try:
         if component is None:
             metadata.create_all(engine)
         else:
             _schema_from_migrations(engine, component, url)
-    except OperationalError as exc:
+    except sa_exc.SQLAlchemyError as exc:
+        engine.dispose()
         raise Unavailable(
-            f"cannot open the database ({exc.orig})",
-            hint="check the database URL in the component's configuration and that the server runs",
+            f"cannot open the database {redacted(url)} ({driver_message(exc)})",
+            hint="check the database URL in the component's configuration, that the server runs "
+            "and that the file's folder is writable",
         ) from None
     return engine
 
@@ -64,6 +213,105 @@ def _schema_from_migrations(engine: Engine, component: str, url: str) -> None:
     ensure_current(engine, component, redacted(url))
 
 
+def open_read_only(url: str, tables: list[str], what: str) -> Engine:
+    """An engine that cannot create or change anything, on a database that must already hold
+    ``tables``: a missing or empty database is a configuration error (exit code 5), never a new
+    empty one (SQLite ``mode=ro``; PostgreSQL read-only transactions)."""
+    path = sqlite_path(url)
+    if url.startswith("sqlite") and path is not None and not path.is_file():
+        raise ConfigError(
+            f"{what}: there is no database at {path}",
+            hint="check 'database' in the configuration file: it must name the component's "
+            "existing database (nothing was created)",
+        )
+    engine = _engine(url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+    except sa_exc.SQLAlchemyError as exc:
+        engine.dispose()
+        orig = getattr(exc, "orig", None)
+        message = driver_message(exc)
+        # invalid_catalog_name, or at connection time only the server's words for it
+        if getattr(orig, "sqlstate", None) == "3D000" or (
+            "database" in message and "does not exist" in message
+        ):
+            raise ConfigError(
+                f"{what}: the database {redacted(url)} does not exist ({driver_message(exc)})",
+                hint="check 'database' in the configuration file (nothing was created)",
+            ) from None
+        raise Unavailable(
+            f"{what}: cannot open the database {redacted(url)} ({driver_message(exc)})",
+            hint="check that the database server runs and the URL is right",
+        ) from None
+    missing = [t for t in tables if t not in present]
+    if missing:
+        engine.dispose()
+        raise ConfigError(
+            f"{what}: the database {redacted(url)} holds no audit log "
+            f"(no table {', '.join(missing)})",
+            hint="check 'database' in the configuration file: it must name the component's own "
+            "database (nothing was created)",
+        )
+    return engine
+
+
+def writable_problem(engine: Engine) -> str | None:
+    """None when the database accepts a write now, else the driver's reason (the start-up probe).
+
+    The probe creates a table inside a transaction and rolls it back: nothing is left behind.
+    """
+    try:
+        if engine.dialect.name == "sqlite":
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    cursor.execute(f"CREATE TABLE {PROBE_TABLE} (x INTEGER)")
+                finally:
+                    raw.rollback()
+                    cursor.close()
+            finally:
+                raw.close()
+        else:
+            with engine.connect() as conn:
+                conn.execute(text(f"CREATE TABLE {PROBE_TABLE} (x INTEGER)"))
+                conn.rollback()
+    except (sa_exc.SQLAlchemyError, sqlite3.Error) as exc:
+        engine.pool.dispose()  # a connection opened read-only must not be used again
+        return driver_message(exc)
+    return None
+
+
+def report_writable(engine: Engine, url: str, component: str) -> bool:
+    """Log whether the database is writable now (at start-up); True when it is.
+
+    A service whose database is not writable still starts: it refuses what needs a write (and
+    logs each refusal) and recovers by itself once the database is writable again.
+    """
+    problem = writable_problem(engine)
+    shown = redacted(url)
+    if problem is not None:
+        failures.error(
+            "%s: database %s is NOT writable (%s); what needs a write is refused until it is "
+            "(no restart needed)",
+            component,
+            shown,
+            problem,
+        )
+        return False
+    free = ""
+    path = sqlite_path(url)
+    if path is not None:
+        try:
+            free = f", {shutil.disk_usage(path.parent).free // (1024 * 1024):,} MB free"
+        except OSError:
+            free = ""
+    log.info("%s: database %s is writable%s", component, shown, free)
+    return True
+
+
 def redacted(url: str) -> str:
     """The URL without a password, for status output and logs."""
     if "@" in url and "://" in url:
@@ -72,3 +320,9 @@ def redacted(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else url
     return url
+
+
+def open_writable(url: str) -> Engine:
+    """An engine on an existing database, creating nothing (for the one record the DPO's read
+    leaves, after :func:`open_read_only` found the log there)."""
+    return _engine(url)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
-from betrokken.errors import BetrokkenError, ConfigError
+from betrokken.errors import BetrokkenError
 from betrokken.health import COORDINATOR, KEYSERVICE, NODE, peer_health
 from betrokken.ops import (
     CERTIFICATE_WARNING_DAYS,
@@ -137,7 +137,7 @@ def _certificates(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         check_own_certificate(tls, identity, server_name)
         names = f" and the name {server_name}" if server_name else ""
         yield Finding(OK, "certificate identity", f"{identity.uri}{names}")
-    except ConfigError as exc:
+    except BetrokkenError as exc:  # another identity, a name missing, or a key that is not its
         yield Finding(PROBLEM, "certificate identity", exc.message, exc.hint or "")
     try:
         key = serialization.load_pem_private_key(Path(tls.private_key).read_bytes(), None)

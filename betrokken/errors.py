@@ -13,7 +13,38 @@ Messages never contain a BSN: callers pass masked forms (see :func:`betrokken.cr
 
 from __future__ import annotations
 
+import unicodedata
 from typing import ClassVar
+
+ECHO_LIMIT = 64  # characters of a value a message repeats back
+
+
+def escape_text(text: str) -> str:
+    """``text`` on one line: control and format characters (newlines, NUL, ESC, bidi overrides,
+    lone surrogates from undecodable bytes) shown as escapes, so no value can forge a log line
+    or rewrite a terminal."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif char in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char])
+        elif unicodedata.category(char) == "Cs":  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else "?")
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def shown(value: str, limit: int = ECHO_LIMIT) -> str:
+    """A value from outside as a message may repeat it: escaped, and cut after ``limit``
+    characters with its full length said (a 1 MB key id is never echoed whole)."""
+    if len(value) > limit:
+        return escape_text(value[:limit]) + f"... ({len(value):,} characters)"
+    return escape_text(value)
 
 
 class BetrokkenError(Exception):
@@ -122,6 +153,13 @@ class WrongPeer(AuthenticationError):
     summary = "wrong server identity"
 
 
+class CertificateRefused(AuthenticationError):
+    """A certificate was refused: ours or the peer's (another CA, expired, a key that does not
+    belong to it, or not on the network file's allow-list)."""
+
+    summary = "certificate refused"
+
+
 # --- exit code 7: a service cannot be reached or cannot do its job -----------------------------
 class Unavailable(BetrokkenError):
     exit_code = 7
@@ -199,6 +237,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     AuthenticationError,
     WrongRole,
     WrongPeer,
+    CertificateRefused,
     Unavailable,
     AuditUnavailable,
     WitnessStale,

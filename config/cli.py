@@ -21,7 +21,12 @@ def network() -> None:
     required=True,
     help="Comma-separated organisation ids, e.g. zvh-kennemerland,politie-nh",
 )
-@click.option("--base-port", type=int, default=None, help="First loopback port to use.")
+@click.option(
+    "--base-port",
+    type=click.IntRange(1024, 65000),
+    default=None,
+    help="First loopback port to use (1024-65000).",
+)
 @click.option("--name", default="dev-network", show_default=True, help="Network name.")
 @guard
 def network_init(directory: Path, orgs: str, base_port: int | None, name: str) -> None:

@@ -27,10 +27,11 @@ from betrokken.crypto.envelope import EnvelopeKey
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.oprf import derive_organisation_key
 from betrokken.crypto.question import question_key_name
-from betrokken.errors import BadInput
+from betrokken.errors import BadInput, shown
+from betrokken.identity.certs import fingerprint_pem
 from betrokken.identity.keyfiles import new_seed, write_envelope_key, write_note_key, write_seed
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
-from betrokken.identity.pki import create_ca, issue_certificate, write_issued
+from betrokken.identity.pki import Issued, create_ca, issue_certificate, write_issued
 
 DOMAIN_HINTS = (
     (("zvh", "veiligheidshuis", "ketenhuis"), "zvh", "Zorg- en Veiligheidshuis"),
@@ -87,6 +88,16 @@ def _list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_s(v) for v in values) + "]"
 
 
+def _allow_list(whose: str, issued: Issued) -> list[str]:
+    """The ``certificates`` allow-list naming one certificate (docs/adr/0016)."""
+    return [
+        f"# SHA-256 of the certificates of {whose}; revoke one by removing its line",
+        "certificates = [",
+        f"    {_s(fingerprint_pem(issued.cert_pem))},",
+        "]",
+    ]
+
+
 @dataclass(frozen=True)
 class DevNetwork:
     directory: Path
@@ -105,12 +116,22 @@ def init_network(
     registration_days: int = 730,
     quota: int = 50_000,
 ) -> DevNetwork:
+    if not name or not name.isprintable() or len(name.encode("utf-8", "replace")) > 64:
+        raise BadInput(
+            f"the network name '{shown(name)}' must be printable text of at most 64 bytes",
+            hint="e.g. --name kennemerland",
+        )
+    if base_port is not None and not 1024 <= base_port <= 65535 - (2 + len(org_ids)):
+        raise BadInput(
+            f"--base-port {base_port} leaves no room for {2 + len(org_ids)} ports below 65536",
+            hint="choose a port between 1024 and 65000",
+        )
     if len(org_ids) < 2:
         raise BadInput("a network needs at least two organisations", hint="--orgs a,b,c")
     for org_id in org_ids:
         if not is_identifier(org_id):
             raise BadInput(
-                f"'{org_id}' is not a valid organisation id",
+                f"'{shown(org_id)}' is not a valid organisation id",
                 hint="use lower-case letters, digits and hyphens, e.g. politie-nh",
             )
     if len(set(org_ids)) != len(org_ids):
@@ -136,17 +157,19 @@ def init_network(
     write_seed(ks_dir / "oprf.seed", seed)
     ks_name = KeyServiceSettings.model_fields["tls_name"].default
     coord_name = CoordinatorSettings.model_fields["tls_name"].default
-    write_issued(
-        ks_dir,
-        "keyservice",
-        issue_certificate(ca, KEYSERVICE_URI, "key service", hosts=(*LOOPBACK, ks_name)),
-    )
+    ks_cert = issue_certificate(ca, KEYSERVICE_URI, "key service", hosts=(*LOOPBACK, ks_name))
+    write_issued(ks_dir, "keyservice", ks_cert)
     coord_dir = directory / "coordinator"
-    write_issued(
-        coord_dir,
-        "coordinator",
-        issue_certificate(ca, COORDINATOR_URI, "coordinator", hosts=(*LOOPBACK, coord_name)),
+    coord_cert = issue_certificate(
+        ca, COORDINATOR_URI, "coordinator", hosts=(*LOOPBACK, coord_name)
     )
+    write_issued(coord_dir, "coordinator", coord_cert)
+    org_certs = {
+        org: issue_certificate(
+            ca, organisation_uri(org), org, hosts=(*LOOPBACK, default_server_name(org))
+        )
+        for org in org_ids
+    }
     coord_log = NoteKey.generate(log_origin(name, "coordinator"))
     write_log_key(coord_dir / "log.key", coord_log)
     ks_log = NoteKey.generate(log_origin(name, "keyservice"))
@@ -174,6 +197,7 @@ def init_network(
         f"default_daily_bulk_quota = {max(quota, 200_000)}",
         "max_batch = 1000",
         f"log_key = {_s(ks_log.verifier())}",
+        *_allow_list("the key service", ks_cert),
         "",
         "[coordinator]",
         f'address = "127.0.0.1:{coord_port}"',
@@ -182,6 +206,7 @@ def init_network(
         "rate_limit_per_minute = 600",
         "# checkpoints of the coordinator's audit log are signed with this key (C2SP vkey)",
         f"log_key = {_s(coord_log.verifier())}",
+        *_allow_list("the coordinator", coord_cert),
         "",
         "[retention]",
         f"registration_days = {registration_days}",
@@ -204,6 +229,7 @@ def init_network(
             f'pseudonym_key = "{pseudonym_key}"',
             f"question_key = {_s(question_keys[org_id].verifier())}",
             f'envelope_key = "{envelope_public}"',
+            *_allow_list("its node and its askers", org_certs[org_id]),
             "",
         ]
     purposes = [
@@ -289,12 +315,7 @@ def init_network(
     node_configs: dict[str, Path] = {}
     for org_id in org_ids:
         node_dir = directory / "nodes" / org_id
-        server_name = default_server_name(org_id)
-        write_issued(
-            node_dir,
-            org_id,
-            issue_certificate(ca, organisation_uri(org_id), org_id, hosts=(*LOOPBACK, server_name)),
-        )
+        write_issued(node_dir, org_id, org_certs[org_id])
         write_log_key(node_dir / "log.key", node_logs[org_id])
         write_note_key(node_dir / "question.key", question_keys[org_id])
         write_envelope_key(node_dir / "envelope.key", envelope_keys[org_id])

@@ -38,6 +38,11 @@ def _read_toml(path: Path) -> dict[str, object]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax there") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is not)",
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def _validate(model: type[M], data: dict[str, object], path: Path) -> M:

@@ -52,6 +52,34 @@ LoopbackAddress = Annotated[Address, AfterValidator(_loopback)]
 HealthInterval = Annotated[float, Field(gt=0, le=3600)]
 
 
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def normalise_fingerprint(value: str) -> str:
+    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits; ``AB:CD:...`` (as
+    ``openssl x509 -noout -fingerprint -sha256`` prints it) and ``sha256:...`` are accepted."""
+    text = value.strip().lower().removeprefix("sha256:").removeprefix("sha256 fingerprint=")
+    text = text.replace(":", "")
+    if not _FINGERPRINT.fullmatch(text):
+        raise ValueError(
+            "a certificate fingerprint is the certificate's SHA-256: 64 hex digits "
+            "(openssl x509 -noout -fingerprint -sha256 -in FILE)"
+        )
+    return text
+
+
+Fingerprint = Annotated[str, AfterValidator(normalise_fingerprint)]
+
+
+def _fingerprints(what: str) -> list[str]:
+    return Field(  # type: ignore[no-any-return]
+        default_factory=list,
+        description=f"SHA-256 fingerprints of the certificates that may speak for {what}; "
+        "revoking one is removing its line; empty: any certificate of the network CA with "
+        "the right identity (development only)",
+    )
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -111,6 +139,7 @@ class Organisation(Strict):
         default="A professional of this organisation will decide whether information can be "
         "shared for this case.",
     )
+    certificates: list[Fingerprint] = _fingerprints("this organisation (its node and its askers)")
 
     @field_validator("name")
     @classmethod
@@ -204,6 +233,7 @@ class KeyServiceSettings(Strict):
         default="keyservice.betrokken.internal",
         description="the DNS name in the key service's certificate that clients check",
     )
+    certificates: list[Fingerprint] = _fingerprints("the key service")
 
     @field_validator("suite")
     @classmethod
@@ -232,6 +262,7 @@ class CoordinatorSettings(Strict):
         default="coordinator.betrokken.internal",
         description="the DNS name in the coordinator's certificate that clients check",
     )
+    certificates: list[Fingerprint] = _fingerprints("the coordinator")
 
 
 class Retention(Strict):

@@ -16,8 +16,10 @@ from betrokken.config.load import load_coordinator
 from betrokken.coordinator.fanout import GrpcNodeLink, GuardedLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
+from betrokken.db import report_writable
 from betrokken.health import Health, PeerWatch, database_writable
 from betrokken.identity.names import Identity, Role, organisation_uri
+from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import coordinator_metrics
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -38,7 +40,9 @@ def _prune_loop(store: AuditStore, years: int, interval: float) -> None:
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     loaded = load_coordinator(config_path)
     network = loaded.network
-    check_own_certificate(loaded.tls, Identity(Role.COORDINATOR), network.coordinator.tls_name)
+    check_own_certificate(
+        loaded.tls, Identity(Role.COORDINATOR), network.coordinator.tls_name, network
+    )
     signer = read_log_key(loaded.resolve(loaded.component.log_key), network.coordinator.log_key)
     store = AuditStore(loaded.component.database, signer, signer.name)
     # Operations (docs/operator.md, 'Monitoring'): the nodes' health, read in the background (a
@@ -59,9 +63,9 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     }
     listen = loaded.component.listen or network.coordinator.address
     server = make_server(listen, loaded.tls, workers=32)
-    pb_grpc.add_CoordinatorServicer_to_server(
-        metrics.instrument(CoordinatorServicer(network, store, links)), server
-    )
+    report_writable(store.engine, loaded.component.database, "coordinator")
+    servicer = CoordinatorServicer(network, store, links, pins=reloading(loaded))
+    pb_grpc.add_CoordinatorServicer_to_server(metrics.instrument(servicer), server)
     health = Health(
         server,
         "coordinator",

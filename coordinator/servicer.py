@@ -10,8 +10,10 @@ answered in time and the envelopes' hashes — never a pseudonym, a case, a user
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -23,7 +25,7 @@ from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Purpose
 from betrokken.coordinator.fanout import ANSWERED, UNREACHABLE, NodeLink, NodeResult, fan_out
-from betrokken.coordinator.ratelimit import RateLimiter
+from betrokken.coordinator.ratelimit import RATE_LIMITED, RateLimiter, RefusalCounter, Tally
 from betrokken.coordinator.store import AuditStore, Receipt
 from betrokken.crypto import question as q
 from betrokken.errors import (
@@ -31,16 +33,22 @@ from betrokken.errors import (
     BetrokkenError,
     MalformedMessage,
     QuestionRefused,
+    RateLimited,
     VerificationError,
     WrongRole,
+    escape_text,
+    shown,
 )
-from betrokken.identity.rpc import organisation_peer, servicer_method
+from betrokken.identity.names import Identity
+from betrokken.identity.pins import NetworkPins, Pins
+from betrokken.identity.rpc import claimed_identity, organisation_peer, servicer_method
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.coordinator")
 MAX_QUESTION_BYTES = 64 * 1024
 MAX_PROOFS_PER_CALL = 10_000
+FLUSH_SECONDS = 5.0  # how often counted refusals of past minutes become records
 
 
 def log_proof_to_wire(proof: LogProof) -> pb.LogProof:
@@ -56,11 +64,26 @@ def log_proof_to_wire(proof: LogProof) -> pb.LogProof:
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
-    def __init__(self, network: Network, store: AuditStore, links: Mapping[str, NodeLink]) -> None:
+    def __init__(
+        self,
+        network: Network,
+        store: AuditStore,
+        links: Mapping[str, NodeLink],
+        *,
+        pins: Pins | None = None,
+        refusals: RefusalCounter | None = None,
+        flush_every: float | None = FLUSH_SECONDS,
+    ) -> None:
         self.network = network
         self.store = store
         self.links = dict(links)
-        self.limiter = RateLimiter(network.coordinator.rate_limit_per_minute)
+        self.pins: Pins = pins or NetworkPins(network)  # the certificate allow-list
+        per_minute = network.coordinator.rate_limit_per_minute
+        self.limiter = RateLimiter(per_minute)
+        self.proof_limiter = RateLimiter(per_minute, what="log-proof")
+        self.refusals = refusals or RefusalCounter()
+        if flush_every is not None:
+            _start_flushing(self, flush_every)
         # What each node last said it witnessed, so its consistency proof is usually right the
         # first time (a node that witnessed more since answers WitnessStale and is asked again).
         self._witnessed: dict[str, int] = {}
@@ -69,18 +92,18 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     # --- the question ----------------------------------------------------------------------------
     @servicer_method
     def Query(self, request: pb.QueryRequest, context: grpc.ServicerContext) -> pb.QueryResponse:
+        method = "Coordinator.Query"
         try:
-            peer = organisation_peer(context, "Coordinator.Query", self.network)
+            peer = organisation_peer(context, method, self.network, self.pins)
         except BetrokkenError as exc:
-            self._refusal("", request, context, exc)
+            self._refused(claimed_identity(context), method, context, exc, request)
             raise
         requester = peer.organisation_id or ""
         try:
             self.limiter.check(requester)
             question, purpose = self._check(requester, request)
         except BetrokkenError as exc:
-            self._refusal(requester, request, context, exc)
-            log.info("refused requester=%s reason=%s", requester, type(exc).__name__)
+            self._refused(requester, method, context, exc, request)
             raise
         note = request.question
         # Recorded durably, under a signed checkpoint, before anything is forwarded (P6).
@@ -256,43 +279,98 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             },
         )
 
-    def _refusal(
+    # --- refusals: recorded, but counted once a caller keeps being refused ------------------------
+    def _refused(
         self,
-        requester: str,
-        request: pb.QueryRequest,
+        caller: str,
+        method: str,
         context: grpc.ServicerContext,
         exc: BetrokkenError,
+        request: pb.QueryRequest | None = None,
     ) -> None:
+        """Record a refusal on its own, or count it (docs/adr/0017); log it once either way."""
+        kind = type(exc).__name__
+        if not self.refusals.admit(caller, kind, method):
+            if self.refusals.first_counted(caller, kind):
+                log.warning(
+                    "refusing %s calls of %s (%s); further ones this minute are counted in one "
+                    "record",
+                    kind,
+                    shown(caller),
+                    method,
+                )
+            return
+        log.info("refused caller=%s method=%s reason=%s", shown(caller), method, kind)
+        self.store.append(self._refusal_entry(caller, method, context, exc, request))
+
+    def _refusal_entry(
+        self,
+        caller: str,
+        method: str,
+        context: grpc.ServicerContext,
+        exc: BetrokkenError,
+        request: pb.QueryRequest | None,
+    ) -> AuditEntry:
         answer_id = purpose = role = persons = note = ""
-        try:
-            claimed = q.peek_question(request.question)
-            answer_id, purpose, role = claimed.answer_id, claimed.purpose, claimed.role
-            persons = str(claimed.persons)
-            # The signed question holds only tags, so a DPO can still find a refused attempt
-            # about a person for an access request.
-            note = request.question
-        except MalformedMessage:
-            pass
-        self.store.append(
-            AuditEntry(
-                event=Event.REFUSAL,
-                at=utcnow(),
-                answer_id=answer_id,
-                organisation=requester,
-                role=role[:64],
-                access_point=context.peer(),
-                purpose=purpose[:64],
-                reason=type(exc).__name__,
-                details={"message": exc.message[:500], "persons": persons, "question": note},
-            )
+        if request is not None:
+            try:
+                claimed = q.peek_question(request.question)
+                answer_id, purpose, role = claimed.answer_id, claimed.purpose, claimed.role
+                persons = str(claimed.persons)
+                # The signed question holds only tags, so a DPO can still find a refused attempt
+                # about a person for an access request.
+                note = request.question
+            except MalformedMessage:
+                pass
+        details = {"message": escape_text(exc.message)[:500], "persons": persons, "question": note}
+        if method != "Coordinator.Query":
+            details["method"] = method
+        return AuditEntry(
+            event=Event.REFUSAL,
+            at=utcnow(),
+            answer_id=answer_id,
+            organisation=shown(caller),
+            role=shown(role),
+            access_point=context.peer(),
+            purpose=shown(purpose),
+            reason=type(exc).__name__,
+            details={k: v for k, v in details.items() if v},
         )
+
+    def flush_refusals(self, final: bool = False) -> int:
+        """Write one record per counted kind, caller and finished minute; how many were written."""
+        tallies = self.refusals.due(final)
+        for tally in tallies:
+            self.store.append(_tally_entry(tally))
+            log.warning(
+                "%d call(s) of %s refused (%s) in the minute from %s, counted in one record",
+                tally.count,
+                shown(tally.caller),
+                tally.kind,
+                f"{tally.minute:%H:%M}",
+            )
+        return len(tallies)
+
+    def _proof_caller(self, context: grpc.ServicerContext, method: str) -> Identity:
+        """The organisation asking for a log proof: authenticated, allowed, within its limit."""
+        try:
+            peer = organisation_peer(context, method, self.network, self.pins)
+        except BetrokkenError as exc:
+            self._refused(claimed_identity(context), method, context, exc)
+            raise
+        try:
+            self.proof_limiter.check(peer.organisation_id or "")
+        except RateLimited as exc:
+            self._refused(peer.organisation_id or "", method, context, exc)
+            raise
+        return peer
 
     # --- the log, for witnesses and receipts ----------------------------------------------------
     @servicer_method
     def GetCheckpoint(
         self, request: pb.CheckpointRequest, context: grpc.ServicerContext
     ) -> pb.CheckpointResponse:
-        organisation_peer(context, "Coordinator.GetCheckpoint", self.network)
+        self._proof_caller(context, "Coordinator.GetCheckpoint")
         latest = self.store.log.latest_checkpoint()
         return pb.CheckpointResponse(checkpoint=latest.note if latest else "")
 
@@ -300,7 +378,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def GetConsistencyProof(
         self, request: pb.ConsistencyRequest, context: grpc.ServicerContext
     ) -> pb.ProofResponse:
-        peer = organisation_peer(context, "Coordinator.GetConsistencyProof", self.network)
+        peer = self._proof_caller(context, "Coordinator.GetConsistencyProof")
         hashes = self.store.log.consistency_proof(request.old_size, request.new_size)
         if peer.organisation_id:  # the witness will now accept new_size
             with self._witnessed_lock:
@@ -311,7 +389,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def GetConsistencyProofs(
         self, request: pb.ConsistencyBatchRequest, context: grpc.ServicerContext
     ) -> pb.ProofBatchResponse:
-        organisation_peer(context, "Coordinator.GetConsistencyProofs", self.network)
+        self._proof_caller(context, "Coordinator.GetConsistencyProofs")
         if len(request.old_sizes) > MAX_PROOFS_PER_CALL:
             raise BadInput(f"at most {MAX_PROOFS_PER_CALL} proofs per call")
         return pb.ProofBatchResponse(
@@ -325,6 +403,52 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def GetInclusionProof(
         self, request: pb.InclusionRequest, context: grpc.ServicerContext
     ) -> pb.ProofResponse:
-        organisation_peer(context, "Coordinator.GetInclusionProof", self.network)
+        self._proof_caller(context, "Coordinator.GetInclusionProof")
         hashes = self.store.log.inclusion_proof(request.leaf_index, request.tree_size)
         return pb.ProofResponse(hashes=hashes)
+
+
+def _tally_entry(tally: Tally) -> AuditEntry:
+    return AuditEntry(
+        event=Event.REFUSAL,
+        at=utcnow(),
+        organisation=shown(tally.caller),
+        reason=tally.kind,
+        details={
+            "count": str(tally.count),
+            "minute": f"{tally.minute:%Y-%m-%dT%H:%MZ}",
+            "methods": ",".join(tally.methods),
+            "counted": "refusals of this kind in this minute beyond those recorded one by one"
+            if tally.kind != RATE_LIMITED
+            else "calls refused by the rate limit in this minute",
+        },
+    )
+
+
+def _start_flushing(servicer: CoordinatorServicer, every: float) -> None:
+    """Write counted refusals every few seconds, and what is left when the process ends."""
+    ref = weakref.ref(servicer)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            alive = ref()
+            if alive is None:
+                return
+            try:
+                alive.flush_refusals()
+            except BetrokkenError as exc:  # the log is unavailable: keep counting, try again
+                log.error("counted refusals could not be recorded yet: %s", exc.message)
+            del alive
+
+    def at_exit() -> None:
+        stop.set()
+        alive = ref()
+        if alive is not None:
+            try:
+                alive.flush_refusals(final=True)
+            except BetrokkenError as exc:
+                log.error("counted refusals could not be recorded at exit: %s", exc.message)
+
+    threading.Thread(target=loop, daemon=True, name="refusal-counts").start()
+    atexit.register(at_exit)

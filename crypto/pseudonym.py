@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from betrokken.errors import KeyMismatch, MalformedMessage
+from betrokken.errors import KeyMismatch, MalformedMessage, shown
 
 PSEUDONYM_SIZE = 64
 
@@ -36,8 +36,8 @@ class Pseudonym:
     def require_key(self, key_id: str) -> None:
         if self.key_id != key_id:
             raise KeyMismatch(
-                f"pseudonym {self.fingerprint} was made with key '{self.key_id}', "
-                f"but key '{key_id}' was expected here",
+                f"pseudonym {self.fingerprint} was made with key '{shown(self.key_id)}', "
+                f"but key '{shown(key_id)}' was expected here",
                 hint="the organisation's key was rotated or the configuration is out of date; "
                 "re-import registrations with the current key",
             )

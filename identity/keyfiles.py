@@ -1,6 +1,7 @@
-"""Key files of an organisation's components: each readable by its owner only, each checked
-against the public key the network file pins for it, so a key from another network or component
-is refused with a clear message instead of producing signatures nobody accepts.
+"""Key files of an organisation's components: each readable by its owner only (written 0600; a
+key file every user of the machine can read is refused, one its group can read is warned about),
+each checked against the public key the network file pins for it, so a key from another network or
+component is refused with a clear message instead of producing signatures nobody accepts.
 
 * note keys (Ed25519, C2SP signed notes): an audit log's checkpoint key, an organisation's
   question key — JSON ``{"name": ..., "seed": hex}``;
@@ -19,6 +20,7 @@ from betrokken.crypto import envelope
 from betrokken.crypto.envelope import EnvelopeKey
 from betrokken.crypto.note import NoteKey
 from betrokken.errors import ConfigError
+from betrokken.identity.certs import check_private_file
 from betrokken.identity.pki import write_secret
 
 
@@ -28,6 +30,7 @@ def write_note_key(path: Path, key: NoteKey) -> None:
 
 def read_note_key(path: Path, pinned_verifier: str, what: str) -> NoteKey:
     """Load a signing key and check it is the one the network file pins."""
+    check_private_file(path, what)
     try:
         data = json.loads(path.read_text())
         key = NoteKey(name=data["name"], private_key=bytes.fromhex(data["seed"]))
@@ -65,6 +68,7 @@ def write_seed(path: Path, seed: bytes) -> None:
 
 
 def read_seed(path: Path) -> bytes:
+    check_private_file(path, "OPRF seed")
     try:
         seed = bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:
@@ -82,6 +86,7 @@ def write_envelope_key(path: Path, key: EnvelopeKey) -> None:
 
 def read_envelope_key(path: Path, pinned_public: str) -> EnvelopeKey:
     """A node's private envelope key, checked against its public key in the network file."""
+    check_private_file(path, "envelope key")
     try:
         seed = bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
-import ssl
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken.config.schema import Network, TlsFiles
+from betrokken.db import driver_message
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
+    CertificateRefused,
     ConfigError,
     InternalError,
     Unavailable,
@@ -29,8 +33,11 @@ from betrokken.errors import (
     WrongPeer,
     WrongRole,
     error_class,
+    shown,
 )
+from betrokken.identity.certs import diagnose, fingerprint_pem, load_own, short
 from betrokken.identity.names import Identity, Role, identity_from_certificate, identity_from_pem
+from betrokken.identity.pins import NetworkPins, Pins, allowed_in
 
 log = logging.getLogger("betrokken.security")
 
@@ -48,27 +55,102 @@ ERROR_KEY = "betrokken-error"
 HINT_KEY = "betrokken-hint"
 WITNESSED_KEY = "betrokken-witnessed-size"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+RELOAD_CHECK_SECONDS = 1.0
+# Words in gRPC's message for a connection that failed in TLS rather than in the network.
+_TLS_WORDS = ("handshake", "ssl", "tls", "certificate", "socket closed", "hostname verification")
 
 
 def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+class CertificateReloader:
+    """Gives gRPC this server's certificate, key and CA again when their files change.
+
+    gRPC calls :meth:`fetch` before every new connection's handshake; the files are looked at
+    (modification time and size) at most once a second. A changed set that does not hold together
+    (a key that does not belong to the certificate, a half-written file) is logged and the
+    current one kept, so a renewal never takes a running server down. Existing connections keep
+    the certificate they were made with.
+    """
+
+    def __init__(self, tls: TlsFiles) -> None:
+        self.tls = tls
+        self._stamp = self._files()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self.initial = self._configuration()
+
+    def _files(self) -> tuple[tuple[int, int], ...]:
+        stamps = []
+        for path in (self.tls.certificate, self.tls.private_key, self.tls.ca):
+            try:
+                info = os.stat(path)
+                stamps.append((info.st_mtime_ns, info.st_size))
+            except OSError:
+                stamps.append((0, 0))
+        return tuple(stamps)
+
+    def _configuration(self) -> grpc.ServerCertificateConfiguration:
+        own = load_own(self.tls)
+        config = grpc.ssl_server_certificate_configuration(
+            [(_read(self.tls.private_key), _read(self.tls.certificate))],
+            root_certificates=_read(self.tls.ca),
+        )
+        log.info(
+            "TLS certificate %s (sha256 %s) valid until %s UTC",
+            self.tls.certificate,
+            own.fingerprint,
+            f"{own.not_after:%Y-%m-%d %H:%M}",
+        )
+        return config
+
+    def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK_SECONDS:
+            return None
+        with self._lock:
+            self._checked = now
+            stamp = self._files()
+            if stamp == self._stamp:
+                return None
+            self._stamp = stamp
+            try:
+                config = self._configuration()
+            except (BetrokkenError, OSError, ValueError) as exc:
+                log.error(
+                    "the TLS files changed but cannot be used (%s); the server keeps its "
+                    "current certificate",
+                    getattr(exc, "message", None) or exc,
+                )
+                return None
+            log.info("TLS certificate reloaded without a restart")
+            return config
+
+
 def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
-    return grpc.ssl_server_credentials(
-        [(_read(tls.private_key), _read(tls.certificate))],
-        root_certificates=_read(tls.ca),
-        require_client_auth=True,
+    reloader = CertificateReloader(tls)
+    fetch = cast(Callable[[], grpc.ServerCertificateConfiguration], reloader.fetch)  # None: keep
+    return grpc.dynamic_ssl_server_credentials(
+        reloader.initial, fetch, require_client_authentication=True
     )
 
 
-def channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channel:
+def channel(
+    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str] = frozenset()
+) -> grpc.Channel:
     """A mutual-TLS channel that accepts only a server whose certificate carries ``server_name``.
 
     ``server_name`` is the DNS name the network file gives the peer we mean to reach (a node of
     organisation X, the coordinator, the key service): a server with any other certificate of the
-    same network — another organisation's, say — fails the handshake (P8).
+    same network — another organisation's, say — fails the handshake (P8). Our own certificate is
+    checked first (its key, its validity), so a mistake there is named rather than reported as
+    "cannot be reached". With ``pins`` (the network file's allow-list for that server) the
+    server's certificate is checked against the list before the channel is used (docs/adr/0016).
     """
+    load_own(tls)
+    if pins:
+        check_server_pins(address, tls, server_name, pins)
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read(tls.ca),
         private_key=_read(tls.private_key),
@@ -86,36 +168,44 @@ def channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channel:
     )
 
 
-def presented_identity(address: str, tls: TlsFiles, timeout: float = 3.0) -> str:
-    """Who the server at ``address`` says it is (for error messages only, never for trust)."""
-    host, port = address.rsplit(":", 1)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # we only read the certificate to describe it
-    context.load_cert_chain(tls.certificate, tls.private_key)
-    context.set_alpn_protocols(["h2"])
-    try:
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=None) as conn,
-        ):
-            der = conn.getpeercert(binary_form=True)
-    except (OSError, ValueError):
-        return "(could not be read)"
-    if not der:
-        return "(no certificate)"
+def check_server_pins(address: str, tls: TlsFiles, server_name: str, pins: frozenset[str]) -> None:
+    """Refuse a server whose certificate is not on the allow-list (a handshake of our own before
+    gRPC's; a server we cannot reach is left to gRPC to report)."""
+    found = diagnose(address, tls, server_name)
+    if found.server_fingerprint and found.server_fingerprint not in pins:
+        log.warning(
+            "refused server=%s name=%s fingerprint=%s reason=not on the allow-list",
+            address,
+            server_name,
+            found.server_fingerprint,
+        )
+        raise CertificateRefused(
+            f"the server at {address} ({server_name}) presents a certificate that the network "
+            f"file does not list (sha256 {short(found.server_fingerprint)}...): it was revoked, "
+            "or it is not the server we mean to reach",
+            hint="tell the network's administrators; if the certificate was renewed, the network "
+            "file must list the new fingerprint",
+        )
+
+
+def check_own_certificate(
+    tls: TlsFiles, expected: Identity, server_name: str | None, network: Network | None = None
+) -> None:
+    """Refuse to start when our own certificate is not the identity our configuration names, its
+    key does not belong to it, it expired — or (given the ``network``) the network file's
+    allow-list does not name it, so that every peer would refuse it."""
     from cryptography import x509
 
-    try:
-        return identity_from_certificate(x509.load_der_x509_certificate(der)).uri
-    except (AuthenticationError, ValueError) as exc:
-        return f"(not a betrokken identity: {exc})"
-
-
-def check_own_certificate(tls: TlsFiles, expected: Identity, server_name: str | None) -> None:
-    """Refuse to start when our own certificate is not the identity our configuration names."""
-    from cryptography import x509
-
+    own = load_own(tls)
+    if network is not None:
+        listed = allowed_in(network, expected)
+        if listed and own.fingerprint not in listed:
+            raise CertificateRefused(
+                f"{tls.certificate} (sha256 {short(own.fingerprint)}...) is not on the network "
+                f"file's allow-list for {expected.uri}, so every peer refuses it",
+                hint="add its fingerprint to the network file (certificates = [...]) at every "
+                f"partner: {own.fingerprint}",
+            )
     try:
         cert = x509.load_pem_x509_certificate(_read(tls.certificate))
         identity = identity_from_certificate(cert)
@@ -166,8 +256,11 @@ def make_server(listen: str, tls: TlsFiles, workers: int = 16) -> grpc.Server:
     return server
 
 
-def peer_identity(context: grpc.ServicerContext, method: str, allowed: Iterable[Role]) -> Identity:
-    """The caller's identity from its certificate, checked against the roles allowed here.
+def peer_identity(
+    context: grpc.ServicerContext, method: str, allowed: Iterable[Role], pins: Pins
+) -> Identity:
+    """The caller's identity from its certificate, checked against the roles allowed here and the
+    network file's allow-list of certificate fingerprints (``pins``).
 
     Every refusal is logged with the peer address, the method and the reason (P8).
     """
@@ -183,26 +276,53 @@ def peer_identity(context: grpc.ServicerContext, method: str, allowed: Iterable[
                 f"a {identity.role} certificate may not call {method}; "
                 f"allowed: {', '.join(sorted(r.value for r in allowed_roles))}"
             )
+        listed = pins.allowed(identity)
+        if listed:
+            printed = fingerprint_pem(pems[0])
+            if printed not in listed:
+                raise CertificateRefused(
+                    f"the certificate of {shown(identity.uri)} (sha256 {short(printed)}...) is "
+                    "not on the network file's allow-list: it was revoked, or never listed",
+                    hint="use the organisation's current certificate; if it was just renewed, "
+                    "the network file must list its fingerprint",
+                )
     except AuthenticationError as exc:
-        log.warning("refused peer=%s method=%s reason=%s", context.peer(), method, exc.message)
+        log.warning(
+            "refused peer=%s method=%s reason=%s", context.peer(), method, shown(exc.message, 300)
+        )
         raise
     return identity
 
 
-def organisation_peer(context: grpc.ServicerContext, method: str, network: Network) -> Identity:
+def organisation_peer(
+    context: grpc.ServicerContext, method: str, network: Network, pins: Pins | None = None
+) -> Identity:
     """The calling organisation, which must be listed in the network file."""
-    identity = peer_identity(context, method, [Role.ORGANISATION])
+    identity = peer_identity(context, method, [Role.ORGANISATION], pins or NetworkPins(network))
     if identity.organisation_id is None or network.organisation(identity.organisation_id) is None:
         log.warning(
             "refused peer=%s method=%s reason=unknown organisation %s",
             context.peer(),
             method,
-            identity.organisation_id,
+            shown(identity.organisation_id or ""),
         )
         raise AuthenticationError(
-            f"organisation '{identity.organisation_id}' is not part of network '{network.name}'"
+            f"organisation '{shown(identity.organisation_id or '')}' is not part of network "
+            f"'{network.name}'"
         )
     return identity
+
+
+def claimed_identity(context: grpc.ServicerContext) -> str:
+    """Who the caller's certificate says it is, without any check (for counting refusals)."""
+    pems = cast(list[bytes], context.auth_context().get("x509_pem_cert") or [])
+    if not pems:
+        return "(no certificate)"
+    try:
+        identity = identity_from_pem(pems[0])
+    except AuthenticationError:
+        return "(unreadable certificate)"
+    return identity.organisation_id or identity.uri
 
 
 def abort(context: grpc.ServicerContext, error: BetrokkenError) -> NoReturn:
@@ -222,7 +342,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def servicer_method(fn: F) -> F:
-    """Map BetrokkenError to a gRPC status; log and hide anything unexpected."""
+    """Map BetrokkenError to a gRPC status; log and hide anything unexpected.
+
+    A database failure is UNAVAILABLE ("this service cannot answer now", never a "no"): the
+    driver's message was logged at ERROR where it happened (:mod:`betrokken.db`), and the caller
+    learns only that the service's store is unavailable.
+    """
 
     @functools.wraps(fn)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
@@ -230,6 +355,17 @@ def servicer_method(fn: F) -> F:
             return fn(self, request, context)
         except BetrokkenError as exc:
             abort(context, exc)
+        except SQLAlchemyError as exc:
+            logging.getLogger("betrokken.store").error(
+                "%s refused: the database failed (%s)", fn.__name__, driver_message(exc)
+            )
+            abort(
+                context,
+                Unavailable(
+                    "the service's database is unavailable; nothing was answered",
+                    hint="its operator sees why in the service log; it recovers by itself",
+                ),
+            )
         except Exception:
             logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
             abort(context, InternalError("unexpected error; see the service log"))
@@ -266,16 +402,27 @@ def error_from_rpc(
             return WitnessStale(str(details), witnessed_size=size, hint=hint)
         return cls(str(details), hint=hint)
     lowered = str(details).lower()
-    if code == grpc.StatusCode.UNAVAILABLE and (
-        "peer certificate" in lowered or "hostname verification" in lowered
+    if (
+        code == grpc.StatusCode.UNAVAILABLE
+        and tls is not None
+        and any(word in lowered for word in _TLS_WORDS)
     ):
-        presented = presented_identity(address, tls) if tls is not None else "(unknown)"
-        return WrongPeer(
-            f"the server at {address} is not the {service} we meant to reach: we expected "
-            f"{expected or service}, it presents {presented}",
-            hint="check the address in the network file; if it is right, tell the network's "
-            "administrators: a server with another party's certificate answers there",
-        )
+        found = diagnose(address, tls)
+        if found.problem and not found.problem.startswith("no connection"):
+            return CertificateRefused(
+                f"the {service} at {address}: {found.problem}",
+                hint="our certificate is refused: renew it, or check tls.ca and the network's CA"
+                if found.ours_refused
+                else "check that the address is the network's and that tls.ca holds the network "
+                "CA; otherwise tell the network's administrators",
+            )
+        if found.server_identity and expected and found.server_identity != expected:
+            return WrongPeer(
+                f"the server at {address} is not the {service} we meant to reach: we expected "
+                f"{expected}, it presents {shown(found.server_identity, 200)}",
+                hint="check the address in the network file; if it is right, tell the network's "
+                "administrators: a server with another party's certificate answers there",
+            )
     if code == grpc.StatusCode.UNAVAILABLE:
         return Unavailable(
             f"the {service} at {address} cannot be reached ({details})",

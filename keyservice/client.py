@@ -38,7 +38,12 @@ class Pseudonymiser:
         self.organisation = organisation
         self.timeout = timeout
         self.tls = tls
-        self._channel = channel(self.settings.address, tls, self.settings.tls_name)
+        self._channel = channel(
+            self.settings.address,
+            tls,
+            self.settings.tls_name,
+            frozenset(self.settings.certificates),  # the allow-list, checked before use
+        )
         self._stub = pb_grpc.KeyServiceStub(self._channel)
         self.quota_remaining: int | None = None
 

@@ -11,8 +11,10 @@ from betrokken.audit.keys import read_log_key
 from betrokken.audit.log import AuditLog
 from betrokken.config.load import load_keyservice
 from betrokken.config.schema import Network
+from betrokken.db import report_writable
 from betrokken.health import Health, Probe, database_writable
 from betrokken.identity.names import Identity, Role
+from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.keyservice.keys import KeyRing, read_seed
 from betrokken.keyservice.servicer import KeyServiceServicer
@@ -34,7 +36,9 @@ def keys_loaded(ring: KeyRing, network: Network) -> Probe:
 def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     loaded = load_keyservice(config_path)
     network = loaded.network
-    check_own_certificate(loaded.tls, Identity(Role.KEYSERVICE), network.keyservice.tls_name)
+    check_own_certificate(
+        loaded.tls, Identity(Role.KEYSERVICE), network.keyservice.tls_name, network
+    )
     seed_path = loaded.resolve(loaded.component.oprf_seed)
     ring = KeyRing.load(read_seed(seed_path), network, str(seed_path))
     store = QuotaStore(loaded.component.database)
@@ -42,10 +46,14 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     audit = AuditLog(store.engine, signer, signer.name)
     listen = loaded.component.listen or network.keyservice.address
     server = make_server(listen, loaded.tls)
+    report_writable(store.engine, loaded.component.database, "key service")
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
     metrics = keyservice_metrics(network, store.usage, audit.size)
     pb_grpc.add_KeyServiceServicer_to_server(
-        metrics.instrument(KeyServiceServicer(network, ring, store, audit=audit)), server
+        metrics.instrument(
+            KeyServiceServicer(network, ring, store, audit=audit, pins=reloading(loaded))
+        ),
+        server,
     )
     health = Health(
         server,

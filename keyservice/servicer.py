@@ -13,6 +13,7 @@ from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf
 from betrokken.errors import MalformedMessage, QuotaExceeded, WrongRole
+from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import organisation_peer, servicer_method
 from betrokken.keyservice.keys import KeyRing
 from betrokken.keyservice.store import QuotaStore
@@ -35,12 +36,14 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
         store: QuotaStore,
         today: Callable[[], dt.date] = lambda: utcnow().date(),
         audit: AuditLog | None = None,
+        pins: Pins | None = None,
     ) -> None:
         self.network = network
         self.ring = ring
         self.store = store
         self.today = today
         self.audit = audit  # quota refusals are records in the key service's own log
+        self.pins: Pins = pins or NetworkPins(network)  # the certificate allow-list
 
     def _organisations(self, caller: str, request: pb.EvaluateRequest) -> list[str]:
         wanted = list(request.organisations)
@@ -65,7 +68,7 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
     def Evaluate(
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
     ) -> pb.EvaluateResponse:
-        peer = organisation_peer(context, "KeyService.Evaluate", self.network)
+        peer = organisation_peer(context, "KeyService.Evaluate", self.network, self.pins)
         org = peer.organisation_id or ""
         use = USES.get(request.use)
         if use is None:
@@ -128,7 +131,7 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
     def Describe(
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.DescribeResponse:
-        peer = organisation_peer(context, "KeyService.Describe", self.network)
+        peer = organisation_peer(context, "KeyService.Describe", self.network, self.pins)
         target = request.organisation or peer.organisation_id or ""
         if self.network.organisation(target) is None:
             raise MalformedMessage(f"no organisation '{target[:64]}' in the network")

@@ -17,6 +17,7 @@ from betrokken.config.schema import NodeConfig, Organisation
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.db import redacted
 from betrokken.errors import BadInput, BetrokkenError, ConfigError
+from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_store, open_witness
@@ -338,6 +339,9 @@ def node_status(config_path: Path) -> None:
     click.echo(f"node of {org.id} ({org.name}) in network '{loaded.network.name}'")
     click.echo(f"  listens on:         {loaded.component.listen or org.node_address}")
     click.echo(f"  database:           {redacted(loaded.component.database)}")
+    expiring = expiry_warning(loaded.tls)  # 30 days ahead (docs/operator.md, certificates)
+    if expiring:
+        click.echo(f"  WARNING:            {expiring} ({loaded.tls.certificate})")
     click.echo(f"  active:             {status.active} registration(s)")
     for domain, count in sorted(status.by_domain.items()):
         click.echo(f"    domain {domain}: {count}")

@@ -15,10 +15,12 @@ from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig
+from betrokken.db import report_writable
 from betrokken.errors import ConfigError, VerificationError
 from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
+from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
 from betrokken.node.servicer import NodeServicer
@@ -79,12 +81,13 @@ def _witness_loop(
 ) -> None:
     network = loaded.network
     witness_store = open_witness(store)
-    source = CoordinatorLog(network, loaded.tls)
+    source: CoordinatorLog | None = None  # made in the loop: a refused certificate is retried
     origin = log_origin(network.name, "coordinator")
     wait = 0.0  # witness at once; until the first checkpoint is accepted, retry every few seconds
     while not stop.wait(wait):
         wait = interval
         try:
+            source = source or CoordinatorLog(network, loaded.tls)
             result = witness_once(witness_store, source, network.coordinator.log_key, origin)
             if result.changed:
                 log.info("witness: %s", result.describe())
@@ -96,7 +99,8 @@ def _witness_loop(
                 log.info("witness: the coordinator's log is not reachable yet (%s); retrying", exc)
             else:
                 log.warning("witness: could not check the coordinator's log (%s)", exc)
-    source.close()
+    if source is not None:
+        source.close()
 
 
 def start(config_path: Path | str) -> RunningNode:
@@ -110,7 +114,7 @@ def start(config_path: Path | str) -> RunningNode:
             f"{loaded.path}: organisation '{org.id}' has no node_address in the network file",
             hint="set node_address for it, or 'listen' in this file",
         )
-    check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), org.server_name)
+    check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), org.server_name, network)
     if not loaded.component.envelope_key:
         raise ConfigError(
             f"{loaded.path}: a node needs 'envelope_key' (the file with its private HPKE key)",
@@ -121,8 +125,9 @@ def start(config_path: Path | str) -> RunningNode:
     )
     store = open_store(loaded)
     server = make_server(listen, loaded.tls)
+    report_writable(store.engine, loaded.component.database, f"node of {org.id}")
     witness = open_witness(store)
-    servicer = NodeServicer(network, org, store, envelope_key, witness)
+    servicer = NodeServicer(network, org, store, envelope_key, witness, pins=reloading(loaded))
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
     metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)

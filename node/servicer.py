@@ -33,6 +33,7 @@ from betrokken.errors import (
     VerificationError,
 )
 from betrokken.identity.names import Role
+from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node.store import NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
@@ -63,6 +64,7 @@ class NodeServicer(pb_grpc.NodeServicer):
         envelope_key: env.EnvelopeKey,
         witness: WitnessStore,
         now: Callable[[], dt.datetime] = utcnow,
+        pins: Pins | None = None,
     ) -> None:
         self.network = network
         self.org = organisation
@@ -71,10 +73,11 @@ class NodeServicer(pb_grpc.NodeServicer):
         self.witness = witness
         self.now = now
         self.origin = log_origin(network.name, "coordinator")
+        self.pins: Pins = pins or NetworkPins(network)  # the certificate allow-list
 
     @servicer_method
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
-        peer_identity(context, "Node.Lookup", [Role.COORDINATOR])
+        peer_identity(context, "Node.Lookup", [Role.COORDINATOR], self.pins)
         try:
             return self._answer(request, context)
         except QuestionRefused as exc:

@@ -41,7 +41,12 @@ class CoordinatorLog:
         self.address = network.coordinator.address
         self.timeout = timeout
         self.tls = tls
-        self._channel = channel(self.address, tls, network.coordinator.tls_name)
+        self._channel = channel(
+            self.address,
+            tls,
+            network.coordinator.tls_name,
+            frozenset(network.coordinator.certificates),  # the allow-list, checked before use
+        )
         self._stub = pb_grpc.CoordinatorStub(self._channel)
 
     def _failed(self, exc: grpc.RpcError) -> Exception:

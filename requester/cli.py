@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from betrokken.clikit import config_option, guard, read_bsn
+from betrokken.clikit import as_error, check_printable, config_option, guard, read_bsn
 from betrokken.crypto.bsn import mask, parse_bsn
-from betrokken.errors import BadInput, BetrokkenError, InvalidBsn
+from betrokken.errors import BadInput, BetrokkenError, InvalidBsn, Unavailable
 from betrokken.requester.client import Person
 
 EXIT_COMPLETE = 0
@@ -26,6 +26,11 @@ def _read_list(path: Path, default_case: str | None, limit: int) -> list[Person]
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise BadInput(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path}: not UTF-8 text (byte {exc.start:,} is not); nothing was asked",
+            hint="save the list as UTF-8 (Excel: 'CSV UTF-8') and ask again",
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "bsn" not in header:
@@ -99,17 +104,27 @@ def query(
     """
     try:
         _query(config_path, bsn, list_file, purpose, case, user, acted_for, role, as_json)
-    except BetrokkenError as exc:
-        if as_json:  # systems get the error in the same form as answers
-            error = {
-                "error": type(exc).__name__,
-                "summary": exc.summary,
-                "message": exc.message,
-                "hint": exc.hint,
-                "exit_code": exc.exit_code,
-            }
-            click.echo(json.dumps(error, indent=2, ensure_ascii=False))
+    except (SystemExit, KeyboardInterrupt):
         raise
+    except Exception as caught:
+        exc = as_error(caught)
+        if as_json and not isinstance(exc, _AfterTheAnswer):  # errors as JSON, like answers
+            click.echo(json.dumps(_error_json(exc), indent=2, ensure_ascii=True))
+        raise exc from None
+
+
+class _AfterTheAnswer(Unavailable):
+    """A problem after the answer was shown (its JSON already carries it)."""
+
+
+def _error_json(exc: BetrokkenError) -> dict[str, object]:
+    return {
+        "error": type(exc).__name__,
+        "summary": exc.summary,
+        "message": exc.message,
+        "hint": exc.hint,
+        "exit_code": exc.exit_code,
+    }
 
 
 def _query(
@@ -124,7 +139,6 @@ def _query(
     as_json: bool,
 ) -> None:
     from betrokken.config.load import load_node
-    from betrokken.errors import Unavailable
     from betrokken.requester.client import Requester
     from betrokken.requester.view import render_text, to_json
 
@@ -132,6 +146,14 @@ def _query(
         raise BadInput(
             "give either --bsn or --file", hint="--bsn for one person, --file for a list"
         )
+    for option, value in (
+        ("--purpose", purpose),
+        ("--user", user),
+        ("--role", role),
+        ("--acted-for", acted_for),
+        ("--case", case),
+    ):
+        check_printable(option, value)
     loaded = load_node(config_path)
     network = loaded.network
     if bsn:
@@ -145,10 +167,22 @@ def _query(
     user = user or getpass.getuser()
     with Requester.from_config(loaded) as requester:
         result = requester.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
+    problem = (
+        Unavailable(
+            result.trail_problem,
+            hint="the answer above stands; tell the organisation's administrator that its own "
+            "database is not writable (see docs/operator.md, 'Recovery')",
+        )
+        if result.trail_problem
+        else None
+    )
     if as_json:
-        click.echo(json.dumps(to_json(network, result), indent=2, ensure_ascii=False))
+        shown = to_json(network, result)
+        if problem is not None:  # one JSON document: the answer, with the problem in it
+            shown["problem"] = _error_json(problem)
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     else:
         click.echo(render_text(network, result))
-    if result.trail_problem:  # the answer stands; then the problem, with its own exit code
-        raise Unavailable(result.trail_problem)
+    if problem is not None:  # the answer stands; then the problem, with its own exit code
+        raise _AfterTheAnswer(problem.message, hint=problem.hint)
     sys.exit(EXIT_COMPLETE if result.complete else EXIT_PARTIAL)

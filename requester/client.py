@@ -213,7 +213,9 @@ class Requester:
         self.timeout = timeout
         self.pseudonymiser = Pseudonymiser(network, tls, organisation, timeout)
         address = network.coordinator.address
-        self._channel = channel(address, tls, network.coordinator.tls_name)
+        self._channel = channel(
+            address, tls, network.coordinator.tls_name, frozenset(network.coordinator.certificates)
+        )
         self._stub = pb_grpc.CoordinatorStub(self._channel)
 
     @classmethod
@@ -225,7 +227,7 @@ class Requester:
         network = loaded.network
         org = network.organisation(loaded.component.organisation)
         assert org is not None  # load_node checked it
-        check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), None)
+        check_own_certificate(loaded.tls, Identity(Role.ORGANISATION, org.id), None, network)
         if not loaded.component.question_key:
             raise ConfigError(
                 f"{loaded.path}: this organisation has no 'question_key', so it cannot ask",
@@ -283,7 +285,10 @@ class Requester:
                 self.org.id, user, acted_for, role, purpose, persons, own, result=result
             )
         )
-        return dataclasses.replace(result, trail_problem=problem, trail_index=index)
+        problems = [p for p in (result.trail_problem, problem) if p]
+        return dataclasses.replace(
+            result, trail_problem="; ".join(problems) or None, trail_index=index
+        )
 
     def _keep(self, entry: AuditEntry, quiet: bool = False) -> tuple[str | None, int | None]:
         try:
@@ -362,7 +367,7 @@ class Requester:
                 expected=COORDINATOR_URI,
                 tls=self.tls,
             ) from None
-        receipt = self._verify_receipt(response, prepared, witnessed)
+        receipt, witness_problem = self._verify_receipt(response, prepared, witnessed)
         replies = self._open(response, prepared, len(persons))
         combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
         results = [
@@ -392,17 +397,16 @@ class Requester:
             complete=all(r.complete for r in results),
             receipt=receipt,
             asked=tuple(sorted(prepared.envelopes)),
+            trail_problem=witness_problem,
         )
 
     def _verify_receipt(
         self, response: pb.QueryResponse, prepared: Prepared, witnessed: Accepted | None
-    ) -> VerifiedReceipt:
-        """Every field of the record, against this organisation's own witness state.
-
-        ``witnessed`` is the checkpoint this organisation had accepted when it sent the question
-        (the proof relates to it; its witness loop may have accepted a newer one meanwhile, which
-        extends it).
-        """
+    ) -> tuple[VerifiedReceipt, str | None]:
+        """Every field of the record, against this organisation's own witness state as it was
+        when the question was sent (``witnessed``: the consistency proof is from there, however
+        far the witness moved on meanwhile — other questions, the witness loop); with the
+        problem, if any, of keeping the checkpoint (the receipt stands: it was checked)."""
         if response.answer_id != prepared.answer_id:
             raise VerificationError("the coordinator answered another question")
         origin = log_origin(self.network.name, "coordinator")
@@ -431,16 +435,27 @@ class Requester:
                 + ")",
                 hint=f"keep the answer id {prepared.answer_id} and tell the network's DPO",
             )
-        if proven.first_seen:
-            self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
-        else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
-            self.witness.seen(proven.checkpoint, response.receipt.checkpoint, prepared.answer_id)
-        return VerifiedReceipt(
+        problem = None
+        try:
+            if proven.first_seen and self.witness.last() is None:
+                self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
+            else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
+                self.witness.seen(
+                    proven.checkpoint, response.receipt.checkpoint, prepared.answer_id
+                )
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            problem = (
+                "the answer's checkpoint could not be kept in this organisation's witness state "
+                f"({cause})"
+            )
+        receipt = VerifiedReceipt(
             proven.index,
             proven.checkpoint.size,
             proven.checkpoint.root,
             response.receipt.checkpoint,
         )
+        return receipt, problem
 
     def _open(
         self, response: pb.QueryResponse, prepared: Prepared, persons: int

@@ -438,8 +438,9 @@ def test_the_log_can_be_filtered_and_exported(running: Running) -> None:
         "csv",
     )
     assert as_csv.code == 0
-    assert as_csv.stdout.splitlines()[0].startswith("index,at,event,organisation,user")
-    assert all(",refusal," in line for line in as_csv.stdout.splitlines()[1:])
+    # Semicolons, as Excel expects them in a Dutch locale.
+    assert as_csv.stdout.splitlines()[0].startswith("index;at;event;organisation;user")
+    assert all(";refusal;" in line for line in as_csv.stdout.splitlines()[1:])
     text = running.run("audit", "log", "--config", config, "--event", "log-access")
     assert "fg.test" in text.stdout  # reading the log was itself recorded
     bad = running.run("audit", "log", "--config", config, "--since", "yesterday")

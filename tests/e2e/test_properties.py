@@ -337,7 +337,15 @@ def test_p7_purpose_bound_signed_and_decided_before_lookup(
 def _refused(
     address: str, tls: TlsFiles, server_name: str, call: str, request: object
 ) -> grpc.StatusCode:
-    with channel(address, tls, server_name) as ch:
+    # A raw gRPC channel: betrokken's own refuses to present an expired certificate at all, and
+    # this checks what the *server* does with one.
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=Path(tls.ca).read_bytes(),
+        private_key=Path(tls.private_key).read_bytes(),
+        certificate_chain=Path(tls.certificate).read_bytes(),
+    )
+    options = [("grpc.ssl_target_name_override", server_name)]
+    with grpc.secure_channel(address, credentials, options=options) as ch:
         stub = pb_grpc.CoordinatorStub(ch) if call == "Query" else pb_grpc.NodeStub(ch)
         with pytest.raises(grpc.RpcError) as info:
             getattr(stub, call)(request, timeout=10)

@@ -1,0 +1,432 @@
+"""``make drill``: the store drills of issue 9 (item 4) on real processes.
+
+Each drill breaks a database under a running network, asks questions through the real CLI while
+it is broken, repairs it, and checks that the network answers again **without restarting any
+betrokken process** (the process ids are compared), and that each refusal was logged at ERROR
+with the database driver's own message.
+
+1. SQLite read-only at start-up: the coordinator starts on a database it cannot write, says so,
+   refuses questions, and answers once the file is writable.
+2. SQLite read-only while running, then writable again.
+3. Disk full, then space back: the coordinator's and a node's databases live on a small
+   filesystem made for the drill that a filler file fills up; a question and a
+   node import are refused cleanly, and both work once the filler is gone. (A real filesystem
+   rather than SQLite's ``max_page_count``: that is a per-connection setting, would need a hook
+   in the code under test, and only imitates SQLITE_FULL — the drill wants the kernel's ENOSPC,
+   for the WAL file too. The filesystem is ext4 in a 32 MB loop image, not tmpfs: on tmpfs the
+   immutable flag of drills 1 and 2 does not stop writes through files already open.)
+4. PostgreSQL read-only (as after a fail-over to a standby: sessions dropped, new ones read-only),
+   then writable again.
+5. PostgreSQL restarted (``pg_ctlcluster ... restart``).
+
+Not part of ``make test``: it needs root (``mount``, ``chattr +i`` — root ignores ``chmod``), and
+drill 5 restarts the machine's shared PostgreSQL, which would break other tests running then.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from betrokken.cluster import Cluster, betrokken_command
+from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.crypto.bsn import Bsn
+from betrokken.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
+
+PG_ADMIN = os.environ.get(
+    "BETROKKEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PG_CLUSTER = os.environ.get("BETROKKEN_DRILL_PG_CLUSTER", "15 main").split()
+RECOVERY_SECONDS = 30.0
+FAILED: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def check(condition: bool, what: str) -> None:
+    say(f"    {'ok  ' if condition else 'FAIL'} {what}")
+    if not condition:
+        FAILED.append(what)
+
+
+# --- the network under drill ----------------------------------------------------------------------
+class Drilled:
+    def __init__(self, net: DevNetwork, person: Bsn, logs: Path) -> None:
+        self.net = net
+        self.person = person
+        self.cluster = DrillCluster(net, logs)
+
+    def run(self, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            betrokken_command(*args), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def ask(self, case: str) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "query",
+            "--config",
+            self.net.node_configs[ZVH],
+            "--bsn",
+            self.person.digits,
+            "--purpose",
+            "zvh-triage",
+            "--case",
+            case,
+            "--user",
+            "drill",
+        )
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.cluster.processes.items() if p.poll() is None}
+
+    def log(self, name: str) -> str:
+        path = self.cluster.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def recovered(self, case: str) -> tuple[bool, float, int]:
+        """Ask until answered (or the time is up): answered?, seconds, questions asked."""
+        started = time.monotonic()
+        tries = 0
+        while time.monotonic() - started < RECOVERY_SECONDS:
+            tries += 1
+            done = self.ask(f"{case}-{tries}")
+            if done.returncode in (0, 3) and "politie-nh" in done.stdout:
+                return True, time.monotonic() - started, tries
+            time.sleep(0.5)
+        return False, time.monotonic() - started, tries
+
+
+class DrillCluster(Cluster):
+    """The cluster, with its logs outside the databases' (possibly full) filesystem."""
+
+    def __init__(self, net: DevNetwork, logs: Path) -> None:
+        super().__init__(net)
+        self._logs = logs
+
+    @property
+    def log_dir(self) -> Path:
+        return self._logs
+
+
+def network(base: Path, name: str, databases: dict[str, str]) -> Drilled:
+    """A five-organisation network with the given component databases, filled and running."""
+    net = init_network(base / name, ORGS, name=f"drill-{name}")
+    configs = {"coordinator": net.coordinator_config, **net.node_configs}
+    for component, url in databases.items():
+        config = configs[component]
+        config.write_text(
+            config.read_text().replace(
+                next(
+                    line for line in config.read_text().splitlines() if line.startswith("database")
+                ),
+                f'database = "{url}"',
+            )
+        )
+    truth, named = synthetic_population(random.Random(9), ORGS, 30)
+    drilled = Drilled(net, named["several"], base / f"{name}-logs")
+    drilled.cluster.start()
+    exports = base / f"{name}-exports"
+    exports.mkdir()
+    for org in ORGS:
+        write_export(exports / f"{org}.csv", truth.registrations[org])
+        drilled.run(
+            "node", "import", "--config", net.node_configs[org], exports / f"{org}.csv", "--quiet"
+        )
+    shutil.rmtree(exports)
+    return drilled
+
+
+def error_lines(log: str, since: int, *needles: str) -> list[str]:
+    return [
+        line
+        for line in log[since:].splitlines()
+        if " ERROR " in line and all(n in line for n in needles)
+    ]
+
+
+def show(done: subprocess.CompletedProcess[str]) -> str:
+    first = (done.stderr.strip().splitlines() or [""])[0]
+    return f"exit {done.returncode}" + (f": {first[:150]}" if done.returncode else "")
+
+
+def chattr(flag: str, *paths: Path) -> None:
+    for path in paths:
+        if path.exists():
+            subprocess.run(["chattr", flag, str(path)], check=True)
+
+
+def sqlite_files(db: Path) -> list[Path]:
+    return [db, db.with_name(db.name + "-wal")]
+
+
+# --- the drills ----------------------------------------------------------------------------------
+def drill_read_only_at_start(s: Drilled, db: Path) -> None:
+    say("\n1. SQLite: the coordinator starts on a read-only database, then it becomes writable")
+    s.cluster.stop_process("coordinator")
+    chattr("+i", *sqlite_files(db))
+    say(f"    chattr +i {db.name} (root ignores chmod; the immutable flag stops it too)")
+    mark = len(s.log("coordinator"))
+    try:
+        s.cluster._start(
+            "coordinator",
+            betrokken_command("coordinator", "serve", "--config", s.net.coordinator_config),
+            _coordinator_address(s),
+        )
+        probe = error_lines(s.log("coordinator"), mark, "NOT writable")
+        check(bool(probe), "start-up probe: " + (probe[0].split(" ERROR ", 1)[1] if probe else "-"))
+        pids = s.pids()
+        refused = s.ask("DRILL1-RO")
+        check(refused.returncode == 7, f"question while read-only: {show(refused)}")
+        logged = error_lines(s.log("coordinator"), mark, "readonly")
+        check(
+            bool(logged), "logged: " + (logged[-1].split(" ERROR ", 1)[1][:160] if logged else "-")
+        )
+    finally:
+        chattr("-i", *sqlite_files(db))
+    say("    chattr -i: writable again")
+    ok, seconds, tries = s.recovered("DRILL1-BACK")
+    check(ok, f"answered again after {seconds:.1f} s ({tries} question(s))")
+    check(s.pids() == pids, "no betrokken process was restarted")
+
+
+def _coordinator_address(s: Drilled) -> str:
+    from betrokken.config.load import load_network
+
+    return load_network(s.net.network_file).coordinator.address
+
+
+def drill_read_only_while_running(s: Drilled, db: Path) -> None:
+    say("\n2. SQLite: the coordinator's database becomes read-only while it runs, then writable")
+    pids = s.pids()
+    before = s.ask("DRILL2-BEFORE")
+    check(before.returncode == 0, f"question before: {show(before)}")
+    mark = len(s.log("coordinator"))
+    chattr("+i", *sqlite_files(db))
+    say(f"    chattr +i {db.name} {db.name}-wal")
+    try:
+        refused = s.ask("DRILL2-RO")
+        check(refused.returncode == 7, f"question while read-only: {show(refused)}")
+        logged = error_lines(s.log("coordinator"), mark, "unavailable")
+        check(
+            bool(logged), "logged: " + (logged[-1].split(" ERROR ", 1)[1][:160] if logged else "-")
+        )
+    finally:
+        chattr("-i", *sqlite_files(db))
+    say("    chattr -i: writable again")
+    ok, seconds, tries = s.recovered("DRILL2-BACK")
+    check(ok, f"answered again after {seconds:.1f} s ({tries} question(s))")
+    check(s.pids() == pids, "no betrokken process was restarted")
+
+
+def drill_disk_full(s: Drilled, small: Path, base: Path) -> None:
+    say("\n3. Disk full, then space back (the databases' 32 MB filesystem filled up by a file)")
+    pids = s.pids()
+    mark = len(s.log("coordinator"))
+    filler = small / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    for size in (1 << 20, 1 << 12, 1):  # down to the last byte
+        while True:
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError:
+                break
+    os.close(fd)
+    free = shutil.disk_usage(small).free
+    say(f"    {filler.name}: {filler.stat().st_size // (1 << 20)} MB; {free} bytes free")
+    try:
+        refused = s.ask("DRILL3-FULL")
+        check(refused.returncode == 7, f"question on a full disk: {show(refused)}")
+        logged = error_lines(s.log("coordinator"), mark, "full")
+        check(
+            bool(logged), "logged: " + (logged[-1].split(" ERROR ", 1)[1][:160] if logged else "-")
+        )
+        export = base / "drill3.csv"
+        people, _ = synthetic_population(random.Random(3), (POLITIE,), 300)
+        write_export(export, people.registrations[POLITIE])
+        imported = s.run(
+            "node", "import", "--config", s.net.node_configs[POLITIE], export, "--quiet"
+        )
+        check(
+            imported.returncode == 7 and "Traceback" not in imported.stderr,
+            f"node import on a full disk: {show(imported)}",
+        )
+        check("import interrupted" in imported.stderr, "the import said how far it got")
+    finally:
+        filler.unlink()
+    say(f"    filler removed: {shutil.disk_usage(small).free // (1 << 20)} MB free")
+    ok, seconds, tries = s.recovered("DRILL3-BACK")
+    check(ok, f"answered again after {seconds:.1f} s ({tries} question(s))")
+    again = s.run("node", "import", "--config", s.net.node_configs[POLITIE], export, "--quiet")
+    summary = (again.stdout.splitlines() or [""])[0].rsplit(": ", 1)[-1]
+    check(again.returncode in (0, 2), f"the same import finishes: {summary}")
+    check(s.pids() == pids, "no betrokken process was restarted")
+
+
+@contextmanager
+def pg_databases(*names: str) -> Iterator[dict[str, str]]:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    urls = {}
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            urls[name] = PG_ADMIN.rsplit("/", 1)[0].replace("+psycopg", "") + f"/{name}"
+    try:
+        yield urls
+    finally:
+        admin.dispose()  # drill 5 restarted the server under the pooled connection
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def pg_read_only(names: list[str], on: bool) -> None:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            value = "on" if on else "off"
+            conn.execute(
+                text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
+            )
+            if on:  # the sessions of the old primary are gone, new ones are read-only
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+    admin.dispose()
+
+
+def drill_pg_read_only(p: Drilled, names: list[str]) -> None:
+    say("\n4. PostgreSQL: the coordinator's and politie's databases go read-only, then writable")
+    pids = p.pids()
+    mark = len(p.log("coordinator"))
+    pg_read_only(names, True)
+    say("    ALTER DATABASE ... SET default_transaction_read_only = on; sessions terminated")
+    try:
+        refused = p.ask("DRILL4-RO")
+        check(refused.returncode == 7, f"question while read-only: {show(refused)}")
+        logged = error_lines(p.log("coordinator"), mark, "read-only")
+        check(
+            bool(logged), "logged: " + (logged[-1].split(" ERROR ", 1)[1][:160] if logged else "-")
+        )
+    finally:
+        pg_read_only(names, False)
+    say("    default_transaction_read_only = off")
+    ok, seconds, tries = p.recovered("DRILL4-BACK")
+    check(ok, f"answered again after {seconds:.1f} s ({tries} question(s))")
+    check(p.pids() == pids, "no betrokken process was restarted")
+
+
+def drill_pg_restart(p: Drilled) -> None:
+    say("\n5. PostgreSQL restarted")
+    pids = p.pids()
+    before = p.ask("DRILL5-BEFORE")
+    check(before.returncode == 0, f"question before: {show(before)}")
+    started = time.monotonic()
+    done = subprocess.run(
+        ["pg_ctlcluster", *PG_CLUSTER, "restart"], capture_output=True, text=True, check=False
+    )
+    check(
+        done.returncode == 0,
+        f"pg_ctlcluster {' '.join(PG_CLUSTER)} restart ({time.monotonic() - started:.1f} s)",
+    )
+    ok, seconds, tries = p.recovered("DRILL5-BACK")
+    check(ok, f"answered after the restart in {seconds:.1f} s ({tries} question(s))")
+    check(p.pids() == pids, "no betrokken process was restarted")
+
+
+# --- running it ----------------------------------------------------------------------------------
+def preconditions() -> list[str]:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("run as root (mount a loop image, chattr +i)")
+    for tool in ("chattr", "mount", "umount", "mkfs.ext4", "truncate", "pg_ctlcluster"):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} is not installed")
+    try:
+        engine = create_engine(PG_ADMIN, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        problems.append(f"PostgreSQL not reachable at {PG_ADMIN} ({type(exc).__name__})")
+    return problems
+
+
+def main() -> int:
+    problems = preconditions()
+    if problems:
+        say("make drill cannot run here: " + "; ".join(problems))
+        return 2
+    base = Path(tempfile.mkdtemp(prefix="betrokken-drill-"))
+    small = base / "small"
+    small.mkdir()
+    image = base / "small.img"
+    subprocess.run(["truncate", "-s", "32M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-m", "0", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(small)], check=True)
+    small.chmod(0o700)
+    say(f"betrokken drills in {base}; the small filesystem: {small} (ext4, 32 MB loop image)")
+    running: list[Drilled] = []
+    try:
+        say("\nnetwork S: the coordinator's and politie's databases on the small filesystem")
+        s = network(
+            base,
+            "sqlite",
+            {
+                "coordinator": f"sqlite:///{small}/coordinator.db",
+                POLITIE: f"sqlite:///{small}/politie.db",
+            },
+        )
+        running.append(s)
+        first = s.ask("DRILL-START")
+        check(first.returncode == 0, f"a question to the healthy network: {show(first)}")
+        drill_read_only_at_start(s, small / "coordinator.db")
+        drill_read_only_while_running(s, small / "coordinator.db")
+        drill_disk_full(s, small, base)
+        s.cluster.stop()
+        running.remove(s)
+        suffix = uuid.uuid4().hex[:8]
+        names = [f"betrokken_drill_coordinator_{suffix}", f"betrokken_drill_politie_{suffix}"]
+        with pg_databases(*names) as urls:
+            say("\nnetwork P: the coordinator's and politie's databases on PostgreSQL")
+            p = network(base, "postgres", {"coordinator": urls[names[0]], POLITIE: urls[names[1]]})
+            running.append(p)
+            first = p.ask("DRILL-PG-START")
+            check(first.returncode == 0, f"a question to the healthy network: {show(first)}")
+            drill_pg_read_only(p, names)
+            drill_pg_restart(p)
+            p.cluster.stop()
+            running.remove(p)
+    finally:
+        for drilled in running:
+            drilled.cluster.stop()
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    say("")
+    if FAILED:
+        say(f"DRILLS FAILED ({len(FAILED)}): " + "; ".join(FAILED))
+        say(f"logs kept in {base}")
+        return 1
+    shutil.rmtree(base, ignore_errors=True)
+    say("all drills passed: each failure refused cleanly and logged, each recovery without restart")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
