@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -133,55 +134,79 @@ class WitnessStore:
             rows = conn.execute(select(Witnessed).order_by(Witnessed.size)).all()
         return [Accepted(r.size, bytes(r.root), r.note, r.accepted_at) for r in rows]
 
-    def accept(self, checkpoint: Checkpoint, note: str) -> None:
-        with self.engine.begin() as conn:
+    def accept(self, checkpoint: Checkpoint, note: str, conn: Connection | None = None) -> None:
+        if conn is None:
+            with self.engine.begin() as own:
+                self._accept(own, checkpoint, note)
+        else:
+            self._accept(conn, checkpoint, note)
+
+    def _accept(self, conn: Connection, checkpoint: Checkpoint, note: str) -> None:
+        known = conn.execute(
+            select(Witnessed.root).where(Witnessed.size == checkpoint.size)
+        ).scalar_one_or_none()
+        if known is None:
+            conn.execute(
+                insert(Witnessed).values(
+                    size=checkpoint.size, root=checkpoint.root, note=note, accepted_at=utcnow()
+                )
+            )
+
+    def seen(
+        self, checkpoint: Checkpoint, note: str, answer_id: str, conn: Connection | None = None
+    ) -> None:
+        """Keep a checkpoint shown with a question; a second root for a size is a fork.
+
+        In ``conn``'s transaction if given (a node keeps it with its answer, one commit)."""
+        if conn is None:
+            with self.engine.begin() as own:
+                self._seen(own, checkpoint, note, answer_id)
+        else:
+            self._seen(conn, checkpoint, note, answer_id)
+
+    def check_seen(self, checkpoint: Checkpoint) -> None:
+        """Refuse at once a checkpoint whose size this organisation saw with another root."""
+        with self.engine.connect() as conn:
+            self._conflict(conn, checkpoint)
+
+    def _conflict(self, conn: Connection, checkpoint: Checkpoint) -> None:
+        for table in (Witnessed, Seen):
             known = conn.execute(
-                select(Witnessed.root).where(Witnessed.size == checkpoint.size)
+                select(table.root).where(table.size == checkpoint.size)
             ).scalar_one_or_none()
-            if known is None:
-                conn.execute(
-                    insert(Witnessed).values(
-                        size=checkpoint.size, root=checkpoint.root, note=note, accepted_at=utcnow()
-                    )
+            if known is not None and bytes(known) != checkpoint.root:
+                raise QuestionRefused(
+                    f"the coordinator signed two different logs of {checkpoint.size} records "
+                    "(a fork)",
+                    kind="fork",
                 )
 
-    def seen(self, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
-        """Keep a checkpoint shown with a question; a second root for a size is a fork."""
-        with self.engine.begin() as conn:
-            for table in (Witnessed, Seen):
-                known = conn.execute(
-                    select(table.root).where(table.size == checkpoint.size)
-                ).scalar_one_or_none()
-                if known is not None and bytes(known) != checkpoint.root:
-                    raise QuestionRefused(
-                        f"the coordinator signed two different logs of {checkpoint.size} records "
-                        "(a fork)",
-                        kind="fork",
-                    )
-            witnessed = conn.execute(
-                select(Witnessed.size).where(Witnessed.size == checkpoint.size)
-            ).scalar_one_or_none()
-            if witnessed is not None:
-                return  # already part of the witnessed log
-            already = conn.execute(
-                select(Seen.answer_ids).where(Seen.size == checkpoint.size)
-            ).scalar_one_or_none()
-            if already is None:
-                conn.execute(
-                    insert(Seen).values(
-                        size=checkpoint.size,
-                        root=checkpoint.root,
-                        note=note,
-                        seen_at=utcnow(),
-                        answer_ids=answer_id,
-                    )
+    def _seen(self, conn: Connection, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
+        self._conflict(conn, checkpoint)
+        witnessed = conn.execute(
+            select(Witnessed.size).where(Witnessed.size == checkpoint.size)
+        ).scalar_one_or_none()
+        if witnessed is not None:
+            return  # already part of the witnessed log
+        already = conn.execute(
+            select(Seen.answer_ids).where(Seen.size == checkpoint.size)
+        ).scalar_one_or_none()
+        if already is None:
+            conn.execute(
+                insert(Seen).values(
+                    size=checkpoint.size,
+                    root=checkpoint.root,
+                    note=note,
+                    seen_at=utcnow(),
+                    answer_ids=answer_id,
                 )
-            elif answer_id not in already.split(",") and len(already) < 64_000:
-                conn.execute(
-                    update(Seen)
-                    .where(Seen.size == checkpoint.size)
-                    .values(answer_ids=f"{already},{answer_id}")
-                )
+            )
+        elif answer_id not in already.split(",") and len(already) < 64_000:
+            conn.execute(
+                update(Seen)
+                .where(Seen.size == checkpoint.size)
+                .values(answer_ids=f"{already},{answer_id}")
+            )
 
     def unconfirmed(self) -> list[Accepted]:
         with self.engine.connect() as conn:

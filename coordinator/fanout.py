@@ -12,23 +12,26 @@ against the in-memory simulator used in fast fault tests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import BetrokkenError, WitnessStale, WrongPeer
 from betrokken.health import NOT_SERVING_PROBLEM
-from betrokken.identity.rpc import channel, error_from_rpc
+from betrokken.identity.rpc import aio_channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.coordinator")
+T = TypeVar("T")
 
 
 class NodeUnreachable(Exception):
@@ -43,13 +46,46 @@ class NodeLink(Protocol):
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]: ...
 
 
+class EventLoop:
+    """One asyncio event loop on its own thread: every node call of the coordinator runs on it,
+    as an asynchronous gRPC call — no thread per call, and nothing a hung node could exhaust."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fan-out", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_SHARED: EventLoop | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_loop() -> EventLoop:
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = EventLoop()
+        return _SHARED
+
+
 class GrpcNodeLink:
-    def __init__(self, address: str, tls: TlsFiles, server_name: str, identity: str) -> None:
+    def __init__(
+        self,
+        address: str,
+        tls: TlsFiles,
+        server_name: str,
+        identity: str,
+        loop: EventLoop | None = None,
+    ) -> None:
         self.address = address
         self.tls = tls
         self.identity = identity
-        self._channel = channel(address, tls, server_name)
-        self._stub = pb_grpc.NodeStub(self._channel)
+        self.server_name = server_name
+        self.loop = loop or shared_loop()
+        self._stub: Any = None  # made on the loop, at the first call
 
     def _translate(self, exc: grpc.RpcError) -> Exception:
         code = exc.code() if hasattr(exc, "code") else None
@@ -62,33 +98,22 @@ class GrpcNodeLink:
             return NodeUnreachable(code.name.lower() if code else "unreachable")
         return NodeFailed(f"{type(error).__name__}: {error.message}")
 
+    async def _call(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse:
+        if self._stub is None:
+            self._stub = pb_grpc.NodeStub(aio_channel(self.address, self.tls, self.server_name))
+        try:
+            response: pb.LookupResponse = await self._stub.Lookup(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise self._translate(exc) from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # anything gRPC raised on its own: never a "no"
+            raise NodeUnreachable(type(exc).__name__) from None
+        return response
+
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
-        result: Future[pb.LookupResponse] = Future()
-        call: Any = self._stub.Lookup.future(request, timeout=timeout)
-
-        def done(finished: Any) -> None:
-            try:
-                outcome: Any = finished.result()
-                failure: Exception | None = None
-            except grpc.RpcError as exc:
-                failure = self._translate(exc)
-            except Exception as exc:  # cancelled, or anything grpc raised on its own
-                failure = NodeUnreachable(type(exc).__name__)
-            try:
-                if failure is None:
-                    result.set_result(outcome)
-                else:
-                    result.set_exception(failure)
-            except InvalidStateError:
-                pass  # given up on (past the deadline): nobody waits for it any more
-
-        # When the fan-out gives up on a node, the call itself is cancelled too.
-        result.add_done_callback(lambda f: call.cancel() if f.cancelled() else None)
-        call.add_done_callback(done)
-        return result
-
-    def close(self) -> None:
-        self._channel.close()
+        # Cancelling the returned future (the fan-out gives up at its deadline) cancels the call.
+        return self.loop.run(self._call(request, timeout))
 
 
 ANSWERED: int = pb.ANSWERED

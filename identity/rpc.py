@@ -148,6 +148,22 @@ def channel(
     "cannot be reached". With ``pins`` (the network file's allow-list for that server) the
     server's certificate is checked against the list before the channel is used (docs/adr/0016).
     """
+    credentials, options = _client_side(address, tls, server_name, pins)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+def aio_channel(
+    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str] = frozenset()
+) -> grpc.aio.Channel:
+    """The same channel for asyncio (the coordinator's fan-out: no thread per call); create it
+    inside the event loop that will use it."""
+    credentials, options = _client_side(address, tls, server_name, pins)
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+def _client_side(
+    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str]
+) -> tuple[grpc.ChannelCredentials, list[tuple[str, Any]]]:
     load_own(tls)
     if pins:
         check_server_pins(address, tls, server_name, pins)
@@ -156,16 +172,13 @@ def channel(
         private_key=_read(tls.private_key),
         certificate_chain=_read(tls.certificate),
     )
-    return grpc.secure_channel(
-        address,
-        credentials,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.ssl_target_name_override", server_name),
-            ("grpc.default_authority", server_name),
-        ],
-    )
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.ssl_target_name_override", server_name),
+        ("grpc.default_authority", server_name),
+    ]
+    return credentials, options
 
 
 def check_server_pins(address: str, tls: TlsFiles, server_name: str, pins: frozenset[str]) -> None:

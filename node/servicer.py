@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 import grpc
+from sqlalchemy import Connection
 
 from betrokken import rules
 from betrokken.audit.keys import log_origin
@@ -158,8 +159,17 @@ class NodeServicer(pb_grpc.NodeServicer):
             )
         if proven.first_seen:
             self.witness.accept(proven.checkpoint, request.proof.checkpoint)
-        else:  # confirmed against the newest log by the witness loop (ADR 0007)
-            self.witness.seen(proven.checkpoint, request.proof.checkpoint, question.answer_id)
+            keep = None
+        else:  # kept with the answer; confirmed against the newest log by the witness loop
+            self.witness.check_seen(proven.checkpoint)
+            checkpoint, note_text, answer_id = (
+                proven.checkpoint,
+                request.proof.checkpoint,
+                question.answer_id,
+            )
+
+            def keep(conn: Connection) -> None:
+                self.witness.seen(checkpoint, note_text, answer_id, conn)
 
         # Only now is the envelope opened.
         info = q.envelope_info(self.network.name, question.answer_id, self.org.id)
@@ -182,10 +192,15 @@ class NodeServicer(pb_grpc.NodeServicer):
                 f"({own_key})",
                 kind="wrong-key",
             )
-        return self._lookup(question, content, now, context.peer())
+        return self._lookup(question, content, now, context.peer(), keep)
 
     def _lookup(
-        self, question: q.Question, content: q.EnvelopeContent, now: dt.datetime, peer: str
+        self,
+        question: q.Question,
+        content: q.EnvelopeContent,
+        now: dt.datetime,
+        peer: str,
+        keep: Callable[[Connection], None] | None,
     ) -> pb.LookupResponse:
         purpose = self.network.purpose(question.purpose)
         assert purpose is not None  # checked by check_may_ask
@@ -226,7 +241,7 @@ class NodeServicer(pb_grpc.NodeServicer):
             )
         # Nothing is disclosed without this node's own record of it; every answered question,
         # hit or miss, is one durable transaction, and a replay is refused here.
-        self.store.answered(question.answer_id, now, trail)
+        self.store.answered(question.answer_id, now, trail, also=keep)
         if trail:
             log.info(
                 "disclosed answer_id=%s requester=%s purpose=%s hits=%d",

@@ -545,7 +545,13 @@ class NodeStore:
         return hits
 
     # --- answering -----------------------------------------------------------------------------
-    def answered(self, answer_id: str, at: dt.datetime, trail: Sequence[AuditEntry] = ()) -> None:
+    def answered(
+        self,
+        answer_id: str,
+        at: dt.datetime,
+        trail: Sequence[AuditEntry] = (),
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Mark a question answered and record its disclosures, in one durable transaction.
 
         Every answered question — hit or miss — costs the same one transaction, so the time a node
@@ -558,6 +564,8 @@ class NodeStore:
                 conn.execute(insert(AnsweredQuestion).values(answer_hash=answer_hash, at=at))
                 if trail:
                     self.trail.append(trail, conn)
+                if also is not None:  # e.g. keeping the checkpoint that came with the question
+                    also(conn)
         except IntegrityError:
             raise QuestionRefused(
                 f"question {answer_id} was answered here before: a replay", kind="replay"

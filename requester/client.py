@@ -16,10 +16,11 @@ import dataclasses
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken import rules
@@ -271,7 +272,7 @@ class Requester:
             self._check_input(persons, purpose, user, role, acted_for)
             prepared = self._prepare(persons, purpose, user, role, acted_for)
             own = prepared.own
-            result = self._send(prepared, persons, purpose, user, role)
+            result, keep = self._send(prepared, persons, purpose, user, role)
         except BetrokkenError as exc:
             self._keep(
                 own_query_entry(
@@ -280,19 +281,27 @@ class Requester:
                 quiet=True,
             )
             raise
+        # The question and its receipt's checkpoint are kept together: one durable transaction.
         problem, index = self._keep(
             own_query_entry(
                 self.org.id, user, acted_for, role, purpose, persons, own, result=result
-            )
+            ),
+            also=keep,
         )
-        problems = [p for p in (result.trail_problem, problem) if p]
-        return dataclasses.replace(
-            result, trail_problem="; ".join(problems) or None, trail_index=index
-        )
+        return dataclasses.replace(result, trail_problem=problem, trail_index=index)
 
-    def _keep(self, entry: AuditEntry, quiet: bool = False) -> tuple[str | None, int | None]:
+    def _keep(
+        self,
+        entry: AuditEntry,
+        quiet: bool = False,
+        also: Callable[[Connection], None] | None = None,
+    ) -> tuple[str | None, int | None]:
         try:
-            return None, self.trail.append([entry])[0]
+            with self.trail.engine.begin() as conn:
+                index = self.trail.append([entry], conn)[0]
+                if also is not None:
+                    also(conn)
+            return None, index
         except SQLAlchemyError as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
             if quiet:
@@ -350,7 +359,7 @@ class Requester:
         purpose: str,
         user: str,
         role: str,
-    ) -> QueryResult:
+    ) -> tuple[QueryResult, Callable[[Connection], None]]:
         witnessed = self.witness.last()
         request = pb.QueryRequest(
             question=prepared.note,
@@ -367,7 +376,7 @@ class Requester:
                 expected=COORDINATOR_URI,
                 tls=self.tls,
             ) from None
-        receipt, witness_problem = self._verify_receipt(response, prepared, witnessed)
+        receipt, keep = self._verify_receipt(response, prepared, witnessed)
         replies = self._open(response, prepared, len(persons))
         combined = rules.combine(self.network, purpose, self.org.id, replies, len(persons))
         results = [
@@ -397,16 +406,15 @@ class Requester:
             complete=all(r.complete for r in results),
             receipt=receipt,
             asked=tuple(sorted(prepared.envelopes)),
-            trail_problem=witness_problem,
-        )
+        ), keep
 
     def _verify_receipt(
         self, response: pb.QueryResponse, prepared: Prepared, witnessed: Accepted | None
-    ) -> tuple[VerifiedReceipt, str | None]:
+    ) -> tuple[VerifiedReceipt, Callable[[Connection], None]]:
         """Every field of the record, against this organisation's own witness state as it was
         when the question was sent (``witnessed``: the consistency proof is from there, however
-        far the witness moved on meanwhile — other questions, the witness loop); with the
-        problem, if any, of keeping the checkpoint (the receipt stands: it was checked)."""
+        far the witness moved on meanwhile — other questions, the witness loop); with what keeps
+        the receipt's checkpoint in the witness state (done with the trail record, one commit)."""
         if response.answer_id != prepared.answer_id:
             raise VerificationError("the coordinator answered another question")
         origin = log_origin(self.network.name, "coordinator")
@@ -435,27 +443,26 @@ class Requester:
                 + ")",
                 hint=f"keep the answer id {prepared.answer_id} and tell the network's DPO",
             )
-        problem = None
-        try:
-            if proven.first_seen and self.witness.last() is None:
-                self.witness.accept(proven.checkpoint, response.receipt.checkpoint)
-            else:  # the organisation's witness loop confirms it against the newest log (ADR 0007)
-                self.witness.seen(
-                    proven.checkpoint, response.receipt.checkpoint, prepared.answer_id
-                )
-        except SQLAlchemyError as exc:
-            cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-            problem = (
-                "the answer's checkpoint could not be kept in this organisation's witness state "
-                f"({cause})"
-            )
+        checkpoint, note, answer_id = (
+            proven.checkpoint,
+            response.receipt.checkpoint,
+            prepared.answer_id,
+        )
+        first = proven.first_seen
+
+        def keep(conn: Connection) -> None:
+            if first and self.witness.last() is None:
+                self.witness.accept(checkpoint, note, conn)
+            else:  # the organisation's witness loop confirms it against the newest log
+                self.witness.seen(checkpoint, note, answer_id, conn)
+
         receipt = VerifiedReceipt(
             proven.index,
             proven.checkpoint.size,
             proven.checkpoint.root,
             response.receipt.checkpoint,
         )
-        return receipt, problem
+        return receipt, keep
 
     def _open(
         self, response: pb.QueryResponse, prepared: Prepared, persons: int
