@@ -4,7 +4,7 @@ a "no".
 Each node call is an asynchronous gRPC call (no thread pool a hung node could exhaust): every call
 gets the time left until the question's deadline, and a node that has not answered by then is
 UNREACHABLE. A node that witnessed another size of the log than the proof assumed (``WitnessStale``)
-is asked once more with the right consistency proof, within the same deadline.
+is asked again with the right consistency proof (a few times at most), within the same deadline.
 
 The transport hides behind :class:`NodeLink`, so the same fan-out runs against real gRPC nodes and
 against the in-memory simulator used in fast fault tests.
@@ -32,6 +32,9 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.coordinator")
 T = TypeVar("T")
+# A node whose witness state moved on (its witness loop, or the first checkpoint it accepts while
+# many questions are under way) is asked again with the right proof, a few times at most.
+WITNESS_RETRIES = 3
 
 
 class NodeUnreachable(Exception):
@@ -151,7 +154,7 @@ def fan_out(
     for org, link in links.items():
         futures[link.start(build(org, witnessed.get(org)), deadline)] = org
     results: dict[str, NodeResult] = {}
-    retried: set[str] = set()
+    retries: dict[str, int] = {}
     pending = set(futures)
     while pending and remaining() > 0:
         done, pending = wait(pending, timeout=remaining(), return_when=FIRST_COMPLETED)
@@ -160,10 +163,10 @@ def fan_out(
             try:
                 response = future.result()
             except WitnessStale as exc:
-                if org in retried or remaining() <= 0:
+                if retries.get(org, 0) >= WITNESS_RETRIES or remaining() <= 0:
                     results[org] = NodeResult(FAILED, problem="witness state keeps differing")
                     continue
-                retried.add(org)
+                retries[org] = retries.get(org, 0) + 1
                 retry = links[org].start(build(org, exc.witnessed_size), remaining())
                 futures[retry] = org
                 pending.add(retry)

@@ -204,8 +204,11 @@ def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running)
             assert value not in data and value.hex().encode() not in data
     for case in cases:
         assert case.encode() not in data
-    for outcome in (b"involved", b"not-involved", b"declined", b"deferred", b"domain-only"):
-        assert outcome not in data, outcome
+    # Outcome values as records would hold them (quoted): a purpose's description may say
+    # "involved" in prose, an answer never reaches the coordinator.
+    for outcome in (b'"involved"', b'"not-involved"', b'"involved-domain-only"', b'"declined"'):
+        assert outcome not in data and outcome.replace(b'"', b'\\"') not in data, outcome
+    assert b'"deferred"' not in data
     assert b"tester" not in data  # nor who asked, beyond organisation and role
 
 
