@@ -164,6 +164,7 @@ def fan_out(
                 response = future.result()
             except WitnessStale as exc:
                 if retries.get(org, 0) >= WITNESS_RETRIES or remaining() <= 0:
+                    log.warning("node %s: its witness state kept changing; no answer", org)
                     results[org] = NodeResult(FAILED, problem="witness state keeps differing")
                     continue
                 retries[org] = retries.get(org, 0) + 1
