@@ -44,23 +44,12 @@ from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import claimed_identity, organisation_peer, servicer_method
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from betrokken.wire import log_proof_to_wire
 
 log = logging.getLogger("betrokken.coordinator")
 MAX_QUESTION_BYTES = 64 * 1024
 MAX_PROOFS_PER_CALL = 10_000
 FLUSH_SECONDS = 5.0  # how often counted refusals of past minutes become records
-
-
-def log_proof_to_wire(proof: LogProof) -> pb.LogProof:
-    return pb.LogProof(
-        record=proof.record,
-        leaf_index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        checkpoint=proof.checkpoint,
-        inclusion_proof=list(proof.inclusion_proof),
-        consistency_size=proof.consistency_size,
-        consistency_proof=list(proof.consistency_proof),
-    )
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):

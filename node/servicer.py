@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from betrokken import rules
 from betrokken.audit.keys import log_origin
 from betrokken.audit.record import AuditEntry, Event, Subject
-from betrokken.audit.witness import LogProof, WitnessStore, check_log_proof
+from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
@@ -39,21 +39,10 @@ from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node.store import NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from betrokken.wire import log_proof_from_wire
 
 log = logging.getLogger("betrokken.node")
 MAX_QUESTION_BYTES = 64 * 1024
-
-
-def log_proof_from_wire(proof: pb.LogProof) -> LogProof:
-    return LogProof(
-        record=proof.record,
-        leaf_index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        checkpoint=proof.checkpoint,
-        inclusion_proof=tuple(proof.inclusion_proof),
-        consistency_size=proof.consistency_size,
-        consistency_proof=tuple(proof.consistency_proof),
-    )
 
 
 class NodeServicer(pb_grpc.NodeServicer):

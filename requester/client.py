@@ -28,7 +28,7 @@ from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry
-from betrokken.audit.witness import Accepted, LogProof, WitnessStore, check_log_proof
+from betrokken.audit.witness import Accepted, WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
@@ -52,6 +52,7 @@ from betrokken.keyservice.client import QUESTION, Pseudonymiser
 from betrokken.requester.trail import own_query_entry
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from betrokken.wire import log_proof_from_wire
 
 OrganisationResult = rules.OrganisationResult
 
@@ -169,18 +170,6 @@ def prepare_question(
     )
     note = q.sign_question(question, question_key)
     return Prepared(answer_id, own, note, envelopes, reply_keys, groups)
-
-
-def receipt_from_wire(proof: pb.LogProof) -> LogProof:
-    return LogProof(
-        record=proof.record,
-        leaf_index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        checkpoint=proof.checkpoint,
-        inclusion_proof=tuple(proof.inclusion_proof),
-        consistency_size=proof.consistency_size,
-        consistency_proof=tuple(proof.consistency_proof),
-    )
 
 
 class Requester:
@@ -420,7 +409,7 @@ class Requester:
         origin = log_origin(self.network.name, "coordinator")
         try:
             proven = check_log_proof(
-                receipt_from_wire(response.receipt),
+                log_proof_from_wire(response.receipt),
                 self.network.coordinator.log_key,
                 origin,
                 witnessed,

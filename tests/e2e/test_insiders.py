@@ -22,7 +22,6 @@ from betrokken.audit.log import AuditLog, LogBase, leaf_bytes
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.load import load_node
-from betrokken.coordinator.servicer import log_proof_to_wire
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto import envelope as env
 from betrokken.crypto import merkle
@@ -34,6 +33,7 @@ from betrokken.identity.rpc import channel
 from betrokken.requester.client import Prepared, Requester
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from betrokken.wire import log_proof_to_wire
 from tests.e2e.conftest import Running, replaced_node
 
 pytestmark = pytest.mark.e2e
