@@ -475,3 +475,44 @@ def test_a_node_trail_follows_the_question(running: Running) -> None:
     config = str(running.net.node_configs[POLITIE])
     verified = running.run("audit", "verify", "--config", config)
     assert verified.code == 0, verified.stdout + verified.stderr
+
+
+def test_an_access_request_on_each_organisations_trail_finds_exactly_that_persons_records(
+    running: Running,
+) -> None:
+    """In every organisation's own trail the person's records — own questions, disclosures,
+    registration changes — and no others: the ones whose subject is the person's pseudonym under
+    that organisation's key."""
+    person = running.truth.registrations[GGZ][9]  # registered at the GGZ
+    for org, purpose in ((ZVH, "zvh-triage"), (POLITIE, "zsm-context")):
+        assert running.query(org, person.digits, purpose, f"CASE-TRAIL-{org}").code == 0
+    assert running.query(ZVH, running.named["nowhere"].digits, "zvh-triage", "CASE-X").code == 0
+    keys = running.keys
+    for org in (ZVH, POLITIE, GGZ):
+        mine = keys.pseudonym(org, person.digits).value.hex()
+        db = running.net.node_configs[org].parent / "node.db"
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(
+                'select "index", content from log_records where content is not null'
+            ).fetchall()
+        expected = {
+            index
+            for index, content in rows
+            if any(s["pseudonym"] == mine for s in json.loads(content)["subjects"])
+        }
+        assert expected, org  # each has something about the person
+        result = running.run(
+            "audit",
+            "subject",
+            "--config",
+            str(running.net.node_configs[org]),
+            "--bsn",
+            person.digits,
+            "--user",
+            f"fg.{org}",
+        )
+        running.typed.add(person.digits)
+        assert result.code == 0, result.stderr
+        found = {int(i) for i in re.findall(r"\(record (\d+)\)", result.stdout)}
+        assert found == expected, (org, sorted(found ^ expected))
+        assert person.digits not in result.stdout
