@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from betrokken.answer import Outcome
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.log import HEAD, RECORDS, AuditLog, LogBase, StoredRecord
 from betrokken.audit.record import AuditEntry, Event
@@ -109,17 +110,26 @@ def _check_not_empty(engine: Engine, url: str, what: str, *, records_expected: b
         )
 
 
-def record_access(opened: OpenedLog, user: str, command: str, details: dict[str, str]) -> int:
+def record_access(
+    opened: OpenedLog,
+    user: str,
+    command: str,
+    details: dict[str, str],
+    *,
+    access_point: str = "",
+    role: str = "dpo",
+) -> int:
     """Append the log-access record, through a connection opened for this one write (the DPO's
     reading connection stays read-only); returns its index. Fails closed: when the record cannot
-    be written, nothing is read."""
+    be written, nothing is read. ``access_point`` says where it was read (default: the CLI
+    command; the portal gives its page)."""
     entry = AuditEntry(
         event=Event.LOG_ACCESS,
         at=dt.datetime.now(dt.UTC),
         organisation=opened.organisation,
         user=shown(user, 128),
-        role="dpo",
-        access_point=f"betrokken audit {command}",
+        role=role,
+        access_point=access_point or f"betrokken audit {command}",
         reason=command,
         details={k: shown(v, 128) for k, v in details.items() if v},
     )
@@ -180,6 +190,35 @@ class Filter:
                 return entry.event is Event.REFUSAL
             return any(self.outcome in per.values() for per in entry.outcomes.values())
         return True
+
+
+COMPLETENESS = ("complete", "partial", "refused")
+
+
+def filter_choices(network: Network) -> dict[str, list[str]]:
+    """The values a filter field can take: what the log's records can hold."""
+    return {
+        "event": [e.value for e in Event],
+        "outcome": [*COMPLETENESS, *(o.value for o in Outcome)],
+        "organisation": [o.id for o in network.organisations],
+        "purpose": [p.id for p in network.purposes],
+    }
+
+
+def unknown_value(
+    wanted: Filter, network: Network, *, purpose: bool = False
+) -> tuple[str, str, list[str]] | None:
+    """The first filter value no record can hold, as (field, value, the values allowed); the
+    purpose is checked only when asked (the CLI also reads records of purposes since removed)."""
+    choices = filter_choices(network)
+    asked: list[tuple[str, str | None]] = [("event", e) for e in sorted(wanted.events)]
+    asked += [("outcome", wanted.outcome), ("organisation", wanted.organisation)]
+    if purpose:
+        asked.append(("purpose", wanted.purpose))
+    for name, value in asked:
+        if value is not None and value not in choices[name]:
+            return name, value, choices[name]
+    return None
 
 
 def select_records(log: AuditLog, wanted: Filter) -> Iterator[tuple[int, AuditEntry]]:

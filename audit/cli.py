@@ -12,13 +12,18 @@ from typing import Any
 
 import click
 
-from betrokken.answer import Outcome
-from betrokken.audit.access import Filter, OpenedLog, open_log, record_access, select_records
-from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.access import (
+    Filter,
+    OpenedLog,
+    open_log,
+    record_access,
+    select_records,
+    unknown_value,
+)
+from betrokken.audit.record import AuditEntry
 from betrokken.clikit import guard, read_bsn
 from betrokken.errors import BadInput, VerificationError, escape_text, shown
 
-COMPLETENESS = ("complete", "partial", "refused")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MAX_FILTER_BYTES = 128
 
@@ -237,26 +242,17 @@ def _known(
     opened: OpenedLog, organisation: str | None, outcome: str | None, events: tuple[str, ...]
 ) -> None:
     """Refuse a filter value no record can hold, listing the ones that can."""
-    valid_events = [e.value for e in Event]
-    for event in events:
-        if event not in valid_events:
-            raise BadInput(
-                f"--event '{shown(event)}' is not an event of the log",
-                hint="use one of: " + ", ".join(valid_events),
-            )
-    valid_outcomes = [*COMPLETENESS, *(o.value for o in Outcome)]
-    if outcome is not None and outcome not in valid_outcomes:
-        raise BadInput(
-            f"--outcome '{shown(outcome)}' is not an outcome",
-            hint="use one of: " + ", ".join(valid_outcomes),
-        )
-    organisations = [o.id for o in opened.network.organisations]
-    if organisation is not None and organisation not in organisations:
-        raise BadInput(
-            f"--organisation '{shown(organisation)}' is not an organisation of network "
-            f"'{opened.network.name}'",
-            hint="use one of: " + ", ".join(organisations),
-        )
+    wanted = Filter(organisation=organisation, outcome=outcome, events=set(events))
+    found = unknown_value(wanted, opened.network)
+    if found is None:
+        return
+    name, value, allowed = found
+    what = {
+        "event": "is not an event of the log",
+        "outcome": "is not an outcome",
+        "organisation": f"is not an organisation of network '{opened.network.name}'",
+    }[name]
+    raise BadInput(f"--{name} '{shown(value)}' {what}", hint="use one of: " + ", ".join(allowed))
 
 
 @audit.command("subject")

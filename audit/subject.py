@@ -91,84 +91,145 @@ def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]
     return sorted(found.items())
 
 
-def _persons(entry: AuditEntry) -> str:
-    count = entry.details.get("persons", "")
-    return f"{count} person(s)" if count and count != "1" else ""
+@dataclass(frozen=True)
+class Happening:
+    """One record about the person, read into its parts (no wording): what the CLI's lines and
+    the portal's letter both say, each in its own words."""
+
+    index: int
+    at: dt.datetime  # UTC
+    event: Event
+    organisation: str  # who asked (search, disclosure, own query) or whose registration changed
+    user: str
+    acted_for: str
+    role: str
+    purpose: str
+    legal_basis: str
+    cases: tuple[str, ...]
+    persons: int  # how many persons the question was about (1: this person alone)
+    reason: str
+    # own query: organisation (or "domain:<domain>") -> outcome, for this person
+    answers: tuple[tuple[str, str], ...] = ()
+    # search: the outcome record's organisations that answered and those that did not;
+    # None when there is no outcome record
+    answered: tuple[str, ...] | None = None
+    missing: tuple[str, ...] = ()
+    completeness: str = ""
+
+
+def _count(entry: AuditEntry) -> int:
+    try:
+        return max(1, int(entry.details.get("persons", "") or 1))
+    except ValueError:
+        return 1
+
+
+def happenings(records: Sequence[tuple[int, AuditEntry]], keys: PersonKeys) -> list[Happening]:
+    """The records of :func:`find_records`, in order; an outcome record goes with its search."""
+    outcomes: dict[str, AuditEntry] = {
+        e.answer_id: e for _, e in records if e.event is Event.OUTCOME
+    }
+    found = []
+    for index, entry in records:
+        if entry.event is Event.OUTCOME:
+            continue  # shown with its search
+        mine = [s for s in entry.subjects if s.fingerprint in keys.fingerprints]
+        answers: dict[str, str] = {}
+        if entry.event is Event.OWN_QUERY:
+            for subject in mine:
+                answers.update(entry.outcomes.get(subject.fingerprint, {}))
+        answered: tuple[str, ...] | None = None
+        missing: tuple[str, ...] = ()
+        completeness = entry.completeness
+        outcome = outcomes.get(entry.answer_id) if entry.event is Event.SEARCH else None
+        if outcome is not None:
+            answered = tuple(o for o in outcome.details.get("answered", "").split(",") if o)
+            missing = tuple(
+                o
+                for key in ("unreachable", "failed")
+                for o in outcome.details.get(key, "").split(",")
+                if o
+            )
+            completeness = outcome.completeness or completeness
+        found.append(
+            Happening(
+                index=index,
+                at=entry.at,
+                event=entry.event,
+                organisation=entry.organisation,
+                user=entry.user,
+                acted_for=entry.acted_for,
+                role=entry.role,
+                purpose=entry.purpose,
+                legal_basis=entry.legal_basis,
+                cases=tuple(sorted({s.case for s in mine if s.case})),
+                persons=_count(entry),
+                reason=entry.reason,
+                answers=tuple(sorted(answers.items())),
+                answered=answered,
+                missing=missing,
+                completeness=completeness,
+            )
+        )
+    return found
 
 
 def subject_lines(
     records: Sequence[tuple[int, AuditEntry]], keys: PersonKeys, network: Network
 ) -> list[Line]:
-    outcomes: dict[str, AuditEntry] = {
-        e.answer_id: e for _, e in records if e.event is Event.OUTCOME
-    }
     lines = []
-    for index, entry in records:
-        if entry.event is Event.OUTCOME:
-            continue  # shown with its search
-        mine = [s for s in entry.subjects if s.fingerprint in keys.fingerprints]
-        cases = ", ".join(sorted({s.case for s in mine if s.case}))
-        who = _org_name(network, entry.organisation) if entry.organisation else "-"
-        if entry.user:
-            who += f", user {entry.user}"
-        if entry.acted_for:
-            who += f" acting for {entry.acted_for}"
-        if entry.role:
-            who += f", role {entry.role}"
-        purpose = network.purpose(entry.purpose) if entry.purpose else None
-        why = entry.purpose or "-"
+    for item in happenings(records, keys):
+        who = _org_name(network, item.organisation) if item.organisation else "-"
+        if item.user:
+            who += f", user {item.user}"
+        if item.acted_for:
+            who += f" acting for {item.acted_for}"
+        if item.role:
+            who += f", role {item.role}"
+        purpose = network.purpose(item.purpose) if item.purpose else None
+        why = item.purpose or "-"
         if purpose:
             why += f" ({purpose.description})"
-        if entry.legal_basis:
-            why += f"; legal basis: {entry.legal_basis}"
-        if cases:
-            why += f"; case {cases}"
+        if item.legal_basis:
+            why += f"; legal basis: {item.legal_basis}"
+        if item.cases:
+            why += f"; case {', '.join(item.cases)}"
         disclosed = ""
-        if entry.event is Event.SEARCH:
-            outcome = outcomes.get(entry.answer_id)
-            if outcome is None:
+        if item.event is Event.SEARCH:
+            if item.answered is None:
                 disclosed = "no record of which organisations answered"
             else:
-                answered = outcome.details.get("answered", "")
-                missing = ",".join(
-                    x
-                    for x in (outcome.details.get("unreachable"), outcome.details.get("failed"))
-                    if x
-                )
                 disclosed = (
                     "answers went sealed to the asking organisation; answered: "
-                    + (", ".join(_org_name(network, o) for o in answered.split(",") if o) or "none")
-                    + (f"; no answer from {missing}" if missing else "")
+                    + (", ".join(_org_name(network, o) for o in item.answered) or "none")
+                    + (f"; no answer from {','.join(item.missing)}" if item.missing else "")
                     + "; what each answered is in the asking organisation's own trail"
                 )
-            extra = _persons(entry)
-            if extra:
-                why += f"; asked together with others ({extra})"
-        elif entry.event is Event.DISCLOSURE:
-            disclosed = entry.reason
-        elif entry.event is Event.REGISTRATION:
-            disclosed = f"registration {entry.reason}"
-        elif entry.event is Event.OWN_QUERY:
-            per_org: dict[str, str] = {}
-            for subject in mine:
-                per_org.update(entry.outcomes.get(subject.fingerprint, {}))
+            if item.persons > 1:
+                why += f"; asked together with others ({item.persons} person(s))"
+        elif item.event is Event.DISCLOSURE:
+            disclosed = item.reason
+        elif item.event is Event.REGISTRATION:
+            disclosed = f"registration {item.reason}"
+        elif item.event is Event.OWN_QUERY:
             disclosed = (
                 "; ".join(
                     f"{_org_name(network, org)}: {DISCLOSED.get(value, value)}"
-                    for org, value in sorted(per_org.items())
+                    for org, value in item.answers
                 )
-                or f"asked by this organisation ({entry.completeness or entry.reason})"
+                or f"asked by this organisation ({item.completeness or item.reason})"
             )
-        elif entry.event is Event.REFUSAL:
-            disclosed = f"refused ({entry.reason}); nothing was asked"
+        elif item.event is Event.REFUSAL:
+            disclosed = f"refused ({item.reason}); nothing was asked"
         what = {
             Event.SEARCH: "looked up (search)",
             Event.DISCLOSURE: "involvement disclosed",
             Event.REGISTRATION: "registration changed",
             Event.OWN_QUERY: "this organisation asked",
             Event.REFUSAL: "question refused",
-        }.get(entry.event, entry.event.value)
-        lines.append(Line(index, f"{entry.at:%Y-%m-%d %H:%M:%S} UTC", what, who, why, disclosed))
+        }.get(item.event, item.event.value)
+        when = f"{item.at:%Y-%m-%d %H:%M:%S} UTC"
+        lines.append(Line(item.index, when, what, who, why, disclosed))
     return lines
 
 
