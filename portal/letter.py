@@ -5,7 +5,7 @@ Pure: the records :func:`betrokken.audit.subject.find_records` found, read into 
 are worded here for the person: each look-up in local time (Europe/Amsterdam) with the
 organisation that asked, the asker's role and purpose, and what each organisation answered.
 Staff account names and case numbers are *not* in the letter; the DPO sees them separately
-(:attr:`Letter.staff`), on screen only. The words come from the portal's catalogue (``texts``).
+(:attr:`Letter.staff`), on screen only. The words come from the portal's catalogue.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
@@ -21,6 +20,8 @@ from babel.dates import format_date, format_datetime
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import Happening, PersonKeys, happenings
 from betrokken.config.schema import Network, Organisation
+from betrokken.portal.i18n import gettext as _
+from betrokken.portal.web import N_
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 MAX_NAME = 200
@@ -28,19 +29,6 @@ MAX_ADDRESS = 400
 MAX_REFERENCE = 100
 AP_ADDRESS = "Autoriteit Persoonsgegevens, Postbus 93374, 2509 AJ Den Haag"
 AP_SITE = "https://www.autoriteitpersoonsgegevens.nl"
-
-
-def N_(message: str) -> str:
-    """Marks a text for the catalogue; translated where it is shown."""
-    return message
-
-
-class Texts(Protocol):
-    """What the letter needs of a catalogue (``babel.support.Translations`` has it)."""
-
-    def gettext(self, message: str) -> str: ...
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
 
 
 # What an organisation answered, in the words the person reads.
@@ -181,11 +169,11 @@ class Letter:
     ap_site: str = AP_SITE
 
 
-def local_time(moment: dt.datetime, texts: Texts, locale: str) -> str:
+def local_time(moment: dt.datetime, locale: str) -> str:
     """A moment as a person reads it: Amsterdam time, the month in words."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    pattern = texts.gettext("d MMMM y 'at' HH:mm")
+    pattern = _("d MMMM y 'at' HH:mm")
     return format_datetime(moment, pattern, tzinfo=ZONE, locale=locale)
 
 
@@ -193,18 +181,18 @@ def local_date(day: dt.date, locale: str) -> str:
     return format_date(day, "d MMMM y", locale=locale)
 
 
-def _organisation(network: Network, org_id: str, texts: Texts) -> str:
+def _organisation(network: Network, org_id: str) -> str:
     if org_id.startswith("domain:"):
         domain = org_id.split(":", 1)[1].split(" ")[0]
-        return texts.gettext("an organisation in the field of %(domain)s (name not given)") % {
+        return _("an organisation in the field of %(domain)s (name not given)") % {
             "domain": domain
         }
     org = network.organisation(org_id)
     return org.name if org else org_id
 
 
-def _role(role: str, texts: Texts) -> str:
-    return texts.gettext(ROLES[role]) if role in ROLES else role or "-"
+def _role(role: str) -> str:
+    return _(ROLES[role]) if role in ROLES else role or "-"
 
 
 def _purpose(network: Network, purpose_id: str) -> str:
@@ -212,32 +200,32 @@ def _purpose(network: Network, purpose_id: str) -> str:
     return purpose.description if purpose else purpose_id or "-"
 
 
-def _answers(item: Happening, network: Network, own: Organisation, texts: Texts) -> tuple[str, ...]:
+def _answers(item: Happening, network: Network, own: Organisation) -> tuple[str, ...]:
     if item.event is Event.OWN_QUERY:
         if not item.answers:
-            return (texts.gettext("no answer was recorded (the question did not get through)"),)
+            return (_("no answer was recorded (the question did not get through)"),)
         return tuple(
-            f"{_organisation(network, org, texts)}: {texts.gettext(ANSWERS.get(value, value))}"
+            f"{_organisation(network, org)}: {_(ANSWERS.get(value, value))}"
             for org, value in item.answers
         )
     if item.event is Event.DISCLOSURE:
         level = item.reason.removeprefix("disclosed:").strip()
         said = DISCLOSED.get(level)
-        return (f"{own.name}: {texts.gettext(said) if said else item.reason}",)
+        return (f"{own.name}: {_(said) if said else item.reason}",)
     if item.event is Event.SEARCH:
         if item.answered is None:
-            return (texts.gettext("it is not recorded which organisations answered"),)
-        answered = ", ".join(_organisation(network, o, texts) for o in item.answered)
+            return (_("it is not recorded which organisations answered"),)
+        answered = ", ".join(_organisation(network, o) for o in item.answered)
         lines = [
-            texts.gettext(
+            _(
                 "answered: %(names)s; what each answered is kept by the organisation that asked"
             )
             % {"names": answered or "-"}
         ]
         if item.missing:
             lines.append(
-                texts.gettext("no answer from: %(names)s")
-                % {"names": ", ".join(_organisation(network, o, texts) for o in item.missing)}
+                _("no answer from: %(names)s")
+                % {"names": ", ".join(_organisation(network, o) for o in item.missing)}
             )
         return tuple(lines)
     return ()
@@ -251,7 +239,6 @@ def build_letter(
     addressee: Addressee,
     masked_bsn: str,
     today: dt.date,
-    texts: Texts,
     locale: str,
 ) -> Letter:
     """The letter from the person's records in this organisation's trail (or any log)."""
@@ -260,26 +247,26 @@ def build_letter(
     registrations: list[RegistrationLine] = []
     staff: list[StaffLine] = []
     for item in happenings(records, keys):
-        when = local_time(item.at, texts, locale)
+        when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
             label = REGISTRATIONS.get(item.reason)
             registrations.append(
-                RegistrationLine(when, texts.gettext(label) if label else item.reason)
+                RegistrationLine(when, _(label) if label else item.reason)
             )
             continue
         if item.event not in (Event.OWN_QUERY, Event.DISCLOSURE, Event.SEARCH, Event.REFUSAL):
             continue
         line = LookupLine(
             when=when,
-            organisation=_organisation(network, item.organisation, texts)
+            organisation=_organisation(network, item.organisation)
             if item.organisation
             else "-",
-            role=_role(item.role, texts),
+            role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",
-            answers=_answers(item, network, own, texts)
+            answers=_answers(item, network, own)
             if item.event is not Event.REFUSAL
-            else (texts.gettext("the question was refused; nothing was asked"),),
+            else (_("the question was refused; nothing was asked"),),
             together=item.persons,
         )
         (refusals if item.event is Event.REFUSAL else lookups).append(line)

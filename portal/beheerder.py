@@ -1,0 +1,457 @@
+"""The administrator's (beheerder's) pages: the node's status, and an import by upload.
+
+The status is what ``betrokken node status`` shows (the node's store, its witness, its peers over
+mutual TLS, its certificate), in words. The import runs the node's own import
+(:meth:`~betrokken.node.importer.Registrar.import_table`, the code ``betrokken node import``
+runs) in a background thread; its page refreshes itself with ``<meta http-equiv="refresh">``
+(no script needed, and the Content-Security-Policy does not govern it) until the summary is there,
+with repeated problems collapsed (:class:`~betrokken.tabular.Problems`).
+
+The upload holds BSNs. It is read into memory only, never written to disk: the request body is
+read up to :data:`MAX_UPLOAD_BYTES` (a larger one is refused before it is read), parsed by a form
+parser whose spool never rolls over to a temporary file, and the bytes are dropped as soon as
+the import ends (docs/adr/0021).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babel.numbers import format_decimal
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from betrokken.config.load import Loaded
+from betrokken.config.schema import NodeConfig
+from betrokken.errors import BetrokkenError
+from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary
+from betrokken.portal import i18n
+from betrokken.portal.auth import CSRF_FIELD, CsrfRefused, PortalUser, current_user, session_of
+from betrokken.portal.i18n import gettext as _
+from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
+from betrokken.tabular import ProblemGroup, Table, read_table
+
+log = logging.getLogger("betrokken.portal.beheerder")
+ROLE = "beheerder"
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # about 300,000 lines of a typical export
+REFRESH_SECONDS = 2
+MAX_GROUPS = 8
+KEEP_JOBS = 20
+
+# The problems the node's import names, in the words of the catalogue (see tabular, importer).
+PROBLEMS = (
+    N_("no BSN"),
+    N_("BSN holds characters other than digits"),
+    N_("BSN does not have 9 digits (or 8 when Excel dropped a leading zero)"),
+    N_("BSN is all zeros"),
+    N_("BSN fails the elfproef (11-check)"),
+    N_("not a date (use YYYY-MM-DD or dd-mm-jjjj, or a date cell)"),
+    N_("not a date that exists (use YYYY-MM-DD or dd-mm-jjjj)"),
+    N_("until is before since"),
+    N_("until is in the past: the registration would be ended at once"),
+    N_("disclosure may only be 'domain' or empty"),
+    N_("reference is longer than 128 characters"),
+    N_("contact is longer than 256 characters"),
+    N_("domain is longer than 64 characters"),
+    N_("no until in the file and the registration's own end is in the past"),
+)
+FIELD_NAMES = {
+    "bsn": N_("BSN"),
+    "since": N_("start date (since)"),
+    "until": N_("end date (until)"),
+    "contact": N_("contact"),
+    "domain": N_("domain"),
+    "reference": N_("reference"),
+    "disclosure": N_("disclosure"),
+}
+
+
+def problem_text(kind: str) -> str:
+    """A problem's kind in the reader's language: ``"since: not a date ..."`` becomes
+    ``"startdatum (since): geen datum ..."``; a kind the catalogue does not know stays as it is."""
+    name, sep, rest = kind.partition(": ")
+    if sep and name in FIELD_NAMES:
+        return f"{_(FIELD_NAMES[name])}: {_(rest)}"
+    return _(kind)
+
+
+def number(value: int) -> str:
+    return format_decimal(value, locale=i18n.current_language())
+
+
+def problem_lines(groups: list[ProblemGroup], max_groups: int = MAX_GROUPS) -> list[str]:
+    """One line per kind of problem, most frequent first: "5.021 regels: ... — bijv. regel 2"."""
+    out = []
+    for group in groups[:max_groups]:
+        what = problem_text(group.kind)
+        if group.count == 1:
+            out.append(_("line %(line)s: %(what)s") % {"line": group.lines[0], "what": what})
+        else:
+            out.append(
+                _("%(count)s lines: %(what)s — e.g. line %(examples)s")
+                % {
+                    "count": number(group.count),
+                    "what": what,
+                    "examples": ", ".join(str(n) for n in group.lines),
+                }
+            )
+    rest = groups[max_groups:]
+    if rest:
+        out.append(
+            _("… and %(lines)s more lines with %(kinds)s other kinds of problem")
+            % {"lines": number(sum(g.count for g in rest)), "kinds": len(rest)}
+        )
+    return out
+
+
+# --- status -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    address: str
+    ok: bool
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class NodeOverview:
+    running: bool
+    peers: tuple[Peer, ...]
+    certificate_until: dt.datetime | None
+    certificate_days: int | None
+    certificate_warning: bool
+    active: int
+    by_domain: dict[str, int]
+    ending_soon: int
+    ending_days: int
+    ended_not_removed: int
+    withdrawals_remembered: int
+    last_confirmation: dt.datetime | None
+    last_change: dt.datetime | None
+    disclosures: int
+    stale_keys: bool
+    witnessed_size: int | None
+    witnessed_at: dt.datetime | None
+    alarms: int
+    trail_size: int
+
+
+def _peer_name(name: str) -> str:
+    if name.startswith("this node"):
+        return _("our node")
+    if name == "coordinator":
+        return _("central switchboard (coordinator)")
+    if name == "key service":
+        return _("key service (codes the BSN)")
+    return name
+
+
+def node_overview(loaded: Loaded[NodeConfig]) -> NodeOverview:
+    """What ``betrokken node status`` reports, as data."""
+    from cryptography import x509
+
+    from betrokken.health import NODE, peer_health
+    from betrokken.identity.certs import EXPIRY_WARNING_DAYS
+    from betrokken.node.server import open_store, open_witness
+    from betrokken.node.store import ENDING_SOON_DAYS
+
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    store = open_store(loaded)
+    try:
+        status = store.status(dt.datetime.now(dt.UTC).date())
+        witness = open_witness(store)
+        accepted = witness.last()
+        alarms = witness.alarms()
+        trail_size = store.trail.size()
+    finally:
+        store.engine.dispose()
+    peers = []
+    running = False
+    for found in peer_health(NODE, loaded):
+        if found.name.startswith("this node"):
+            running = found.ok
+        state = {
+            "serving": N_("working"),
+            "not serving": N_("running, but reports it cannot do its work"),
+            "unreachable": N_("cannot be reached"),
+        }.get(found.status, found.status)
+        peers.append(Peer(_peer_name(found.name), found.address, found.ok, _(state), found.detail))
+    until: dt.datetime | None = None
+    days: int | None = None
+    try:
+        cert = x509.load_pem_x509_certificate(Path(loaded.tls.certificate).read_bytes())
+        until = cert.not_valid_after_utc
+        days = (until - dt.datetime.now(dt.UTC)).days
+    except (OSError, ValueError):
+        pass
+    return NodeOverview(
+        running=running,
+        peers=tuple(peers),
+        certificate_until=until,
+        certificate_days=days,
+        certificate_warning=days is None or days < EXPIRY_WARNING_DAYS,
+        active=status.active,
+        by_domain=dict(sorted(status.by_domain.items())),
+        ending_soon=status.ending_unconfirmed,
+        ending_days=ENDING_SOON_DAYS,
+        ended_not_removed=status.ended_not_yet_removed,
+        withdrawals_remembered=status.withdrawals_remembered,
+        last_confirmation=status.last_confirmation,
+        last_change=status.last_change,
+        disclosures=status.disclosures,
+        stale_keys=any(k != org.pseudonym_key_id for k in status.key_ids),
+        witnessed_size=accepted.size if accepted else None,
+        witnessed_at=accepted.accepted_at if accepted else None,
+        alarms=sum(a.count for a in alarms),
+        trail_size=trail_size,
+    )
+
+
+async def status_page(request: Request) -> Response:
+    current_user(request, ROLE)
+    portal = portal_of(request)
+    overview = await run_in_threadpool(node_overview, portal.loaded.node)
+    return render(request, "beheerder/status.html", {"node": overview})
+
+
+# --- import -------------------------------------------------------------------------------------
+@dataclass
+class ImportJob:
+    """One import by upload, as far as it got."""
+
+    token: str
+    user: str
+    file_name: str
+    description: str
+    columns: dict[str, str]
+    ignored: tuple[str, ...]
+    total: int
+    sync: bool
+    started: dt.datetime
+    summary: ImportSummary = field(default_factory=ImportSummary)
+    done: int = 0
+    finished: bool = False
+    failure: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def advance(self, lines: int) -> None:
+        with self.lock:
+            self.done += lines
+
+
+def _jobs(request: Request) -> dict[str, ImportJob]:
+    jobs: dict[str, ImportJob] | None = getattr(request.app.state, "imports", None)
+    if jobs is None:
+        jobs = {}
+        request.app.state.imports = jobs
+    return jobs
+
+
+class TooLarge(Exception):
+    pass
+
+
+class InMemoryParser(MultiPartParser):
+    """Starlette's form parser, with a spool that never rolls over to a file on disk: the body
+    it reads is limited to :data:`MAX_UPLOAD_BYTES`, and so is every file in it."""
+
+    spool_max_size = MAX_UPLOAD_BYTES + 1
+
+
+async def _limited(request: Request) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise TooLarge()
+        yield chunk
+
+
+async def read_upload(request: Request) -> FormData:
+    """The posted form with its file, in memory only; the CSRF token checked."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise TooLarge()
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(400)
+    try:
+        form = await InMemoryParser(request.headers, _limited(request), max_files=1).parse()
+    except MultiPartException:
+        raise HTTPException(400) from None
+    session = session_of(request)
+    sent = form.get(CSRF_FIELD)
+    if (
+        session is None
+        or not isinstance(sent, str)
+        or not hmac.compare_digest(sent, request.app.state.portal.sessions.csrf_token(session))
+    ):
+        await form.close()
+        raise CsrfRefused()
+    return form
+
+
+def _run_import(job: ImportJob, table: Table, loaded: Loaded[NodeConfig]) -> None:
+    from betrokken.keyservice.client import Pseudonymiser
+    from betrokken.node.importer import Registrar
+    from betrokken.node.server import open_store
+
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    store = None
+    try:
+        store = open_store(loaded)
+        pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, org.id)
+        registrar = Registrar(loaded.network, org, store, pseudonymiser, actor=job.user)
+        with pseudonymiser:
+            registrar.import_table(table, job.summary, sync=job.sync, progress=job.advance)
+    except BetrokkenError as exc:
+        job.failure = exc.message
+    except Exception as exc:  # the page says so; the log has the kind, never a value
+        log.error("import by upload failed: %s", type(exc).__name__)
+        job.failure = type(exc).__name__
+    finally:
+        if store is not None:
+            store.engine.dispose()
+        job.finished = True
+
+
+async def import_form(request: Request) -> Response:
+    current_user(request, ROLE)
+    mine = [j for j in _jobs(request).values() if j.user == current_user(request, ROLE).name]
+    return render(
+        request,
+        "beheerder/import.html",
+        {"problem": "", "limit": number(MAX_UPLOAD_BYTES // (1024 * 1024)), "jobs": mine[-5:]},
+    )
+
+
+async def import_upload(request: Request) -> Response:
+    user: PortalUser = current_user(request, ROLE)
+    portal: Portal = portal_of(request)
+    limit = number(MAX_UPLOAD_BYTES // (1024 * 1024))
+
+    def refuse(problem: str, status: int = 400) -> Response:
+        return render(
+            request,
+            "beheerder/import.html",
+            {"problem": problem, "limit": limit, "jobs": []},
+            status=status,
+        )
+
+    try:
+        form = await read_upload(request)
+    except TooLarge:
+        return refuse(
+            _("The file is larger than %(limit)s MB. Split it into parts and import each part.")
+            % {"limit": limit},
+            413,
+        )
+    upload = form.get("bestand")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        await form.close()
+        return refuse(_("Choose a file to import (CSV or Excel .xlsx)."))
+    data = await upload.read()
+    name = Path(upload.filename).name[:100]
+    sync = form.get("volledig") == "ja"
+    await form.close()
+    if not data:
+        return refuse(_("The file is empty."))
+    configured = portal.loaded.node.component.import_.columns
+    try:
+        table = read_table(data, name, FIELDS, required=REQUIRED, mapping=configured)
+    except BetrokkenError as exc:
+        return refuse(
+            _("The file cannot be read: %(reason)s") % {"reason": exc.message}
+            + (f" — {exc.hint}" if exc.hint else "")
+        )
+    del data  # the table keeps what it needs until the import ends
+    job = ImportJob(
+        token=secrets.token_urlsafe(16),
+        user=user.name,
+        file_name=name,
+        description=table.description,
+        columns=dict(table.columns),
+        ignored=table.ignored,
+        total=table.size,
+        sync=sync,
+        started=dt.datetime.now(dt.UTC),
+    )
+    jobs = _jobs(request)
+    for old in [t for t, j in jobs.items() if j.finished][: max(0, len(jobs) - KEEP_JOBS)]:
+        del jobs[old]
+    jobs[job.token] = job
+    threading.Thread(
+        target=_run_import, args=(job, table, portal.loaded.node), daemon=True, name="import"
+    ).start()
+    return RedirectResponse(f"/beheer/import/{job.token}", status_code=303)
+
+
+async def import_progress(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    job = _jobs(request).get(request.path_params["token"])
+    if job is None or job.user != user.name:
+        raise HTTPException(404)
+    with job.lock:
+        done = job.done
+    summary = job.summary
+    still = request.query_params.get("stil") == "1"  # WCAG 2.2.1: the refresh can be turned off
+    percent = 100 if job.finished else int(100 * done / job.total) if job.total else 0
+    return render(
+        request,
+        "beheerder/progress.html",
+        {
+            "job": job,
+            "done": number(min(done, job.total)),
+            "total": number(job.total),
+            "percent": percent,
+            "refresh": None if job.finished or still else REFRESH_SECONDS,
+            "still": still,
+            "counts": {
+                "added": number(summary.added),
+                "updated": number(summary.updated),
+                "unchanged": number(summary.unchanged),
+                "rejected": number(summary.rejected),
+                "kept_withdrawn": number(summary.kept_withdrawn),
+                "ended": number(summary.ended) if summary.ended is not None else None,
+            },
+            "problems": problem_lines(summary.problems.groups()),
+            "rejected": summary.rejected,
+            "open_until": summary.open_until,
+            "sync_skipped": bool(summary.sync_skipped),
+        },
+    )
+
+
+async def home(request: Request) -> Response:
+    current_user(request, ROLE)
+    return RedirectResponse("/beheer/status", status_code=303)
+
+
+MODULE = RoleModule(
+    ROLE,
+    [
+        Route("/beheer", home),
+        Route("/beheer/status", status_page),
+        Route("/beheer/import", import_form, methods=["GET"]),
+        Route("/beheer/import", import_upload, methods=["POST"]),
+        Route("/beheer/import/{token}", import_progress),
+    ],
+    [
+        NavItem("/beheer/status", N_("Node status")),
+        NavItem("/beheer/import", N_("Import")),
+    ],
+)

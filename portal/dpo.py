@@ -1,0 +1,424 @@
+"""The DPO's pages: the log's status, the log with filters, the report, the access-request letter.
+
+They read the organisation's own trail (its node's audit log) through the same code as
+``betrokken audit``: :func:`~betrokken.audit.access.open_log` opens it read-only, and every page
+view is first a log-access record (:func:`~betrokken.audit.access.record_access`) naming the
+logged-in account, its role and the page (NEN 7513: reading the log is itself logged). When that
+record cannot be written, nothing is shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from betrokken.audit.access import (
+    Filter,
+    OpenedLog,
+    filter_choices,
+    open_log,
+    record_access,
+    select_records,
+    unknown_value,
+)
+from betrokken.audit.log import CHECKPOINTS
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.subject import PersonKeys, find_records
+from betrokken.crypto.bsn import Bsn, parse_bsn
+from betrokken.errors import BetrokkenError, InvalidBsn
+from betrokken.portal import i18n
+from betrokken.portal.auth import PortalUser, checked_form, current_user
+from betrokken.portal.i18n import gettext as _
+from betrokken.portal.letter import Letter, build_letter, read_addressee
+from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
+
+ROLE = "dpo"
+MAX_ROWS = 500
+EVENTS = {
+    "search": N_("question (coordinator)"),
+    "outcome": N_("answers received (coordinator)"),
+    "refusal": N_("question refused"),
+    "log-access": N_("log read"),
+    "disclosure": N_("involvement disclosed"),
+    "registration-change": N_("registration changed"),
+    "own-query": N_("question by our organisation"),
+    "prune": N_("old records emptied"),
+    "alarm": N_("alarm"),
+    "login": N_("logged in"),
+    "logout": N_("logged out"),
+    "login-failed": N_("failed login"),
+    "role-change": N_("role changed"),
+}
+FIELDS = {
+    "event": N_("Kind of record"),
+    "outcome": N_("Outcome"),
+    "organisation": N_("Organisation"),
+    "purpose": N_("Purpose"),
+}
+
+
+def _access(
+    request: Request, opened: OpenedLog, user: PortalUser, command: str, details: dict[str, str]
+) -> int:
+    where = f"betrokken portal {request.url.path}"
+    client = client_address(request)
+    if client:
+        where += f" from {client}"
+    return record_access(opened, user.name, command, details, access_point=where, role=ROLE)
+
+
+def _open(portal: Portal) -> OpenedLog:
+    return open_log(portal.loaded.node.path)
+
+
+# --- status -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogStatus:
+    verified: bool
+    size: int
+    pruned: int
+    checkpoints: int
+    problems: tuple[str, ...]
+    first_bad: int | None
+    last_checkpoint_size: int | None
+    last_checkpoint_at: dt.datetime | None
+    witnessed_size: int | None
+    witnessed_at: dt.datetime | None
+    alarms: int
+    last_alarm: str
+
+
+def log_status(opened: OpenedLog) -> LogStatus:
+    from sqlalchemy import select
+
+    from betrokken.audit.verify import verify_log
+    from betrokken.audit.witness import WitnessStore
+
+    result = verify_log(opened.log, opened.verifier)
+    with opened.log.engine.connect() as conn:
+        latest = conn.execute(
+            select(CHECKPOINTS.c.size, CHECKPOINTS.c.created_at)
+            .order_by(CHECKPOINTS.c.size.desc())
+            .limit(1)
+        ).first()
+    witness = WitnessStore(opened.log.engine, opened.log, opened.component)
+    accepted = witness.last()
+    alarms = witness.alarms()
+    last_alarm = ""
+    if alarms:
+        last_alarm = f"{i18n.local_time(alarms[-1].at)} ({alarms[-1].kind})"
+    at = latest.created_at if latest else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return LogStatus(
+        verified=result.ok,
+        size=result.size,
+        pruned=result.pruned,
+        checkpoints=result.checkpoints,
+        problems=tuple(f"{p.index}: {p.message}" for p in result.problems[:20]),
+        first_bad=result.first_bad_index,
+        last_checkpoint_size=latest.size if latest else None,
+        last_checkpoint_at=at,
+        witnessed_size=accepted.size if accepted else None,
+        witnessed_at=accepted.accepted_at if accepted else None,
+        alarms=sum(a.count for a in alarms),
+        last_alarm=last_alarm,
+    )
+
+
+async def status_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+
+    def work() -> LogStatus:
+        opened = _open(portal)
+        _access(request, opened, user, "status", {})
+        return log_status(opened)
+
+    status = await run_in_threadpool(work)
+    return render(request, "dpo/status.html", {"status": status})
+
+
+# --- the log ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogRow:
+    index: int
+    when: str
+    event: str
+    organisation: str
+    user: str
+    role: str
+    purpose: str
+    cases: str
+    result: str
+
+
+def _row(index: int, entry: AuditEntry) -> LogRow:
+    result = entry.completeness or entry.reason
+    if entry.completeness == "complete":
+        result = _("complete")
+    elif entry.completeness == "partial":
+        result = _("incomplete")
+    return LogRow(
+        index=index,
+        when=i18n.local_time(entry.at, seconds=True),
+        event=_(EVENTS.get(entry.event.value, entry.event.value)),
+        organisation=entry.organisation or "-",
+        user=entry.user + (f" ({entry.acted_for})" if entry.acted_for else "") or "-",
+        role=entry.role or "-",
+        purpose=entry.purpose or "-",
+        cases=", ".join(sorted({s.case for s in entry.subjects if s.case})) or "-",
+        result=result or "-",
+    )
+
+
+def _local_day(value: str, end: bool) -> dt.datetime | None:
+    """A date the DPO chose, as the UTC moment its Amsterdam day starts (or the next one)."""
+    day = dt.date.fromisoformat(value)
+    if end:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=i18n.AMSTERDAM).astimezone(dt.UTC)
+
+
+def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], str]:
+    """The filter from the query string, the values as typed, and what is wrong ('' if none)."""
+    values = {
+        name: str(params.get(name, "")).strip()
+        for name in ("van", "tot", "organisatie", "gebruiker", "doel", "zaak", "uitkomst", "soort")
+    }
+    wanted = Filter(
+        organisation=values["organisatie"] or None,
+        user=values["gebruiker"] or None,
+        purpose=values["doel"] or None,
+        case=values["zaak"] or None,
+        outcome=values["uitkomst"] or None,
+        events={values["soort"]} if values["soort"] else set(),
+    )
+    for name, label in (("van", N_("From")), ("tot", N_("Up to and including"))):
+        if values[name]:
+            try:
+                moment = _local_day(values[name], end=name == "tot")
+            except ValueError:
+                return wanted, values, _("'%(field)s' is not a date. Choose a date such as 2026-11-23.") % {
+                    "field": _(label)
+                }
+            if name == "van":
+                wanted.since = moment
+            else:
+                wanted.until = moment
+    for name in ("gebruiker", "zaak"):
+        value = values[name]
+        if value and (not value.isprintable() or len(value.encode()) > 128):
+            return wanted, values, _(
+                "The account name and case number must be printable text of at most 128 characters."
+            )
+    found = unknown_value(wanted, portal.network, purpose=True)
+    if found is not None:
+        field, value, _allowed = found
+        return wanted, values, _(
+            "'%(value)s' is not a known value for '%(field)s'. Choose one of the values in the list."
+        ) % {"value": value[:40], "field": _(FIELDS[field])}
+    return wanted, values, ""
+
+
+async def log_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    wanted, values, problem = read_filter(request.query_params, portal)
+
+    def work() -> tuple[list[LogRow], int]:
+        opened = _open(portal)
+        details = wanted.describe()
+        if problem:
+            details = {"refused": "unknown filter value"}
+        _access(request, opened, user, "log", details)
+        if problem:
+            return [], 0
+        rows = [_row(i, e) for i, e in select_records(opened.log, wanted)]
+        return rows[-MAX_ROWS:][::-1], len(rows)
+
+    rows, total = await run_in_threadpool(work)
+    choices = filter_choices(portal.network)
+    return render(
+        request,
+        "dpo/log.html",
+        {
+            "rows": rows,
+            "total": total,
+            "max_rows": MAX_ROWS,
+            "values": values,
+            "problem": problem,
+            "events": [(e, _(EVENTS.get(e, e))) for e in choices["event"]],
+            "outcomes": choices["outcome"],
+            "organisations": portal.network.organisations,
+            "purposes": portal.network.purposes,
+        },
+        status=400 if problem else 200,
+    )
+
+
+# --- the report ---------------------------------------------------------------------------------
+async def report_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+
+    def work() -> None:
+        _access(request, _open(portal), user, "report-page", {})
+
+    await run_in_threadpool(work)
+    return render(request, "dpo/report.html", {})
+
+
+async def report_document(request: Request) -> Response:
+    """The report itself (``audit report``'s page): its own document with its one style sheet,
+    allowed by that style's hash (the portal's policy allows no inline style otherwise)."""
+    from betrokken.audit.report import STYLE, IndexedEntry, ReportSettings, render_report
+    from betrokken.audit.verify import verify_log
+
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+
+    def work() -> str:
+        opened = _open(portal)
+        _access(request, opened, user, "report", {})
+        entries = [IndexedEntry(r.index, r.entry) for r in opened.log.records()]
+        return render_report(
+            entries,
+            title=f"betrokken audit report: {opened.log.origin}",
+            generated_at=dt.datetime.now(dt.UTC),
+            settings=ReportSettings(max_batch=opened.network.coordinator.max_batch),
+            verification=verify_log(opened.log, opened.verifier).summary(),
+        )
+
+    page = await run_in_threadpool(work)
+    digest = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+    policy = (
+        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self'; "
+        "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+
+# --- the access request -------------------------------------------------------------------------
+def _blank() -> dict[str, str]:
+    return {"name": "", "address": "", "requested_on": "", "reference": ""}
+
+
+async def request_form(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    await run_in_threadpool(lambda: _access(request, _open(portal), user, "subject-form", {}))
+    return render(request, "dpo/request.html", {"values": _blank(), "problems": {}})
+
+
+def _letter_for(
+    request: Request, portal: Portal, user: PortalUser, person: Bsn, form: dict[str, str]
+) -> Letter:
+    from betrokken.keyservice.client import QUESTION, Pseudonymiser
+
+    addressee, _problems = read_addressee(form)
+    opened = _open(portal)
+    node = portal.loaded.node
+    everyone = [o.id for o in portal.network.organisations]
+    with Pseudonymiser(node.network, node.tls, portal.organisation.id) as pseudonymiser:
+        found = pseudonymiser.pseudonymise_under([person], everyone, QUESTION)
+    keys = PersonKeys(
+        {org: ps[0].value for org, ps in found.items()},
+        frozenset(ps[0].fingerprint for ps in found.values()),
+    )
+    own = found[portal.organisation.id][0]
+    _access(request, opened, user, "subject", {"fingerprint": own.fingerprint})
+    records = find_records(opened.log, keys)
+    return build_letter(
+        records,
+        keys,
+        portal.network,
+        portal.organisation,
+        addressee,
+        person.masked(),
+        dt.datetime.now(i18n.AMSTERDAM).date(),
+        i18n.current_language(),
+    )
+
+
+async def request_letter(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    values = {k: str(form.get(k, "")) for k in _blank()}
+    _addressee, problems = read_addressee(values)
+    raw = str(form.get("bsn", ""))
+    person: Bsn | None = None
+    try:
+        person = parse_bsn(raw)
+    except InvalidBsn:
+        problems["bsn"] = N_(
+            "This is not a valid BSN: it must have 9 digits and pass the elfproef. Check the "
+            "number in the request."
+        )
+    del raw
+    if problems or person is None:
+        return render(
+            request,
+            "dpo/request.html",
+            {"values": values, "problems": {k: _(v) for k, v in problems.items()}},
+            status=400,
+        )
+    language = i18n.current_language()
+
+    def work() -> Letter:
+        i18n.set_language(language)
+        assert person is not None
+        return _letter_for(request, portal, user, person, values)
+
+    try:
+        letter = await run_in_threadpool(work)
+    except BetrokkenError as exc:
+        return render(
+            request,
+            "dpo/request.html",
+            {
+                "values": values,
+                "problems": {},
+                "failure": _(
+                    "The letter could not be made: the key service or the log could not be "
+                    "reached. Try again in a few minutes; if it persists, tell your administrator."
+                ),
+                "failure_detail": exc.message,
+            },
+            status=503,
+        )
+    return render(request, "dpo/letter.html", {"letter": letter})
+
+
+async def home(request: Request) -> Response:
+    current_user(request, ROLE)
+    return RedirectResponse("/dpo/status", status_code=303)
+
+
+MODULE = RoleModule(
+    ROLE,
+    [
+        Route("/dpo", home),
+        Route("/dpo/status", status_page),
+        Route("/dpo/logboek", log_page),
+        Route("/dpo/rapport", report_page),
+        Route("/dpo/rapport/volledig", report_document),
+        Route("/dpo/inzage", request_form, methods=["GET"]),
+        Route("/dpo/inzage", request_letter, methods=["POST"]),
+    ],
+    [
+        NavItem("/dpo/status", N_("Log status")),
+        NavItem("/dpo/logboek", N_("The log")),
+        NavItem("/dpo/rapport", N_("Report")),
+        NavItem("/dpo/inzage", N_("Access request")),
+    ],
+)
