@@ -1,0 +1,263 @@
+"""The access-request letter, built from a real signed trail: each look-up in Amsterdam time with
+organisation, role, purpose and answers; no staff account names in the letter itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from betrokken.audit.log import AuditLog, LogBase
+from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.audit.subject import PersonKeys, find_records
+from betrokken.config.devnet import init_network
+from betrokken.config.load import load_network
+from betrokken.config.schema import Network
+from betrokken.crypto.note import NoteKey
+from betrokken.crypto.oprf import derive_organisation_key, evaluate
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.db import make_engine
+from betrokken.identity.keyfiles import read_seed
+from betrokken.portal import i18n
+from betrokken.portal.letter import Addressee, Letter, build_letter, read_addressee
+
+ZVH, POLITIE, GEMEENTE, GGZ = "zvh-kennemerland", "politie-nh", "gemeente-haarlem", "ggz-kennemerland"
+ORGS = (ZVH, POLITIE, GEMEENTE, GGZ)
+PERSON, OTHER = "999993653", "999990019"
+WINTER = dt.datetime(2026, 1, 15, 8, 5, tzinfo=dt.UTC)  # 09:05 in Amsterdam (CET)
+SUMMER = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)  # 14:00 in Amsterdam (CEST)
+
+
+@dataclasses.dataclass
+class Trail:
+    network: Network
+    log: AuditLog
+    keys: PersonKeys
+    subject: Subject  # the person under the ZVH's key
+    other: Subject
+
+
+def _pseudonym(seed: bytes, network: Network, org: str, digits: str) -> Pseudonym:
+    organisation = network.organisation(org)
+    assert organisation is not None
+    value = evaluate(derive_organisation_key(seed, org).secret, digits.encode())
+    return Pseudonym(value, organisation.pseudonym_key_id)
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
+    base: Path = tmp_path_factory.mktemp("letter")
+    net = init_network(base / "network", ORGS, name="letter-test")
+    network = load_network(net.network_file)
+    seed = read_seed(net.directory / "keyservice" / "oprf.seed")
+    mine = {o: _pseudonym(seed, network, o, PERSON) for o in ORGS}
+    theirs = _pseudonym(seed, network, ZVH, OTHER)
+    subject = Subject(mine[ZVH].value.hex(), mine[ZVH].key_id, mine[ZVH].fingerprint, "ZAAK-7")
+    other = Subject(theirs.value.hex(), theirs.key_id, theirs.fingerprint, "ZAAK-8")
+    key = NoteKey.generate(f"betrokken/letter-test/{ZVH}")
+    engine = make_engine(f"sqlite:///{base / 'node.db'}", LogBase.metadata)
+    log = AuditLog(engine, key, key.name)
+    triage = network.purpose("zvh-triage")
+    assert triage is not None
+    log.append(
+        [
+            AuditEntry(
+                event=Event.REGISTRATION,
+                at=WINTER - dt.timedelta(days=30),
+                organisation=ZVH,
+                user="import.robot",
+                subjects=(dataclasses.replace(subject, case=""),),
+                reason="added",
+            ),
+            AuditEntry(  # a list of two persons asked by the ZVH: one of them is ours
+                event=Event.OWN_QUERY,
+                at=WINTER,
+                answer_id="a-1",
+                organisation=ZVH,
+                user="j.jansen",
+                role="regisseur",
+                purpose="zvh-triage",
+                legal_basis=triage.legal_basis,
+                subjects=(subject, other),
+                outcomes={
+                    subject.fingerprint: {
+                        POLITIE: "involved",
+                        "domain:zorg": "involved-domain-only",
+                        GEMEENTE: "not-involved",
+                    },
+                    other.fingerprint: {POLITIE: "not-involved", GEMEENTE: "involved"},
+                },
+                completeness="complete",
+                reason="answered",
+                details={"persons": "2"},
+            ),
+            AuditEntry(  # the police asked; the ZVH's node disclosed its involvement
+                event=Event.DISCLOSURE,
+                at=SUMMER,
+                answer_id="a-2",
+                organisation=POLITIE,
+                user="agent.0042",
+                role="regisseur",
+                purpose="zsm-context",
+                legal_basis="Wet politiegegevens art. 20",
+                subjects=(subject,),
+                reason="disclosed: organisation",
+            ),
+            AuditEntry(  # about somebody else only: not in the letter
+                event=Event.OWN_QUERY,
+                at=SUMMER + dt.timedelta(hours=1),
+                answer_id="a-3",
+                organisation=ZVH,
+                user="j.jansen",
+                role="regisseur",
+                purpose="zvh-triage",
+                subjects=(other,),
+                outcomes={other.fingerprint: {POLITIE: "involved"}},
+                completeness="complete",
+            ),
+            AuditEntry(
+                event=Event.LOG_ACCESS,
+                at=SUMMER + dt.timedelta(hours=2),
+                organisation=ZVH,
+                user="fg.zvh",
+                role="dpo",
+            ),
+        ]
+    )
+    keys = PersonKeys(
+        {o: p.value for o, p in mine.items()}, frozenset(p.fingerprint for p in mine.values())
+    )
+    yield Trail(network, log, keys, subject, other)
+    engine.dispose()
+
+
+def _letter(trail: Trail, language: str) -> Letter:
+    i18n.set_language(language)
+    own = trail.network.organisation(ZVH)
+    assert own is not None
+    addressee, problems = read_addressee(
+        {
+            "name": "  Mw. A.  de Vries ",
+            "address": "Kerkstraat 1\r\n\r\n2011 AA  Haarlem",
+            "requested_on": "2026-11-02",
+            "reference": "FG-2026-031",
+        }
+    )
+    assert problems == {}
+    return build_letter(
+        find_records(trail.log, trail.keys),
+        trail.keys,
+        trail.network,
+        own,
+        addressee,
+        "*****3653",
+        dt.date(2026, 11, 23),
+        language,
+    )
+
+
+def _name(trail: Trail, org: str) -> str:
+    organisation = trail.network.organisation(org)
+    assert organisation is not None
+    return organisation.name
+
+
+def test_each_look_up_is_in_the_letter_in_amsterdam_time_with_organisation_role_purpose_answers(
+    trail: Trail,
+) -> None:
+    letter = _letter(trail, "nl")
+    triage = trail.network.purpose("zvh-triage")
+    zsm = trail.network.purpose("zsm-context")
+    assert triage is not None and zsm is not None
+    rows = [
+        (line.when, line.organisation, line.role, line.purpose, line.legal_basis, line.answers)
+        for line in letter.lookups
+    ]
+    assert rows == [
+        (
+            "15 januari 2026 om 09:05",
+            _name(trail, ZVH),
+            "procesregisseur",
+            triage.description,
+            triage.legal_basis,
+            (
+                "een organisatie uit het domein zorg (naam niet gedeeld): betrokken; alleen het "
+                "soort organisatie is gedeeld, niet de naam",
+                f"{_name(trail, GEMEENTE)}: niet betrokken",
+                f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld",
+            ),
+        ),
+        (
+            "1 juli 2026 om 14:00",
+            _name(trail, POLITIE),
+            "procesregisseur",
+            zsm.description,
+            "Wet politiegegevens art. 20",
+            (f"{_name(trail, ZVH)}: betrokken; onze naam en ons contactpunt zijn gedeeld",),
+        ),
+    ]
+    assert [line.together for line in letter.lookups] == [2, 1]
+    assert [(r.when, r.what) for r in letter.registrations] == [
+        (
+            "16 december 2025 om 09:05",
+            "geregistreerd: wij hebben vastgelegd dat wij bij u betrokken zijn",
+        )
+    ]
+    assert letter.refusals == ()
+
+
+def test_the_letter_names_no_staff_account_which_the_dpo_sees_separately(trail: Trail) -> None:
+    letter = _letter(trail, "nl")
+    shown = repr(dataclasses.replace(letter, staff=()))
+    for account in ("j.jansen", "agent.0042", "import.robot", "fg.zvh", "ZAAK-7", "ZAAK-8"):
+        assert account not in shown
+    assert [(s.user, s.cases, s.organisation) for s in letter.staff] == [
+        ("j.jansen", "ZAAK-7", _name(trail, ZVH)),
+        ("agent.0042", "ZAAK-7", _name(trail, POLITIE)),
+    ]
+    # what was answered about the other person of the same list question is not in it
+    assert f"{_name(trail, GEMEENTE)}: betrokken" not in shown
+
+
+def test_the_letter_lists_every_partners_own_trail_and_the_addressee_as_typed(
+    trail: Trail,
+) -> None:
+    letter = _letter(trail, "nl")
+    assert [(k.name, k.own) for k in letter.trails][0] == (_name(trail, ZVH), True)
+    assert {k.name for k in letter.trails} == {_name(trail, o) for o in ORGS}
+    assert letter.addressee == Addressee(
+        "Mw. A. de Vries", "Kerkstraat 1\n2011 AA Haarlem", dt.date(2026, 11, 2), "FG-2026-031"
+    )
+    assert letter.addressee.address_lines == ["Kerkstraat 1", "2011 AA Haarlem"]
+    assert (letter.dated, letter.requested_on) == ("23 november 2026", "2 november 2026")
+
+
+def test_the_letter_in_english_uses_the_same_records(trail: Trail) -> None:
+    letter = _letter(trail, "en")
+    assert [line.when for line in letter.lookups] == [
+        "15 January 2026 at 09:05",
+        "1 July 2026 at 14:00",
+    ]
+    assert letter.lookups[1].answers == (
+        f"{_name(trail, ZVH)}: involved; our name and contact point were given",
+    )
+
+
+@pytest.mark.parametrize(
+    ("form", "fields"),
+    [
+        ({"name": "", "address": "", "requested_on": "", "reference": ""}, {"name"}),
+        ({"name": "A", "requested_on": "2-11-2026"}, {"requested_on"}),
+        ({"name": "A\x00B", "reference": "x" * 101}, {"name", "reference"}),
+        ({"name": "A", "address": "Straat 1\n" * 60}, {"address"}),
+        ({"name": "A", "requested_on": "2026-11-02", "reference": "R-1"}, set()),
+    ],
+)
+def test_the_addressee_form_names_each_field_that_is_wrong(
+    form: dict[str, str], fields: set[str]
+) -> None:
+    _addressee, problems = read_addressee(form)
+    assert set(problems) == fields
