@@ -57,6 +57,7 @@ PROBLEMS = (
     N_("BSN does not have 9 digits (or 8 when Excel dropped a leading zero)"),
     N_("BSN is all zeros"),
     N_("BSN fails the elfproef (11-check)"),
+    N_("not a date (use YYYY-MM-DD or dd-mm-jjjj)"),
     N_("not a date (use YYYY-MM-DD or dd-mm-jjjj, or a date cell)"),
     N_("not a date that exists (use YYYY-MM-DD or dd-mm-jjjj)"),
     N_("until is before since"),

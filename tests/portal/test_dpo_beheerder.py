@@ -1,0 +1,275 @@
+"""The DPO's and the beheerder's pages in a real Chromium against a running network: what a person
+sees (the letter, the log, the import's summary), axe-core on every page, and each DPO page view
+recorded in the organisation's own trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+
+from betrokken.crypto.bsn import generate_bsn
+from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
+from betrokken.portal.i18n import AMSTERDAM
+from tests.portal.conftest import PortalRun, assert_accessible, log_in, log_out, page_text
+
+DPO_PAGES = ("/dpo/status", "/dpo/logboek", "/dpo/rapport", "/dpo/inzage")
+
+
+def _by(kind: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return getattr(By, kind)
+
+
+def _trail_rows(portal: PortalRun, since: int = 0) -> list[dict[str, Any]]:
+    db = portal.running.net.node_configs[portal.organisation].parent / "node.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            'select "index", content from log_records where "index" >= ? and content is not null',
+            (since,),
+        ).fetchall()
+    return [{"index": index, **json.loads(content)} for index, content in rows]
+
+
+def _trail_size(portal: PortalRun) -> int:
+    db = portal.running.net.node_configs[portal.organisation].parent / "node.db"
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("select count(*) from log_records").fetchone()[0])
+
+
+def _name(portal: PortalRun, org: str) -> str:
+    organisation = portal.running.network.organisation(org)
+    assert organisation is not None
+    return organisation.name
+
+
+def _heading(driver: Any) -> str:
+    return str(driver.find_element(_by("TAG_NAME"), "h1").text)
+
+
+def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
+    portal: PortalRun, browser: Any
+) -> None:
+    running = portal.running
+    # Someone registered at the police and at least one other partner, asked about by the ZVH.
+    person = next(
+        b
+        for b in running.truth.registrations[POLITIE]
+        if len(running.truth.where(b)) >= 2 and ZVH not in running.truth.where(b)
+    )
+    where = running.truth.where(person)
+    before = format_date(dt.datetime.now(AMSTERDAM).date(), "d MMMM y", locale="nl")
+    asked = running.query(ZVH, person.digits, "zvh-triage", "CASE-INZAGE-1")
+    assert asked.code == 0, asked.stderr
+    after = format_date(dt.datetime.now(AMSTERDAM).date(), "d MMMM y", locale="nl")
+    dpo = portal.user("dpo")
+    log_in(browser, portal, dpo)
+    browser.get(portal.url + "/dpo/inzage")
+    assert_accessible(browser)
+    running.typed.add(person.digits)
+    browser.find_element(_by("ID"), "bsn").send_keys(person.digits)
+    browser.find_element(_by("ID"), "name").send_keys("Mw. J. Pietersen")
+    browser.find_element(_by("ID"), "address").send_keys("Kerkstraat 1\n2011 AA Haarlem")
+    browser.find_element(_by("ID"), "reference").send_keys("FG-2026-017")
+    browser.find_element(_by("CSS_SELECTOR"), "form[action='/dpo/inzage'] button").click()
+    assert _heading(browser) == "Brief: antwoord op een inzageverzoek"
+    letter = str(browser.find_element(_by("CSS_SELECTOR"), "article.letter").text)
+    assert "Geachte Mw. J. Pietersen," in letter
+    assert "Kerkstraat 1\n2011 AA Haarlem" in letter
+    assert "Onderwerp: uw verzoek om inzage (artikel 15 AVG)" in letter
+    assert "Autoriteit Persoonsgegevens" in letter
+    assert person.masked() in letter and person.digits not in browser.page_source
+    # The look-up: Dutch date and time, the ZVH as asker, the role, the purpose, the answers.
+    rows = browser.find_elements(_by("CSS_SELECTOR"), "article.letter table.letter-table tbody tr")
+    texts = [str(r.text) for r in rows]
+    purpose = running.network.purpose("zvh-triage")
+    assert purpose is not None
+    mine = [t for t in texts if purpose.description in t]
+    assert mine, texts
+    row = mine[-1]
+    assert (before in row or after in row) and " om " in row and "UTC" not in row, row
+    assert _name(portal, ZVH) in row and "als procesregisseur" in row, row
+    assert f"Grondslag: {purpose.legal_basis}" in row
+    for org in (POLITIE, RECLASSERING, GEMEENTE):
+        word = "betrokken; naam en contactpunt zijn gedeeld" if org in where else "niet betrokken"
+        assert f"{_name(portal, org)}: {word}" in row, (org, row)
+    if GGZ in where:  # the GGZ discloses only its domain for triage (beroepsgeheim)
+        assert "een organisatie uit het domein zorg (naam niet gedeeld): betrokken" in row
+    # Every partner's own trail, with its contact point.
+    for org in (POLITIE, GGZ):
+        assert _name(portal, org) in letter
+    # The staff account is on screen for the DPO, not in the letter.
+    assert "tester" not in letter
+    staff = str(browser.find_element(_by("CSS_SELECTOR"), "section.staff").text)
+    assert "tester" in staff
+    assert_accessible(browser)
+    # Printed, only the letter remains (the print style sheet hides the rest).
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    shown = browser.execute_script(
+        "return ['.site-header', '.site-footer', '.staff', '.letter-tools', 'article.letter']"
+        ".map(s => getComputedStyle(document.querySelector(s)).display);"
+    )
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert shown[:4] == ["none"] * 4 and shown[4] != "none", shown
+    log_out(browser)
+
+
+def test_every_dpo_page_view_is_a_log_access_record_naming_the_account(
+    portal: PortalRun, browser: Any
+) -> None:
+    dpo = portal.user("dpo")
+    log_in(browser, portal, dpo)
+    start = _trail_size(portal)
+    for page in DPO_PAGES:
+        browser.get(portal.url + page)
+        assert "Uitloggen" in str(browser.find_element(_by("TAG_NAME"), "body").text)
+        assert_accessible(browser)
+    browser.get(portal.url + "/dpo/rapport/volledig")
+    assert "betrokken audit report" in browser.title
+    access = [r for r in _trail_rows(portal, start) if r["event"] == "log-access"]
+    seen = [(r["user"], r["role"], r["access_point"].split(" from ")[0]) for r in access]
+    assert seen == [
+        (dpo.name, "dpo", "betrokken portal /dpo/status"),
+        (dpo.name, "dpo", "betrokken portal /dpo/logboek"),
+        (dpo.name, "dpo", "betrokken portal /dpo/rapport"),
+        (dpo.name, "dpo", "betrokken portal /dpo/inzage"),
+        (dpo.name, "dpo", "betrokken portal /dpo/rapport/volledig"),
+    ]
+    log_out(browser)
+
+
+def test_the_dpo_sees_the_log_status_and_a_filtered_log_in_dutch(
+    portal: PortalRun, browser: Any
+) -> None:
+    assert portal.running.query(ZVH, "999993653", "zvh-triage", "CASE-FILTER-9").code == 0
+    log_in(browser, portal, portal.user("dpo"))
+    browser.get(portal.url + "/dpo/status")
+    text = page_text(browser)
+    assert "Het logboek is in orde" in text
+    assert "Laatste ondertekende controlepunt" in text and "UTC" not in text
+    browser.get(portal.url + "/dpo/logboek?zaak=CASE-FILTER-9&soort=own-query")
+    rows = browser.find_elements(_by("CSS_SELECTOR"), "table.data tbody tr")
+    assert len(rows) == 1, [r.text for r in rows]
+    assert "vraag door onze organisatie" in rows[0].text and "CASE-FILTER-9" in rows[0].text
+    assert "volledig" in rows[0].text or "onvolledig" in rows[0].text
+    log_out(browser)
+
+
+def test_a_filter_with_an_unknown_value_is_refused_with_a_message(
+    portal: PortalRun, browser: Any
+) -> None:
+    log_in(browser, portal, portal.user("dpo"))
+    for query, message in (
+        ("soort=bestaat-niet", "'bestaat-niet' is geen bekende waarde voor 'Soort regel'"),
+        ("organisatie=nergens", "'nergens' is geen bekende waarde voor 'Organisatie'"),
+        ("doel=vissen", "'vissen' is geen bekende waarde voor 'Doel'"),
+        ("uitkomst=misschien", "'misschien' is geen bekende waarde voor 'Uitkomst'"),
+        ("van=gisteren", "'Vanaf' is geen datum"),
+    ):
+        browser.get(portal.url + "/dpo/logboek?" + query)
+        alert = str(browser.find_element(_by("CSS_SELECTOR"), "[role=alert]").text)
+        assert "Dit filter kan niet worden gebruikt" in alert and message in alert, alert
+        assert not browser.find_elements(_by("CSS_SELECTOR"), "table.data")
+    assert_accessible(browser)
+    log_out(browser)
+
+
+def test_a_regisseur_cannot_open_dpo_or_beheerder_pages(portal: PortalRun, browser: Any) -> None:
+    log_in(browser, portal, portal.user("regisseur"))
+    start = _trail_size(portal)
+    for page in (*DPO_PAGES, "/dpo/rapport/volledig", "/beheer/status", "/beheer/import"):
+        browser.get(portal.url + page)
+        assert _heading(browser) == "Geen toegang tot deze pagina", page
+        assert "Status logboek" not in page_text(browser)
+    links = [a.get_attribute("href") for a in browser.find_elements(_by("CSS_SELECTOR"), "nav a")]
+    assert not [link for link in links if "/dpo" in link or "/beheer" in link]
+    # nothing of the log was read on the regisseur's behalf
+    assert not [r for r in _trail_rows(portal, start) if r["event"] == "log-access"]
+    log_out(browser)
+
+
+def test_a_beheerder_sees_the_node_status(portal: PortalRun, browser: Any) -> None:
+    log_in(browser, portal, portal.user("beheerder"))
+    browser.get(portal.url + "/beheer/status")
+    text = page_text(browser)
+    assert _heading(browser) == "Status node"
+    rows = browser.find_elements(_by("CSS_SELECTOR"), "table.data tbody tr")
+    states = {r.find_elements(_by("TAG_NAME"), "td")[0].text: r.text for r in rows}
+    assert set(states) == {
+        "onze node",
+        "centrale schakel (coördinator)",
+        "sleuteldienst (versleutelt het BSN)",
+    }
+    assert all("werkt" in s for s in states.values()), states
+    assert "geldig tot" in text and "Actief" in text
+    assert_accessible(browser)
+    log_out(browser)
+
+
+def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summary(
+    portal: PortalRun, browser: Any, tmp_path: Path
+) -> None:
+    running = portal.running
+    rng = random.Random(4711)
+    known = running.all_bsns()
+    fresh = []
+    while len(fresh) < 8:
+        candidate = generate_bsn(rng)
+        if candidate.digits not in known and candidate not in fresh:
+            fresh.append(candidate)
+    running.typed.update(b.digits for b in fresh)
+    lines = ["BSN;since;contact;Medewerker"]  # an extra column, as case systems export
+    lines += [f"{b.digits};01-09-2026;wijkteam;A" for b in fresh[:3]]  # lines 2-4: good
+    lines += [f"{b.digits};gisteren;wijkteam;B" for b in fresh[3:8]]  # lines 5-9: bad date
+    bad = [b.digits[:-1] + str((int(b.digits[-1]) + 1) % 10) for b in fresh[:2]]
+    running.typed.update(bad)
+    lines += [f"{digits};01-09-2026;wijkteam;C" for digits in bad]  # lines 10-11: elfproef
+    export = tmp_path / "zaaksysteem export.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log_in(browser, portal, portal.user("beheerder"))
+    browser.get(portal.url + "/beheer/import")
+    assert_accessible(browser)
+    browser.find_element(_by("ID"), "bestand").send_keys(str(export))
+    browser.find_element(_by("CSS_SELECTOR"), "form[action='/beheer/import'] button").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 180, poll_frequency=1).until(
+        lambda d: _heading(d) in ("Import klaar", "Import gestopt")
+    )
+    export.unlink()  # the test's own copy; the portal kept none
+    assert _heading(browser) == "Import klaar"
+    text = page_text(browser)
+    counts = browser.find_element(_by("CSS_SELECTOR"), "dl.counts").text.splitlines()
+    assert counts[:8] == [
+        "Toegevoegd",
+        "3",
+        "Gewijzigd",
+        "0",
+        "Ongewijzigd (bevestigd)",
+        "0",
+        "Afgewezen",
+        "7",
+    ]
+    problems = [li.text for li in browser.find_elements(_by("CSS_SELECTOR"), "ul.problems li")]
+    assert problems == [
+        "5 regels: startdatum (since): geen datum (gebruik JJJJ-MM-DD of dd-mm-jjjj) — bijv. "
+        "regel 5, 6, 7",
+        "2 regels: BSN doorstaat de elfproef niet — bijv. regel 10, 11",
+    ]
+    assert "Geïmporteerd, met afgewezen regels" in text
+    assert "Niet gelezen: Medewerker" in text
+    for digits in [b.digits for b in fresh] + bad:
+        assert digits not in browser.page_source
+    assert_accessible(browser)
+    # The registrations are in the node's trail with the beheerder's account as the actor.
+    added = [
+        r for r in _trail_rows(portal) if r["event"] == "registration-change" and r["reason"] == "added"
+    ]
+    assert sum(1 for r in added if r["user"] == portal.user("beheerder").name) == 3
+    log_out(browser)
