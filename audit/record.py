@@ -29,6 +29,10 @@ class Event(StrEnum):
     OWN_QUERY = "own-query"  # a question this organisation's users sent (node trail)
     PRUNE = "prune"  # records past the retention term were emptied
     ALARM = "alarm"  # a node refused a question that failed its checks, or its witness found a fork
+    LOGIN = "login"  # somebody logged in to the organisation's portal (user, role, method)
+    LOGOUT = "logout"  # ... logged out (or the session expired and was ended)
+    LOGIN_FAILED = "login-failed"  # a failed or refused portal login (reason; never the password)
+    ROLE_CHANGE = "role-change"  # a portal account was added, changed, reset or disabled
 
 
 @dataclass(frozen=True)

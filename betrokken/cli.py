@@ -16,6 +16,7 @@ from betrokken.config.cli import network
 from betrokken.coordinator.cli import coordinator
 from betrokken.keyservice.cli import keyservice
 from betrokken.node.cli import node
+from betrokken.portal.cli import portal
 from betrokken.requester.cli import query
 
 
@@ -150,6 +151,7 @@ main.add_command(coordinator)
 main.add_command(node)
 main.add_command(query)
 main.add_command(audit)
+main.add_command(portal)
 
 
 def run() -> None:

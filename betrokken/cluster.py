@@ -87,6 +87,17 @@ class Cluster:
             org.node_address,
         )
 
+    def start_portal(self, org_id: str) -> str:
+        """Start ``org_id``'s web portal; returns its address (http://127.0.0.1:PORT)."""
+        from betrokken.config.load import load_portal
+
+        config = self.net.portal_configs[org_id]
+        listen = load_portal(config).portal.listen
+        self._start(
+            f"portal-{org_id}", betrokken_command("portal", "serve", "--config", config), listen
+        )
+        return f"http://{listen}"
+
     def stop_process(self, name: str) -> int | None:
         process = self.processes.pop(name, None)
         if process is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class DevNetwork:
     keyservice_config: Path
     coordinator_config: Path
     node_configs: dict[str, Path]
+    portal_configs: dict[str, Path]
 
 
 def init_network(
@@ -142,11 +144,13 @@ def init_network(
             hint="choose an empty folder, or remove the old network first",
         )
     services = 2 + len(org_ids)
-    ports = find_ports(2 * services, base_port)
+    ports = find_ports(2 * services + len(org_ids), base_port)
     ks_port, coord_port, node_ports = ports[0], ports[1], ports[2:services]
     # Each component's Prometheus endpoint (loopback only; production files leave it out).
     metrics = {name: ports[services + i] for i, name in enumerate(["keyservice", "coordinator"])}
     metrics |= {org: ports[services + 2 + i] for i, org in enumerate(org_ids)}
+    # Each organisation's web portal (HTTP on loopback; production puts HTTPS in front).
+    portal_ports = {org: ports[2 * services + i] for i, org in enumerate(org_ids)}
 
     ca = create_ca(f"betrokken development CA ({name})")
     (directory / "ca").mkdir(parents=True, exist_ok=True)
@@ -313,6 +317,7 @@ def init_network(
         "coordinator",
     )
     node_configs: dict[str, Path] = {}
+    portal_configs: dict[str, Path] = {}
     for org_id in org_ids:
         node_dir = directory / "nodes" / org_id
         write_issued(node_dir, org_id, org_certs[org_id])
@@ -343,5 +348,42 @@ def init_network(
             )
         )
         node_configs[org_id] = path
+        portal_configs[org_id] = write_portal_config(node_dir, portal_ports[org_id])
     load_network(network_file)  # what we wrote must validate
-    return DevNetwork(directory, network_file, ks_config, coord_config, node_configs)
+    return DevNetwork(
+        directory, network_file, ks_config, coord_config, node_configs, portal_configs
+    )
+
+
+def write_portal_config(node_dir: Path, port: int) -> Path:
+    """``portal.toml`` beside the organisation's node.toml, with a fresh session secret."""
+    secret = node_dir / "portal-session.key"
+    secret.touch(mode=0o600)
+    secret.write_text(secrets.token_hex(32) + "\n")
+    path = node_dir / "portal.toml"
+    path.write_text(
+        "\n".join(
+            [
+                "# betrokken portal configuration (docs/portal.md); paths relative to this file",
+                'node = "node.toml"',
+                "# HTTP on loopback only; in production a reverse proxy on this host serves HTTPS,",
+                "# or give [tls] certificate and private_key and listen on the host's address",
+                f'listen = "127.0.0.1:{port}"',
+                'session_secret = "portal-session.key"',
+                "session_idle_minutes = 30",
+                "session_max_hours = 10",
+                "# local accounts: betrokken portal user add --config portal.toml NAME --role ...",
+                "local_accounts = true",
+                "max_failed_logins = 5",
+                "lockout_minutes = 15",
+                "# login through the organisation's identity provider (OpenID Connect):",
+                "# [oidc]",
+                '# issuer = "https://login.example.nl/realms/zvh"',
+                '# client_id = "betrokken-portal"',
+                '# client_secret_file = "oidc-client.secret"',
+                '# redirect_uri = "https://betrokken.example.nl/inloggen/oidc/terug"',
+                "",
+            ]
+        )
+    )
+    return path

@@ -18,6 +18,8 @@ from betrokken.config.schema import (
     KeyServiceConfig,
     Network,
     NodeConfig,
+    PortalConfig,
+    PortalTls,
     TlsFiles,
 )
 from betrokken.errors import ConfigError
@@ -145,3 +147,35 @@ def load_keyservice(path: Path | str) -> Loaded[KeyServiceConfig]:
     path, keyservice, network, tls = _load_component(KeyServiceConfig, path)
     url = resolve_database_url(path, keyservice.database)
     return Loaded(path, keyservice.model_copy(update={"database": url}), network, tls)
+
+
+@dataclass(frozen=True)
+class LoadedPortal:
+    """A portal configuration with its organisation's node configuration (and so its network)."""
+
+    path: Path
+    portal: PortalConfig
+    node: Loaded[NodeConfig]
+
+    def resolve(self, relative: str) -> Path:
+        return resolve_path(self.path, relative)
+
+
+def load_portal(path: Path | str) -> LoadedPortal:
+    path = Path(path)
+    portal = _validate(PortalConfig, _read_toml(path), path)
+    node = load_node(resolve_path(path, portal.node))
+    if portal.tls is not None:
+        tls = PortalTls(
+            certificate=str(resolve_path(path, portal.tls.certificate)),
+            private_key=str(resolve_path(path, portal.tls.private_key)),
+        )
+        for field in ("certificate", "private_key"):
+            file = Path(getattr(tls, field))
+            if not file.is_file():
+                raise ConfigError(
+                    f"{path}: field 'tls.{field}' points at {file}, which does not exist",
+                    hint="correct the path to the portal's HTTPS certificate and key",
+                )
+        portal = portal.model_copy(update={"tls": tls})
+    return LoadedPortal(path, portal, node)

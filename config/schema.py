@@ -441,3 +441,86 @@ class KeyServiceConfig(Strict):
 
 def is_identifier(value: str) -> bool:
     return re.fullmatch(IDENTIFIER, value) is not None
+
+
+class PortalTls(Strict):
+    """The portal's own HTTPS certificate (a web certificate, not the network's mTLS one)."""
+
+    certificate: str = Field(description="PEM certificate chain for the portal's host name")
+    private_key: str = Field(description="PEM private key of that certificate (mode 0600)")
+
+
+class OidcSettings(Strict):
+    """Login through the organisation's own identity provider (OpenID Connect, code flow)."""
+
+    issuer: str = Field(
+        min_length=1,
+        description="the identity provider's issuer URL; its /.well-known/openid-configuration "
+        "is read at start-up",
+    )
+    client_id: str = Field(min_length=1)
+    client_secret_file: str = Field(description="file holding the client secret (mode 0600)")
+    redirect_uri: str = Field(
+        description="this portal's callback URL as registered at the identity provider, "
+        "ending in /inloggen/oidc/terug"
+    )
+    username_claim: str = Field(
+        default="preferred_username", description="the claim that names the person"
+    )
+    roles_claim: str = Field(
+        default="betrokken_roles",
+        description="the claim (a list) with the person's portal roles: regisseur, dpo, beheerder",
+    )
+    purposes_claim: str = Field(
+        default="betrokken_purposes",
+        description="the claim (a list) with the purposes a regisseur may ask; absent: every "
+        "purpose the network allows this organisation",
+    )
+    scope: str = "openid profile"
+    button_label: str = Field(
+        default="", description="text of the login button, e.g. 'Inloggen met Gemeente-account'"
+    )
+
+
+class PortalConfig(Strict):
+    """``portal.toml``: one organisation's web portal, run beside its node (it uses the node's
+    configuration for the organisation's keys, trail and database)."""
+
+    node: str = Field(default="node.toml", description="path to this organisation's node.toml")
+    listen: Address = Field(default="127.0.0.1:8080", description="host:port to serve on")
+    tls: PortalTls | None = Field(
+        default=None,
+        description="HTTPS certificate; required unless listen is a loopback address (then a "
+        "reverse proxy on this host terminates TLS)",
+    )
+    session_secret: str = Field(
+        default="portal-session.key",
+        description="file with the secret CSRF tokens are derived from (mode 0600; written by "
+        "`betrokken network init`, or 32 random bytes hex)",
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: float = Field(default=10.0, gt=0, le=24)
+    local_accounts: bool = Field(
+        default=True,
+        description="allow accounts kept by the portal itself (argon2id password + TOTP); "
+        "manage them with `betrokken portal user`",
+    )
+    max_failed_logins: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    oidc: OidcSettings | None = None
+    organisation_label: str = Field(
+        default="", description="name shown in the header (default: the network file's name)"
+    )
+
+    @model_validator(mode="after")
+    def _tls_or_loopback(self) -> Self:
+        host = self.listen.rsplit(":", 1)[0]
+        loopback = host in LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host)
+        if self.tls is None and not loopback:
+            raise ValueError(
+                f"the portal listens on {self.listen} without [tls]: serve on 127.0.0.1 behind a "
+                "reverse proxy that terminates HTTPS, or give [tls] certificate and private_key"
+            )
+        if not self.local_accounts and self.oidc is None:
+            raise ValueError("no way to log in: set local_accounts = true or configure [oidc]")
+        return self

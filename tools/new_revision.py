@@ -23,9 +23,10 @@ def declared(component: str) -> MetaData:
     from betrokken.audit.witness import WitnessBase
     from betrokken.keyservice.store import Base as KeyServiceBase
     from betrokken.node.store import Base as NodeBase
+    from betrokken.portal.users import PortalBase
 
     sources = {
-        "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata),
+        "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
         "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
         "coordinator": (LogBase.metadata,),
     }[component]

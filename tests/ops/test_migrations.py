@@ -44,12 +44,13 @@ from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
 from betrokken.ops import raw_engine
+from betrokken.portal.users import PortalBase
 from tests.ops.conftest import CopiedNet, run, set_database
 
 pytestmark = pytest.mark.postgres
 
 DECLARED = {
-    "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata),
+    "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
     "coordinator": (LogBase.metadata,),
 }

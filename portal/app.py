@@ -1,0 +1,251 @@
+"""The portal's ASGI application (Starlette): middleware, error pages, the role modules.
+
+``create_app(portal)`` builds it from a :class:`~betrokken.portal.web.Portal`;
+``build_portal(loaded)`` makes that from ``portal.toml`` with the organisation's own
+:class:`~betrokken.requester.client.Requester` (the command line's code path).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from betrokken.audit.record import Event
+from betrokken.config.load import LoadedPortal
+from betrokken.errors import ConfigError
+from betrokken.portal import i18n, login
+from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
+from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
+
+log = logging.getLogger("betrokken.portal")
+
+# Each role's pages are one module of this package; a module that is not there is left out.
+ROLE_MODULES = ("regisseur", "dpo", "beheerder")
+LANGUAGE_COOKIE = "taal"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+
+def role_modules() -> list[RoleModule]:
+    found = []
+    for name in ROLE_MODULES:
+        try:
+            module = importlib.import_module(f"betrokken.portal.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"betrokken.portal.{name}":
+                raise
+            continue
+        found.append(module.MODULE)
+    return found
+
+
+class PortalMiddleware(BaseHTTPMiddleware):
+    """Language, session, and the headers every response carries."""
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        portal = portal_of(request)
+        i18n.set_language(request.cookies.get(LANGUAGE_COOKIE, i18n.DEFAULT_LANGUAGE))
+        request.state.session = None
+        request.state.expired = False
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if token:
+            session, expired = portal.sessions.find(token)
+            request.state.session = session
+            if expired is not None:
+                request.state.expired = True
+                if expired.user is not None:
+                    _record_end(portal, expired.user.name, expired.role, "expired")
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if portal.loaded.portal.tls is not None:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if not request.url.path.startswith("/static/"):
+            # Pages may show a person (or the answer about one): never kept by a browser or proxy.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        session = request.state.session
+        if session is not None and session.token != token:
+            response.set_cookie(
+                SESSION_COOKIE,
+                session.token,
+                httponly=True,
+                samesite="strict",
+                secure=portal.loaded.portal.tls is not None,
+                path="/",
+            )
+        elif token and session is None:
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+
+def _record_end(portal: Portal, user: str, role: str, reason: str) -> None:
+    try:
+        portal.record(Event.LOGOUT, user, role, reason=reason)
+    except Exception:  # the trail is down: the page still works, the log says so
+        log.exception("could not keep the end of a session in the trail")
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    target = "/inloggen?verlopen=1" if exc.expired else "/inloggen"
+    return RedirectResponse(target, status_code=303)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Forbidden)
+    return render(request, "error.html", {"kind": "forbidden", "role": exc.role}, status=403)
+
+
+async def _csrf(request: Request, exc: Exception) -> Response:
+    return render(request, "error.html", {"kind": "csrf"}, status=403)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = {404: "not-found", 405: "method"}.get(exc.status_code, "bad-request")
+    return render(request, "error.html", {"kind": kind}, status=exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("page %s failed: %s", request.url.path, type(exc).__name__)
+    return render(request, "error.html", {"kind": "internal"}, status=500)
+
+
+async def _language(request: Request) -> Response:
+    language = request.path_params["language"]
+    back = request.query_params.get("terug", "/")
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    response = RedirectResponse(back, status_code=303)
+    if language in i18n.LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, language, samesite="strict", httponly=True, path="/")
+    return response
+
+
+async def _home(request: Request) -> Response:
+    from betrokken.portal.auth import current_user
+
+    user = current_user(request)
+    for module in portal_of(request).modules:
+        if user.has(module.role) and module.nav:
+            return RedirectResponse(module.nav[0].path, status_code=303)
+    return render(request, "home.html")
+
+
+def create_app(portal: Portal) -> Starlette:
+    portal.modules = role_modules()
+    routes: list[BaseRoute] = [
+        Route("/", _home),
+        Route("/taal/{language}", _language),
+        Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
+        *login.routes(),
+    ]
+    for module in portal.modules:
+        routes.extend(module.routes)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(PortalMiddleware)],
+        exception_handlers={
+            LoginRequired: _login_required,
+            Forbidden: _forbidden,
+            CsrfRefused: _csrf,
+            HTTPException: _http,
+            Exception: _server_error,
+        },
+    )
+    app.state.portal = portal
+    return app
+
+
+def read_session_secret(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+        secret = bytes.fromhex(text)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: the portal's session secret is missing",
+            hint=f"create it: python3 -c 'import secrets; print(secrets.token_hex(32))' > {path} "
+            f"&& chmod 600 {path}",
+        ) from None
+    except ValueError:
+        raise ConfigError(f"{path}: the session secret is not hex") from None
+    if len(secret) < 32:
+        raise ConfigError(f"{path}: the session secret must hold at least 32 bytes (64 hex)")
+    return secret
+
+
+def write_session_secret(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_hex(32) + "\n")
+
+
+def build_portal(loaded: LoadedPortal) -> Portal:
+    """The running portal's state: the organisation's requester, trail, accounts, sessions."""
+    import datetime as dt
+
+    from betrokken.portal.users import UserStore
+    from betrokken.requester.client import Requester
+
+    config = loaded.portal
+    network = loaded.node.network
+    organisation = network.organisation(loaded.node.component.organisation)
+    assert organisation is not None  # load_node checked it
+    secret = read_session_secret(loaded.resolve(config.session_secret))
+    requester = Requester.from_config(loaded.node)
+    users = (
+        UserStore(
+            requester.trail.engine,
+            f"betrokken {organisation.name}",
+            max_failed=config.max_failed_logins,
+            lockout=dt.timedelta(minutes=config.lockout_minutes),
+        )
+        if config.local_accounts
+        else None
+    )
+    portal = Portal(
+        loaded=loaded,
+        network=network,
+        organisation=organisation,
+        sessions=Sessions(
+            secret,
+            idle_seconds=config.session_idle_minutes * 60,
+            max_seconds=config.session_max_hours * 3600,
+        ),
+        trail=requester.trail,
+        users=users,
+        ask=requester.ask,
+    )
+    if config.oidc is not None:
+        from betrokken.portal.oidc import OidcLogin  # type: ignore[import-not-found]
+
+        portal.oidc = OidcLogin.discover(config.oidc, loaded)
+    return portal

@@ -1,0 +1,190 @@
+"""Logging in and out: local accounts (password + TOTP code) and the organisation's identity
+provider (OpenID Connect). Every login, failed login and logout is a record in the trail."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from betrokken.audit.record import Event
+from betrokken.portal.auth import PortalSession, PortalUser, checked_form, session_of
+from betrokken.portal.i18n import _, local_time
+from betrokken.portal.web import client_address, portal_of, render
+
+
+def _session(request: Request) -> PortalSession:
+    """This visitor's session (a new, anonymous one for a first visit: the login form's CSRF
+    token needs one)."""
+    session = session_of(request)
+    if session is None:
+        session = portal_of(request).sessions.new()
+        request.state.session = session
+    return session
+
+
+def start_session(request: Request, user: PortalUser, method: str) -> Response:
+    """Log ``user`` in: a fresh session token, a record in the trail, then the first page."""
+    portal = portal_of(request)
+    session = portal.sessions.renew(_session(request))
+    session.user = user
+    session.role = sorted(user.roles)[0] if user.roles else ""
+    request.state.session = session
+    portal.record(
+        Event.LOGIN,
+        user.name,
+        ",".join(sorted(user.roles)),
+        reason="logged in",
+        access_point=client_address(request),
+        details={"method": method},
+    )
+    return RedirectResponse("/", status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    portal = portal_of(request)
+    session = _session(request)
+    if session.user is not None:
+        return RedirectResponse("/", status_code=303)
+    notice = ""
+    if request.query_params.get("verlopen") or request.state.expired:
+        notice = _("Your session has ended. Please log in again.")
+    elif request.query_params.get("afgemeld"):
+        notice = _("You have logged out.")
+    return render(
+        request,
+        "login.html",
+        {
+            "notice": notice,
+            "local": portal.users is not None,
+            "oidc": portal.oidc,
+            "error": "",
+            "username": "",
+        },
+    )
+
+
+async def login_submit(request: Request) -> Response:
+    portal = portal_of(request)
+    _session(request)
+    form = await checked_form(request)
+    if portal.users is None:
+        return RedirectResponse("/inloggen", status_code=303)
+    username = str(form.get("gebruikersnaam", "")).strip()
+    password = str(form.get("wachtwoord", ""))
+    code = str(form.get("code", ""))
+    from starlette.concurrency import run_in_threadpool
+
+    outcome = await run_in_threadpool(portal.users.login, username, password, code)
+    if outcome.account is not None:
+        account = outcome.account
+        user = PortalUser(
+            name=account.username,
+            roles=frozenset(account.roles),
+            organisation=portal.organisation.id,
+            purposes=frozenset(account.purposes),
+            display_name=account.display_name,
+            method="local",
+        )
+        return start_session(request, user, "local")
+    portal.record(
+        Event.LOGIN_FAILED,
+        username if outcome.known else "",
+        reason=outcome.reason,
+        access_point=client_address(request),
+        details={"method": "local"} | ({} if outcome.known else {"account": "unknown"}),
+    )
+    if outcome.reason == "locked" and outcome.locked_until is not None:
+        error = _(
+            "This account is locked after too many failed attempts. Try again after {time}, "
+            "or ask your administrator to unlock it."
+        ).format(time=local_time(outcome.locked_until))
+    else:
+        error = _(
+            "The user name, password or code is not correct (or the account is disabled). "
+            "Check them and try again."
+        )
+    return render(
+        request,
+        "login.html",
+        {
+            "notice": "",
+            "local": True,
+            "oidc": portal.oidc,
+            "error": error,
+            "username": username if outcome.known else "",
+        },
+        status=400,
+    )
+
+
+async def logout(request: Request) -> Response:
+    portal = portal_of(request)
+    await checked_form(request)
+    session = session_of(request)
+    if session is not None:
+        if session.user is not None:
+            portal.record(
+                Event.LOGOUT,
+                session.user.name,
+                ",".join(sorted(session.user.roles)),
+                reason="logged out",
+                access_point=client_address(request),
+            )
+        portal.sessions.end(session)
+        request.state.session = None
+    return RedirectResponse("/inloggen?afgemeld=1", status_code=303)
+
+
+async def oidc_start(request: Request) -> Response:
+    portal = portal_of(request)
+    if portal.oidc is None:
+        return RedirectResponse("/inloggen", status_code=303)
+    session = _session(request)
+    return portal.oidc.start(session)  # type: ignore[no-any-return]
+
+
+async def oidc_return(request: Request) -> Response:
+    portal = portal_of(request)
+    if portal.oidc is None:
+        return RedirectResponse("/inloggen", status_code=303)
+    session = _session(request)
+    from starlette.concurrency import run_in_threadpool
+
+    user, problem = await run_in_threadpool(
+        portal.oidc.finish, session, dict(request.query_params), portal.organisation.id
+    )
+    if user is None:
+        portal.record(
+            Event.LOGIN_FAILED,
+            "",
+            reason=problem,
+            access_point=client_address(request),
+            details={"method": "oidc"},
+        )
+        return render(
+            request,
+            "login.html",
+            {
+                "notice": "",
+                "local": portal.users is not None,
+                "oidc": portal.oidc,
+                "error": _(
+                    "Logging in through your organisation did not succeed ({problem}). "
+                    "Try again, or ask your administrator."
+                ).format(problem=problem),
+                "username": "",
+            },
+            status=400,
+        )
+    return start_session(request, user, "oidc")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/inloggen", login_page, methods=["GET"]),
+        Route("/inloggen", login_submit, methods=["POST"]),
+        Route("/uitloggen", logout, methods=["POST"]),
+        Route("/inloggen/oidc", oidc_start, methods=["GET"]),
+        Route("/inloggen/oidc/terug", oidc_return, methods=["GET"]),
+    ]

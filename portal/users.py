@@ -1,0 +1,304 @@
+"""Local portal accounts: argon2id password hashes, a TOTP second factor, lock-out.
+
+For small organisations and development; larger ones log in through their own identity provider
+(OpenID Connect, :mod:`betrokken.portal.oidc`). The accounts live in the organisation's own
+database (the node's), table ``portal_users`` (migration ``node_0005``). A TOTP code is accepted
+once: the last used time step is kept, so a code seen over someone's shoulder cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Boolean, DateTime, Engine, Integer, MetaData, String, Text, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from betrokken.clock import utcnow
+from betrokken.errors import BadInput
+
+ROLES = ("regisseur", "dpo", "beheerder")
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+MIN_PASSWORD = 12
+_HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
+_DUMMY_HASH = _HASHER.hash("betrokken: a password nobody has")
+
+
+class PortalBase(DeclarativeBase):
+    metadata = MetaData()
+
+
+class PortalUserRow(PortalBase):
+    __tablename__ = "portal_users"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(128))  # comma-separated, see ROLES
+    purposes: Mapped[str] = mapped_column(Text, default="")  # comma-separated; empty: all allowed
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_totp_step: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    purposes: tuple[str, ...]
+    disabled: bool
+    locked_until: dt.datetime | None
+    failed_logins: int
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the new user needs once: the TOTP secret and the otpauth:// URI for an app."""
+
+    username: str
+    password: str | None
+    totp_secret: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    account: Account | None  # set when the login succeeded
+    reason: str = ""  # "unknown", "disabled", "locked", "password", "code" when it did not
+    locked_until: dt.datetime | None = None
+    known: bool = False  # the user name is an existing account
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
+def _account(row: PortalUserRow) -> Account:
+    return Account(
+        row.username,
+        row.display_name,
+        _split(row.roles),
+        _split(row.purposes),
+        row.disabled,
+        _aware(row.locked_until),
+        row.failed_logins,
+    )
+
+
+def check_username(username: str) -> str:
+    if not USERNAME.fullmatch(username):
+        raise BadInput(
+            "a user name is 1 to 128 letters, digits, dots, hyphens, underscores or @",
+            hint="e.g. r.jansen or r.jansen@zvh.example.nl",
+        )
+    return username
+
+
+def check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise BadInput(
+            "give one or more roles out of: " + ", ".join(ROLES),
+            hint="e.g. --role regisseur --role dpo",
+        )
+    return tuple(dict.fromkeys(roles))
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise BadInput(
+            f"a password has at least {MIN_PASSWORD} characters",
+            hint="choose a longer password (a sentence is easier to remember)",
+        )
+    return password
+
+
+class UserStore:
+    """The portal's local accounts, in the organisation's own database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        issuer: str,
+        *,
+        max_failed: int = 5,
+        lockout: dt.timedelta = dt.timedelta(minutes=15),
+    ) -> None:
+        self.engine = engine
+        self.issuer = issuer  # shown in the authenticator app
+        self.max_failed = max_failed
+        self.lockout = lockout
+
+    # --- administration (``betrokken portal user``) ----------------------------------------
+    def add(
+        self,
+        username: str,
+        password: str,
+        roles: tuple[str, ...],
+        purposes: tuple[str, ...] = (),
+        display_name: str = "",
+    ) -> Enrolment:
+        check_username(username)
+        check_password(password)
+        roles = check_roles(roles)
+        secret = pyotp.random_base32()
+        now = utcnow()
+        with Session(self.engine) as session, session.begin():
+            if session.get(PortalUserRow, username) is not None:
+                raise BadInput(
+                    f"the account '{username}' already exists",
+                    hint="use `betrokken portal user reset` to give it a new password and code",
+                )
+            session.add(
+                PortalUserRow(
+                    username=username,
+                    display_name=display_name or username,
+                    password_hash=_HASHER.hash(password),
+                    totp_secret=secret,
+                    roles=",".join(roles),
+                    purposes=",".join(purposes),
+                    disabled=False,
+                    failed_logins=0,
+                    locked_until=None,
+                    last_totp_step=0,
+                    created_at=now,
+                    changed_at=now,
+                )
+            )
+        return Enrolment(username, None, secret, self.uri(username, secret))
+
+    def uri(self, username: str, secret: str) -> str:
+        return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self.issuer)
+
+    def reset(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        roles: tuple[str, ...] | None = None,
+        purposes: tuple[str, ...] | None = None,
+        new_code: bool = True,
+    ) -> tuple[Enrolment, Account, Account]:
+        """New password and/or TOTP secret, roles or purposes; unlocks and re-enables.
+        Returns the enrolment and the account before and after."""
+        if password is not None:
+            check_password(password)
+        if roles is not None:
+            roles = check_roles(roles)
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, username)
+            before = _account(row)
+            if password is not None:
+                row.password_hash = _HASHER.hash(password)
+            secret = row.totp_secret
+            if new_code:
+                secret = pyotp.random_base32()
+                row.totp_secret = secret
+                row.last_totp_step = 0
+            if roles is not None:
+                row.roles = ",".join(roles)
+            if purposes is not None:
+                row.purposes = ",".join(purposes)
+            row.disabled = False
+            row.failed_logins = 0
+            row.locked_until = None
+            row.changed_at = utcnow()
+            after = _account(row)
+        return Enrolment(username, password, secret, self.uri(username, secret)), before, after
+
+    def disable(self, username: str) -> Account:
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, username)
+            before = _account(row)
+            row.disabled = True
+            row.changed_at = utcnow()
+        return before
+
+    def accounts(self) -> list[Account]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(PortalUserRow).order_by(PortalUserRow.username))
+            return [_account(row) for row in rows]
+
+    def get(self, username: str) -> Account | None:
+        with Session(self.engine) as session:
+            row = session.get(PortalUserRow, username)
+            return _account(row) if row else None
+
+    def _row(self, session: Session, username: str) -> PortalUserRow:
+        row = session.get(PortalUserRow, username)
+        if row is None:
+            raise BadInput(
+                f"there is no account '{username}'",
+                hint="`betrokken portal user list` shows the accounts",
+            )
+        return row
+
+    # --- logging in --------------------------------------------------------------------------
+    def login(
+        self, username: str, password: str, code: str, now: dt.datetime | None = None
+    ) -> LoginOutcome:
+        """Check password and TOTP code; count failures and lock the account after too many."""
+        now = now or utcnow()
+        with Session(self.engine) as session, session.begin():
+            row = session.get(PortalUserRow, username) if USERNAME.fullmatch(username) else None
+            if row is None:
+                _verify(_DUMMY_HASH, password)  # the same work as for an existing account
+                return LoginOutcome(None, "unknown")
+            locked = _aware(row.locked_until)
+            if row.disabled:
+                return LoginOutcome(None, "disabled", known=True)
+            if locked is not None and locked > now:
+                return LoginOutcome(None, "locked", locked, known=True)
+            if not _verify(row.password_hash, password):
+                return self._failed(row, "password", now)
+            step = _totp_step(row.totp_secret, code.strip().replace(" ", ""), now)
+            if step is None or step <= row.last_totp_step:
+                return self._failed(row, "code", now)
+            row.last_totp_step = step
+            row.failed_logins = 0
+            row.locked_until = None
+            if _HASHER.check_needs_rehash(row.password_hash):
+                row.password_hash = _HASHER.hash(password)
+            return LoginOutcome(_account(row), known=True)
+
+    def _failed(self, row: PortalUserRow, reason: str, now: dt.datetime) -> LoginOutcome:
+        row.failed_logins += 1
+        if row.failed_logins >= self.max_failed:
+            row.locked_until = now + self.lockout
+            row.failed_logins = 0
+            return LoginOutcome(None, "locked", row.locked_until, known=True)
+        return LoginOutcome(None, reason, known=True)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
+    """The time step ``code`` belongs to (this one or the one either side), or None."""
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int(now.timestamp()) // totp.interval
+    for step in (current - 1, current, current + 1):
+        if pyotp.utils.strings_equal(totp.generate_otp(step), code):
+            return step
+    return None

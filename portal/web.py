@@ -1,0 +1,171 @@
+"""What every page shares: the templates, the portal's state, the role modules' registration.
+
+A role's pages are one module (``regisseur.py``, ``dpo.py``, ``beheerder.py``) that defines
+``MODULE = RoleModule(role, routes, nav)``; :mod:`betrokken.portal.app` mounts every module found.
+A page handler is an ``async def`` that calls :func:`betrokken.portal.auth.current_user` with its
+role and returns :func:`render`. See README-dev.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute
+
+from betrokken.audit.log import AuditLog
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.clock import utcnow
+from betrokken.config.load import LoadedPortal
+from betrokken.config.schema import Network, Organisation, Purpose
+from betrokken.portal import i18n
+from betrokken.portal.auth import PortalUser, Sessions, session_of
+from betrokken.portal.users import UserStore
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is defined; translate it where it is shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    label: str  # English message id; shown translated
+
+
+@dataclass(frozen=True)
+class RoleModule:
+    """One role's pages: its routes and its entries in the navigation."""
+
+    role: str
+    routes: Sequence[BaseRoute]
+    nav: Sequence[NavItem] = ()
+
+
+@dataclass
+class Portal:
+    """Everything a page needs, held by the running portal (``request.app.state.portal``)."""
+
+    loaded: LoadedPortal
+    network: Network
+    organisation: Organisation
+    sessions: Sessions
+    trail: AuditLog
+    users: UserStore | None
+    ask: Callable[..., Any]  # Requester.ask of the organisation (the CLI's code path)
+    oidc: Any = None  # betrokken.portal.oidc.OidcLogin when configured
+    modules: list[RoleModule] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def label(self) -> str:
+        return self.loaded.portal.organisation_label or self.organisation.name
+
+    def record(
+        self,
+        event: Event,
+        user: str,
+        role: str = "",
+        *,
+        reason: str = "",
+        access_point: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> int:
+        """Append one record to the organisation's own trail (logins, role changes, ...)."""
+        entry = AuditEntry(
+            event=event,
+            at=utcnow(),
+            organisation=self.organisation.id,
+            user=user,
+            role=role,
+            access_point=access_point,
+            reason=reason,
+            details=dict(details or {}),
+        )
+        with self.trail.engine.begin() as conn:
+            return self.trail.append([entry], conn)[0]
+
+    def purposes_for(self, user: PortalUser, role: str = "regisseur") -> list[Purpose]:
+        """The purposes ``user`` may ask: the network allows the organisation and the role, and
+        the user's account (or identity provider) lists it (an empty list: every such one)."""
+        allowed = []
+        for purpose in self.network.purposes:
+            if self.organisation.id not in purpose.allowed_organisations:
+                continue
+            if purpose.allowed_roles and role not in purpose.allowed_roles:
+                continue
+            if user.purposes and purpose.id not in user.purposes:
+                continue
+            allowed.append(purpose)
+        return allowed
+
+
+def portal_of(request: Request) -> Portal:
+    portal: Portal = request.app.state.portal
+    return portal
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+_environment = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(("html",), default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.globals.update(
+    _=i18n.gettext,
+    pgettext=i18n.pgettext,
+    outcome_label=i18n.outcome_label,
+    outcome_explanation=i18n.outcome_explanation,
+    local_time=i18n.local_time,
+    LANGUAGES=i18n.LANGUAGES,
+    LANGUAGE_NAMES=i18n.LANGUAGE_NAMES,
+)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """A page in the user's language with the shared layout's context (user, nav, CSRF token)."""
+    portal = portal_of(request)
+    session = session_of(request)
+    user = session.user if session else None
+    nav = [
+        item
+        for module in portal.modules
+        if user is not None and user.has(module.role)
+        for item in module.nav
+    ]
+    page = _environment.get_template(template).render(
+        request=request,
+        path=request.url.path,
+        portal=portal,
+        organisation_label=portal.label,
+        user=user,
+        nav=nav,
+        csrf=portal.sessions.csrf_token(session) if session else "",
+        language=i18n.current_language(),
+        now=dt.datetime.now(dt.UTC),
+        **(context or {}),
+    )
+    return HTMLResponse(page, status_code=status, headers=dict(headers or {}))
