@@ -20,7 +20,7 @@ import hmac
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,7 +273,7 @@ class InMemoryParser(MultiPartParser):
     spool_max_size = MAX_UPLOAD_BYTES + 1
 
 
-async def _limited(request: Request) -> AsyncIterator[bytes]:
+async def _limited(request: Request) -> AsyncGenerator[bytes, None]:
     size = 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -9,9 +9,9 @@ record cannot be written, nothing is shown.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
-import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from betrokken.audit.access import (
     unknown_value,
 )
 from betrokken.audit.log import CHECKPOINTS
-from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.record import AuditEntry
 from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.errors import BetrokkenError, InvalidBsn
@@ -207,9 +207,8 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
             try:
                 moment = _local_day(values[name], end=name == "tot")
             except ValueError:
-                return wanted, values, _("'%(field)s' is not a date. Choose a date such as 2026-11-23.") % {
-                    "field": _(label)
-                }
+                message = _("'%(field)s' is not a date. Choose a date such as 2026-11-23.")
+                return wanted, values, message % {"field": _(label)}
             if name == "van":
                 wanted.since = moment
             else:
@@ -217,15 +216,22 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
     for name in ("gebruiker", "zaak"):
         value = values[name]
         if value and (not value.isprintable() or len(value.encode()) > 128):
-            return wanted, values, _(
-                "The account name and case number must be printable text of at most 128 characters."
+            return (
+                wanted,
+                values,
+                _(
+                    "The account name and case number must be printable text of at most 128 "
+                    "characters."
+                ),
             )
     found = unknown_value(wanted, portal.network, purpose=True)
     if found is not None:
         field, value, _allowed = found
-        return wanted, values, _(
-            "'%(value)s' is not a known value for '%(field)s'. Choose one of the values in the list."
-        ) % {"value": value[:40], "field": _(FIELDS[field])}
+        message = _(
+            "'%(value)s' is not a known value for '%(field)s'. Choose one of the values in the "
+            "list."
+        )
+        return wanted, values, message % {"value": value[:40], "field": _(FIELDS[field])}
     return wanted, values, ""
 
 

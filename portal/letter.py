@@ -184,9 +184,7 @@ def local_date(day: dt.date, locale: str) -> str:
 def _organisation(network: Network, org_id: str) -> str:
     if org_id.startswith("domain:"):
         domain = org_id.split(":", 1)[1].split(" ")[0]
-        return _("an organisation in the field of %(domain)s (name not given)") % {
-            "domain": domain
-        }
+        return _("an organisation in the field of %(domain)s (name not given)") % {"domain": domain}
     org = network.organisation(org_id)
     return org.name if org else org_id
 
@@ -217,9 +215,7 @@ def _answers(item: Happening, network: Network, own: Organisation) -> tuple[str,
             return (_("it is not recorded which organisations answered"),)
         answered = ", ".join(_organisation(network, o) for o in item.answered)
         lines = [
-            _(
-                "answered: %(names)s; what each answered is kept by the organisation that asked"
-            )
+            _("answered: %(names)s; what each answered is kept by the organisation that asked")
             % {"names": answered or "-"}
         ]
         if item.missing:
@@ -250,17 +246,13 @@ def build_letter(
         when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
             label = REGISTRATIONS.get(item.reason)
-            registrations.append(
-                RegistrationLine(when, _(label) if label else item.reason)
-            )
+            registrations.append(RegistrationLine(when, _(label) if label else item.reason))
             continue
         if item.event not in (Event.OWN_QUERY, Event.DISCLOSURE, Event.SEARCH, Event.REFUSAL):
             continue
         line = LookupLine(
             when=when,
-            organisation=_organisation(network, item.organisation)
-            if item.organisation
-            else "-",
+            organisation=_organisation(network, item.organisation) if item.organisation else "-",
             role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",

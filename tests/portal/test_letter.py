@@ -20,11 +20,11 @@ from betrokken.crypto.note import NoteKey
 from betrokken.crypto.oprf import derive_organisation_key, evaluate
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
+from betrokken.demo import GEMEENTE, GGZ, POLITIE, ZVH
 from betrokken.identity.keyfiles import read_seed
 from betrokken.portal import i18n
 from betrokken.portal.letter import Addressee, Letter, build_letter, read_addressee
 
-ZVH, POLITIE, GEMEENTE, GGZ = "zvh-kennemerland", "politie-nh", "gemeente-haarlem", "ggz-kennemerland"
 ORGS = (ZVH, POLITIE, GEMEENTE, GGZ)
 PERSON, OTHER = "999993653", "999990019"
 WINTER = dt.datetime(2026, 1, 15, 8, 5, tzinfo=dt.UTC)  # 09:05 in Amsterdam (CET)
@@ -226,7 +226,7 @@ def test_the_letter_lists_every_partners_own_trail_and_the_addressee_as_typed(
     trail: Trail,
 ) -> None:
     letter = _letter(trail, "nl")
-    assert [(k.name, k.own) for k in letter.trails][0] == (_name(trail, ZVH), True)
+    assert next((k.name, k.own) for k in letter.trails) == (_name(trail, ZVH), True)
     assert {k.name for k in letter.trails} == {_name(trail, o) for o in ORGS}
     assert letter.addressee == Addressee(
         "Mw. A. de Vries", "Kerkstraat 1\n2011 AA Haarlem", dt.date(2026, 11, 2), "FG-2026-031"
