@@ -4,10 +4,13 @@ recorded in the organisation's own trail."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import os
 import random
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,55 @@ def _name(portal: PortalRun, org: str) -> str:
     return organisation.name
 
 
+def _shot(driver: Any, name: str) -> None:
+    """With BETROKKEN_SCREENSHOTS=<folder>: the whole page as a PNG 1280 px wide."""
+    if os.environ.get("BETROKKEN_SCREENSHOTS"):
+        _shot_width(driver, name, 1280)
+
+
+def _print_shot(driver: Any, name: str) -> None:
+    """With BETROKKEN_SCREENSHOTS: the page printed (A4, Chromium's print to PDF) as a PDF, and
+    its first page as a PNG of the print emulation at A4 width (96 dpi)."""
+    folder = os.environ.get("BETROKKEN_SCREENSHOTS")
+    if not folder:
+        return
+    pdf = driver.execute_cdp_cmd(
+        "Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69, "preferCSSPageSize": True}
+    )
+    Path(folder, f"{name}.pdf").write_bytes(base64.b64decode(pdf["data"]))
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    driver.set_window_size(794 + 16, 1123)
+    try:
+        _shot_width(driver, name, 794)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        driver.set_window_size(1280, 900)
+
+
+def _shot_width(driver: Any, name: str, width: int) -> None:
+    folder = os.environ["BETROKKEN_SCREENSHOTS"]
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        },
+    )
+    Path(folder, f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def _log_in(driver: Any, portal: PortalRun, role: str) -> Any:
+    """Log the role's account in. A TOTP code works once and only in its time step or the one
+    either side: when the account already used the next step, wait for the clock to reach it."""
+    user = portal.user(role)
+    while user.last_step > int(time.time()) // 30:
+        time.sleep(1)
+    log_in(driver, portal, user)
+    return user
+
+
 def _heading(driver: Any) -> str:
     return str(driver.find_element(_by("TAG_NAME"), "h1").text)
 
@@ -68,10 +120,10 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     asked = running.query(ZVH, person.digits, "zvh-triage", "CASE-INZAGE-1")
     assert asked.code == 0, asked.stderr
     after = format_date(dt.datetime.now(AMSTERDAM).date(), "d MMMM y", locale="nl")
-    dpo = portal.user("dpo")
-    log_in(browser, portal, dpo)
+    _log_in(browser, portal, "dpo")
     browser.get(portal.url + "/dpo/inzage")
     assert_accessible(browser)
+    _shot(browser, "dpo-inzage")
     running.typed.add(person.digits)
     browser.find_element(_by("ID"), "bsn").send_keys(person.digits)
     browser.find_element(_by("ID"), "name").send_keys("Mw. J. Pietersen")
@@ -109,6 +161,8 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     staff = str(browser.find_element(_by("CSS_SELECTOR"), "section.staff").text)
     assert "tester" in staff
     assert_accessible(browser)
+    _shot(browser, "dpo-brief")
+    _print_shot(browser, "dpo-brief-a4")
     # Printed, only the letter remains (the print style sheet hides the rest).
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     shown = browser.execute_script(
@@ -123,8 +177,7 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
 def test_every_dpo_page_view_is_a_log_access_record_naming_the_account(
     portal: PortalRun, browser: Any
 ) -> None:
-    dpo = portal.user("dpo")
-    log_in(browser, portal, dpo)
+    dpo = _log_in(browser, portal, "dpo")
     start = _trail_size(portal)
     for page in DPO_PAGES:
         browser.get(portal.url + page)
@@ -149,14 +202,19 @@ def test_the_dpo_sees_the_log_status_and_a_filtered_log_in_dutch(
     portal: PortalRun, browser: Any
 ) -> None:
     assert portal.running.query(ZVH, "999993653", "zvh-triage", "CASE-FILTER-9").code == 0
-    log_in(browser, portal, portal.user("dpo"))
+    _log_in(browser, portal, "dpo")
     browser.get(portal.url + "/dpo/status")
     text = page_text(browser)
+    _shot(browser, "dpo-status")
     assert "Het logboek is in orde" in text
     assert "Laatste ondertekende controlepunt" in text and "UTC" not in text
     browser.get(portal.url + "/dpo/logboek?zaak=CASE-FILTER-9&soort=own-query")
     rows = browser.find_elements(_by("CSS_SELECTOR"), "table.data tbody tr")
     assert len(rows) == 1, [r.text for r in rows]
+    browser.get(portal.url + "/dpo/logboek?soort=own-query")
+    _shot(browser, "dpo-logboek")
+    browser.get(portal.url + "/dpo/logboek?zaak=CASE-FILTER-9&soort=own-query")
+    rows = browser.find_elements(_by("CSS_SELECTOR"), "table.data tbody tr")
     assert "vraag door onze organisatie" in rows[0].text and "CASE-FILTER-9" in rows[0].text
     assert "volledig" in rows[0].text or "onvolledig" in rows[0].text
     log_out(browser)
@@ -165,7 +223,7 @@ def test_the_dpo_sees_the_log_status_and_a_filtered_log_in_dutch(
 def test_a_filter_with_an_unknown_value_is_refused_with_a_message(
     portal: PortalRun, browser: Any
 ) -> None:
-    log_in(browser, portal, portal.user("dpo"))
+    _log_in(browser, portal, "dpo")
     for query, message in (
         ("soort=bestaat-niet", "'bestaat-niet' is geen bekende waarde voor 'Soort regel'"),
         ("organisatie=nergens", "'nergens' is geen bekende waarde voor 'Organisatie'"),
@@ -177,12 +235,14 @@ def test_a_filter_with_an_unknown_value_is_refused_with_a_message(
         alert = str(browser.find_element(_by("CSS_SELECTOR"), "[role=alert]").text)
         assert "Dit filter kan niet worden gebruikt" in alert and message in alert, alert
         assert not browser.find_elements(_by("CSS_SELECTOR"), "table.data")
+        if query.startswith("soort="):
+            _shot(browser, "dpo-logboek-fout")
     assert_accessible(browser)
     log_out(browser)
 
 
 def test_a_regisseur_cannot_open_dpo_or_beheerder_pages(portal: PortalRun, browser: Any) -> None:
-    log_in(browser, portal, portal.user("regisseur"))
+    _log_in(browser, portal, "regisseur")
     start = _trail_size(portal)
     for page in (*DPO_PAGES, "/dpo/rapport/volledig", "/beheer/status", "/beheer/import"):
         browser.get(portal.url + page)
@@ -196,7 +256,7 @@ def test_a_regisseur_cannot_open_dpo_or_beheerder_pages(portal: PortalRun, brows
 
 
 def test_a_beheerder_sees_the_node_status(portal: PortalRun, browser: Any) -> None:
-    log_in(browser, portal, portal.user("beheerder"))
+    _log_in(browser, portal, "beheerder")
     browser.get(portal.url + "/beheer/status")
     text = page_text(browser)
     assert _heading(browser) == "Status node"
@@ -210,6 +270,7 @@ def test_a_beheerder_sees_the_node_status(portal: PortalRun, browser: Any) -> No
     assert all("werkt" in s for s in states.values()), states
     assert "geldig tot" in text and "Actief" in text
     assert_accessible(browser)
+    _shot(browser, "beheerder-status")
     log_out(browser)
 
 
@@ -233,9 +294,10 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
     lines += [f"{digits};01-09-2026;wijkteam;C" for digits in bad]  # lines 10-11: elfproef
     export = tmp_path / "zaaksysteem export.csv"
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log_in(browser, portal, portal.user("beheerder"))
+    _log_in(browser, portal, "beheerder")
     browser.get(portal.url + "/beheer/import")
     assert_accessible(browser)
+    _shot(browser, "beheerder-import")
     browser.find_element(_by("ID"), "bestand").send_keys(str(export))
     browser.find_element(_by("CSS_SELECTOR"), "form[action='/beheer/import'] button").click()
     from selenium.webdriver.support.ui import WebDriverWait
@@ -268,6 +330,7 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
     for digits in [b.digits for b in fresh] + bad:
         assert digits not in browser.page_source
     assert_accessible(browser)
+    _shot(browser, "beheerder-import-klaar")
     # The registrations are in the node's trail with the beheerder's account as the actor.
     added = [
         r
