@@ -110,6 +110,17 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What one organisation answered (``who`` empty: a remark about the question as a whole)."""
+
+    who: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.who}: {self.what}" if self.who else self.what
+
+
+@dataclass(frozen=True)
 class LookupLine:
     """One look-up as the person reads it: when, who asked (organisation and role), why, and
     what each organisation answered."""
@@ -119,7 +130,7 @@ class LookupLine:
     role: str
     purpose: str
     legal_basis: str
-    answers: tuple[str, ...]
+    answers: tuple[Answer, ...]
     together: int = 1  # asked together with this many persons (a list)
 
 
@@ -198,31 +209,32 @@ def _purpose(network: Network, purpose_id: str) -> str:
     return purpose.description if purpose else purpose_id or "-"
 
 
-def _answers(item: Happening, network: Network, own: Organisation) -> tuple[str, ...]:
+def _answers(item: Happening, network: Network, own: Organisation) -> tuple[Answer, ...]:
     if item.event is Event.OWN_QUERY:
         if not item.answers:
-            return (_("no answer was recorded (the question did not get through)"),)
+            return (Answer("", _("no answer was recorded (the question did not get through)")),)
         return tuple(
-            f"{_organisation(network, org)}: {_(ANSWERS.get(value, value))}"
+            Answer(_organisation(network, org), _(ANSWERS.get(value, value)))
             for org, value in item.answers
         )
     if item.event is Event.DISCLOSURE:
         level = item.reason.removeprefix("disclosed:").strip()
         said = DISCLOSED.get(level)
-        return (f"{own.name}: {_(said) if said else item.reason}",)
+        return (Answer(own.name, _(said) if said else item.reason),)
     if item.event is Event.SEARCH:
         if item.answered is None:
-            return (_("it is not recorded which organisations answered"),)
+            return (Answer("", _("it is not recorded which organisations answered")),)
         answered = ", ".join(_organisation(network, o) for o in item.answered)
         lines = [
-            _("answered: %(names)s; what each answered is kept by the organisation that asked")
-            % {"names": answered or "-"}
+            Answer(
+                "",
+                _("answered: %(names)s; what each answered is kept by the organisation that asked")
+                % {"names": answered or "-"},
+            )
         ]
         if item.missing:
-            lines.append(
-                _("no answer from: %(names)s")
-                % {"names": ", ".join(_organisation(network, o) for o in item.missing)}
-            )
+            names = ", ".join(_organisation(network, o) for o in item.missing)
+            lines.append(Answer("", _("no answer from: %(names)s") % {"names": names}))
         return tuple(lines)
     return ()
 
@@ -258,7 +270,7 @@ def build_letter(
             legal_basis=item.legal_basis or "-",
             answers=_answers(item, network, own)
             if item.event is not Event.REFUSAL
-            else (_("the question was refused; nothing was asked"),),
+            else (Answer("", _("the question was refused; nothing was asked")),),
             together=item.persons,
         )
         (refusals if item.event is Event.REFUSAL else lookups).append(line)

@@ -9,7 +9,9 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -59,22 +61,32 @@ def _shot(driver: Any, name: str) -> None:
 
 
 def _print_shot(driver: Any, name: str) -> None:
-    """With BETROKKEN_SCREENSHOTS: the page printed (A4, Chromium's print to PDF) as a PDF, and
-    its first page as a PNG of the print emulation at A4 width (96 dpi)."""
+    """With BETROKKEN_SCREENSHOTS: the page printed on A4 by Chromium (print to PDF, the print
+    style sheet and its page margins), and the PDF's first page as a PNG (with pdftoppm)."""
     folder = os.environ.get("BETROKKEN_SCREENSHOTS")
     if not folder:
         return
-    pdf = driver.execute_cdp_cmd(
-        "Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69, "preferCSSPageSize": True}
-    )
-    Path(folder, f"{name}.pdf").write_bytes(base64.b64decode(pdf["data"]))
-    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
-    driver.set_window_size(794 + 16, 1123)
-    try:
-        _shot_width(driver, name, 794)
-    finally:
-        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
-        driver.set_window_size(1280, 900)
+    pdf = driver.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})
+    target = Path(folder, f"{name}.pdf")
+    target.write_bytes(base64.b64decode(pdf["data"]))
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm:
+        subprocess.run(
+            [
+                pdftoppm,
+                "-png",
+                "-r",
+                "96",
+                "-f",
+                "1",
+                "-l",
+                "1",
+                "-singlefile",
+                str(target),
+                str(target.with_suffix("")),
+            ],
+            check=True,
+        )
 
 
 def _shot_width(driver: Any, name: str, width: int) -> None:
@@ -248,7 +260,10 @@ def test_a_regisseur_cannot_open_dpo_or_beheerder_pages(portal: PortalRun, brows
         browser.get(portal.url + page)
         assert _heading(browser) == "Geen toegang tot deze pagina", page
         assert "Status logboek" not in page_text(browser)
-    links = [a.get_attribute("href") for a in browser.find_elements(_by("CSS_SELECTOR"), "nav a")]
+    links = [
+        a.get_attribute("href")
+        for a in browser.find_elements(_by("CSS_SELECTOR"), "nav.main-nav a")
+    ]
     assert not [link for link in links if "/dpo" in link or "/beheer" in link]
     # nothing of the log was read on the regisseur's behalf
     assert not [r for r in _trail_rows(portal, start) if r["event"] == "log-access"]
