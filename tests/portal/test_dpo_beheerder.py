@@ -21,7 +21,7 @@ from babel.dates import format_date
 from betrokken.crypto.bsn import generate_bsn
 from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.portal.i18n import AMSTERDAM
-from tests.portal.conftest import PortalRun, assert_accessible, log_in, log_out, page_text
+from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text
 
 DPO_PAGES = ("/dpo/status", "/dpo/logboek", "/dpo/rapport", "/dpo/inzage")
 
@@ -104,12 +104,29 @@ def _shot_width(driver: Any, name: str, width: int) -> None:
 
 
 def _log_in(driver: Any, portal: PortalRun, role: str) -> Any:
-    """Log the role's account in. A TOTP code works once and only in its time step or the one
-    either side: when the account already used the next step, wait for the clock to reach it."""
+    """Log the role's account in through the login form, and wait for the page after it.
+
+    A TOTP code works once and only in its time step or the one either side: when the account
+    already used the next step, this waits for the clock to reach it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
     user = portal.user(role)
     while user.last_step > int(time.time()) // 30:
         time.sleep(1)
-    log_in(driver, portal, user)
+    driver.get(portal.url + "/inloggen")
+    driver.find_element(_by("ID"), "gebruikersnaam").send_keys(user.name)
+    driver.find_element(_by("ID"), "wachtwoord").send_keys(user.password)
+    driver.find_element(_by("ID"), "code").send_keys(user.code())
+    driver.find_element(_by("CSS_SELECTOR"), "form[action='/inloggen'] button[type=submit]").click()
+    WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: (
+            not d.current_url.endswith("/inloggen")
+            or d.find_elements(_by("CSS_SELECTOR"), "[role=alert]")
+        )
+    )
+    text = str(driver.find_element(_by("TAG_NAME"), "body").text)
+    assert "Uitloggen" in text, text
     return user
 
 
