@@ -143,6 +143,12 @@ class Problems:
     def kinds(self) -> dict[str, int]:
         return {g.kind: g.count for g in self._groups.values()}
 
+    def groups(self, max_groups: int = 8) -> list[tuple[str, int, list[int]]]:
+        """(kind, count, example line numbers), most frequent first: for callers that word
+        the summary themselves (the portal, in the user's language)."""
+        groups = sorted(self._groups.values(), key=lambda g: (-g.count, g.lines[0]))
+        return [(g.kind, g.count, list(g.lines)) for g in groups[:max_groups]]
+
     def lines(self, max_groups: int = 8) -> list[str]:
         """At most ``max_groups + 1`` lines describing every problem, most frequent first."""
         groups = sorted(self._groups.values(), key=lambda g: (-g.count, g.lines[0]))

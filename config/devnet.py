@@ -239,20 +239,20 @@ def init_network(
     purposes = [
         (
             "zvh-triage",
-            "Triage of a case referred to the Zorg- en Veiligheidshuis: which partners are "
-            "already involved",
+            "Triage van een casus die bij het Zorg- en Veiligheidshuis is aangemeld: welke "
+            "partners zijn al betrokken",
             "AVG art. 6(1)(e); convenant Zorg- en Veiligheidshuis, art. 5 (triage)",
             askers,
         ),
         (
             "zsm-context",
-            "ZSM: context of a suspect for the decision on the case within the ZSM time limit",
+            "ZSM: context van een verdachte voor de beslissing over de zaak binnen de ZSM-termijn",
             "Wet politiegegevens art. 20; Wet justitiele en strafvorderlijke gegevens art. 39f",
             police,
         ),
         (
             "wijkteam-coordination",
-            "Coordination of support by the municipality's wijkteam (one family, one plan)",
+            "Afstemming van ondersteuning door het wijkteam van de gemeente (één gezin, één plan)",
             "Wmo 2015 art. 5.2.1; Jeugdwet art. 7.4.0",
             municipal,
         ),
