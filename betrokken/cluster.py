@@ -87,15 +87,15 @@ class Cluster:
             org.node_address,
         )
 
-    def start_portal(self, org_id: str) -> str:
-        """Start ``org_id``'s web portal; returns its address (http://127.0.0.1:PORT)."""
+    def start_portal(self, org_id: str, config: Path | None = None, name: str = "") -> str:
+        """Start ``org_id``'s web portal (from its portal.toml, or ``config``); returns its
+        address (http://127.0.0.1:PORT). Stop it with ``stop_process(name or 'portal-ORG')``."""
         from betrokken.config.load import load_portal
 
-        config = self.net.portal_configs[org_id]
+        config = config or self.net.portal_configs[org_id]
         listen = load_portal(config).portal.listen
-        self._start(
-            f"portal-{org_id}", betrokken_command("portal", "serve", "--config", config), listen
-        )
+        command = betrokken_command("portal", "serve", "--config", config)
+        self._start(name or f"portal-{org_id}", command, listen)
         return f"http://{listen}"
 
     def stop_process(self, name: str) -> int | None:

@@ -114,16 +114,6 @@ class _Group:
     lines: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ProblemGroup:
-    """One kind of problem: how many lines have it, and the first of them."""
-
-    kind: str
-    detail: str
-    count: int
-    lines: tuple[int, ...]
-
-
 class Problems:
     """Per-line problems, collapsed by kind: ``5,021 lines: ... — e.g. line 2, 3, 4``.
 
@@ -153,10 +143,11 @@ class Problems:
     def kinds(self) -> dict[str, int]:
         return {g.kind: g.count for g in self._groups.values()}
 
-    def groups(self) -> list[ProblemGroup]:
-        """Every kind of problem, most frequent first: its count and its first line numbers."""
-        ordered = sorted(self._groups.values(), key=lambda g: (-g.count, g.lines[0]))
-        return [ProblemGroup(g.kind, g.detail, g.count, tuple(g.lines)) for g in ordered]
+    def groups(self, max_groups: int = 8) -> list[tuple[str, int, list[int]]]:
+        """(kind, count, example line numbers), most frequent first: for callers that word
+        the summary themselves (the portal, in the user's language)."""
+        groups = sorted(self._groups.values(), key=lambda g: (-g.count, g.lines[0]))
+        return [(g.kind, g.count, list(g.lines)) for g in groups[:max_groups]]
 
     def lines(self, max_groups: int = 8) -> list[str]:
         """At most ``max_groups + 1`` lines describing every problem, most frequent first."""

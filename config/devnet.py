@@ -225,7 +225,7 @@ def init_network(
             f"id = {_s(org_id)}",
             f"name = {_s(_name(org_id))}",
             f"domain = {_s(domains[org_id])}",
-            f"contact = {_s(f'{_name(org_id)}, contactpunt, {org_id}@example.nl')}",
+            f"contact = {_s(f'{_name(org_id)}, coordination desk, {org_id}@example.nl')}",
             f'node_address = "127.0.0.1:{port}"',
             f"log_key = {_s(node_logs[org_id].verifier())}",
             "# its OPRF public key (from the key service's seed), its question key, and the",
@@ -239,7 +239,7 @@ def init_network(
     purposes = [
         (
             "zvh-triage",
-            "Triage van een zaak die bij het Zorg- en Veiligheidshuis is aangemeld: welke "
+            "Triage van een casus die bij het Zorg- en Veiligheidshuis is aangemeld: welke "
             "partners zijn al betrokken",
             "AVG art. 6(1)(e); convenant Zorg- en Veiligheidshuis, art. 5 (triage)",
             askers,
@@ -252,7 +252,7 @@ def init_network(
         ),
         (
             "wijkteam-coordination",
-            "Afstemming van de hulp door het wijkteam van de gemeente (één gezin, één plan)",
+            "Afstemming van ondersteuning door het wijkteam van de gemeente (één gezin, één plan)",
             "Wmo 2015 art. 5.2.1; Jeugdwet art. 7.4.0",
             municipal,
         ),

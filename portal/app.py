@@ -245,7 +245,7 @@ def build_portal(loaded: LoadedPortal) -> Portal:
         ask=requester.ask,
     )
     if config.oidc is not None:
-        from betrokken.portal.oidc import OidcLogin  # type: ignore[import-not-found]
+        from betrokken.portal.oidc import OidcLogin
 
         portal.oidc = OidcLogin.discover(config.oidc, loaded)
     return portal

@@ -41,7 +41,7 @@ from betrokken.portal import i18n
 from betrokken.portal.auth import CSRF_FIELD, CsrfRefused, PortalUser, current_user, session_of
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
-from betrokken.tabular import ProblemGroup, Table, read_table
+from betrokken.tabular import Problems, Table, read_table
 
 log = logging.getLogger("betrokken.portal.beheerder")
 ROLE = "beheerder"
@@ -92,27 +92,28 @@ def number(value: int) -> str:
     return format_decimal(value, locale=i18n.current_language())
 
 
-def problem_lines(groups: list[ProblemGroup], max_groups: int = MAX_GROUPS) -> list[str]:
+def problem_lines(problems: Problems, max_groups: int = MAX_GROUPS) -> list[str]:
     """One line per kind of problem, most frequent first: "5.021 regels: ... — bijv. regel 2"."""
+    groups = problems.groups(max_groups=len(problems.kinds()))
     out = []
-    for group in groups[:max_groups]:
-        what = problem_text(group.kind)
-        if group.count == 1:
-            out.append(_("line %(line)s: %(what)s") % {"line": group.lines[0], "what": what})
+    for kind, count, lines in groups[:max_groups]:
+        what = problem_text(kind)
+        if count == 1:
+            out.append(_("line %(line)s: %(what)s") % {"line": lines[0], "what": what})
         else:
             out.append(
                 _("%(count)s lines: %(what)s — e.g. line %(examples)s")
                 % {
-                    "count": number(group.count),
+                    "count": number(count),
                     "what": what,
-                    "examples": ", ".join(str(n) for n in group.lines),
+                    "examples": ", ".join(str(n) for n in lines),
                 }
             )
     rest = groups[max_groups:]
     if rest:
         out.append(
             _("… and %(lines)s more lines with %(kinds)s other kinds of problem")
-            % {"lines": number(sum(g.count for g in rest)), "kinds": len(rest)}
+            % {"lines": number(sum(count for _kind, count, _lines in rest)), "kinds": len(rest)}
         )
     return out
 
@@ -429,7 +430,7 @@ async def import_progress(request: Request) -> Response:
                 "kept_withdrawn": number(summary.kept_withdrawn),
                 "ended": number(summary.ended) if summary.ended is not None else None,
             },
-            "problems": problem_lines(summary.problems.groups()),
+            "problems": problem_lines(summary.problems),
             "rejected": summary.rejected,
             "open_until": summary.open_until,
             "sync_skipped": bool(summary.sync_skipped),

@@ -1,25 +1,359 @@
-"""The regisseur's pages: ask about one person, ask about a list, and "Mijn vragen"."""
+"""The regisseur's pages: ask about one person, ask about a list, and "Mijn vragen".
+
+Every question goes through the organisation's :class:`~betrokken.requester.client.Requester`
+(``portal.ask``), the command line's code path, with the logged-in user's name and the role
+``regisseur``: those are what is signed and recorded, never a typed name. The BSN arrives in a
+POST body only, lives in memory for the question, and is shown masked; answers are pages
+returned to that POST (no redirect, so no BSN or answer in a URL) and never cached.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from betrokken.portal.auth import current_user
-from betrokken.portal.web import N_, NavItem, RoleModule, portal_of, render
+from betrokken.audit.access import with_entries
+from betrokken.audit.record import Event
+from betrokken.crypto.bsn import parse_bsn
+from betrokken.errors import (
+    BadInput,
+    BetrokkenError,
+    InvalidBsn,
+    PolicyRefusal,
+    PurposeNotAllowed,
+    QuotaExceeded,
+    RateLimited,
+    Unavailable,
+    VerificationError,
+)
+from betrokken.portal.answers import my_questions, overview, person_view
+from betrokken.portal.auth import PortalUser, checked_form, current_user
+from betrokken.portal.i18n import _
+from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
+from betrokken.requester.client import Person, QueryResult
+from betrokken.tabular import Problems, read_table
 
 ROLE = "regisseur"
+MAX_CASE = 64
+MAX_UPLOAD = 5 * 1024 * 1024
+CASE_COLUMNS = ("case", "zaaknummer", "zaak", "zaak-id", "kenmerk")
 
 
+class FormProblem(Exception):
+    """Something in the form to correct; nothing was asked."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _purpose(portal: Portal, user: PortalUser, chosen: str) -> str:
+    allowed = {p.id for p in portal.purposes_for(user, ROLE)}
+    if chosen not in allowed:
+        portal.record(
+            Event.REFUSAL,
+            user.name,
+            ROLE,
+            reason="PurposeNotAllowed",
+            purpose=chosen[:64],
+            details={"refused by": "portal: the purpose is not among this user's purposes"},
+        )
+        raise PolicyRefused(
+            _(
+                "You may not ask questions with the purpose '{purpose}'. Choose one of the "
+                "purposes in the list; if you need another for your work, ask your administrator."
+            ).format(purpose=chosen[:64])
+        )
+    return chosen
+
+
+class PolicyRefused(Exception):
+    def __init__(self, message: str, technical: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.technical = technical
+
+
+def _case(text: str) -> str:
+    case = " ".join(text.split())
+    if not case:
+        raise FormProblem(_("Fill in the case number."), "zaak")
+    if len(case) > MAX_CASE or not case.isprintable():
+        raise FormProblem(
+            _("A case number is at most {limit} characters of plain text.").format(limit=MAX_CASE),
+            "zaak",
+        )
+    return case
+
+
+async def _ask(
+    request: Request, user: PortalUser, persons: Sequence[Person], purpose: str
+) -> list[QueryResult]:
+    """Ask through the organisation's requester, in questions of at most the network's size."""
+    portal = portal_of(request)
+    size = portal.network.coordinator.max_batch
+    results = []
+    for start in range(0, len(persons), size):
+        batch = list(persons[start : start + size])
+
+        def ask(batch: list[Person] = batch) -> QueryResult:
+            with portal.lock:
+                result: QueryResult = portal.ask(batch, purpose=purpose, user=user.name, role=ROLE)
+                return result
+
+        try:
+            results.append(await run_in_threadpool(ask))
+        except PolicyRefusal as exc:
+            raise PolicyRefused(_refusal_text(exc, purpose), exc.message) from None
+        except BetrokkenError as exc:
+            raise NoAnswer(_problem_text(exc), exc.message) from None
+    return results
+
+
+class NoAnswer(Exception):
+    def __init__(self, message: str, technical: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.technical = technical
+
+
+def _refusal_text(exc: PolicyRefusal, purpose: str) -> str:
+    if isinstance(exc, PurposeNotAllowed):
+        return _(
+            "The network does not allow your organisation (or your role) to ask with the "
+            "purpose '{purpose}'. Nothing was asked."
+        ).format(purpose=purpose)
+    if isinstance(exc, QuotaExceeded):
+        return _(
+            "Your organisation has asked about as many persons today as the network allows. "
+            "Nothing was asked; try again tomorrow or ask your administrator."
+        )
+    if isinstance(exc, RateLimited):
+        return _("Too many questions in a short time. Wait a minute and ask again.")
+    return _("The question was refused. Nothing was asked.")
+
+
+def _problem_text(exc: BetrokkenError) -> str:
+    if isinstance(exc, Unavailable):
+        return _(
+            "The network cannot be reached right now, so there is no answer. This is not a "
+            "'not involved'. Try again in a few minutes; if it persists, tell your administrator."
+        )
+    if isinstance(exc, VerificationError):
+        return _(
+            "The answer could not be verified and is not shown. Tell your privacy officer (DPO) "
+            "and your administrator; mention the time."
+        )
+    if isinstance(exc, BadInput):
+        return _("The question could not be asked: {message}").format(message=exc.message)
+    return _(
+        "The question could not be answered. This is not a 'not involved'. Try again; if it "
+        "persists, tell your administrator."
+    )
+
+
+def _problem_page(
+    request: Request, template: str, context: dict[str, Any], exc: Exception
+) -> Response:
+    message = getattr(exc, "message", "")
+    technical = getattr(exc, "technical", "")
+    kind = "refused" if isinstance(exc, PolicyRefused) else "problem"
+    field = getattr(exc, "field", "")
+    return render(
+        request,
+        template,
+        {**context, "problem": message, "technical": technical, "kind": kind, "field": field},
+        status=400 if isinstance(exc, FormProblem) else 403 if kind == "refused" else 503,
+    )
+
+
+# --- one person ------------------------------------------------------------------------------
 async def ask_page(request: Request) -> Response:
     user = current_user(request, ROLE)
-    purposes = portal_of(request).purposes_for(user)
-    return render(request, "regisseur/ask.html", {"purposes": purposes, "values": {}})
+    return render(request, "regisseur/ask.html", _form_context(request, user))
+
+
+def _form_context(request: Request, user: PortalUser, **values: str) -> dict[str, Any]:
+    portal = portal_of(request)
+    return {"purposes": portal.purposes_for(user, ROLE), "values": values}
+
+
+async def ask_submit(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    doel = str(form.get("doel", ""))
+    zaak = str(form.get("zaak", ""))
+    context = _form_context(request, user, doel=doel, zaak=zaak)
+    try:
+        purpose = _purpose(portal, user, doel)
+        case = _case(zaak)
+        try:
+            bsn = parse_bsn(str(form.get("bsn", "")))
+        except InvalidBsn:
+            raise FormProblem(
+                _(
+                    "This is not a valid BSN: a BSN has 9 digits and passes the eleven test. "
+                    "Check the number in your case system and type it again."
+                ),
+                "bsn",
+            ) from None
+        results = await _ask(request, user, [Person(bsn, case)], purpose)
+    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+        return _problem_page(request, "regisseur/ask.html", context, exc)
+    result = results[0]
+    view = person_view(portal.network, 1, result.persons[0])
+    return render(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
+
+
+def _answer_context(portal: Portal, result: QueryResult, views: list[Any]) -> dict[str, Any]:
+    purpose = portal.network.purpose(result.purpose)
+    return {
+        "result": result,
+        "purpose": purpose,
+        "persons": views,
+        "trail_problem": result.trail_problem,
+    }
+
+
+# --- a list ------------------------------------------------------------------------------------
+async def list_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    return render(request, "regisseur/list.html", _form_context(request, user))
+
+
+async def list_submit(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    doel = str(form.get("doel", ""))
+    default_case = " ".join(str(form.get("zaak", "")).split())
+    context = _form_context(request, user, doel=doel, zaak=default_case)
+    upload = form.get("bestand")
+    try:
+        purpose = _purpose(portal, user, doel)
+        if default_case:
+            default_case = _case(default_case)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise FormProblem(_("Choose the file with the list."), "bestand")
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise FormProblem(_("The file is larger than 5 MB; split the list."), "bestand")
+        persons, problems, read = await run_in_threadpool(_read_list, data, default_case)
+        if problems:
+            context["problems"] = problems
+            context["read"] = read
+            raise FormProblem(
+                _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
+                "bestand",
+            )
+        results = await _ask(request, user, persons, purpose)
+    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+        return _problem_page(request, "regisseur/list.html", context, exc)
+    views = [
+        person_view(portal.network, number, person)
+        for number, person in enumerate((p for r in results for p in r.persons), start=1)
+    ]
+    context = _answer_context(portal, results[0], views)
+    context.update(
+        overview=overview(views),
+        results=results,
+        incomplete=sum(1 for v in views if not v.complete),
+        hits=sum(1 for v in views if v.involved),
+    )
+    return render(request, "regisseur/list_result.html", context)
+
+
+def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str], str]:
+    """The persons in an uploaded list, or the problems (per kind, with example lines)."""
+    try:
+        table = read_table(data, _("the file"), ["bsn", *CASE_COLUMNS], required=["bsn"])
+    except BadInput as exc:
+        return [], [_("The file cannot be read: {message}").format(message=exc.message)], ""
+    problems = Problems()
+    persons: list[Person] = []
+    for row in table.rows():
+        if row.problem:
+            problems.add(row.line, _("the line does not match the header"))
+            continue
+        try:
+            bsn = parse_bsn(row.text("bsn"))
+        except InvalidBsn:
+            problems.add(row.line, _("not a valid BSN (9 digits, eleven test)"))
+            continue
+        case = next((row.text(c) for c in CASE_COLUMNS if row.text(c)), default_case)
+        case = " ".join(case.split())
+        if not case:
+            problems.add(row.line, _("no case number (and no case number for the whole list)"))
+            continue
+        if len(case) > MAX_CASE or not case.isprintable():
+            problems.add(row.line, _("the case number is too long or holds odd characters"))
+            continue
+        persons.append(Person(bsn, case))
+    if not persons and not problems:
+        return [], [_("The file holds no persons.")], table.description
+    return persons, _problem_lines(problems), table.description
+
+
+def _problem_lines(problems: Problems) -> list[str]:
+    lines = []
+    for kind, count, examples in problems.groups():
+        shown = ", ".join(str(n) for n in examples)
+        if count == 1:
+            lines.append(_("line {line}: {problem}").format(line=shown, problem=kind))
+        else:
+            lines.append(
+                _("{count} lines: {problem} — e.g. line {lines}").format(
+                    count=f"{count:,}".replace(",", "."), problem=kind, lines=shown
+                )
+            )
+    return lines
+
+
+# --- my questions ------------------------------------------------------------------------------
+async def mine_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+
+    def read() -> list[Any]:
+        entries = [
+            entry
+            for _, entry in with_entries(portal.trail.records())
+            if entry is not None and entry.user == user.name
+        ]
+        return my_questions(portal.network, user.name, entries)
+
+    cases = await run_in_threadpool(read)
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: my questions",
+        access_point=client_address(request),
+        details={"filter": f"user={user.name}, event=own-query"},
+    )
+    return render(request, "regisseur/mine.html", {"cases": cases})
 
 
 MODULE = RoleModule(
     role=ROLE,
-    routes=[Route("/vraag", ask_page, methods=["GET"])],
-    nav=[NavItem("/vraag", N_("Ask about a person"))],
+    routes=[
+        Route("/vraag", ask_page, methods=["GET"]),
+        Route("/vraag", ask_submit, methods=["POST"]),
+        Route("/lijst", list_page, methods=["GET"]),
+        Route("/lijst", list_submit, methods=["POST"]),
+        Route("/mijn-vragen", mine_page, methods=["GET"]),
+    ],
+    nav=[
+        NavItem("/vraag", N_("Ask about a person")),
+        NavItem("/lijst", N_("Ask about a list")),
+        NavItem("/mijn-vragen", N_("My questions")),
+    ],
 )

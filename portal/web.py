@@ -81,6 +81,7 @@ class Portal:
         *,
         reason: str = "",
         access_point: str = "",
+        purpose: str = "",
         details: Mapping[str, str] | None = None,
     ) -> int:
         """Append one record to the organisation's own trail (logins, role changes, ...)."""
@@ -91,6 +92,7 @@ class Portal:
             user=user,
             role=role,
             access_point=access_point,
+            purpose=purpose,
             reason=reason,
             details=dict(details or {}),
         )

@@ -13,7 +13,6 @@ Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import pyotp
 import pytest
 
+from betrokken.audit.record import AuditEntry
 from betrokken.cluster import betrokken_command
 from betrokken.demo import ZVH
 from tests.conftest import require_or_skip
@@ -35,7 +35,7 @@ SERIOUS = ("serious", "critical")
 
 
 @dataclass
-class TestUser:
+class PortalAccount:
     name: str
     role: str
     password: str
@@ -56,13 +56,13 @@ class PortalRun:
     organisation: str
     url: str
     config: Path
-    users: dict[str, TestUser] = field(default_factory=dict)
+    users: dict[str, PortalAccount] = field(default_factory=dict)
 
     @property
     def log(self) -> Path:
         return self.running.cluster.log_dir / f"portal-{self.organisation}.log"
 
-    def add_user(self, name: str, *roles: str, purposes: tuple[str, ...] = ()) -> TestUser:
+    def add_user(self, name: str, *roles: str, purposes: tuple[str, ...] = ()) -> PortalAccount:
         args = ["portal", "user", "add", "--config", str(self.config), name]
         for role in roles:
             args += ["--role", role]
@@ -80,11 +80,11 @@ class PortalRun:
         secret = next(
             line.split()[2] for line in done.stdout.splitlines() if "TOTP secret:" in line
         )
-        user = TestUser(name, roles[0], PASSWORD, secret)
+        user = PortalAccount(name, roles[0], PASSWORD, secret)
         self.users[name] = user
         return user
 
-    def user(self, role: str) -> TestUser:
+    def user(self, role: str) -> PortalAccount:
         return next(u for u in self.users.values() if u.role == role)
 
 
@@ -149,7 +149,7 @@ def browser(browser_profile: Path) -> Iterator[Any]:
         driver.quit()
 
 
-def log_in(driver: Any, portal: PortalRun, user: TestUser) -> None:
+def log_in(driver: Any, portal: PortalRun, user: PortalAccount) -> None:
     """Log ``user`` in through the login form, as a person would."""
     from selenium.webdriver.common.by import By
 
@@ -201,5 +201,14 @@ def files_under(*folders: Path) -> list[Path]:
     return found
 
 
-def which(name: str) -> str | None:
-    return shutil.which(name)
+def trail_entries(portal_config: Path) -> list[AuditEntry]:
+    """Every record in the organisation's own trail (the node's database beside the portal)."""
+    from betrokken.audit.access import with_entries
+    from betrokken.audit.trail import open_trail
+    from betrokken.config.load import load_node
+
+    trail, _ = open_trail(load_node(portal_config.parent / "node.toml"))
+    try:
+        return [entry for _, entry in with_entries(trail.records()) if entry is not None]
+    finally:
+        trail.engine.dispose()

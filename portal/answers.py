@@ -1,0 +1,225 @@
+"""How an answer reads in the portal: per person, per organisation, in a professional's words.
+
+Pure functions from the requester's :class:`~betrokken.requester.client.QueryResult` (and from
+the organisation's trail, for "Mijn vragen") to what the templates show. Labels, explanations and
+next steps are keyed by :class:`~betrokken.answer.Outcome` in the catalogue (i18n.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from betrokken.answer import Outcome
+from betrokken.audit.record import AuditEntry
+from betrokken.config.schema import Network
+from betrokken.portal.i18n import _, outcome_explanation, outcome_label, pgettext
+from betrokken.requester.client import OrganisationResult, PersonResult
+
+# Hits first, then what needs a person's attention, then the rest.
+ORDER = {
+    Outcome.INVOLVED: 0,
+    Outcome.INVOLVED_DOMAIN_ONLY: 1,
+    Outcome.DEFERRED: 2,
+    Outcome.UNREACHABLE: 3,
+    Outcome.ERROR: 3,
+    Outcome.DECLINED: 4,
+    Outcome.NOT_INVOLVED: 5,
+}
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_PHONE = re.compile(r"(?:\+31|0)[0-9](?:[ -]?[0-9]){7,10}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    href: str = ""  # tel:... or mailto:... ; empty for plain text
+
+
+def contact_segments(text: str) -> list[Segment]:
+    """A contact point as text with its e-mail addresses and phone numbers made clickable."""
+    found = sorted(
+        [(m.start(), m.end(), "mailto:" + m.group()) for m in _EMAIL.finditer(text)]
+        + [(m.start(), m.end(), "tel:" + _tel(m.group())) for m in _PHONE.finditer(text)]
+    )
+    segments: list[Segment] = []
+    position = 0
+    for start, end, href in found:
+        if start < position:  # overlaps a previous match (digits inside an e-mail address)
+            continue
+        if start > position:
+            segments.append(Segment(text[position:start]))
+        segments.append(Segment(text[start:end], href))
+        position = end
+    if position < len(text):
+        segments.append(Segment(text[position:]))
+    return segments
+
+
+def _tel(number: str) -> str:
+    digits = re.sub(r"[^0-9+]", "", number)
+    return "+31" + digits[1:] if digits.startswith("0") else digits
+
+
+@dataclass(frozen=True)
+class OrganisationAnswer:
+    who: str
+    outcome: Outcome
+    label: str
+    explanation: str
+    next_step: str
+    contact: list[Segment]
+    since: str
+    detail: str  # why there was no answer (unreachable, error), for the administrator
+
+
+@dataclass(frozen=True)
+class PersonView:
+    number: int
+    masked_bsn: str
+    case: str
+    fingerprint: str
+    complete: bool
+    answers: list[OrganisationAnswer]
+    involved: list[str]  # who is involved (names, or "an organisation in the field zorg")
+    missing: list[str]  # who did not answer
+
+    @property
+    def anchor(self) -> str:
+        return f"persoon-{self.number}"
+
+    @property
+    def attention(self) -> int:
+        """Sort key for the overview: hits first, then incomplete answers, then the rest."""
+        if self.involved:
+            return 0
+        return 1 if not self.complete else 2
+
+
+def who(network: Network, result: OrganisationResult) -> str:
+    if not result.organisation_id:
+        return _("An organisation in the field '{domain}' (not named)").format(
+            domain=result.answer.domain or "?"
+        )
+    org = network.organisation(result.organisation_id)
+    return result.answer.organisation_name or (org.name if org else result.organisation_id)
+
+
+def _since(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).strftime("%d-%m-%Y")
+    except ValueError:
+        return text
+
+
+def organisation_answer(network: Network, result: OrganisationResult) -> OrganisationAnswer:
+    answer = result.answer
+    outcome = answer.outcome
+    contact = answer.contact
+    if outcome is Outcome.INVOLVED_DOMAIN_ONLY and not contact:
+        contact = network.desk_contact
+    if outcome in (Outcome.UNREACHABLE, Outcome.ERROR) and result.organisation_id:
+        org = network.organisation(result.organisation_id)
+        contact = org.contact if org else ""
+    if outcome in (Outcome.NOT_INVOLVED, Outcome.DECLINED):
+        contact = ""
+    return OrganisationAnswer(
+        who=who(network, result),
+        outcome=outcome,
+        label=outcome_label(outcome),
+        explanation=outcome_explanation(outcome),
+        next_step=pgettext("outcome-next", outcome.value),
+        contact=contact_segments(contact) if contact else [],
+        since=_since(answer.since) if outcome is Outcome.INVOLVED and answer.since else "",
+        detail=answer.message if outcome in (Outcome.UNREACHABLE, Outcome.ERROR) else "",
+    )
+
+
+def person_view(network: Network, number: int, person: PersonResult) -> PersonView:
+    answers = sorted(
+        (organisation_answer(network, r) for r in person.answers),
+        key=lambda a: ORDER[a.outcome],
+    )
+    return PersonView(
+        number=number,
+        masked_bsn=person.masked_bsn,
+        case=person.case,
+        fingerprint=person.fingerprint,
+        complete=person.complete,
+        answers=answers,
+        involved=[a.who for a in answers if a.outcome.involved],
+        missing=[a.who for a in answers if not a.outcome.answered],
+    )
+
+
+def overview(views: Sequence[PersonView]) -> list[PersonView]:
+    """One row per person for a list: hits first, then incomplete answers, in list order."""
+    return sorted(views, key=lambda v: (v.attention, v.number))
+
+
+# --- "Mijn vragen": the user's own questions, from the organisation's trail -----------------------
+@dataclass(frozen=True)
+class AskedPerson:
+    fingerprint: str
+    involved: list[str]
+    missing: list[str]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    at: dt.datetime
+    case: str
+    purpose: str
+    answer_id: str
+    refused: str  # the refusal's kind when the question was not answered
+    persons: list[AskedPerson]
+
+
+@dataclass(frozen=True)
+class CaseHistory:
+    case: str
+    questions: list[AskedQuestion]
+
+
+def _name_of(network: Network, key: str) -> str:
+    if key.startswith("domain:"):
+        return _("An organisation in the field '{domain}' (not named)").format(
+            domain=key.removeprefix("domain:").split(" (")[0]
+        )
+    org = network.organisation(key.split(" (")[0])
+    return org.name if org else key
+
+
+def my_questions(network: Network, user: str, entries: Iterable[AuditEntry]) -> list[CaseHistory]:
+    """The questions ``user`` asked, per case (newest case first, newest question first)."""
+    by_case: dict[str, list[AskedQuestion]] = {}
+    for entry in entries:
+        if entry.event.value != "own-query" or entry.user != user:
+            continue
+        per_case: dict[str, list[AskedPerson]] = {}
+        for subject in entry.subjects:
+            outcomes = entry.outcomes.get(subject.fingerprint, {})
+            involved = [_name_of(network, k) for k, v in outcomes.items() if v in _INVOLVED_VALUES]
+            missing = [_name_of(network, k) for k, v in outcomes.items() if v in _MISSING_VALUES]
+            per_case.setdefault(subject.case, []).append(
+                AskedPerson(subject.fingerprint, involved, missing, not missing)
+            )
+        refused = "" if entry.reason == "answered" else entry.reason
+        purpose = network.purpose(entry.purpose)
+        described = purpose.description if purpose else entry.purpose
+        for case, persons in per_case.items():
+            by_case.setdefault(case, []).append(
+                AskedQuestion(entry.at, case, described, entry.answer_id, refused, persons)
+            )
+    histories = [
+        CaseHistory(case, sorted(qs, key=lambda q: q.at, reverse=True))
+        for case, qs in by_case.items()
+    ]
+    return sorted(histories, key=lambda h: h.questions[0].at, reverse=True)
+
+
+_INVOLVED_VALUES = {o.value for o in Outcome if o.involved}
+_MISSING_VALUES = {o.value for o in Outcome if not o.answered}
