@@ -39,6 +39,7 @@ from betrokken.portal.auth import PortalUser, checked_form, current_user
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.letter import Letter, build_letter, read_addressee
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
+from betrokken.tabular import CellError, parse_date
 
 ROLE = "dpo"
 MAX_ROWS = 500
@@ -161,7 +162,7 @@ class LogRow:
     result: str
 
 
-def _row(index: int, entry: AuditEntry) -> LogRow:
+def _row(index: int, entry: AuditEntry, names: dict[str, str]) -> LogRow:
     result = entry.completeness or entry.reason
     if entry.completeness == "complete":
         result = _("complete")
@@ -171,7 +172,7 @@ def _row(index: int, entry: AuditEntry) -> LogRow:
         index=index,
         when=i18n.local_time(entry.at, seconds=True),
         event=_(EVENTS.get(entry.event.value, entry.event.value)),
-        organisation=entry.organisation or "-",
+        organisation=names.get(entry.organisation, entry.organisation) or "-",
         user=entry.user + (f" ({entry.acted_for})" if entry.acted_for else "") or "-",
         role=entry.role or "-",
         purpose=entry.purpose or "-",
@@ -181,8 +182,14 @@ def _row(index: int, entry: AuditEntry) -> LogRow:
 
 
 def _local_day(value: str, end: bool) -> dt.datetime | None:
-    """A date the DPO chose, as the UTC moment its Amsterdam day starts (or the next one)."""
-    day = dt.date.fromisoformat(value)
+    """A date the DPO typed (dd-mm-jjjj or YYYY-MM-DD), as the UTC moment its Amsterdam day
+    starts (or, for ``end``, the next day starts)."""
+    try:
+        day = parse_date(value)
+    except CellError:
+        raise ValueError(value) from None
+    if day is None:
+        return None
     if end:
         day += dt.timedelta(days=1)
     return dt.datetime.combine(day, dt.time(), tzinfo=i18n.AMSTERDAM).astimezone(dt.UTC)
@@ -207,7 +214,7 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
             try:
                 moment = _local_day(values[name], end=name == "tot")
             except ValueError:
-                message = _("'%(field)s' is not a date. Choose a date such as 2026-11-23.")
+                message = _("'%(field)s' is not a date. Type a date such as 23-11-2026.")
                 return wanted, values, message % {"field": _(label)}
             if name == "van":
                 wanted.since = moment
@@ -248,7 +255,8 @@ async def log_page(request: Request) -> Response:
         _access(request, opened, user, "log", details)
         if problem:
             return [], 0
-        rows = [_row(i, e) for i, e in select_records(opened.log, wanted)]
+        names = {o.id: o.name for o in portal.network.organisations}
+        rows = [_row(i, e, names) for i, e in select_records(opened.log, wanted)]
         return rows[-MAX_ROWS:][::-1], len(rows)
 
     rows, total = await run_in_threadpool(work)

@@ -22,6 +22,7 @@ from betrokken.audit.subject import Happening, PersonKeys, happenings
 from betrokken.config.schema import Network, Organisation
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_
+from betrokken.tabular import CellError, parse_date
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 MAX_NAME = 200
@@ -101,8 +102,8 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
     raw = form.get("requested_on", "").strip()
     if raw:
         try:
-            requested_on = dt.date.fromisoformat(raw)
-        except ValueError:
+            requested_on = parse_date(raw)
+        except CellError:
             problems["requested_on"] = N_(
                 "The date of the request is not a date (use the date field, e.g. 2026-11-23)."
             )

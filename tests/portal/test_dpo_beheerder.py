@@ -157,11 +157,13 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     browser.find_element(_by("ID"), "bsn").send_keys(person.digits)
     browser.find_element(_by("ID"), "name").send_keys("Mw. J. Pietersen")
     browser.find_element(_by("ID"), "address").send_keys("Kerkstraat 1\n2011 AA Haarlem")
+    browser.find_element(_by("ID"), "requested_on").send_keys("2-11-2026")
     browser.find_element(_by("ID"), "reference").send_keys("FG-2026-017")
     browser.find_element(_by("CSS_SELECTOR"), "form[action='/dpo/inzage'] button").click()
     assert _heading(browser) == "Brief: antwoord op een inzageverzoek"
     letter = str(browser.find_element(_by("CSS_SELECTOR"), "article.letter").text)
     assert "Geachte Mw. J. Pietersen," in letter
+    assert "Op 2 november 2026 vroeg u ons" in letter
     assert "Kerkstraat 1\n2011 AA Haarlem" in letter
     assert "Onderwerp: uw verzoek om inzage (artikel 15 AVG)" in letter
     assert "Autoriteit Persoonsgegevens" in letter

@@ -142,7 +142,7 @@ def _letter(trail: Trail, language: str) -> Letter:
         {
             "name": "  Mw. A.  de Vries ",
             "address": "Kerkstraat 1\r\n\r\n2011 AA  Haarlem",
-            "requested_on": "2026-11-02",
+            "requested_on": "2-11-2026",
             "reference": "FG-2026-031",
         }
     )
@@ -255,7 +255,8 @@ def test_the_letter_in_english_uses_the_same_records(trail: Trail) -> None:
     ("form", "fields"),
     [
         ({"name": "", "address": "", "requested_on": "", "reference": ""}, {"name"}),
-        ({"name": "A", "requested_on": "2-11-2026"}, {"requested_on"}),
+        ({"name": "A", "requested_on": "2-11-26"}, {"requested_on"}),
+        ({"name": "A", "requested_on": "31-02-2026"}, {"requested_on"}),
         ({"name": "A\x00B", "reference": "x" * 101}, {"name", "reference"}),
         ({"name": "A", "address": "Straat 1\n" * 60}, {"address"}),
         ({"name": "A", "requested_on": "2026-11-02", "reference": "R-1"}, set()),
