@@ -216,6 +216,7 @@ def test_every_dpo_page_view_is_a_log_access_record_naming_the_account(
         assert_accessible(browser)
     browser.get(portal.url + "/dpo/rapport/volledig")
     assert "betrokken audit report" in browser.title
+    assert_accessible(browser)
     access = [r for r in _trail_rows(portal, start) if r["event"] == "log-access"]
     seen = [(r["user"], r["role"], r["access_point"].split(" from ")[0]) for r in access]
     assert seen == [
@@ -372,4 +373,30 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
         if r["event"] == "registration-change" and r["reason"] == "added"
     ]
     assert sum(1 for r in added if r["user"] == portal.user("beheerder").name) == 3
+    log_out(browser)
+
+
+def test_an_upload_without_the_forms_token_or_over_the_size_limit_is_refused(
+    portal: PortalRun, browser: Any
+) -> None:
+    """Sent from the beheerder's own session (fetch in the page): without the CSRF token the
+    upload is refused before anything is read; above 20 MB it is refused from its length."""
+    _log_in(browser, portal, "beheerder")
+    browser.get(portal.url + "/beheer/import")
+    send = (
+        "const [withToken, size, done] = arguments;"
+        "const form = new FormData();"
+        "if (withToken) form.append('csrf', document.querySelector('input[name=csrf]').value);"
+        "form.append('bestand', new Blob([new Uint8Array(size).fill(59)]), 'export.csv');"
+        "fetch('/beheer/import', {method: 'POST', body: form, redirect: 'manual'})"
+        ".then(r => r.text().then(t => done([r.status, t])))"
+        ".catch(e => done([0, String(e)]));"
+    )
+    status, text = browser.execute_async_script(send, False, 100)
+    assert status == 403 and "Het formulier is verlopen" in text, (status, text[:300])
+    status, text = browser.execute_async_script(send, True, 21 * 1024 * 1024)
+    assert status == 413, (status, text[:300])
+    assert "Het bestand is groter dan 20 MB" in text
+    status, text = browser.execute_async_script(send, True, 0)
+    assert status == 400 and "Het bestand is leeg." in text, (status, text[:300])
     log_out(browser)
