@@ -162,34 +162,33 @@ def browser(browser_profile: Path) -> Iterator[Any]:
         driver.quit()
 
 
-def submit(driver: Any, form_action: str) -> None:
-    """Press the submit button of the form posting to ``form_action`` and wait for the next page."""
+def _to_next_page(driver: Any, click: Any) -> None:
+    """Click, then wait until the browser shows the next page (old one gone, new one loaded)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(
-        By.CSS_SELECTOR, f"form[action='{form_action}'] button[type=submit]"
-    ).click()
+    click.click()
     WebDriverWait(driver, 120).until(expected_conditions.staleness_of(page))
     WebDriverWait(driver, 120).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
+
+
+def submit(driver: Any, form_action: str) -> None:
+    """Press the submit button of the form posting to ``form_action``; wait for the next page."""
+    from selenium.webdriver.common.by import By
+
+    selector = f"form[action='{form_action}'] button[type=submit]"
+    _to_next_page(driver, driver.find_element(By.CSS_SELECTOR, selector))
 
 
 def follow(driver: Any, link_text: str) -> None:
     """Click the link with this text and wait for the next page."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.LINK_TEXT, link_text).click()
-    WebDriverWait(driver, 120).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 120).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
+    _to_next_page(driver, driver.find_element(By.LINK_TEXT, link_text))
 
 
 def log_in(driver: Any, portal: PortalRun, user: PortalAccount) -> None:
