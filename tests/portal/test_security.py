@@ -266,3 +266,30 @@ def test_the_language_switch_shows_english_and_keeps_to_this_site(inprocess: InP
     assert '<html lang="en">' in switched.text and "Log in" in switched.text
     away = inprocess.client.get("/taal/nl?terug=//example.org/", follow_redirects=False)
     assert away.headers["location"] == "/"
+
+
+def test_a_disabled_account_cannot_log_in_and_the_list_shows_no_secret(
+    inprocess: InProcess, portal: PortalRun
+) -> None:
+    user = portal.add_user("o.uitdienst", "regisseur", purposes=("zvh-triage",))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = betrokken_command("portal", "user", *args, "--config", str(portal.config))
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+
+    assert cli("disable", user.name).returncode == 0
+    refused = inprocess.log_in(user)
+    assert refused.status_code == 400 and "Uitloggen" not in refused.text
+    listed = cli("list")
+    line = next(ln for ln in listed.stdout.splitlines() if ln.startswith(user.name))
+    assert "disabled" in line and "zvh-triage" in line
+    assert user.secret not in listed.stdout and "$argon2" not in listed.stdout
+    unknown = cli("disable", "niemand")
+    assert unknown.returncode == 2 and "there is no account 'niemand'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    reasons = [
+        e.reason
+        for e in trail_entries(portal.config)
+        if e.event.value == "login-failed" and e.user == user.name
+    ]
+    assert reasons == ["disabled"]
