@@ -48,12 +48,33 @@ def main() -> None:
 @click.option(
     "--base-port", type=click.IntRange(1024, 65000), default=None, help="First loopback port."
 )
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Keep the services and the web portals running after the demo, until Ctrl-C.",
+)
 @guard
-def demo(directory: Path | None, per_node: int, base_port: int | None) -> None:
+def demo(directory: Path | None, per_node: int, base_port: int | None, keep_running: bool) -> None:
     """Build a five-organisation network on loopback, fill it, and show what it answers."""
     from betrokken.demo import run_demo
 
-    if not run_demo(directory, per_node=per_node, base_port=base_port, out=click.echo):
+    def wait() -> None:
+        import time
+
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+    if not run_demo(
+        directory,
+        per_node=per_node,
+        base_port=base_port,
+        out=click.echo,
+        keep_running=keep_running,
+        wait=wait,
+    ):
         raise SystemExit(1)
 
 

@@ -202,7 +202,13 @@ def _audit_steps(
 
 
 def run_demo(
-    directory: Path | None, *, per_node: int = 2000, base_port: int | None = None, out: Out
+    directory: Path | None,
+    *,
+    per_node: int = 2000,
+    base_port: int | None = None,
+    out: Out,
+    keep_running: bool = False,
+    wait: Callable[[], None] = lambda: None,
 ) -> bool:
     """Run the whole demo; True when every step behaved as expected."""
     directory = directory or Path(tempfile.mkdtemp(prefix="betrokken-demo-"))
@@ -275,6 +281,17 @@ def run_demo(
         finally:
             shutil.rmtree(lists)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
+        from betrokken.portal.demo import portal_steps
+
+        portal_ok, portal_lines = portal_steps(out, cluster, several)
+        ok &= portal_ok
+        for line in portal_lines:
+            out(line)
+        if keep_running:
+            out("\nEvery service and portal keeps running; press Ctrl-C to stop them.")
+            wait()
+        else:
+            out("\n(`betrokken demo --keep-running` keeps the portals open for a browser.)")
     finally:
         codes = cluster.stop()
         out("\n== Stopped every service: " + ", ".join(f"{n} ({c})" for n, c in codes.items()))
@@ -283,6 +300,7 @@ def run_demo(
     out(f"   audit records    {directory / 'coordinator' / 'coordinator.db'}")
     out(f"   node databases   {directory / 'nodes'}/<organisation>/node.db")
     out(f"   service logs     {directory / 'logs'}")
+    out(f"   portal configs   {directory / 'nodes'}/<organisation>/portal.toml")
     out("No file there contains a BSN: only pseudonyms, which no single party can reverse.")
     out("Demo " + ("finished: every step behaved as expected." if ok else "FAILED: see above."))
     return ok

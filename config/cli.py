@@ -41,6 +41,9 @@ def network_init(directory: Path, orgs: str, base_port: int | None, name: str) -
     click.echo(f"  coordinator:  betrokken coordinator serve --config {net.coordinator_config}")
     for org, path in net.node_configs.items():
         click.echo(f"  node {org}: betrokken node serve --config {path}")
+    for org, path in net.portal_configs.items():
+        click.echo(f"  portal {org}: betrokken portal serve --config {path}")
+    click.echo("  accounts: betrokken portal user add --config <portal.toml> NAME --role ...")
 
 
 @network.command("check")

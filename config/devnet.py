@@ -57,6 +57,11 @@ def _name(org_id: str) -> str:
     return " ".join(special.get(part, part.capitalize()) for part in org_id.split("-"))
 
 
+def _contact(org_id: str, number: int) -> str:
+    """A development contact point: desk, a (fictitious) phone number and an e-mail address."""
+    return f"{_name(org_id)}, coördinatiepunt, 023 555 {number % 10_000:04d}, {org_id}@example.nl"
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -225,7 +230,7 @@ def init_network(
             f"id = {_s(org_id)}",
             f"name = {_s(_name(org_id))}",
             f"domain = {_s(domains[org_id])}",
-            f"contact = {_s(f'{_name(org_id)}, coordination desk, {org_id}@example.nl')}",
+            f"contact = {_s(_contact(org_id, len(lines)))}",
             f'node_address = "127.0.0.1:{port}"',
             f"log_key = {_s(node_logs[org_id].verifier())}",
             "# its OPRF public key (from the key service's seed), its question key, and the",

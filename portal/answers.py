@@ -100,9 +100,7 @@ class PersonView:
 
 def who(network: Network, result: OrganisationResult) -> str:
     if not result.organisation_id:
-        return _("An organisation in the field '{domain}' (not named)").format(
-            domain=result.answer.domain or "?"
-        )
+        return _("An organisation in the field {domain}").format(domain=result.answer.domain or "?")
     org = network.organisation(result.organisation_id)
     return result.answer.organisation_name or (org.name if org else result.organisation_id)
 
@@ -186,7 +184,7 @@ class CaseHistory:
 
 def _name_of(network: Network, key: str) -> str:
     if key.startswith("domain:"):
-        return _("An organisation in the field '{domain}' (not named)").format(
+        return _("An organisation in the field {domain}").format(
             domain=key.removeprefix("domain:").split(" (")[0]
         )
     org = network.organisation(key.split(" (")[0])

@@ -31,8 +31,6 @@ def portal() -> None:
 @guard
 def serve(config_path: Path) -> None:
     """Serve the portal (HTTPS, or HTTP on loopback behind a reverse proxy) until stopped."""
-    import logging
-
     import uvicorn
 
     from betrokken.config.load import load_portal
@@ -42,7 +40,11 @@ def serve(config_path: Path) -> None:
     app = create_app(build_portal(loaded))
     host, port = loaded.portal.listen.rsplit(":", 1)
     tls = loaded.portal.tls
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from betrokken.service import configure_logging
+
+    # Every line (uvicorn's access log too) through the escaping formatter: a path with a
+    # newline in it cannot forge a log line. Paths never hold a BSN (forms are POSTed).
+    configure_logging()
     scheme = "https" if tls else "http"
     click.echo(f"portal of {loaded.node.component.organisation} on {scheme}://{host}:{port}/")
     uvicorn.run(
@@ -53,6 +55,7 @@ def serve(config_path: Path) -> None:
         ssl_keyfile=tls.private_key if tls else None,
         server_header=False,
         proxy_headers=False,
+        log_config=None,
         log_level="info",
     )
 

@@ -3,19 +3,21 @@
 Every question goes through the organisation's :class:`~betrokken.requester.client.Requester`
 (``portal.ask``), the command line's code path, with the logged-in user's name and the role
 ``regisseur``: those are what is signed and recorded, never a typed name. The BSN arrives in a
-POST body only, lives in memory for the question, and is shown masked; answers are pages
-returned to that POST (no redirect, so no BSN or answer in a URL) and never cached.
+POST body only, lives in memory for the question, and is shown masked. Every POST ends in a
+redirect (to the answer, kept in the user's session, or back to the form with what to correct), so
+the browser's history never holds the form that carried the BSN; no page is cached.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from betrokken.audit.access import with_entries
@@ -33,7 +35,7 @@ from betrokken.errors import (
     VerificationError,
 )
 from betrokken.portal.answers import my_questions, overview, person_view
-from betrokken.portal.auth import PortalUser, checked_form, current_user
+from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.requester.client import Person, QueryResult
@@ -43,6 +45,7 @@ ROLE = "regisseur"
 MAX_CASE = 64
 MAX_UPLOAD = 5 * 1024 * 1024
 CASE_COLUMNS = ("case", "zaaknummer", "zaak", "zaak-id", "kenmerk")
+KEPT_ANSWERS = 20  # per session, in memory; gone at log-out or expiry
 
 
 class FormProblem(Exception):
@@ -159,25 +162,65 @@ def _problem_text(exc: BetrokkenError) -> str:
     )
 
 
-def _problem_page(
-    request: Request, template: str, context: dict[str, Any], exc: Exception
+def _problem_redirect(
+    request: Request, path: str, context: dict[str, Any], exc: Exception
 ) -> Response:
+    """Keep the problem (never the BSN) for the form page and send the browser there: every POST
+    ends in a redirect, so no browser keeps a form with a BSN in its history (P1)."""
     message = getattr(exc, "message", "")
-    technical = getattr(exc, "technical", "")
     kind = "refused" if isinstance(exc, PolicyRefused) else "problem"
-    field = getattr(exc, "field", "")
-    return render(
-        request,
-        template,
-        {**context, "problem": message, "technical": technical, "kind": kind, "field": field},
-        status=400 if isinstance(exc, FormProblem) else 403 if kind == "refused" else 503,
-    )
+    session = session_of(request)
+    assert session is not None  # checked_form made sure
+    session.data["flash"] = {
+        "path": path,
+        "problem": message,
+        "technical": getattr(exc, "technical", ""),
+        "kind": kind,
+        "field": getattr(exc, "field", ""),
+        "problems": context.get("problems", []),
+        "values": context.get("values", {}),
+    }
+    return RedirectResponse(path, status_code=303)
+
+
+def _flash(request: Request, path: str) -> dict[str, Any]:
+    session = session_of(request)
+    flash = session.data.pop("flash", None) if session else None
+    if isinstance(flash, dict) and flash.get("path") == path:
+        return {k: v for k, v in flash.items() if k != "path"}
+    return {}
+
+
+def _keep_answer(request: Request, template: str, context: dict[str, Any]) -> Response:
+    """Keep an answer in the user's session (in memory, masked BSNs only) and redirect to it."""
+    session = session_of(request)
+    assert session is not None
+    answers = session.data.setdefault("answers", {})
+    assert isinstance(answers, dict)
+    key = secrets.token_urlsafe(12)
+    answers[key] = (template, context)
+    while len(answers) > KEPT_ANSWERS:
+        answers.pop(next(iter(answers)))
+    return RedirectResponse(f"/antwoord/{key}", status_code=303)
+
+
+async def answer_page(request: Request) -> Response:
+    current_user(request, ROLE)
+    session = session_of(request)
+    answers = session.data.get("answers", {}) if session else {}
+    kept = answers.get(request.path_params["key"]) if isinstance(answers, dict) else None
+    if kept is None:
+        return render(request, "regisseur/gone.html", status=404)
+    template, context = kept
+    return render(request, template, context)
 
 
 # --- one person ------------------------------------------------------------------------------
 async def ask_page(request: Request) -> Response:
     user = current_user(request, ROLE)
-    return render(request, "regisseur/ask.html", _form_context(request, user))
+    context = _form_context(request, user)
+    context.update(_flash(request, "/vraag"))
+    return render(request, "regisseur/ask.html", context)
 
 
 def _form_context(request: Request, user: PortalUser, **values: str) -> dict[str, Any]:
@@ -207,10 +250,10 @@ async def ask_submit(request: Request) -> Response:
             ) from None
         results = await _ask(request, user, [Person(bsn, case)], purpose)
     except (FormProblem, PolicyRefused, NoAnswer) as exc:
-        return _problem_page(request, "regisseur/ask.html", context, exc)
+        return _problem_redirect(request, "/vraag", context, exc)
     result = results[0]
     view = person_view(portal.network, 1, result.persons[0])
-    return render(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
+    return _keep_answer(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
 
 
 def _answer_context(portal: Portal, result: QueryResult, views: list[Any]) -> dict[str, Any]:
@@ -226,7 +269,9 @@ def _answer_context(portal: Portal, result: QueryResult, views: list[Any]) -> di
 # --- a list ------------------------------------------------------------------------------------
 async def list_page(request: Request) -> Response:
     user = current_user(request, ROLE)
-    return render(request, "regisseur/list.html", _form_context(request, user))
+    context = _form_context(request, user)
+    context.update(_flash(request, "/lijst"))
+    return render(request, "regisseur/list.html", context)
 
 
 async def list_submit(request: Request) -> Response:
@@ -256,7 +301,7 @@ async def list_submit(request: Request) -> Response:
             )
         results = await _ask(request, user, persons, purpose)
     except (FormProblem, PolicyRefused, NoAnswer) as exc:
-        return _problem_page(request, "regisseur/list.html", context, exc)
+        return _problem_redirect(request, "/lijst", context, exc)
     views = [
         person_view(portal.network, number, person)
         for number, person in enumerate((p for r in results for p in r.persons), start=1)
@@ -268,7 +313,7 @@ async def list_submit(request: Request) -> Response:
         incomplete=sum(1 for v in views if not v.complete),
         hits=sum(1 for v in views if v.involved),
     )
-    return render(request, "regisseur/list_result.html", context)
+    return _keep_answer(request, "regisseur/list_result.html", context)
 
 
 def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str], str]:
@@ -349,6 +394,7 @@ MODULE = RoleModule(
         Route("/vraag", ask_submit, methods=["POST"]),
         Route("/lijst", list_page, methods=["GET"]),
         Route("/lijst", list_submit, methods=["POST"]),
+        Route("/antwoord/{key}", answer_page, methods=["GET"]),
         Route("/mijn-vragen", mine_page, methods=["GET"]),
     ],
     nav=[

@@ -268,6 +268,62 @@ CASES = [
         ("audit", "report", "--config", "{coord}", "--out", "{tmp}/r.html"),
         C5,
     ),
+    # portal (its serve command is in SERVE)
+    Case(
+        "portal user add, no such config",
+        ("portal", "user", "add", "--config", "{missing}", "r.x", "--role", "regisseur"),
+        C5,
+    ),
+    Case(
+        "portal user add, unknown role",
+        ("portal", "user", "add", "--config", "{portal}", "r.y", "--role", "koning"),
+        C2,
+        stdin=b"a long enough password\n",
+    ),
+    Case(
+        "portal user add, short password",
+        ("portal", "user", "add", "--config", "{portal}", "r.z", "--role", "regisseur"),
+        C2,
+        stdin=b"kort\n",
+    ),
+    Case(
+        "portal user add, unknown purpose",
+        (
+            "portal",
+            "user",
+            "add",
+            "--config",
+            "{portal}",
+            "r.w",
+            "--role",
+            "regisseur",
+            "--purpose",
+            "nieuwsgierigheid",
+        ),
+        C2,
+        stdin=b"a long enough password\n",
+    ),
+    Case(
+        "portal user add, a user name with a newline",
+        ("portal", "user", "add", "--config", "{portal}", "r\nx", "--role", "regisseur"),
+        C2,
+        stdin=b"a long enough password\n",
+    ),
+    Case(
+        "portal user reset, no such account",
+        ("portal", "user", "reset", "--config", "{portal}", "niemand"),
+        C2,
+    ),
+    Case(
+        "portal user disable, no such account",
+        ("portal", "user", "disable", "--config", "{portal}", "niemand"),
+        C2,
+    ),
+    Case(
+        "portal user list, config not UTF-8",
+        ("portal", "user", "list", "--config", "{not_utf8}"),
+        C5,
+    ),
     # demo
     Case("demo, port out of range", ("demo", "--base-port", "70000"), C2),
     Case("demo, no registrations", ("demo", "--per-node", "0"), C2),
@@ -288,6 +344,7 @@ def _paths(w: World) -> dict[str, str]:
         "keyless": str(w.net.node_configs["politie-cli"].parent / "keyless.toml"),
         "node": w.node,
         "asker": w.asker,
+        "portal": str(w.net.portal_configs["zvh-cli"]),
     }
 
 
@@ -301,6 +358,7 @@ SERVE = [
     ("keyservice", "serve"),
     ("coordinator", "serve"),
     ("node", "serve"),
+    ("portal", "serve"),
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,15 @@ class PortalAccount:
     last_step: int = 0
 
     def code(self) -> str:
-        """A TOTP code for a time step this account has not used yet (each code works once)."""
+        """A TOTP code for a time step this account has not used yet (each code works once; the
+        portal accepts the steps either side of now, so a third login within one step waits)."""
         totp = pyotp.TOTP(self.secret)
-        step = max(int(dt.datetime.now(dt.UTC).timestamp()) // totp.interval, self.last_step + 1)
+        while True:
+            now = int(dt.datetime.now(dt.UTC).timestamp()) // totp.interval
+            step = max(now, self.last_step + 1)
+            if step <= now + 1:
+                break
+            time.sleep(1)
         self.last_step = step
         return totp.generate_otp(step)
 
@@ -122,8 +129,7 @@ def browser_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chromium-profile")
 
 
-@pytest.fixture
-def browser(browser_profile: Path) -> Iterator[Any]:
+def start_browser(profile: Path) -> Any:
     require_or_skip(browser_problem())
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -136,17 +142,53 @@ def browser(browser_profile: Path) -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--window-size=1280,900",
-        f"--user-data-dir={browser_profile}",
+        f"--user-data-dir={profile}",
         "--lang=nl-NL",
     ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(120)
     driver.set_script_timeout(120)
+    return driver
+
+
+@pytest.fixture
+def browser(browser_profile: Path) -> Iterator[Any]:
+    """A fresh headless Chromium (its profile, cache and history, in ``browser_profile``)."""
+    driver = start_browser(browser_profile)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def _to_next_page(driver: Any, click: Any) -> None:
+    """Click, then wait until the browser shows the next page (old one gone, new one loaded)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    click.click()
+    WebDriverWait(driver, 120).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 120).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
+def submit(driver: Any, form_action: str) -> None:
+    """Press the submit button of the form posting to ``form_action``; wait for the next page."""
+    from selenium.webdriver.common.by import By
+
+    selector = f"form[action='{form_action}'] button[type=submit]"
+    _to_next_page(driver, driver.find_element(By.CSS_SELECTOR, selector))
+
+
+def follow(driver: Any, link_text: str) -> None:
+    """Click the link with this text and wait for the next page."""
+    from selenium.webdriver.common.by import By
+
+    _to_next_page(driver, driver.find_element(By.LINK_TEXT, link_text))
 
 
 def log_in(driver: Any, portal: PortalRun, user: PortalAccount) -> None:
@@ -157,15 +199,14 @@ def log_in(driver: Any, portal: PortalRun, user: PortalAccount) -> None:
     driver.find_element(By.ID, "gebruikersnaam").send_keys(user.name)
     driver.find_element(By.ID, "wachtwoord").send_keys(user.password)
     driver.find_element(By.ID, "code").send_keys(user.code())
-    driver.find_element(By.CSS_SELECTOR, "form[action='/inloggen'] button[type=submit]").click()
+    submit(driver, "/inloggen")
     text = driver.find_element(By.TAG_NAME, "body").text
     assert "Uitloggen" in text, text
 
 
 def log_out(driver: Any) -> None:
-    from selenium.webdriver.common.by import By
 
-    driver.find_element(By.CSS_SELECTOR, "form[action='/uitloggen'] button").click()
+    submit(driver, "/uitloggen")
 
 
 def page_text(driver: Any) -> str:

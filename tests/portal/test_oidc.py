@@ -12,7 +12,7 @@ from joserfc.jwk import RSAKey
 
 from betrokken.config.devnet import find_ports
 from betrokken.demo import ZVH
-from tests.portal.conftest import PortalRun, page_text, trail_entries
+from tests.portal.conftest import PortalRun, follow, page_text, trail_entries
 from tests.portal.idp import IdentityProvider, running_provider
 
 
@@ -71,7 +71,7 @@ def test_a_regisseur_logs_in_through_the_identity_provider_with_the_roles_it_giv
     browser.get(url + "/inloggen")
     from selenium.webdriver.common.by import By
 
-    browser.find_element(By.LINK_TEXT, "Inloggen met uw ZVH-account").click()
+    follow(browser, "Inloggen met uw ZVH-account")
     assert browser.current_url.endswith("/vraag")
     assert "Ingelogd als Marieke Peters" in browser.find_element(By.TAG_NAME, "header").text
     assert "Vraag over een persoon" in page_text(browser)

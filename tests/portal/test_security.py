@@ -1,0 +1,295 @@
+"""The portal's security rules, against the real application (in this process, through its ASGI
+interface) on the running network: roles, CSRF, session expiry, lock-out, headers, and that the
+logged-in user and role (never a typed name) go into the question and every record."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from betrokken.cluster import betrokken_command
+from betrokken.config.load import load_portal
+from betrokken.demo import GEMEENTE
+from betrokken.portal.app import build_portal, create_app
+from betrokken.portal.auth import current_user
+from betrokken.portal.web import Portal
+from tests.portal.conftest import PASSWORD, PortalAccount, PortalRun, trail_entries
+
+
+@dataclass
+class InProcess:
+    portal: Portal
+    client: TestClient
+    run: PortalRun
+
+    def csrf(self, path: str = "/inloggen") -> str:
+        page = self.client.get(path)
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert found, page.text
+        return found.group(1)
+
+    def log_in(self, user: PortalAccount, password: str | None = None) -> Any:
+        token = self.csrf()
+        return self.client.post(
+            "/inloggen",
+            data={
+                "csrf": token,
+                "gebruikersnaam": user.name,
+                "wachtwoord": password or user.password,
+                "code": user.code(),
+            },
+            follow_redirects=True,
+        )
+
+
+async def _dpo_only(request: Request) -> PlainTextResponse:
+    user = current_user(request, role="dpo")
+    return PlainTextResponse(f"dpo page for {user.name}")
+
+
+@pytest.fixture
+def inprocess(portal: PortalRun) -> Iterator[InProcess]:
+    state = build_portal(load_portal(portal.config))
+    app = create_app(state)
+    app.router.routes.append(Route("/proef-dpo", _dpo_only))  # a page behind the dpo role
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield InProcess(state, client, portal)
+    state.trail.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def accounts(portal: PortalRun) -> dict[str, PortalAccount]:
+    return {
+        "regisseur": portal.add_user("s.veilig", "regisseur"),
+        "dpo": portal.add_user("p.privacy", "dpo"),
+        "lockout": portal.add_user("l.slot", "regisseur"),
+        "expiry": portal.add_user("v.verloop", "regisseur"),
+    }
+
+
+def test_a_regisseur_cannot_open_pages_of_the_dpo_role(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    assert "Uitloggen" in inprocess.log_in(accounts["regisseur"]).text
+    page = inprocess.client.get("/proef-dpo")
+    assert page.status_code == 403
+    assert "Geen toegang tot deze pagina" in page.text
+    assert "functionaris gegevensbescherming" in page.text
+    assert "dpo page" not in page.text
+    # every page a DPO or beheerder module registered is closed to this regisseur too
+    for module in inprocess.portal.modules:
+        if module.role != "regisseur":
+            for item in module.nav:
+                assert inprocess.client.get(item.path).status_code == 403, item.path
+
+
+def test_a_dpo_cannot_ask_about_persons(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    inprocess.log_in(accounts["dpo"])
+    assert inprocess.client.get("/proef-dpo").text == "dpo page for p.privacy"
+    assert inprocess.client.get("/vraag").status_code == 403
+    before = len(trail_entries(inprocess.run.config))
+    token = _session_csrf(inprocess)
+    asked = inprocess.client.post(
+        "/vraag",
+        data={
+            "csrf": token,
+            "bsn": inprocess.run.running.named["one"].digits,
+            "doel": "zvh-triage",
+            "zaak": "X-1",
+        },
+    )
+    inprocess.run.running.typed.add(inprocess.run.running.named["one"].digits)
+    assert asked.status_code == 403 and "Geen toegang" in asked.text
+    assert len(trail_entries(inprocess.run.config)) == before
+
+
+def _session_csrf(inprocess: InProcess) -> str:
+    return inprocess.portal.sessions.csrf_token(
+        next(iter(inprocess.portal.sessions._sessions.values()))
+    )
+
+
+def test_a_form_without_this_sessions_csrf_token_is_refused_and_nothing_is_asked(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    inprocess.log_in(accounts["regisseur"])
+    several = inprocess.run.running.named["several"].digits
+    inprocess.run.running.typed.add(several)
+    before = len(trail_entries(inprocess.run.config))
+    form = {"bsn": several, "doel": "zvh-triage", "zaak": "X-2"}
+    for token in (None, "0" * 64):
+        data = form if token is None else {**form, "csrf": token}
+        refused = inprocess.client.post("/vraag", data=data)
+        assert refused.status_code == 403
+        assert "Het formulier is verlopen" in refused.text
+        assert "Er is niets gedaan" in refused.text
+    assert len(trail_entries(inprocess.run.config)) == before
+    logout = inprocess.client.post("/uitloggen", data={}, follow_redirects=False)
+    assert logout.status_code == 403  # logging out is a form too
+    assert "Uitloggen" in inprocess.client.get("/vraag").text
+
+
+def test_a_session_ends_after_the_idle_time_and_the_end_is_recorded(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    user = accounts["expiry"]
+    assert "Uitloggen" in inprocess.log_in(user).text
+    sessions = inprocess.portal.sessions
+    real = sessions.clock
+    later = real() + sessions.idle_seconds + 1
+    sessions.clock = lambda: later
+    try:
+        page = inprocess.client.get("/vraag", follow_redirects=True)
+    finally:
+        sessions.clock = real
+    assert page.url.path == "/inloggen"
+    assert "Uw sessie is afgelopen. Log opnieuw in." in page.text
+    assert "Uitloggen" not in page.text
+    ends = [
+        e
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "logout" and e.user == user.name
+    ]
+    assert [e.reason for e in ends] == ["expired"]
+
+
+def test_too_many_failed_logins_lock_the_account_until_a_beheerder_resets_it(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    user = accounts["lockout"]
+    limit = inprocess.portal.loaded.portal.max_failed_logins
+    for _ in range(limit - 1):
+        failed = inprocess.log_in(user, password="not the password at all")
+        assert failed.status_code == 400
+        assert "De gebruikersnaam, het wachtwoord of de code klopt niet" in failed.text
+    locked = inprocess.log_in(user, password="still not the password")
+    assert "Dit account is geblokkeerd na te veel mislukte pogingen" in locked.text
+    right = inprocess.log_in(user)  # the right password and code no longer help
+    assert "Dit account is geblokkeerd" in right.text and "Uitloggen" not in right.text
+    failures = [
+        e.reason
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "login-failed" and e.user == user.name
+    ]
+    assert failures == ["password"] * (limit - 1) + ["locked", "locked"]
+    for line in (PASSWORD, "not the password"):
+        assert all(line not in e.canonical().decode() for e in trail_entries(inprocess.run.config))
+
+    reset = subprocess.run(
+        betrokken_command(
+            "portal", "user", "reset", "--config", str(inprocess.run.config), user.name,
+            "--keep-code",
+        ),
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    assert f"account {user.name} unlocked and enabled" in reset.stdout
+    assert "Uitloggen" in inprocess.log_in(user).text
+    changes = [
+        (e.reason, e.details.get("account"))
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "role-change"
+    ]
+    assert ("account added", user.name) in changes and ("account reset", user.name) in changes
+
+
+def test_the_logged_in_user_and_role_are_signed_into_the_question_and_every_record(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    user = accounts["regisseur"]
+    inprocess.log_in(user)
+    several = inprocess.run.running.named["several"]
+    inprocess.run.running.typed.add(several.digits)
+    answer = inprocess.client.post(
+        "/vraag",
+        data={
+            "csrf": _session_csrf(inprocess),
+            "bsn": several.digits,
+            "doel": "zvh-triage",
+            "zaak": "ZVH-SEC-1",
+            "gebruiker": "iemand-anders",  # a typed name is ignored
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/antwoord/")
+    assert several.digits not in answer.headers["location"]
+    answer = inprocess.client.get(answer.headers["location"])
+    assert answer.status_code == 200
+    assert several.masked() in answer.text and several.digits not in answer.text
+    headers = "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
+    assert several.digits not in headers
+    assert answer.headers["cache-control"] == "no-store"
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY"
+    own = [
+        e
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "own-query" and any(s.case == "ZVH-SEC-1" for s in e.subjects)
+    ]
+    assert [(e.user, e.role) for e in own] == [("s.veilig", "regisseur")]
+    # the node that disclosed a hit recorded the same user and role from the sealed question
+    disclosed = [
+        e
+        for e in trail_entries(inprocess.run.running.net.portal_configs[GEMEENTE])
+        if e.event.value == "disclosure" and e.answer_id == own[0].answer_id
+    ]
+    assert [(e.user, e.role) for e in disclosed] == [("s.veilig", "regisseur")]
+    assert "iemand-anders" not in str([e.to_json() for e in own + disclosed])
+
+
+def test_every_page_carries_the_security_headers_and_none_is_cached(inprocess: InProcess) -> None:
+    for path in ("/inloggen", "/vraag", "/niet-bestaand", "/taal/nl?terug=/inloggen"):
+        page = inprocess.client.get(path, follow_redirects=False)
+        assert page.headers["cache-control"] == "no-store", path
+        assert page.headers["content-security-policy"].startswith("default-src 'self'"), path
+        assert page.headers["x-content-type-options"] == "nosniff", path
+        assert page.headers["referrer-policy"] == "no-referrer", path
+    style = inprocess.client.get("/static/portal.css")
+    assert style.status_code == 200 and "no-store" not in style.headers.get("cache-control", "")
+    missing = inprocess.client.get("/niet-bestaand")
+    assert missing.status_code == 404 and "Pagina niet gevonden" in missing.text
+
+
+def test_the_language_switch_shows_english_and_keeps_to_this_site(inprocess: InProcess) -> None:
+    switched = inprocess.client.get("/taal/en?terug=/inloggen", follow_redirects=True)
+    assert '<html lang="en">' in switched.text and "Log in" in switched.text
+    away = inprocess.client.get("/taal/nl?terug=//example.org/", follow_redirects=False)
+    assert away.headers["location"] == "/"
+
+
+def test_a_disabled_account_cannot_log_in_and_the_list_shows_no_secret(
+    inprocess: InProcess, portal: PortalRun
+) -> None:
+    user = portal.add_user("o.uitdienst", "regisseur", purposes=("zvh-triage",))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = betrokken_command("portal", "user", *args, "--config", str(portal.config))
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+
+    assert cli("disable", user.name).returncode == 0
+    refused = inprocess.log_in(user)
+    assert refused.status_code == 400 and "Uitloggen" not in refused.text
+    listed = cli("list")
+    line = next(ln for ln in listed.stdout.splitlines() if ln.startswith(user.name))
+    assert "disabled" in line and "zvh-triage" in line
+    assert user.secret not in listed.stdout and "$argon2" not in listed.stdout
+    unknown = cli("disable", "niemand")
+    assert unknown.returncode == 2 and "there is no account 'niemand'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    reasons = [
+        e.reason
+        for e in trail_entries(portal.config)
+        if e.event.value == "login-failed" and e.user == user.name
+    ]
+    assert reasons == ["disabled"]

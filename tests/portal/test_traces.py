@@ -1,0 +1,28 @@
+"""P1 for the portal: after the browser and security tests above (this module runs last), no BSN
+typed or uploaded is in any file the network, the portal or the browser wrote — databases,
+service logs (the portal's access log included), the browser's cache, history and profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.portal.conftest import PortalRun, files_under
+
+
+def test_no_bsn_is_left_in_any_file_of_the_network_the_portal_or_the_browser(
+    portal: PortalRun, browser_profile: Path
+) -> None:
+    running = portal.running
+    assert running.typed, "the tests before this one typed BSNs into the portal"
+    bsns = running.all_bsns()
+    files = files_under(running.net.directory, browser_profile)
+    assert portal.log in files and portal.log.stat().st_size > 0
+    assert any(p.name == "History" for p in files), "the browser kept its history on disk"
+    offenders = []
+    for path in files:
+        data = path.read_bytes()
+        for bsn in bsns:
+            for form in (bsn.encode(), bsn.encode("utf-16-le")):
+                if form in data:
+                    offenders.append(f"{path} holds {bsn[-3:]}")
+    assert not offenders, "\n".join(offenders)
