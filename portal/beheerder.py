@@ -2,7 +2,7 @@
 
 The status is what ``betrokken node status`` shows (the node's store, its witness, its peers over
 mutual TLS, its certificate), in words. The import runs the node's own import
-(:meth:`~betrokken.node.importer.Registrar.import_table`, the code ``betrokken node import``
+(:func:`betrokken.node.admin.import_table`, the code ``betrokken node import``
 runs) in a background thread; its page refreshes itself with ``<meta http-equiv="refresh">``
 (no script needed, and the Content-Security-Policy does not govern it) until the summary is there,
 with repeated problems collapsed (:class:`~betrokken.tabular.Problems`).
@@ -36,7 +36,14 @@ from starlette.routing import Route
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
 from betrokken.errors import BetrokkenError
-from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary
+from betrokken.node.admin import (
+    ENDING_SOON_DAYS,
+    FIELDS,
+    REQUIRED,
+    ImportSummary,
+    import_table,
+    node_facts,
+)
 from betrokken.portal import i18n
 from betrokken.portal.auth import CSRF_FIELD, CsrfRefused, PortalUser, current_user, session_of
 from betrokken.portal.i18n import gettext as _
@@ -167,20 +174,9 @@ def node_overview(loaded: Loaded[NodeConfig]) -> NodeOverview:
 
     from betrokken.health import NODE, peer_health
     from betrokken.identity.certs import EXPIRY_WARNING_DAYS
-    from betrokken.node.server import open_store, open_witness
-    from betrokken.node.store import ENDING_SOON_DAYS
 
-    org = loaded.network.organisation(loaded.component.organisation)
-    assert org is not None
-    store = open_store(loaded)
-    try:
-        status = store.status(dt.datetime.now(dt.UTC).date())
-        witness = open_witness(store)
-        accepted = witness.last()
-        alarms = witness.alarms()
-        trail_size = store.trail.size()
-    finally:
-        store.engine.dispose()
+    facts = node_facts(loaded, dt.datetime.now(dt.UTC).date())
+    status, accepted = facts.status, facts.witnessed
     peers = []
     running = False
     for found in peer_health(NODE, loaded):
@@ -215,11 +211,11 @@ def node_overview(loaded: Loaded[NodeConfig]) -> NodeOverview:
         last_confirmation=status.last_confirmation,
         last_change=status.last_change,
         disclosures=status.disclosures,
-        stale_keys=any(k != org.pseudonym_key_id for k in status.key_ids),
+        stale_keys=facts.stale_keys,
         witnessed_size=accepted.size if accepted else None,
         witnessed_at=accepted.accepted_at if accepted else None,
-        alarms=sum(a.count for a in alarms),
-        trail_size=trail_size,
+        alarms=facts.alarms,
+        trail_size=facts.trail_size,
     )
 
 
@@ -307,27 +303,16 @@ async def read_upload(request: Request) -> FormData:
 
 
 def _run_import(job: ImportJob, table: Table, loaded: Loaded[NodeConfig]) -> None:
-    from betrokken.keyservice.client import Pseudonymiser
-    from betrokken.node.importer import Registrar
-    from betrokken.node.server import open_store
-
-    org = loaded.network.organisation(loaded.component.organisation)
-    assert org is not None
-    store = None
     try:
-        store = open_store(loaded)
-        pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, org.id)
-        registrar = Registrar(loaded.network, org, store, pseudonymiser, actor=job.user)
-        with pseudonymiser:
-            registrar.import_table(table, job.summary, sync=job.sync, progress=job.advance)
+        import_table(
+            loaded, table, job.summary, actor=job.user, sync=job.sync, progress=job.advance
+        )
     except BetrokkenError as exc:
         job.failure = exc.message
     except Exception as exc:  # the page says so; the log has the kind, never a value
         log.error("import by upload failed: %s", type(exc).__name__)
         job.failure = type(exc).__name__
     finally:
-        if store is not None:
-            store.engine.dispose()
         job.finished = True
 
 

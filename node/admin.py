@@ -1,0 +1,75 @@
+"""The node's administration for the organisation's beheerder pages (the portal): what
+``betrokken node status`` reads, and ``betrokken node import`` of a table already in memory.
+
+The one door from the portal into the node's own store (pyproject.toml, import contracts): the
+portal's beheerder pages run beside the node, with access to its database, as the node's
+commands do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from betrokken.audit.witness import Accepted
+from betrokken.config.load import Loaded
+from betrokken.config.schema import NodeConfig
+from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
+from betrokken.node.server import open_store, open_witness
+from betrokken.node.store import ENDING_SOON_DAYS, Status
+from betrokken.tabular import Table
+
+__all__ = ["ENDING_SOON_DAYS", "FIELDS", "REQUIRED", "ImportSummary", "NodeFacts"]
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    status: Status
+    witnessed: Accepted | None
+    alarms: int
+    trail_size: int
+    stale_keys: bool
+
+
+def node_facts(loaded: Loaded[NodeConfig], today: dt.date) -> NodeFacts:
+    """The node's registrations (counts only), its witness of the coordinator's log, its alarms."""
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None  # load_node checked it
+    store = open_store(loaded)
+    try:
+        status = store.status(today)
+        witness = open_witness(store)
+        return NodeFacts(
+            status=status,
+            witnessed=witness.last(),
+            alarms=sum(a.count for a in witness.alarms()),
+            trail_size=store.trail.size(),
+            stale_keys=any(k != org.pseudonym_key_id for k in status.key_ids),
+        )
+    finally:
+        store.engine.dispose()
+
+
+def import_table(
+    loaded: Loaded[NodeConfig],
+    table: Table,
+    summary: ImportSummary,
+    *,
+    actor: str,
+    sync: bool,
+    progress: Callable[[int], None],
+) -> None:
+    """The node's import of ``table`` (as ``betrokken node import``), ``actor`` in its trail."""
+    from betrokken.keyservice.client import Pseudonymiser
+
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    store = open_store(loaded)
+    try:
+        pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, org.id)
+        registrar = Registrar(loaded.network, org, store, pseudonymiser, actor=actor)
+        with pseudonymiser:
+            registrar.import_table(table, summary, sync=sync, progress=progress)
+    finally:
+        store.engine.dispose()
