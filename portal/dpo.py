@@ -35,13 +35,14 @@ from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.errors import BetrokkenError, InvalidBsn
 from betrokken.portal import i18n
-from betrokken.portal.auth import PortalUser, checked_form, current_user
+from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.letter import Letter, build_letter, read_addressee
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.tabular import CellError, parse_date
 
 ROLE = "dpo"
+LETTER = "dpo-letter"  # the session's last letter (post/redirect/get)
 MAX_ROWS = 500
 EVENTS = {
     "search": N_("question (coordinator)"),
@@ -410,6 +411,22 @@ async def request_letter(request: Request) -> Response:
             },
             status=503,
         )
+    # Post/redirect/get: the browser's history (and its session files on disk) then holds the
+    # letter's address, never the posted form with the BSN in it.
+    session = session_of(request)
+    assert session is not None  # checked_form refused a request without one
+    session.data[LETTER] = letter
+    return RedirectResponse("/dpo/inzage/brief", status_code=303)
+
+
+async def letter_page(request: Request) -> Response:
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    session = session_of(request)
+    letter = session.data.get(LETTER) if session is not None else None
+    if not isinstance(letter, Letter):
+        return RedirectResponse("/dpo/inzage", status_code=303)
+    await run_in_threadpool(lambda: _access(request, _open(portal), user, "subject-letter", {}))
     return render(request, "dpo/letter.html", {"letter": letter})
 
 
@@ -428,6 +445,7 @@ MODULE = RoleModule(
         Route("/dpo/rapport/volledig", report_document),
         Route("/dpo/inzage", request_form, methods=["GET"]),
         Route("/dpo/inzage", request_letter, methods=["POST"]),
+        Route("/dpo/inzage/brief", letter_page),
     ],
     [
         NavItem("/dpo/status", N_("Log status")),
