@@ -371,6 +371,7 @@ class AuditLog:
                 )
         indices = []
         subtrees = []
+        subjects: list[dict[str, object]] = []
         for entry in entries:
             index = frontier.size
             data = leaf_bytes(index, entry)
@@ -386,13 +387,18 @@ class AuditLog:
                     organisation=entry.organisation,
                 )
             )
-            for subject in entry.subjects:
-                conn.execute(insert(SUBJECTS).values(index=index, pseudonym=subject.pseudonym))
+            # A record of an import batch names its subjects by fingerprint only (ADR 0022).
+            subjects += [
+                {"index": index, "pseudonym": subject.pseudonym or subject.fingerprint}
+                for subject in entry.subjects
+            ]
             subtrees += [
                 {"position": merkle.stored_position(level, i), "hash": value}
                 for level, i, value in frontier.append(leaf)
             ]
             indices.append(index)
+        if subjects:
+            conn.execute(insert(SUBJECTS), subjects)
         if subtrees:
             conn.execute(insert(SUBTREES), subtrees)
         conn.execute(

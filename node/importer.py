@@ -390,6 +390,7 @@ class Registrar:
                 retention_days=self.retention_days,
                 now=now,
                 reactivate=reactivate,
+                lines=(batch[0][0], batch[-1][0]),
             )
             self._count(batch, results, summary, seen_registrations, seen_withdrawals)
 
