@@ -1,6 +1,6 @@
 """Where a question's time goes: every process of a bench network under cProfile.
 
-``python -m bench.profile [--nodes 10] [--per-node 2000] [--questions 100]`` starts the key
+``python -m bench.hotspots [--nodes 10] [--per-node 2000] [--questions 100]`` starts the key
 service, the coordinator and the nodes each under ``python -m cProfile`` (stopped with SIGTERM,
 which every service handles by stopping cleanly, so the profile is written), asks the questions
 from this process under cProfile too, and prints the top functions of each by their own time
@@ -28,8 +28,10 @@ class ProfiledCluster(Cluster):
     profiles: Path
 
     def _start(self, name: str, command: list[str], address: str) -> None:
-        profiled = [command[0], "-m", "cProfile", "-o", str(self.profiles / f"{name}.prof")]
-        super()._start(name, [*profiled, *command[1:]], address)
+        # command is [python, "-m", "betrokken", ...]: every thread profiled (bench/profiled.py)
+        script = str(Path(__file__).with_name("profiled.py"))
+        out = str(self.profiles / f"{name}.prof")
+        super()._start(name, [command[0], script, out, *command[3:]], address)
 
 
 def report(path: Path, title: str, top: int) -> str:
@@ -44,7 +46,7 @@ def report(path: Path, title: str, top: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser = argparse.ArgumentParser(prog="python -m bench.hotspots")
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--per-node", type=int, default=2000)
     parser.add_argument("--questions", type=int, default=100)

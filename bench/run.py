@@ -836,7 +836,7 @@ def summary(out: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCENARIOS = ("crypto", "cli", "query", "log", "import", "small")
+SCENARIOS = ("crypto", "changes", "cli", "query", "log", "import", "small")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -860,6 +860,11 @@ def main(argv: list[str] | None = None) -> int:
         if "crypto" in only:
             say("crypto floor")
             out["crypto"] = crypto(sizes)
+        if "changes" in only:
+            from bench.changes import all_changes
+
+            say("each change before and after")
+            out["changes"] = all_changes(work / "changes", sizes.quick)
         if "cli" in only:
             cli_help(sizes, out)
         if "query" in only:
