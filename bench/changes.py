@@ -174,7 +174,10 @@ def cli_help(runs: int) -> dict[str, Any]:
         "import sys; sys.argv = ['betrokken', '--help']\n"
         "from betrokken.launch import main; main()\n"
     )
-    lazy = "import sys; sys.argv = ['betrokken', '--help']\nfrom betrokken.launch import main; main()\n"
+    lazy = (
+        "import sys; sys.argv = ['betrokken', '--help']\n"
+        "from betrokken.launch import main; main()\n"
+    )
 
     def wall(code: str) -> float:
         start = time.perf_counter()
