@@ -26,7 +26,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester migrations tests tools
+	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester migrations tests tools bench
 	$(BIN)/python tools/typecheck.py
 	$(BIN)/python tools/importcheck.py
 
