@@ -37,8 +37,8 @@ def _pair(before: list[float], after: list[float], unit: str = "us") -> dict[str
     }
 
 
-def lookup(work_dir: Path) -> dict[str, Any]:
-    """A node's lookup of one pseudonym among 20,000: the old ORM session vs plain SQL."""
+def lookup(work_dir: Path, count: int) -> dict[str, Any]:
+    """A node's lookup of one pseudonym among ``count``: the old ORM session vs plain SQL."""
     import os
 
     from sqlalchemy import select
@@ -52,7 +52,7 @@ def lookup(work_dir: Path) -> dict[str, Any]:
     today = dt.date(2026, 11, 23)
     regs = [
         Registration(Pseudonym(os.urandom(64), "k1-bench"), "zorg", "desk", dt.date(2026, 1, 1))
-        for _ in range(20_000)
+        for _ in range(count)
     ]
     for start in range(0, len(regs), 5000):
         store.upsert(regs[start : start + 5000], retention_days=730, lines=(start, start + 4999))
@@ -119,7 +119,7 @@ def quota(work_dir: Path) -> dict[str, Any]:
     return _pair(before, after)
 
 
-def import_trail(work_dir: Path) -> dict[str, Any]:
+def import_trail(work_dir: Path, batches: int) -> dict[str, Any]:
     """Storing a batch of 500 new registrations: a trail record per row (as before) vs one
     record for the batch; per registration, and the bytes each way."""
     import os
@@ -132,7 +132,7 @@ def import_trail(work_dir: Path) -> dict[str, Any]:
         store = NodeStore(f"sqlite:///{path}")
         empty = disk_bytes(path)
         times = []
-        for batch in range(8):
+        for batch in range(batches):
             regs = [
                 Registration(
                     Pseudonym(os.urandom(64), "k1-bench"),
@@ -156,7 +156,7 @@ def import_trail(work_dir: Path) -> dict[str, Any]:
         conn = sqlite3.connect(path)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
-        return times, (disk_bytes(path) - empty) / 4000
+        return times, (disk_bytes(path) - empty) / (500 * batches)
 
     before, bytes_before = fill(work_dir / "rows.db", False)
     after, bytes_after = fill(work_dir / "batch.db", True)
@@ -194,10 +194,10 @@ def cli_help(runs: int) -> dict[str, Any]:
 def all_changes(work_dir: Path, quick: bool) -> dict[str, Any]:
     work_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {
-        "node_lookup": lookup(work_dir),
+        "node_lookup": lookup(work_dir, 4_000 if quick else 20_000),
         "checkpoint_signature": signing(),
         "quota_count": quota(work_dir),
-        "import_trail": import_trail(work_dir),
+        "import_trail": import_trail(work_dir, 2 if quick else 8),
         "cli_help": cli_help(3 if quick else 7),
     }
     out["note"] = (

@@ -76,23 +76,23 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     quick=True,
-    per_node=2_000,
+    per_node=1_000,  # the same as the small network: its N=5 network serves both
     small_per_node=1_000,
-    nodes=(2, 5, 10),
-    skipped_nodes=(20, 50),
+    nodes=(2, 5),
+    skipped_nodes=(10, 20, 50),
     rounds=3,
     questions=10,
     qps_seconds=2.0,
-    qps_rounds=2,
+    qps_rounds=1,
     log_sizes=(1_000, 100_000),
     skipped_log_sizes=(1_000_000,),
     log_questions=8,
     import_rows=1_000,
-    import_runs=2,
+    import_runs=1,
     batch_runs=2,
-    psi_runs=2,
+    psi_runs=1,
     cli_runs=3,
-    crypto_repeat=50,
+    crypto_repeat=30,
 )
 
 
@@ -246,6 +246,9 @@ def _requester(bn: BenchNet) -> Any:
     return Requester.from_config(load_node(bn.asker_config))
 
 
+INCOMPLETE = [0]  # answers that were not complete (a node too late): reported, never hidden
+
+
 def ask_times(
     requester: Any, bn: BenchNet, count: int, offset: int = 0, batch: int = 1
 ) -> list[float]:
@@ -261,35 +264,51 @@ def ask_times(
         result = requester.ask(persons, purpose=PURPOSE, user="bench", role="regisseur")
         out.append(time.perf_counter() - start)
         if not result.complete:
-            raise RuntimeError(f"incomplete answer in the bench: {result.persons[0].answers}")
+            INCOMPLETE[0] += 1
     return out
 
 
-def _asker(config: str, digits: list[str], start_at: float, seconds: float) -> tuple[int, int]:
-    """One of the concurrent askers (its own process): questions answered until the end."""
+_ASKER: dict[str, Any] = {}
+
+
+def _asker_init(config: str, digits: list[str]) -> None:
+    """Each concurrent asker is its own process with its own requester, made once."""
     from betrokken.config.load import load_node
     from betrokken.crypto.bsn import parse_bsn
-    from betrokken.requester.client import Person, Requester
+    from betrokken.requester.client import Requester
 
-    requester = Requester.from_config(load_node(config))
-    persons = [parse_bsn(d) for d in digits]
+    _ASKER["requester"] = Requester.from_config(load_node(config))
+    _ASKER["persons"] = [parse_bsn(d) for d in digits]
+
+
+def _asker_once(turn: int) -> bool:
+    from betrokken.requester.client import Person
+
+    persons = _ASKER["persons"]
+    try:
+        _ASKER["requester"].ask(
+            [Person(persons[turn % len(persons)], "CASE-QPS")],
+            purpose=PURPOSE,
+            user="bench",
+            role="regisseur",
+        )
+        return True
+    except Exception:
+        return False
+
+
+def _asker(start_at: float, seconds: float) -> tuple[int, int]:
+    """Questions answered (and failed) from ``start_at`` for ``seconds``."""
     done = failed = 0
     time.sleep(max(0.0, start_at - time.time()))
     end = start_at + seconds
     turn = os.getpid()
     while time.time() < end:
         turn += 1
-        try:
-            requester.ask(
-                [Person(persons[turn % len(persons)], "CASE-QPS")],
-                purpose=PURPOSE,
-                user="bench",
-                role="regisseur",
-            )
+        if _asker_once(turn):
             done += 1
-        except Exception:
+        else:
             failed += 1
-    requester.close()
     return done, failed
 
 
@@ -298,11 +317,11 @@ def qps(bn: BenchNet, sizes: Sizes, askers: int = 8) -> tuple[Figure, int]:
     digits = [b.digits for b in bn.persons]
     values: list[float] = []
     failures = 0
-    with context.Pool(askers) as pool:
+    with context.Pool(askers, _asker_init, (str(bn.asker_config), digits)) as pool:
+        pool.map(_asker_once, range(askers * 2), chunksize=1)  # every asker made and warm
         for _ in range(sizes.qps_rounds):
-            start_at = time.time() + 4.0  # every asker has built its requester by then
-            args = [(str(bn.asker_config), digits, start_at, sizes.qps_seconds)] * askers
-            results = pool.starmap(_asker, args)
+            start_at = time.time() + 1.0
+            results = pool.starmap(_asker, [(start_at, sizes.qps_seconds)] * askers, chunksize=1)
             values.append(sum(d for d, _ in results) / sizes.qps_seconds)
             failures += sum(f for _, f in results)
     return figure(values, 1), failures
@@ -349,7 +368,11 @@ def query_at(n: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
         say(f"query N={n}: {entry['qps']['median']} questions/s with 8 askers")
         out["query"][str(n)] = entry
         if n == 5:
-            out["_coordinator_large"] = rss_mb(bn.pid("coordinator"))
+            if sizes.per_node == sizes.small_per_node:  # the quick run: this is the small one
+                out["_coordinator_small"] = rss_mb(bn.pid("coordinator"))
+                out["_small_sqlite_p50"] = entry["p50_ms"]
+            else:
+                out["_coordinator_large"] = rss_mb(bn.pid("coordinator"))
             batch_at(bn, requester, sizes, out)
             cli_query(bn, sizes, out)
         requester.close()
@@ -485,6 +508,14 @@ def log_at(size: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
         engine = make_engine(url, LogBase.metadata, component="coordinator")
         log = AuditLog(engine, None, "bench")
         now = log.size()
+        with engine.connect() as conn:  # the records the questions made (not the bulk filler)
+            real = conn.exec_driver_sql(
+                'SELECT avg(length(content)), count(*) FROM log_records WHERE "index" >= ?',
+                (size,),
+            ).one()
+        out["log"]["record_bytes"] = round(float(real[0] or 0), 1)
+        asked = 3 + sizes.rounds * sizes.log_questions
+        out["log"]["records_per_question"] = round(real[1] / asked, 2)
         witness = []
         for r in range(sizes.rounds):
             old = size // 2 + r
@@ -505,7 +536,9 @@ def log_at(size: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
 def coordinator_and_postgres(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
     """The coordinator's memory with small nodes, and questions with nodes on PostgreSQL."""
     p50: dict[str, Figure] = {}
-    for kind in ("sqlite", "postgres"):
+    if "_small_sqlite_p50" in out:  # measured on the query scenario's network of this size
+        p50["sqlite"] = out.pop("_small_sqlite_p50")
+    for kind in [k for k in ("sqlite", "postgres") if k not in p50]:
         say(f"small network of 5 nodes ({sizes.small_per_node} registrations) on {kind}")
         bn = build(work, 5, sizes.small_per_node, postgres=kind == "postgres", name=f"small-{kind}")
         try:
@@ -687,6 +720,15 @@ def finish(out: dict[str, Any], sizes: Sizes) -> None:
     for n in sizes.skipped_nodes:
         out["query"][str(n)] = None
         out["query"][f"{n}_why"] = why_quick
+    for n in sizes.nodes:
+        if str(n) not in out["query"]:
+            out["query"][str(n)] = None
+            out["query"][f"{n}_why"] = "failed in this run: see errors"
+    for size in sizes.log_sizes:
+        if str(size) not in out["log"]["p50_ms"]:
+            out["log"]["p50_ms"][str(size)] = None
+            out["log"]["witness_consistency_ms"][str(size)] = None
+            out["log"][f"why_{size}"] = "failed in this run: see errors"
     points = [
         (int(n), entry["p50_ms"]["median"])
         for n, entry in out["query"].items()
@@ -713,12 +755,16 @@ def finish(out: dict[str, Any], sizes: Sizes) -> None:
     large = out.pop("_coordinator_large", None)
     out["coordinator"] = {
         "rss_mb": {
-            f"{sizes.small_per_node}": None if small is None else round(small, 1),
-            f"{sizes.per_node}": None if large is None else round(large, 1),
+            "1000": None if small is None else round(small, 1),
+            "100000": None if large is None else round(large, 1),
         },
+        "registrations_per_node": [sizes.small_per_node, FULL.per_node],
         "difference": ratio(abs((large or 0) - (small or 0)), small) if small and large else None,
         "measured": "VmRSS of the coordinator process after its questions, 5 nodes",
     }
+    if large is None:
+        out["coordinator"]["why"] = why_quick
+    out.pop("_small_sqlite_p50", None)
     out["goals"] = goals(out)
 
 
@@ -856,33 +902,50 @@ def main(argv: list[str] | None = None) -> int:
     out = skeleton(sizes)
     out["machine"] = machine()
     work = Path(tempfile.mkdtemp(prefix="betrokken-bench-"))
+    out["errors"] = []
+
+    def guarded(name: str, step: Callable[[], object]) -> None:
+        """A scenario that fails is reported (its keys stay null), the others still run."""
+        try:
+            step()
+        except Exception as exc:
+            say(f"{name} FAILED: {type(exc).__name__}: {exc}")
+            out["errors"].append(f"{name}: {type(exc).__name__}: {str(exc)[:500]}")
+
+    def run_crypto() -> None:
+        out["crypto"] = crypto(sizes)
+
+    def run_changes() -> None:
+        from bench.changes import all_changes
+
+        out["changes"] = all_changes(work / "changes", sizes.quick)
+
     try:
         if "crypto" in only:
             say("crypto floor")
-            out["crypto"] = crypto(sizes)
+            guarded("crypto", run_crypto)
         if "changes" in only:
-            from bench.changes import all_changes
-
             say("each change before and after")
-            out["changes"] = all_changes(work / "changes", sizes.quick)
+            guarded("changes", run_changes)
         if "cli" in only:
-            cli_help(sizes, out)
+            guarded("cli", lambda: cli_help(sizes, out))
         if "query" in only:
             for n in sizes.nodes:
-                query_at(n, sizes, work, out)
+                guarded(f"query N={n}", lambda n=n: query_at(n, sizes, work, out))
         if "log" in only:
             for size in sizes.log_sizes:
-                log_at(size, sizes, work, out)
+                guarded(f"log {size}", lambda size=size: log_at(size, sizes, work, out))
         if "import" in only:
-            imports(sizes, work, out)
+            guarded("import", lambda: imports(sizes, work, out))
         if "small" in only:
-            coordinator_and_postgres(sizes, work, out)
+            guarded("small", lambda: coordinator_and_postgres(sizes, work, out))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     out["machine"]["loadavg_at_end"] = os.getloadavg()
     out["at"] = at.isoformat(timespec="seconds")
     out["seconds"] = round(time.perf_counter() - started, 1)
+    out["incomplete_answers"] = INCOMPLETE[0]
     finish(out, sizes)
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(out, indent=2, sort_keys=False) + "\n"
