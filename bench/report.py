@@ -256,12 +256,12 @@ def main() -> int:
         ("changes", changes),
         ("national", national),
     ):
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- /bench:{name} -->)", re.S)
         if not pattern.search(text):
             print(f"docs/performance.md has no bench:{name} block", file=sys.stderr)
             return 1
         body = make(data)
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     DOC.write_text(text)
     return 0
 
