@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Table,
     Text,
     bindparam,
     delete,
@@ -87,8 +88,8 @@ class Seen(WitnessBase):
 
 # The statements of every question's witness check, built once (issue 8: building a statement
 # anew cost several times running it).
-_W = Witnessed.__table__
-_S = Seen.__table__
+_W: Table = Witnessed.__table__  # type: ignore[assignment]
+_S: Table = Seen.__table__  # type: ignore[assignment]
 _LAST = select(_W).order_by(_W.c.size.desc()).limit(1)
 _WITNESSED_ROOT = select(_W.c.root).where(_W.c.size == bindparam("size"))
 _SEEN_ROOT = select(_S.c.root).where(_S.c.size == bindparam("size"))
