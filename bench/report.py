@@ -223,8 +223,15 @@ def national(d: dict[str, Any]) -> str:
             f"{records / 1e6:.1f} million records of ~{rec_bytes:g} B = "
             f"{records * rec_bytes / 1e9:.1f} GB per region (before pruning "
             "at the retention term); nationally, one coordinator: "
-            f"{records * regions / 1e6:,.0f} million records. The growth ratio above says a "
-            "question at that size costs what it costs at 1,000 records."
+            f"{records * regions / 1e6:,.0f} million records. "
+            + (
+                "The growth ratio above says a question at that size costs what it costs at "
+                "1,000 records."
+                if (d["log"].get("growth_ratio") or 99) <= 1.2
+                else "The proofs stay cheap at that size (the witness's consistency proof "
+                "above), but this run's questions did slow down as the log grew: see 'Where "
+                "the goals are missed'."
+            )
         )
     if q10 and slope is not None:
         p40 = med(q10["p50_ms"]) + slope * 30  # from N=10 to N=40 along the measured slope
