@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint drill protos clean
+.PHONY: demo test lint drill protos clean bench bench-quick
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "betrokken needs Python 3.11 or newer; set PYTHON=python3.11 (or newer) and try again")'
@@ -26,7 +26,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester portal migrations tests tools
+	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester portal migrations tests tools bench
 	$(BIN)/python tools/typecheck.py
 	$(BIN)/python tools/importcheck.py
 
@@ -35,9 +35,23 @@ lint: $(VENV)/.installed-test
 drill: $(VENV)/.installed-test
 	$(BIN)/python tools/drill.py
 
+# Measurements on real processes (docs/performance.md): not part of `test`. `bench` writes
+# bench/results/latest.json (+ a dated copy and latest.txt) in about 25 minutes; `bench-quick`
+# the same keys at smaller sizes within 3 minutes. openmined-psi (the peer baseline) lives in its
+# own environment, .venv-psi: it needs protobuf < 7, betrokken protobuf 7 (docs/adr/0022).
+.venv-psi/.installed:
+	$(PYTHON) -m venv .venv-psi
+	-.venv-psi/bin/python -m pip install -qq 'openmined.psi>=2.0' && touch $@
+
+bench: $(VENV)/.installed-test .venv-psi/.installed
+	$(BIN)/python -m bench
+
+bench-quick: $(VENV)/.installed-test .venv-psi/.installed
+	$(BIN)/python -m bench --quick
+
 # Regenerate the committed gRPC code from protos/ (tests/test_protos_fresh.py checks it is current).
 protos: $(VENV)/.installed-test
 	$(BIN)/python -m betrokken.v1.generate
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-psi build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -206,6 +206,21 @@ _PROOF_READ = union_all(
 )
 
 
+# The statements of an append, built once too (issue 8: building them per call cost more than
+# running them, on every question's records in the coordinator, the nodes and the requester).
+_LOCK_HEAD = update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size)
+_READ_HEAD = select(HEAD.c.size, HEAD.c.frontier, _highest()).where(HEAD.c.id == 1)
+_ADD_RECORD = insert(RECORDS)
+_ADD_SUBJECT = insert(SUBJECTS)
+_ADD_SUBTREE = insert(SUBTREES)
+_MOVE_HEAD = (
+    update(HEAD)
+    .where(HEAD.c.id == 1)
+    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"))
+)
+_ADD_CHECKPOINT = insert(CHECKPOINTS)
+
+
 def _hashes(
     conn: Connection, nodes: Sequence[merkle.Subtree]
 ) -> tuple[int, dict[merkle.Subtree, bytes]]:
@@ -350,10 +365,8 @@ class AuditLog:
 
     def _append(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
         # Taking the head row first serialises appends (a row lock on PostgreSQL).
-        conn.execute(update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size))
-        head = conn.execute(
-            select(HEAD.c.size, HEAD.c.frontier, _highest()).where(HEAD.c.id == 1)
-        ).one()
+        conn.execute(_LOCK_HEAD)
+        head = conn.execute(_READ_HEAD).one()
         frontier = merkle.Frontier.from_json(json.loads(head.frontier))
         if frontier.size != head.size:
             raise InternalError("audit log head is inconsistent; run `betrokken audit verify`")
@@ -370,43 +383,51 @@ class AuditLog:
                     time.perf_counter() - started,
                 )
         indices = []
+        records: list[dict[str, object]] = []
         subtrees = []
+        subjects: list[dict[str, object]] = []
         for entry in entries:
             index = frontier.size
             data = leaf_bytes(index, entry)
             leaf = merkle.leaf_hash(data)
-            conn.execute(
-                insert(RECORDS).values(
-                    index=index,
-                    leaf_hash=leaf,
-                    content=data.decode(),
-                    at=entry.at,
-                    event=entry.event.value,
-                    answer_id=entry.answer_id,
-                    organisation=entry.organisation,
-                )
+            records.append(
+                {
+                    "index": index,
+                    "leaf_hash": leaf,
+                    "content": data.decode(),
+                    "at": entry.at,
+                    "event": entry.event.value,
+                    "answer_id": entry.answer_id,
+                    "organisation": entry.organisation,
+                    "pruned_at": None,
+                }
             )
-            for subject in entry.subjects:
-                conn.execute(insert(SUBJECTS).values(index=index, pseudonym=subject.pseudonym))
+            # A record of an import batch names its subjects by fingerprint only (ADR 0022).
+            subjects += [
+                {"index": index, "pseudonym": subject.pseudonym or subject.fingerprint}
+                for subject in entry.subjects
+            ]
             subtrees += [
                 {"position": merkle.stored_position(level, i), "hash": value}
                 for level, i, value in frontier.append(leaf)
             ]
             indices.append(index)
+        if records:
+            conn.execute(_ADD_RECORD, records)
+        if subjects:
+            conn.execute(_ADD_SUBJECT, subjects)
         if subtrees:
-            conn.execute(insert(SUBTREES), subtrees)
+            conn.execute(_ADD_SUBTREE, subtrees)
         conn.execute(
-            update(HEAD)
-            .where(HEAD.c.id == 1)
-            .values(size=frontier.size, frontier=json.dumps(frontier.to_json()))
+            _MOVE_HEAD,
+            {"new_size": frontier.size, "new_frontier": json.dumps(frontier.to_json())},
         )
         if self.signer is not None:
             root = frontier.root()
             note = sign_checkpoint(Checkpoint(self.origin, frontier.size, root), self.signer)
             conn.execute(
-                insert(CHECKPOINTS).values(
-                    size=frontier.size, root=root, note=note, created_at=utcnow()
-                )
+                _ADD_CHECKPOINT,
+                {"size": frontier.size, "root": root, "note": note, "created_at": utcnow()},
             )
         return indices
 

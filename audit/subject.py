@@ -65,6 +65,8 @@ def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]
     indices = set()
     for pseudonym in keys.pseudonyms.values():
         indices.update(log.indices_for_subject(pseudonym.hex()))
+    for fingerprint in keys.fingerprints:  # an import batch's record names fingerprints only
+        indices.update(log.indices_for_subject(fingerprint))
     answer_ids: set[str] = set()
     found: dict[int, AuditEntry] = {}
     for record in log.records():

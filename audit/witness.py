@@ -30,7 +30,9 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
@@ -84,6 +86,18 @@ class Seen(WitnessBase):
     answer_ids: Mapped[str] = mapped_column(Text, default="")  # the questions it came with
 
 
+# The statements of every question's witness check, built once (issue 8: building a statement
+# anew cost several times running it).
+_W: Table = Witnessed.__table__  # type: ignore[assignment]
+_S: Table = Seen.__table__  # type: ignore[assignment]
+_LAST = select(_W).order_by(_W.c.size.desc()).limit(1)
+_WITNESSED_ROOT = select(_W.c.root).where(_W.c.size == bindparam("size"))
+_SEEN_ROOT = select(_S.c.root).where(_S.c.size == bindparam("size"))
+_SEEN_IDS = select(_S.c.answer_ids).where(_S.c.size == bindparam("size"))
+_ADD_SEEN = insert(_S)
+_MORE_SEEN = update(_S).where(_S.c.size == bindparam("at_size"))
+
+
 @dataclass(frozen=True)
 class Accepted:
     size: int
@@ -126,7 +140,7 @@ class WitnessStore:
 
     def last(self) -> Accepted | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(Witnessed).order_by(Witnessed.size.desc()).limit(1)).first()
+            row = conn.execute(_LAST).first()
         return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
 
     def accepted(self) -> list[Accepted]:
@@ -170,10 +184,8 @@ class WitnessStore:
             self._conflict(conn, checkpoint)
 
     def _conflict(self, conn: Connection, checkpoint: Checkpoint) -> None:
-        for table in (Witnessed, Seen):
-            known = conn.execute(
-                select(table.root).where(table.size == checkpoint.size)
-            ).scalar_one_or_none()
+        for statement in (_WITNESSED_ROOT, _SEEN_ROOT):
+            known = conn.execute(statement, {"size": checkpoint.size}).scalar_one_or_none()
             if known is not None and bytes(known) != checkpoint.root:
                 raise QuestionRefused(
                     f"the coordinator signed two different logs of {checkpoint.size} records "
@@ -183,29 +195,24 @@ class WitnessStore:
 
     def _seen(self, conn: Connection, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
         self._conflict(conn, checkpoint)
-        witnessed = conn.execute(
-            select(Witnessed.size).where(Witnessed.size == checkpoint.size)
-        ).scalar_one_or_none()
+        witnessed = conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).scalar_one_or_none()
         if witnessed is not None:
             return  # already part of the witnessed log
-        already = conn.execute(
-            select(Seen.answer_ids).where(Seen.size == checkpoint.size)
-        ).scalar_one_or_none()
+        already = conn.execute(_SEEN_IDS, {"size": checkpoint.size}).scalar_one_or_none()
         if already is None:
             conn.execute(
-                insert(Seen).values(
-                    size=checkpoint.size,
-                    root=checkpoint.root,
-                    note=note,
-                    seen_at=utcnow(),
-                    answer_ids=answer_id,
-                )
+                _ADD_SEEN,
+                {
+                    "size": checkpoint.size,
+                    "root": checkpoint.root,
+                    "note": note,
+                    "seen_at": utcnow(),
+                    "answer_ids": answer_id,
+                },
             )
         elif answer_id not in already.split(",") and len(already) < 64_000:
             conn.execute(
-                update(Seen)
-                .where(Seen.size == checkpoint.size)
-                .values(answer_ids=f"{already},{answer_id}")
+                _MORE_SEEN, {"at_size": checkpoint.size, "answer_ids": f"{already},{answer_id}"}
             )
 
     def unconfirmed(self) -> list[Accepted]:

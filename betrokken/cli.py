@@ -10,17 +10,48 @@ from pathlib import Path
 
 import click
 
-from betrokken.audit.cli import audit
 from betrokken.clikit import DEBUG_ENV, as_error, config_option, escape_lines, guard
-from betrokken.config.cli import network
-from betrokken.coordinator.cli import coordinator
-from betrokken.keyservice.cli import keyservice
-from betrokken.node.cli import node
-from betrokken.portal.cli import portal
-from betrokken.requester.cli import query
+from betrokken.lazygroup import LazyGroup
+
+# Each service folder's commands, imported when used (betrokken/lazygroup.py): the name, where
+# the command lives, and its one-line help for `betrokken --help` (tests/test_cli_lazy.py keeps it
+# true).
+LAZY_COMMANDS = {
+    "network": ("betrokken.config.cli", "network", "Create and check a network."),
+    "keyservice": (
+        "betrokken.keyservice.cli",
+        "keyservice",
+        "The key service (holds the OPRF key; evaluates blinded elements).",
+    ),
+    "coordinator": (
+        "betrokken.coordinator.cli",
+        "coordinator",
+        "The coordinator (a blind relay between the asking organisation and the nodes).",
+    ),
+    "node": (
+        "betrokken.node.cli",
+        "node",
+        "A partner's node: its registrations and the lookups it answers.",
+    ),
+    "query": (
+        "betrokken.requester.cli",
+        "query",
+        "Ask whether other organisations are involved (betrokken) with a person.",
+    ),
+    "portal": (
+        "betrokken.portal.cli",
+        "portal",
+        "The organisation's web portal for regisseurs, DPOs and beheerders.",
+    ),
+    "audit": (
+        "betrokken.audit.cli",
+        "audit",
+        "The DPO's tools: verify the log, read it, answer access requests, report, prune.",
+    ),
+}
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands=LAZY_COMMANDS)
 @click.version_option(package_name="betrokken")
 def main() -> None:
     """betrokken: is any other organisation involved with this person?
@@ -164,15 +195,6 @@ def doctor(config_path: Path) -> None:
         else f"{len(findings)} check(s): all OK"
     )
     raise SystemExit(code)
-
-
-main.add_command(network)
-main.add_command(keyservice)
-main.add_command(coordinator)
-main.add_command(node)
-main.add_command(query)
-main.add_command(audit)
-main.add_command(portal)
 
 
 def run() -> None:

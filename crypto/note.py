@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -57,10 +58,19 @@ class NoteKey:
     def generate(cls, name: str) -> NoteKey:
         return cls(name, secrets.token_bytes(32))
 
-    @property
+    @functools.cached_property
+    def signer(self) -> Ed25519PrivateKey:
+        """The key, parsed once (issue 8: each signature parsed it, and derived its public key,
+        anew)."""
+        return Ed25519PrivateKey.from_private_bytes(self.private_key)
+
+    @functools.cached_property
     def public_key(self) -> bytes:
-        public = Ed25519PrivateKey.from_private_bytes(self.private_key).public_key()
-        return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return self.signer.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @functools.cached_property
+    def _key_hash(self) -> bytes:
+        return key_hash(self.name, self.public_key)
 
     def verifier(self) -> str:
         return (
@@ -77,8 +87,8 @@ def sign_note(body: bytes, key: NoteKey) -> str:
         raise MalformedMessage("a note body is UTF-8 text") from None
     if not text.endswith("\n") or "\n\n" in text:
         raise MalformedMessage("a note body ends with a newline and has no empty line")
-    signature = Ed25519PrivateKey.from_private_bytes(key.private_key).sign(body)
-    blob = base64.b64encode(key_hash(key.name, key.public_key) + signature).decode()
+    signature = key.signer.sign(body)
+    blob = base64.b64encode(key._key_hash + signature).decode()
     return f"{text}\n{DASH}{key.name} {blob}\n"
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -326,30 +327,54 @@ class Registrar:
         seen_registrations: set[int] = set()
         seen_withdrawals: set[int] = set()
         pending: list[tuple[int, Bsn, Details]] = []
+        # Both cores (issue 8): while one batch is stored here, the next one's pseudonyms are
+        # made — blinded, evaluated by the key service (another process), checked — on a thread.
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="pseudonymise")
+        waiting: list[tuple[list[tuple[int, Bsn, Details]], Future[list[Pseudonym]]]] = []
+
+        def store_waiting() -> None:
+            batch, pseudonyms = waiting.pop()
+            self._store_batch(
+                batch,
+                pseudonyms.result(),
+                summary,
+                reactivate,
+                seen_registrations,
+                seen_withdrawals,
+            )
+            if progress:
+                progress(len(batch))
 
         def flush() -> None:
-            self._store_batch(pending, summary, reactivate, seen_registrations, seen_withdrawals)
-            if progress:
-                progress(len(pending))
+            batch = list(pending)
             pending.clear()
+            made = ahead.submit(self.pseudonyms.pseudonymise, [bsn for _, bsn, _ in batch])
+            if waiting:
+                store_waiting()
+            waiting.append((batch, made))
 
         last_line = 0
-        for row in table.rows():
-            summary.lines_read += 1
-            last_line = row.line
-            parsed = self._parse(row, table.columns, today)
-            if isinstance(parsed, Rejected):
-                summary.problems.add(row.line, parsed.kind, parsed.detail)
-                if progress:
-                    progress(1)
-                if not pending:
-                    summary.last_committed_line = row.line
-                continue
-            pending.append((row.line, *parsed))
-            if len(pending) >= BATCH:
+        try:
+            for row in table.rows():
+                summary.lines_read += 1
+                last_line = row.line
+                parsed = self._parse(row, table.columns, today)
+                if isinstance(parsed, Rejected):
+                    summary.problems.add(row.line, parsed.kind, parsed.detail)
+                    if progress:
+                        progress(1)
+                    if not pending and not waiting:
+                        summary.last_committed_line = row.line
+                    continue
+                pending.append((row.line, *parsed))
+                if len(pending) >= BATCH:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+            if waiting:
+                store_waiting()
+        finally:
+            ahead.shutdown(wait=False, cancel_futures=True)
         summary.last_committed_line = last_line
         if sync:
             if summary.rejected:
@@ -372,13 +397,13 @@ class Registrar:
     def _store_batch(
         self,
         batch: list[tuple[int, Bsn, Details]],
+        pseudonyms: list[Pseudonym],
         summary: ImportSummary,
         reactivate: bool,
         seen_registrations: set[int],
         seen_withdrawals: set[int],
     ) -> None:
         now = self.clock()
-        pseudonyms = self.pseudonyms.pseudonymise([bsn for _, bsn, _ in batch])
         registrations = [
             self._registration(p, info, now.date())
             for p, (_, _, info) in zip(pseudonyms, batch, strict=True)
@@ -390,6 +415,7 @@ class Registrar:
                 retention_days=self.retention_days,
                 now=now,
                 reactivate=reactivate,
+                lines=(batch[0][0], batch[-1][0]),
             )
             self._count(batch, results, summary, seen_registrations, seen_withdrawals)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -75,3 +76,24 @@ def test_an_unwritable_store_refuses(database_url: str) -> None:
     assert info.value.exit_code == 7
     assert list(store.log.records()) == []
     assert store.log.size() == 0  # the head did not move either
+
+
+def test_the_replay_check_reads_one_answer_ids_records_not_every_search(tmp_path: Path) -> None:
+    """Issue 8: at 10^6 records the replay check read every search record (SQLite chose the
+    index on event), so questions slowed as the log grew. It must use the answer id's index,
+    whatever the log holds; and still find a replayed question, and only that."""
+    import sqlite3
+
+    from betrokken.coordinator.store import _EVENTS_OF_ANSWER
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'c.db'}", KEY, KEY.name)
+    for n in range(300):
+        store.append(_entry(f"q-{n}"))
+    assert store.asked_before("q-7")
+    assert not store.asked_before("q-300")
+    statement = _EVENTS_OF_ANSWER.params(answer_id="q-7")
+    sql = str(statement.compile(store.engine, compile_kwargs={"literal_binds": True}))
+    with sqlite3.connect(tmp_path / "c.db") as conn:
+        conn.execute("ANALYZE")  # with statistics, too
+        plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_log_records_answer_id" in plan, plan

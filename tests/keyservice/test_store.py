@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from betrokken.errors import QuotaExceeded
-from betrokken.keyservice.store import QuotaStore
+from betrokken.keyservice.store import QuotaStore, QuotaUsage
 
 DAY = dt.date(2026, 11, 23)
 
@@ -45,3 +47,41 @@ def test_quota_holds_under_concurrency(database_url: str) -> None:
         granted = sum(pool.map(one, range(60)))
     assert granted == 25
     assert store.usage(DAY) == {"zvh": 25}
+
+
+def test_the_quota_is_reserved_in_durable_blocks_and_a_crash_never_lets_more_through(
+    tmp_path: Path,
+) -> None:
+    """Issue 8: the count lives in memory; the database holds blocks reserved before use, so a
+    new process (after a crash) starts from the reservation and the limit still holds."""
+    url = f"sqlite:///{tmp_path / 'ks.db'}"
+    limit = 1000  # a block is 1/20 of it: 50 persons
+    first = QuotaStore(url)
+    for _ in range(7):
+        first.consume("zvh", 1, limit, DAY)
+    with first.engine.connect() as conn:
+        reserved = conn.execute(select(QuotaUsage.used)).scalar_one()
+    assert reserved == 50  # one durable write for seven requests
+    assert first.usage(DAY) == {"zvh": 7}
+    # The process dies without giving anything back: a new one counts the whole block as used.
+    second = QuotaStore(url)
+    assert second.consume("zvh", 1, limit, DAY) == limit - 51
+    granted = 1
+    while True:
+        try:
+            second.consume("zvh", 7, limit, DAY)
+        except QuotaExceeded:
+            break
+        granted += 7
+    assert 50 + granted <= limit  # never more than the limit, the lost rest of a block at most
+    assert limit - (50 + granted) < 50 + 7
+    # and two processes at once never hand out more than the limit together
+    third, fourth = QuotaStore(url), QuotaStore(url)
+    total = 0
+    for store in (third, fourth) * 200:
+        try:
+            store.consume("ggz", 3, 100, DAY)
+            total += 3
+        except QuotaExceeded:
+            pass
+    assert total <= 100

@@ -281,3 +281,46 @@ def test_an_interrupted_import_says_how_far_it_got_and_a_rerun_finishes_it(
     again = registrar.import_table(table, sync=True)
     assert (again.unchanged, again.added, again.ended) == (1000, 300, 0)
     assert _found(registrar, people) == 1300
+
+
+def test_an_import_batch_is_one_trail_record_per_kind_and_an_access_request_still_finds_it(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    """Issue 8: one record per batch (its lines, a hash over its rows), not one per row; the
+    person's registration change is found by the access request, and nobody else's is."""
+    from betrokken.audit.record import Event
+    from betrokken.audit.subject import PersonKeys, find_records
+
+    people = _people(7)
+    rows = "\n".join(f"{b.digits},2026-01-0{k + 1},CASE-{k}" for k, b in enumerate(people[:6]))
+    before = registrar.store.trail.size()
+    registrar.import_table(_table(tmp_path / "a.csv", "bsn,since,reference\n" + rows + "\n"))
+    assert registrar.store.trail.size() == before + 1  # six added: one record
+    changed = "\n".join(f"{b.digits},2026-01-0{k + 1},NEW-{k}" for k, b in enumerate(people[:2]))
+    registrar.import_table(_table(tmp_path / "b.csv", "bsn,since,reference\n" + changed + "\n"))
+    assert registrar.store.trail.size() == before + 2  # two updated: one record
+    records = list(registrar.store.trail.records())
+    added, updated = (r.entry for r in records[-2:])
+    assert added is not None and updated is not None
+    assert (added.reason, added.details["import_lines"], added.details["registrations"]) == (
+        "added",
+        "2-7",
+        "6",
+    )
+    assert len(added.details["rows_sha256"]) == 64
+    assert (updated.reason, updated.details["import_lines"]) == ("updated", "2-3")
+    assert all(s.pseudonym == "" for s in added.subjects)  # fingerprints only
+
+    def request(bsn: Bsn) -> list[int]:
+        pseudonym = registrar.pseudonyms.pseudonymise([bsn])[0]
+        keys = PersonKeys({"politie-test": pseudonym.value}, frozenset({pseudonym.fingerprint}))
+        return [
+            index
+            for index, entry in find_records(registrar.store.trail, keys)
+            if entry.event is Event.REGISTRATION
+        ]
+
+    first, last = records[-2].index, records[-1].index
+    assert request(people[0]) == [first, last]  # added, then updated
+    assert request(people[5]) == [first]  # added only
+    assert request(people[6]) == []  # never imported

@@ -96,6 +96,13 @@ def test_every_chain_ends_exactly_at_the_tables_the_code_declares(
     )
 
 
+def test_the_head_read_from_the_version_files_is_alembics_head_for_every_chain() -> None:
+    """Issue 8: a current database is recognised without importing Alembic; the shortcut must
+    name the same head as Alembic does."""
+    for component in migrations.COMPONENTS:
+        assert migrations.head_from_files(component) == migrations.head(component), component
+
+
 def test_a_fresh_database_is_created_at_the_newest_revision_and_stamped(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'node.db'}"
     engine = make_engine(url, NodeBase.metadata, component="node")
