@@ -106,7 +106,7 @@ def test_an_unwritable_trail_still_shows_the_answer_then_the_problem(running: Ru
     running.typed.add(person)
     assert text.code == 7, text.stderr
     assert "Traceback" not in text.stderr
-    assert "politie-nh" in text.stdout and "involved" in text.stdout  # the answer
+    assert "politie-nh" in text.stdout and "INVOLVED" in text.stdout  # the answer
     assert "could not be kept" in text.stderr and "readonly database" in text.stderr
     assert answer.code == 7
     shown = answer.json  # one JSON document: the answer, with the problem in it
