@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import getpass
 import secrets
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -47,6 +49,11 @@ def serve(config_path: Path) -> None:
     configure_logging()
     scheme = "https" if tls else "http"
     click.echo(f"portal of {loaded.node.component.organisation} on {scheme}://{host}:{port}/")
+    # uvicorn stops gracefully on SIGTERM/SIGINT and then raises the signal again under the
+    # handler it found: with this one the process ends with exit code 0 like every other
+    # betrokken service, not with "killed by SIGTERM".
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stopped)
     uvicorn.run(
         app,
         host=host.strip("[]"),
@@ -58,6 +65,10 @@ def serve(config_path: Path) -> None:
         log_config=None,
         log_level="info",
     )
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 @portal.group("user")
