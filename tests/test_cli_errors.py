@@ -402,14 +402,20 @@ def test_a_broken_input_gets_its_exit_code_and_no_traceback(world: World, templa
 
 
 def test_a_read_only_database_refuses_writes_and_serves_reads(world: World) -> None:
-    make_read_only(world.node_db)
+    # The database and, when an earlier connection left one, its write-ahead log: SQLite
+    # appends to the WAL file, so a read-only main file alone would still take a write.
+    wal = world.node_db.with_name(world.node_db.name + "-wal")
+    frozen = [world.node_db, *([wal] if wal.exists() else [])]
+    for path in frozen:
+        make_read_only(path)
     try:
         status = _run(Case("status", ("node", "status", "--config", world.node), frozenset()))
         expire = _run(Case("expire", ("node", "expire", "--config", world.node), frozenset()))
         prune = _run(Case("prune", ("audit", "prune", "--config", world.node), frozenset()))
         verify = _run(Case("verify", ("audit", "verify", "--config", world.node), frozenset()))
     finally:
-        make_writable(world.node_db)
+        for path in frozen:
+            make_writable(path)
     assert status[0] == 0, status[1]
     # Expiring nothing may or may not need a write (SQLite decides): refused cleanly if it does.
     assert expire[0] in (0, 7) and "Traceback" not in expire[1], expire[1]
