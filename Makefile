@@ -3,20 +3,33 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint drill protos clean bench bench-quick
+.PHONY: demo test lint lock drill protos clean bench bench-quick
+
+# Everything is installed from the hashed locks in requirements/ (docs/adr/0023-locked-installs.md),
+# so a new upstream release cannot change what a fresh clone runs; `make lock` writes them anew
+# from pyproject.toml's ranges. The project itself goes in last, editable, without a build
+# environment of its own (setuptools and wheel come from the lock too).
+INSTALL := $(BIN)/python -m pip install -qq --require-hashes --no-deps --only-binary=:all:
+SELF    := $(BIN)/python -m pip install -qq --no-deps --no-build-isolation -e .
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "betrokken needs Python 3.11 or newer; set PYTHON=python3.11 (or newer) and try again")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -qq -e .
+$(VENV)/.installed: requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(INSTALL) -r requirements/runtime.txt
+	$(SELF)
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -qq -e '.[test]'
+$(VENV)/.installed-test: requirements/test.txt pyproject.toml | $(BIN)/python
+	$(INSTALL) -r requirements/test.txt
+	$(SELF)
 	@touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-lint: requirements/lint.txt pyproject.toml | $(BIN)/python
+	$(INSTALL) -r requirements/lint.txt
+	$(SELF)
+	@touch $@ $(VENV)/.installed-test $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/betrokken demo
@@ -24,7 +37,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed-test
+lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check betrokken crypto node coordinator keyservice config identity audit requester portal migrations tests tools bench
 	$(BIN)/python tools/typecheck.py
@@ -39,9 +52,10 @@ drill: $(VENV)/.installed-test
 # bench/results/latest.json (+ a dated copy and latest.txt) in about 25 minutes; `bench-quick`
 # the same keys at smaller sizes within 3 minutes. openmined-psi (the peer baseline) lives in its
 # own environment, .venv-psi: it needs protobuf < 7, betrokken protobuf 7 (docs/adr/0022).
-.venv-psi/.installed:
+.venv-psi/.installed: requirements/psi.txt
 	$(PYTHON) -m venv .venv-psi
-	-.venv-psi/bin/python -m pip install -qq 'openmined.psi>=2.0' && touch $@
+	-.venv-psi/bin/python -m pip install -qq --require-hashes --no-deps --only-binary=:all: \
+	    -r requirements/psi.txt && touch $@
 
 bench: $(VENV)/.installed-test .venv-psi/.installed
 	$(BIN)/python -m bench
@@ -53,5 +67,26 @@ bench-quick: $(VENV)/.installed-test .venv-psi/.installed
 protos: $(VENV)/.installed-test
 	$(BIN)/python -m betrokken.v1.generate
 
+# Write the locks anew from pyproject.toml and requirements/*.in (newest releases within the ranges),
+# for every Python from 3.11 and every platform at once; then `make test` and commit the result.
+# One package only: make lock UPGRADE="--upgrade-package sqlalchemy".
+LOCK_PYTHON := .venv-lock/bin/python
+LOCK_FLAGS  := --universal --python-version 3.11 --generate-hashes --quiet $(UPGRADE)
+.venv-lock/.installed: requirements/lock-tool.txt
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -qq --require-hashes --no-deps -r requirements/lock-tool.txt
+	@touch $@
+
+lock: .venv-lock/.installed
+	cd requirements && ../.venv-lock/bin/uv pip compile ../pyproject.toml build.in $(LOCK_FLAGS) \
+	    -o runtime.txt
+	cd requirements && ../.venv-lock/bin/uv pip compile ../pyproject.toml build.in --extra test \
+	    -c runtime.txt $(LOCK_FLAGS) -o test.txt
+	cd requirements && ../.venv-lock/bin/uv pip compile ../pyproject.toml build.in --extra test \
+	    --extra lint -c test.txt $(LOCK_FLAGS) -o lint.txt
+	cd requirements && ../.venv-lock/bin/uv pip compile psi.in $(LOCK_FLAGS) -o psi.txt
+	cd requirements && ../.venv-lock/bin/uv pip compile lock-tool.in $(LOCK_FLAGS) -o lock-tool.txt
+	@echo "Locks written in requirements/. Next: make protos (if grpcio-tools moved), make test, commit."
+
 clean:
-	rm -rf $(VENV) .venv-psi build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-psi .venv-lock build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ import warnings
 
 from betrokken.v1 import betrokken_pb2 as betrokken_dot_v1_dot_betrokken__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
