@@ -85,7 +85,7 @@ def audit_verify(config_path: Path, witnessed_files: tuple[Path, ...], user: str
             )
         notes += found
     record_access(opened, user or getpass.getuser(), "verify", {"witnessed": str(len(notes))})
-    result = verify_log(opened.log, opened.verifier, notes)
+    result = verify_log(opened.log, opened.verifier, notes, opened.network)
     click.echo(f"{opened.log.origin}: {result.summary()}")
     if not result.ok:
         raise VerificationError(
@@ -291,7 +291,7 @@ def audit_subject(
     )
     from betrokken.config.load import load_node
     from betrokken.crypto.bsn import parse_bsn
-    from betrokken.keyservice.client import QUESTION, Pseudonymiser
+    from betrokken.keyservice.client import ACCESS_REQUEST, Pseudonymiser
 
     person = parse_bsn(read_bsn(bsn))
     _writable(out)
@@ -307,9 +307,10 @@ def audit_subject(
         node = load_node(via)
         network, tls, asker = node.network, node.tls, node.component.organisation
     everyone = [o.id for o in network.organisations]
-    # One person, under every organisation's key: one key-service call, counted as one person.
+    # One person, under every organisation's key: one key-service call of its own use (the
+    # access request's small daily quota), recorded in the key service's log.
     with Pseudonymiser(network, tls, asker) as pseudonymiser:
-        found = pseudonymiser.pseudonymise_under([person], everyone, QUESTION)
+        found = pseudonymiser.pseudonymise_under([person], everyone, ACCESS_REQUEST, role="dpo")
     keys = PersonKeys(
         {org: ps[0].value for org, ps in found.items()},
         frozenset(ps[0].fingerprint for ps in found.values()),
@@ -357,7 +358,7 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
         for r in opened.log.records()
         if start is None or r.entry is None or r.entry.at >= start
     ]
-    verification = verify_log(opened.log, opened.verifier).summary()
+    verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
     settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
     page = render_report(
         entries,

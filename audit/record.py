@@ -33,6 +33,7 @@ class Event(StrEnum):
     LOGOUT = "logout"  # ... logged out (or the session expired and was ended)
     LOGIN_FAILED = "login-failed"  # a failed or refused portal login (reason; never the password)
     ROLE_CHANGE = "role-change"  # a portal account was added, changed, reset or disabled
+    KEY_USE = "key-use"  # the key service evaluated under every key for a DPO's access request
 
 
 @dataclass(frozen=True)

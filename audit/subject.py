@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import Network
-from betrokken.crypto.question import peek_question, tag
+from betrokken.crypto.question import lookup_key, node_tag, peek_question, read_node_tags, tag
 from betrokken.errors import MalformedMessage
 
 
@@ -30,6 +30,7 @@ DISCLOSED = {
     "not-involved": "not involved",
     "declined": "declined (nothing disclosed)",
     "deferred": "deferred to a professional (nothing disclosed)",
+    "pending": "a professional decides (nothing disclosed yet)",
     "unreachable": "no answer (unreachable)",
     "error": "no answer (error)",
 }
@@ -47,8 +48,10 @@ class PersonKeys:
     """One person's pseudonyms under every organisation's key (made through the key service).
 
     The coordinator's log holds, per question, a tag per person made with the *asking*
-    organisation's pseudonym; an organisation's trail holds its own pseudonyms. Nobody can find a
-    person's records without these, and they can only be made with the BSN and the key service.
+    organisation's pseudonym, and, per answering node, a node tag made with the lookup hash of
+    that node's pseudonym (signed by the node, so the requester cannot choose it); an
+    organisation's trail holds its own pseudonyms. Nobody can find a person's records without
+    these, and they can only be made with the BSN and the key service.
     """
 
     pseudonyms: Mapping[str, bytes]  # organisation id -> pseudonym (64 bytes)
@@ -58,10 +61,15 @@ class PersonKeys:
         pseudonym = self.pseudonyms.get(requester)
         return pseudonym is not None and tag(pseudonym, answer_id) in tags
 
+    def node_tag_matches(self, node: str, answer_id: str, tags: Sequence[str]) -> bool:
+        pseudonym = self.pseudonyms.get(node)
+        return pseudonym is not None and node_tag(lookup_key(pseudonym), answer_id) in tags
+
 
 def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]]:
     """Every record in ``log`` about the person: by pseudonym (an organisation's trail), by tag
-    (the coordinator's questions and refusals) and the outcome records of those questions."""
+    (the coordinator's questions and refusals), by node tag (the nodes' own tags of each question
+    they answered, whatever tags the requester wrote) and the records of those questions."""
     indices = set()
     for pseudonym in keys.pseudonyms.values():
         indices.update(log.indices_for_subject(pseudonym.hex()))
@@ -76,6 +84,9 @@ def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]
         if record.index in indices:
             found[record.index] = entry
             continue
+        if entry.event is Event.OUTCOME and _node_tags_match(entry, keys):
+            answer_ids.add(entry.answer_id)
+            continue
         note = entry.details.get("question")
         if note and entry.event in (Event.SEARCH, Event.REFUSAL):
             try:
@@ -88,9 +99,33 @@ def find_records(log: AuditLog, keys: PersonKeys) -> list[tuple[int, AuditEntry]
     if answer_ids:
         for record in log.records():
             entry = record.entry
-            if entry is not None and entry.event is Event.OUTCOME and entry.answer_id in answer_ids:
+            if (
+                entry is not None
+                and entry.event in (Event.SEARCH, Event.OUTCOME)
+                and entry.answer_id in answer_ids
+            ):
                 found[record.index] = entry
     return sorted(found.items())
+
+
+def _node_tags_match(entry: AuditEntry, keys: PersonKeys) -> bool:
+    try:
+        tags = read_node_tags(entry.details.get("node_tags", ""))
+    except MalformedMessage:
+        return False
+    return any(
+        keys.node_tag_matches(node, entry.answer_id, signed.tags) for node, signed in tags.items()
+    )
+
+
+def requester_tags_match(entry: AuditEntry, keys: PersonKeys) -> bool:
+    """Whether a search record's own (requester's) tags name the person: a question found only
+    through node tags was asked with tags that do not (a requester hiding it)."""
+    try:
+        question = peek_question(entry.details.get("question", ""))
+    except MalformedMessage:
+        return False
+    return keys.tag_matches(question.requester, question.answer_id, question.tags)
 
 
 @dataclass(frozen=True)
@@ -117,6 +152,10 @@ class Happening:
     answered: tuple[str, ...] | None = None
     missing: tuple[str, ...] = ()
     completeness: str = ""
+    on_behalf_of: str = ""  # the aanmelder the question was asked for
+    # search: found through the nodes' tags only; the asking organisation's own tags did not
+    # name the person (wrong tags: a question someone tried to keep out of access requests)
+    hidden_tags: bool = False
 
 
 def _count(entry: AuditEntry) -> int:
@@ -153,6 +192,7 @@ def happenings(records: Sequence[tuple[int, AuditEntry]], keys: PersonKeys) -> l
                 if o
             )
             completeness = outcome.completeness or completeness
+        hidden = entry.event is Event.SEARCH and not requester_tags_match(entry, keys)
         found.append(
             Happening(
                 index=index,
@@ -171,6 +211,8 @@ def happenings(records: Sequence[tuple[int, AuditEntry]], keys: PersonKeys) -> l
                 answered=answered,
                 missing=missing,
                 completeness=completeness,
+                on_behalf_of=entry.details.get("on_behalf_of", ""),
+                hidden_tags=hidden,
             )
         )
     return found
@@ -186,6 +228,8 @@ def subject_lines(
             who += f", user {item.user}"
         if item.acted_for:
             who += f" acting for {item.acted_for}"
+        if item.on_behalf_of and item.on_behalf_of != item.organisation:
+            who += f", on behalf of {_org_name(network, item.on_behalf_of)}"
         if item.role:
             who += f", role {item.role}"
         purpose = network.purpose(item.purpose) if item.purpose else None
@@ -209,6 +253,11 @@ def subject_lines(
                 )
             if item.persons > 1:
                 why += f"; asked together with others ({item.persons} person(s))"
+            if item.hidden_tags:
+                disclosed += (
+                    "; found through the answering nodes' own tags only: the asking "
+                    "organisation's tags in this question do not name this person"
+                )
         elif item.event is Event.DISCLOSURE:
             disclosed = item.reason
         elif item.event is Event.REGISTRATION:

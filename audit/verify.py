@@ -3,7 +3,10 @@
 Recomputes each leaf from the stored record, the root at every signed checkpoint, checks every
 signature, and proves the log extends each checkpoint that a witness (a node) accepted earlier.
 Also checks the stored subtree hashes proofs are made from (ADR 0010) against the stored leaf
-hashes, in the same pass over the records. Reports every problem with the first index it concerns.
+hashes, in the same pass over the records, and — given the network file — every node's signature
+over the tags the coordinator recorded in a question's answered record (ADR 0024: a tag that
+does not verify is one the coordinator wrote itself). Reports every problem with the first index
+it concerns.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from betrokken.audit.log import AuditLog, entry_from_leaf
+from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.note import open_checkpoint
+from betrokken.crypto.question import read_node_tags, verify_node_tags
 from betrokken.errors import MalformedMessage, VerificationError
 
 
@@ -29,6 +35,7 @@ class Verification:
     pruned: int = 0
     checkpoints: int = 0
     witnessed: int = 0
+    node_tags: int = 0  # node signatures over recorded tags that were checked
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -43,8 +50,9 @@ class Verification:
         if self.ok:
             return (
                 f"audit log verified: {self.size} records ({self.pruned} pruned, hashes kept), "
-                f"{self.checkpoints} signed checkpoints, {self.witnessed} witnessed checkpoints; "
-                "nothing altered, removed or reordered"
+                f"{self.checkpoints} signed checkpoints, {self.witnessed} witnessed checkpoints"
+                + (f", {self.node_tags} nodes' signed tags" if self.node_tags else "")
+                + "; nothing altered, removed or reordered"
             )
         first = self.first_bad_index
         lines = [f"audit log FAILED verification: first bad record index {first}"]
@@ -155,7 +163,35 @@ class _SubtreeCheck:
         return problems
 
 
-def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> Verification:
+def _node_tag_problems(entry: AuditEntry, network: Network) -> tuple[int, list[str]]:
+    """How many node signatures an answered record holds, and what is wrong with them."""
+    try:
+        recorded = read_node_tags(entry.details.get("node_tags", ""))
+    except MalformedMessage as exc:
+        return 0, [exc.message]
+    problems = []
+    for node, signed in recorded.items():
+        org = network.organisation(node)
+        if org is None or not org.log_key:
+            problems.append(f"tags of '{node}', which has no trail key in the network file")
+            continue
+        try:
+            verify_node_tags(
+                org.log_key, signed.signature, network.name, entry.answer_id, node, signed.tags
+            )
+        except (VerificationError, MalformedMessage) as exc:
+            problems.append(exc.message)
+    return len(recorded), problems
+
+
+def verify_log(
+    log: AuditLog,
+    verifier: str,
+    witnessed: Sequence[str] = (),
+    network: Network | None = None,
+) -> Verification:
+    """Check ``log`` against its signing key, the checkpoints witnesses accepted and, with
+    ``network``, the nodes' signatures over the tags its answered records hold."""
     result = Verification()
     leaves: list[bytes] = []
     subtrees = _SubtreeCheck(log.stored_subtrees())
@@ -170,11 +206,18 @@ def verify_log(log: AuditLog, verifier: str, witnessed: Sequence[str] = ()) -> V
         if record.content is None:
             result.pruned += 1
         else:
+            entry: AuditEntry | None = None
             try:
-                claimed, _ = entry_from_leaf(record.content)
+                claimed, entry = entry_from_leaf(record.content)
             except MalformedMessage as exc:
                 result.problems.append(Problem(position, f"content is unreadable ({exc.message})"))
                 claimed = position
+            if network is not None and entry is not None and entry.event is Event.OUTCOME:
+                checked, wrong = _node_tag_problems(entry, network)
+                result.node_tags += checked
+                result.problems += [
+                    Problem(position, f"node tags not signed by the node: {w}") for w in wrong
+                ]
             if claimed != position:
                 result.problems.append(
                     Problem(position, f"holds record {claimed} (records moved or reordered)")

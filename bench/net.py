@@ -149,16 +149,20 @@ def _rows(
 
 INSERT = (
     "INSERT INTO registrations (pseudonym, key_id, domain, contact, since, until, reference, "
-    "disclosure, created_at, updated_at, given_until, confirmed_at) "
-    "VALUES (?, ?, 'overig', 'coordination desk', ?, ?, ?, NULL, ?, ?, NULL, ?)"
+    "disclosure, created_at, updated_at, given_until, confirmed_at, lookup_key) "
+    "VALUES (?, ?, 'overig', 'coordination desk', ?, ?, ?, NULL, ?, ?, NULL, ?, ?)"
 )
 
 
 def _fill_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:
+    from betrokken.crypto.question import lookup_key
+
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA synchronous=OFF")
-        conn.executemany(INSERT, [(*r, r[5], r[5]) for r in rows])
+        conn.executemany(
+            INSERT, [(*r, r[5], r[5], lookup_key(bytes(r[0]))) for r in rows]  # type: ignore[arg-type]
+        )
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -166,6 +170,7 @@ def _fill_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:
 
 
 def _fill_postgres(url: str, rows: list[tuple[object, ...]]) -> None:
+    from betrokken.crypto.question import lookup_key
     from betrokken.node.store import NodeStore, RegistrationRow
 
     store = NodeStore(url)
@@ -176,6 +181,7 @@ def _fill_postgres(url: str, rows: list[tuple[object, ...]]) -> None:
             batch = [
                 {
                     "pseudonym": r[0],
+                    "lookup_key": lookup_key(bytes(r[0])),  # type: ignore[arg-type]
                     "key_id": r[1],
                     "domain": "overig",
                     "contact": "coordination desk",

@@ -211,12 +211,11 @@ class QuestionFloor:
                     [bsn], [blind], [element], evaluated, public=pair.public, proof=proof
                 )[0]
             )
-        answer_id = f"floor-{turn}"
+        answer_id = f"00000000-0000-4000-8000-{turn:012d}"
         for (org_id, key), pseudonym in zip(self.envelope_keys, outputs[1:], strict=True):
             reply_key = env.new_reply_key()
-            content = q.EnvelopeContent(
-                answer_id, org_id, reply_key, "bench", "", (q.LookupItem(pseudonym, "k", "C"),)
-            ).to_bytes()
+            item = q.LookupItem.seal(pseudonym, "k", answer_id, org_id, 0, q.NeedToKnow("C", "b"))
+            content = q.EnvelopeContent(answer_id, org_id, reply_key, (item,)).to_bytes()
             info = q.envelope_info(self.network, answer_id, org_id)
             opened = env.open_sealed(key, info, env.seal(key.public_bytes(), info, content))
             assert opened == content
@@ -226,9 +225,10 @@ class QuestionFloor:
             self.lookups, self.envelope_keys, outputs[1:], strict=True
         ):
             conn.execute(
-                "SELECT id, since, contact, domain, reference, disclosure FROM registrations "
-                "WHERE pseudonym = ? AND key_id = ? AND until >= ? AND since <= ?",
-                (pseudonym, self.key_ids[org_id], self.today, self.today),
+                "SELECT id, pseudonym, since, contact, domain, reference, disclosure, advice "
+                "FROM registrations "
+                "WHERE lookup_key = ? AND key_id = ? AND until >= ? AND since <= ?",
+                (q.lookup_key(pseudonym), self.key_ids[org_id], self.today, self.today),
             ).fetchall()
         self.durable.execute("BEGIN")
         self.durable.execute("INSERT INTO log (v) VALUES (?)", (os.urandom(600),))

@@ -20,6 +20,9 @@ class Outcome(StrEnum):
     NOT_INVOLVED = "not-involved"
     DECLINED = "declined"
     DEFERRED = "deferred"
+    # Answered by a node whose professionals decide per case: the same for a hit and a miss until
+    # the decision or the deadline (docs/adr/0024). Answered, not involved, and never a "no".
+    PENDING = "pending"
     UNREACHABLE = "unreachable"
     ERROR = "error"
 
@@ -37,7 +40,15 @@ class Outcome(StrEnum):
 # UNREACHABLE and ERROR are the requester's to conclude.
 LOOKUP_OUTCOMES = frozenset({Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY, Outcome.NOT_INVOLVED})
 MAX_TEXT = 512
-_FIELDS = ("organisation_id", "organisation_name", "domain", "contact", "since", "message")
+_FIELDS = (
+    "organisation_id",
+    "organisation_name",
+    "domain",
+    "contact",
+    "since",
+    "advice",
+    "message",
+)
 # The sealed reply's field names (see crypto.question.REPLY_FIELD_BYTES).
 _REPLY_NAMES = {"organisation_name": "name"}
 
@@ -50,13 +61,14 @@ class Answer:
     domain: str = ""
     contact: str = ""
     since: str = ""
+    advice: str = ""  # a code from the network file's advice_codes, set by the node that holds it
     message: str = ""
     by_policy: bool = False  # given from the network file: nothing reached the organisation
 
     def to_fields(self) -> dict[str, str]:
         """The sealed reply's form (only what a node discloses after a lookup)."""
         fields = {"outcome": self.outcome.value}
-        for name in ("organisation_id", "organisation_name", "domain", "contact", "since"):
+        for name in _FIELDS[:-1]:
             value = getattr(self, name)
             if value:
                 fields[_REPLY_NAMES.get(name, name)] = value
@@ -82,6 +94,7 @@ class Answer:
             domain=values["domain"],
             contact=values["contact"],
             since=values["since"],
+            advice=values["advice"],
         )
 
     def to_json(self) -> dict[str, str | bool]:

@@ -184,4 +184,4 @@ def serve(start: Callable[[], Any], name: str) -> None:
     if isinstance(running, tuple):
         run_until_stopped(running[0], name)
     else:
-        run_until_stopped(running.server, name, running.stop_expiry.set)
+        run_until_stopped(running.server, name, running.after_stop)

@@ -1,6 +1,8 @@
 """The rules that decide, in one pure module (no gRPC, no database, no I/O).
 
-* **Who may ask what** (doelbinding): :func:`check_may_ask`.
+* **Who may ask what** (doelbinding), on whose behalf (the aanmelder): :func:`check_may_ask`,
+  :func:`check_watch_days`; and under which organisations' keys the key service evaluates for a
+  question (:func:`question_keys`).
 * **What a node discloses**, decided before any lookup (P7): :func:`level`, :func:`nodes_to_ask`,
   :func:`policy_answer`, :func:`answer_for`.
 * **Domain-only anonymity**: a node that discloses only its domain for a purpose answers under the
@@ -31,8 +33,18 @@ DOMAIN_LABEL = "domain:"
 
 
 # --- who may ask what ----------------------------------------------------------------------------
-def check_may_ask(network: Network, requester: str, purpose_id: str, role: str) -> Purpose:
-    """The purpose, if ``requester`` in ``role`` may ask it; else the refusal saying why."""
+def check_may_ask(
+    network: Network, requester: str, purpose_id: str, role: str, on_behalf_of: str
+) -> Purpose:
+    """The purpose, if ``requester`` in ``role`` may ask it on behalf of ``on_behalf_of``; else the
+    refusal saying why.
+
+    This is the one place the rule lives; the requesting side, the coordinator, every node and
+    the key service all call it. ``on_behalf_of`` is the aanmelder: the organisation the question
+    is asked for, equal to ``requester`` when it asks on its own basis. Today any organisation the
+    network file knows is accepted as aanmelder; the network file's per-purpose list of
+    aanmelders (ADR 0024, section 9) narrows it here, for every party at once.
+    """
     purpose = network.purpose(purpose_id)
     if purpose is None:
         raise UnknownPurpose(
@@ -51,15 +63,40 @@ def check_may_ask(network: Network, requester: str, purpose_id: str, role: str) 
             f"role '{role[:64]}' may not ask for purpose '{purpose.id}'",
             hint="allowed roles: " + ", ".join(purpose.allowed_roles),
         )
+    if on_behalf_of != requester and network.organisation(on_behalf_of) is None:
+        raise PurposeNotAllowed(
+            f"the question is asked on behalf of '{on_behalf_of[:64]}', which is not an "
+            f"organisation of network '{network.name}'",
+            hint="name the partner that brought the case in (the aanmelder), as the network "
+            "file spells it",
+        )
     return purpose
 
 
-def may_ask(network: Network, requester: str, purpose_id: str, role: str) -> bool:
+def may_ask(
+    network: Network, requester: str, purpose_id: str, role: str, on_behalf_of: str | None = None
+) -> bool:
     try:
-        check_may_ask(network, requester, purpose_id, role)
+        check_may_ask(network, requester, purpose_id, role, on_behalf_of or requester)
     except (UnknownPurpose, PurposeNotAllowed):
         return False
     return True
+
+
+def check_watch_days(purpose: Purpose, watch_days: int) -> None:
+    """A question may leave a signal at the nodes only for as long as its purpose allows."""
+    if watch_days > purpose.watch_days:
+        raise PurposeNotAllowed(
+            f"the question would leave a signal for {watch_days} day(s); purpose "
+            f"'{purpose.id}' allows {purpose.watch_days}",
+            hint="ask without a signal, or for at most the purpose's watch_days",
+        )
+
+
+def question_keys(network: Network, purpose_id: str, requester: str) -> list[str]:
+    """The organisations under whose keys the key service evaluates for a question: the asker's
+    own (for its tags and its trail) and those of the nodes the purpose asks — no other."""
+    return [requester, *(org.id for org in nodes_to_ask(network, purpose_id, requester))]
 
 
 # --- what a node discloses -----------------------------------------------------------------------
@@ -122,6 +159,8 @@ class Found(Protocol):
     def domain(self) -> str: ...
     @property
     def disclosure(self) -> DisclosureLevel | None: ...
+    @property
+    def advice(self) -> str | None: ...
 
 
 def effective_level(policy: DisclosureLevel, found: Found) -> DisclosureLevel:
@@ -134,15 +173,19 @@ def effective_level(policy: DisclosureLevel, found: Found) -> DisclosureLevel:
 def answer_for(
     disclosure: DisclosureLevel, org: Organisation, found: Found | None, desk_contact: str
 ) -> Answer:
-    """A node's answer for one person after a lookup (level organisation or domain)."""
-    if disclosure is DisclosureLevel.DOMAIN:
-        if found is None:
-            return Answer(Outcome.NOT_INVOLVED, domain=org.domain)
-        return Answer(Outcome.INVOLVED_DOMAIN_ONLY, domain=org.domain, contact=desk_contact)
+    """A node's answer for one person after a lookup (level organisation or domain).
+
+    A hit carries the registration's advice code, if any (the same codes for every member of a
+    network, so it does not tell domain members apart)."""
     if found is None:
+        if disclosure is DisclosureLevel.DOMAIN:
+            return Answer(Outcome.NOT_INVOLVED, domain=org.domain)
         return Answer(Outcome.NOT_INVOLVED, organisation_id=org.id, organisation_name=org.name)
+    advice = found.advice or ""
     if effective_level(disclosure, found) is DisclosureLevel.DOMAIN:
-        return Answer(Outcome.INVOLVED_DOMAIN_ONLY, domain=org.domain, contact=desk_contact)
+        return Answer(
+            Outcome.INVOLVED_DOMAIN_ONLY, domain=org.domain, contact=desk_contact, advice=advice
+        )
     return Answer(
         Outcome.INVOLVED,
         organisation_id=org.id,
@@ -150,6 +193,7 @@ def answer_for(
         domain=found.domain,
         contact=found.contact,
         since=found.since.isoformat(),
+        advice=advice,
     )
 
 
@@ -169,10 +213,16 @@ def reply_groups(network: Network, purpose_id: str, requester: str) -> dict[str,
     return groups
 
 
-def check_reply(answer: Answer, label: str) -> None:
+def check_reply(answer: Answer, label: str, network: Network | None = None) -> None:
     """What a reply under ``label`` may say; anything else is a malformed reply."""
     if answer.outcome not in LOOKUP_OUTCOMES:
         raise MalformedMessage(f"a node cannot answer '{answer.outcome}' after a lookup")
+    if answer.advice and (
+        not answer.outcome.involved or (network and not network.advice(answer.advice))
+    ):
+        raise MalformedMessage(
+            f"the advice '{answer.advice[:64]}' is not one the network file gives"
+        )
     if label.startswith(DOMAIN_LABEL):
         if answer.organisation_id or answer.organisation_name or answer.outcome is Outcome.INVOLVED:
             raise MalformedMessage("a domain-only answer names an organisation")
@@ -256,7 +306,12 @@ def is_fresh(at: dt.datetime, now: dt.datetime, window_seconds: float) -> bool:
 def search_entry_for(
     question: Question, note: str, purpose: Purpose, at: dt.datetime, access_point: str
 ) -> AuditEntry:
-    """The coordinator's record of a question: who asked, why, how many, which nodes — no more."""
+    """The coordinator's record of a question: who asked, for whom, why, how many — no more.
+
+    It does not list the nodes asked: every node that answers receives this record, and a node
+    learns how many envelopes there were, not whose. The *answered* record (written after the
+    fan-out, seen by nobody but the coordinator and its DPO) lists them.
+    """
     return AuditEntry(
         event=Event.SEARCH,
         at=at,
@@ -266,12 +321,20 @@ def search_entry_for(
         access_point=access_point,
         purpose=question.purpose,
         legal_basis=purpose.legal_basis,
-        details={
-            "persons": str(question.persons),
-            "asked": ",".join(sorted(question.envelopes)),
-            "question": note,
-        },
+        details=search_details(question, note),
     )
+
+
+def search_details(question: Question, note: str) -> dict[str, str]:
+    details = {
+        "persons": str(question.persons),
+        "on_behalf_of": question.on_behalf_of,
+        "kind": question.kind.value,
+        "question": note,
+    }
+    if question.watch_days:
+        details["watch_days"] = str(question.watch_days)
+    return details
 
 
 def record_problems(
@@ -279,6 +342,7 @@ def record_problems(
 ) -> list[str]:
     """Every field in which a recorded search differs from the question it should record."""
     purpose = network.purpose(question.purpose)
+    details = search_details(question, note)
     expected: Mapping[str, object] = {
         "event": Event.SEARCH,
         "answer id": question.answer_id,
@@ -286,9 +350,12 @@ def record_problems(
         "purpose": question.purpose,
         "role": question.role,
         "legal basis": purpose.legal_basis if purpose else "(unknown purpose)",
-        "persons": str(question.persons),
-        "asked nodes": ",".join(sorted(question.envelopes)),
+        "persons": details["persons"],
+        "on behalf of": details["on_behalf_of"],
+        "kind": details["kind"],
+        "watch days": details.get("watch_days"),
         "signed question": note,
+        "nothing else": sorted(details),
     }
     actual: Mapping[str, object] = {
         "event": entry.event,
@@ -298,7 +365,10 @@ def record_problems(
         "role": entry.role,
         "legal basis": entry.legal_basis,
         "persons": entry.details.get("persons"),
-        "asked nodes": entry.details.get("asked"),
+        "on behalf of": entry.details.get("on_behalf_of"),
+        "kind": entry.details.get("kind"),
+        "watch days": entry.details.get("watch_days"),
         "signed question": entry.details.get("question"),
+        "nothing else": sorted(entry.details),
     }
     return [name for name in expected if expected[name] != actual[name]]

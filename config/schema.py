@@ -204,6 +204,25 @@ class Purpose(Strict):
     allowed_roles: list[str] = Field(
         default_factory=list, description="empty means any role of an allowed organisation"
     )
+    watch_days: int = Field(
+        default=0,
+        ge=0,
+        le=3660,
+        description="how long a question may leave a signal at the nodes; 0: never",
+    )
+
+
+class AdviceCode(Strict):
+    """A short coded advice a registration may carry ("neem eerst contact op"), shown with its hit;
+    never free text with personal data."""
+
+    code: Identifier
+    label: str = Field(min_length=1, description="what the asker reads (Dutch)")
+
+    @field_validator("label")
+    @classmethod
+    def _short_label(cls, value: str) -> str:
+        return _utf8_at_most(128, "the advice label", value)
 
 
 class DisclosurePolicy(Strict):
@@ -227,6 +246,12 @@ class KeyServiceSettings(Strict):
         description="persons per organisation per day for imports (own key only)",
     )
     bulk_quotas: dict[str, int] = Field(default_factory=dict)
+    default_daily_access_quota: int = Field(
+        default=20,
+        ge=0,
+        description="persons per organisation per day for its DPO's access requests (every key)",
+    )
+    access_quotas: dict[str, int] = Field(default_factory=dict)
     max_batch: int = Field(default=1_000, ge=1, le=100_000)
     log_key: str = Field(default="", description="verifier key of the key service's audit log")
     tls_name: TlsName = Field(
@@ -284,6 +309,9 @@ class Network(Strict):
     keyservice: KeyServiceSettings
     coordinator: CoordinatorSettings
     retention: Retention = Field(default_factory=Retention)
+    advice_codes: list[AdviceCode] = Field(
+        default_factory=list, description="the advice a registration may carry, shown with a hit"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -309,7 +337,8 @@ class Network(Strict):
             if key in seen:
                 raise ValueError(f"two policies for organisation '{key[0]}' and purpose '{key[1]}'")
             seen.add(key)
-        for table in ("quotas", "bulk_quotas"):
+        _no_duplicates("advice codes", [a.code for a in self.advice_codes])
+        for table in ("quotas", "bulk_quotas", "access_quotas"):
             for named in getattr(self.keyservice, table):
                 if named not in known_orgs:
                     raise ValueError(f"keyservice.{table} names unknown organisation '{named}'")
@@ -342,6 +371,12 @@ class Network(Strict):
 
     def daily_bulk_quota(self, org_id: str) -> int:
         return self.keyservice.bulk_quotas.get(org_id, self.keyservice.default_daily_bulk_quota)
+
+    def daily_access_quota(self, org_id: str) -> int:
+        return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
+
+    def advice(self, code: str) -> AdviceCode | None:
+        return next((a for a in self.advice_codes if a.code == code), None)
 
     def nodes(self) -> list[Organisation]:
         return [o for o in self.organisations if o.node_address]

@@ -130,6 +130,8 @@ class NodeResult:
     reply: bytes = b""
     problem: str = ""
     witnessed_size: int | None = None  # what the node says it witnessed
+    node_tags: tuple[str, ...] = ()  # the node's tags, one per person (checked by the servicer)
+    tag_signature: bytes = b""
 
 
 def fan_out(
@@ -189,7 +191,11 @@ def fan_out(
                 )
             else:
                 results[org] = NodeResult(
-                    ANSWERED, reply=response.reply, witnessed_size=response.witnessed_size
+                    ANSWERED,
+                    reply=response.reply,
+                    witnessed_size=response.witnessed_size,
+                    node_tags=tuple(response.node_tags),
+                    tag_signature=response.tag_signature,
                 )
     for future in pending:
         future.cancel()

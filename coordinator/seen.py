@@ -1,7 +1,8 @@
 """What the coordinator saw of one question, in one line (for the demo and for DPOs).
 
-Read from its own log: who asked, for which purpose, how many persons, which nodes got a sealed
-envelope and which answered in time. Nothing else is there to read.
+Read from its own log: who asked, on whose behalf, for which purpose, how many persons, which
+nodes got a sealed envelope and which answered in time (the answered record). Nothing else is
+there to read.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from betrokken import rules
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import Event
 from betrokken.config.schema import Network
+from betrokken.crypto.question import peek_question
+from betrokken.errors import MalformedMessage
 
 
 def describe(log: AuditLog, network: Network, answer_id: str) -> str:
@@ -25,11 +28,17 @@ def describe(log: AuditLog, network: Network, answer_id: str) -> str:
     if search is None:
         return "nothing: the question never reached it"
     persons = search.details.get("persons", "?")
-    asked = [a for a in search.details.get("asked", "").split(",") if a]
+    asked = [a for a in (outcome.details if outcome else {}).get("asked", "").split(",") if a]
+    try:
+        envelopes = len(peek_question(search.details.get("question", "")).envelopes)
+    except MalformedMessage:
+        envelopes = len(asked)
+    behalf = search.details.get("on_behalf_of", "")
     line = (
-        f"{search.organisation} (role {search.role or '-'}) asked for '{search.purpose}' about "
-        f"{persons} person(s); sealed envelopes to {len(asked)} node(s)"
-        + (f" ({', '.join(asked)})" if asked else "")
+        f"{search.organisation} (role {search.role or '-'})"
+        + (f" on behalf of {behalf}" if behalf and behalf != search.organisation else "")
+        + f" asked for '{search.purpose}' about {persons} person(s); sealed envelopes to "
+        f"{envelopes} node(s)" + (f" ({', '.join(asked)})" if asked else "")
     )
     policy = rules.policy_organisations(network, search.purpose, search.organisation)
     if policy:
@@ -38,5 +47,7 @@ def describe(log: AuditLog, network: Network, answer_id: str) -> str:
         )
     if outcome is not None:
         answered = [a for a in outcome.details.get("answered", "").split(",") if a]
-        line += f"; {len(answered)} of {len(asked)} answered in time ({outcome.completeness})"
+        line += f"; {len(answered)} of {envelopes} answered in time ({outcome.completeness})"
+        if outcome.details.get("node_tags"):
+            line += "; their signed node tags"
     return line + "; no pseudonym, case, user or answer"

@@ -1,11 +1,14 @@
 """The coordinator's gRPC servicer: a blind, accountable relay.
 
-For every question it checks the requester's certificate and signature, the purpose rules,
-freshness and replay, and that the envelopes are exactly those the question commits to; records the
-question (fail closed); forwards each envelope with the record, its inclusion proof, the signed
-checkpoint and a consistency proof to the nodes that look something up; and returns the sealed
-replies with completeness. It sees who asked, for which purpose, how many persons, which nodes
-answered in time and the envelopes' hashes — never a pseudonym, a case, a user or an answer (P4).
+For every question it checks the requester's certificate and signature, the purpose rules (for
+the aanmelder the question names), freshness and replay, and that the envelopes it is to route
+are exactly those the question commits to, one for every node that looks something up; records
+the question (fail closed); forwards each envelope with the record, its inclusion proof, the
+signed checkpoint and a consistency proof to its node; checks each node's signed tags; records
+which nodes were asked and answered, with their tags (the *answered* record); and returns the
+sealed replies with completeness. It sees who asked, for whom, for which purpose, how many
+persons, which nodes answered in time and the envelopes' hashes — never a pseudonym, a case, a
+user or an answer (P4).
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Purpose
-from betrokken.coordinator.fanout import ANSWERED, UNREACHABLE, NodeLink, NodeResult, fan_out
+from betrokken.coordinator.fanout import (
+    ANSWERED,
+    FAILED,
+    UNREACHABLE,
+    NodeLink,
+    NodeResult,
+    fan_out,
+)
 from betrokken.coordinator.ratelimit import RATE_LIMITED, RateLimiter, RefusalCounter, Tally
 from betrokken.coordinator.store import AuditStore, Receipt
 from betrokken.crypto import question as q
@@ -123,6 +133,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             for org, result in results.items():
                 if result.witnessed_size is not None:
                     self._witnessed[org] = result.witnessed_size
+        results = {org: self._check_tags(question, org, r) for org, r in results.items()}
         replies = self._replies(question, results)
         complete = all(reply.status == ANSWERED for reply in replies)
         self.store.append(self._outcome(question, results, complete, context.peer()))
@@ -168,34 +179,39 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
                 kind="stale",
                 hint="check the clocks of the requesting side and the coordinator (NTP)",
             )
-        purpose = rules.check_may_ask(self.network, requester, question.purpose, question.role)
+        purpose = rules.check_may_ask(
+            self.network, requester, question.purpose, question.role, question.on_behalf_of
+        )
+        rules.check_watch_days(purpose, question.watch_days)
         limit = self.network.coordinator.max_batch
         if not 1 <= question.persons <= limit:
             raise BadInput(
                 f"a question holds 1 to {limit} persons, this one {question.persons}",
                 hint="split the list into batches",
             )
-        expected = {o.id for o in rules.nodes_to_ask(self.network, purpose.id, requester)}
-        if set(question.envelopes) != expected:
-            raise BadInput(
-                "the question's envelopes are not for exactly the nodes that look something up "
-                f"for '{purpose.id}' (expected: {', '.join(sorted(expected)) or 'none'})",
-                hint="update the network file to the current one",
-            )
         sent = {}
         for sealed in request.envelopes:
             if sealed.node in sent:
                 raise MalformedMessage(f"two envelopes for node '{sealed.node[:64]}'")
             sent[sealed.node] = sealed.sealed
+        # What it routes: one envelope for every node that looks something up, and no other.
+        expected = {o.id for o in rules.nodes_to_ask(self.network, purpose.id, requester)}
+        if set(sent) != expected:
+            raise BadInput(
+                "the question's envelopes are not for exactly the nodes that look something up "
+                f"for '{purpose.id}' (expected: {', '.join(sorted(expected)) or 'none'})",
+                hint="update the network file to the current one",
+            )
         size = q.envelope_size(question.persons)
-        for node, hashed in question.envelopes.items():
-            envelope = sent.get(node)
-            if envelope is None or q.digest(envelope) != hashed:
-                raise MalformedMessage(f"the envelope for '{node}' is missing or altered")
+        for node, envelope in sent.items():
             if len(envelope) != size:
                 raise MalformedMessage(f"the envelope for '{node}' is not of the padded size")
-        if set(sent) != set(question.envelopes):
-            raise MalformedMessage("an envelope was sent that the question does not commit to")
+        # ... and exactly the envelopes the signed question commits to.
+        if q.envelope_hashes(sent) != question.envelopes:
+            raise MalformedMessage(
+                "an envelope is missing or altered: the envelopes sent are not the ones the "
+                "question commits to"
+            )
         if self.store.asked_before(question.answer_id):
             raise QuestionRefused(
                 f"question {question.answer_id} was asked before: a replay", kind="replay"
@@ -203,6 +219,34 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         return question, purpose
 
     # --- replies and records ---------------------------------------------------------------------
+    def _check_tags(self, question: q.Question, org_id: str, result: NodeResult) -> NodeResult:
+        """An answered node's tags, checked against its pinned trail key before anything is
+        recorded: tags that do not verify make the reply FAILED (never a "no")."""
+        if result.status != ANSWERED:
+            return result
+        org = self.network.organisation(org_id)
+        problem = ""
+        if org is None or not org.log_key:
+            problem = "the network file pins no trail key (log_key) for this node's tags"
+        elif len(result.node_tags) != question.persons:
+            problem = f"the node sent {len(result.node_tags)} tags for {question.persons} persons"
+        else:
+            try:
+                q.verify_node_tags(
+                    org.log_key,
+                    result.tag_signature,
+                    self.network.name,
+                    question.answer_id,
+                    org_id,
+                    result.node_tags,
+                )
+            except (VerificationError, MalformedMessage) as exc:
+                problem = exc.message
+        if not problem:
+            return result
+        log.warning("node %s: its tags are refused: %s", org_id, problem)
+        return NodeResult(FAILED, problem=f"unusable node tags: {problem}"[:300])
+
     def _replies(
         self, question: q.Question, results: Mapping[str, NodeResult]
     ) -> list[pb.NodeReply]:
@@ -259,12 +303,14 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             purpose=question.purpose,
             completeness="complete" if complete else "partial",
             details={
+                "asked": ",".join(sorted(results)),
                 "answered": nodes(ANSWERED),
                 "unreachable": nodes(UNREACHABLE),
                 "failed": nodes(None),
                 "replies": ",".join(
                     f"{org}={q.digest(r.reply)}" for org, r in sorted(results.items()) if r.reply
                 ),
+                "node_tags": node_tags_detail(results),
             },
         )
 
@@ -395,6 +441,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self._proof_caller(context, "Coordinator.GetInclusionProof")
         hashes = self.store.log.inclusion_proof(request.leaf_index, request.tree_size)
         return pb.ProofResponse(hashes=hashes)
+
+
+def node_tags_detail(results: Mapping[str, NodeResult]) -> str:
+    """The answered nodes' signed tags, as the answered record keeps them."""
+    return q.node_tags_record(
+        {
+            org: q.NodeTags(tuple(r.node_tags), r.tag_signature)
+            for org, r in results.items()
+            if r.status == ANSWERED
+        }
+    )
 
 
 def _tally_entry(tally: Tally) -> AuditEntry:

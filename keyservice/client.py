@@ -25,6 +25,7 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 QUESTION: int = pb.QUESTION
 IMPORT: int = pb.IMPORT
+ACCESS_REQUEST: int = pb.ACCESS_REQUEST
 
 
 class Pseudonymiser:
@@ -61,19 +62,35 @@ class Pseudonymiser:
         return self.pseudonymise_under(bsns, [self.organisation], use)[self.organisation]
 
     def pseudonymise_under(
-        self, bsns: Sequence[Bsn], organisations: Sequence[str], use: int = QUESTION
+        self,
+        bsns: Sequence[Bsn],
+        organisations: Sequence[str],
+        use: int = QUESTION,
+        *,
+        purpose: str = "",
+        role: str = "",
+        on_behalf_of: str = "",
     ) -> dict[str, list[Pseudonym]]:
-        """Per organisation, the pseudonyms of ``bsns`` under its key, in one round trip a batch."""
+        """Per organisation, the pseudonyms of ``bsns`` under its key, in one round trip a batch.
+
+        A question names its purpose, role and aanmelder: the key service evaluates only for what
+        this organisation may ask, under the keys that purpose needs (docs/adr/0024).
+        """
         result: dict[str, list[Pseudonym]] = {org: [] for org in organisations}
         size = self.settings.max_batch
+        context = {"purpose": purpose, "role": role, "on_behalf_of": on_behalf_of}
         for start in range(0, len(bsns), size):
-            batch = self._batch(bsns[start : start + size], list(organisations), use)
+            batch = self._batch(bsns[start : start + size], list(organisations), use, context)
             for org, pseudonyms in batch.items():
                 result[org].extend(pseudonyms)
         return result
 
     def _batch(
-        self, bsns: Sequence[Bsn], organisations: list[str], use: int
+        self,
+        bsns: Sequence[Bsn],
+        organisations: list[str],
+        use: int,
+        context: dict[str, str],
     ) -> dict[str, list[Pseudonym]]:
         pins = {}
         for org_id in organisations:
@@ -91,7 +108,10 @@ class Pseudonymiser:
         try:
             response = self._stub.Evaluate(
                 pb.EvaluateRequest(
-                    blinded_elements=blinded, organisations=organisations, use=cast(Any, use)
+                    blinded_elements=blinded,
+                    organisations=organisations,
+                    use=cast(Any, use),
+                    **context,
                 ),
                 timeout=self.timeout,
             )

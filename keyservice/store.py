@@ -1,4 +1,5 @@
-"""The key service's only state: how many persons each organisation had evaluated per day and use.
+"""The key service's only state: how many persons each organisation had evaluated per day, per use
+and per key (the organisation whose key it was evaluated under).
 
 No blinded element, pseudonym or BSN is ever stored here.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Mapping
 
 from sqlalchemy import Date, Integer, MetaData, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +27,9 @@ class QuotaUsage(Base):
     organisation: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     use: Mapped[str] = mapped_column(String(16), primary_key=True, default="question")
+    # The organisation under whose key the persons were evaluated: a quota holds per key, so
+    # asking under five keys costs five times what asking under one does (docs/adr/0024).
+    under_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -33,11 +38,12 @@ class QuotaUsage(Base):
 QUOTA_BLOCK = 1000
 QUOTA_BLOCK_SHARE = 20  # a block is at most 1/20 of the daily limit: a crash loses at most 5%
 
-Key = tuple[str, dt.date, str]
+Key = tuple[str, dt.date, str, str]  # organisation, day, use, under whose key
+TABLES = {"question": "quotas", "import": "bulk_quotas", "access-request": "access_quotas"}
 
 
 class QuotaStore:
-    """Counts each organisation's persons per day and use against its quota.
+    """Counts each organisation's persons per day, use and key against its quota.
 
     The count lives in memory; the database holds what this process (and any other) *reserved*,
     in blocks written durably before any of it is used (issue 8: one durable write per request
@@ -53,54 +59,88 @@ class QuotaStore:
         self._total: dict[Key, int] = {}  # the reserved total as of this process's last reservation
 
     def consume(
-        self, organisation: str, count: int, limit: int, day: dt.date, use: str = "question"
+        self,
+        organisation: str,
+        count: int,
+        limit: int,
+        day: dt.date,
+        use: str = "question",
+        key: str | None = None,
     ) -> int:
-        """Count ``count`` persons against today's quota for ``use``; return what is left.
+        """Count ``count`` persons against today's quota for ``use`` under one key (default: the
+        organisation's own); return what is left.
 
         Raises :class:`QuotaExceeded` (and counts nothing) when the batch does not fit.
         """
-        key = (organisation, day, use)
+        return self.consume_keys(organisation, count, {key or organisation: limit}, day, use)
+
+    def consume_keys(
+        self,
+        organisation: str,
+        count: int,
+        limits: Mapping[str, int],
+        day: dt.date,
+        use: str = "question",
+    ) -> int:
+        """Count ``count`` persons under every key in ``limits`` (key owner -> daily limit), all
+        or nothing; return the least that is left under any of them."""
+        taken: list[Key] = []
+        remaining: list[int] = []
         with self._lock:
-            left = self._left.get(key, 0)
-            if count > left:
-                block = min(QUOTA_BLOCK, max(1, limit // QUOTA_BLOCK_SHARE))
-                grant, self._total[key] = self._reserve(
-                    key, count - left, max(count - left, block), limit, left
-                )
-                left += grant
-            self._left[key] = left - count
-            return limit - (self._total[key] - self._left[key])
+            try:
+                for owner, limit in limits.items():
+                    key = (organisation, day, use, owner)
+                    remaining.append(self._take(key, count, limit))
+                    taken.append(key)
+            except QuotaExceeded:
+                for key in taken:  # what was counted under the other keys is given back
+                    self._left[key] += count
+                raise
+        return min(remaining, default=0)
+
+    def _take(self, key: Key, count: int, limit: int) -> int:
+        left = self._left.get(key, 0)
+        if count > left:
+            block = min(QUOTA_BLOCK, max(1, limit // QUOTA_BLOCK_SHARE))
+            grant, self._total[key] = self._reserve(
+                key, count - left, max(count - left, block), limit, left
+            )
+            left += grant
+        self._left[key] = left - count
+        return limit - (self._total[key] - self._left[key])
+
+    @staticmethod
+    def _where(key: Key) -> tuple[object, ...]:
+        organisation, day, use, owner = key
+        return (
+            QuotaUsage.organisation == organisation,
+            QuotaUsage.day == day,
+            QuotaUsage.use == use,
+            QuotaUsage.under_key == owner,
+        )
 
     def _reserved(self, key: Key) -> int:
-        organisation, day, use = key
         with self.engine.connect() as conn:
             used = conn.execute(
-                select(QuotaUsage.used).where(
-                    QuotaUsage.organisation == organisation,
-                    QuotaUsage.day == day,
-                    QuotaUsage.use == use,
-                )
+                select(QuotaUsage.used).where(*self._where(key))
             ).scalar_one_or_none()
         return int(used or 0)
 
     def _reserve(self, key: Key, need: int, want: int, limit: int, left: int) -> tuple[int, int]:
         """Durably reserve between ``need`` and ``want`` more persons; returns how many, and the
         reserved total after it."""
-        organisation, day, use = key
-        where = (
-            QuotaUsage.organisation == organisation,
-            QuotaUsage.day == day,
-            QuotaUsage.use == use,
-        )
+        organisation, day, use, owner = key
+        where = self._where(key)
         for _attempt in range(5):
             reserved = self._reserved(key)
             grant = min(want, limit - reserved)
             if grant < need:
-                table = "bulk_quotas" if use == "import" else "quotas"
+                table = TABLES.get(use, "quotas")
+                under = "its own key" if owner == organisation else f"the key of {owner}"
                 raise QuotaExceeded(
                     f"organisation '{organisation}' has used {reserved - left} of its daily "
-                    f"{use} quota of {limit} persons on {day.isoformat()}; this batch needs "
-                    f"{need + left}",
+                    f"{use} quota of {limit} persons under {under} on {day.isoformat()}; this "
+                    f"batch needs {need + left}",
                     hint="wait until tomorrow (UTC) or ask the network administrator to raise "
                     f"keyservice.{table} for this organisation",
                 )
@@ -112,7 +152,11 @@ class QuotaStore:
                     ):
                         conn.execute(
                             insert(QuotaUsage).values(
-                                organisation=organisation, day=day, use=use, used=grant
+                                organisation=organisation,
+                                day=day,
+                                use=use,
+                                under_key=owner,
+                                used=grant,
                             )
                         )
                         return grant, grant
@@ -129,15 +173,23 @@ class QuotaStore:
         raise QuotaExceeded(f"could not count the quota of '{organisation}'; try again")
 
     def usage(self, day: dt.date, use: str = "question") -> dict[str, int]:
+        """Persons each organisation had evaluated under its own key (every question and import
+        is evaluated under it, so this is how many persons it asked about)."""
+        return {
+            org: used for (org, owner), used in self.usage_by_key(day, use).items() if org == owner
+        }
+
+    def usage_by_key(self, day: dt.date, use: str = "question") -> dict[tuple[str, str], int]:
+        """(organisation, key owner) -> persons evaluated that day for ``use``."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(QuotaUsage.organisation, QuotaUsage.used).where(
+                select(QuotaUsage.organisation, QuotaUsage.under_key, QuotaUsage.used).where(
                     QuotaUsage.day == day, QuotaUsage.use == use
                 )
             )
-            found = {org: int(used) for org, used in rows}
+            found = {(org, owner): int(used) for org, owner, used in rows}
         with self._lock:  # what this process reserved but has not used is not used
-            for (org, on, kind), left in self._left.items():
-                if on == day and kind == use and org in found:
-                    found[org] -= left
+            for (org, on, kind, owner), left in self._left.items():
+                if on == day and kind == use and (org, owner) in found:
+                    found[(org, owner)] -= left
         return found

@@ -112,6 +112,11 @@ DATE = click.DateTime(["%Y-%m-%d", "%d-%m-%Y"])
     default=None,
     help="Disclose only the domain for this person / let the network's policy decide again.",
 )
+@click.option(
+    "--advice",
+    help="A coded advice shown with a hit, one of the network file's advice_codes "
+    "(e.g. eerst-contact); '' removes it (else kept).",
+)
 @guard
 def node_register(
     config_path: Path,
@@ -122,6 +127,7 @@ def node_register(
     contact: str | None,
     reference: str | None,
     domain_only: bool | None,
+    advice: str | None,
 ) -> None:
     """Register, or confirm, that this organisation is involved with a person.
 
@@ -143,6 +149,7 @@ def node_register(
             ("contact", contact),
             ("reference", reference),
             ("disclosure", domain_only),
+            ("advice", advice),
         )
         if value is not None
     }
@@ -155,6 +162,7 @@ def node_register(
         contact=contact,
         reference=reference,
         disclosure="domain" if domain_only else None,
+        advice=advice,
         today=today,
         given=given,
     )

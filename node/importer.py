@@ -27,12 +27,12 @@ from betrokken.errors import BadInput, InvalidBsn
 from betrokken.node.store import KEEPABLE, Change, NodeStore, Registration, Stored
 from betrokken.tabular import CellError, Problems, Row, Table
 
-FIELDS = ("bsn", "since", "until", "contact", "domain", "reference", "disclosure")
+FIELDS = ("bsn", "since", "until", "contact", "domain", "reference", "disclosure", "advice")
 REQUIRED = ("bsn",)
 BATCH = 500
 # Columns whose empty cell is a statement of the case system (no end; the policy decides);
 # for the others an empty cell means "not given": an existing registration keeps its value.
-STATED_WHEN_EMPTY = frozenset({"until", "disclosure"})
+STATED_WHEN_EMPTY = frozenset({"until", "disclosure", "advice"})
 _ENDED_HINT = (
     "leave ended cases out of the export (import it with --sync and registrations no longer in "
     "it end), or end the registration now with `betrokken node withdraw`"
@@ -69,6 +69,7 @@ class Details:
     domain: str | None = None
     reference: str | None = None
     disclosure: DisclosureLevel | None = None
+    advice: str | None = None  # a code of the network file's advice_codes
     given: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -82,15 +83,24 @@ def details(
     domain: str | None = None,
     reference: str | None = None,
     disclosure: str | None = None,
+    advice: str | None = None,
     today: dt.date,
     given: Iterable[str] | None = None,
 ) -> Details:
     """Check one registration's details (raises :class:`InvalidDetails`).
 
     ``given`` names the fields the caller states (an empty ``until`` then means "open"); by
-    default those that are not ``None``.
+    default those that are not ``None``. An advice must be a code of the network file's
+    ``advice_codes``: never free text.
     """
-    del network, org  # defaults are applied when storing: an existing registration keeps its own
+    del org  # defaults are applied when storing: an existing registration keeps its own
+    if advice and network.advice(advice) is None:
+        known = ", ".join(a.code for a in network.advice_codes) or "none are defined"
+        raise InvalidDetails(
+            "advice is not a code of the network file",
+            f"advice '{advice[:64]}' is not one of the network file's advice codes",
+            hint=f"use one of: {known}; or leave it empty",
+        )
     values = {
         "since": since,
         "until": until,
@@ -98,6 +108,7 @@ def details(
         "domain": domain,
         "reference": reference,
         "disclosure": disclosure,
+        "advice": advice,
     }
     stated = (
         frozenset(given)
@@ -140,6 +151,7 @@ def details(
         domain=domain or None,
         reference=reference or None,
         disclosure=level,
+        advice=advice or None,
         given=stated & KEEPABLE,
     )
 
@@ -261,6 +273,7 @@ class Registrar:
             until=info.until,
             reference=info.reference,
             disclosure=info.disclosure,
+            advice=info.advice,
             keep=KEEPABLE - info.given,
         )
 
@@ -467,6 +480,7 @@ class Registrar:
                 domain=row.given("domain"),
                 reference=row.given("reference"),
                 disclosure=row.given("disclosure"),
+                advice=row.given("advice"),
                 today=today,
                 given=given,
             )

@@ -1,4 +1,5 @@
-"""Starting a node from its configuration file, with automatic expiry of ended registrations."""
+"""Starting a node from its configuration file, with automatic expiry of ended registrations and
+the trail writer that turns answered questions' outbox entries into trail records."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
-from betrokken.config.schema import NodeConfig
+from betrokken.config.schema import Network, NodeConfig
 from betrokken.db import report_writable
 from betrokken.errors import ConfigError, VerificationError
 from betrokken.health import Health, database_writable
@@ -23,6 +24,7 @@ from betrokken.identity.names import Identity, Role
 from betrokken.identity.pins import reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
+from betrokken.node import outbox
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
 from betrokken.node.witness import CoordinatorLog, witness_once
@@ -30,6 +32,10 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
 STARTUP_RETRY_SECONDS = 2.0
+# How often the trail writer looks for answered questions: a disclosure has its trail record
+# within a second of the answer. A fixed rhythm, not woken by a hit (which a busy database would
+# show in the time of the next lookup).
+OUTBOX_INTERVAL_SECONDS = 0.5
 
 
 @dataclass
@@ -37,10 +43,51 @@ class RunningNode:
     server: grpc.Server
     listen: str
     stop_expiry: threading.Event
+    writer: TrailWriter | None = None
 
     def stop(self) -> None:
-        self.stop_expiry.set()
         self.server.stop(grace=1).wait()
+        self.after_stop()
+
+    def after_stop(self) -> None:
+        """Once the server stopped answering: end the loops, record what was answered last."""
+        self.stop_expiry.set()
+        if self.writer is not None:
+            try:
+                self.writer.drain()
+            except Exception:
+                log.exception("the trail writer could not finish; the next start does")
+
+
+class TrailWriter:
+    """Turns answered questions' outbox entries into trail records (node/outbox.py)."""
+
+    def __init__(self, store: NodeStore, network: Network, organisation: str) -> None:
+        self.store = store
+        self.network = network
+        self.organisation = organisation
+
+    def _legal_basis(self, purpose_id: str) -> str:
+        purpose = self.network.purpose(purpose_id)
+        return purpose.legal_basis if purpose else ""
+
+    def drain(self) -> int:
+        """Write every waiting entry; how many there were."""
+        done = 0
+        while True:
+            count = self.store.drain_outbox(
+                lambda entries: outbox.records(entries, self.organisation, self._legal_basis)
+            )
+            done += count
+            if count == 0:
+                return done
+
+    def loop(self, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            try:
+                self.drain()
+            except Exception:
+                log.exception("the trail writer failed; will try again")
 
 
 def _expiry_loop(
@@ -127,6 +174,11 @@ def start(config_path: Path | str) -> RunningNode:
     server = make_server(listen, loaded.tls)
     report_writable(store.engine, loaded.component.database, f"node of {org.id}")
     witness = open_witness(store)
+    # Answers left by a previous run (a crash between answer and trail record) first.
+    writer = TrailWriter(store, network, org.id)
+    left = writer.drain()
+    if left:
+        log.info("trail writer: %d answered question(s) of the previous run recorded", left)
     servicer = NodeServicer(network, org, store, envelope_key, witness, pins=reloading(loaded))
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
     metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
@@ -155,10 +207,13 @@ def start(config_path: Path | str) -> RunningNode:
         name="expiry",
     ).start()
     threading.Thread(
+        target=writer.loop, args=(OUTBOX_INTERVAL_SECONDS, stop), daemon=True, name="trail-writer"
+    ).start()
+    threading.Thread(
         target=_witness_loop,
         args=(loaded, store, loaded.component.witness_interval_seconds, stop),
         daemon=True,
         name="witness",
     ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    return RunningNode(server, listen, stop)
+    return RunningNode(server, listen, stop, writer)

@@ -1,18 +1,28 @@
 """The node's gRPC servicer: checks a question before it looks anything up, then answers sealed.
 
 A node answers only a question that (a) carries a valid signature of an organisation that may ask
-its purpose, (b) is in the coordinator's log — record, inclusion proof and signed checkpoint come
-with it, and the checkpoint is consistent with what this node witnessed —, (c) matches its record
-field by field, (d) is fresh and (e) was not answered here before. Anything else is refused with a
-clear status and recorded in the node's own trail as an alarm (P6, P7). Only then is the envelope
-opened: the node learns the pseudonyms under its own key, the cases and the user, looks them up,
-records its disclosures, and seals its answer with the reply key the requester gave (P3, P4).
+its purpose, on behalf of the aanmelder it names, (b) is in the coordinator's log — record,
+inclusion proof and signed checkpoint come with it, and the checkpoint is consistent with what
+this node witnessed —, (c) matches its record field by field, (d) is fresh and (e) was not
+answered here before, and (f) commits to this node's envelope. Anything else is refused with a
+clear status and recorded in the node's own trail as an alarm (P6, P7).
+
+Only then is the envelope opened. It holds, per person, a lookup hash of the pseudonym under this
+organisation's key and the case, user and acted-for sealed under a key derived from that
+pseudonym (docs/adr/0024): on a hit the node has the pseudonym, opens them and records its
+disclosure; on a miss it cannot open them and learns neither user nor case (P3). Either way the
+lookup does the same work — the same one row in one transaction (the replay mark with an outbox
+entry of fixed size, :mod:`betrokken.node.outbox`), a sealed item opened or tried — and signs its
+node tags, so its timing says nothing about hit or miss. The answer is sealed with the reply key
+the requester gave (P4).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Callable
 
 import grpc
@@ -20,13 +30,12 @@ from sqlalchemy import Connection
 
 from betrokken import rules
 from betrokken.audit.keys import log_origin
-from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
-from betrokken.config.schema import DisclosureLevel, Network, Organisation
+from betrokken.config.schema import Network, Organisation
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
-from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
 from betrokken.errors import (
     MalformedMessage,
     PolicyRefusal,
@@ -36,7 +45,8 @@ from betrokken.errors import (
 from betrokken.identity.names import Role
 from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import peer_identity, servicer_method
-from betrokken.node.store import NodeStore
+from betrokken.node import outbox
+from betrokken.node.store import Hit, NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
@@ -103,7 +113,14 @@ class NodeServicer(pb_grpc.NodeServicer):
                 kind="forged",
             ) from None
         try:
-            rules.check_may_ask(self.network, question.requester, question.purpose, question.role)
+            purpose = rules.check_may_ask(
+                self.network,
+                question.requester,
+                question.purpose,
+                question.role,
+                question.on_behalf_of,
+            )
+            rules.check_watch_days(purpose, question.watch_days)
         except PolicyRefusal as exc:
             raise QuestionRefused(exc.message, kind="not-allowed") from None
         if not rules.needs_lookup(rules.level(self.network, self.org.id, question.purpose)):
@@ -120,7 +137,7 @@ class NodeServicer(pb_grpc.NodeServicer):
         question = self._question(request)
         note = request.question
         sealed = request.envelope
-        if question.envelopes.get(self.org.id) != q.digest(sealed):
+        if q.digest(sealed) not in question.envelopes:
             raise QuestionRefused(
                 "the envelope is not the one the question commits to for this node",
                 kind="misdirected",
@@ -191,53 +208,60 @@ class NodeServicer(pb_grpc.NodeServicer):
         peer: str,
         keep: Callable[[Connection], None] | None,
     ) -> pb.LookupResponse:
-        purpose = self.network.purpose(question.purpose)
-        assert purpose is not None  # checked by check_may_ask
         level = rules.level(self.network, self.org.id, question.purpose)
-        pseudonyms = [Pseudonym(item.pseudonym, item.key_id) for item in content.items]
-        hits = self.store.find(pseudonyms, now.date())
+        found = self.store.lookup(
+            [item.lookup for item in content.items], {self.org.pseudonym_key_id}, now.date()
+        )
         answers = []
-        trail: list[AuditEntry] = []
-        for pseudonym, item in zip(pseudonyms, content.items, strict=True):
-            hit = hits.get(pseudonym.value)
+        hits: list[outbox.Disclosed] = []
+        unreadable: list[int] = []
+        for index, item in enumerate(content.items):
+            hit = found.get(item.lookup)
+            opened = self._open_item(question, item, index, hit)
             answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
             if hit is None:
-                continue  # a miss leaves nothing here (P3)
-            used: DisclosureLevel = rules.effective_level(level, hit)
-            trail.append(
-                AuditEntry(
-                    event=Event.DISCLOSURE,
-                    at=now,
-                    answer_id=question.answer_id,
-                    organisation=question.requester,
-                    user=content.user,
-                    acted_for=content.acted_for,
-                    role=question.role,
-                    access_point=peer,
-                    purpose=question.purpose,
-                    legal_basis=purpose.legal_basis,
-                    subjects=(
-                        Subject(
-                            pseudonym.value.hex(),
-                            pseudonym.key_id,
-                            pseudonym.fingerprint,
-                            item.case,
-                        ),
-                    ),
-                    reason=f"disclosed: {used.value}",
-                    details={"registration_reference": hit.reference or ""},
+                continue  # a miss: nothing of the question is kept here (P3)
+            if opened is None:
+                unreadable.append(index)
+                opened = q.NeedToKnow(case="(sealed part unreadable)", user="(unknown)")
+            hits.append(
+                outbox.Disclosed(
+                    index=index,
+                    pseudonym=hit.pseudonym.hex(),
+                    key_id=hit.key_id,
+                    case=opened.case,
+                    user=opened.user,
+                    acted_for=opened.acted_for,
+                    level=rules.effective_level(level, hit).value,
+                    reference=hit.reference or "",
+                    advice=hit.advice or "",
                 )
             )
-        # Nothing is disclosed without this node's own record of it; every answered question,
-        # hit or miss, is one durable transaction, and a replay is refused here.
-        self.store.answered(question.answer_id, now, trail, also=keep)
-        if trail:
+        entry = outbox.Answered(
+            answer_id=question.answer_id,
+            at=q.format_time(now),
+            requester=question.requester,
+            on_behalf_of=question.on_behalf_of,
+            role=question.role,
+            purpose=question.purpose,
+            kind=question.kind.value,
+            access_point=peer,
+            hits=tuple(hits),
+            unreadable=tuple(unreadable),
+        )
+        # Nothing is disclosed without a durable row: the replay mark and the outbox entry, one
+        # row of the same size for a hit and a miss, in one transaction; the trail writer makes
+        # the disclosure records from it within a second. A replay is refused here.
+        self.store.answered(
+            question.answer_id, now, outbox.encode(entry, question.persons), also=keep
+        )
+        if hits:
             log.info(
                 "disclosed answer_id=%s requester=%s purpose=%s hits=%d",
                 question.answer_id,
                 question.requester,
                 question.purpose,
-                len(trail),
+                len(hits),
             )
         label = rules.reply_label(self.network, self.org, question.purpose)
         reply = q.ReplyContent(question.answer_id, label, tuple(a.to_fields() for a in answers))
@@ -246,5 +270,34 @@ class NodeServicer(pb_grpc.NodeServicer):
             q.reply_aad(self.network.name, question.answer_id, label),
             reply.to_bytes(),
         )
+        # Tags nobody else can forge: made here from what this node received, signed by its
+        # trail key; the coordinator records them for access requests (docs/adr/0024).
+        tags = [q.node_tag(item.lookup, question.answer_id) for item in content.items]
+        signer = self.store.trail.signer
+        signature = (
+            q.sign_node_tags(signer, self.network.name, question.answer_id, self.org.id, tags)
+            if signer is not None
+            else b""
+        )
         last = self.witness.last()
-        return pb.LookupResponse(reply=sealed, witnessed_size=last.size if last else 0)
+        return pb.LookupResponse(
+            reply=sealed,
+            witnessed_size=last.size if last else 0,
+            node_tags=tags,
+            tag_signature=signature,
+        )
+
+    def _open_item(
+        self, question: q.Question, item: q.LookupItem, index: int, hit: Hit | None
+    ) -> q.NeedToKnow | None:
+        """The sealed part of one person, opened with its pseudonym on a hit. On a miss the same
+        work is done with a key that cannot open it, so hit and miss take the same time."""
+        if hit is not None:
+            try:
+                return item.open(hit.pseudonym, question.answer_id, self.org.id, index)
+            except (VerificationError, MalformedMessage):
+                return None
+        decoy = q.need_to_know_key(secrets.token_bytes(PSEUDONYM_SIZE), question.answer_id)
+        with contextlib.suppress(VerificationError, MalformedMessage):
+            q.NeedToKnow.from_bytes(item.open_bytes(decoy, question.answer_id, self.org.id, index))
+        return None

@@ -1,4 +1,9 @@
-"""A node's store: registrations (pseudonyms, never BSNs), its own trail, and answered questions."""
+"""A node's store: registrations (pseudonyms, never BSNs), its own trail, and answered questions.
+
+A registration is looked up by its ``lookup_key``, a one-way hash of its pseudonym
+(:func:`betrokken.crypto.question.lookup_key`): a question carries only that hash, so a node that
+does not know the person never holds the pseudonym it was asked about (docs/adr/0024).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.question import lookup_key
 from betrokken.db import make_engine
 from betrokken.errors import QuestionRefused, Unavailable
 
@@ -69,6 +75,11 @@ class RegistrationRow(Base):
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, index=True
     )
+    # What a question looks the person up by: SHA-256("betrokken-lookup/v1" || 0x00 || pseudonym),
+    # written with every insert (docs/adr/0024).
+    lookup_key: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    # A short coded advice from the network file's advice_codes, shown with a hit.
+    advice: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class WithdrawalRow(Base):
@@ -89,17 +100,23 @@ class WithdrawalRow(Base):
 
 
 class AnsweredQuestion(Base):
-    """The answer ids of questions this node answered, kept only as long as a question is fresh.
+    """The answer ids of questions this node answered, kept only as long as a question is fresh,
+    each with its outbox entry until the trail writer has handled it.
 
     This is the replay check (P7): a question is answered at most once. Only a hash of the
-    random answer id and the time are kept — nothing about the persons asked about — and rows
-    older than twice the network's freshness window are removed by the expiry loop.
+    random answer id and the time are kept, and rows older than twice the network's freshness
+    window are removed by the expiry loop. ``outbox`` is what the answer leaves for the trail
+    writer (:mod:`betrokken.node.outbox`): for a hit the disclosure, for a miss padding, of a size
+    that depends only on the number of persons, so a lookup writes the same one row in one
+    transaction whatever it found (docs/adr/0024, "nothing from timing"). The writer turns it
+    into trail records within a second and empties it.
     """
 
     __tablename__ = "answered_questions"
 
     answer_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    outbox: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Change(StrEnum):
@@ -110,7 +127,7 @@ class Change(StrEnum):
     ALREADY_ENDED = "already ended"  # the result would end before today: nothing stored
 
 
-KEEPABLE = frozenset({"domain", "contact", "since", "until", "reference", "disclosure"})
+KEEPABLE = frozenset({"domain", "contact", "since", "until", "reference", "disclosure", "advice"})
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,7 @@ class Registration:
     until: dt.date | None = None
     reference: str | None = None
     disclosure: DisclosureLevel | None = None  # stricter than the policy: only 'domain'
+    advice: str | None = None  # a code of the network file's advice_codes, shown with a hit
     keep: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -156,11 +174,14 @@ class Stored:
 @dataclass(frozen=True)
 class Hit:
     registration_id: int
+    pseudonym: bytes = field(repr=False)
+    key_id: str
     since: dt.date
     contact: str
     domain: str
     reference: str | None
     disclosure: DisclosureLevel | None
+    advice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,21 +199,25 @@ class Status:
 
 ENDING_SOON_DAYS = 30
 _REGISTRATIONS = RegistrationRow.__table__
-# A node's lookup, built once: active registrations among some pseudonyms (NodeStore.find).
+# A node's lookup, built once: active registrations among some lookup keys (NodeStore.lookup).
 _FIND = select(
+    _REGISTRATIONS.c.lookup_key,
     _REGISTRATIONS.c.pseudonym,
+    _REGISTRATIONS.c.key_id,
     _REGISTRATIONS.c.id,
     _REGISTRATIONS.c.since,
     _REGISTRATIONS.c.contact,
     _REGISTRATIONS.c.domain,
     _REGISTRATIONS.c.reference,
     _REGISTRATIONS.c.disclosure,
+    _REGISTRATIONS.c.advice,
 ).where(
-    _REGISTRATIONS.c.pseudonym.in_(bindparam("values", expanding=True)),
+    _REGISTRATIONS.c.lookup_key.in_(bindparam("lookups", expanding=True)),
     _REGISTRATIONS.c.key_id.in_(bindparam("key_ids", expanding=True)),
     _REGISTRATIONS.c.until >= bindparam("today"),
     _REGISTRATIONS.c.since <= bindparam("today"),
 )
+_ANSWERED = AnsweredQuestion.__table__
 _CHUNK = 500
 _KeyFilter = Callable[[type["RegistrationRow"] | type["WithdrawalRow"]], ColumnElement[bool]]
 
@@ -223,7 +248,8 @@ class NodeStore:
     """Registrations and this node's own tamper-evident trail (same Merkle log as the coordinator).
 
     Every change and every disclosure is appended to the trail in the same transaction as the
-    change itself. Misses leave nothing, in the trail or anywhere (P3).
+    change itself. Misses leave nothing in the trail; their replay mark (a hash of the answer id)
+    goes after twice the freshness window (P3).
     """
 
     def __init__(self, url: str, signer: NoteKey | None = None, origin: str = "node") -> None:
@@ -385,6 +411,7 @@ class NodeStore:
             "given_until": reg.until,
             "reference": reg.reference,
             "disclosure": reg.disclosure.value if reg.disclosure else None,
+            "advice": reg.advice,
         }
         if row is not None:
             for name in reg.keep:
@@ -406,10 +433,12 @@ class NodeStore:
             "reference": str(values["reference"] or ""),
             "since": since.isoformat(),
             "until": given.isoformat() if given else "open",
+            "advice": str(values["advice"] or ""),
         }
         if row is None:
             row = RegistrationRow(
                 pseudonym=reg.pseudonym.value,
+                lookup_key=lookup_key(reg.pseudonym.value),
                 key_id=reg.pseudonym.key_id,
                 until=until,
                 confirmed_at=now,
@@ -581,28 +610,41 @@ class NodeStore:
         return len(rows)
 
     def find(self, pseudonyms: Iterable[Pseudonym], today: dt.date) -> dict[bytes, Hit]:
-        """Active registrations among ``pseudonyms`` (by pseudonym value).
-
-        The lookup path of every question: one plain SQL statement on the unique index of
-        (pseudonym, key_id) through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session
-        (issue 8: the session's bookkeeping, and building the statement anew, cost many times
-        the query itself).
-        """
+        """Active registrations among ``pseudonyms`` (by pseudonym value), for the node's own
+        tools; a question looks up by lookup key (:meth:`lookup`)."""
         pseudonyms = list(pseudonyms)
-        values = [p.value for p in pseudonyms]
+        found = self.lookup(
+            [lookup_key(p.value) for p in pseudonyms], {p.key_id for p in pseudonyms}, today
+        )
+        return {hit.pseudonym: hit for hit in found.values()}
+
+    def lookup(
+        self, lookups: Sequence[bytes], key_ids: Iterable[str], today: dt.date
+    ) -> dict[bytes, Hit]:
+        """Active registrations among ``lookups`` (by lookup key), under one of ``key_ids``.
+
+        The lookup path of every question: one plain SQL statement on the index of lookup_key
+        through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session (issue 8: the
+        session's bookkeeping, and building the statement anew, cost many times the query).
+        """
+        values = list(lookups)
         if not values:
             return {}
-        key_ids = list({p.key_id for p in pseudonyms})
         with self.engine.connect() as conn:
-            rows = conn.execute(_FIND, {"values": values, "key_ids": key_ids, "today": today}).all()
+            rows = conn.execute(
+                _FIND, {"lookups": values, "key_ids": list(key_ids), "today": today}
+            ).all()
         return {
-            bytes(row.pseudonym): Hit(
+            bytes(row.lookup_key): Hit(
                 registration_id=row.id,
+                pseudonym=bytes(row.pseudonym),
+                key_id=row.key_id,
                 since=row.since,
                 contact=row.contact,
                 domain=row.domain,
                 reference=row.reference,
                 disclosure=DisclosureLevel(row.disclosure) if row.disclosure else None,
+                advice=row.advice,
             )
             for row in rows
         }
@@ -612,21 +654,23 @@ class NodeStore:
         self,
         answer_id: str,
         at: dt.datetime,
-        trail: Sequence[AuditEntry] = (),
+        outbox: bytes,
         also: Callable[[Connection], None] | None = None,
     ) -> None:
-        """Mark a question answered and record its disclosures, in one durable transaction.
+        """Mark a question answered with its outbox entry: one row, one durable transaction.
 
-        Every answered question — hit or miss — costs the same one transaction, so the time a node
-        takes says little about whether it disclosed. A question answered before is refused
-        (:class:`QuestionRefused`, kind ``replay``) and nothing is recorded twice.
+        Every answered question — hit or miss — writes the same one row of a size that depends
+        only on the number of persons, so the time a node takes says nothing about whether it
+        disclosed; the trail writer (:meth:`drain_outbox`) turns the entry into trail records. A
+        question answered before is refused (:class:`QuestionRefused`, kind ``replay``) and
+        nothing is recorded twice.
         """
         answer_hash = hashlib.sha256(answer_id.encode()).hexdigest()
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(AnsweredQuestion).values(answer_hash=answer_hash, at=at))
-                if trail:
-                    self.trail.append(trail, conn)
+                conn.execute(
+                    insert(AnsweredQuestion).values(answer_hash=answer_hash, at=at, outbox=outbox)
+                )
                 if also is not None:  # e.g. keeping the checkpoint that came with the question
                     also(conn)
         except IntegrityError:
@@ -634,10 +678,57 @@ class NodeStore:
                 f"question {answer_id} was answered here before: a replay", kind="replay"
             ) from None
 
+    def drain_outbox(
+        self, records: Callable[[Sequence[bytes]], list[AuditEntry]], limit: int = 500
+    ) -> int:
+        """Turn waiting outbox entries into trail records, in one transaction; how many entries.
+
+        ``records`` makes the trail records of a batch of entries (:mod:`betrokken.node.outbox`).
+        An entry is emptied in the same transaction that appends its records, so each is
+        recorded exactly once, also with two writers at a time or after a crash.
+        """
+        with _writing("write answered questions into the trail"), self.engine.begin() as conn:
+            waiting = conn.execute(
+                select(_ANSWERED.c.answer_hash, _ANSWERED.c.outbox)
+                .where(_ANSWERED.c.outbox.is_not(None))
+                .order_by(_ANSWERED.c.at)
+                .limit(limit)
+            ).all()
+            taken = []
+            for answer_hash, entry in waiting:
+                claimed = conn.execute(
+                    update(AnsweredQuestion)
+                    .where(
+                        AnsweredQuestion.answer_hash == answer_hash,
+                        AnsweredQuestion.outbox.is_not(None),
+                    )
+                    .values(outbox=None)
+                )
+                if claimed.rowcount:
+                    taken.append(bytes(entry))
+            entries = records(taken)
+            if entries:
+                self.trail.append(entries, conn)
+        return len(taken)
+
+    def outbox_waiting(self) -> int:
+        """How many answered questions still wait for the trail writer."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(_ANSWERED.c.outbox.is_not(None))
+                ).scalar_one()
+            )
+
     def forget_answered(self, before: dt.datetime) -> int:
-        """Remove answered-question marks older than ``before`` (past the freshness window)."""
+        """Remove answered-question marks older than ``before`` (past the freshness window) whose
+        outbox entry the trail writer has handled."""
         with self.engine.begin() as conn:
-            result = conn.execute(delete(AnsweredQuestion).where(AnsweredQuestion.at < before))
+            result = conn.execute(
+                delete(AnsweredQuestion).where(
+                    AnsweredQuestion.at < before, AnsweredQuestion.outbox.is_(None)
+                )
+            )
         return int(result.rowcount or 0)
 
     def disclosures(self) -> int:

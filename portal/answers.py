@@ -23,6 +23,7 @@ ORDER = {
     Outcome.INVOLVED: 0,
     Outcome.INVOLVED_DOMAIN_ONLY: 1,
     Outcome.DEFERRED: 2,
+    Outcome.PENDING: 2,
     Outcome.UNREACHABLE: 3,
     Outcome.ERROR: 3,
     Outcome.DECLINED: 4,
@@ -73,6 +74,7 @@ class OrganisationAnswer:
     contact: list[Segment]
     since: str
     detail: str  # why there was no answer (unreachable, error), for the administrator
+    advice: str = ""  # the label of the advice code the registration carries (network file)
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,14 @@ def organisation_answer(network: Network, result: OrganisationResult) -> Organis
         contact=contact_segments(contact) if contact else [],
         since=_since(answer.since) if outcome is Outcome.INVOLVED and answer.since else "",
         detail=answer.message if outcome in (Outcome.UNREACHABLE, Outcome.ERROR) else "",
+        advice=_advice(network, answer.advice) if outcome.involved and answer.advice else "",
     )
+
+
+def _advice(network: Network, code: str) -> str:
+    """The advice's label as the network file gives it (written in Dutch by the partners)."""
+    advice = network.advice(code)
+    return advice.label if advice else code
 
 
 def person_view(network: Network, number: int, person: PersonResult) -> PersonView:

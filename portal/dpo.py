@@ -104,7 +104,7 @@ def log_status(opened: OpenedLog) -> LogStatus:
     from betrokken.audit.verify import verify_log
     from betrokken.audit.witness import WitnessStore
 
-    result = verify_log(opened.log, opened.verifier)
+    result = verify_log(opened.log, opened.verifier, network=opened.network)
     with opened.log.engine.connect() as conn:
         latest = conn.execute(
             select(CHECKPOINTS.c.size, CHECKPOINTS.c.created_at)
@@ -310,7 +310,7 @@ async def report_document(request: Request) -> Response:
             title=f"betrokken audit report: {opened.log.origin}",
             generated_at=dt.datetime.now(dt.UTC),
             settings=ReportSettings(max_batch=opened.network.coordinator.max_batch),
-            verification=verify_log(opened.log, opened.verifier).summary(),
+            verification=verify_log(opened.log, opened.verifier, network=opened.network).summary(),
         )
 
     page = await run_in_threadpool(work)
@@ -337,14 +337,14 @@ async def request_form(request: Request) -> Response:
 def _letter_for(
     request: Request, portal: Portal, user: PortalUser, person: Bsn, form: dict[str, str]
 ) -> Letter:
-    from betrokken.keyservice.client import QUESTION, Pseudonymiser
+    from betrokken.keyservice.client import ACCESS_REQUEST, Pseudonymiser
 
     addressee, _problems = read_addressee(form)
     opened = _open(portal)
     node = portal.loaded.node
     everyone = [o.id for o in portal.network.organisations]
     with Pseudonymiser(node.network, node.tls, portal.organisation.id) as pseudonymiser:
-        found = pseudonymiser.pseudonymise_under([person], everyone, QUESTION)
+        found = pseudonymiser.pseudonymise_under([person], everyone, ACCESS_REQUEST, role=ROLE)
     keys = PersonKeys(
         {org: ps[0].value for org, ps in found.items()},
         frozenset(ps[0].fingerprint for ps in found.values()),

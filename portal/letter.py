@@ -39,6 +39,7 @@ ANSWERS = {
     "not-involved": N_("not involved"),
     "declined": N_("did not take part in this question; nothing was given"),
     "deferred": N_("a professional there decides whether anything is shared; nothing was given"),
+    "pending": N_("a professional there was to decide whether anything is shared"),
     "unreachable": N_("did not answer (could not be reached)"),
     "error": N_("did not answer (technical error)"),
 }

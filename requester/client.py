@@ -1,9 +1,12 @@
 """The asking organisation's side of a question: the one code path of the CLI and the portal.
 
 For a list of persons it (1) has the key service evaluate the blinded BSNs under the key of every
-organisation it asks and its own, in one round trip, checking each VOPRF proof; (2) seals to each
-node that looks something up an envelope with that node's pseudonyms, the cases, the user and a
-reply key; (3) signs the question with the organisation's question key; (4) sends it through the
+organisation it asks and its own, in one round trip, naming the purpose, role and aanmelder (the
+key service evaluates only for what this organisation may ask), checking each VOPRF proof; (2)
+seals to each node that looks something up an envelope with a reply key and, per person, a lookup
+hash of the node's pseudonym and the case, the user and acted-for sealed under a key derived from
+that pseudonym (only a node that knows the person can read them); (3) signs the question, naming
+the aanmelder and the kind, with the organisation's question key; (4) sends it through the
 coordinator; (5) checks the receipt — signature, inclusion, every field of the record, consistency
 with what this organisation witnessed; (6) opens each sealed reply and combines the answers with
 those the network file gives for the nodes that disclose nothing (P5); (7) keeps the question and
@@ -90,6 +93,8 @@ class QueryResult:
     purpose: str
     legal_basis: str
     requester: str
+    on_behalf_of: str
+    kind: q.Kind
     user: str
     role: str
     answered_at: dt.datetime
@@ -124,13 +129,18 @@ def prepare_question(
     user: str,
     role: str,
     acted_for: str = "",
+    on_behalf_of: str | None = None,
+    kind: q.Kind | None = None,
+    watch_days: int = 0,
     at: dt.datetime | None = None,
     answer_id: str | None = None,
 ) -> Prepared:
     """Seal an envelope to every node that looks something up and sign the question.
 
     ``pseudonyms`` holds, per organisation, the persons' pseudonyms under its key: the asking
-    organisation's own (for the tags) and every node's it asks. Pure apart from randomness.
+    organisation's own (for the tags) and every node's it asks. Each node gets, per person, only
+    the lookup hash of its own pseudonym and the case, user and acted-for sealed under a key
+    derived from that pseudonym. Pure apart from randomness.
     """
     asked = rules.nodes_to_ask(network, purpose, requester.id)
     answer_id = answer_id or str(uuid.uuid4())
@@ -143,11 +153,16 @@ def prepare_question(
             answer_id=answer_id,
             node=org.id,
             reply_key=reply_keys[label],
-            user=user,
-            acted_for=acted_for,
             items=tuple(
-                q.LookupItem(p.value, p.key_id, case)
-                for p, case in zip(pseudonyms[org.id], cases, strict=True)
+                q.LookupItem.seal(
+                    p.value,
+                    p.key_id,
+                    answer_id,
+                    org.id,
+                    index,
+                    q.NeedToKnow(case=case, user=user, acted_for=acted_for),
+                )
+                for index, (p, case) in enumerate(zip(pseudonyms[org.id], cases, strict=True))
             ),
         )
         envelopes[org.id] = env.seal(
@@ -160,16 +175,32 @@ def prepare_question(
         network=network.name,
         answer_id=answer_id,
         requester=requester.id,
+        on_behalf_of=on_behalf_of or requester.id,
         purpose=purpose,
         role=role,
+        kind=kind or q.kind_for(len(cases)),
         at=at or utcnow(),
         nonce=secrets.token_hex(16),
         persons=len(cases),
         envelopes=q.envelope_hashes(envelopes),
+        watch_days=watch_days,
         tags=q.tags_for([p.value for p in own], answer_id),
     )
     note = q.sign_question(question, question_key)
     return Prepared(answer_id, own, note, envelopes, reply_keys, groups)
+
+
+@dataclass(frozen=True)
+class _Asking:
+    """What one question is asked as: purpose, who, for whom, which kind."""
+
+    purpose: str
+    user: str
+    role: str
+    acted_for: str
+    on_behalf_of: str
+    kind: q.Kind
+    watch_days: int
 
 
 class Requester:
@@ -249,34 +280,39 @@ class Requester:
         user: str,
         role: str,
         acted_for: str = "",
+        on_behalf_of: str | None = None,
+        gezin: bool = False,
+        watch_days: int = 0,
     ) -> QueryResult:
         """Ask about ``persons``; the question and its answers are kept in the organisation's trail.
 
-        Raises the BetrokkenError that stopped it (refused by policy, a service unreachable, a
-        verification that failed); a failure to keep the trail after the answer arrived does not
-        hide the answer (see ``QueryResult.trail_problem``).
+        ``on_behalf_of`` is the aanmelder, the organisation the question is asked for (default:
+        this organisation itself); ``gezin`` asks several persons together as one household or
+        casus; ``watch_days`` leaves a signal at the nodes for that long (at most what the
+        purpose allows). Raises the BetrokkenError that stopped it (refused by policy, a service
+        unreachable, a verification that failed); a failure to keep the trail after the answer
+        arrived does not hide the answer (see ``QueryResult.trail_problem``).
         """
         own: list[Pseudonym] = []
+        ask = _Asking(
+            purpose=purpose,
+            user=user,
+            role=role,
+            acted_for=acted_for,
+            on_behalf_of=on_behalf_of or self.org.id,
+            kind=q.kind_for(len(persons), gezin),
+            watch_days=watch_days,
+        )
         try:
-            self._check_input(persons, purpose, user, role, acted_for)
-            prepared = self._prepare(persons, purpose, user, role, acted_for)
+            self._check_input(persons, ask)
+            prepared = self._prepare(persons, ask)
             own = prepared.own
-            result, keep = self._send(prepared, persons, purpose, user, role)
+            result, keep = self._send(prepared, persons, ask)
         except BetrokkenError as exc:
-            self._keep(
-                own_query_entry(
-                    self.org.id, user, acted_for, role, purpose, persons, own, error=exc
-                ),
-                quiet=True,
-            )
+            self._keep(self._entry(ask, persons, own, error=exc), quiet=True)
             raise
         # The question and its receipt's checkpoint are kept together: one durable transaction.
-        problem, index = self._keep(
-            own_query_entry(
-                self.org.id, user, acted_for, role, purpose, persons, own, result=result
-            ),
-            also=keep,
-        )
+        problem, index = self._keep(self._entry(ask, persons, own, result=result), also=keep)
         return dataclasses.replace(result, trail_problem=problem, trail_index=index)
 
     def _keep(
@@ -301,13 +337,36 @@ class Requester:
                 None,
             )
 
-    def _check_input(
-        self, persons: Sequence[Person], purpose: str, user: str, role: str, acted_for: str
-    ) -> None:
+    def _entry(
+        self,
+        ask: _Asking,
+        persons: Sequence[Person],
+        own: Sequence[Pseudonym],
+        *,
+        result: QueryResult | None = None,
+        error: BetrokkenError | None = None,
+    ) -> AuditEntry:
+        entry = own_query_entry(
+            self.org.id,
+            ask.user,
+            ask.acted_for,
+            ask.role,
+            ask.purpose,
+            persons,
+            own,
+            result=result,
+            error=error,
+        )
+        details = {**entry.details, "on_behalf_of": ask.on_behalf_of, "kind": ask.kind.value}
+        if ask.watch_days:
+            details["watch_days"] = str(ask.watch_days)
+        return dataclasses.replace(entry, details=details)
+
+    def _check_input(self, persons: Sequence[Person], ask: _Asking) -> None:
         try:
-            q.check_text(user, "the asking user")
-            q.check_text(role, "the role", required=False)
-            q.check_text(acted_for, "acted for", required=False)
+            q.check_text(ask.user, "the asking user")
+            q.check_text(ask.role, "the role", required=False)
+            q.check_text(ask.acted_for, "acted for", required=False)
             for number, person in enumerate(persons, start=1):
                 q.check_text(person.case, f"person {number}'s case reference")
         except MalformedMessage as exc:
@@ -321,34 +380,40 @@ class Requester:
                 f"a question holds 1 to {limit} persons, this one {len(persons)}",
                 hint="split the list",
             )
-        rules.check_may_ask(self.network, self.org.id, purpose, role)
+        purpose = rules.check_may_ask(
+            self.network, self.org.id, ask.purpose, ask.role, ask.on_behalf_of
+        )
+        rules.check_watch_days(purpose, ask.watch_days)
 
-    def _prepare(
-        self, persons: Sequence[Person], purpose: str, user: str, role: str, acted_for: str
-    ) -> Prepared:
-        asked = rules.nodes_to_ask(self.network, purpose, self.org.id)
-        keys = [self.org.id, *(o.id for o in asked)]
-        pseudonyms = self.pseudonymiser.pseudonymise_under([p.bsn for p in persons], keys, QUESTION)
+    def _prepare(self, persons: Sequence[Person], ask: _Asking) -> Prepared:
+        keys = rules.question_keys(self.network, ask.purpose, self.org.id)
+        pseudonyms = self.pseudonymiser.pseudonymise_under(
+            [p.bsn for p in persons],
+            keys,
+            QUESTION,
+            purpose=ask.purpose,
+            role=ask.role,
+            on_behalf_of=ask.on_behalf_of,
+        )
         return prepare_question(
             self.network,
             self.org,
             self.question_key,
             pseudonyms,
             [p.case for p in persons],
-            purpose=purpose,
-            user=user,
-            role=role,
-            acted_for=acted_for,
+            purpose=ask.purpose,
+            user=ask.user,
+            role=ask.role,
+            acted_for=ask.acted_for,
+            on_behalf_of=ask.on_behalf_of,
+            kind=ask.kind,
+            watch_days=ask.watch_days,
         )
 
     def _send(
-        self,
-        prepared: Prepared,
-        persons: Sequence[Person],
-        purpose: str,
-        user: str,
-        role: str,
+        self, prepared: Prepared, persons: Sequence[Person], ask: _Asking
     ) -> tuple[QueryResult, Callable[[Connection], None]]:
+        purpose, user, role = ask.purpose, ask.user, ask.role
         witnessed = self.witness.last()
         request = pb.QueryRequest(
             question=prepared.note,
@@ -388,6 +453,8 @@ class Requester:
             purpose=purpose,
             legal_basis=purpose_rule.legal_basis if purpose_rule else "",
             requester=self.org.id,
+            on_behalf_of=ask.on_behalf_of,
+            kind=ask.kind,
             user=user,
             role=role,
             answered_at=answered_at,
@@ -500,7 +567,7 @@ class Requester:
                 raise MalformedMessage(f"the reply holds {len(content.items)} answers")
             answers = [Answer.from_fields(item, LOOKUP_OUTCOMES) for item in content.items]
             for answer in answers:
-                rules.check_reply(answer, label)
+                rules.check_reply(answer, label, self.network)
         except (VerificationError, MalformedMessage) as exc:
             return rules.Reply(label, None, Outcome.ERROR, f"unusable reply: {exc.message}")
         return rules.Reply(label, answers)

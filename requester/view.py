@@ -17,6 +17,7 @@ LABELS = {
     Outcome.NOT_INVOLVED: "not involved",
     Outcome.DECLINED: "declined by policy (nothing was asked)",
     Outcome.DEFERRED: "DEFERRED to a professional (nothing was asked)",
+    Outcome.PENDING: "PENDING: a professional decides (not a 'no')",
     Outcome.UNREACHABLE: "UNREACHABLE (no answer; not a 'no')",
     Outcome.ERROR: "ERROR (no answer; not a 'no')",
 }
@@ -42,11 +43,19 @@ def completeness_line(network: Network, person: PersonResult) -> str:
     )
 
 
-def _detail(result: OrganisationResult) -> str:
+def advice_label(network: Network, code: str) -> str:
+    """What an advice code says, from the network file (the code itself if it knows none)."""
+    advice = network.advice(code)
+    return advice.label if advice else code
+
+
+def _detail(network: Network, result: OrganisationResult) -> str:
     answer = result.answer
     parts = []
     if answer.outcome is Outcome.INVOLVED and answer.since:
         parts.append(f"since {answer.since}")
+    if answer.advice:
+        parts.append(f"advice: {advice_label(network, answer.advice)}")
     if answer.contact and answer.outcome in (
         Outcome.INVOLVED,
         Outcome.INVOLVED_DOMAIN_ONLY,
@@ -65,7 +74,12 @@ def render_text(network: Network, result: QueryResult) -> str:
     lines = [
         f"Purpose (doel):     {result.purpose}" + (f" — {purpose.description}" if purpose else ""),
         f"Legal basis:        {result.legal_basis}",
-        f"Asked by:           {result.user} ({result.role}), {result.requester}",
+        f"Asked by:           {result.user} ({result.role}), {result.requester}"
+        + (
+            f" on behalf of {result.on_behalf_of}"
+            if result.on_behalf_of != result.requester
+            else ""
+        ),
         f"Answered at (UTC):  {result.answered_at:%Y-%m-%d %H:%M:%S}",
         "",
     ]
@@ -76,7 +90,7 @@ def render_text(network: Network, result: QueryResult) -> str:
         width = max((len(_who(network, r)) for r in person.answers), default=0)
         for org_result in person.answers:
             label = LABELS[org_result.answer.outcome]
-            detail = _detail(org_result)
+            detail = _detail(network, org_result)
             line = f"  {_who(network, org_result).ljust(width)}  {label}"
             lines.append(line + (f" — {detail}" if detail else ""))
         if not person.answers:
@@ -103,6 +117,8 @@ def to_json(network: Network, result: QueryResult) -> dict[str, Any]:
         "purpose": result.purpose,
         "legal_basis": result.legal_basis,
         "requester": result.requester,
+        "on_behalf_of": result.on_behalf_of,
+        "kind": result.kind.value,
         "user": result.user,
         "role": result.role,
         "answered_at": result.answered_at.isoformat(timespec="seconds"),
@@ -121,7 +137,15 @@ def to_json(network: Network, result: QueryResult) -> dict[str, Any]:
                 "complete": person.complete,
                 "completeness": completeness_line(network, person),
                 "organisations": [
-                    {"organisation_id": r.organisation_id or None, **r.answer.to_json()}
+                    {
+                        "organisation_id": r.organisation_id or None,
+                        **r.answer.to_json(),
+                        **(
+                            {"advice_label": advice_label(network, r.answer.advice)}
+                            if r.answer.advice
+                            else {}
+                        ),
+                    }
                     for r in person.answers
                 ],
             }

@@ -65,6 +65,12 @@ class NetKeys:
         assert organisation is not None
         return read_envelope_key(self.node_dir(org) / "envelope.key", organisation.envelope_key)
 
+    def node_log_key(self, org: str) -> NoteKey:
+        """An organisation's trail key (its node signs its trail and its node tags with it)."""
+        organisation = self.network.organisation(org)
+        assert organisation is not None
+        return read_note_key(self.node_dir(org) / "log.key", organisation.log_key, "log key")
+
     def log_key(self) -> NoteKey:
         return read_note_key(
             self.net.directory / "coordinator" / "log.key",

@@ -30,7 +30,7 @@ from betrokken.crypto.note import NoteKey
 from betrokken.errors import QuotaExceeded, Unavailable, VerificationError, WrongRole
 from betrokken.identity.names import organisation_uri
 from betrokken.identity.rpc import channel, make_server
-from betrokken.keyservice.client import IMPORT, QUESTION, Pseudonymiser
+from betrokken.keyservice.client import ACCESS_REQUEST, IMPORT, QUESTION, Pseudonymiser
 from betrokken.keyservice.keys import KeyRing, new_seed
 from betrokken.keyservice.servicer import KeyServiceServicer
 from betrokken.keyservice.store import QuotaStore
@@ -113,7 +113,8 @@ def services(devnet: DevNetwork, tmp_path_factory: pytest.TempPathFactory) -> It
     server = make_server(node_address, keys.tls(NODE))
     org = network.organisation(NODE)
     assert org is not None
-    store = NodeStore(f"sqlite:///{tmp / 'node.db'}", NoteKey.generate("betrokken/t/n"), "t/n")
+    trail_key = keys.node_log_key(NODE)
+    store = NodeStore(f"sqlite:///{tmp / 'node.db'}", trail_key, trail_key.name)
     witness = WitnessStore(store.engine, store.trail, NODE)
     pb_grpc.add_NodeServicer_to_server(
         NodeServicer(network, org, store, keys.envelope_key(NODE), witness), server
@@ -175,17 +176,32 @@ GOOD_ELEMENT = oprf.blind(PERSON.encode())[1]
         ([GOOD_ELEMENT], [ASKER], pb.EVALUATION_USE_UNSPECIFIED, "INVALID_ARGUMENT", "import"),
         # The bulk (import) quota only ever gives an organisation its own pseudonyms.
         ([GOOD_ELEMENT], [NODE], pb.IMPORT, "PERMISSION_DENIED", "own key"),
+        # A question names a purpose its organisation may ask, and only that purpose's keys.
+        ([GOOD_ELEMENT], [ASKER], pb.QUESTION, "PERMISSION_DENIED", "purpose ''"),
+        ([GOOD_ELEMENT], [ASKER], (pb.QUESTION, "zsm-context"), "PERMISSION_DENIED", "may not"),
+        (
+            [GOOD_ELEMENT],
+            [ASKER, "ggz-test"],
+            (pb.QUESTION, "zvh-triage"),
+            "PERMISSION_DENIED",
+            "ggz",
+        ),
     ],
 )
 def test_keyservice_refuses_bad_requests(
     services: Services,
     elements: list[bytes],
     organisations: list[str],
-    use: int,
+    use: int | tuple[int, str],
     code: str,
     words: str,
 ) -> None:
-    request = pb.EvaluateRequest(blinded_elements=elements, organisations=organisations, use=use)
+    use, purpose = use if isinstance(use, tuple) else (use, "zvh-triage")
+    if (code, words) == ("PERMISSION_DENIED", "purpose ''"):
+        purpose = ""
+    request = pb.EvaluateRequest(
+        blinded_elements=elements, organisations=organisations, use=use, purpose=purpose
+    )
     error = _call(services, "keyservice", ASKER, pb_grpc.KeyServiceStub, "Evaluate", request)
     assert error.code() == getattr(grpc.StatusCode, code)
     assert words in (error.details() or "")
@@ -193,12 +209,21 @@ def test_keyservice_refuses_bad_requests(
 
 def test_one_round_trip_gives_checked_pseudonyms_under_every_key_asked(services: Services) -> None:
     with Pseudonymiser(services.client_network(), services.tls(ASKER), ASKER) as client:
-        found = client.pseudonymise_under([parse_bsn(PERSON)], [ASKER, NODE, "ggz-test"])
+        found = client.pseudonymise_under(
+            [parse_bsn(PERSON)], [ASKER, NODE], purpose="zvh-triage", role="regisseur"
+        )
         assert client.quota_remaining is not None
+        # The DPO's access request: every key, under its own quota.
+        everyone = client.pseudonymise_under(
+            [parse_bsn(PERSON)],
+            [o.id for o in services.network.organisations],
+            ACCESS_REQUEST,
+            role="dpo",
+        )
     for org, pseudonyms in found.items():
         assert pseudonyms[0] == services.keys.pseudonym(org, PERSON)
     # Each organisation's pseudonym is unrelated to the others' (P2).
-    assert len({p[0].value for p in found.values()}) == 3
+    assert len({p[0].value for p in everyone.values()}) == len(services.network.organisations)
 
 
 def test_keyservice_refuses_the_coordinator(services: Services) -> None:
@@ -228,26 +253,40 @@ def _keyservice(services: Services, tmp_path: Path, **settings: object) -> tuple
     return client_network, server
 
 
-def test_the_quota_counts_persons_not_keys_and_imports_have_their_own(
+def test_the_quota_counts_persons_per_key_and_imports_and_access_requests_have_their_own(
     services: Services, tmp_path: Path
 ) -> None:
     network, server = _keyservice(
-        services, tmp_path, default_daily_quota=3, default_daily_bulk_quota=5
+        services,
+        tmp_path,
+        default_daily_quota=3,
+        default_daily_bulk_quota=5,
+        default_daily_access_quota=2,
     )
     try:
         with Pseudonymiser(network, services.tls(ASKER), ASKER) as client:
-            everyone = [o.id for o in network.organisations]
-            client.pseudonymise_under([parse_bsn(PERSON)] * 3, everyone, QUESTION)
-            assert client.quota_remaining == 0  # 3 persons under 4 keys: 3 counted
+            keys = [ASKER, NODE]  # the keys zvh-triage needs in this one-node network
+            ask = {"purpose": "zvh-triage", "role": "regisseur"}
+            client.pseudonymise_under([parse_bsn(PERSON)] * 2, keys, QUESTION, **ask)
+            assert client.quota_remaining == 1  # 2 persons under each of 2 keys
+            client.pseudonymise_under([parse_bsn(PERSON)], [ASKER], QUESTION, **ask)
+            assert client.quota_remaining == 0  # its own key: 3 persons used
             with pytest.raises(QuotaExceeded) as info:
-                client.pseudonymise_under([parse_bsn(PERSON)], [NODE], QUESTION)
+                client.pseudonymise_under([parse_bsn(PERSON)] * 2, [NODE], QUESTION, **ask)
             assert "question quota of 3" in info.value.message and info.value.exit_code == 4
+            assert f"key of {NODE}" in info.value.message
             # A big import does not leave the organisation unable to ask, nor the other way.
             client.pseudonymise([parse_bsn(PERSON)] * 5, IMPORT)
             assert client.quota_remaining == 0
             with pytest.raises(QuotaExceeded) as info:
                 client.pseudonymise([parse_bsn(PERSON)], IMPORT)
             assert "import quota of 5" in info.value.message
+            # The DPO's access requests: every key, their own small quota.
+            everyone = [o.id for o in network.organisations]
+            client.pseudonymise_under([parse_bsn(PERSON)] * 2, everyone, ACCESS_REQUEST)
+            with pytest.raises(QuotaExceeded) as info:
+                client.pseudonymise_under([parse_bsn(PERSON)], everyone, ACCESS_REQUEST)
+            assert "access-request quota of 2" in info.value.message
     finally:
         server.stop(0)  # type: ignore[attr-defined]
 
@@ -278,7 +317,7 @@ def test_client_detects_a_key_service_with_another_seed(services: Services, tmp_
             Pseudonymiser(network, services.tls(ASKER), ASKER) as client,
             pytest.raises(VerificationError),
         ):
-            client.pseudonymise_under([parse_bsn(PERSON)], [NODE])
+            client.pseudonymise_under([parse_bsn(PERSON)], [NODE], purpose="zvh-triage")
     finally:
         server.stop(0)
 
@@ -365,7 +404,7 @@ def test_coordinator_refuses_questions_that_fail_its_checks(services: Services) 
             "DATA_LOSS",
             "seconds from now",
         ),
-        (_query(services, good, envelopes=[]), "INVALID_ARGUMENT", "missing or altered"),
+        (_query(services, good, envelopes=[]), "INVALID_ARGUMENT", "exactly the nodes"),
         (
             _query(
                 services,

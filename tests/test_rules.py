@@ -20,26 +20,52 @@ from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
 
 
 @pytest.mark.parametrize(
-    ("requester", "purpose", "role", "refusal"),
+    ("requester", "purpose", "role", "behalf", "refusal"),
     [
-        ("zvh-test", "zvh-triage", "regisseur", None),
-        ("politie-test", "zsm-context", "", None),
-        ("zvh-test", "zsm-context", "regisseur", PurposeNotAllowed),
-        ("ggz-test", "zvh-triage", "regisseur", PurposeNotAllowed),
-        ("zvh-test", "fishing", "regisseur", UnknownPurpose),
-        ("stranger", "zvh-triage", "regisseur", PurposeNotAllowed),
+        ("zvh-test", "zvh-triage", "regisseur", "zvh-test", None),
+        ("zvh-test", "zvh-triage", "regisseur", "politie-test", None),  # for the aanmelder
+        ("politie-test", "zsm-context", "", "politie-test", None),
+        ("zvh-test", "zvh-triage", "regisseur", "stranger", PurposeNotAllowed),
+        ("zvh-test", "zsm-context", "regisseur", "zvh-test", PurposeNotAllowed),
+        ("ggz-test", "zvh-triage", "regisseur", "ggz-test", PurposeNotAllowed),
+        ("zvh-test", "fishing", "regisseur", "zvh-test", UnknownPurpose),
+        ("stranger", "zvh-triage", "regisseur", "stranger", PurposeNotAllowed),
     ],
 )
-def test_who_may_ask_what(
-    network: Network, requester: str, purpose: str, role: str, refusal: type | None
+def test_who_may_ask_what_on_whose_behalf(
+    network: Network, requester: str, purpose: str, role: str, behalf: str, refusal: type | None
 ) -> None:
     if refusal is None:
-        assert rules.check_may_ask(network, requester, purpose, role).id == purpose
-        assert rules.may_ask(network, requester, purpose, role)
+        assert rules.check_may_ask(network, requester, purpose, role, behalf).id == purpose
+        assert rules.may_ask(network, requester, purpose, role, behalf)
     else:
         with pytest.raises(refusal):
-            rules.check_may_ask(network, requester, purpose, role)
-        assert not rules.may_ask(network, requester, purpose, role)
+            rules.check_may_ask(network, requester, purpose, role, behalf)
+        assert not rules.may_ask(network, requester, purpose, role, behalf)
+
+
+@pytest.mark.parametrize(
+    ("requester", "purpose", "keys"),
+    [
+        # The asker's own key and the keys of the nodes the purpose asks; never a none/defer node.
+        ("zvh-test", "zvh-triage", ["zvh-test", "politie-test", "gemeente-test", "ggz-test"]),
+        ("politie-test", "zsm-context", ["politie-test", "zvh-test", "gemeente-test"]),
+    ],
+)
+def test_the_keys_a_question_is_evaluated_under(
+    network: Network, requester: str, purpose: str, keys: list[str]
+) -> None:
+    assert sorted(rules.question_keys(network, purpose, requester)) == sorted(keys)
+    assert rules.question_keys(network, purpose, requester)[0] == requester
+
+
+def test_a_signal_is_left_only_as_long_as_the_purpose_allows(network: Network) -> None:
+    purpose = network.purpose("zvh-triage")
+    assert purpose is not None and purpose.watch_days == 0
+    rules.check_watch_days(purpose, 0)
+    with pytest.raises(PurposeNotAllowed):
+        rules.check_watch_days(purpose, 1)
+    rules.check_watch_days(purpose.model_copy(update={"watch_days": 90}), 90)
 
 
 def test_a_purpose_with_roles_admits_only_those_roles(network: Network) -> None:
@@ -50,7 +76,7 @@ def test_a_purpose_with_roles_admits_only_those_roles(network: Network) -> None:
     strict = network.model_copy(update={"purposes": purposes})
     assert rules.may_ask(strict, "zvh-test", "zvh-triage", "procesregisseur")
     with pytest.raises(PurposeNotAllowed) as info:
-        rules.check_may_ask(strict, "zvh-test", "zvh-triage", "stagiair")
+        rules.check_may_ask(strict, "zvh-test", "zvh-triage", "stagiair", "zvh-test")
     assert "procesregisseur" in (info.value.hint or "")
 
 
@@ -103,6 +129,7 @@ class Found:
     contact: str = "wijkagent, 0900-8844"
     domain: str = "veiligheid"
     disclosure: DisclosureLevel | None = None
+    advice: str | None = None
 
 
 @pytest.mark.parametrize(
@@ -137,6 +164,43 @@ def test_what_a_node_discloses_after_a_lookup(
     assert bool(answer.organisation_id) is named
     assert answer.contact == contact
     assert (answer.since == "2026-01-02") is (outcome is Outcome.INVOLVED)
+
+
+@pytest.mark.parametrize(
+    ("level", "found", "advice"),
+    [
+        (DisclosureLevel.ORGANISATION, Found(advice="eerst-contact"), "eerst-contact"),
+        (DisclosureLevel.DOMAIN, Found(advice="eerst-contact"), "eerst-contact"),
+        (DisclosureLevel.ORGANISATION, None, ""),
+        (DisclosureLevel.ORGANISATION, Found(), ""),
+    ],
+)
+def test_a_hit_carries_its_registrations_advice(
+    network: Network, level: DisclosureLevel, found: Found | None, advice: str
+) -> None:
+    org = network.organisation("politie-test")
+    assert org is not None
+    assert rules.answer_for(level, org, found, "desk").advice == advice
+
+
+def test_a_reply_may_carry_only_an_advice_the_network_file_gives(network: Network) -> None:
+    from betrokken.config.schema import AdviceCode
+
+    with_codes = network.model_copy(
+        update={"advice_codes": [AdviceCode(code="eerst-contact", label="Neem eerst contact op")]}
+    )
+    hit = Answer(Outcome.INVOLVED, organisation_id="politie-test", advice="eerst-contact")
+    rules.check_reply(hit, "politie-test", with_codes)
+    for bad, net in (
+        (Answer(Outcome.INVOLVED, organisation_id="politie-test", advice="bel-niet"), with_codes),
+        (hit, network),  # a network without that code
+        (
+            Answer(Outcome.NOT_INVOLVED, organisation_id="politie-test", advice="eerst-contact"),
+            with_codes,
+        ),
+    ):
+        with pytest.raises(MalformedMessage):
+            rules.check_reply(bad, "politie-test", net)
 
 
 def test_domain_only_nodes_share_a_label_and_everyone_else_has_their_own(
@@ -245,12 +309,15 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
         network=network.name,
         answer_id="00000000-0000-4000-8000-000000000001",
         requester="zvh-test",
+        on_behalf_of="politie-test",
         purpose="zvh-triage",
         role="regisseur",
+        kind=q.Kind.PERSON,
         at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
         nonce="00" * 16,
         persons=1,
-        envelopes={"politie-test": "ab" * 32},
+        envelopes=("ab" * 32,),
+        watch_days=0,
         tags=("cd" * 32,),
     )
     note = q.sign_question(question, key)
@@ -259,6 +326,10 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
     entry = rules.search_entry_for(question, note, purpose, question.at, "peer")
     assert entry.event is Event.SEARCH and entry.user == "" and not entry.subjects
     assert rules.record_problems(entry, question, note, network) == []
+    # The search record names the aanmelder and the kind, and not the nodes asked (every node
+    # that answers receives it).
+    assert entry.details["on_behalf_of"] == "politie-test" and entry.details["kind"] == "person"
+    assert "asked" not in entry.details
     from dataclasses import replace
 
     cases = {
@@ -268,8 +339,13 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
         "answer id": replace(entry, answer_id="other"),
         "legal basis": replace(entry, legal_basis="none"),
         "persons": replace(entry, details={**entry.details, "persons": "2"}),
+        "on behalf of": replace(entry, details={**entry.details, "on_behalf_of": "zvh-test"}),
+        "kind": replace(entry, details={**entry.details, "kind": "gezin"}),
         "signed question": replace(entry, details={**entry.details, "question": "x"}),
         "event": replace(entry, event=Event.OUTCOME),
     }
     for field, changed in cases.items():
         assert rules.record_problems(changed, question, note, network) == [field]
+    # A record that tells the nodes more than the question (which nodes were asked) is refused.
+    leaky = replace(entry, details={**entry.details, "asked": "politie-test,ggz-test"})
+    assert rules.record_problems(leaky, question, note, network) == ["nothing else"]

@@ -85,3 +85,18 @@ def test_the_quota_is_reserved_in_durable_blocks_and_a_crash_never_lets_more_thr
         except QuotaExceeded:
             pass
     assert total <= 100
+
+
+@pytest.mark.postgres
+def test_the_quota_counts_persons_per_key_all_or_nothing(database_url: str) -> None:
+    """Asking about 4 persons under three keys costs 4 under each; a batch that does not fit
+    under one key counts nothing under the others."""
+    store = QuotaStore(database_url)
+    assert store.consume_keys("zvh", 4, {"zvh": 10, "politie": 10, "ggz": 10}, DAY) == 6
+    assert store.consume_keys("zvh", 5, {"zvh": 10, "politie": 10}, DAY) == 1
+    with pytest.raises(QuotaExceeded) as info:
+        store.consume_keys("zvh", 2, {"ggz": 10, "politie": 10, "zvh": 10}, DAY)
+    assert "key of politie" in info.value.message
+    assert store.usage_by_key(DAY) == {("zvh", "zvh"): 9, ("zvh", "politie"): 9, ("zvh", "ggz"): 4}
+    assert store.usage(DAY) == {"zvh": 9}  # persons it asked about (its own key)
+    assert store.consume_keys("zvh", 6, {"ggz": 10}, DAY) == 0

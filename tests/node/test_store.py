@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.audit.record import Event
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.bsn import generate_bsn
 from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.question import format_time, lookup_key
 from betrokken.errors import QuestionRefused, Unavailable
+from betrokken.node import outbox
 from betrokken.node.store import Change, NodeStore, Registration
 from tests.conftest import LocalPseudonymiser
 
@@ -247,8 +249,37 @@ def test_find_ignores_ended_and_future_registrations(
     hits = store.find(people, _day(2))
     assert set(hits) == {people[2].value}
     assert hits[people[2].value].disclosure is DisclosureLevel.DOMAIN
+    # A question looks up by the hash of the pseudonym; the hit carries the pseudonym itself.
+    keys = [lookup_key(p.value) for p in people]
+    found = store.lookup(keys, {people[0].key_id}, _day(2))
+    assert set(found) == {keys[2]} and found[keys[2]].pseudonym == people[2].value
+    assert store.lookup(keys, {"k1-another"}, _day(2)) == {}
     assert store.expire(_day(2)) == 1
     assert store.status(_day(2)).active == 2
+
+
+def _entry(people: list[Pseudonym], answer_id: str, hit: bool) -> bytes:
+    if not hit:
+        return outbox.encode(outbox.Answered(), 1)
+    person = people[0]
+    return outbox.encode(
+        outbox.Answered(
+            answer_id=answer_id,
+            at=format_time(NOW),
+            requester="zvh",
+            on_behalf_of="politie",
+            role="regisseur",
+            purpose="zvh-triage",
+            kind="person",
+            access_point="ipv4:127.0.0.1:1",
+            hits=(
+                outbox.Disclosed(
+                    0, person.value.hex(), person.key_id, "C-1", "u", "", "organisation", "R-1"
+                ),
+            ),
+        ),
+        1,
+    )
 
 
 @pytest.mark.postgres
@@ -257,27 +288,56 @@ def test_an_answered_question_is_recorded_once_and_a_replay_is_refused(
 ) -> None:
     store = NodeStore(database_url)
     _upsert(store, [_reg(people[0])])
-    disclosure = AuditEntry(
-        event=Event.DISCLOSURE,
-        at=dt.datetime.now(dt.UTC),
-        answer_id="a-1",
-        organisation="zvh",
-        user="u",
-        purpose="zvh-triage",
-        subjects=(Subject(people[0].value.hex(), people[0].key_id, people[0].fingerprint, "C-1"),),
-        reason="disclosed: organisation",
-    )
-    store.answered("a-1", dt.datetime.now(dt.UTC), [disclosure])
-    store.answered("a-2", dt.datetime.now(dt.UTC))  # a miss: a mark, no trail record
+    store.answered("a-1", dt.datetime.now(dt.UTC), _entry(people, "a-1", hit=True))
+    store.answered("a-2", dt.datetime.now(dt.UTC), _entry(people, "a-2", hit=False))  # a miss
     with pytest.raises(QuestionRefused) as info:
-        store.answered("a-1", dt.datetime.now(dt.UTC), [disclosure])
+        store.answered("a-1", dt.datetime.now(dt.UTC), _entry(people, "a-1", hit=True))
     assert info.value.kind == "replay"
+    # Marks waiting for the trail writer are kept, whatever their age.
+    assert store.forget_answered(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 0
+    assert store.outbox_waiting() == 2
+    # The writer turns the hit into one disclosure record and the miss into nothing.
+    assert store.drain_outbox(lambda e: outbox.records(e, "politie", lambda p: "basis")) == 2
+    assert store.outbox_waiting() == 0
+    assert store.drain_outbox(lambda e: outbox.records(e, "politie", lambda p: "basis")) == 0
+    [record] = [r.entry for r in store.trail.records() if r.entry.event is Event.DISCLOSURE]
+    assert record.answer_id == "a-1" and record.user == "u" and record.legal_basis == "basis"
+    assert (
+        record.subjects[0].case == "C-1" and record.subjects[0].fingerprint == people[0].fingerprint
+    )
+    assert record.details["on_behalf_of"] == "politie"
     # The disclosure is one trail record, kept after the registration is withdrawn.
     store.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY)
     status = store.status(TODAY)
     assert status.disclosures == 1 and status.active == 0
     # Marks are forgotten after the freshness window: nothing about questions is kept longer.
     assert store.forget_answered(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2
+
+
+@pytest.mark.postgres
+def test_a_hit_and_a_miss_write_the_same_one_row_of_the_same_size(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    """The lookup path writes one fixed-size row in one transaction for a hit and a miss."""
+    from sqlalchemy import event
+
+    store = NodeStore(database_url)
+    statements: dict[str, list[str]] = {}
+    current: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        current.append(statement.split()[0].upper())
+
+    for name, hit in (("hit", True), ("miss", False)):
+        current.clear()
+        entry = _entry(people, f"s-{name}", hit)
+        store.answered(f"s-{name}", NOW, entry)
+        statements[name] = list(current)
+        assert len(entry) == outbox.size(1)
+    assert statements["hit"] == statements["miss"] == ["INSERT"]
+    # Random padding: a database that compresses values stores both alike.
+    assert _entry(people, "x", False) != _entry(people, "x", False)
 
 
 def test_a_database_that_cannot_be_written_is_unavailable_not_a_traceback(

@@ -12,6 +12,7 @@ class EvaluationUse(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVALUATION_USE_UNSPECIFIED: _ClassVar[EvaluationUse]
     QUESTION: _ClassVar[EvaluationUse]
     IMPORT: _ClassVar[EvaluationUse]
+    ACCESS_REQUEST: _ClassVar[EvaluationUse]
 
 class ReplyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -22,20 +23,27 @@ class ReplyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 EVALUATION_USE_UNSPECIFIED: EvaluationUse
 QUESTION: EvaluationUse
 IMPORT: EvaluationUse
+ACCESS_REQUEST: EvaluationUse
 REPLY_STATUS_UNSPECIFIED: ReplyStatus
 ANSWERED: ReplyStatus
 UNREACHABLE: ReplyStatus
 FAILED: ReplyStatus
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("blinded_elements", "organisations", "use")
+    __slots__ = ("blinded_elements", "organisations", "use", "purpose", "role", "on_behalf_of")
     BLINDED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     ORGANISATIONS_FIELD_NUMBER: _ClassVar[int]
     USE_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
     blinded_elements: _containers.RepeatedScalarFieldContainer[bytes]
     organisations: _containers.RepeatedScalarFieldContainer[str]
     use: EvaluationUse
-    def __init__(self, blinded_elements: _Optional[_Iterable[bytes]] = ..., organisations: _Optional[_Iterable[str]] = ..., use: _Optional[_Union[EvaluationUse, str]] = ...) -> None: ...
+    purpose: str
+    role: str
+    on_behalf_of: str
+    def __init__(self, blinded_elements: _Optional[_Iterable[bytes]] = ..., organisations: _Optional[_Iterable[str]] = ..., use: _Optional[_Union[EvaluationUse, str]] = ..., purpose: _Optional[str] = ..., role: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
 
 class KeyEvaluation(_message.Message):
     __slots__ = ("organisation", "key_id", "evaluated_elements", "proof")
@@ -104,12 +112,16 @@ class LookupRequest(_message.Message):
     def __init__(self, question: _Optional[str] = ..., envelope: _Optional[bytes] = ..., proof: _Optional[_Union[LogProof, _Mapping]] = ...) -> None: ...
 
 class LookupResponse(_message.Message):
-    __slots__ = ("reply", "witnessed_size")
+    __slots__ = ("reply", "witnessed_size", "node_tags", "tag_signature")
     REPLY_FIELD_NUMBER: _ClassVar[int]
     WITNESSED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NODE_TAGS_FIELD_NUMBER: _ClassVar[int]
+    TAG_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     reply: bytes
     witnessed_size: int
-    def __init__(self, reply: _Optional[bytes] = ..., witnessed_size: _Optional[int] = ...) -> None: ...
+    node_tags: _containers.RepeatedScalarFieldContainer[str]
+    tag_signature: bytes
+    def __init__(self, reply: _Optional[bytes] = ..., witnessed_size: _Optional[int] = ..., node_tags: _Optional[_Iterable[str]] = ..., tag_signature: _Optional[bytes] = ...) -> None: ...
 
 class Envelope(_message.Message):
     __slots__ = ("node", "sealed")

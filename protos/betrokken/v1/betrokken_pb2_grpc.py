@@ -53,8 +53,9 @@ class KeyServiceServicer:
 
     def Evaluate(self, request, context):
         """Evaluate a batch of blinded elements under the keys of the named organisations, with one
-        batched DLEQ proof per key (RFC 9497, VOPRF mode, ristretto255-SHA512). The daily quota
-        counts persons (blinded elements), not keys.
+        batched DLEQ proof per key (RFC 9497, VOPRF mode, ristretto255-SHA512). For a question only
+        under the keys its purpose needs (the nodes it asks and the caller's own), and only for a
+        caller (and role) that may ask it. The daily quota counts persons per key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,187 @@
+"""What an answered question leaves for the node's trail writer: one fixed-size entry, hit or miss.
+
+A lookup must not take longer for a hit than for a miss, or the coordinator learns from the time
+who is known where (docs/adr/0024, "nothing from timing"). So the lookup path writes the same one
+row in one transaction whatever it found: the replay mark together with an **outbox entry** of a
+size that depends only on the number of persons (:func:`encode`). For a hit the entry holds what
+the disclosure records need (who asked, for whom, the case and the user opened with the person's
+pseudonym); for a miss nothing but padding. The padding is random, so a database that compresses
+large values (PostgreSQL's TOAST) stores both alike.
+
+A background writer (started by the node server, run once at start-up too) turns the entries into
+trail records within a second (:func:`records`, :meth:`NodeStore.drain_outbox`), emptying each in
+the same transaction: nothing is disclosed without a durable row first (the entry), and every
+disclosure gets its trail record. The entry is the one place later steps of a hit or a miss go:
+a notice for the found partner, a deferral request or a timer, a watch (ADR 0024, sections 5-7) —
+each a new field here and a new branch in :func:`records`, written by the same writer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.question import clip, parse_time
+from betrokken.errors import MalformedMessage, escape_text
+
+VERSION = 1
+# Padded sizes: JSON of the longest fields a question allows (text of at most 128 bytes, which
+# JSON may escape to twice that), with room to spare.
+OUTBOX_HEADER = 1024
+OUTBOX_ITEM = 1536
+_LENGTH = 4
+
+
+def size(persons: int) -> int:
+    return OUTBOX_HEADER + OUTBOX_ITEM * persons
+
+
+@dataclass(frozen=True)
+class Disclosed:
+    """One hit: the person (this node's own pseudonym), what was disclosed, and what the sealed
+    part of the question said (case, user, acted-for), opened with the pseudonym."""
+
+    index: int  # the person's place in the question
+    pseudonym: str  # hex
+    key_id: str
+    case: str
+    user: str
+    acted_for: str
+    level: str  # the disclosure level used
+    reference: str  # the node's own reference of the registration
+    advice: str = ""
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What an answered question leaves; ``hits`` empty (and nothing else kept) for a miss."""
+
+    answer_id: str = ""
+    at: str = ""
+    requester: str = ""
+    on_behalf_of: str = ""
+    role: str = ""
+    purpose: str = ""
+    kind: str = ""
+    access_point: str = ""
+    hits: tuple[Disclosed, ...] = ()
+    # Persons found whose sealed part did not open with their pseudonym: a requester that sealed
+    # something else than it looked up. Recorded as an alarm; the answer itself is unchanged.
+    unreadable: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def disclosed(self) -> bool:
+        return bool(self.hits or self.unreadable)
+
+
+def _text(value: str, limit: int = 128) -> str:
+    """Printable text of at most ``limit`` bytes (a reference comes from a case system)."""
+    return clip("".join(c if c.isprintable() else "?" for c in value), limit)
+
+
+def encode(answered: Answered, persons: int) -> bytes:
+    """The entry, padded with random bytes to the size for ``persons`` persons."""
+    if answered.disclosed:
+        data = asdict(answered)
+        data["hits"] = [
+            {k: _text(v) if isinstance(v, str) else v for k, v in hit.items()}
+            for hit in data["hits"]
+        ]
+        data["access_point"] = _text(answered.access_point)
+        data["unreadable"] = list(answered.unreadable)
+        data["v"] = VERSION
+    else:
+        data = {"v": VERSION}  # a miss: nothing of the question is kept
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    total = size(persons)
+    if _LENGTH + len(body) > total:  # cannot happen with the limits a question has
+        raise ValueError(f"an outbox entry of {len(body)} bytes does not fit in {total}")
+    return (
+        len(body).to_bytes(_LENGTH, "big") + body + secrets.token_bytes(total - _LENGTH - len(body))
+    )
+
+
+def decode(entry: bytes) -> Answered:
+    length = int.from_bytes(entry[:_LENGTH], "big")
+    try:
+        data = json.loads(entry[_LENGTH : _LENGTH + length].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedMessage("an outbox entry is not JSON") from None
+    if not isinstance(data, dict) or data.pop("v", None) != VERSION:
+        raise MalformedMessage("an outbox entry has another version")
+    try:
+        hits = tuple(Disclosed(**hit) for hit in data.pop("hits", []))
+        unreadable = tuple(int(i) for i in data.pop("unreadable", []))
+        return Answered(**data, hits=hits, unreadable=unreadable)
+    except TypeError:
+        raise MalformedMessage("an outbox entry has unknown fields") from None
+
+
+def records(
+    entries: Sequence[bytes], organisation: str, legal_basis: Callable[[str], str]
+) -> list[AuditEntry]:
+    """The trail records of a batch of outbox entries: a disclosure record per hit (what the
+    node's DPO and an access request at the node read), an alarm for an unreadable sealed part;
+    nothing for a miss."""
+    out: list[AuditEntry] = []
+    for raw in entries:
+        answered = decode(raw)
+        if not answered.disclosed:
+            continue
+        at = parse_time(answered.at)
+        for hit in answered.hits:
+            value = bytes.fromhex(hit.pseudonym)
+            details = {
+                "registration_reference": hit.reference,
+                "on_behalf_of": answered.on_behalf_of,
+                "kind": answered.kind,
+            }
+            if hit.advice:
+                details["advice"] = hit.advice
+            out.append(
+                AuditEntry(
+                    event=Event.DISCLOSURE,
+                    at=at,
+                    answer_id=answered.answer_id,
+                    organisation=answered.requester,
+                    user=hit.user,
+                    acted_for=hit.acted_for,
+                    role=answered.role,
+                    access_point=answered.access_point,
+                    purpose=answered.purpose,
+                    legal_basis=legal_basis(answered.purpose),
+                    subjects=(
+                        Subject(
+                            hit.pseudonym,
+                            hit.key_id,
+                            Pseudonym(value, hit.key_id).fingerprint,
+                            hit.case,
+                        ),
+                    ),
+                    reason=f"disclosed: {hit.level}",
+                    details=details,
+                )
+            )
+        if answered.unreadable:
+            out.append(
+                AuditEntry(
+                    event=Event.ALARM,
+                    at=at,
+                    organisation=organisation,
+                    answer_id=answered.answer_id,
+                    reason="sealed-unreadable",
+                    details={
+                        "message": escape_text(
+                            f"{answered.requester} asked about {len(answered.unreadable)} "
+                            "person(s) known here whose case and user did not open with their "
+                            "pseudonym; answered as usual, disclosed without a case"
+                        ),
+                        "persons": ",".join(str(i + 1) for i in answered.unreadable),
+                    },
+                )
+            )
+    return out
