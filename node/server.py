@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
 from betrokken.audit.keys import log_origin, read_log_key
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
@@ -71,13 +73,23 @@ class TrailWriter:
         purpose = self.network.purpose(purpose_id)
         return purpose.legal_basis if purpose else ""
 
+    def _records(self, entries: Sequence[bytes]) -> list[AuditEntry]:
+        records = outbox.records(entries, self.organisation, self._legal_basis)
+        for record in records:
+            if record.event is Event.DISCLOSURE:
+                log.info(
+                    "disclosed answer_id=%s requester=%s purpose=%s",
+                    record.answer_id,
+                    record.organisation,
+                    record.purpose,
+                )
+        return records
+
     def drain(self) -> int:
         """Write every waiting entry; how many there were."""
         done = 0
         while True:
-            count = self.store.drain_outbox(
-                lambda entries: outbox.records(entries, self.organisation, self._legal_basis)
-            )
+            count = self.store.drain_outbox(self._records)
             done += count
             if count == 0:
                 return done

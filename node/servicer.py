@@ -255,14 +255,8 @@ class NodeServicer(pb_grpc.NodeServicer):
         self.store.answered(
             question.answer_id, now, outbox.encode(entry, question.persons), also=keep
         )
-        if hits:
-            log.info(
-                "disclosed answer_id=%s requester=%s purpose=%s hits=%d",
-                question.answer_id,
-                question.requester,
-                question.purpose,
-                len(hits),
-            )
+        # (The service log says "disclosed" when the trail writer records it, not here: a log
+        # line written only on a hit would cost a hit time a miss does not take.)
         label = rules.reply_label(self.network, self.org, question.purpose)
         reply = q.ReplyContent(question.answer_id, label, tuple(a.to_fields() for a in answers))
         sealed = env.seal_reply(

@@ -9,9 +9,12 @@ lookup, a node that keeps what it receives.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from betrokken.config.devnet import DevNetwork
 from betrokken.config.load import load_network
@@ -115,3 +118,19 @@ class NetKeys:
             role=role,
             **kwargs,  # type: ignore[arg-type]
         )
+
+
+def trail_written(node_db: Path, timeout: float = 10.0) -> None:
+    """Wait until a running node's trail writer has turned every answered question into trail
+    records (node/outbox.py: within a second of the answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(node_db) as conn:
+            (waiting,) = conn.execute(
+                "select count(*) from answered_questions where outbox is not null"
+            ).fetchone()
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{node_db}: {waiting} answered question(s) not in the trail")
+        time.sleep(0.05)

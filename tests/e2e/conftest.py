@@ -6,6 +6,7 @@ import json
 import random
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ def replaced_node(
     from betrokken.config.load import load_node
     from betrokken.identity.keyfiles import read_envelope_key
     from betrokken.identity.rpc import make_server
-    from betrokken.node.server import open_store, open_witness
+    from betrokken.node.server import TrailWriter, open_store, open_witness
 
     loaded = load_node(running.net.node_configs[org_id])
     org = loaded.network.organisation(org_id)
@@ -157,10 +158,17 @@ def replaced_node(
     tls = load_node(running.net.node_configs[tls_of]).tls if tls_of else loaded.tls
     server = make_server(org.node_address, tls)
     pb_grpc.add_NodeServicer_to_server(servicer, server)
+    writer = TrailWriter(store, loaded.network, org_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.loop, args=(0.2, stop), daemon=True)
     server.start()
+    thread.start()
     try:
         yield servicer
     finally:
         server.stop(0).wait()
+        stop.set()
+        thread.join()
+        writer.drain()
         store.engine.dispose()
         running.cluster.start_node(org_id)

@@ -22,6 +22,7 @@ from betrokken.db import make_engine
 from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.node.witness import witness_once
 from tests.e2e.conftest import Running
+from tests.harness import trail_written
 
 pytestmark = pytest.mark.e2e
 
@@ -455,6 +456,7 @@ def test_a_node_trail_follows_the_question(running: Running) -> None:
 
     def trail(org: str) -> list[dict[str, object]]:
         db = running.net.node_configs[org].parent / "node.db"
+        trail_written(db)
         with sqlite3.connect(db) as conn:
             return [json.loads(c) for (c,) in conn.execute("select content from log_records")]
 

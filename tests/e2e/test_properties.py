@@ -23,6 +23,7 @@ from betrokken.identity.rpc import channel
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from tests.e2e.conftest import Running, replaced_node
+from tests.harness import trail_written
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +34,7 @@ def _files(root: Path) -> list[Path]:
 
 def _trail(running: Running, org: str, event: str) -> list[dict[str, object]]:
     db = running.net.node_configs[org].parent / "node.db"
+    trail_written(db)  # the node's trail writer records an answer within a second
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             'select content from log_records where event = ? order by "index"', (event,)

@@ -278,7 +278,7 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     upgraded = run("db", "upgrade", "--config", config)
     assert upgraded.code == 0, upgraded.output
     assert "node_0001 (a database from before schema migrations)" in upgraded.stdout
-    assert "node_0002, node_0003, node_0004, node_0005" in upgraded.stdout
+    assert "node_0002, node_0003, node_0004, node_0005, node_0006" in upgraded.stdout
     if database_url.startswith("sqlite"):
         assert "backup:" in upgraded.stdout
         backups = list(config.parent.glob("node.db.before-release-0.1-*"))
@@ -298,6 +298,10 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     assert stored[open_case].until == (now - dt.timedelta(100)).date() + dt.timedelta(days)
     assert stored[ended_early].given_until == today + dt.timedelta(60)
     assert stored[ended_early].until == today + dt.timedelta(60)
+    # node_0006: every existing row gets its lookup key (what a question looks it up by).
+    from betrokken.crypto.question import lookup_key
+
+    assert all(bytes(r.lookup_key) == lookup_key(bytes(p)) for p, r in stored.items())
     assert all(r.confirmed_at is not None for r in stored.values())
     status = store.status(today)
     assert status.active == 3 and status.disclosures == 1
@@ -316,7 +320,7 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     assert "witness-fork (1)" in shown.stdout
     assert "registrations under an old key id" in shown.stdout
     again = run("db", "upgrade", "--config", config)
-    assert again.code == 0 and "already current at node_0005" in again.stdout
+    assert again.code == 0 and "already current at node_0006" in again.stdout
 
 
 def test_a_release_0_1_key_service_database_upgrades_with_its_quota_use_kept(

@@ -22,6 +22,7 @@ from betrokken.demo import GEMEENTE
 from betrokken.portal.app import build_portal, create_app
 from betrokken.portal.auth import current_user
 from betrokken.portal.web import Portal
+from tests.harness import trail_written
 from tests.portal.conftest import PASSWORD, PortalAccount, PortalRun, trail_entries
 
 
@@ -239,6 +240,7 @@ def test_the_logged_in_user_and_role_are_signed_into_the_question_and_every_reco
     ]
     assert [(e.user, e.role) for e in own] == [("s.veilig", "regisseur")]
     # the node that disclosed a hit recorded the same user and role from the sealed question
+    trail_written(inprocess.run.running.net.node_configs[GEMEENTE].parent / "node.db")
     disclosed = [
         e
         for e in trail_entries(inprocess.run.running.net.portal_configs[GEMEENTE])
