@@ -83,6 +83,17 @@ def _read_list(path: Path, default_case: str | None, limit: int) -> list[Person]
 @click.option("--user", default=None, help="The asking user (default: your account name).")
 @click.option("--acted-for", default="", help="The user you act for, if any.")
 @click.option("--role", default="regisseur", show_default=True, help="Your role.")
+@click.option(
+    "--on-behalf-of",
+    "on_behalf_of",
+    default=None,
+    help="The partner the question is asked for (the aanmelder; default: your organisation).",
+)
+@click.option(
+    "--gezin",
+    is_flag=True,
+    help="A list of persons asked together as one household or casus (one case for all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @guard
 def query(
@@ -94,6 +105,8 @@ def query(
     user: str | None,
     acted_for: str,
     role: str,
+    on_behalf_of: str | None,
+    gezin: bool,
     as_json: bool,
 ) -> None:
     """Ask whether other organisations are involved (betrokken) with a person.
@@ -103,7 +116,19 @@ def query(
     7 a service unreachable, 8 verification failed, 1 anything else.
     """
     try:
-        _query(config_path, bsn, list_file, purpose, case, user, acted_for, role, as_json)
+        _query(
+            config_path,
+            bsn,
+            list_file,
+            purpose,
+            case,
+            user,
+            acted_for,
+            role,
+            as_json,
+            on_behalf_of=on_behalf_of,
+            gezin=gezin,
+        )
     except (SystemExit, KeyboardInterrupt):
         raise
     except Exception as caught:
@@ -137,6 +162,9 @@ def _query(
     acted_for: str,
     role: str,
     as_json: bool,
+    *,
+    on_behalf_of: str | None = None,
+    gezin: bool = False,
 ) -> None:
     from betrokken.config.load import load_node
     from betrokken.requester.client import Requester
@@ -152,6 +180,7 @@ def _query(
         ("--role", role),
         ("--acted-for", acted_for),
         ("--case", case),
+        ("--on-behalf-of", on_behalf_of),
     ):
         check_printable(option, value)
     loaded = load_node(config_path)
@@ -166,7 +195,15 @@ def _query(
         persons = _read_list(list_file, case, network.coordinator.max_batch)
     user = user or getpass.getuser()
     with Requester.from_config(loaded) as requester:
-        result = requester.ask(persons, purpose=purpose, user=user, acted_for=acted_for, role=role)
+        result = requester.ask(
+            persons,
+            purpose=purpose,
+            user=user,
+            acted_for=acted_for,
+            role=role,
+            on_behalf_of=on_behalf_of,
+            gezin=gezin,
+        )
     problem = (
         Unavailable(
             result.trail_problem,
