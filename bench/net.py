@@ -161,7 +161,8 @@ def _fill_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:
     try:
         conn.execute("PRAGMA synchronous=OFF")
         conn.executemany(
-            INSERT, [(*r, r[5], r[5], lookup_key(bytes(r[0]))) for r in rows]  # type: ignore[arg-type]
+            INSERT,
+            [(*r, r[5], r[5], lookup_key(bytes(r[0]))) for r in rows],  # type: ignore[arg-type]
         )
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
