@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from sqlalchemy import Date, Integer, MetaData, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from betrokken.db import make_engine
 from betrokken.errors import QuotaExceeded
@@ -110,7 +111,7 @@ class QuotaStore:
         return limit - (self._total[key] - self._left[key])
 
     @staticmethod
-    def _where(key: Key) -> tuple[object, ...]:
+    def _where(key: Key) -> tuple[ColumnElement[bool], ...]:
         organisation, day, use, owner = key
         return (
             QuotaUsage.organisation == organisation,

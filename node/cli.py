@@ -374,6 +374,11 @@ def node_status(config_path: Path) -> None:
     if stale:
         click.echo("  WARNING: registrations under an old key id do not match; re-import them")
     click.echo(f"  disclosures made:   {status.disclosures}")
+    if status.answers_waiting:
+        click.echo(
+            f"  answers not yet in the trail: {status.answers_waiting} (the running node records "
+            "them within a second; a stopped node at its next start)"
+        )
     last = f"{status.last_change:%Y-%m-%d %H:%M:%S} UTC" if status.last_change else "never"
     click.echo(f"  last change:        {last}")
     click.echo(f"  own trail:          {store.trail.size()} record(s)")

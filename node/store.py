@@ -195,6 +195,8 @@ class Status:
     ending_unconfirmed: int = 0  # active, ending within ENDING_SOON_DAYS unless confirmed
     withdrawals_remembered: int = 0
     last_confirmation: dt.datetime | None = None
+    # answered questions the trail writer has not recorded yet (the node is down, or just busy)
+    answers_waiting: int = 0
 
 
 ENDING_SOON_DAYS = 30
@@ -792,4 +794,5 @@ class NodeStore:
             ending_unconfirmed=int(ending),
             withdrawals_remembered=int(remembered),
             last_confirmation=last_confirmation,
+            answers_waiting=self.outbox_waiting(),
         )

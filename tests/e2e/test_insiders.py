@@ -22,6 +22,7 @@ import pytest
 
 from betrokken import rules
 from betrokken.audit.log import AuditLog, LogBase, leaf_bytes
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.load import load_node
@@ -598,6 +599,73 @@ def test_a_requester_that_writes_wrong_tags_cannot_hide_its_question_from_an_acc
     # them against the trail keys the network file pins.
     verified = running.run("audit", "verify", "--config", str(running.net.coordinator_config))
     assert verified.code == 0 and "nodes' signed tags" in verified.stdout, verified.stdout
+
+
+def test_a_node_whose_tags_its_trail_key_did_not_sign_is_failed_never_a_no(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """politie's node signs its tags with a key the network file does not pin (or one that is
+    not its own): the coordinator refuses its reply before recording anything from it — the
+    requester shows ERROR for politie, never "not involved", and the answered record lists it
+    as failed, without tags."""
+    stranger = NoteKey.generate("betrokken/e2e/politie-nh")
+    real = q.sign_node_tags
+
+    def foreign(key: NoteKey, *args: object) -> bytes:
+        return real(stranger, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(q, "sign_node_tags", foreign)  # in this process only: the replaced node
+    with replaced_node(running, POLITIE):
+        result = running.query(ZVH, running.named["nowhere"].digits, "zvh-triage", "C-TAGS")
+    outcomes = {
+        o["organisation_id"]: o["outcome"] for o in result.json["persons"][0]["organisations"]
+    }
+    assert outcomes[POLITIE] == "error" and result.code == 3
+    assert outcomes[GEMEENTE] == "not-involved"  # the others stand
+    with sqlite3.connect(Insider(running).db) as conn:
+        (content,) = conn.execute(
+            "select content from log_records where event = 'outcome' and answer_id = ?",
+            (result.json["answer_id"],),
+        ).fetchone()
+    details = json.loads(content)["details"]
+    assert POLITIE in details["failed"].split(",") and POLITIE not in details["answered"]
+    assert POLITIE not in q.read_node_tags(details["node_tags"])
+
+
+def test_a_coordinator_cannot_record_node_tags_of_its_own(running: Running, tmp_path: Path) -> None:
+    """The coordinator's operator appends an answered record with tags it made itself (to pin a
+    question on a person, or to replace tags that would find one): its log still verifies as a
+    Merkle log, but `audit verify` names the record whose tags no node signed."""
+    insider = Insider(running)
+    copy = tmp_path / "coordinator.db"
+    with sqlite3.connect(insider.db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    key = running.keys.log_key()
+    log = AuditLog(make_engine(f"sqlite:///{copy}", LogBase.metadata), key, key.name)
+    made_up = q.NodeTags((secrets.token_hex(32),), secrets.token_bytes(64))
+    [index] = log.append(
+        [
+            AuditEntry(
+                event=Event.OUTCOME,
+                at=utcnow(),
+                answer_id="00000000-0000-4000-8000-00000000beef",
+                organisation=ZVH,
+                details={"answered": POLITIE, "node_tags": q.node_tags_record({POLITIE: made_up})},
+            )
+        ]
+    )
+    log.engine.dispose()
+    config = tmp_path / "coordinator.toml"
+    original = running.net.coordinator_config
+    text = original.read_text().replace('"sqlite:///coordinator.db"', f'"sqlite:///{copy}"')
+    for name in ("log.key", "coordinator.crt", "coordinator.key"):
+        text = text.replace(f'"{name}"', f'"{original.parent / name}"')
+    text = text.replace('"../network.toml"', f'"{running.net.network_file}"')
+    text = text.replace('"../ca/ca.crt"', f'"{running.net.directory / "ca" / "ca.crt"}"')
+    config.write_text(text)
+    verified = running.run("audit", "verify", "--config", str(config))
+    assert verified.code == 8, verified.stdout + verified.stderr
+    assert f"record {index}: node tags not signed by the node" in verified.stdout
 
 
 # --- the key service's callers --------------------------------------------------------------------
