@@ -119,6 +119,10 @@ class AnsweredQuestion(Base):
     outbox: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
+class _Contended(Exception):
+    """Another trail writer claimed some of the same outbox entries first."""
+
+
 class Change(StrEnum):
     ADDED = "added"
     UPDATED = "updated"
@@ -686,9 +690,18 @@ class NodeStore:
         """Turn waiting outbox entries into trail records, in one transaction; how many entries.
 
         ``records`` makes the trail records of a batch of entries (:mod:`betrokken.node.outbox`).
-        An entry is emptied in the same transaction that appends its records, so each is
-        recorded exactly once, also with two writers at a time or after a crash.
+        An entry is emptied in the same transaction that appends its records (one statement for
+        the batch), so each is recorded exactly once, also with two writers at a time (the one
+        that did not claim the whole batch rolls back) or after a crash.
         """
+        try:
+            return self._drain_outbox(records, limit)
+        except _Contended:
+            return 0  # rolled back; the other writer records them
+
+    def _drain_outbox(
+        self, records: Callable[[Sequence[bytes]], list[AuditEntry]], limit: int
+    ) -> int:
         with _writing("write answered questions into the trail"), self.engine.begin() as conn:
             waiting = conn.execute(
                 select(_ANSWERED.c.answer_hash, _ANSWERED.c.outbox)
@@ -696,22 +709,23 @@ class NodeStore:
                 .order_by(_ANSWERED.c.at)
                 .limit(limit)
             ).all()
-            taken = []
-            for answer_hash, entry in waiting:
-                claimed = conn.execute(
-                    update(AnsweredQuestion)
-                    .where(
-                        AnsweredQuestion.answer_hash == answer_hash,
-                        AnsweredQuestion.outbox.is_not(None),
-                    )
-                    .values(outbox=None)
+            if not waiting:
+                return 0
+            hashes = [answer_hash for answer_hash, _ in waiting]
+            claimed = conn.execute(
+                update(AnsweredQuestion)
+                .where(
+                    AnsweredQuestion.answer_hash.in_(hashes),
+                    AnsweredQuestion.outbox.is_not(None),
                 )
-                if claimed.rowcount:
-                    taken.append(bytes(entry))
-            entries = records(taken)
+                .values(outbox=None)
+            )
+            if claimed.rowcount != len(waiting):  # another writer took some: only ours
+                raise _Contended()
+            entries = records([bytes(entry) for _, entry in waiting])
             if entries:
                 self.trail.append(entries, conn)
-        return len(taken)
+        return len(waiting)
 
     def outbox_waiting(self) -> int:
         """How many answered questions still wait for the trail writer."""
