@@ -18,6 +18,7 @@ each a new field here and a new branch in :func:`records`, written by the same w
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -129,7 +130,19 @@ def records(
     nothing for a miss."""
     out: list[AuditEntry] = []
     for raw in entries:
-        answered = decode(raw)
+        try:
+            answered = decode(raw)
+        except MalformedMessage as exc:  # never written so by this node: say so, go on
+            out.append(
+                AuditEntry(
+                    event=Event.ALARM,
+                    at=dt.datetime.now(dt.UTC),
+                    organisation=organisation,
+                    reason="outbox-unreadable",
+                    details={"message": f"an answered question's outbox entry: {exc.message}"},
+                )
+            )
+            continue
         if not answered.disclosed:
             continue
         at = parse_time(answered.at)
