@@ -206,6 +206,56 @@ def test_a_coordinator_cannot_attach_another_questions_record(running: Running) 
     assert _disclosures(running, POLITIE, other.answer_id) == 0
 
 
+def test_a_coordinator_cannot_give_a_node_an_envelope_of_its_own_or_another_nodes(
+    running: Running,
+) -> None:
+    """The question commits to its envelopes by hash (a sorted list, no node ids); each is
+    sealed to one node. A coordinator that seals an envelope of its own to politie for a logged
+    question (to probe a person with a reply key it knows), or hands politie the gemeente's, is
+    refused and raises an alarm."""
+    insider = Insider(running)
+    prepared = running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-SWAP")])
+    question = q.peek_question(prepared.note)
+    purpose = running.network.purpose("zvh-triage")
+    politie = running.network.organisation(POLITIE)
+    assert purpose is not None and politie is not None
+    store = insider.store()
+    index = store.append(
+        rules.search_entry_for(question, prepared.note, purpose, utcnow(), "insider")
+    )
+    store.engine.dispose()
+    own = q.EnvelopeContent(
+        question.answer_id,
+        POLITIE,
+        env.new_reply_key(),
+        (
+            q.LookupItem.seal(
+                secrets.token_bytes(64),
+                politie.pseudonym_key_id,
+                question.answer_id,
+                POLITIE,
+                0,
+                q.NeedToKnow("C-PROBE", "coordinator"),
+            ),
+        ),
+    )
+    made_up = env.seal(
+        politie.envelope_public_key,
+        q.envelope_info(running.network.name, question.answer_id, POLITIE),
+        own.to_bytes(),
+    )
+    for envelope, kind in ((made_up, "misdirected"), (prepared.envelopes[GEMEENTE], "envelope")):
+        before = len(_alarms(running, POLITIE))
+        result = insider.lookup(
+            POLITIE,
+            pb.LookupRequest(
+                question=prepared.note, envelope=envelope, proof=insider.proof(index, POLITIE)
+            ),
+        )
+        _refused(result, kind, running, POLITIE, before)
+    assert _disclosures(running, POLITIE, prepared.answer_id) == 0
+
+
 def test_a_coordinator_cannot_forge_or_invent_a_question(running: Running) -> None:
     """The coordinator holds no organisation's question key: its own signature is refused."""
     insider = Insider(running)
