@@ -482,7 +482,10 @@ def test_a_node_that_keeps_every_envelope_of_persons_it_does_not_know_finds_no_u
         hit = curious.received[-1]
     assert len(missed) == len(strangers)
     everything = b"".join(r.SerializeToString() for r in missed)
-    everything += b"".join(_opened(running, POLITIE, r).to_bytes() for r in missed)
+    for request in missed:  # the envelope opened with the node's key, each item decoded too
+        opened_envelope = _opened(running, POLITIE, request)
+        everything += opened_envelope.to_bytes()
+        everything += b"".join(i.lookup + i.sealed for i in opened_envelope.items)
     for secret in (user, *cases):
         for form in (secret.encode(), secret.encode("utf-16-le"), secret.encode().hex().encode()):
             assert form not in everything, f"{secret} reached a node that does not know the person"
@@ -827,6 +830,16 @@ def test_the_key_service_evaluates_only_for_what_a_caller_may_ask_with_a_quota_p
 
 
 # --- timing ---------------------------------------------------------------------------------------
+def _detrended(samples: list[tuple[float, bool]], k: int) -> list[tuple[float, bool]]:
+    """Each time minus the median of its neighbours' (the machine's load drifts; a patient
+    coordinator compares a lookup with the ones around it). Labels are not used."""
+    out = []
+    for i, (t, hit) in enumerate(samples):
+        around = sorted(u for u, _ in samples[max(0, i - k) : i] + samples[i + 1 : i + 1 + k])
+        out.append((t - around[len(around) // 2], hit))
+    return out
+
+
 def _threshold_accuracy(train: list[tuple[float, bool]], test: list[tuple[float, bool]]) -> float:
     """Balanced accuracy on ``test`` of the best single threshold (either direction) on
     ``train``: the coordinator's operator guessing hit or miss from a node's response time."""
@@ -845,8 +858,13 @@ def _threshold_accuracy(train: list[tuple[float, bool]], test: list[tuple[float,
     return balanced(test, *best)
 
 
-TIMING_SAMPLES = 600  # hits and misses together, in random order
-TIMING_MARGIN = 0.1  # a guess from the time may beat a coin by at most this much
+# Hits and misses together, in random order; half train the threshold, half test it. With 500
+# tested, a coin's balanced accuracy has a standard deviation of about 0.022, so the margin is
+# more than 3.5 of them; the v1 write path (disclosure records in the lookup's transaction) was
+# guessed 0.63-0.65 right on this machine.
+TIMING_SAMPLES = 1000
+TIMING_NEIGHBOURS = 10  # the detrended guess compares a lookup with this many on either side
+TIMING_MARGIN = 0.08  # a guess from the time may beat a coin by at most this much
 
 
 def test_a_coordinator_cannot_tell_a_hit_from_a_miss_by_the_nodes_response_time(
@@ -917,13 +935,15 @@ def test_a_coordinator_cannot_tell_a_hit_from_a_miss_by_the_nodes_response_time(
                     samples.append((elapsed, hit))
     finally:
         store.engine.dispose()
-    train, test = samples[0::2], samples[1::2]
-    accuracy = _threshold_accuracy(train, test)
+    accuracy = _threshold_accuracy(samples[0::2], samples[1::2])
+    relative = _detrended(samples, TIMING_NEIGHBOURS)
+    detrended = _threshold_accuracy(relative[0::2], relative[1::2])
     hits = sorted(t for t, h in samples if h)
     misses = sorted(t for t, h in samples if not h)
     summary = (
         f"median hit {hits[len(hits) // 2] * 1000:.2f} ms, miss "
-        f"{misses[len(misses) // 2] * 1000:.2f} ms; a threshold guesses {accuracy:.3f} right"
+        f"{misses[len(misses) // 2] * 1000:.2f} ms; a threshold guesses {accuracy:.3f} right, "
+        f"{detrended:.3f} on the time relative to the neighbouring lookups"
     )
     print(summary)
-    assert accuracy <= 0.5 + TIMING_MARGIN, summary
+    assert max(accuracy, detrended) <= 0.5 + TIMING_MARGIN, summary
