@@ -169,14 +169,14 @@ def import_trail(work_dir: Path, batches: int) -> dict[str, Any]:
 def cli_help(runs: int) -> dict[str, Any]:
     """``betrokken --help``: every command imported at start (as before) vs lazily."""
     eager = (
-        "import betrokken.audit.cli, betrokken.config.cli, betrokken.coordinator.cli, "
+        "import betrokken.audit.cli, betrokken.app.network, betrokken.coordinator.cli, "
         "betrokken.keyservice.cli, betrokken.node.cli, betrokken.requester.cli\n"
         "import sys; sys.argv = ['betrokken', '--help']\n"
-        "from betrokken.launch import main; main()\n"
+        "from betrokken.app.launch import main; main()\n"
     )
     lazy = (
         "import sys; sys.argv = ['betrokken', '--help']\n"
-        "from betrokken.launch import main; main()\n"
+        "from betrokken.app.launch import main; main()\n"
     )
 
     def wall(code: str) -> float:

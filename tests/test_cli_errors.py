@@ -21,10 +21,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from betrokken.app.cli import main
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.audit.record import AuditEntry, Event
-from betrokken.cli import main
-from betrokken.cluster import betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
 from betrokken.config.load import load_node
 from betrokken.node.server import open_store, open_witness
 from tests.fsutil import make_read_only, make_writable

@@ -40,9 +40,7 @@ def test_nothing_is_locked_for_the_project_that_it_no_longer_asks_for(
 ) -> None:
     asked = {canonicalize_name(r.name) for r in requirements(*extras)}
     direct = {
-        pin.name
-        for pin in read_lock(lock)
-        if any(via.startswith("betrokken (") for via in pin.via)
+        pin.name for pin in read_lock(lock) if any(via.startswith("betrokken (") for via in pin.via)
     }
     assert direct == asked, f"run `make lock`: requirements/{lock}.txt differs from pyproject.toml"
 

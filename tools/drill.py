@@ -39,10 +39,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from betrokken.cluster import Cluster, betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.crypto.bsn import Bsn
-from betrokken.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
 
 PG_ADMIN = os.environ.get(
     "BETROKKEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.devnet import DevNetwork
 from betrokken.config.schema import Network
 from betrokken.coordinator.ratelimit import INDIVIDUAL_PER_MINUTE, RefusalCounter
 from betrokken.coordinator.servicer import CoordinatorServicer

@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import AuthenticationError, CertificateRefused, ConfigError

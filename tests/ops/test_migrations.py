@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from betrokken import migrations
+from betrokken.app.ops import raw_engine
 from betrokken.audit.keys import read_log_key
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.audit.record import AuditEntry, Event, Subject
@@ -43,7 +44,6 @@ from betrokken.keyservice.store import QuotaStore
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
-from betrokken.ops import raw_engine
 from betrokken.portal.users import PortalBase
 from tests.ops.conftest import CopiedNet, run, set_database
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from babel.dates import format_date
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.crypto.bsn import generate_bsn
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.portal.i18n import AMSTERDAM
 from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text
 
