@@ -1,4 +1,4 @@
-"""``make bench``: measurements of betrokken on real processes (issue 8, docs/performance.md).
+"""``make bench``: measurements of betrokken on real processes (docs/performance.md).
 
 A plain folder at the top of the repository, not a ``betrokken.*`` package: it is not shipped,
 not installed and not a layer of the product, so it stays out of ``[tool.setuptools] packages``

@@ -1,4 +1,4 @@
-"""Each change of issue 8 measured before and after in the same run (the ``changes`` key).
+"""Each performance change (ADR 0022) measured before and after in one run (``changes``).
 
 The "before" is the old code path, kept here as it was (or reached with the switch the new code
 keeps, e.g. a per-row trail without ``lines``), measured in the same process, on the same data,

@@ -1,4 +1,4 @@
-"""The scenarios of ``make bench`` and the files they write (issue 8; docs/performance.md).
+"""The scenarios of ``make bench`` and the files they write (docs/performance.md).
 
 Every figure is ``{"median", "min", "max", "runs"}`` over repeated runs; every ratio is taken
 between medians measured in this same run. A scenario that cannot run here is ``null`` with a

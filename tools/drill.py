@@ -1,4 +1,4 @@
-"""``make drill``: the store drills of issue 9 (item 4) on real processes.
+"""``make drill``: the store drills (docs/operator.md, "Recovery") on real processes.
 
 Each drill breaks a database under a running network, asks questions through the real CLI while
 it is broken, repairs it, and checks that the network answers again **without restarting any

@@ -2,8 +2,8 @@
 
 The coordinator's operator has its certificate, its signing key and its whole database; a node's
 administrator keeps whatever reaches the node. Each test makes one move such an insider could make
-and checks that it is refused (and an alarm recorded where the issue asks) or learns nothing — and
-would fail if the defence were removed.
+and checks that it is refused (and, where a node notices the move, an alarm recorded) or learns
+nothing — and would fail if the defence were removed.
 """
 
 from __future__ import annotations

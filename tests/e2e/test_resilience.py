@@ -1,6 +1,6 @@
 """Faults on the real network (every service its own process, mutual TLS on loopback): a hung
 node, the asking organisation's own database gone read-only, revoked and renewed certificates,
-and a hostile peer flooding refusals (issue 9, items 3, 5, 6 and 9)."""
+and a hostile peer flooding refusals (ADRs 0016 and 0017)."""
 
 from __future__ import annotations
 

@@ -97,8 +97,8 @@ def test_every_chain_ends_exactly_at_the_tables_the_code_declares(
 
 
 def test_the_head_read_from_the_version_files_is_alembics_head_for_every_chain() -> None:
-    """Issue 8: a current database is recognised without importing Alembic; the shortcut must
-    name the same head as Alembic does."""
+    """A current database is recognised without importing Alembic (slow to import); the
+    shortcut must name the same head as Alembic does."""
     for component in migrations.COMPONENTS:
         assert migrations.head_from_files(component) == migrations.head(component), component
 

@@ -373,7 +373,7 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
         if r["event"] == "registration-change" and r["reason"] == "added"
     ]
     # An import keeps one record per batch and kind of change, listing each person by
-    # fingerprint (issue 8): the three added persons, all under the beheerder's account.
+    # fingerprint: the three added persons, all under the beheerder's account.
     mine = [r for r in added if r["user"] == portal.user("beheerder").name]
     assert sum(len(r["subjects"]) for r in mine) == 3
     assert all("import_lines" in r["details"] for r in mine)
