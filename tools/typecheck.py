@@ -1,8 +1,9 @@
 """Run mypy (strict) over the ``betrokken`` namespace as it is installed.
 
 The top-level folders are mapped into ``betrokken.*`` by setuptools ``package-dir``; mypy cannot
-follow that mapping, so this builds a tree of symbolic links with the installed layout under
-``build/typecheck`` and checks that.
+follow that mapping (nor can import-linter, which uses the same tree), so this builds a tree of
+symbolic links with the installed layout under ``build/typecheck`` and checks that. Why no
+committed configuration can replace the tree: docs/adr/0005-package-layout.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The properties P1–P8 (shared/architecture.md), each tested on a real running network.
+"""The properties P1–P8 (docs/architecture.md), each tested on a real running network.
 
 Each test would fail if its property broke; the insiders' moves against P2, P3, P6 and P7 are in
 test_insiders.py, the attacks on P8 with a server of the wrong identity also here.
