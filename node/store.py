@@ -64,7 +64,8 @@ class RegistrationRow(Base):
     disclosure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Added for issue 9 (additive: nullable, no default needed for existing rows).
+    # Added when registrations came to follow the case system (ADR 0011; additive: nullable, no
+    # default needed for existing rows).
     given_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, index=True
@@ -317,7 +318,7 @@ class NodeStore:
         what the per-registration records would have held (pseudonym, key id, reference, since,
         until, reactivation, in order), and lists each person by fingerprint only: enough for an
         access request (audit/subject.py looks fingerprints up) at a fraction of the bytes of a
-        record per registration (issue 8: 77% of an import's bytes were its trail).
+        record per registration (measured: 77% of an import's bytes were its trail).
         """
         by_reason: dict[str, list[AuditEntry]] = {}
         for entry in entries:
@@ -585,7 +586,7 @@ class NodeStore:
 
         The lookup path of every question: one plain SQL statement on the unique index of
         (pseudonym, key_id) through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session
-        (issue 8: the session's bookkeeping, and building the statement anew, cost many times
+        (measured: the session's bookkeeping, and building the statement anew, cost many times
         the query itself).
         """
         pseudonyms = list(pseudonyms)

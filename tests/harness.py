@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.devnet import DevNetwork
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network, TlsFiles
 from betrokken.crypto import oprf

@@ -2,8 +2,8 @@
 
 The coordinator's operator has its certificate, its signing key and its whole database; a node's
 administrator keeps whatever reaches the node. Each test makes one move such an insider could make
-and checks that it is refused (and an alarm recorded where the issue asks) or learns nothing — and
-would fail if the defence were removed.
+and checks that it is refused (and, where a node notices the move, an alarm recorded) or learns
+nothing — and would fail if the defence were removed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from betrokken import rules
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.audit.log import AuditLog, LogBase, leaf_bytes
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
@@ -28,7 +29,6 @@ from betrokken.crypto import merkle
 from betrokken.crypto import question as q
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import make_engine
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.identity.rpc import channel
 from betrokken.requester.client import Prepared, Requester
 from betrokken.v1 import betrokken_pb2 as pb

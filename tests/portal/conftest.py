@@ -23,9 +23,9 @@ from typing import Any
 import pyotp
 import pytest
 
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.demo import ZVH
 from betrokken.audit.record import AuditEntry
-from betrokken.cluster import betrokken_command
-from betrokken.demo import ZVH
 from tests.conftest import require_or_skip
 from tests.e2e.conftest import Running, ggz_only, running  # noqa: F401 - shared fixtures
 

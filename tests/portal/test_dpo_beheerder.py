@@ -18,8 +18,8 @@ from typing import Any
 
 from babel.dates import format_date
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.crypto.bsn import generate_bsn
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.portal.i18n import AMSTERDAM
 from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text, submit
 
@@ -366,7 +366,7 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
         if r["event"] == "registration-change" and r["reason"] == "added"
     ]
     # An import keeps one record per batch and kind of change, listing each person by
-    # fingerprint (issue 8): the three added persons, all under the beheerder's account.
+    # fingerprint: the three added persons, all under the beheerder's account.
     mine = [r for r in added if r["user"] == portal.user("beheerder").name]
     assert sum(len(r["subjects"]) for r in mine) == 3
     assert all("import_lines" in r["details"] for r in mine)
