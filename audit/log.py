@@ -206,7 +206,7 @@ _PROOF_READ = union_all(
 )
 
 
-# The statements of an append, built once too (issue 8: building them per call cost more than
+# The statements of an append, built once too (measured: building them per call cost more than
 # running them, on every question's records in the coordinator, the nodes and the requester).
 _LOCK_HEAD = update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size)
 _READ_HEAD = select(HEAD.c.size, HEAD.c.frontier, _highest()).where(HEAD.c.id == 1)

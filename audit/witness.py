@@ -86,7 +86,7 @@ class Seen(WitnessBase):
     answer_ids: Mapped[str] = mapped_column(Text, default="")  # the questions it came with
 
 
-# The statements of every question's witness check, built once (issue 8: building a statement
+# The statements of every question's witness check, built once (measured: building a statement
 # anew cost several times running it).
 _W: Table = Witnessed.__table__  # type: ignore[assignment]
 _S: Table = Seen.__table__  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""Each change of issue 8 measured before and after in the same run (the ``changes`` key).
+"""Each performance change (ADR 0022) measured before and after in one run (``changes``).
 
 The "before" is the old code path, kept here as it was (or reached with the switch the new code
 keeps, e.g. a per-row trail without ``lines``), measured in the same process, on the same data,
@@ -169,14 +169,14 @@ def import_trail(work_dir: Path, batches: int) -> dict[str, Any]:
 def cli_help(runs: int) -> dict[str, Any]:
     """``betrokken --help``: every command imported at start (as before) vs lazily."""
     eager = (
-        "import betrokken.audit.cli, betrokken.config.cli, betrokken.coordinator.cli, "
+        "import betrokken.audit.cli, betrokken.app.network, betrokken.coordinator.cli, "
         "betrokken.keyservice.cli, betrokken.node.cli, betrokken.requester.cli\n"
         "import sys; sys.argv = ['betrokken', '--help']\n"
-        "from betrokken.launch import main; main()\n"
+        "from betrokken.app.launch import main; main()\n"
     )
     lazy = (
         "import sys; sys.argv = ['betrokken', '--help']\n"
-        "from betrokken.launch import main; main()\n"
+        "from betrokken.app.launch import main; main()\n"
     )
 
     def wall(code: str) -> float:

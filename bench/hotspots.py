@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.net import build
 from bench.run import _requester, ask_times
-from betrokken.cluster import Cluster
+from betrokken.app.cluster import Cluster
 
 
 class ProfiledCluster(Cluster):

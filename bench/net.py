@@ -1,4 +1,4 @@
-"""Bench networks: a development network (config/devnet.py) whose nodes are filled in bulk.
+"""Bench networks: a development network (betrokken/app/devnet.py) whose nodes are filled in bulk.
 
 Importing 100k registrations per node through the VOPRF round trip would take minutes per node,
 so the node databases are written directly (docs/performance.md, "How the nodes are filled"):
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from betrokken.cluster import Cluster
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import Cluster
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network, load_node
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf
@@ -107,7 +107,7 @@ _NEXT_BASE = [21_000]
 def _free_base(count: int) -> int:
     """A free range of loopback ports far from the 7400-9000 that demos and tests use (other
     networks on this machine), never the same range twice in one run."""
-    from betrokken.config.devnet import port_is_free
+    from betrokken.app.devnet import port_is_free
 
     while _NEXT_BASE[0] < 60_000:
         base = _NEXT_BASE[0]

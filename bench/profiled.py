@@ -49,6 +49,6 @@ threading.Thread.run = _profiled_run  # type: ignore[method-assign]
 atexit.register(_dump)
 sys.argv = ["betrokken", *sys.argv[2:]]
 
-from betrokken.launch import main  # noqa: E402
+from betrokken.app.launch import main  # noqa: E402
 
 main()

@@ -1,4 +1,4 @@
-"""The scenarios of ``make bench`` and the files they write (issue 8; docs/performance.md).
+"""The scenarios of ``make bench`` and the files they write (docs/performance.md).
 
 Every figure is ``{"median", "min", "max", "runs"}`` over repeated runs; every ratio is taken
 between medians measured in this same run. A scenario that cannot run here is ``null`` with a
@@ -488,10 +488,10 @@ def cli_help(sizes: Sizes, out: dict[str, Any]) -> None:
 
 
 def log_at(size: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
+    from bench.bulklog import add_records
     from betrokken.audit.log import AuditLog, LogBase
     from betrokken.config.load import load_coordinator
     from betrokken.db import make_engine
-    from tests.audit.bulklog import add_records
 
     say(f"log: a coordinator whose log already holds {size} records")
     bn = build(work, 2, sizes.small_per_node, name=f"log-{size}")
@@ -594,7 +594,7 @@ def _pg_size(name: str) -> int:
 
 def imports(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
     from bench.net import create_pg_databases, drop_pg_databases, pg_url
-    from betrokken.demo import write_export
+    from betrokken.app.demo import write_export
     from betrokken.node.store import NodeStore
 
     say(f"import: {sizes.import_rows} rows per run, SQLite and PostgreSQL")

@@ -1,3 +1,3 @@
-from betrokken.launch import main
+from betrokken.app.launch import main
 
 main()

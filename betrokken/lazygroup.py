@@ -1,4 +1,4 @@
-"""A click group whose subcommands are imported only when used (issue 8: a CLI that starts at once).
+"""A click group whose subcommands are imported only when used (a CLI that starts at once).
 
 ``betrokken --help`` and ``betrokken query`` need not import what ``betrokken audit`` or
 ``betrokken network`` use (SQLAlchemy, the PKI, the report renderer): each lazy subcommand names

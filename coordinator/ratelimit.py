@@ -4,10 +4,11 @@
 the log-proof calls have their own), per coordinator process.
 
 :class:`RefusalCounter` keeps the coordinator's audit log from being filled by a client that is
-refused again and again (issue 9 saw 3,200 signed records in 10 s). Per caller and minute, the
-first :data:`INDIVIDUAL_PER_MINUTE` refusals are recorded one by one (with the question, so a DPO
-can still find a refused attempt about a person); every further refusal, and *every* call refused
-by the rate limit, is only counted, and each count becomes one record when its minute is over.
+refused again and again (a flood drill wrote 3,200 signed records in 10 s). Per caller and
+minute, the first :data:`INDIVIDUAL_PER_MINUTE` refusals are recorded one by one (with the
+question, so a DPO can still find a refused attempt about a person); every further refusal, and
+*every* call refused by the rate limit, is only counted, and each count becomes one record when
+its minute is over.
 So the log grows by at most ``INDIVIDUAL_PER_MINUTE`` + one record per kind of refusal per caller
 per minute, however hard a client tries (docs/adr/0017).
 """

@@ -57,7 +57,7 @@ class AuditStore:
 
         Looked up by answer id alone, its own index (a question has two or three records): with
         the event in the WHERE clause SQLite chose the index on event and read every search
-        record, so each question cost more as the log grew (issue 8, found by bench.hotspots).
+        record, so each question cost more as the log grew (found by bench.hotspots).
         """
         with self.engine.connect() as conn:
             events = conn.execute(_EVENTS_OF_ANSWER, {"answer_id": answer_id}).scalars().all()

@@ -60,7 +60,7 @@ class NoteKey:
 
     @functools.cached_property
     def signer(self) -> Ed25519PrivateKey:
-        """The key, parsed once (issue 8: each signature parsed it, and derived its public key,
+        """The key, parsed once (measured: each signature parsed it, and derived its public key,
         anew)."""
         return Ed25519PrivateKey.from_private_bytes(self.private_key)
 

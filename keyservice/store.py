@@ -47,7 +47,7 @@ class QuotaStore:
     """Counts each organisation's persons per day, use and key against its quota.
 
     The count lives in memory; the database holds what this process (and any other) *reserved*,
-    in blocks written durably before any of it is used (issue 8: one durable write per request
+    in blocks written durably before any of it is used (measured: one durable write per request
     cost four times the VOPRF). A reservation is only granted while the reserved total stays
     within the limit, so the limit holds across processes and across a crash, which at most
     forfeits the unused rest of one block (a crash never lets anyone ask more).

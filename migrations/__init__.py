@@ -199,7 +199,7 @@ def head_from_files(component: str) -> str | None:
     """The newest revision of ``component``'s chain read from its version files' text.
 
     Alembic (and Mako, and every migration script) costs more to import than a short command
-    runs (issue 8: half a second of `betrokken query`); a current database, the usual case, is
+    runs (measured: half a second of `betrokken query`); a current database, the usual case, is
     recognised with this and one query. None when the files do not name a single head (then
     :func:`head` decides). tests/ops/test_migrations.py checks it against Alembic's answer.
     """

@@ -340,8 +340,9 @@ class Registrar:
         seen_registrations: set[int] = set()
         seen_withdrawals: set[int] = set()
         pending: list[tuple[int, Bsn, Details]] = []
-        # Both cores (issue 8): while one batch is stored here, the next one's pseudonyms are
-        # made — blinded, evaluated by the key service (another process), checked — on a thread.
+        # Both cores (docs/performance.md): while one batch is stored here, the next one's
+        # pseudonyms are made — blinded, evaluated by the key service (another process),
+        # checked — on a thread.
         ahead = ThreadPoolExecutor(1, thread_name_prefix="pseudonymise")
         waiting: list[tuple[list[tuple[int, Bsn, Details]], Future[list[Pseudonym]]]] = []
 

@@ -70,7 +70,8 @@ class RegistrationRow(Base):
     disclosure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Added for issue 9 (additive: nullable, no default needed for existing rows).
+    # Added when registrations came to follow the case system (ADR 0011; additive: nullable, no
+    # default needed for existing rows).
     given_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, index=True
@@ -349,7 +350,7 @@ class NodeStore:
         what the per-registration records would have held (pseudonym, key id, reference, since,
         until, reactivation, in order), and lists each person by fingerprint only: enough for an
         access request (audit/subject.py looks fingerprints up) at a fraction of the bytes of a
-        record per registration (issue 8: 77% of an import's bytes were its trail).
+        record per registration (measured: 77% of an import's bytes were its trail).
         """
         by_reason: dict[str, list[AuditEntry]] = {}
         for entry in entries:
@@ -630,7 +631,7 @@ class NodeStore:
         """Active registrations among ``lookups`` (by lookup key), under one of ``key_ids``.
 
         The lookup path of every question: one plain SQL statement on the index of lookup_key
-        through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session (issue 8: the
+        through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session (measured: the
         session's bookkeeping, and building the statement anew, cost many times the query).
         """
         values = list(lookups)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf

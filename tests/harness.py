@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.devnet import DevNetwork
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network, TlsFiles
 from betrokken.crypto import oprf

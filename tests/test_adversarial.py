@@ -16,9 +16,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from betrokken.app.devnet import DevNetwork
 from betrokken.audit.log import AuditLog
 from betrokken.audit.witness import WitnessStore
-from betrokken.config.devnet import DevNetwork
 from betrokken.config.schema import Network, TlsFiles
 from betrokken.coordinator.fanout import GrpcNodeLink, NodeLink
 from betrokken.coordinator.servicer import CoordinatorServicer
@@ -508,7 +508,7 @@ def test_a_node_started_with_another_organisations_certificate_refuses_to_start(
 ) -> None:
     import subprocess
 
-    from betrokken.cluster import betrokken_command
+    from betrokken.app.cluster import betrokken_command
 
     source = devnet.node_configs[NODE]
     wrong = source.parent / "wrong-identity.toml"

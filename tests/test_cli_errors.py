@@ -1,5 +1,5 @@
 """Every command, given broken input, says what is wrong with its documented exit code — never a
-traceback (issue 9, item 5).
+traceback (ADR 0017).
 
 The commands are taken from the ``betrokken`` group itself, so a command added without a case
 here fails :func:`test_every_command_is_exercised`. Most cases run in this process (the commands'
@@ -21,10 +21,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from betrokken.app.cli import main
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.audit.record import AuditEntry, Event
-from betrokken.cli import main
-from betrokken.cluster import betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
 from betrokken.config.load import load_node
 from betrokken.node.server import open_store, open_witness
 from tests.fsutil import make_read_only, make_writable
@@ -376,7 +376,7 @@ def test_every_command_is_exercised(world: World) -> None:
     exercised = {case.command for case in CASES} | set(SERVE)
     listed = _commands(main)
     assert listed - exercised == set(), "commands without a broken-input case"
-    if "portal" in main.commands:  # the portal (issue 7) brings its own commands
+    if "portal" in main.commands:  # the portal brings its own commands
         assert any(command[0] == "portal" for command in exercised)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from betrokken.cli import LAZY_COMMANDS, main
+from betrokken.app.cli import LAZY_COMMANDS, main
 
 
 def test_every_lazily_listed_help_line_is_the_commands_own_short_help() -> None:
@@ -22,7 +22,7 @@ def test_every_lazily_listed_help_line_is_the_commands_own_short_help() -> None:
 def test_help_lists_every_command_without_importing_sqlalchemy_or_grpc() -> None:
     probe = (
         "import sys\n"
-        "from betrokken.cli import main\n"
+        "from betrokken.app.cli import main\n"
         "try:\n"
         "    main(['--help'])\n"
         "except SystemExit:\n"

@@ -1,5 +1,5 @@
 """The one place engines are made: recovery without a restart, no person data in errors, files
-only their owner reads, and read-only opening that never creates (issue 9, items 4 and 8)."""
+only their owner reads, and read-only opening that never creates (ADR 0017)."""
 
 from __future__ import annotations
 

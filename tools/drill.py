@@ -1,4 +1,4 @@
-"""``make drill``: the store drills of issue 9 (item 4) on real processes.
+"""``make drill``: the store drills (docs/operator.md, "Recovery") on real processes.
 
 Each drill breaks a database under a running network, asks questions through the real CLI while
 it is broken, repairs it, and checks that the network answers again **without restarting any
@@ -39,10 +39,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from betrokken.cluster import Cluster, betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.crypto.bsn import Bsn
-from betrokken.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
 
 PG_ADMIN = os.environ.get(
     "BETROKKEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

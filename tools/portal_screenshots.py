@@ -22,10 +22,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from betrokken.cluster import Cluster, betrokken_command
-from betrokken.config.devnet import init_network
-from betrokken.demo import ORGS, RECLASSERING, ZVH, synthetic_population, write_export
-from betrokken.portal.demo import add_account
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.demo import ORGS, RECLASSERING, ZVH, synthetic_population, write_export
+from betrokken.app.demo_portal import add_account
+from betrokken.app.devnet import init_network
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bench.bulklog import add_records, realistic_entry
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.crypto import merkle
 from betrokken.crypto.note import NoteKey
 from betrokken.db import make_engine
-from tests.audit.bulklog import add_records, realistic_entry
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:

@@ -1,5 +1,5 @@
 """A node's alarms are bounded: repeats of one kind in a minute are counted in one record, so a
-hostile coordinator sending refused questions cannot fill a node's disk (issue 9, item 6)."""
+hostile coordinator sending refused questions cannot fill a node's disk (ADR 0017)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 
+from bench.bulklog import add_records, bulk_log
 from betrokken.audit.log import HEAD, RECORDS, SUBTREES, AuditLog, LogBase
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.audit.retention import prune_expired
@@ -32,7 +33,6 @@ from betrokken.crypto import merkle
 from betrokken.crypto.note import NoteKey, open_checkpoint
 from betrokken.db import make_engine
 from betrokken.errors import InternalError, MalformedMessage
-from tests.audit.bulklog import add_records, bulk_log
 
 KEY = NoteKey.generate("betrokken/test/subtrees")
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_coordinator, load_keyservice, load_network, load_node
 from betrokken.config.schema import DisclosureLevel
 from betrokken.errors import BadInput, ConfigError
@@ -168,7 +168,7 @@ def test_two_organisations_with_the_same_pseudonym_key_are_refused(
 def test_network_check_summarises_keys_and_warns_about_a_domain_of_one(devnet: DevNetwork) -> None:
     from click.testing import CliRunner
 
-    from betrokken.cli import main
+    from betrokken.app.cli import main
 
     result = CliRunner().invoke(main, ["network", "check", str(devnet.network_file)])
     assert result.exit_code == 0, result.output

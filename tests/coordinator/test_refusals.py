@@ -1,4 +1,4 @@
-"""Refusals counted, not flooded (issue 9, item 6): a client refused again and again adds a
+"""Refusals counted, not flooded (ADR 0017): a client refused again and again adds a
 bounded number of records per minute to the coordinator's log.
 
 The flood runs against a real coordinator servicer on a gRPC server with mutual TLS and a real
@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.devnet import DevNetwork
 from betrokken.config.schema import Network
 from betrokken.coordinator.ratelimit import INDIVIDUAL_PER_MINUTE, RefusalCounter
 from betrokken.coordinator.servicer import CoordinatorServicer

@@ -79,7 +79,7 @@ def test_an_unwritable_store_refuses(database_url: str) -> None:
 
 
 def test_the_replay_check_reads_one_answer_ids_records_not_every_search(tmp_path: Path) -> None:
-    """Issue 8: at 10^6 records the replay check read every search record (SQLite chose the
+    """At 10^6 records the replay check read every search record (SQLite chose the
     index on event), so questions slowed as the log grew. It must use the answer id's index,
     whatever the log holds; and still find a replayed question, and only that."""
     import sqlite3

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from betrokken.cluster import Cluster, betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto.bsn import Bsn
-from betrokken.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
 from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc

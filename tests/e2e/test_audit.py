@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.log import AuditLog, LogBase, entry_from_leaf, leaf_bytes
 from betrokken.audit.verify import verify_log
@@ -19,7 +20,6 @@ from betrokken.audit.witness import WitnessStore
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import make_engine
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.node.witness import witness_once
 from tests.e2e.conftest import Running
 from tests.harness import trail_written
@@ -203,7 +203,7 @@ def _coordinator_stopped(running: Running) -> Iterator[None]:
     try:
         yield
     finally:
-        from betrokken.cluster import betrokken_command
+        from betrokken.app.cluster import betrokken_command
 
         running.cluster._start(
             "coordinator",

@@ -2,8 +2,8 @@
 
 The coordinator's operator has its certificate, its signing key and its whole database; a node's
 administrator keeps whatever reaches the node. Each test makes one move such an insider could make
-and checks that it is refused (and an alarm recorded where the issue asks) or learns nothing — and
-would fail if the defence were removed.
+and checks that it is refused (and, where a node notices the move, an alarm recorded) or learns
+nothing — and would fail if the defence were removed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import grpc
 import pytest
 
 from betrokken import rules
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.audit.log import AuditLog, LogBase, leaf_bytes
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
@@ -33,7 +34,6 @@ from betrokken.crypto import merkle
 from betrokken.crypto import question as q
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import make_engine
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.errors import VerificationError
 from betrokken.identity.rpc import channel
 from betrokken.requester.client import Prepared, Requester
@@ -725,8 +725,8 @@ def test_a_coordinator_cannot_record_node_tags_of_its_own(running: Running, tmp_
 def _small_keyservice(running: Running, quota: int) -> Network:
     """A second key service process with the network's seed and a small question quota, on its
     own port and database; the network as its clients see it."""
-    from betrokken.cluster import betrokken_command
-    from betrokken.config.devnet import find_ports
+    from betrokken.app.cluster import betrokken_command
+    from betrokken.app.devnet import find_ports
 
     folder = running.net.directory / f"keyservice-{quota}"
     folder.mkdir(exist_ok=True)

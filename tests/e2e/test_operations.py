@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from betrokken.cluster import Cluster
-from betrokken.config.devnet import init_network
+from betrokken.app.cluster import Cluster
+from betrokken.app.devnet import init_network
 from betrokken.config.load import load_coordinator, load_keyservice, load_network, load_node
 from betrokken.health import check_peer
 from tests.conftest import PG_ADMIN_URL, _postgres_problem, require_or_skip
@@ -202,7 +202,7 @@ EXPECTED = {
 
 
 def test_every_components_metrics_count_the_run_and_hold_no_person_data(running: Running) -> None:
-    from betrokken.demo import GGZ, ZVH
+    from betrokken.app.demo import GGZ, ZVH
 
     # An end-to-end run: questions, and one the asking side itself refuses.
     people = sorted(running.all_bsns())[:3]

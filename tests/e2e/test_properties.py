@@ -1,4 +1,4 @@
-"""The properties P1–P8 (shared/architecture.md), each tested on a real running network.
+"""The properties P1–P8 (docs/architecture.md), each tested on a real running network.
 
 Each test would fail if its property broke; the insiders' moves against P2, P3, P6 and P7 are in
 test_insiders.py, the attacks on P8 with a server of the wrong identity also here.
@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from betrokken.app.demo import GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.config.schema import TlsFiles
 from betrokken.crypto import oprf
-from betrokken.demo import GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
 from betrokken.identity.pki import Issued, create_ca, issue_certificate, write_issued
 from betrokken.identity.rpc import channel
@@ -434,7 +434,7 @@ def test_p8_a_requester_refuses_a_coordinator_with_the_wrong_certificate(
     running: Running, tmp_path: Path
 ) -> None:
     """An organisation's certificate on the coordinator's port: the requester says so (exit 6)."""
-    from betrokken.cluster import betrokken_command
+    from betrokken.app.cluster import betrokken_command
     from betrokken.config.load import load_coordinator
     from betrokken.coordinator.servicer import CoordinatorServicer
     from betrokken.coordinator.store import AuditStore

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.bsn import Bsn
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from tests.e2e.conftest import Running
 
 

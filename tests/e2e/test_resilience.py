@@ -1,6 +1,6 @@
 """Faults on the real network (every service its own process, mutual TLS on loopback): a hung
 node, the asking organisation's own database gone read-only, revoked and renewed certificates,
-and a hostile peer flooding refusals (issue 9, items 3, 5, 6 and 9)."""
+and a hostile peer flooding refusals (ADRs 0016 and 0017)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import grpc
 import pytest
 
 from betrokken.answer import Outcome
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.audit.witness import ALARMS_PER_KIND_PER_MINUTE
 from betrokken.config.load import load_node
 from betrokken.config.schema import TlsFiles
 from betrokken.coordinator.ratelimit import INDIVIDUAL_PER_MINUTE
 from betrokken.crypto import question as q
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.identity.certs import diagnose, fingerprint_file
 from betrokken.identity.names import COORDINATOR_URI, organisation_uri
 from betrokken.identity.pki import Issued, issue_certificate, write_issued

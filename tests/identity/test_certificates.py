@@ -1,4 +1,4 @@
-"""Certificates as operators meet them (issue 9, item 9): a key that is not the certificate's, a
+"""Certificates as operators meet them (ADR 0016): a key that is not the certificate's, a
 foreign CA, an expired certificate — each named, with exit code 6; key files others can read; the
 allow-list of fingerprints; certificates and the allow-list re-read without a restart.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import AuthenticationError, CertificateRefused, ConfigError

@@ -52,7 +52,7 @@ def test_quota_holds_under_concurrency(database_url: str) -> None:
 def test_the_quota_is_reserved_in_durable_blocks_and_a_crash_never_lets_more_through(
     tmp_path: Path,
 ) -> None:
-    """Issue 8: the count lives in memory; the database holds blocks reserved before use, so a
+    """The count lives in memory; the database holds blocks reserved before use, so a
     new process (after a crash) starts from the reservation and the limit still holds."""
     url = f"sqlite:///{tmp_path / 'ks.db'}"
     limit = 1000  # a block is 1/20 of it: 50 persons

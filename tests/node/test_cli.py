@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from betrokken.cluster import betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.crypto.bsn import Bsn, generate_bsn
 

@@ -286,7 +286,7 @@ def test_an_interrupted_import_says_how_far_it_got_and_a_rerun_finishes_it(
 def test_an_import_batch_is_one_trail_record_per_kind_and_an_access_request_still_finds_it(
     registrar: Registrar, tmp_path: Path
 ) -> None:
-    """Issue 8: one record per batch (its lines, a hash over its rows), not one per row; the
+    """One record per batch (its lines, a hash over its rows), not one per row; the
     person's registration change is found by the access request, and nobody else's is."""
     from betrokken.audit.record import Event
     from betrokken.audit.subject import PersonKeys, find_records

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from betrokken.cluster import betrokken_command
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.devnet import DevNetwork
 
 
 @dataclass

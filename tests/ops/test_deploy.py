@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from betrokken.cli import main
+from betrokken.app.cli import main
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 HARDENING = {

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from betrokken import migrations
+from betrokken.app.ops import raw_engine
 from betrokken.audit.keys import read_log_key
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.audit.record import AuditEntry, Event, Subject
@@ -43,7 +44,6 @@ from betrokken.keyservice.store import QuotaStore
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
-from betrokken.ops import raw_engine
 from betrokken.portal.users import PortalBase
 from tests.ops.conftest import CopiedNet, run, set_database
 
@@ -97,8 +97,8 @@ def test_every_chain_ends_exactly_at_the_tables_the_code_declares(
 
 
 def test_the_head_read_from_the_version_files_is_alembics_head_for_every_chain() -> None:
-    """Issue 8: a current database is recognised without importing Alembic; the shortcut must
-    name the same head as Alembic does."""
+    """A current database is recognised without importing Alembic (slow to import); the
+    shortcut must name the same head as Alembic does."""
     for component in migrations.COMPONENTS:
         assert migrations.head_from_files(component) == migrations.head(component), component
 

@@ -23,9 +23,9 @@ from typing import Any
 import pyotp
 import pytest
 
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.demo import ZVH
 from betrokken.audit.record import AuditEntry
-from betrokken.cluster import betrokken_command
-from betrokken.demo import ZVH
 from tests.conftest import require_or_skip
 from tests.e2e.conftest import Running, ggz_only, running  # noqa: F401 - shared fixtures
 
@@ -163,16 +163,21 @@ def browser(browser_profile: Path) -> Iterator[Any]:
 
 
 def _to_next_page(driver: Any, click: Any) -> None:
-    """Click, then wait until the browser shows the next page (old one gone, new one loaded)."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Click, then wait until the browser shows the next page, loaded.
+
+    The old page is marked with a value on its ``window``; a navigation gives the next document a
+    new ``window`` without it. Waiting for that (rather than for an old element to go stale)
+    never reads the old page while the next one loads, and does not depend on how a WebDriver
+    reports an element of a document that is gone.
+    """
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.__betrokkenOldPage = true;")
     click.click()
-    WebDriverWait(driver, 120).until(expected_conditions.staleness_of(page))
     WebDriverWait(driver, 120).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+        lambda d: d.execute_script(
+            "return window.__betrokkenOldPage === undefined && document.readyState === 'complete'"
+        )
     )
 
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from betrokken.config.devnet import find_ports
+from betrokken.app.devnet import find_ports
 
 
 @dataclass

@@ -18,10 +18,10 @@ from typing import Any
 
 from babel.dates import format_date
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.crypto.bsn import generate_bsn
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.portal.i18n import AMSTERDAM
-from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text
+from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text, submit
 
 DPO_PAGES = ("/dpo/status", "/dpo/logboek", "/dpo/rapport", "/dpo/inzage")
 
@@ -108,9 +108,6 @@ def _log_in(driver: Any, portal: PortalRun, role: str) -> Any:
 
     A TOTP code works once and only in its time step or the one either side: when the account
     already used the next step, this waits for the clock to reach it."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
     user = portal.user(role)
     while user.last_step > int(time.time()) // 30:
         time.sleep(1)
@@ -118,20 +115,16 @@ def _log_in(driver: Any, portal: PortalRun, role: str) -> Any:
     driver.find_element(_by("ID"), "gebruikersnaam").send_keys(user.name)
     driver.find_element(_by("ID"), "wachtwoord").send_keys(user.password)
     driver.find_element(_by("ID"), "code").send_keys(user.code())
-    driver.find_element(_by("CSS_SELECTOR"), "form[action='/inloggen'] button[type=submit]").click()
-    WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: (
-            not d.current_url.endswith("/inloggen")
-            or d.find_elements(_by("CSS_SELECTOR"), "[role=alert]")
-        )
-    )
+    submit(driver, "/inloggen")
     text = str(driver.find_element(_by("TAG_NAME"), "body").text)
     assert "Uitloggen" in text, text
     return user
 
 
 def _heading(driver: Any) -> str:
-    return str(driver.find_element(_by("TAG_NAME"), "h1").text)
+    """The page's h1, read in one script call (no element that a reload could make stale)."""
+    script = "const h = document.querySelector('h1'); return h ? h.innerText.trim() : '';"
+    return str(driver.execute_script(script))
 
 
 def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
@@ -159,7 +152,7 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     browser.find_element(_by("ID"), "address").send_keys("Kerkstraat 1\n2011 AA Haarlem")
     browser.find_element(_by("ID"), "requested_on").send_keys("2-11-2026")
     browser.find_element(_by("ID"), "reference").send_keys("FG-2026-017")
-    browser.find_element(_by("CSS_SELECTOR"), "form[action='/dpo/inzage'] button").click()
+    submit(browser, "/dpo/inzage")
     assert _heading(browser) == "Brief: antwoord op een inzageverzoek"
     letter = str(browser.find_element(_by("CSS_SELECTOR"), "article.letter").text)
     assert "Geachte Mw. J. Pietersen," in letter
@@ -334,7 +327,7 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
     assert_accessible(browser)
     _shot(browser, "beheerder-import")
     browser.find_element(_by("ID"), "bestand").send_keys(str(export))
-    browser.find_element(_by("CSS_SELECTOR"), "form[action='/beheer/import'] button").click()
+    submit(browser, "/beheer/import")
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(browser, 180, poll_frequency=1).until(
@@ -373,7 +366,7 @@ def test_a_beheerder_imports_a_file_with_bad_lines_and_sees_the_collapsed_summar
         if r["event"] == "registration-change" and r["reason"] == "added"
     ]
     # An import keeps one record per batch and kind of change, listing each person by
-    # fingerprint (issue 8): the three added persons, all under the beheerder's account.
+    # fingerprint: the three added persons, all under the beheerder's account.
     mine = [r for r in added if r["user"] == portal.user("beheerder").name]
     assert sum(len(r["subjects"]) for r in mine) == 3
     assert all("import_lines" in r["details"] for r in mine)

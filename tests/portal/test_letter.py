@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, ZVH
+from betrokken.app.devnet import init_network
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.audit.subject import PersonKeys, find_records
-from betrokken.config.devnet import init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.oprf import derive_organisation_key, evaluate
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
-from betrokken.demo import GEMEENTE, GGZ, POLITIE, ZVH
 from betrokken.identity.keyfiles import read_seed
 from betrokken.portal import i18n
 from betrokken.portal.letter import Addressee, Answer, Letter, build_letter, read_addressee

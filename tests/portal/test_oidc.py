@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from joserfc.jwk import RSAKey
 
-from betrokken.config.devnet import find_ports
-from betrokken.demo import ZVH
+from betrokken.app.demo import ZVH
+from betrokken.app.devnet import find_ports
 from tests.portal.conftest import PortalRun, follow, page_text, trail_entries
 from tests.portal.idp import IdentityProvider, running_provider
 

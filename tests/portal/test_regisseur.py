@@ -10,7 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from betrokken.demo import RECLASSERING
+from betrokken.app.demo import RECLASSERING
 from tests.portal.conftest import (
     PortalRun,
     assert_accessible,

@@ -16,9 +16,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from betrokken.cluster import betrokken_command
+from betrokken.app.cluster import betrokken_command
+from betrokken.app.demo import GEMEENTE
 from betrokken.config.load import load_portal
-from betrokken.demo import GEMEENTE
 from betrokken.portal.app import build_portal, create_app
 from betrokken.portal.auth import current_user
 from betrokken.portal.web import Portal

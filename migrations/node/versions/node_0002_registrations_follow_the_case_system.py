@@ -110,7 +110,8 @@ def _confirm_existing(bind: sa.Connection) -> None:
     ).all()
     if not rows:
         return
-    days = op.get_context().config.attributes.get("registration_days")
+    config = op.get_context().config
+    days = config.attributes.get("registration_days") if config is not None else None
     if not isinstance(days, int):
         raise RuntimeError(
             "registrations need the network's retention.registration_days to be migrated: "

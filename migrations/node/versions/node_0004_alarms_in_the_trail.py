@@ -3,8 +3,8 @@
 Release 0.1 kept witness alarms in a table of their own; they are now ALARM records in the node's
 tamper-evident trail (where ``node status`` and the DPO report read them). ``betrokken db
 upgrade`` moves the old rows into the trail first — that needs the node's trail signing key, so
-it happens there, not here (``betrokken.ops.move_witness_alarms``). This revision refuses to drop
-a table that still holds alarms.
+it happens there, not here (``betrokken.app.ops.move_witness_alarms``). This revision refuses to
+drop a table that still holds alarms.
 
 Revision ID: node_0004
 Revises: node_0003

@@ -17,7 +17,7 @@ from betrokken.lazygroup import LazyGroup
 # the command lives, and its one-line help for `betrokken --help` (tests/test_cli_lazy.py keeps it
 # true).
 LAZY_COMMANDS = {
-    "network": ("betrokken.config.cli", "network", "Create and check a network."),
+    "network": ("betrokken.app.network", "network", "Create and check a network."),
     "keyservice": (
         "betrokken.keyservice.cli",
         "keyservice",
@@ -87,7 +87,7 @@ def main() -> None:
 @guard
 def demo(directory: Path | None, per_node: int, base_port: int | None, keep_running: bool) -> None:
     """Build a five-organisation network on loopback, fill it, and show what it answers."""
-    from betrokken.demo import run_demo
+    from betrokken.app.demo import run_demo
 
     def wait() -> None:
         import time
@@ -129,7 +129,7 @@ def db_upgrade(config_path: Path, no_backup: bool) -> None:
     changes (SQLite's online backup); back a PostgreSQL database up with pg_dump first. Safe to
     run again: a current database is left alone.
     """
-    from betrokken.ops import db_upgrade as upgrade
+    from betrokken.app.ops import db_upgrade as upgrade
 
     report = upgrade(config_path, backup=not no_backup)
     click.echo("\n".join(report.lines()))
@@ -141,8 +141,8 @@ def db_upgrade(config_path: Path, no_backup: bool) -> None:
 def db_current(config_path: Path) -> None:
     """Show the schema revision of the component's database. Exit code 0 when it is current, 5
     when it needs `betrokken db upgrade` (or belongs to another version or component)."""
+    from betrokken.app.ops import db_current as current
     from betrokken.migrations import Status
-    from betrokken.ops import db_current as current
 
     component, database, found = current(config_path)
     click.echo(f"{component} database {database}: {found.describe()}")
@@ -160,8 +160,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
 
     For a node this is `betrokken node status`. Counts only: never a person's data.
     """
+    from betrokken.app.ops import component_of, load_component, status_lines
     from betrokken.health import NODE
-    from betrokken.ops import component_of, load_component, status_lines
 
     if component_of(config_path) == NODE:
         from betrokken.node.cli import node_status
@@ -181,7 +181,7 @@ def doctor(config_path: Path) -> None:
     Changes nothing. Prints OK, WARNING or PROBLEM per check with what to fix. Exit code 0 when
     all is OK, 1 with warnings only, 2 with a problem (as monitoring plugins do).
     """
-    from betrokken.doctor import diagnose, exit_code
+    from betrokken.app.doctor import diagnose, exit_code
 
     findings = diagnose(config_path)
     for finding in findings:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pyotp
 
-from betrokken.cluster import Cluster, betrokken_command
+from betrokken.app.cluster import Cluster, betrokken_command
 from betrokken.crypto.bsn import Bsn
 
 Out = Callable[[str], None]

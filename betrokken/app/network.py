@@ -31,7 +31,7 @@ def network() -> None:
 @guard
 def network_init(directory: Path, orgs: str, base_port: int | None, name: str) -> None:
     """Write a development network (CA, certificates, OPRF key, configs) to DIRECTORY."""
-    from betrokken.config.devnet import init_network
+    from betrokken.app.devnet import init_network
 
     org_ids = [o.strip() for o in orgs.split(",") if o.strip()]
     net = init_network(directory, org_ids, base_port=base_port, name=name)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from betrokken.config.devnet import DevNetwork
+from betrokken.app.devnet import DevNetwork
 from betrokken.config.load import load_network
 from betrokken.errors import Unavailable
 

@@ -19,17 +19,17 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from betrokken.clock import utcnow
-from betrokken.config.load import Loaded
-from betrokken.errors import BetrokkenError
-from betrokken.health import COORDINATOR, KEYSERVICE, NODE, peer_health
-from betrokken.ops import (
+from betrokken.app.ops import (
     CERTIFICATE_WARNING_DAYS,
     component_of,
     load_component,
     raw_engine,
     sqlite_path,
 )
+from betrokken.clock import utcnow
+from betrokken.config.load import Loaded
+from betrokken.errors import BetrokkenError
+from betrokken.health import COORDINATOR, KEYSERVICE, NODE, peer_health
 
 OK, WARNING, PROBLEM = "OK", "WARNING", "PROBLEM"
 DISK_WARNING_BYTES = 1 << 30  # 1 GiB

@@ -27,6 +27,6 @@ def quiet_grpc(argv: list[str], environ: dict[str, str] | os._Environ[str] = os.
 
 def main() -> None:
     quiet_grpc(sys.argv[1:])
-    from betrokken.cli import run
+    from betrokken.app.cli import run
 
     run()

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from betrokken.cluster import Cluster, betrokken_command
-from betrokken.config.devnet import DevNetwork, init_network
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.crypto.bsn import Bsn, generate_bsn, mask
 
 ZVH = "zvh-kennemerland"
@@ -281,7 +281,7 @@ def run_demo(
         finally:
             shutil.rmtree(lists)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
-        from betrokken.portal.demo import portal_steps
+        from betrokken.app.demo_portal import portal_steps
 
         portal_ok, portal_lines = portal_steps(out, cluster, several)
         ok &= portal_ok
