@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.crypto.pseudonym import Pseudonym
@@ -84,20 +84,51 @@ def _text(value: str, limit: int = 128) -> str:
     return clip("".join(c if c.isprintable() else "?" for c in value), limit)
 
 
-def encode(answered: Answered, persons: int) -> bytes:
-    """The entry, padded with random bytes to the size for ``persons`` persons."""
-    if answered.disclosed:
-        data = asdict(answered)
-        data["hits"] = [
-            {k: _text(v) if isinstance(v, str) else v for k, v in hit.items()}
-            for hit in data["hits"]
-        ]
-        data["access_point"] = _text(answered.access_point)
-        data["unreadable"] = list(answered.unreadable)
-        data["v"] = VERSION
-    else:
-        data = {"v": VERSION}  # a miss: nothing of the question is kept
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _item(hit: Disclosed) -> dict[str, object]:
+    return {
+        "index": hit.index,
+        "pseudonym": hit.pseudonym,
+        "key_id": _text(hit.key_id),
+        "case": _text(hit.case),
+        "user": _text(hit.user),
+        "acted_for": _text(hit.acted_for),
+        "level": hit.level,
+        "reference": _text(hit.reference),
+        "advice": _text(hit.advice),
+    }
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_MISS = _json({"v": VERSION})  # a miss: nothing of the question is kept
+
+
+def encode(answered: Answered, persons: int, decoys: Sequence[Disclosed] = ()) -> bytes:
+    """The entry, padded with random bytes to the size for ``persons`` persons.
+
+    ``decoys`` stand for the persons that were not found: they are serialised like a hit and
+    thrown away, so that writing the entry costs the same whatever was found; only what was
+    disclosed is kept.
+    """
+    document = {
+        "v": VERSION,
+        "answer_id": answered.answer_id,
+        "at": answered.at,
+        "requester": answered.requester,
+        "on_behalf_of": answered.on_behalf_of,
+        "role": _text(answered.role),
+        "purpose": answered.purpose,
+        "kind": answered.kind,
+        "access_point": _text(answered.access_point),
+        "hits": [_item(hit) for hit in answered.hits],
+        "unreadable": list(answered.unreadable),
+    }
+    body = _json(document)
+    _json([_item(decoy) for decoy in decoys])  # the same work for a person not found
+    if not answered.disclosed:
+        body = _MISS
     total = size(persons)
     if _LENGTH + len(body) > total:  # cannot happen with the limits a question has
         raise ValueError(f"an outbox entry of {len(body)} bytes does not fit in {total}")

@@ -53,6 +53,9 @@ from betrokken.wire import log_proof_from_wire
 
 log = logging.getLogger("betrokken.node")
 MAX_QUESTION_BYTES = 64 * 1024
+# What a miss handles in place of the case and user it cannot open: the same work, no content.
+_STAND_IN = q.NeedToKnow(case="-" * 16, user="-" * 12, acted_for="")
+_STAND_IN_BYTES = _STAND_IN.to_bytes()
 
 
 class NodeServicer(pb_grpc.NodeServicer):
@@ -214,13 +217,27 @@ class NodeServicer(pb_grpc.NodeServicer):
         )
         answers = []
         hits: list[outbox.Disclosed] = []
+        decoys: list[outbox.Disclosed] = []
         unreadable: list[int] = []
         for index, item in enumerate(content.items):
             hit = found.get(item.lookup)
             opened = self._open_item(question, item, index, hit)
             answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
             if hit is None:
-                continue  # a miss: nothing of the question is kept here (P3)
+                # A miss: nothing of it is kept (P3); a stand-in costs what a hit costs.
+                decoys.append(
+                    outbox.Disclosed(
+                        index=index,
+                        pseudonym=secrets.token_hex(PSEUDONYM_SIZE),
+                        key_id=item.key_id,
+                        case=_STAND_IN.case,
+                        user=_STAND_IN.user,
+                        acted_for=_STAND_IN.acted_for,
+                        level=level.value,
+                        reference=_STAND_IN.case,
+                    )
+                )
+                continue
             if opened is None:
                 unreadable.append(index)
                 opened = q.NeedToKnow(case="(sealed part unreadable)", user="(unknown)")
@@ -253,7 +270,7 @@ class NodeServicer(pb_grpc.NodeServicer):
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes
         # the disclosure records from it within a second. A replay is refused here.
         self.store.answered(
-            question.answer_id, now, outbox.encode(entry, question.persons), also=keep
+            question.answer_id, now, outbox.encode(entry, question.persons, decoys), also=keep
         )
         # (The service log says "disclosed" when the trail writer records it, not here: a log
         # line written only on a hit would cost a hit time a miss does not take.)
@@ -294,4 +311,5 @@ class NodeServicer(pb_grpc.NodeServicer):
         decoy = q.need_to_know_key(secrets.token_bytes(PSEUDONYM_SIZE), question.answer_id)
         with contextlib.suppress(VerificationError, MalformedMessage):
             q.NeedToKnow.from_bytes(item.open_bytes(decoy, question.answer_id, self.org.id, index))
+        q.NeedToKnow.from_bytes(_STAND_IN_BYTES)  # what parsing an opened one costs
         return None
