@@ -44,23 +44,60 @@ def require_or_skip(problem: str | None) -> None:
     pytest.skip(problem)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; PostgreSQL gets a fresh database per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """One PostgreSQL database for the whole run (made once: CREATE DATABASE costs a checkpoint);
+    :func:`database_url` empties it before each test that uses it."""
     require_or_skip(_postgres_problem())
     name = f"betrokken_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _empty(name: str) -> None:
+    """The database as new: no session of an earlier test left in it, no setting it changed, no
+    table, sequence or type (one schema holds them all; it is made anew)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET ALL'))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+    finally:
+        admin.dispose()
+    engine = create_engine(
+        PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind: a new SQLite file, or the run's PostgreSQL database
+    emptied (every test sees it as new)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    name = request.getfixturevalue("postgres_database")
+    _empty(name)
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")
