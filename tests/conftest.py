@@ -1,11 +1,24 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), a development network, a local OPRF."""
+"""Shared fixtures: databases (SQLite and PostgreSQL), a development network, a local OPRF; and
+the two tiers.
+
+**The tiers** (docs/adr/0025-test-tiers.md). ``make check`` runs every test that starts no
+process and no browser (``-m "not e2e and not browser"``), ``make test`` everything. A test is
+``e2e`` when it starts processes — it is marked by hand, or here when it uses a fixture that does
+(:data:`PROCESS_FIXTURES`) — and ``browser`` (and ``e2e``) when it drives Chromium
+(:data:`BROWSER_FIXTURES`). So that the tier stays true, a test not marked ``e2e`` that starts a
+Python process or a browser fails, naming the marker (:func:`pytest_runtest_protocol`); small
+system tools (``chattr``, ``systemd-analyze``) are allowed.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,6 +35,52 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+# Fixtures that start processes (a running network, and everything built on it) or a browser.
+PROCESS_FIXTURES = frozenset({"running"})
+BROWSER_FIXTURES = frozenset({"browser", "browser_profile"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & (PROCESS_FIXTURES | BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _starts_a_process_of_its_own(args: Any) -> str | None:
+    """The program, if ``args`` would start Python or a browser (what ``e2e`` means)."""
+    program = args[0] if isinstance(args, list | tuple) else str(args).split()[0]
+    name = Path(os.fsdecode(program)).name
+    if os.fsdecode(program) == sys.executable or name.startswith(("python", "chrom")):
+        return name
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    if item.get_closest_marker("e2e") is not None:
+        yield
+        return
+    real = subprocess.Popen.__init__
+
+    def guarded(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        program = _starts_a_process_of_its_own(args)
+        if program is not None:
+            raise AssertionError(
+                f"{item.nodeid} starts {program}: a test that starts processes or a browser is "
+                "marked e2e (pytest.mark.e2e), so that `make check` stays free of them"
+            )
+        real(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = guarded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = real  # type: ignore[method-assign]
 
 
 def _postgres_problem() -> str | None:

@@ -48,7 +48,7 @@ class Cluster:
     def log_dir(self) -> Path:
         return self.net.directory / "logs"
 
-    def _start(self, name: str, command: list[str], address: str) -> None:
+    def _spawn(self, name: str, command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         self.log_dir.mkdir(exist_ok=True)
         log = self.log_dir / f"{name}.log"
         with log.open("ab") as handle:
@@ -60,32 +60,49 @@ class Cluster:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self.processes[name] = process
+        return process, log
+
+    def _start(self, name: str, command: list[str], address: str) -> None:
+        process, log = self._spawn(name, command)
         _wait_for_port(address, process, log, timeout=30)
 
     def start(self) -> None:
+        """Start the key service, every node and the coordinator at once, then wait until each
+        listens. They need not start in order: the coordinator reaches a node (and a node the
+        coordinator) when asked, and a node not yet up reads as unknown, never as "not serving"."""
         network = load_network(self.net.network_file)
-        self._start(
-            "keyservice",
-            betrokken_command("keyservice", "serve", "--config", self.net.keyservice_config),
-            network.keyservice.address,
-        )
-        for org in network.nodes():
-            self.start_node(org.id)
-        self._start(
-            "coordinator",
-            betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
-            network.coordinator.address,
-        )
+        starting = [
+            (
+                "keyservice",
+                betrokken_command("keyservice", "serve", "--config", self.net.keyservice_config),
+                network.keyservice.address,
+            ),
+            *(
+                (f"node-{org.id}", self._node_command(org.id), org.node_address or "")
+                for org in network.nodes()
+            ),
+            (
+                "coordinator",
+                betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
+                network.coordinator.address,
+            ),
+        ]
+        spawned = [(self._spawn(name, command), address) for name, command, address in starting]
+        try:
+            for (process, log), address in spawned:
+                _wait_for_port(address, process, log, timeout=60)
+        except BaseException:
+            self.stop()  # none left running when one could not start
+            raise
+
+    def _node_command(self, org_id: str) -> list[str]:
+        return betrokken_command("node", "serve", "--config", self.net.node_configs[org_id])
 
     def start_node(self, org_id: str) -> None:
         network = load_network(self.net.network_file)
         org = network.organisation(org_id)
         assert org is not None and org.node_address
-        self._start(
-            f"node-{org_id}",
-            betrokken_command("node", "serve", "--config", self.net.node_configs[org_id]),
-            org.node_address,
-        )
+        self._start(f"node-{org_id}", self._node_command(org_id), org.node_address)
 
     def start_portal(self, org_id: str, config: Path | None = None, name: str = "") -> str:
         """Start ``org_id``'s web portal (from its portal.toml, or ``config``); returns its

@@ -1,11 +1,16 @@
-"""A real network for end-to-end tests: every service its own process, mTLS on loopback."""
+"""A real network for end-to-end tests: every service its own process, mTLS on loopback.
+
+One network for the whole run (``running``, session-scoped): the key service, the coordinator and
+five nodes, started at once, filled from case-system exports. The commands a test gives it
+(``running.run``, ``running.query``) run in this process against those servers
+(:func:`tests.cli.invoke`): what is tested is what the command does over the real network, not
+the interpreter starting. ``running.run_process`` starts the command as its own process where that
+is the point."""
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.cluster import Cluster
 from betrokken.app.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
 from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
@@ -22,20 +27,10 @@ from betrokken.crypto.bsn import Bsn
 from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from tests.cli import Done, invoke, run_process
 from tests.harness import NetKeys
 
 PER_NODE = 40
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.stdout)
 
 
 @dataclass
@@ -51,13 +46,15 @@ class Running:
     def keys(self) -> NetKeys:
         return NetKeys(self.net)
 
-    def run(self, *args: str) -> Result:
-        done = subprocess.run(
-            betrokken_command(*args), capture_output=True, text=True, check=False, timeout=120
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+    def run(self, *args: str, stdin: str | None = None) -> Done:
+        """``betrokken ARGS`` against this network, in this process."""
+        return invoke(*args, stdin=stdin)
 
-    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Result:
+    def run_process(self, *args: str, stdin: str | None = None) -> Done:
+        """``betrokken ARGS`` as its own process (where the process boundary is the point)."""
+        return run_process(*args, stdin=stdin)
+
+    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Done:
         self.typed.add(bsn)
         return self.run(
             "query",

@@ -47,6 +47,7 @@ def test_every_unit_in_deploy_is_checked() -> None:
         ("keyservice", "keyservice", "keyservice"),
         ("portal", "node", "node"),
     ],
+    ids=["node", "coordinator", "keyservice", "portal"],
 )
 def test_each_component_has_a_hardened_unit_that_runs_its_own_command(
     component: str, account: str, schema_of: str
