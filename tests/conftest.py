@@ -39,7 +39,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 # Fixtures that start processes (a running network, and everything built on it) or a browser.
 PROCESS_FIXTURES = frozenset({"running"})
-BROWSER_FIXTURES = frozenset({"browser", "browser_profile"})
+BROWSER_FIXTURES = frozenset({"browser", "browser_profile", "chromium"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -66,6 +66,11 @@ class Cluster:
         process, log = self._spawn(name, command)
         _wait_for_port(address, process, log, timeout=30)
 
+    def start_process(self, name: str, command: list[str], address: str) -> None:
+        """Start ``command`` as this cluster's process ``name`` (its log ``logs/NAME.log``) and
+        wait until it listens on ``address``; stop it with :meth:`stop_process`."""
+        self._start(name, command, address)
+
     def start(self) -> None:
         """Start the key service, every node and the coordinator at once, then wait until each
         listens. They need not start in order: the coordinator reaches a node (and a node the
