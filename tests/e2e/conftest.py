@@ -31,6 +31,7 @@ from tests.cli import Done, invoke, run_process
 from tests.harness import NetKeys
 
 PER_NODE = 40
+Result = Done  # what a command gave: exit code, standard output and error (tests/cli.py)
 
 
 @dataclass

@@ -1,6 +1,10 @@
-"""`betrokken node import/register/withdraw/status` as real processes, with a real key service
-over mutual TLS: exports as case systems produce them, summaries that fit on a screen, imports
-cut off and finished, and a BSN that never has to be typed on the command line."""
+"""`betrokken node import/register/withdraw/status` against a real key service (its own process,
+mutual TLS): exports as case systems produce them, summaries that fit on a screen, imports cut off
+and finished, and a BSN that never has to be typed on the command line.
+
+The commands run in this process (:func:`tests.cli.invoke`) where what they do is the subject;
+an import that is cut off or interrupted, bytes on standard input, and the terminal that asks for
+the BSN without echo run as processes."""
 
 from __future__ import annotations
 
@@ -27,18 +31,12 @@ from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.crypto.bsn import Bsn, generate_bsn
 from betrokken.node.importer import BATCH
+from tests.cli import Done, invoke
 
 pytestmark = pytest.mark.e2e
 
 ORG = "politie-cli"
 SCREEN = 24
-
-
-@dataclass
-class Done:
-    code: int
-    stdout: str
-    stderr: str
 
 
 @dataclass
@@ -81,15 +79,8 @@ class Net:
         self.keyservice = None
 
     def run(self, *args: str, stdin: str | None = None) -> Done:
-        done = subprocess.run(
-            betrokken_command(*args),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        return Done(done.returncode, done.stdout, done.stderr)
+        """``betrokken ARGS`` in this process."""
+        return invoke(*args, stdin=stdin)
 
     def registrations(self) -> int:
         if not self.database.exists():
