@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,15 @@ from typing import Any
 import pytest
 
 from betrokken.app.cluster import Cluster
-from betrokken.app.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
+from betrokken.app.demo import (
+    GGZ,
+    ORGS,
+    POLITIE,
+    ZVH,
+    GroundTruth,
+    synthetic_population,
+    write_export,
+)
 from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
@@ -72,6 +81,30 @@ class Running:
             "--json",
             *extra,
         )
+
+    def start_node(self, org: str) -> None:
+        """Start ``org``'s node again and wait until the coordinator reaches it.
+
+        A stopped node's connection at the coordinator backs off before it tries again, so for a
+        moment after the node is back a question still finds it unreachable (an incomplete
+        answer, never a "no"). The sign that it is reached: a question that asks it is answered
+        completely."""
+        self.cluster.start_node(org)
+        self.wait_until_reached(org)
+
+    def wait_until_reached(self, org: str) -> None:
+        """Ask (for a person known nowhere) until no node that the question asks is unreachable
+        (whatever the node answers, even a wrong answer a test planted, it was reached)."""
+        asker, purpose = (ZVH, "zvh-triage") if org != ZVH else (POLITIE, "zsm-context")
+        deadline = time.monotonic() + 60
+        while True:
+            probe = self.query(asker, self.named["nowhere"].digits, purpose, "HARNESS-REACHED")
+            persons = probe.json.get("persons", []) if probe.stdout.startswith("{") else []
+            outcomes = [o["outcome"] for p in persons for o in p["organisations"]]
+            if outcomes and "unreachable" not in outcomes:
+                return
+            assert time.monotonic() < deadline, f"{org} not reached again:\n{probe.output}"
+            time.sleep(0.2)
 
     def all_bsns(self) -> set[str]:
         people = {b.digits for regs in self.truth.registrations.values() for b in regs}
@@ -157,8 +190,11 @@ def replaced_node(
     pb_grpc.add_NodeServicer_to_server(servicer, server)
     server.start()
     try:
+        if tls_of is None:  # an impostor is never reached: that is the test
+            running.wait_until_reached(org_id)  # the coordinator's connection backs off
+            servicer.received.clear()  # what the test sends, nothing of the wait
         yield servicer
     finally:
         server.stop(0).wait()
         store.engine.dispose()
-        running.cluster.start_node(org_id)
+        running.start_node(org_id)

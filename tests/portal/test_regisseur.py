@@ -136,7 +136,7 @@ def test_a_list_with_an_unreachable_node_is_marked_incomplete_with_hits_first(
         submit(regisseur, "/lijst")
     finally:
         export.unlink()
-        portal.running.cluster.start_node(RECLASSERING)
+        portal.running.start_node(RECLASSERING)
     text = page_text(regisseur)
     assert "Antwoord op uw lijst" in text
     assert "2 personen: 1 met een betrokken organisatie." in text
