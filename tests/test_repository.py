@@ -1,11 +1,15 @@
-"""Promises about the repository itself: the benchmarks stand on their own, and every ADR is in
-the index a successor reads first."""
+"""Promises about the repository itself: the benchmarks stand on their own, every ADR is in the
+index a successor reads first, and the check tier starts no process of its own."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,3 +47,12 @@ def test_every_adr_has_a_line_in_the_index() -> None:
     assert [name for name in numbered if name not in listed] == []
     assert sorted(listed - set(numbered)) == [], "the index links an ADR that does not exist"
     assert (adr / "0000-template.md").exists()
+
+
+def test_a_test_outside_e2e_that_starts_python_fails_and_says_to_mark_it() -> None:
+    """The guard in tests/conftest.py keeps `make check` free of processes (docs/adr/0025)."""
+    with pytest.raises(AssertionError, match="marked e2e"):
+        subprocess.run([sys.executable, "-c", "pass"], check=False)
+    with pytest.raises(AssertionError, match="marked e2e"):
+        subprocess.Popen(["/usr/bin/chromium", "--version"])
+    assert subprocess.run(["true"], check=False).returncode == 0  # a small system tool may run
