@@ -13,6 +13,7 @@ system tools (``chattr``, ``systemd-analyze``) are allowed.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import uuid
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from betrokken.app.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network, port_is_free
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf
@@ -81,6 +82,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
     finally:
         subprocess.Popen.__init__ = real  # type: ignore[method-assign]
+
+
+def network_ports(organisations: int) -> int:
+    """The first of the loopback ports a development network of ``organisations`` takes, chosen
+    at random among free blocks in 20000-29999.
+
+    ``network init`` without ``--base-port`` takes the first free block from 7400, so two runs of
+    the suite started together on one machine (engineers share one) would take the same block and
+    one network's command would reach the other's key service. A block at random makes that
+    unlikely; a network that runs processes in a test takes its ports from here."""
+    count = 3 * organisations + 4  # init_network: two services, nodes, metrics, portals
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(20000, 30000 - count)
+        if all(port_is_free(port) for port in range(base, base + count)):
+            return base
+    raise AssertionError(f"no block of {count} free loopback ports in 20000-29999")
 
 
 def _postgres_problem() -> str | None:

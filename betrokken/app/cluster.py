@@ -72,9 +72,10 @@ class Cluster:
         self._start(name, command, address)
 
     def start(self) -> None:
-        """Start the key service, every node and the coordinator at once, then wait until each
-        listens. They need not start in order: the coordinator reaches a node (and a node the
-        coordinator) when asked, and a node not yet up reads as unknown, never as "not serving"."""
+        """Start the key service and every node at once, then the coordinator, and wait until each
+        listens. The coordinator comes last because it reads the nodes' health when it starts: a
+        node reports "not serving" until its first check has run, and the coordinator would skip
+        it until its next look."""
         network = load_network(self.net.network_file)
         starting = [
             (
@@ -86,16 +87,16 @@ class Cluster:
                 (f"node-{org.id}", self._node_command(org.id), org.node_address or "")
                 for org in network.nodes()
             ),
-            (
+        ]
+        try:
+            spawned = [(self._spawn(name, command), address) for name, command, address in starting]
+            for (process, log), address in spawned:
+                _wait_for_port(address, process, log, timeout=60)
+            self._start(
                 "coordinator",
                 betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
                 network.coordinator.address,
-            ),
-        ]
-        spawned = [(self._spawn(name, command), address) for name, command, address in starting]
-        try:
-            for (process, log), address in spawned:
-                _wait_for_port(address, process, log, timeout=60)
+            )
         except BaseException:
             self.stop()  # none left running when one could not start
             raise

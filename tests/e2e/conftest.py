@@ -37,6 +37,7 @@ from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from tests.cli import Done, invoke, run_process
+from tests.conftest import network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
@@ -114,7 +115,7 @@ class Running:
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("e2e")
-    net = init_network(base / "network", ORGS, name="e2e")
+    net = init_network(base / "network", ORGS, name="e2e", base_port=network_ports(len(ORGS)))
     # One organisation declines a purpose outright, to test 'declined'.
     with net.network_file.open("a") as handle:
         handle.write(

@@ -32,6 +32,7 @@ from betrokken.config.load import load_network
 from betrokken.crypto.bsn import Bsn, generate_bsn
 from betrokken.node.importer import BATCH
 from tests.cli import Done, invoke
+from tests.conftest import network_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +94,15 @@ class Net:
 
 
 def _network(base: Path) -> Iterator[Net]:
-    net = Net(init_network(base / "net", ["zvh-cli", ORG], name="cli-test", quota=1_000_000))
+    net = Net(
+        init_network(
+            base / "net",
+            ["zvh-cli", ORG],
+            name="cli-test",
+            quota=1_000_000,
+            base_port=network_ports(2),
+        )
+    )
     net.start_keyservice()
     try:
         yield net
@@ -390,7 +399,15 @@ def test_ctrl_c_during_an_import_exits_130_and_says_how_far_it_got(tmp_path: Pat
     """Deterministic: the key service lets two batches through and holds the third, so the
     import is waiting mid-way (two batches stored) when Ctrl-C comes, however loaded the
     machine; it can never finish first."""
-    net = Net(init_network(tmp_path / "net", ["zvh-cli", ORG], name="cli-test", quota=1_000_000))
+    net = Net(
+        init_network(
+            tmp_path / "net",
+            ["zvh-cli", ORG],
+            name="cli-test",
+            quota=1_000_000,
+            base_port=network_ports(2),
+        )
+    )
     export = tmp_path / "export.csv"
     _export(export, _people(6_000, seed=3), bad=False)
     gate = Gate(open_calls=2)
