@@ -107,6 +107,17 @@ class Running:
             assert time.monotonic() < deadline, f"{org} not reached again:\n{probe.output}"
             time.sleep(0.2)
 
+    def wait_until_answered(self) -> None:
+        """Ask until a question is answered completely: the sign that the network is ready (the
+        coordinator has reached every node, each node has witnessed its log)."""
+        deadline = time.monotonic() + 60
+        while True:
+            probe = self.query(ZVH, self.named["nowhere"].digits, "zvh-triage", "HARNESS-READY")
+            if probe.code == 0:
+                return
+            assert time.monotonic() < deadline, f"the network never answered:\n{probe.output}"
+            time.sleep(0.2)
+
     def all_bsns(self) -> set[str]:
         people = {b.digits for regs in self.truth.registrations.values() for b in regs}
         return people | {b.digits for b in self.named.values()} | self.typed
@@ -140,6 +151,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             assert result.code == 2, result.stdout + result.stderr
             assert f"{expected} added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
         shutil.rmtree(exports)
+        state.wait_until_answered()
         yield state
     finally:
         cluster.stop()
