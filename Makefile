@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint lock drill protos clean bench bench-quick
+.PHONY: demo test check check-tests lint lock drill protos clean bench bench-quick
 
 # Everything is installed from the hashed locks in requirements/ (docs/adr/0023-locked-installs.md),
 # so a new upstream release cannot change what a fresh clone runs; `make lock` writes them anew
@@ -34,8 +34,17 @@ $(VENV)/.installed-lint: requirements/lint.txt pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/betrokken demo
 
+# The tiers (docs/adr/0025-test-tiers.md). `test` runs every test (what CI runs); `check` is the
+# loop while working: lint and every test that starts no process and no browser, side by side on
+# the two cores, within 90 seconds. Under CI=true no test skips for want of PostgreSQL or Chromium.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+check: $(VENV)/.installed-lint
+	@$(MAKE) --no-print-directory --output-sync=target -j2 lint check-tests
+
+check-tests: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not e2e and not browser"
 
 lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ import cProfile
 import io
 import pstats
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,11 +28,11 @@ from betrokken.app.cluster import Cluster
 class ProfiledCluster(Cluster):
     profiles: Path
 
-    def _start(self, name: str, command: list[str], address: str) -> None:
+    def _spawn(self, name: str, command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         # command is [python, "-m", "betrokken", ...]: every thread profiled (bench/profiled.py)
         script = str(Path(__file__).with_name("profiled.py"))
         out = str(self.profiles / f"{name}.prof")
-        super()._start(name, [command[0], script, out, *command[3:]], address)
+        return super()._spawn(name, [command[0], script, out, *command[3:]])
 
 
 def report(path: Path, title: str, top: int) -> str:

@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 from sqlalchemy import (
     Connection,
@@ -36,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from betrokken import lifecycle
 from betrokken.audit.log import RECORDS, AuditLog
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.clock import utcnow
@@ -45,6 +45,11 @@ from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.crypto.question import lookup_key
 from betrokken.db import make_engine
 from betrokken.errors import QuestionRefused, Unavailable
+
+# The lifecycle rules' names, as callers of the store know them.
+from betrokken.lifecycle import KEEPABLE as KEEPABLE
+from betrokken.lifecycle import Change as Change
+from betrokken.lifecycle import Marker
 
 
 class Base(DeclarativeBase):
@@ -122,17 +127,6 @@ class AnsweredQuestion(Base):
 
 class _Contended(Exception):
     """Another trail writer claimed some of the same outbox entries first."""
-
-
-class Change(StrEnum):
-    ADDED = "added"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"  # the same facts, confirmed again (the retention term starts anew)
-    KEPT_WITHDRAWN = "kept withdrawn"  # withdrawn by hand; not registered again (no reactivate)
-    ALREADY_ENDED = "already ended"  # the result would end before today: nothing stored
-
-
-KEEPABLE = frozenset({"domain", "contact", "since", "until", "reference", "disclosure", "advice"})
 
 
 @dataclass(frozen=True)
@@ -316,14 +310,14 @@ class NodeStore:
             }
             for reg in registrations:
                 ident = _ident(reg)
-                result, entry = self._upsert_one(
+                result, entry, marker = self._upsert_one(
                     session, reg, existing, withdrawn.get(ident), now, latest, reactivate, actor
                 )
-                if result.change is Change.KEPT_WITHDRAWN and ident in withdrawn:
+                if marker is Marker.EXTEND and ident in withdrawn:
                     # Seen again in the case system: remember the withdrawal for a term more.
-                    marker = withdrawn[ident]
-                    marker.remember_until = max(marker.remember_until, latest)
-                elif ident in withdrawn and result.change is Change.ADDED:
+                    kept = withdrawn[ident]
+                    kept.remember_until = max(kept.remember_until, latest)
+                elif marker is Marker.FORGET and ident in withdrawn:
                     session.delete(withdrawn.pop(ident))
                 results.append(result)
                 if entry is not None:
@@ -401,17 +395,11 @@ class NodeStore:
         latest: dt.date,
         reactivate: bool,
         actor: str,
-    ) -> tuple[Stored, AuditEntry | None]:
-        today = now.date()
+    ) -> tuple[Stored, AuditEntry | None, Marker]:
+        """Apply what the lifecycle rules (:func:`betrokken.lifecycle.decide`) say of ``reg``."""
         ident = _ident(reg)
         row = existing.get(ident)
-        if row is None and withdrawal is not None and not reactivate:
-            return Stored(
-                Change.KEPT_WITHDRAWN,
-                withdrawn_on=withdrawal.withdrawn_on,
-                withdrawal_id=withdrawal.id,
-            ), None
-        values: dict[str, object] = {
+        given: dict[str, object] = {
             "domain": reg.domain,
             "contact": reg.contact,
             "since": reg.since,
@@ -420,68 +408,69 @@ class NodeStore:
             "disclosure": reg.disclosure.value if reg.disclosure else None,
             "advice": reg.advice,
         }
+        held = None
         if row is not None:
-            for name in reg.keep:
-                column = "given_until" if name == "until" else name
-                values[column] = getattr(row, column)
-        given = values["given_until"]
-        assert given is None or isinstance(given, dt.date)
-        until = min(given, latest) if given else latest
-        since = values["since"]
-        assert isinstance(since, dt.date)
-        if until < today:
-            return Stored(
-                Change.ALREADY_ENDED,
-                given_until=given,
-                since=since,
-                registration_id=row.id if row else None,
-            ), None
-        details = {
-            "reference": str(values["reference"] or ""),
-            "since": since.isoformat(),
-            "until": given.isoformat() if given else "open",
-            "advice": str(values["advice"] or ""),
-        }
+            held = lifecycle.Held({c: getattr(row, c) for c in given}, row.until)
+        decision = lifecycle.decide(
+            given,
+            held,
+            keep=reg.keep,
+            withdrawn=withdrawal is not None,
+            reactivate=reactivate,
+            today=now.date(),
+            term_end=latest,
+        )
+        withdrawn_on = withdrawal.withdrawn_on if withdrawal is not None else None
+        if not decision.stores:  # kept withdrawn, or already ended: nothing stored
+            kept = withdrawal if decision.change is Change.KEPT_WITHDRAWN else None
+            return (
+                Stored(
+                    decision.change,
+                    given_until=decision.given_until,
+                    since=decision.since,
+                    withdrawn_on=kept.withdrawn_on if kept else None,
+                    registration_id=row.id if row else None,
+                    withdrawal_id=kept.id if kept else None,
+                ),
+                None,
+                decision.marker,
+            )
+        assert decision.until is not None
         if row is None:
             row = RegistrationRow(
                 pseudonym=reg.pseudonym.value,
                 lookup_key=lookup_key(reg.pseudonym.value),
                 key_id=reg.pseudonym.key_id,
-                until=until,
+                until=decision.until,
                 confirmed_at=now,
                 created_at=now,
                 updated_at=now,
-                **values,
+                **decision.facts,
             )
             session.add(row)
             existing[ident] = row
-            if withdrawal is not None:
-                details["reactivated"] = f"withdrawn by hand on {withdrawal.withdrawn_on}"
-            change = Change.ADDED
         else:
-            was_ended = row.until < today
-            changed = was_ended or any(getattr(row, k) != v for k, v in values.items())
-            for column, value in values.items():
+            for column, value in decision.facts.items():
                 setattr(row, column, value)
-            row.until = until
+            row.until = decision.until
             row.confirmed_at = now
-            if changed:
+            if decision.change is Change.UPDATED:
                 row.updated_at = now
-            change = Change.UPDATED if changed else Change.UNCHANGED
         stored = Stored(
-            change,
-            until=until,
-            given_until=given,
-            since=since,
-            withdrawn_on=withdrawal.withdrawn_on if withdrawal is not None else None,
+            decision.change,
+            until=decision.until,
+            given_until=decision.given_until,
+            since=decision.since,
+            withdrawn_on=withdrawn_on,
             registration_id=row.id,
         )
-        if change is Change.UNCHANGED:
-            return stored, None
+        if not decision.recorded:
+            return stored, None, decision.marker
+        details = lifecycle.trail_details(decision, withdrawn_on)
         entry = self._trail_entry(
-            change.value, reg.pseudonym.value, reg.pseudonym.key_id, actor, **details
+            decision.change.value, reg.pseudonym.value, reg.pseudonym.key_id, actor, **details
         )
-        return stored, entry
+        return stored, entry, decision.marker
 
     def withdraw(
         self,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import secrets
@@ -23,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from betrokken.audit.record import Event
+from betrokken.clock import utcnow
 from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
 from betrokken.portal import i18n, login
@@ -208,9 +210,9 @@ def write_session_secret(path: Path) -> None:
     path.write_text(secrets.token_hex(32) + "\n")
 
 
-def build_portal(loaded: LoadedPortal) -> Portal:
-    """The running portal's state: the organisation's requester, trail, accounts, sessions."""
-    import datetime as dt
+def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow) -> Portal:
+    """The running portal's state: the organisation's requester, trail, accounts, sessions;
+    ``clock`` is the time logins and sessions are measured by (tests move one on)."""
 
     from betrokken.portal.users import UserStore
     from betrokken.requester.client import Requester
@@ -239,10 +241,12 @@ def build_portal(loaded: LoadedPortal) -> Portal:
             secret,
             idle_seconds=config.session_idle_minutes * 60,
             max_seconds=config.session_max_hours * 3600,
+            clock=lambda: clock().timestamp(),
         ),
         trail=requester.trail,
         users=users,
         ask=requester.ask,
+        clock=clock,
     )
     if config.oidc is not None:
         from betrokken.portal.oidc import OidcLogin

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from betrokken.clikit import guard
 from betrokken.errors import BadInput
+
+if TYPE_CHECKING:
+    from betrokken.config.load import LoadedPortal
 
 portal_config_option = click.option(
     "--config",
@@ -33,13 +39,20 @@ def portal() -> None:
 @guard
 def serve(config_path: Path) -> None:
     """Serve the portal (HTTPS, or HTTP on loopback behind a reverse proxy) until stopped."""
+    from betrokken.config.load import load_portal
+
+    run_portal(load_portal(config_path))
+
+
+def run_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] | None = None) -> None:
+    """Serve the portal of ``loaded`` until SIGTERM or SIGINT (then exit code 0); ``clock`` is the
+    time its logins and sessions are measured by (the real one unless a test gives another)."""
     import uvicorn
 
-    from betrokken.config.load import load_portal
+    from betrokken.clock import utcnow
     from betrokken.portal.app import build_portal, create_app
 
-    loaded = load_portal(config_path)
-    app = create_app(build_portal(loaded))
+    app = create_app(build_portal(loaded, clock or utcnow))
     host, port = loaded.portal.listen.rsplit(":", 1)
     tls = loaded.portal.tls
     from betrokken.service import configure_logging

@@ -75,7 +75,7 @@ async def login_submit(request: Request) -> Response:
     code = str(form.get("code", ""))
     from starlette.concurrency import run_in_threadpool
 
-    outcome = await run_in_threadpool(portal.users.login, username, password, code)
+    outcome = await run_in_threadpool(portal.users.login, username, password, code, portal.clock())
     if outcome.account is not None:
         account = outcome.account
         user = PortalUser(

@@ -68,6 +68,9 @@ class Portal:
     oidc: Any = None  # betrokken.portal.oidc.OidcLogin when configured
     modules: list[RoleModule] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The portal's clock: what logins (the TOTP step, a lock-out) and sessions (idle, maximum)
+    # are measured by. Tests give one they move on rather than wait for real time to pass.
+    clock: Callable[[], dt.datetime] = utcnow
 
     @property
     def label(self) -> str:

@@ -1,16 +1,30 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), a development network, a local OPRF."""
+"""Shared fixtures: databases (SQLite and PostgreSQL), a development network, a local OPRF; and
+the two tiers.
+
+**The tiers** (docs/adr/0025-test-tiers.md). ``make check`` runs every test that starts no
+process and no browser (``-m "not e2e and not browser"``), ``make test`` everything. A test is
+``e2e`` when it starts processes — it is marked by hand, or here when it uses a fixture that does
+(:data:`PROCESS_FIXTURES`) — and ``browser`` (and ``e2e``) when it drives Chromium
+(:data:`BROWSER_FIXTURES`). So that the tier stays true, a test not marked ``e2e`` that starts a
+Python process or a browser fails, naming the marker (:func:`pytest_runtest_protocol`); small
+system tools (``chattr``, ``systemd-analyze``) are allowed.
+"""
 
 from __future__ import annotations
 
 import os
+import random
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from betrokken.app.devnet import DevNetwork, init_network
+from betrokken.app.devnet import DevNetwork, init_network, port_is_free
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
 from betrokken.crypto import oprf
@@ -22,6 +36,69 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+# Fixtures that start processes (a running network, and everything built on it) or a browser.
+PROCESS_FIXTURES = frozenset({"running"})
+BROWSER_FIXTURES = frozenset({"browser", "browser_profile", "chromium"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & (PROCESS_FIXTURES | BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _starts_a_process_of_its_own(args: Any) -> str | None:
+    """The program, if ``args`` would start Python or a browser (what ``e2e`` means)."""
+    program = args[0] if isinstance(args, list | tuple) else str(args).split()[0]
+    name = Path(os.fsdecode(program)).name
+    if os.fsdecode(program) == sys.executable or name.startswith(("python", "chrom")):
+        return name
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    if item.get_closest_marker("e2e") is not None:
+        yield
+        return
+    real = subprocess.Popen.__init__
+
+    def guarded(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        program = _starts_a_process_of_its_own(args)
+        if program is not None:
+            raise AssertionError(
+                f"{item.nodeid} starts {program}: a test that starts processes or a browser is "
+                "marked e2e (pytest.mark.e2e), so that `make check` stays free of them"
+            )
+        real(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = guarded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = real  # type: ignore[method-assign]
+
+
+def network_ports(organisations: int) -> int:
+    """The first of the loopback ports a development network of ``organisations`` takes, chosen
+    at random among free blocks in 20000-29999.
+
+    ``network init`` without ``--base-port`` takes the first free block from 7400, so two runs of
+    the suite started together on one machine (engineers share one) would take the same block and
+    one network's command would reach the other's key service. A block at random makes that
+    unlikely; a network that runs processes in a test takes its ports from here."""
+    count = 3 * organisations + 4  # init_network: two services, nodes, metrics, portals
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(20000, 30000 - count)
+        if all(port_is_free(port) for port in range(base, base + count)):
+            return base
+    raise AssertionError(f"no block of {count} free loopback ports in 20000-29999")
 
 
 def _postgres_problem() -> str | None:
@@ -44,23 +121,60 @@ def require_or_skip(problem: str | None) -> None:
     pytest.skip(problem)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; PostgreSQL gets a fresh database per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """One PostgreSQL database for the whole run (made once: CREATE DATABASE costs a checkpoint);
+    :func:`database_url` empties it before each test that uses it."""
     require_or_skip(_postgres_problem())
     name = f"betrokken_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _empty(name: str) -> None:
+    """The database as new: no session of an earlier test left in it, no setting it changed, no
+    table, sequence or type (one schema holds them all; it is made anew)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET ALL'))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+    finally:
+        admin.dispose()
+    engine = create_engine(
+        PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind: a new SQLite file, or the run's PostgreSQL database
+    emptied (every test sees it as new)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    name = request.getfixturevalue("postgres_database")
+    _empty(name)
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")

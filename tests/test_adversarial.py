@@ -503,6 +503,7 @@ def test_a_component_with_another_organisations_certificate_refuses_to_start(
     _ = (replace, WrongRole)
 
 
+@pytest.mark.e2e
 def test_a_node_started_with_another_organisations_certificate_refuses_to_start(
     devnet: DevNetwork,
 ) -> None:

@@ -439,6 +439,7 @@ def _process(
 
 
 @pytest.mark.parametrize("command", SERVE)
+@pytest.mark.e2e
 def test_serve_commands_with_a_broken_config_exit_cleanly(
     world: World, command: tuple[str, str]
 ) -> None:
@@ -451,6 +452,7 @@ def test_serve_commands_with_a_broken_config_exit_cleanly(
         assert b"Traceback" not in done.stderr + done.stdout
 
 
+@pytest.mark.e2e
 def test_bytes_that_are_not_utf8_on_the_command_line_are_bad_input(world: World) -> None:
     done = _process(
         "query",
@@ -470,6 +472,7 @@ def test_bytes_that_are_not_utf8_on_the_command_line_are_bad_input(world: World)
     assert b"--user must be printable text" in done.stderr and b"\\xff\\xfe" in done.stderr
 
 
+@pytest.mark.e2e
 def test_grpc_core_lines_stay_off_the_terminal(world: World, tmp_path: Path) -> None:
     """A command meeting a server of another network's CA prints betrokken's message only —
     not gRPC's own "Handshake failed" lines (they do appear when GRPC_VERBOSITY is asked for)."""

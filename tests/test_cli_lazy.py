@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 from betrokken.app.cli import LAZY_COMMANDS, main
 
@@ -19,6 +20,7 @@ def test_every_lazily_listed_help_line_is_the_commands_own_short_help() -> None:
         assert command.get_short_help_str(limit=1000) == short, name
 
 
+@pytest.mark.e2e
 def test_help_lists_every_command_without_importing_sqlalchemy_or_grpc() -> None:
     probe = (
         "import sys\n"

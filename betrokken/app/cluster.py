@@ -48,7 +48,7 @@ class Cluster:
     def log_dir(self) -> Path:
         return self.net.directory / "logs"
 
-    def _start(self, name: str, command: list[str], address: str) -> None:
+    def _spawn(self, name: str, command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         self.log_dir.mkdir(exist_ok=True)
         log = self.log_dir / f"{name}.log"
         with log.open("ab") as handle:
@@ -60,32 +60,55 @@ class Cluster:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self.processes[name] = process
+        return process, log
+
+    def _start(self, name: str, command: list[str], address: str) -> None:
+        process, log = self._spawn(name, command)
         _wait_for_port(address, process, log, timeout=30)
 
+    def start_process(self, name: str, command: list[str], address: str) -> None:
+        """Start ``command`` as this cluster's process ``name`` (its log ``logs/NAME.log``) and
+        wait until it listens on ``address``; stop it with :meth:`stop_process`."""
+        self._start(name, command, address)
+
     def start(self) -> None:
+        """Start the key service and every node at once, then the coordinator, and wait until each
+        listens. The coordinator comes last because it reads the nodes' health when it starts: a
+        node reports "not serving" until its first check has run, and the coordinator would skip
+        it until its next look."""
         network = load_network(self.net.network_file)
-        self._start(
-            "keyservice",
-            betrokken_command("keyservice", "serve", "--config", self.net.keyservice_config),
-            network.keyservice.address,
-        )
-        for org in network.nodes():
-            self.start_node(org.id)
-        self._start(
-            "coordinator",
-            betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
-            network.coordinator.address,
-        )
+        starting = [
+            (
+                "keyservice",
+                betrokken_command("keyservice", "serve", "--config", self.net.keyservice_config),
+                network.keyservice.address,
+            ),
+            *(
+                (f"node-{org.id}", self._node_command(org.id), org.node_address or "")
+                for org in network.nodes()
+            ),
+        ]
+        try:
+            spawned = [(self._spawn(name, command), address) for name, command, address in starting]
+            for (process, log), address in spawned:
+                _wait_for_port(address, process, log, timeout=60)
+            self._start(
+                "coordinator",
+                betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
+                network.coordinator.address,
+            )
+        except BaseException:
+            self.stop()  # none left running when one could not start
+            raise
+
+    def _node_command(self, org_id: str) -> list[str]:
+        return betrokken_command("node", "serve", "--config", self.net.node_configs[org_id])
 
     def start_node(self, org_id: str) -> None:
         network = load_network(self.net.network_file)
         org = network.organisation(org_id)
         assert org is not None and org.node_address
-        self._start(
-            f"node-{org_id}",
-            betrokken_command("node", "serve", "--config", self.net.node_configs[org_id]),
-            org.node_address,
-        )
+        self._start(f"node-{org_id}", self._node_command(org_id), org.node_address)
 
     def start_portal(self, org_id: str, config: Path | None = None, name: str = "") -> str:
         """Start ``org_id``'s web portal (from its portal.toml, or ``config``); returns its

@@ -12,7 +12,7 @@ import logging
 import random
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,7 +63,7 @@ def _append_in_batches(log: AuditLog, total: int, seed: int) -> None:
         done += batch
 
 
-def _assert_proofs_equal(log: AuditLog, sizes: range) -> None:
+def _assert_proofs_equal(log: AuditLog, sizes: Iterable[int]) -> None:
     leaves = log.leaf_hashes()
     for n in sizes:
         tree = leaves[:n]
@@ -83,9 +83,35 @@ def log_of_300(tmp_path_factory: pytest.TempPathFactory) -> AuditLog:
 def test_proofs_from_stored_hashes_equal_proofs_from_all_leaves_for_every_size_up_to_300(
     log_of_300: AuditLog,
 ) -> None:
-    """Every n <= 300, every index and every old size, from one log read at older sizes."""
-    _assert_proofs_equal(log_of_300, range(1, 301))
+    """Every n <= 300, every index and every old size, from one log read at older sizes.
+
+    A proof from the log is ``merkle.inclusion_proof_from`` / ``consistency_proof_from`` over the
+    subtree hashes the log reads for it. That assembly is swept once, exhaustively, in
+    tests/crypto/test_merkle.py (every index and old size of every n <= 300 against the RFC's
+    all-leaves proofs); here, for every n <= 300, every subtree hash any of those proofs asks for
+    is read from the stored hashes the way a proof reads it (one read per n) and must be that
+    subtree's hash from all the leaves. Whole proofs through the log's own methods are compared
+    for every index and old size at the sizes around which the tree's shape turns.
+    """
+    leaves = log_of_300.leaf_hashes()
+    reference: dict[merkle.Subtree, bytes] = {}
+    for n in range(1, 301):
+        asked: set[merkle.Subtree] = set()
+        for i in range(n):
+            asked.update(merkle.inclusion_subtrees(i, n))
+        for m in range(n + 1):
+            asked.update(merkle.consistency_subtrees(m, n))
+        for subtree in asked - reference.keys():
+            start, end = merkle.subtree_range(*subtree)
+            reference[subtree] = merkle.root(leaves[start:end])
+        read = log_of_300._subtree_hashes(n, sorted(asked))
+        assert read == {subtree: reference[subtree] for subtree in asked}, n
+    _assert_proofs_equal(log_of_300, SHAPE_TURNS)
     assert verify_log(log_of_300, KEY.verifier()).ok
+
+
+# Sizes at which the tree's shape turns (a power of two, one less, one more) and the largest.
+SHAPE_TURNS = [63, 64, 65, 127, 128, 129, 255, 256, 257, 299, 300]
 
 
 def test_the_root_of_every_checkpoint_comes_from_the_stored_hashes(log_of_300: AuditLog) -> None:

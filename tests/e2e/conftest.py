@@ -1,12 +1,18 @@
-"""A real network for end-to-end tests: every service its own process, mTLS on loopback."""
+"""A real network for end-to-end tests: every service its own process, mTLS on loopback.
+
+One network for the whole run (``running``, session-scoped): the key service, the coordinator and
+five nodes, started at once, filled from case-system exports. The commands a test gives it
+(``running.run``, ``running.query``) run in this process against those servers
+(:func:`tests.cli.invoke`): what is tested is what the command does over the real network, not
+the interpreter starting. ``running.run_process`` starts the command as its own process where that
+is the point."""
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
-import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,8 +20,16 @@ from typing import Any
 
 import pytest
 
-from betrokken.app.cluster import Cluster, betrokken_command
-from betrokken.app.demo import GGZ, ORGS, GroundTruth, synthetic_population, write_export
+from betrokken.app.cluster import Cluster
+from betrokken.app.demo import (
+    GGZ,
+    ORGS,
+    POLITIE,
+    ZVH,
+    GroundTruth,
+    synthetic_population,
+    write_export,
+)
 from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import Network
@@ -23,20 +37,12 @@ from betrokken.crypto.bsn import Bsn
 from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from tests.cli import Done, invoke, run_process
+from tests.conftest import network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.stdout)
+Result = Done  # what a command gave: exit code, standard output and error (tests/cli.py)
 
 
 @dataclass
@@ -52,13 +58,15 @@ class Running:
     def keys(self) -> NetKeys:
         return NetKeys(self.net)
 
-    def run(self, *args: str) -> Result:
-        done = subprocess.run(
-            betrokken_command(*args), capture_output=True, text=True, check=False, timeout=120
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+    def run(self, *args: str, stdin: str | None = None) -> Done:
+        """``betrokken ARGS`` against this network, in this process."""
+        return invoke(*args, stdin=stdin)
 
-    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Result:
+    def run_process(self, *args: str, stdin: str | None = None) -> Done:
+        """``betrokken ARGS`` as its own process (where the process boundary is the point)."""
+        return run_process(*args, stdin=stdin)
+
+    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Done:
         self.typed.add(bsn)
         return self.run(
             "query",
@@ -76,6 +84,41 @@ class Running:
             *extra,
         )
 
+    def start_node(self, org: str) -> None:
+        """Start ``org``'s node again and wait until the coordinator reaches it.
+
+        A stopped node's connection at the coordinator backs off before it tries again, so for a
+        moment after the node is back a question still finds it unreachable (an incomplete
+        answer, never a "no"). The sign that it is reached: a question that asks it is answered
+        completely."""
+        self.cluster.start_node(org)
+        self.wait_until_reached(org)
+
+    def wait_until_reached(self, org: str) -> None:
+        """Ask (for a person known nowhere) until no node that the question asks is unreachable
+        (whatever the node answers, even a wrong answer a test planted, it was reached)."""
+        asker, purpose = (ZVH, "zvh-triage") if org != ZVH else (POLITIE, "zsm-context")
+        deadline = time.monotonic() + 60
+        while True:
+            probe = self.query(asker, self.named["nowhere"].digits, purpose, "HARNESS-REACHED")
+            persons = probe.json.get("persons", []) if probe.stdout.startswith("{") else []
+            outcomes = [o["outcome"] for p in persons for o in p["organisations"]]
+            if outcomes and "unreachable" not in outcomes:
+                return
+            assert time.monotonic() < deadline, f"{org} not reached again:\n{probe.output}"
+            time.sleep(0.2)
+
+    def wait_until_answered(self) -> None:
+        """Ask until a question is answered completely: the sign that the network is ready (the
+        coordinator has reached every node, each node has witnessed its log)."""
+        deadline = time.monotonic() + 60
+        while True:
+            probe = self.query(ZVH, self.named["nowhere"].digits, "zvh-triage", "HARNESS-READY")
+            if probe.code == 0:
+                return
+            assert time.monotonic() < deadline, f"the network never answered:\n{probe.output}"
+            time.sleep(0.2)
+
     def all_bsns(self) -> set[str]:
         people = {b.digits for regs in self.truth.registrations.values() for b in regs}
         return people | {b.digits for b in self.named.values()} | self.typed
@@ -84,7 +127,7 @@ class Running:
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("e2e")
-    net = init_network(base / "network", ORGS, name="e2e")
+    net = init_network(base / "network", ORGS, name="e2e", base_port=network_ports(len(ORGS)))
     # One organisation declines a purpose outright, to test 'declined'.
     with net.network_file.open("a") as handle:
         handle.write(
@@ -109,6 +152,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             assert result.code == 2, result.stdout + result.stderr
             assert f"{expected} added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
         shutil.rmtree(exports)
+        state.wait_until_answered()
         yield state
     finally:
         cluster.stop()
@@ -164,6 +208,9 @@ def replaced_node(
     server.start()
     thread.start()
     try:
+        if tls_of is None:  # an impostor is never reached: that is the test
+            running.wait_until_reached(org_id)  # the coordinator's connection backs off
+            servicer.received.clear()  # what the test sends, nothing of the wait
         yield servicer
     finally:
         server.stop(0).wait()
@@ -171,4 +218,4 @@ def replaced_node(
         thread.join()
         writer.drain()
         store.engine.dispose()
-        running.cluster.start_node(org_id)
+        running.start_node(org_id)

@@ -66,9 +66,15 @@ def _some_queries(running: Running) -> None:
         assert running.query(ZVH, bsn.digits, "zvh-triage", "CASE-AUDIT").code == 0
 
 
-@pytest.fixture
-def tampered(running: Running, tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
+@pytest.fixture(scope="module")
+def queried(running: Running) -> None:
+    """Questions in the coordinator's log, asked once for the tampering tests of this module."""
     _some_queries(running)
+
+
+@pytest.fixture
+def tampered(running: Running, queried: None, tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
+    """A copy of the coordinator's database (and a configuration reading it) to tamper with."""
     db = _copy_db(_coordinator_db(running), tmp_path / "copy.db")
     with sqlite3.connect(db) as conn:
         (size,) = conn.execute("select count(*) from log_records").fetchone()

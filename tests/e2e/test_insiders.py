@@ -752,7 +752,7 @@ def _small_keyservice(running: Running, quota: int) -> Network:
             ]
         )
     )
-    running.cluster._start(
+    running.cluster.start_process(
         f"keyservice-{quota}",
         betrokken_command("keyservice", "serve", "--config", folder / "keyservice.toml"),
         address,

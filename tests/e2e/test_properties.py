@@ -83,7 +83,7 @@ def test_p1_no_bsn_at_rest(running: Running) -> None:
     try:
         assert running.query(ZVH, several, "zvh-triage").code == 3
     finally:
-        running.cluster.start_node(GGZ)
+        running.start_node(GGZ)
     # register and withdraw one at a time too
     one = running.named["one"].digits
     config = str(running.net.node_configs[POLITIE])
@@ -221,7 +221,7 @@ def test_p5_never_a_false_no(running: Running) -> None:
     try:
         result = running.query(ZVH, bsn, "zvh-triage")
     finally:
-        running.cluster.start_node(RECLASSERING)
+        running.start_node(RECLASSERING)
     assert result.code == 3
     answer = result.json
     assert answer["complete"] is False and answer["persons"][0]["complete"] is False

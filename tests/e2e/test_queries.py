@@ -132,7 +132,7 @@ def test_a_stopped_node_makes_the_answer_partial(running: Running) -> None:
             "C-2",
         )
     finally:
-        running.cluster.start_node(RECLASSERING)
+        running.start_node(RECLASSERING)
     assert result.code == 3
     answer = result.json
     assert answer["complete"] is False

@@ -86,10 +86,12 @@ def test_a_hung_node_costs_the_other_nodes_nothing_under_32_concurrent_questions
 
 # --- item 5: the answer, then the problem ---------------------------------------------------------
 def test_an_unwritable_trail_still_shows_the_answer_then_the_problem(running: Running) -> None:
+    # As processes: each opens the database when it starts, as a user's command does (a
+    # connection this process already holds would still write).
     database = running.net.node_configs[ZVH].parent / "node.db"
     person = running.named["several"].digits
     with read_only(database):
-        text = running.run(
+        text = running.run_process(
             "query",
             "--config",
             str(running.net.node_configs[ZVH]),
@@ -102,7 +104,20 @@ def test_an_unwritable_trail_still_shows_the_answer_then_the_problem(running: Ru
             "--user",
             "regisseur",
         )
-        answer = running.query(ZVH, person, "zvh-triage", "C-TRAIL-RO-JSON")
+        answer = running.run_process(
+            "query",
+            "--config",
+            str(running.net.node_configs[ZVH]),
+            "--bsn",
+            person,
+            "--purpose",
+            "zvh-triage",
+            "--case",
+            "C-TRAIL-RO-JSON",
+            "--user",
+            "tester",
+            "--json",
+        )
     running.typed.add(person)
     assert text.code == 7, text.stderr
     assert "Traceback" not in text.stderr

@@ -1,6 +1,10 @@
-"""`betrokken node import/register/withdraw/status` as real processes, with a real key service
-over mutual TLS: exports as case systems produce them, summaries that fit on a screen, imports
-cut off and finished, and a BSN that never has to be typed on the command line."""
+"""`betrokken node import/register/withdraw/status` against a real key service (its own process,
+mutual TLS): exports as case systems produce them, summaries that fit on a screen, imports cut off
+and finished, and a BSN that never has to be typed on the command line.
+
+The commands run in this process (:func:`tests.cli.invoke`) where what they do is the subject;
+an import that is cut off or interrupted, bytes on standard input, and the terminal that asks for
+the BSN without echo run as processes."""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,18 +30,14 @@ from betrokken.app.cluster import betrokken_command
 from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.crypto.bsn import Bsn, generate_bsn
+from betrokken.node.importer import BATCH
+from tests.cli import Done, invoke
+from tests.conftest import network_ports
 
 pytestmark = pytest.mark.e2e
 
 ORG = "politie-cli"
 SCREEN = 24
-
-
-@dataclass
-class Done:
-    code: int
-    stdout: str
-    stderr: str
 
 
 @dataclass
@@ -77,15 +80,8 @@ class Net:
         self.keyservice = None
 
     def run(self, *args: str, stdin: str | None = None) -> Done:
-        done = subprocess.run(
-            betrokken_command(*args),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        return Done(done.returncode, done.stdout, done.stderr)
+        """``betrokken ARGS`` in this process."""
+        return invoke(*args, stdin=stdin)
 
     def registrations(self) -> int:
         if not self.database.exists():
@@ -98,7 +94,15 @@ class Net:
 
 
 def _network(base: Path) -> Iterator[Net]:
-    net = Net(init_network(base / "net", ["zvh-cli", ORG], name="cli-test", quota=1_000_000))
+    net = Net(
+        init_network(
+            base / "net",
+            ["zvh-cli", ORG],
+            name="cli-test",
+            quota=1_000_000,
+            base_port=network_ports(2),
+        )
+    )
     net.start_keyservice()
     try:
         yield net
@@ -337,18 +341,86 @@ def test_an_import_cut_off_by_the_key_service_says_how_far_it_got_and_a_rerun_fi
     assert net.registrations() == 6_000
 
 
-def test_ctrl_c_during_an_import_exits_130_and_says_how_far_it_got(
-    own_network: Net, tmp_path: Path
-) -> None:
-    net = own_network
+@dataclass
+class Gate:
+    """Lets ``open_calls`` import evaluations through, then holds each further one until
+    released: an import held there is mid-way, with a known number of batches stored."""
+
+    open_calls: int
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    holding: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def passes(self) -> None:
+        with self.lock:
+            self.calls += 1
+            held = self.calls > self.open_calls
+        if held:
+            self.holding.set()
+            self.released.wait(120)
+
+
+@contextmanager
+def gated_keyservice(net: DevNetwork, gate: Gate) -> Iterator[None]:
+    """The network's key service in this process (its own keys, database and certificate, mutual
+    TLS on its own address), with ``gate`` in front of every import evaluation."""
+    from betrokken.config.load import load_keyservice
+    from betrokken.identity.rpc import make_server
+    from betrokken.keyservice.keys import KeyRing, read_seed
+    from betrokken.keyservice.servicer import KeyServiceServicer
+    from betrokken.keyservice.store import QuotaStore
+    from betrokken.v1 import betrokken_pb2 as pb
+    from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+    loaded = load_keyservice(net.keyservice_config)
+    seed = loaded.resolve(loaded.component.oprf_seed)
+    ring = KeyRing.load(read_seed(seed), loaded.network, str(seed))
+    store = QuotaStore(loaded.component.database)
+
+    class GatedKeyService(KeyServiceServicer):
+        def Evaluate(self, request: Any, context: Any) -> Any:
+            if request.use == pb.IMPORT:
+                gate.passes()
+            return super().Evaluate(request, context)
+
+    server = make_server(loaded.network.keyservice.address, loaded.tls)
+    pb_grpc.add_KeyServiceServicer_to_server(GatedKeyService(loaded.network, ring, store), server)
+    server.start()
+    try:
+        yield
+    finally:
+        gate.released.set()
+        server.stop(0).wait()
+        store.engine.dispose()
+
+
+def test_ctrl_c_during_an_import_exits_130_and_says_how_far_it_got(tmp_path: Path) -> None:
+    """Deterministic: the key service lets two batches through and holds the third, so the
+    import is waiting mid-way (two batches stored) when Ctrl-C comes, however loaded the
+    machine; it can never finish first."""
+    net = Net(
+        init_network(
+            tmp_path / "net",
+            ["zvh-cli", ORG],
+            name="cli-test",
+            quota=1_000_000,
+            base_port=network_ports(2),
+        )
+    )
     export = tmp_path / "export.csv"
     _export(export, _people(6_000, seed=3), bad=False)
-    process = _import(net, export, "--columns", "since=Startdatum", "--quiet")
-    _wait_for_rows(net, process, 500)
-    os.kill(process.pid, signal.SIGINT)
-    stdout, stderr = (s.decode() for s in process.communicate(timeout=120))
+    gate = Gate(open_calls=2)
+    with gated_keyservice(net.net, gate):
+        process = _import(net, export, "--columns", "since=Startdatum", "--quiet")
+        assert gate.holding.wait(120), "the import never asked for a third batch"
+        _wait_for_rows(net, process, 2 * BATCH)
+        os.kill(process.pid, signal.SIGINT)
+        gate.released.set()
+        stdout, stderr = (s.decode() for s in process.communicate(timeout=120))
     assert process.returncode == 130, stdout + stderr
     stored = net.registrations()  # what the summary says is exactly what is stored
+    assert 2 * BATCH <= stored < 6_000
     assert f"every line up to line {stored + 1:,} is done ({stored:,} stored" in stderr
     assert "run the same command again to finish" in stderr and "Traceback" not in stderr
 

@@ -5,37 +5,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from betrokken.app.cluster import betrokken_command
 from betrokken.app.devnet import DevNetwork
+from tests.cli import Done, invoke
 
 
-@dataclass
-class Done:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run(*args: str | Path, stdin: str | None = None, timeout: float = 120) -> Done:
-    done = subprocess.run(
-        betrokken_command(*args),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        input=stdin,
-    )
-    return Done(done.returncode, done.stdout, done.stderr)
+def run(*args: str | Path, stdin: str | None = None) -> Done:
+    """``betrokken ARGS`` in this process (:func:`tests.cli.invoke`)."""
+    return invoke(*args, stdin=stdin)
 
 
 def set_database(config: Path, url: str) -> None:

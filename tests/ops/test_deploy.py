@@ -1,4 +1,7 @@
-"""The example systemd units: one per component, each hardened, each starting its own command."""
+"""The example systemd units: one per component, each hardened, each starting its own command.
+
+The portal runs beside its organisation's node, as the node's account (its accounts and trail are
+in the node's database), so its unit writes only the node's state folder."""
 
 from __future__ import annotations
 
@@ -29,17 +32,40 @@ def _unit(component: str) -> configparser.ConfigParser:
     return parser
 
 
-@pytest.mark.parametrize("component", ["node", "coordinator", "keyservice"])
-def test_each_component_has_a_hardened_unit_that_runs_its_own_command(component: str) -> None:
+def test_every_unit_in_deploy_is_checked() -> None:
+    units = {path.name for path in DEPLOY.glob("*.service")}
+    assert units == {
+        f"betrokken-{c}.service" for c in ("node", "coordinator", "keyservice", "portal")
+    }
+
+
+@pytest.mark.parametrize(
+    ("component", "account", "schema_of"),
+    [
+        ("node", "node", "node"),
+        ("coordinator", "coordinator", "coordinator"),
+        ("keyservice", "keyservice", "keyservice"),
+        ("portal", "node", "node"),
+    ],
+    ids=["node", "coordinator", "keyservice", "portal"],
+)
+def test_each_component_has_a_hardened_unit_that_runs_its_own_command(
+    component: str, account: str, schema_of: str
+) -> None:
     service = _unit(component)["Service"]
-    assert service["User"] == f"betrokken-{component}"
+    assert service["User"] == f"betrokken-{account}"
     for key, value in HARDENING.items():
         assert service[key] == value, key
-    assert service["ReadWritePaths"] == f"/var/lib/betrokken-{component}"
+    assert service["ReadWritePaths"] == f"/var/lib/betrokken-{account}"
     start = service["ExecStart"].split()
-    assert start[1:4] == [component, "serve", "--config"]
+    assert start[1:5] == [component, "serve", "--config", f"/etc/betrokken/{component}.toml"]
     assert main.get_command(None, component) is not None  # type: ignore[arg-type]
-    assert "db current" in service["ExecStartPre"]
+    assert service["ExecStartPre"].split()[1:] == [
+        "db",
+        "current",
+        "--config",
+        f"/etc/betrokken/{schema_of}.toml",
+    ]
     assert service["RestartPreventExitStatus"].split() == ["5", "6"]
     analyze = shutil.which("systemd-analyze")
     if analyze:  # where systemd is installed, it must accept the unit too

@@ -1,10 +1,18 @@
 """A running network plus one organisation's portal, a user per role, and a real browser.
 
-``portal`` starts ``betrokken portal serve`` for the ZVH (the organisation that asks) as its own
-process on loopback, beside the network of tests/e2e/conftest.py, with one local account per role
-(made with ``betrokken portal user add``, as a beheerder would). ``browser`` is a headless
-Chromium driven by Selenium; :func:`log_in` logs a role in with password and TOTP code and
-:func:`assert_accessible` runs axe-core on the page shown.
+``portal`` serves the ZVH's portal (the organisation that asks) as its own process on loopback,
+beside the network of tests/e2e/conftest.py, through ``betrokken portal serve``'s own code with one
+difference: its clock is :class:`PortalClock`, real time plus an offset the tests move on
+(tests/portal/clocked_portal.py). A TOTP code works once and only in its time step (or one either
+side), so a test that needs the next step moves the portal's clock on to it instead of waiting.
+The accounts, one per role, are made with ``betrokken portal user add`` (in this process, as a
+beheerder would on the command line).
+
+``browser`` is one headless Chromium for the whole run (:class:`Chromium`), driven by Selenium,
+given to each test as a new person's: no cookie of an earlier test, so no session, one window, a
+blank page. Its cache and history stay in its profile on disk, which the P1 scan
+(tests/portal/test_traces.py) reads after quitting it. :func:`log_in` logs a role in with password
+and TOTP code and :func:`assert_accessible` runs axe-core on the page shown.
 
 Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's ``chromium`` and
 ``chromium-driver``) the browser tests skip with the reason; under ``CI=true`` they fail.
@@ -13,8 +21,7 @@ Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +30,11 @@ from typing import Any
 import pyotp
 import pytest
 
-from betrokken.app.cluster import betrokken_command
 from betrokken.app.demo import ZVH
 from betrokken.audit.record import AuditEntry
+from betrokken.clock import utcnow
+from betrokken.config.load import load_portal
+from tests.cli import invoke
 from tests.conftest import require_or_skip
 from tests.e2e.conftest import Running, ggz_only, running  # noqa: F401 - shared fixtures
 
@@ -33,6 +42,32 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse battery staple"  # test accounts only
 SERIOUS = ("serious", "critical")
+CLOCKED_PORTAL = Path(__file__).with_name("clocked_portal.py")
+
+
+@dataclass
+class PortalClock:
+    """The portal's time: real time plus ``offset`` seconds, which only the tests move on (and
+    write to ``file`` for a portal running as its own process)."""
+
+    file: Path | None = None
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._write()
+
+    def __call__(self) -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=self.offset)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self._write()
+
+    def _write(self) -> None:
+        if self.file is not None:
+            new = self.file.with_name(self.file.name + ".new")
+            new.write_text(repr(self.offset))
+            new.replace(self.file)  # the portal reads a whole value, never half of one
 
 
 @dataclass
@@ -43,16 +78,15 @@ class PortalAccount:
     secret: str
     last_step: int = 0
 
-    def code(self) -> str:
-        """A TOTP code for a time step this account has not used yet (each code works once; the
-        portal accepts the steps either side of now, so a third login within one step waits)."""
+    def code(self, clock: PortalClock) -> str:
+        """A TOTP code for the portal's current time step, which this account has not used: each
+        code works once, so when the account already used this step the portal's clock is moved
+        on to the next one (a person would wait half a minute; a test does not)."""
         totp = pyotp.TOTP(self.secret)
-        while True:
-            now = int(dt.datetime.now(dt.UTC).timestamp()) // totp.interval
-            step = max(now, self.last_step + 1)
-            if step <= now + 1:
-                break
-            time.sleep(1)
+        step = int(clock().timestamp()) // totp.interval
+        if step <= self.last_step:
+            clock.advance((self.last_step + 1 - step) * totp.interval)
+            step = self.last_step + 1
         self.last_step = step
         return totp.generate_otp(step)
 
@@ -63,6 +97,7 @@ class PortalRun:
     organisation: str
     url: str
     config: Path
+    clock: PortalClock = field(default_factory=PortalClock)
     users: dict[str, PortalAccount] = field(default_factory=dict)
 
     @property
@@ -75,15 +110,8 @@ class PortalRun:
             args += ["--role", role]
         for purpose in purposes:
             args += ["--purpose", purpose]
-        done = subprocess.run(
-            betrokken_command(*args),
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        done = invoke(*args, stdin=PASSWORD + "\n")
+        assert done.code == 0, done.output
         secret = next(
             line.split()[2] for line in done.stdout.splitlines() if "TOTP secret:" in line
         )
@@ -98,15 +126,20 @@ class PortalRun:
 @pytest.fixture(scope="session")
 def portal(running: Running) -> Iterator[PortalRun]:  # noqa: F811 - the shared fixture
     config = running.net.portal_configs[ZVH]
-    run = PortalRun(running, ZVH, "", config)
+    clock = PortalClock(running.net.directory / "portal-clock")
+    run = PortalRun(running, ZVH, "", config, clock)
     run.add_user("r.jansen", "regisseur")
     run.add_user("d.devries", "dpo")
     run.add_user("b.bakker", "beheerder")
-    run.url = running.cluster.start_portal(ZVH)
+    listen = load_portal(config).portal.listen
+    name = f"portal-{ZVH}"
+    command = [sys.executable, str(CLOCKED_PORTAL), str(config), str(clock.file)]
+    running.cluster.start_process(name, command, listen)
+    run.url = f"http://{listen}"
     try:
         yield run
     finally:
-        running.cluster.stop_process(f"portal-{ZVH}")
+        running.cluster.stop_process(name)
 
 
 def browser_problem() -> str | None:
@@ -152,14 +185,50 @@ def start_browser(profile: Path) -> Any:
     return driver
 
 
-@pytest.fixture
-def browser(browser_profile: Path) -> Iterator[Any]:
-    """A fresh headless Chromium (its profile, cache and history, in ``browser_profile``)."""
-    driver = start_browser(browser_profile)
+class Chromium:
+    """One headless Chromium for the run, started when first asked for; :meth:`quit` ends it, so
+    that what it keeps on disk (cache, history) is written before the P1 scan reads it."""
+
+    def __init__(self, profile: Path) -> None:
+        self.profile = profile
+        self._driver: Any = None
+
+    def fresh(self) -> Any:
+        """The browser as a new person's: no cookie of an earlier test (so no session at any
+        site), one window showing a blank page, the screen a desktop's. Cache and history stay."""
+        if self._driver is None:
+            self._driver = start_browser(self.profile)
+        driver = self._driver
+        for handle in driver.window_handles[1:]:
+            driver.switch_to.window(handle)
+            driver.close()
+        driver.switch_to.window(driver.window_handles[0])
+        driver.get("about:blank")
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        driver.set_window_size(1280, 900)
+        return driver
+
+    def quit(self) -> None:
+        if self._driver is not None:
+            self._driver.quit()
+            self._driver = None
+
+
+@pytest.fixture(scope="session")
+def chromium(browser_profile: Path) -> Iterator[Chromium]:
+    browser = Chromium(browser_profile)
     try:
-        yield driver
+        yield browser
     finally:
-        driver.quit()
+        browser.quit()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Any:
+    """The run's Chromium, as a new person's (:meth:`Chromium.fresh`)."""
+    return chromium.fresh()
 
 
 def _to_next_page(driver: Any, click: Any) -> None:
@@ -203,7 +272,7 @@ def log_in(driver: Any, portal: PortalRun, user: PortalAccount) -> None:
     driver.get(portal.url + "/inloggen")
     driver.find_element(By.ID, "gebruikersnaam").send_keys(user.name)
     driver.find_element(By.ID, "wachtwoord").send_keys(user.password)
-    driver.find_element(By.ID, "code").send_keys(user.code())
+    driver.find_element(By.ID, "code").send_keys(user.code(portal.clock))
     submit(driver, "/inloggen")
     text = driver.find_element(By.TAG_NAME, "body").text
     assert "Uitloggen" in text, text

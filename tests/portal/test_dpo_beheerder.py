@@ -12,7 +12,6 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,15 @@ from babel.dates import format_date
 from betrokken.app.demo import GEMEENTE, GGZ, POLITIE, RECLASSERING, ZVH
 from betrokken.crypto.bsn import generate_bsn
 from betrokken.portal.i18n import AMSTERDAM
-from tests.portal.conftest import PortalRun, assert_accessible, log_out, page_text, submit
+from tests.portal.conftest import (
+    PortalAccount,
+    PortalRun,
+    assert_accessible,
+    log_in,
+    log_out,
+    page_text,
+    submit,
+)
 
 DPO_PAGES = ("/dpo/status", "/dpo/logboek", "/dpo/rapport", "/dpo/inzage")
 
@@ -103,21 +110,10 @@ def _shot_width(driver: Any, name: str, width: int) -> None:
     Path(folder, f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
-def _log_in(driver: Any, portal: PortalRun, role: str) -> Any:
-    """Log the role's account in through the login form, and wait for the page after it.
-
-    A TOTP code works once and only in its time step or the one either side: when the account
-    already used the next step, this waits for the clock to reach it."""
+def _log_in(driver: Any, portal: PortalRun, role: str) -> PortalAccount:
+    """Log the role's account in through the login form (:func:`tests.portal.conftest.log_in`)."""
     user = portal.user(role)
-    while user.last_step > int(time.time()) // 30:
-        time.sleep(1)
-    driver.get(portal.url + "/inloggen")
-    driver.find_element(_by("ID"), "gebruikersnaam").send_keys(user.name)
-    driver.find_element(_by("ID"), "wachtwoord").send_keys(user.password)
-    driver.find_element(_by("ID"), "code").send_keys(user.code())
-    submit(driver, "/inloggen")
-    text = str(driver.find_element(_by("TAG_NAME"), "body").text)
-    assert "Uitloggen" in text, text
+    log_in(driver, portal, user)
     return user
 
 

@@ -12,26 +12,24 @@ from selenium.webdriver.support.ui import Select
 
 from betrokken.app.demo import RECLASSERING
 from tests.portal.conftest import (
+    Chromium,
     PortalRun,
     assert_accessible,
     follow,
     log_in,
     page_text,
-    start_browser,
     submit,
     trail_entries,
 )
 
 
 @pytest.fixture(scope="module")
-def regisseur(portal: PortalRun, browser_profile: Path) -> Iterator[Any]:
+def regisseur(portal: PortalRun, chromium: Chromium) -> Iterator[Any]:
     """One regisseur, logged in once, asks everything in this module (as in a working day)."""
-    driver = start_browser(browser_profile)
-    try:
-        log_in(driver, portal, portal.user("regisseur"))
-        yield driver
-    finally:
-        driver.quit()
+    driver = chromium.fresh()
+    log_in(driver, portal, portal.user("regisseur"))
+    yield driver
+    chromium.fresh()  # the session ends with the module
 
 
 def ask(browser: Any, portal: PortalRun, bsn: str, case: str, purpose: str = "zvh-triage") -> str:
@@ -138,7 +136,7 @@ def test_a_list_with_an_unreachable_node_is_marked_incomplete_with_hits_first(
         submit(regisseur, "/lijst")
     finally:
         export.unlink()
-        portal.running.cluster.start_node(RECLASSERING)
+        portal.running.start_node(RECLASSERING)
     text = page_text(regisseur)
     assert "Antwoord op uw lijst" in text
     assert "2 personen: 1 met een betrokken organisatie." in text

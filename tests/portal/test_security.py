@@ -5,7 +5,6 @@ logged-in user and role (never a typed name) go into the question and every reco
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +15,14 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from betrokken.app.cluster import betrokken_command
 from betrokken.app.demo import GEMEENTE
 from betrokken.config.load import load_portal
 from betrokken.portal.app import build_portal, create_app
 from betrokken.portal.auth import current_user
 from betrokken.portal.web import Portal
+from tests.cli import Done, invoke
 from tests.harness import trail_written
-from tests.portal.conftest import PASSWORD, PortalAccount, PortalRun, trail_entries
+from tests.portal.conftest import PASSWORD, PortalAccount, PortalClock, PortalRun, trail_entries
 
 
 @dataclass
@@ -31,6 +30,7 @@ class InProcess:
     portal: Portal
     client: TestClient
     run: PortalRun
+    clock: PortalClock
 
     def csrf(self, path: str = "/inloggen") -> str:
         page = self.client.get(path)
@@ -46,7 +46,7 @@ class InProcess:
                 "csrf": token,
                 "gebruikersnaam": user.name,
                 "wachtwoord": password or user.password,
-                "code": user.code(),
+                "code": user.code(self.clock),
             },
             follow_redirects=True,
         )
@@ -59,11 +59,13 @@ async def _dpo_only(request: Request) -> PlainTextResponse:
 
 @pytest.fixture
 def inprocess(portal: PortalRun) -> Iterator[InProcess]:
-    state = build_portal(load_portal(portal.config))
+    """The portal's application in this process, on a clock of its own that the test moves."""
+    clock = PortalClock()
+    state = build_portal(load_portal(portal.config), clock)
     app = create_app(state)
     app.router.routes.append(Route("/proef-dpo", _dpo_only))  # a page behind the dpo role
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield InProcess(state, client, portal)
+        yield InProcess(state, client, portal, clock)
     state.trail.engine.dispose()
 
 
@@ -146,14 +148,8 @@ def test_a_session_ends_after_the_idle_time_and_the_end_is_recorded(
 ) -> None:
     user = accounts["expiry"]
     assert "Uitloggen" in inprocess.log_in(user).text
-    sessions = inprocess.portal.sessions
-    real = sessions.clock
-    later = real() + sessions.idle_seconds + 1
-    sessions.clock = lambda: later
-    try:
-        page = inprocess.client.get("/vraag", follow_redirects=True)
-    finally:
-        sessions.clock = real
+    inprocess.clock.advance(inprocess.portal.sessions.idle_seconds + 1)
+    page = inprocess.client.get("/vraag", follow_redirects=True)
     assert page.url.path == "/inloggen"
     assert "Uw sessie is afgelopen. Log opnieuw in." in page.text
     assert "Uitloggen" not in page.text
@@ -187,14 +183,10 @@ def test_too_many_failed_logins_lock_the_account_until_a_beheerder_resets_it(
     for line in (PASSWORD, "not the password"):
         assert all(line not in e.canonical().decode() for e in trail_entries(inprocess.run.config))
 
-    reset = subprocess.run(
-        betrokken_command(
-            "portal", "user", "reset", "--config", str(inprocess.run.config), user.name,
-            "--keep-code",
-        ),
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert reset.returncode == 0, reset.stderr
+    reset = invoke(
+        "portal", "user", "reset", "--config", inprocess.run.config, user.name, "--keep-code"
+    )
+    assert reset.code == 0, reset.stderr
     assert f"account {user.name} unlocked and enabled" in reset.stdout
     assert "Uitloggen" in inprocess.log_in(user).text
     changes = [
@@ -275,11 +267,10 @@ def test_a_disabled_account_cannot_log_in_and_the_list_shows_no_secret(
 ) -> None:
     user = portal.add_user("o.uitdienst", "regisseur", purposes=("zvh-triage",))
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = betrokken_command("portal", "user", *args, "--config", str(portal.config))
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    def cli(*args: str) -> Done:
+        return invoke("portal", "user", *args, "--config", portal.config)
 
-    assert cli("disable", user.name).returncode == 0
+    assert cli("disable", user.name).code == 0
     refused = inprocess.log_in(user)
     assert refused.status_code == 400 and "Uitloggen" not in refused.text
     listed = cli("list")
@@ -287,7 +278,7 @@ def test_a_disabled_account_cannot_log_in_and_the_list_shows_no_secret(
     assert "disabled" in line and "zvh-triage" in line
     assert user.secret not in listed.stdout and "$argon2" not in listed.stdout
     unknown = cli("disable", "niemand")
-    assert unknown.returncode == 2 and "there is no account 'niemand'" in unknown.stderr
+    assert unknown.code == 2 and "there is no account 'niemand'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     reasons = [
         e.reason

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.portal.conftest import PortalRun, files_under
+from tests.portal.conftest import Chromium, PortalRun, files_under
 
 
 def test_no_bsn_is_left_in_any_file_of_the_network_the_portal_or_the_browser(
-    portal: PortalRun, browser_profile: Path
+    portal: PortalRun, chromium: Chromium, browser_profile: Path
 ) -> None:
+    chromium.quit()  # the browser writes what it keeps (cache, history) to its profile
     running = portal.running
     assert running.typed, "the tests before this one typed BSNs into the portal"
     bsns = running.all_bsns()
