@@ -43,9 +43,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from betrokken.audit.log import RECORDS, AuditLog, entry_from_leaf
 from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import Network
 from betrokken.crypto import merkle
-from betrokken.crypto.note import Checkpoint, open_checkpoint
+from betrokken.crypto.cosignature import Cosigner, cosign, note_body, verify_cosignatures
+from betrokken.crypto.note import Checkpoint, NoteKey, open_checkpoint
 from betrokken.errors import (
+    BadInput,
     BetrokkenError,
     MalformedMessage,
     QuestionRefused,
@@ -86,6 +89,20 @@ class Seen(WitnessBase):
     answer_ids: Mapped[str] = mapped_column(Text, default="")  # the questions it came with
 
 
+class PeerComparison(WitnessBase):
+    """The last time this node compared its witnessed checkpoint with another node's (one row
+    per peer; ``node status`` shows them). ``outcome`` is ``consistent``, ``fork`` or what kept
+    the comparison from being made."""
+
+    __tablename__ = "peer_comparisons"
+
+    peer: Mapped[str] = mapped_column(Text, primary_key=True)
+    compared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    own_size: Mapped[int] = mapped_column(Integer)
+    peer_size: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(Text)
+
+
 # The statements of every question's witness check, built once (measured: building a statement
 # anew cost several times running it).
 _W: Table = Witnessed.__table__  # type: ignore[assignment]
@@ -93,9 +110,23 @@ _S: Table = Seen.__table__  # type: ignore[assignment]
 _LAST = select(_W).order_by(_W.c.size.desc()).limit(1)
 _WITNESSED_ROOT = select(_W.c.root).where(_W.c.size == bindparam("size"))
 _SEEN_ROOT = select(_S.c.root).where(_S.c.size == bindparam("size"))
+_WITNESSED_NOTE = select(_W.c.note).where(_W.c.size == bindparam("size"))
+_AT_SIZE = select(_W).where(_W.c.size == bindparam("size"))
+# Every root this organisation holds for one size: witnessed, or seen with a question.
+_ROOTS_AT = _WITNESSED_ROOT.union_all(_SEEN_ROOT)
 _SEEN_IDS = select(_S.c.answer_ids).where(_S.c.size == bindparam("size"))
 _ADD_SEEN = insert(_S)
+_ADD_WITNESSED = insert(_W)
 _MORE_SEEN = update(_S).where(_S.c.size == bindparam("at_size"))
+
+
+class _Contradiction(Exception):
+    """A checkpoint a witness was asked to cosign contradicts one it accepted (``known``)."""
+
+    def __init__(self, message: str, known: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.known = known
 
 
 @dataclass(frozen=True)
@@ -119,6 +150,19 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# One lock per database: checking a checkpoint against the witness state and storing it happen
+# together, or two checks of the same old state could each store a checkpoint the other has not
+# been checked against (C2SP tlog-witness: "must be performed atomically").
+_STATE_LOCKS: dict[str, threading.RLock] = {}
+_STATE_LOCKS_LOCK = threading.Lock()
+
+
+def _state_lock(engine: Engine) -> threading.RLock:
+    key = engine.url.render_as_string(hide_password=True)
+    with _STATE_LOCKS_LOCK:
+        return _STATE_LOCKS.setdefault(key, threading.RLock())
+
+
 class WitnessStore:
     """The checkpoints of the coordinator's log this organisation accepted, and its alarms."""
 
@@ -136,11 +180,18 @@ class WitnessStore:
         self._flush_lock = threading.Lock()
         self._flush_scheduled = False
         self._at_exit = False
+        self.lock = _state_lock(engine)  # held while a checkpoint is checked and stored
         WitnessBase.metadata.create_all(engine)
 
     def last(self) -> Accepted | None:
         with self.engine.connect() as conn:
             row = conn.execute(_LAST).first()
+        return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
+
+    def at_size(self, size: int) -> Accepted | None:
+        """The checkpoint of exactly ``size`` records this organisation accepted, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_AT_SIZE, {"size": size}).first()
         return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
 
     def accepted(self) -> list[Accepted]:
@@ -155,15 +206,20 @@ class WitnessStore:
         else:
             self._accept(conn, checkpoint, note)
 
-    def _accept(self, conn: Connection, checkpoint: Checkpoint, note: str) -> None:
-        known = conn.execute(
-            select(Witnessed.root).where(Witnessed.size == checkpoint.size)
-        ).scalar_one_or_none()
+    def _accept(
+        self, conn: Connection, checkpoint: Checkpoint, note: str, known: bool | None = None
+    ) -> None:
         if known is None:
+            known = conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first() is not None
+        if not known:
             conn.execute(
-                insert(Witnessed).values(
-                    size=checkpoint.size, root=checkpoint.root, note=note, accepted_at=utcnow()
-                )
+                _ADD_WITNESSED,
+                {
+                    "size": checkpoint.size,
+                    "root": checkpoint.root,
+                    "note": note,
+                    "accepted_at": utcnow(),
+                },
             )
 
     def seen(
@@ -215,6 +271,85 @@ class WitnessStore:
                 _MORE_SEEN, {"at_size": checkpoint.size, "answer_ids": f"{already},{answer_id}"}
             )
 
+    def cosign(
+        self,
+        checkpoint: Checkpoint,
+        note: str,
+        old_size: int,
+        proof: Sequence[bytes],
+        key: NoteKey,
+        now: float | None = None,
+    ) -> str:
+        """Cosign ``checkpoint`` (C2SP tlog-cosignature/v1), as a tlog-witness add-checkpoint.
+
+        Only when ``old_size`` is the size this witness last accepted and the checkpoint extends
+        it consistently (``proof``); the checkpoint is stored before the cosignature is made, in
+        one transaction with the check. Raises :class:`WitnessStale` (with this witness's size)
+        when the coordinator assumed another size or sent an older checkpoint, and — recorded as
+        an alarm — :class:`QuestionRefused` when the checkpoint contradicts what this witness
+        accepted or was shown before: it never cosigns two histories.
+        """
+        with self.lock:
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(_LAST).first()
+                    last = Accepted(row.size, bytes(row.root), row.note) if row else None
+                    known = self._check_cosignable(conn, checkpoint, last, old_size, proof)
+                    self._accept(conn, checkpoint, note, known)
+            except _Contradiction as exc:
+                self.alarm("cosign-fork", exc.message, evidence=f"{exc.known}\n{note}"[:4000])
+                raise QuestionRefused(exc.message, kind="cosign-fork") from None
+        stamp = int(time.time() if now is None else now)
+        return cosign(note_body(note), key, stamp)
+
+    def _check_cosignable(
+        self,
+        conn: Connection,
+        checkpoint: Checkpoint,
+        last: Accepted | None,
+        old_size: int,
+        proof: Sequence[bytes],
+    ) -> bool:
+        """Refuse what may not be cosigned; whether this very checkpoint was accepted before."""
+        roots = conn.execute(_ROOTS_AT, {"size": checkpoint.size}).scalars().all()
+        if any(bytes(root) != checkpoint.root for root in roots):
+            known = conn.execute(_WITNESSED_NOTE, {"size": checkpoint.size}).scalar_one_or_none()
+            raise _Contradiction(
+                f"asked to cosign a log of {checkpoint.size} records: the coordinator signed "
+                f"two different logs of {checkpoint.size} records (a fork)",
+                known or "",
+            )
+        have = last.size if last is not None else 0
+        if old_size != have or checkpoint.size < have:
+            raise WitnessStale(
+                f"this witness last cosigned {have} records, not {old_size}"
+                if old_size != have
+                else f"this witness has already cosigned {have} records; it does not cosign "
+                f"an older checkpoint of {checkpoint.size}",
+                witnessed_size=have,
+            )
+        accepted = last is not None and last.size == checkpoint.size
+        if last is None:
+            if proof:
+                raise BadInput("the first checkpoint a witness cosigns comes without a proof")
+            return False  # nothing accepted yet
+        if checkpoint.size == last.size:
+            good = checkpoint.root == last.root
+        else:
+            good = merkle.verify_consistency(
+                last.size, checkpoint.size, last.root, checkpoint.root, list(proof)
+            )
+        if not good:
+            raise _Contradiction(
+                f"the coordinator asked this witness to cosign a log of {checkpoint.size} "
+                f"records that does not consistently extend the {last.size} records it "
+                "cosigned before: two histories (or a broken proof); nothing was cosigned",
+                last.note,
+            )
+        if accepted or not roots:
+            return accepted  # the usual case: a new, larger checkpoint, never accepted
+        return conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first() is not None
+
     def unconfirmed(self) -> list[Accepted]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(Seen).order_by(Seen.size)).all()
@@ -233,6 +368,28 @@ class WitnessStore:
         if sizes:
             with self.engine.begin() as conn:
                 conn.execute(delete(Seen).where(Seen.size.in_(list(sizes))))
+
+    def compared(self, peer: str, own_size: int, peer_size: int, outcome: str) -> None:
+        """Keep the outcome of the latest comparison with ``peer``."""
+        table: Table = PeerComparison.__table__  # type: ignore[assignment]
+        values = {
+            "compared_at": utcnow(),
+            "own_size": own_size,
+            "peer_size": peer_size,
+            "outcome": outcome[:500],
+        }
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(table).where(table.c.peer == peer).values(**values))
+            if not changed.rowcount:
+                conn.execute(insert(table).values(peer=peer, **values))
+
+    def comparisons(self) -> list[tuple[str, dt.datetime, int, int, str]]:
+        """The latest comparison with each peer, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(PeerComparison).order_by(PeerComparison.compared_at.desc())
+            ).all()
+        return [(r.peer, r.compared_at, r.own_size, r.peer_size, r.outcome) for r in rows]
 
     def alarm(self, kind: str, message: str, **details: str) -> None:
         """Record an alarm in the organisation's trail and the service log (never person data).
@@ -344,6 +501,59 @@ class WitnessStore:
         return found
 
 
+# A cosignature whose time lies further ahead than this is not counted (clocks drift a little).
+COSIGNATURE_FUTURE_SECONDS = 300
+
+
+def witness_cosigners(network: Network) -> dict[str, Cosigner]:
+    """Every witness's cosigner key: its organisation's trail key (``log_key``)."""
+    cosigners = {}
+    for org_id in network.witness_ids():
+        org = network.organisation(org_id)
+        if org is not None and org.log_key:
+            cosigners[org_id] = Cosigner.from_verifier(org.log_key)
+    return cosigners
+
+
+def check_cosigned(
+    note: str,
+    size: int,
+    cosigners: dict[str, Cosigner],
+    quorum: int,
+    own: str | None,
+    now: float | None = None,
+) -> list[str]:
+    """The witnesses other than ``own`` whose valid cosignatures ``note`` carries, when there are
+    at least ``quorum`` of them; otherwise :class:`QuestionRefused` (kind ``no-quorum``)."""
+    others = {w: c for w, c in cosigners.items() if w != own}
+    try:
+        found = verify_cosignatures(
+            note,
+            others,
+            not_after=int(time.time() if now is None else now) + COSIGNATURE_FUTURE_SECONDS,
+            enough=max(quorum, 1),
+        )
+    except MalformedMessage as exc:
+        raise QuestionRefused(
+            f"the checkpoint's signature lines are malformed: {exc.message}", kind="no-quorum"
+        ) from None
+    if len(found) < quorum:
+        missing = sorted(set(others) - set(found))
+        raise QuestionRefused(
+            f"the log of {size} records carries {len(found)} valid cosignature(s) of other "
+            f"witnesses ({', '.join(sorted(found)) or 'none'}); {quorum} are needed before it is "
+            f"trusted (not cosigned by: {', '.join(missing) or 'none'}): the other witnesses may "
+            "not have seen this history",
+            kind="no-quorum",
+        )
+    return sorted(found)
+
+
+def check_network_cosigned(note: str, size: int, network: Network, own: str | None) -> None:
+    """:func:`check_cosigned` with the network file's witnesses and quorum."""
+    check_cosigned(note, size, witness_cosigners(network), network.witness_quorum(), own)
+
+
 @dataclass(frozen=True)
 class LogProof:
     """A record of the coordinator's log with what proves it is in the witnessed log."""
@@ -368,13 +578,20 @@ class Proven:
 
 
 def check_log_proof(
-    proof: LogProof, verifier: str, origin: str, witnessed: Accepted | None
+    proof: LogProof,
+    verifier: str,
+    origin: str,
+    witnessed: Accepted | None,
+    known: Accepted | None = None,
 ) -> Proven:
     """Check signature, inclusion, and consistency with ``witnessed``; say which check failed.
 
-    Raises :class:`QuestionRefused` (with ``kind`` forged, unlogged or fork) when the proof does
-    not hold, and :class:`WitnessStale` when the consistency proof relates to another size than the
-    one witnessed (the sender should try again with the right one; not an alarm).
+    ``known`` is the checkpoint of the proof's size this organisation accepted, if any (it
+    cosigned it, say): the same root needs no consistency proof, since everything accepted was
+    checked against everything accepted before. Raises :class:`QuestionRefused` (with ``kind``
+    forged, unlogged or fork) when the proof does not hold, and :class:`WitnessStale` when the
+    consistency proof relates to another size than the one witnessed (the sender should try
+    again with the right one; not an alarm).
     """
     try:
         checkpoint = open_checkpoint(proof.checkpoint, verifier, origin)
@@ -398,6 +615,13 @@ def check_log_proof(
         raise QuestionRefused("the record names another position in the log", kind="unlogged")
     if witnessed is None:
         return Proven(index, entry, checkpoint, first_seen=True)
+    if known is not None and known.size == checkpoint.size:
+        if known.root != checkpoint.root:
+            raise QuestionRefused(
+                f"the coordinator signed two different logs of {checkpoint.size} records (a fork)",
+                kind="fork",
+            )
+        return Proven(index, entry, checkpoint, first_seen=False)
     if proof.consistency_size != witnessed.size:
         raise WitnessStale(
             f"the consistency proof is from {proof.consistency_size} records; "

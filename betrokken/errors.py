@@ -173,6 +173,13 @@ class AuditUnavailable(Unavailable):
     summary = "audit log unavailable, query refused"
 
 
+class WitnessQuorumMissing(Unavailable):
+    """Too few witnesses cosigned the log a question is recorded in: it was not forwarded (no
+    node answers under a checkpoint the other witnesses did not see). Never a "no"."""
+
+    summary = "too few witnesses cosigned the log, question not asked"
+
+
 class WitnessStale(BetrokkenError):
     """A node witnessed another size of the coordinator's log than the proof it was sent assumed.
 
@@ -240,6 +247,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     CertificateRefused,
     Unavailable,
     AuditUnavailable,
+    WitnessQuorumMissing,
     WitnessStale,
     VerificationError,
     KeyMismatch,

@@ -30,7 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from betrokken.config.load import Loaded
 from betrokken.config.schema import TlsFiles
 from betrokken.errors import BetrokkenError
-from betrokken.identity.rpc import channel, error_from_rpc
+from betrokken.identity.names import Identity, Role
+from betrokken.identity.pins import NO_PINS, Pins
+from betrokken.identity.rpc import PeerChannel, channel, error_from_rpc
 
 log = logging.getLogger("betrokken.health")
 
@@ -157,9 +159,11 @@ def check_peer(
     server_name: str,
     expected: str = "",
     timeout: float = 3.0,
+    certificates: Sequence[str] | None = None,
 ) -> PeerHealth:
-    """Ask a peer's health over mutual TLS with this component's certificate."""
-    ch = channel(address, tls, server_name)
+    """Ask a peer's health over mutual TLS with this component's certificate (with
+    ``certificates``, the peer's allow-list, as the only trust anchors)."""
+    ch = channel(address, tls, server_name, certificates)
     try:
         response: Any = health_pb2_grpc.HealthStub(ch).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=timeout
@@ -168,7 +172,12 @@ def check_peer(
         if getattr(exc, "code", lambda: None)() == grpc.StatusCode.UNIMPLEMENTED:
             return PeerHealth(name, address, "serving", "runs a betrokken without health service")
         error: BetrokkenError = error_from_rpc(
-            exc, name, address, expected=expected or name, tls=tls
+            exc,
+            name,
+            address,
+            expected=expected or name,
+            tls=tls,
+            allowed=frozenset(_fingerprints(certificates)),
         )
         detail = error.message.removeprefix(f"the {name} at {address} ")
         return PeerHealth(name, address, "unreachable", detail)
@@ -184,15 +193,20 @@ class PeerWatch:
 
     def __init__(
         self,
-        peers: Mapping[str, tuple[str, str]],  # id -> (address, server name)
+        peers: Mapping[str, tuple[str, str]],  # node's organisation -> (address, server name)
         tls: TlsFiles,
         interval: float,
         timeout: float = 2.0,
+        pins: Pins | None = None,
     ) -> None:
         self.interval = interval
         self.timeout = timeout
-        self._channels = {peer: channel(a, tls, n) for peer, (a, n) in peers.items()}
-        self._stubs = {p: health_pb2_grpc.HealthStub(c) for p, c in self._channels.items()}
+        self._peers = {
+            peer: PeerChannel(
+                a, tls, n, Identity(Role.ORGANISATION, peer), pins or NO_PINS, channel
+            )
+            for peer, (a, n) in peers.items()
+        }
         self._status: dict[str, int | None] = {peer: None for peer in peers}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -209,7 +223,12 @@ class PeerWatch:
 
     def refresh(self) -> None:
         request = health_pb2.HealthCheckRequest(service="")
-        calls = {p: s.Check.future(request, timeout=self.timeout) for p, s in self._stubs.items()}
+        calls = {}
+        for peer, link in self._peers.items():
+            stub, replaced = link.stub(health_pb2_grpc.HealthStub)
+            if replaced is not None:
+                replaced.close()
+            calls[peer] = stub.Check.future(request, timeout=self.timeout)
         for peer, call in calls.items():
             status: int | None
             try:
@@ -237,8 +256,16 @@ class PeerWatch:
 
     def stop(self) -> None:
         self._stop.set()
-        for ch in self._channels.values():
-            ch.close()
+        for link in self._peers.values():
+            closing = link.close()
+            if closing is not None:
+                closing.close()
+
+
+def _fingerprints(certificates: Sequence[str] | None) -> list[str]:
+    from betrokken.config.schema import entry_fingerprint
+
+    return [entry_fingerprint(c) for c in certificates or ()]
 
 
 # --- a component's own health and its peers', for status and doctor --------------------------
@@ -298,13 +325,26 @@ def peer_health(component: str, loaded: Loaded[Any], timeout: float = 3.0) -> li
     if own is not None:
         targets.append((*own, ""))
     targets += peers_of(component, loaded)
+    from betrokken.identity.names import parse_identity_uri
+    from betrokken.identity.pins import certificates_in
+
+    own_identity = _own_identity(component, loaded)
+
+    def check(target: tuple[str, str, str, str]) -> Any:
+        identity = parse_identity_uri(target[3]) if target[3] else own_identity
+        listed = certificates_in(loaded.network, identity) if identity is not None else None
+        return check_peer(target[0], target[1], loaded.tls, target[2], target[3], timeout, listed)
+
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
-        return list(
-            pool.map(
-                lambda t: check_peer(t[0], t[1], loaded.tls, t[2], t[3], timeout=timeout),
-                targets,
-            )
-        )
+        return list(pool.map(check, targets))
+
+
+def _own_identity(component: str, loaded: Loaded[Any]) -> Identity | None:
+    if component == NODE:
+        return Identity(Role.ORGANISATION, loaded.component.organisation)
+    if component == COORDINATOR:
+        return Identity(Role.COORDINATOR)
+    return Identity(Role.KEYSERVICE)
 
 
 def peer_lines(component: str, loaded: Loaded[Any]) -> list[str]:

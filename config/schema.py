@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import re
 from enum import StrEnum
 from typing import Annotated, Self
@@ -69,14 +71,54 @@ def normalise_fingerprint(value: str) -> str:
 
 
 Fingerprint = Annotated[str, AfterValidator(normalise_fingerprint)]
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+def normalise_certificate(value: str) -> str:
+    """An allow-list entry: the certificate itself (PEM, kept in its canonical form) or, for
+    networks written before certificates were listed, only its SHA-256 fingerprint."""
+    if PEM_BEGIN not in value:
+        return normalise_fingerprint(value)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    text = value.strip()
+    if text.count(PEM_BEGIN) != 1 or not text.startswith(PEM_BEGIN):
+        raise ValueError("an allow-list entry holds one PEM certificate, nothing else")
+    try:
+        certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("an allow-list entry is not a readable PEM certificate") from None
+    return certificate.public_bytes(Encoding.PEM).decode("ascii")
+
+
+@functools.lru_cache(maxsize=4096)
+def entry_fingerprint(entry: str) -> str:
+    """The SHA-256 fingerprint an allow-list entry stands for."""
+    if not entry.startswith(PEM_BEGIN):
+        return entry
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(entry.encode("ascii")).public_bytes(Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
+
+
+def entry_certificate(entry: str) -> str | None:
+    """The PEM certificate of an allow-list entry (None for a bare fingerprint)."""
+    return entry if entry.startswith(PEM_BEGIN) else None
+
+
+CertificateEntry = Annotated[str, AfterValidator(normalise_certificate)]
 
 
 def _fingerprints(what: str) -> list[str]:
     return Field(  # type: ignore[no-any-return]
         default_factory=list,
-        description=f"SHA-256 fingerprints of the certificates that may speak for {what}; "
-        "revoking one is removing its line; empty: any certificate of the network CA with "
-        "the right identity (development only)",
+        description=f"the certificates (PEM) that may speak for {what}; clients and servers "
+        "accept no other in the TLS handshake; revoking one is removing it; a bare SHA-256 "
+        "fingerprint is still accepted but checked only after the handshake; empty: any "
+        "certificate of the network CA with the right identity (development only)",
     )
 
 
@@ -139,7 +181,9 @@ class Organisation(Strict):
         default="A professional of this organisation will decide whether information can be "
         "shared for this case.",
     )
-    certificates: list[Fingerprint] = _fingerprints("this organisation (its node and its askers)")
+    certificates: list[CertificateEntry] = _fingerprints(
+        "this organisation (its node and its askers)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -258,7 +302,7 @@ class KeyServiceSettings(Strict):
         default="keyservice.betrokken.internal",
         description="the DNS name in the key service's certificate that clients check",
     )
-    certificates: list[Fingerprint] = _fingerprints("the key service")
+    certificates: list[CertificateEntry] = _fingerprints("the key service")
 
     @field_validator("suite")
     @classmethod
@@ -287,7 +331,19 @@ class CoordinatorSettings(Strict):
         default="coordinator.betrokken.internal",
         description="the DNS name in the coordinator's certificate that clients check",
     )
-    certificates: list[Fingerprint] = _fingerprints("the coordinator")
+    certificates: list[CertificateEntry] = _fingerprints("the coordinator")
+    witnesses: list[Identifier] | None = Field(
+        default=None,
+        description="the organisations whose nodes witness the log: they cosign its checkpoints "
+        "before any node answers under them (default: every organisation with a node)",
+    )
+    witness_quorum: int | None = Field(
+        default=None,
+        ge=0,
+        description="how many cosignatures of *other* witnesses a node needs before it answers "
+        "(default: the smallest quorum with which two histories can never both be trusted: half "
+        "the witnesses when every node and asker is one, else a majority)",
+    )
 
 
 class Retention(Strict):
@@ -350,7 +406,36 @@ class Network(Strict):
                     "(the verifier of the key it signs questions with)"
                 )
         _no_duplicates("pseudonym keys", [o.pseudonym_key for o in self.organisations])
+        self._witnesses_can_cosign()
         return self
+
+    def _witnesses_can_cosign(self) -> None:
+        named = self.coordinator.witnesses
+        if named is not None:
+            _no_duplicates("coordinator.witnesses", list(named))
+            for org_id in named:
+                org = self.organisation(org_id)
+                if org is None or not org.node_address or not org.log_key:
+                    raise ValueError(
+                        f"coordinator.witnesses names '{org_id}', which is not an organisation "
+                        "with a node_address and a log_key (a witness cosigns with its node's "
+                        "trail key)"
+                    )
+        quorum = self.coordinator.witness_quorum
+        if quorum is None:
+            return
+        count = len(self.witness_ids())
+        if count >= 2 and not 1 <= quorum <= count - 1:
+            raise ValueError(
+                f"coordinator.witness_quorum is {quorum}, but with {count} witnesses it must be "
+                f"between 1 and {count - 1}: a node never counts its own cosignature, and 0 "
+                "would let the coordinator show each node a history of its own"
+            )
+        if count < 2 and quorum != 0:
+            raise ValueError(
+                f"coordinator.witness_quorum is {quorum}, but the network has {count} witness(es): "
+                "there is no other witness to cosign; leave witness_quorum out"
+            )
 
     # --- look-ups used by the components -----------------------------------------------------
     def organisation(self, org_id: str) -> Organisation | None:
@@ -380,6 +465,39 @@ class Network(Strict):
 
     def nodes(self) -> list[Organisation]:
         return [o for o in self.organisations if o.node_address]
+
+    def witness_ids(self) -> list[str]:
+        """The organisations whose nodes cosign the coordinator's log (in the file's order)."""
+        if self.coordinator.witnesses is not None:
+            return list(self.coordinator.witnesses)
+        return [o.id for o in self.organisations if o.node_address and o.log_key]
+
+    def witness_quorum(self) -> int:
+        """How many valid cosignatures of *other* witnesses a checkpoint needs before a node
+        answers under it (or a requester trusts its receipt): as configured, else
+        :meth:`safe_witness_quorum`."""
+        if self.coordinator.witness_quorum is not None:
+            return self.coordinator.witness_quorum
+        return self.safe_witness_quorum()
+
+    def safe_witness_quorum(self) -> int:
+        """The smallest quorum with which no two inconsistent histories can both be trusted.
+
+        Two parties that trust two histories each saw a quorum of cosignatures besides their
+        own, and an honest witness cosigns only one of them. When both parties are witnesses
+        themselves, neither cosigns the other's history, so the two quorums come from the other
+        N - 2 witnesses and must overlap: more than (N - 2) / 2, i.e. N // 2. When some node
+        or asking organisation is not a witness, a quorum must be a majority of all N. At most
+        N - 1: a witness never counts itself.
+        """
+        witnesses = set(self.witness_ids())
+        count = len(witnesses)
+        if count < 2:
+            return 0
+        askers = {o for purpose in self.purposes for o in purpose.allowed_organisations}
+        relying = {o.id for o in self.nodes()} | askers
+        quorum = count // 2 if relying <= witnesses else count // 2 + 1
+        return max(1, min(quorum, count - 1))
 
 
 def _no_duplicates(what: str, ids: list[str]) -> None:

@@ -24,9 +24,11 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from betrokken.config.schema import TlsFiles
-from betrokken.errors import BetrokkenError, WitnessStale, WrongPeer
+from betrokken.errors import AuthenticationError, BetrokkenError, WitnessStale
 from betrokken.health import NOT_SERVING_PROBLEM
-from betrokken.identity.rpc import aio_channel, error_from_rpc
+from betrokken.identity.names import parse_identity_uri
+from betrokken.identity.pins import NO_PINS, Pins
+from betrokken.identity.rpc import PeerChannel, aio_channel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
@@ -47,6 +49,8 @@ class NodeFailed(Exception):
 
 class NodeLink(Protocol):
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]: ...
+
+    def cosign(self, request: pb.CosignRequest, timeout: float) -> Future[pb.CosignResponse]: ...
 
 
 class EventLoop:
@@ -75,6 +79,12 @@ def shared_loop() -> EventLoop:
 
 
 class GrpcNodeLink:
+    """The coordinator's link to one node. With ``pins`` (the network file's allow-list, re-read
+    when it changes) the node's listed certificates are the channel's only trust anchors: a server
+    with any other certificate — a revoked one, even if the network CA signed it — fails the
+    handshake before a byte of a lookup is sent, and the channel is made again when the list
+    changes (docs/adr/0024, section 11)."""
+
     def __init__(
         self,
         address: str,
@@ -82,41 +92,58 @@ class GrpcNodeLink:
         server_name: str,
         identity: str,
         loop: EventLoop | None = None,
+        pins: Pins | None = None,
     ) -> None:
         self.address = address
         self.tls = tls
         self.identity = identity
         self.server_name = server_name
         self.loop = loop or shared_loop()
-        self._stub: Any = None  # made on the loop, at the first call
+        self.peer = PeerChannel(
+            address, tls, server_name, parse_identity_uri(identity), pins or NO_PINS, aio_channel
+        )
+        self._closing: asyncio.Future[None] | None = None
 
     def _translate(self, exc: grpc.RpcError) -> Exception:
         code = exc.code() if hasattr(exc, "code") else None
-        error = error_from_rpc(exc, "node", self.address, expected=self.identity, tls=self.tls)
+        error = error_from_rpc(
+            exc,
+            "node",
+            self.address,
+            expected=self.identity,
+            tls=self.tls,
+            allowed=self.peer.allowed(),
+        )
         if isinstance(error, WitnessStale):
             return error
+        # A refused certificate (another party's, or one the allow-list does not name) is a
+        # failure with its reason, not "unreachable" (either way never a "no").
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not (
-            isinstance(error, WrongPeer)
+            isinstance(error, AuthenticationError)
         ):
             return NodeUnreachable(code.name.lower() if code else "unreachable")
         return NodeFailed(f"{type(error).__name__}: {error.message}")
 
-    async def _call(self, request: pb.LookupRequest, timeout: float) -> pb.LookupResponse:
-        if self._stub is None:
-            self._stub = pb_grpc.NodeStub(aio_channel(self.address, self.tls, self.server_name))
+    async def _call(self, method: str, request: Any, timeout: float) -> Any:
+        stub, replaced = self.peer.stub(pb_grpc.NodeStub)  # made on the loop
+        if replaced is not None:  # the allow-list changed: the old connections go
+            self._closing = asyncio.ensure_future(replaced.close())
         try:
-            response: pb.LookupResponse = await self._stub.Lookup(request, timeout=timeout)
+            return await getattr(stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._translate(exc) from None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # anything gRPC raised on its own: never a "no"
             raise NodeUnreachable(type(exc).__name__) from None
-        return response
 
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
         # Cancelling the returned future (the fan-out gives up at its deadline) cancels the call.
-        return self.loop.run(self._call(request, timeout))
+        return self.loop.run(self._call("Lookup", request, timeout))
+
+    def cosign(self, request: pb.CosignRequest, timeout: float) -> Future[pb.CosignResponse]:
+        """Ask the node, as a witness, to cosign a checkpoint (docs/adr/0024, section 10)."""
+        return self.loop.run(self._call("Cosign", request, timeout))
 
 
 ANSWERED: int = pb.ANSWERED
@@ -236,6 +263,13 @@ class GuardedLink:
         self.node = node
         self.not_serving = not_serving
         self.observe = observe
+
+    def cosign(self, request: pb.CosignRequest, timeout: float) -> Future[pb.CosignResponse]:
+        if self.not_serving(self.node):  # it could not store what it cosigns
+            skipped: Future[pb.CosignResponse] = Future()
+            skipped.set_exception(NodeUnreachable(NOT_SERVING_PROBLEM))
+            return skipped
+        return self.inner.cosign(request, timeout)
 
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]:
         if self.not_serving(self.node):

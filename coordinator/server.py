@@ -48,12 +48,21 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     # Operations (docs/operator.md, 'Monitoring'): the nodes' health, read in the background (a
     # node that reports NOT_SERVING is skipped), and metrics of every question and lookup.
     interval = loaded.component.health_interval_seconds
+    # The network file's allow-list, re-read when it changes: only listed certificates pass the
+    # handshake, to the nodes (the fan-out, their health) and from the callers (ADR 0024, 11).
+    pins = reloading(loaded)
     peers = {o.id: (o.node_address, o.server_name) for o in network.nodes() if o.node_address}
-    watch = PeerWatch(peers, loaded.tls, interval)
+    watch = PeerWatch(peers, loaded.tls, interval, pins=pins)
     metrics, observe = coordinator_metrics(network, store.log.size, watch.status)
     links: dict[str, NodeLink] = {
         org.id: GuardedLink(
-            GrpcNodeLink(org.node_address, loaded.tls, org.server_name, organisation_uri(org.id)),
+            GrpcNodeLink(
+                org.node_address,
+                loaded.tls,
+                org.server_name,
+                organisation_uri(org.id),
+                pins=pins,
+            ),
             org.id,
             watch.not_serving,
             observe,
@@ -62,9 +71,9 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
         if org.node_address
     }
     listen = loaded.component.listen or network.coordinator.address
-    server = make_server(listen, loaded.tls, workers=32)
+    server = make_server(listen, loaded.tls, workers=32, pins=pins)
     report_writable(store.engine, loaded.component.database, "coordinator")
-    servicer = CoordinatorServicer(network, store, links, pins=reloading(loaded))
+    servicer = CoordinatorServicer(network, store, links, pins=pins)
     pb_grpc.add_CoordinatorServicer_to_server(metrics.instrument(servicer), server)
     health = Health(
         server,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any, cast
@@ -37,6 +38,7 @@ from betrokken.coordinator.fanout import (
 )
 from betrokken.coordinator.ratelimit import RATE_LIMITED, RateLimiter, RefusalCounter, Tally
 from betrokken.coordinator.store import AuditStore, Receipt
+from betrokken.coordinator.witnesses import Cosigned, WitnessRounds
 from betrokken.crypto import question as q
 from betrokken.errors import (
     BadInput,
@@ -45,6 +47,7 @@ from betrokken.errors import (
     QuestionRefused,
     RateLimited,
     VerificationError,
+    WitnessQuorumMissing,
     WrongRole,
     escape_text,
     shown,
@@ -87,6 +90,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         # first time (a node that witnessed more since answers WitnessStale and is asked again).
         self._witnessed: dict[str, int] = {}
         self._witnessed_lock = threading.Lock()
+        # Cosigned before forwarded (docs/adr/0024, section 10): the witnesses' rounds.
+        self.rounds = WitnessRounds(
+            network,
+            {org: link.cosign for org, link in self.links.items() if hasattr(link, "cosign")},
+            self._latest_checkpoint,
+            self.store.consistency_proof,
+        )
+
+    def _latest_checkpoint(self) -> tuple[int, str] | None:
+        latest = self.store.log.latest_checkpoint()
+        return (latest.size, latest.note) if latest is not None else None
 
     # --- the question ----------------------------------------------------------------------------
     @servicer_method
@@ -109,8 +123,14 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         index = self.store.append(
             rules.search_entry_for(question, note, purpose, utcnow(), context.peer())
         )
-        receipt = self.store.receipt(index)
+        started = time.monotonic()
         envelopes = {e.node: e.sealed for e in request.envelopes}
+        # Forwarded only under a checkpoint that covers the record and that enough witnesses
+        # cosigned: each node then answers only with `quorum` cosignatures besides its own.
+        cosigned, short = self._cosigned(question, index, envelopes, started, context.peer())
+        receipt = self.store.receipt(
+            index, (cosigned.size, cosigned.note) if cosigned is not None else None
+        )
         proofs: dict[int | None, pb.LogProof] = {}
 
         def build(org: str, witnessed: int | None) -> pb.LookupRequest:
@@ -120,19 +140,23 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 
         with self._witnessed_lock:
             witnessed = dict(self._witnessed)
+        for org, size in self.rounds.sizes().items():  # what each witness cosigned last
+            witnessed[org] = max(size, witnessed.get(org, 0))
         results = fan_out(
-            {org: self.links[org] for org in envelopes if org in self.links},
+            {org: self.links[org] for org in envelopes if org in self.links and org not in short},
             build,
-            self.network.coordinator.deadline_seconds,
+            self.network.coordinator.deadline_seconds - (time.monotonic() - started),
             witnessed,
             q.reply_size(question.persons),
         )
+        results.update(short)
         for org in envelopes:  # a node this coordinator has no address for: never a "no"
             results.setdefault(org, NodeResult(UNREACHABLE, problem="no connection configured"))
         with self._witnessed_lock:
             for org, result in results.items():
                 if result.witnessed_size is not None:
                     self._witnessed[org] = result.witnessed_size
+                    self.rounds.witnessed(org, result.witnessed_size)
         results = {org: self._check_tags(question, org, r) for org, r in results.items()}
         replies = self._replies(question, results)
         complete = all(reply.status == ANSWERED for reply in replies)
@@ -143,6 +167,53 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             receipt=log_proof_to_wire(self._receipt(receipt, request.witnessed_size)),
             answered_at=q.format_time(utcnow()),
         )
+
+    def _cosigned(
+        self,
+        question: q.Question,
+        index: int,
+        envelopes: Mapping[str, bytes],
+        started: float,
+        access_point: str,
+    ) -> tuple[Cosigned | None, dict[str, NodeResult]]:
+        """The cosigned checkpoint covering record ``index`` (None when the network has no
+        other witnesses), and the nodes that cannot be asked under it: too few witnesses besides
+        themselves cosigned it. Refuses the question (:class:`WitnessQuorumMissing`) when the
+        requester could not trust it either; the refusal is the question's outcome record."""
+        rounds = self.rounds
+        if not rounds.needed:
+            return None, {}
+        deadline = started + self.network.coordinator.deadline_seconds
+        try:
+            cosigned = rounds.covering(index + 1, deadline)
+            if cosigned.others(question.requester) < rounds.quorum:
+                raise WitnessQuorumMissing(
+                    "the question was not forwarded: too few witnesses besides the asking "
+                    "organisation cosigned the log it is recorded in: "
+                    + cosigned.explain(rounds.quorum, question.requester),
+                    hint="this is not a 'no': ask again when the witnesses are back "
+                    "(docs/operator.md, 'Witnesses')",
+                )
+        except WitnessQuorumMissing as exc:
+            failed = {
+                org: NodeResult(FAILED, problem="not asked: too few witnesses cosigned")
+                for org in envelopes
+            }
+            outcome = self._outcome(question, failed, False, access_point)
+            outcome.details["witnesses"] = escape_text(exc.message)[:1000]
+            self.store.append(outcome)
+            raise
+        short = {
+            org: NodeResult(
+                FAILED,
+                problem="not asked: fewer than "
+                f"{rounds.quorum} witnesses besides this node cosigned the log: "
+                + cosigned.explain(rounds.quorum, org)[:200],
+            )
+            for org in envelopes
+            if cosigned.others(org) < rounds.quorum
+        }
+        return cosigned, short
 
     def _receipt(self, receipt: Receipt, witnessed: int) -> LogProof:
         return self.store.log_proof(receipt, witnessed if witnessed > 0 else None)
@@ -418,6 +489,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         if peer.organisation_id:  # the witness will now accept new_size
             with self._witnessed_lock:
                 self._witnessed[peer.organisation_id] = request.new_size
+            self.rounds.witnessed(peer.organisation_id, request.new_size)
         return pb.ProofResponse(hashes=hashes)
 
     @servicer_method

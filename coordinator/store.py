@@ -9,6 +9,7 @@ reference or answer either.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -21,6 +22,8 @@ from betrokken.crypto.note import NoteKey
 from betrokken.db import make_engine
 from betrokken.errors import AuditUnavailable, MalformedMessage
 
+PROOFS_KEPT = 512  # consistency proofs remembered (a few per question)
+_PROOFS_LOCK = threading.Lock()
 # The events recorded for one answer id: by the answer_id index only (see asked_before).
 _EVENTS_OF_ANSWER = select(RECORDS.c.event).where(RECORDS.c.answer_id == bindparam("answer_id"))
 
@@ -40,6 +43,22 @@ class AuditStore:
     def __init__(self, url: str, signer: NoteKey | None, origin: str) -> None:
         self.engine = make_engine(url, LogBase.metadata, component="coordinator")
         self.log = AuditLog(self.engine, signer, origin)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """The log's consistency proof from ``old`` to ``new``, remembered: a proof between two
+        sizes of an append-only log never changes, and a question needs the same few (its
+        witnesses' and its nodes' sizes to the cosigned one) in its round, its lookups and its
+        receipt."""
+        cache: dict[tuple[int, int], list[bytes]] = self.__dict__.setdefault("_proofs", {})
+        key = (old, new)
+        proof = cache.get(key)
+        if proof is None:
+            proof = self.log.consistency_proof(old, new)
+            with _PROOFS_LOCK:
+                if len(cache) >= PROOFS_KEPT:
+                    cache.pop(next(iter(cache)))
+                cache[key] = proof
+        return list(proof)
 
     def append(self, entry: AuditEntry) -> int:
         """Write one record durably (with its signed checkpoint), or raise AuditUnavailable."""
@@ -63,10 +82,11 @@ class AuditStore:
             events = conn.execute(_EVENTS_OF_ANSWER, {"answer_id": answer_id}).scalars().all()
         return Event.SEARCH.value in events
 
-    def receipt(self, index: int) -> Receipt:
-        """Inclusion of record ``index`` in the checkpoint signed right after it was written."""
+    def receipt(self, index: int, at: tuple[int, str] | None = None) -> Receipt:
+        """Inclusion of record ``index`` in the checkpoint signed right after it was written,
+        or in the checkpoint ``at`` (its size and its note: a cosigned one that covers it)."""
         try:
-            size = index + 1
+            size = at[0] if at is not None else index + 1
             checkpoint = self.log.checkpoint(size)
             record = next(iter(self.log.records(indices=[index])))
             proof = self.log.inclusion_proof(index, size)
@@ -74,7 +94,12 @@ class AuditStore:
             raise AuditUnavailable("the audit log could not produce a receipt") from None
         if checkpoint is None or record.content is None:
             raise AuditUnavailable("the audit log has no checkpoint for this record")
-        return Receipt(index, size, checkpoint.note, proof, record.content.encode())
+        note = checkpoint.note
+        if at is not None:
+            if not at[1].startswith(checkpoint.note.rstrip("\n")):
+                raise AuditUnavailable("the cosigned checkpoint is not the log's own")
+            note = at[1]
+        return Receipt(index, size, note, proof, record.content.encode())
 
     def consistency(self, size: int, witnessed: int) -> list[bytes]:
         """The proof between ``size`` and a witness's ``witnessed`` size, in either direction.
@@ -86,7 +111,7 @@ class AuditStore:
             return []
         old, new = sorted((size, witnessed))
         try:
-            return self.log.consistency_proof(old, new)
+            return self.consistency_proof(old, new)
         except MalformedMessage:
             return []
         except SQLAlchemyError:

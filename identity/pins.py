@@ -1,10 +1,16 @@
-"""The network file's allow-list of certificate fingerprints (docs/adr/0016).
+"""The network file's allow-list of certificates (docs/adr/0016, docs/adr/0024 section 11).
 
-Per organisation, and for the coordinator and the key service, the network file may list the
-SHA-256 fingerprints of the certificates that may speak for it. Revoking a certificate is removing
-its line; an empty list accepts any certificate of the network CA with the right identity (for
-development). Servers check the list on every call; a running server re-reads the network file
-when it changes, so a revocation needs no restart.
+Per organisation, and for the coordinator and the key service, the network file lists the
+certificates that may speak for it (each certificate itself, PEM; older files name only SHA-256
+fingerprints). Revoking a certificate is removing it; an empty list accepts any certificate of
+the network CA with the right identity (for development).
+
+Where every certificate of a peer is listed, that list is the only trust anchor of a channel to
+it: a client accepts no other certificate inside the TLS handshake (``certificates``), and a
+server whose every possible caller is listed accepts no other client certificate
+(``client_roots``). Servers also check the list on every call (a connection made before a
+revocation). A running component re-reads the network file when it changes, so a revocation
+needs no restart.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from betrokken.config.load import Loaded
-from betrokken.config.schema import Network
+from betrokken.config.schema import Network, entry_certificate, entry_fingerprint
 from betrokken.errors import BetrokkenError
 from betrokken.identity.names import Identity, Role
 
@@ -25,18 +31,78 @@ log = logging.getLogger("betrokken.security")
 RECHECK_SECONDS = 1.0
 
 
+def _entries(network: Network, identity: Identity) -> list[str]:
+    if identity.role is Role.COORDINATOR:
+        return list(network.coordinator.certificates)
+    if identity.role is Role.KEYSERVICE:
+        return list(network.keyservice.certificates)
+    org = network.organisation(identity.organisation_id or "")
+    return list(org.certificates) if org is not None else []
+
+
 def allowed_in(network: Network, identity: Identity) -> frozenset[str]:
     """The fingerprints listed for ``identity`` (empty: any certificate of the CA)."""
-    if identity.role is Role.COORDINATOR:
-        return frozenset(network.coordinator.certificates)
-    if identity.role is Role.KEYSERVICE:
-        return frozenset(network.keyservice.certificates)
-    org = network.organisation(identity.organisation_id or "")
-    return frozenset(org.certificates) if org is not None else frozenset()
+    return frozenset(entry_fingerprint(e) for e in _entries(network, identity))
+
+
+def certificates_in(network: Network, identity: Identity) -> tuple[str, ...] | None:
+    """The certificates (PEM) listed for ``identity`` — the trust anchors of a channel to it —
+    or None when the list is empty or names a certificate by its fingerprint only."""
+    entries = _entries(network, identity)
+    pems = tuple(entry_certificate(e) or "" for e in entries)
+    return pems if entries and all(pems) else None
+
+
+def parties(network: Network) -> list[Identity]:
+    """Every party of the network: each organisation, the coordinator, the key service."""
+    return [
+        *(Identity(Role.ORGANISATION, o.id) for o in network.organisations),
+        Identity(Role.COORDINATOR),
+        Identity(Role.KEYSERVICE),
+    ]
+
+
+def client_roots_in(network: Network) -> tuple[str, ...] | None:
+    """What a server may accept as client certificates in the handshake: every listed
+    certificate of every party, when every party's list is complete; None otherwise (then the
+    network CA, and the list is checked per call only)."""
+    roots: list[str] = []
+    for party in parties(network):
+        listed = certificates_in(network, party)
+        if listed is None:
+            return None
+        roots.extend(listed)
+    return tuple(sorted(set(roots)))
+
+
+def unpinned(network: Network) -> list[str]:
+    """The parties whose allow-list cannot be checked in the handshake (for warnings)."""
+    return [p.uri for p in parties(network) if certificates_in(network, p) is None]
 
 
 class Pins(Protocol):
     def allowed(self, identity: Identity) -> frozenset[str]: ...
+
+    def certificates(self, identity: Identity) -> tuple[str, ...] | None: ...
+
+    def client_roots(self) -> tuple[str, ...] | None: ...
+
+
+class NoPins:
+    """No allow-list: the network CA is a channel's trust anchor (a link or a watch built by
+    hand, without a network file; tests)."""
+
+    def allowed(self, identity: Identity) -> frozenset[str]:
+        return frozenset()
+
+    def certificates(self, identity: Identity) -> tuple[str, ...] | None:
+        return None
+
+    def client_roots(self) -> tuple[str, ...] | None:
+        return None
+
+
+NO_PINS = NoPins()
 
 
 class NetworkPins:
@@ -47,6 +113,12 @@ class NetworkPins:
 
     def allowed(self, identity: Identity) -> frozenset[str]:
         return allowed_in(self.network, identity)
+
+    def certificates(self, identity: Identity) -> tuple[str, ...] | None:
+        return certificates_in(self.network, identity)
+
+    def client_roots(self) -> tuple[str, ...] | None:
+        return client_roots_in(self.network)
 
 
 def reloading(loaded: Loaded[Any]) -> ReloadingPins:
@@ -103,3 +175,9 @@ class ReloadingPins:
 
     def allowed(self, identity: Identity) -> frozenset[str]:
         return allowed_in(self.current(), identity)
+
+    def certificates(self, identity: Identity) -> tuple[str, ...] | None:
+        return certificates_in(self.current(), identity)
+
+    def client_roots(self) -> tuple[str, ...] | None:
+        return client_roots_in(self.current())

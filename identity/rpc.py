@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
@@ -40,6 +40,7 @@ from betrokken.identity.names import Identity, Role, identity_from_certificate, 
 from betrokken.identity.pins import NetworkPins, Pins, allowed_in
 
 log = logging.getLogger("betrokken.security")
+T = TypeVar("T")
 
 STATUS: dict[str, grpc.StatusCode] = {
     "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
@@ -74,12 +75,17 @@ class CertificateReloader:
     the certificate they were made with.
     """
 
-    def __init__(self, tls: TlsFiles) -> None:
+    def __init__(self, tls: TlsFiles, pins: Pins | None = None) -> None:
         self.tls = tls
+        self.pins = pins
         self._stamp = self._files()
+        self._roots = self._client_roots()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self.initial = self._configuration()
+
+    def _client_roots(self) -> tuple[str, ...] | None:
+        return self.pins.client_roots() if self.pins is not None else None
 
     def _files(self) -> tuple[tuple[int, int], ...]:
         stamps = []
@@ -93,28 +99,37 @@ class CertificateReloader:
 
     def _configuration(self) -> grpc.ServerCertificateConfiguration:
         own = load_own(self.tls)
+        # Every possible caller's certificate listed: only those pass the handshake. Otherwise
+        # the network CA, and the per-call check of the list (peer_identity) is the only one.
+        roots = "".join(self._roots).encode("ascii") if self._roots else _read(self.tls.ca)
         config = grpc.ssl_server_certificate_configuration(
             [(_read(self.tls.private_key), _read(self.tls.certificate))],
-            root_certificates=_read(self.tls.ca),
+            root_certificates=roots,
         )
         log.info(
-            "TLS certificate %s (sha256 %s) valid until %s UTC",
+            "TLS certificate %s (sha256 %s) valid until %s UTC; client certificates: %s",
             self.tls.certificate,
             own.fingerprint,
             f"{own.not_after:%Y-%m-%d %H:%M}",
+            f"the {len(self._roots)} on the allow-list" if self._roots else "any of the CA's",
         )
         return config
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        roots = self._client_roots()  # the allow-list is re-read at most once a second
         now = time.monotonic()
-        if now - self._checked < RELOAD_CHECK_SECONDS:
+        files_due = now - self._checked >= RELOAD_CHECK_SECONDS
+        if not files_due and roots == self._roots:
             return None
         with self._lock:
-            self._checked = now
-            stamp = self._files()
-            if stamp == self._stamp:
+            stamp = self._stamp
+            if files_due:
+                self._checked = now
+                stamp = self._files()
+            if stamp == self._stamp and roots == self._roots:
                 return None
             self._stamp = stamp
+            self._roots = roots
             try:
                 config = self._configuration()
             except (BetrokkenError, OSError, ValueError) as exc:
@@ -128,8 +143,8 @@ class CertificateReloader:
             return config
 
 
-def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
-    reloader = CertificateReloader(tls)
+def server_credentials(tls: TlsFiles, pins: Pins | None = None) -> grpc.ServerCredentials:
+    reloader = CertificateReloader(tls, pins)
     fetch = cast(Callable[[], grpc.ServerCertificateConfiguration], reloader.fetch)  # None: keep
     return grpc.dynamic_ssl_server_credentials(
         reloader.initial, fetch, require_client_authentication=True
@@ -137,38 +152,39 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
 
 
 def channel(
-    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str] = frozenset()
+    address: str, tls: TlsFiles, server_name: str, certificates: Sequence[str] | None = None
 ) -> grpc.Channel:
     """A mutual-TLS channel that accepts only a server whose certificate carries ``server_name``.
 
     ``server_name`` is the DNS name the network file gives the peer we mean to reach (a node of
     organisation X, the coordinator, the key service): a server with any other certificate of the
-    same network — another organisation's, say — fails the handshake (P8). Our own certificate is
-    checked first (its key, its validity), so a mistake there is named rather than reported as
-    "cannot be reached". With ``pins`` (the network file's allow-list for that server) the
-    server's certificate is checked against the list before the channel is used (docs/adr/0016).
+    same network — another organisation's, say — fails the handshake (P8). With ``certificates``
+    (the peer's allow-list from the network file, PEM) those certificates are the channel's only
+    trust anchors: any other certificate, even one the network CA signed, fails the handshake
+    before a byte of a request is sent (docs/adr/0024, section 11). Our own certificate is checked
+    first (its key, its validity), so a mistake there is named rather than reported as "cannot be
+    reached".
     """
-    credentials, options = _client_side(address, tls, server_name, pins)
+    credentials, options = _client_side(tls, server_name, certificates)
     return grpc.secure_channel(address, credentials, options=options)
 
 
 def aio_channel(
-    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str] = frozenset()
+    address: str, tls: TlsFiles, server_name: str, certificates: Sequence[str] | None = None
 ) -> grpc.aio.Channel:
     """The same channel for asyncio (the coordinator's fan-out: no thread per call); create it
     inside the event loop that will use it."""
-    credentials, options = _client_side(address, tls, server_name, pins)
+    credentials, options = _client_side(tls, server_name, certificates)
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 def _client_side(
-    address: str, tls: TlsFiles, server_name: str, pins: frozenset[str]
+    tls: TlsFiles, server_name: str, certificates: Sequence[str] | None
 ) -> tuple[grpc.ChannelCredentials, list[tuple[str, Any]]]:
     load_own(tls)
-    if pins:
-        check_server_pins(address, tls, server_name, pins)
+    roots = "".join(certificates).encode("ascii") if certificates else _read(tls.ca)
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(tls.ca),
+        root_certificates=roots,
         private_key=_read(tls.private_key),
         certificate_chain=_read(tls.certificate),
     )
@@ -181,24 +197,63 @@ def _client_side(
     return credentials, options
 
 
-def check_server_pins(address: str, tls: TlsFiles, server_name: str, pins: frozenset[str]) -> None:
-    """Refuse a server whose certificate is not on the allow-list (a handshake of our own before
-    gRPC's; a server we cannot reach is left to gRPC to report)."""
-    found = diagnose(address, tls, server_name)
-    if found.server_fingerprint and found.server_fingerprint not in pins:
-        log.warning(
-            "refused server=%s name=%s fingerprint=%s reason=not on the allow-list",
-            address,
-            server_name,
-            found.server_fingerprint,
-        )
-        raise CertificateRefused(
-            f"the server at {address} ({server_name}) presents a certificate that the network "
-            f"file does not list (sha256 {short(found.server_fingerprint)}...): it was revoked, "
-            "or it is not the server we mean to reach",
-            hint="tell the network's administrators; if the certificate was renewed, the network "
-            "file must list the new fingerprint",
-        )
+class PeerChannel:
+    """A client's channel to one peer, whose trust anchors are the peer's certificates on the
+    network file's allow-list; made again when that list changes (a revoked server certificate
+    then fails the next call's handshake, also on a connection that was open)."""
+
+    def __init__(
+        self,
+        address: str,
+        tls: TlsFiles,
+        server_name: str,
+        peer: Identity,
+        pins: Pins,
+        make: Callable[..., Any] = channel,
+    ) -> None:
+        self.address = address
+        self.tls = tls
+        self.server_name = server_name
+        self.peer = peer
+        self.pins = pins
+        self._make = make
+        self._lock = threading.Lock()
+        self._channel: Any = None
+        self._stubs: dict[type, Any] = {}
+        self._certificates: tuple[str, ...] | None = None
+
+    def allowed(self) -> frozenset[str]:
+        """The peer's listed fingerprints (to name a refused certificate in a message)."""
+        return self.pins.allowed(self.peer)
+
+    def stub(self, kind: type[T]) -> tuple[T, Any]:
+        """A stub of ``kind`` on the current channel, and a channel it replaced (to close), if
+        the allow-list changed since the last call."""
+        certificates = self.pins.certificates(self.peer)
+        with self._lock:
+            replaced = None
+            if self._channel is None or certificates != self._certificates:
+                replaced = self._channel
+                self._channel = self._make(self.address, self.tls, self.server_name, certificates)
+                self._certificates = certificates
+                self._stubs = {}
+                if replaced is not None:
+                    log.info(
+                        "the allow-list for %s changed: a new channel to %s",
+                        self.peer.uri,
+                        self.address,
+                    )
+            stub = self._stubs.get(kind)
+            if stub is None:
+                make: Callable[[Any], T] = kind
+                stub = self._stubs[kind] = make(self._channel)
+            return stub, replaced
+
+    def close(self) -> Any:
+        with self._lock:
+            closing, self._channel = self._channel, None
+            self._stubs = {}
+        return closing
 
 
 def check_own_certificate(
@@ -248,7 +303,11 @@ def check_own_certificate(
             )
 
 
-def make_server(listen: str, tls: TlsFiles, workers: int = 16) -> grpc.Server:
+def make_server(
+    listen: str, tls: TlsFiles, workers: int = 16, pins: Pins | None = None
+) -> grpc.Server:
+    """A gRPC server on ``listen`` with mutual TLS; with ``pins`` (its network file's allow-list)
+    only the listed client certificates pass the handshake when every party's list is complete."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         options=[
@@ -258,7 +317,7 @@ def make_server(listen: str, tls: TlsFiles, workers: int = 16) -> grpc.Server:
         ],
     )
     try:
-        port = server.add_secure_port(listen, server_credentials(tls))
+        port = server.add_secure_port(listen, server_credentials(tls, pins))
     except RuntimeError:  # newer grpcio raises instead of returning 0
         port = 0
     if port == 0:
@@ -282,7 +341,8 @@ def peer_identity(
     try:
         if not pems:
             raise AuthenticationError("no client certificate presented")
-        identity = identity_from_pem(pems[0])
+        certificate, printed = _parsed(pems[0])
+        identity = identity_from_certificate(certificate)  # validity checked on every call
         allowed_roles = set(allowed)
         if identity.role not in allowed_roles:
             raise WrongRole(
@@ -290,21 +350,31 @@ def peer_identity(
                 f"allowed: {', '.join(sorted(r.value for r in allowed_roles))}"
             )
         listed = pins.allowed(identity)
-        if listed:
-            printed = fingerprint_pem(pems[0])
-            if printed not in listed:
-                raise CertificateRefused(
-                    f"the certificate of {shown(identity.uri)} (sha256 {short(printed)}...) is "
-                    "not on the network file's allow-list: it was revoked, or never listed",
-                    hint="use the organisation's current certificate; if it was just renewed, "
-                    "the network file must list its fingerprint",
-                )
+        if listed and printed not in listed:
+            raise CertificateRefused(
+                f"the certificate of {shown(identity.uri)} (sha256 {short(printed)}...) is "
+                "not on the network file's allow-list: it was revoked, or never listed",
+                hint="use the organisation's current certificate; if it was just renewed, "
+                "the network file must list it",
+            )
     except AuthenticationError as exc:
         log.warning(
             "refused peer=%s method=%s reason=%s", context.peer(), method, shown(exc.message, 300)
         )
         raise
     return identity
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(pem: bytes) -> tuple[Any, str]:
+    """A peer's certificate, parsed once, and its fingerprint (each call parsed it twice)."""
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise AuthenticationError("peer certificate could not be parsed") from None
+    return certificate, fingerprint_pem(pem)
 
 
 def organisation_peer(
@@ -393,11 +463,14 @@ def error_from_rpc(
     *,
     expected: str = "",
     tls: TlsFiles | None = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> BetrokkenError:
     """Rebuild the server's BetrokkenError from a failed call, or describe the transport failure.
 
     ``expected`` (the identity we meant to reach) and ``tls`` let a refused server certificate be
-    reported as :class:`WrongPeer`, naming both identities.
+    reported as :class:`WrongPeer`, naming both identities; ``allowed`` (the fingerprints the
+    network file lists for that server) lets one the handshake refused for not being listed be
+    named as such. The diagnosis is for the message only: it never grants trust.
     """
     call: Any = exc
     code = call.code() if hasattr(call, "code") else None
@@ -421,6 +494,27 @@ def error_from_rpc(
         and any(word in lowered for word in _TLS_WORDS)
     ):
         found = diagnose(address, tls)
+        if found.server_identity and expected and found.server_identity != expected:
+            return WrongPeer(
+                f"the server at {address} is not the {service} we meant to reach: we expected "
+                f"{expected}, it presents {shown(found.server_identity, 200)}",
+                hint="check the address in the network file; if it is right, tell the network's "
+                "administrators: a server with another party's certificate answers there",
+            )
+        if allowed and found.server_fingerprint and found.server_fingerprint not in allowed:
+            log.warning(
+                "refused server=%s fingerprint=%s reason=not on the allow-list",
+                address,
+                found.server_fingerprint,
+            )
+            return CertificateRefused(
+                f"the server at {address} presents a certificate that the network file does not "
+                f"list for the {service} (sha256 {short(found.server_fingerprint)}...): it was "
+                "revoked, or it is not the server we mean to reach; the TLS handshake refused it, "
+                "so nothing was sent",
+                hint="tell the network's administrators; if the certificate was renewed, the "
+                "network file must list the new certificate",
+            )
         if found.problem and not found.problem.startswith("no connection"):
             return CertificateRefused(
                 f"the {service} at {address}: {found.problem}",

@@ -18,8 +18,9 @@ from betrokken.crypto import oprf
 from betrokken.crypto.bsn import Bsn
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import KeyMismatch, MalformedMessage
-from betrokken.identity.names import KEYSERVICE_URI
-from betrokken.identity.rpc import channel, error_from_rpc
+from betrokken.identity.names import KEYSERVICE_URI, Identity, Role
+from betrokken.identity.pins import NetworkPins, Pins
+from betrokken.identity.rpc import PeerChannel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
@@ -32,24 +33,40 @@ class Pseudonymiser:
     """Turns BSNs into pseudonyms through the key service, checking every proof."""
 
     def __init__(
-        self, network: Network, tls: TlsFiles, organisation: str, timeout: float = 30.0
+        self,
+        network: Network,
+        tls: TlsFiles,
+        organisation: str,
+        timeout: float = 30.0,
+        *,
+        pins: Pins | None = None,
     ) -> None:
         self.network = network
         self.settings = network.keyservice
         self.organisation = organisation
         self.timeout = timeout
         self.tls = tls
-        self._channel = channel(
+        # Only the key service's listed certificates pass the handshake (docs/adr/0024, 11).
+        self._peer = PeerChannel(
             self.settings.address,
             tls,
             self.settings.tls_name,
-            frozenset(self.settings.certificates),  # the allow-list, checked before use
+            Identity(Role.KEYSERVICE),
+            pins or NetworkPins(network),
         )
-        self._stub = pb_grpc.KeyServiceStub(self._channel)
         self.quota_remaining: int | None = None
 
+    @property
+    def _stub(self) -> Any:
+        stub, replaced = self._peer.stub(pb_grpc.KeyServiceStub)
+        if replaced is not None:
+            replaced.close()
+        return stub
+
     def close(self) -> None:
-        self._channel.close()
+        closing = self._peer.close()
+        if closing is not None:
+            closing.close()
 
     def __enter__(self) -> Pseudonymiser:
         return self
@@ -117,7 +134,12 @@ class Pseudonymiser:
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(
-                exc, "key service", self.settings.address, expected=KEYSERVICE_URI, tls=self.tls
+                exc,
+                "key service",
+                self.settings.address,
+                expected=KEYSERVICE_URI,
+                tls=self.tls,
+                allowed=self._peer.allowed(),
             ) from None
         if [e.organisation for e in response.evaluations] != organisations:
             raise MalformedMessage("the key service answered for other organisations than asked")

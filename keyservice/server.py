@@ -45,14 +45,13 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     signer = read_log_key(loaded.resolve(loaded.component.log_key), network.keyservice.log_key)
     audit = AuditLog(store.engine, signer, signer.name)
     listen = loaded.component.listen or network.keyservice.address
-    server = make_server(listen, loaded.tls)
+    pins = reloading(loaded)  # only listed client certificates pass the handshake
+    server = make_server(listen, loaded.tls, pins=pins)
     report_writable(store.engine, loaded.component.database, "key service")
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
     metrics = keyservice_metrics(network, store.usage, audit.size)
     pb_grpc.add_KeyServiceServicer_to_server(
-        metrics.instrument(
-            KeyServiceServicer(network, ring, store, audit=audit, pins=reloading(loaded))
-        ),
+        metrics.instrument(KeyServiceServicer(network, ring, store, audit=audit, pins=pins)),
         server,
     )
     health = Health(

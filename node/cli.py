@@ -391,6 +391,18 @@ def node_status(config_path: Path) -> None:
         click.echo(
             f"  witness:            coordinator's log accepted at {accepted.size} records {when}"
         )
+    comparisons = witness.comparisons()
+    if comparisons:
+        peer, compared_at, own_size, peer_size, outcome = comparisons[0]
+        click.echo(
+            f"  other nodes:        compared with {peer} at {compared_at:%Y-%m-%d %H:%M:%S} UTC: "
+            f"{outcome} (here {own_size} records, there {peer_size})"
+        )
+        forks = [c[0] for c in comparisons if c[4] == "fork"]
+        if forks:
+            click.echo(f"                      a different history than: {', '.join(forks)}")
+    else:
+        click.echo("  other nodes:        not compared yet (the running node does every interval)")
     alarms = witness.alarms()
     if alarms:
         latest = alarms[-1]

@@ -23,13 +23,13 @@ from betrokken.errors import ConfigError, VerificationError
 from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
-from betrokken.identity.pins import reloading
+from betrokken.identity.pins import Pins, reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
 from betrokken.node import outbox
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
-from betrokken.node.witness import CoordinatorLog, witness_once
+from betrokken.node.witness import CoordinatorLog, compare_with_peers, witness_once
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
@@ -136,7 +136,11 @@ def open_witness(store: NodeStore) -> WitnessStore:
 
 
 def _witness_loop(
-    loaded: Loaded[NodeConfig], store: NodeStore, interval: float, stop: threading.Event
+    loaded: Loaded[NodeConfig],
+    store: NodeStore,
+    interval: float,
+    stop: threading.Event,
+    pins: Pins,
 ) -> None:
     network = loaded.network
     witness_store = open_witness(store)
@@ -146,7 +150,7 @@ def _witness_loop(
     while not stop.wait(wait):
         wait = interval
         try:
-            source = source or CoordinatorLog(network, loaded.tls)
+            source = source or CoordinatorLog(network, loaded.tls, pins=pins)
             result = witness_once(witness_store, source, network.coordinator.log_key, origin)
             if result.changed:
                 log.info("witness: %s", result.describe())
@@ -158,6 +162,25 @@ def _witness_loop(
                 log.info("witness: the coordinator's log is not reachable yet (%s); retrying", exc)
             else:
                 log.warning("witness: could not check the coordinator's log (%s)", exc)
+        if source is None:
+            continue
+        # Then compare with one or two other nodes, directly: a coordinator showing this node
+        # a history of its own is seen here even when it got that history cosigned.
+        try:
+            for compared in compare_with_peers(
+                witness_store,
+                network,
+                loaded.component.organisation,
+                loaded.tls,
+                source,
+                network.coordinator.log_key,
+                origin,
+                pins,
+            ):
+                if compared.outcome != "consistent":
+                    log.info("witness: %s", compared.describe())
+        except Exception as exc:
+            log.warning("witness: could not compare with other nodes (%s)", exc)
     if source is not None:
         source.close()
 
@@ -183,7 +206,8 @@ def start(config_path: Path | str) -> RunningNode:
         loaded.resolve(loaded.component.envelope_key), org.envelope_key
     )
     store = open_store(loaded)
-    server = make_server(listen, loaded.tls)
+    pins = reloading(loaded)
+    server = make_server(listen, loaded.tls, pins=pins)
     report_writable(store.engine, loaded.component.database, f"node of {org.id}")
     witness = open_witness(store)
     # Answers left by a previous run (a crash between answer and trail record) first.
@@ -191,7 +215,7 @@ def start(config_path: Path | str) -> RunningNode:
     left = writer.drain()
     if left:
         log.info("trail writer: %d answered question(s) of the previous run recorded", left)
-    servicer = NodeServicer(network, org, store, envelope_key, witness, pins=reloading(loaded))
+    servicer = NodeServicer(network, org, store, envelope_key, witness, pins=pins)
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
     metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
@@ -223,7 +247,7 @@ def start(config_path: Path | str) -> RunningNode:
     ).start()
     threading.Thread(
         target=_witness_loop,
-        args=(loaded, store, loaded.component.witness_interval_seconds, stop),
+        args=(loaded, store, loaded.component.witness_interval_seconds, stop, pins),
         daemon=True,
         name="witness",
     ).start()

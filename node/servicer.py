@@ -47,6 +47,7 @@ from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node import outbox
 from betrokken.node.store import Hit, NodeStore
+from betrokken.node.witness import WitnessService
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
@@ -58,7 +59,7 @@ _STAND_IN = q.NeedToKnow(case="-" * 16, user="-" * 12, acted_for="")
 _STAND_IN_BYTES = _STAND_IN.to_bytes()
 
 
-class NodeServicer(pb_grpc.NodeServicer):
+class NodeServicer(WitnessService, pb_grpc.NodeServicer):
     def __init__(
         self,
         network: Network,
@@ -159,7 +160,10 @@ class NodeServicer(pb_grpc.NodeServicer):
             self.network.coordinator.log_key,
             self.origin,
             witnessed,
+            self.witness.at_size(request.proof.tree_size),  # it cosigned that one, likely
         )
+        # Only under a checkpoint enough other witnesses cosigned (docs/adr/0024, section 10).
+        self.check_cosigned(request.proof.checkpoint, proven.checkpoint.size)
         problems = rules.record_problems(proven.entry, question, note, self.network)
         if problems:
             raise QuestionRefused(

@@ -10,20 +10,44 @@ report show it) and raised as :class:`VerificationError` (exit code 8).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 import grpc
 
-from betrokken.audit.witness import WitnessStore
-from betrokken.config.schema import Network, TlsFiles
+from betrokken.audit.witness import Accepted, WitnessStore, check_cosigned, witness_cosigners
+from betrokken.config.schema import Network, Organisation, TlsFiles
 from betrokken.crypto import merkle
+from betrokken.crypto.cosignature import Cosigner
 from betrokken.crypto.note import Checkpoint, open_checkpoint
-from betrokken.errors import MalformedMessage, VerificationError
-from betrokken.identity.names import COORDINATOR_URI
-from betrokken.identity.rpc import channel, error_from_rpc
+from betrokken.errors import (
+    BadInput,
+    BetrokkenError,
+    MalformedMessage,
+    QuestionRefused,
+    VerificationError,
+    WrongRole,
+)
+from betrokken.identity.names import COORDINATOR_URI, Identity, Role, organisation_uri
+from betrokken.identity.pins import NetworkPins, Pins
+from betrokken.identity.rpc import (
+    PeerChannel,
+    channel,
+    error_from_rpc,
+    peer_identity,
+    servicer_method,
+)
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+log = logging.getLogger("betrokken.witness")
+MAX_NOTE_BYTES = 64 * 1024
+MAX_PROOF_HASHES = 63  # C2SP tlog-witness: never more consistency proof lines than this
+PEERS_PER_CHECK = 2
 
 
 class LogSource(Protocol):
@@ -37,21 +61,40 @@ class LogSource(Protocol):
 
 
 class CoordinatorLog:
-    def __init__(self, network: Network, tls: TlsFiles, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        network: Network,
+        tls: TlsFiles,
+        timeout: float = 10.0,
+        pins: Pins | None = None,
+    ) -> None:
         self.address = network.coordinator.address
         self.timeout = timeout
         self.tls = tls
-        self._channel = channel(
+        # Only the coordinator's listed certificates pass the handshake (docs/adr/0024, 11).
+        self._peer = PeerChannel(
             self.address,
             tls,
             network.coordinator.tls_name,
-            frozenset(network.coordinator.certificates),  # the allow-list, checked before use
+            Identity(Role.COORDINATOR),
+            pins or NetworkPins(network),
         )
-        self._stub = pb_grpc.CoordinatorStub(self._channel)
+
+    @property
+    def _stub(self) -> Any:
+        stub, replaced = self._peer.stub(pb_grpc.CoordinatorStub)
+        if replaced is not None:
+            replaced.close()
+        return stub
 
     def _failed(self, exc: grpc.RpcError) -> Exception:
         return error_from_rpc(
-            exc, "coordinator", self.address, expected=COORDINATOR_URI, tls=self.tls
+            exc,
+            "coordinator",
+            self.address,
+            expected=COORDINATOR_URI,
+            tls=self.tls,
+            allowed=self._peer.allowed(),
         )
 
     def checkpoint(self) -> str:
@@ -83,7 +126,9 @@ class CoordinatorLog:
         return [list(p.hashes) for p in response.proofs]
 
     def close(self) -> None:
-        self._channel.close()
+        closing = self._peer.close()
+        if closing is not None:
+            closing.close()
 
 
 @dataclass(frozen=True)
@@ -128,6 +173,28 @@ def witness_once(
     except (VerificationError, MalformedMessage) as exc:
         raise _raise_alarm(store, "bad-signature", exc.message) from None
     last = store.last()
+    proof = None
+    if last is not None and checkpoint.size > last.size:
+        proof = source.consistency(last.size, checkpoint.size)
+    with store.lock:  # checked and stored in one step: a cosigning may not slip in between
+        moved = store.last()
+        if (moved.size if moved else None) != (last.size if last else None):
+            # It cosigned a checkpoint meanwhile (checked against its state then); the next
+            # check compares the latest with that.
+            assert moved is not None
+            return WitnessResult(last.size if last else None, moved.size, True)
+        result = _accept_latest(store, checkpoint, note, last, proof)
+    _confirm_seen(store, source, checkpoint)
+    return result
+
+
+def _accept_latest(
+    store: WitnessStore,
+    checkpoint: Checkpoint,
+    note: str,
+    last: Accepted | None,
+    proof: list[bytes] | None,
+) -> WitnessResult:
     if last is None:
         store.accept(checkpoint, note)
         result = WitnessResult(None, checkpoint.size, True)
@@ -144,9 +211,8 @@ def witness_once(
             )
         result = WitnessResult(last.size, last.size, False)
     else:
-        proof = source.consistency(last.size, checkpoint.size)
         if not merkle.verify_consistency(
-            last.size, checkpoint.size, last.root, checkpoint.root, proof
+            last.size, checkpoint.size, last.root, checkpoint.root, proof or []
         ):
             raise _raise_alarm(
                 store,
@@ -156,7 +222,6 @@ def witness_once(
             )
         store.accept(checkpoint, note)
         result = WitnessResult(last.size, checkpoint.size, True)
-    _confirm_seen(store, source, checkpoint)
     return result
 
 
@@ -210,3 +275,224 @@ def _confirm_seen(store: WitnessStore, source: LogSource, latest: Checkpoint) ->
             f"a checkpoint of {stale[-1].size} records was shown with a question, but the log "
             f"still has {latest.size} records {STALE_SEEN.seconds // 60} minutes later",
         )
+
+
+# --- the node as a witness: cosigning, and what it tells other nodes --------------------------
+class WitnessService:
+    """``Node.Cosign`` and ``Node.GetWitnessed``, and the cosignature check of a lookup; mixed
+    into the node's servicer, which provides these attributes."""
+
+    network: Network
+    org: Organisation
+    witness: WitnessStore
+    pins: Pins
+    origin: str
+
+    @cached_property
+    def _cosigners(self) -> dict[str, Cosigner]:
+        return witness_cosigners(self.network)
+
+    def check_cosigned(self, note: str, size: int) -> None:
+        """Refuse (``no-quorum``) a checkpoint without ``witness_quorum`` valid cosignatures of
+        witnesses other than this node: the other witnesses may never have seen this history."""
+        check_cosigned(note, size, self._cosigners, self.network.witness_quorum(), self.org.id)
+
+    @servicer_method
+    def Cosign(self, request: pb.CosignRequest, context: grpc.ServicerContext) -> pb.CosignResponse:
+        peer_identity(context, "Node.Cosign", [Role.COORDINATOR], self.pins)
+        if self.org.id not in self._cosigners:
+            raise WrongRole(f"{self.org.id} is not one of the network's witnesses")
+        note = request.checkpoint
+        if not note or len(note.encode("utf-8")) > MAX_NOTE_BYTES:
+            raise BadInput("the request carries no checkpoint (or one that is too long)")
+        if len(request.consistency_proof) > MAX_PROOF_HASHES or request.old_size < 0:
+            raise BadInput("the consistency proof is too long, or the old size negative")
+        try:
+            checkpoint = open_checkpoint(note, self.network.coordinator.log_key, self.origin)
+        except (VerificationError, MalformedMessage) as exc:
+            message = (
+                f"asked to cosign a checkpoint the coordinator's key did not sign: {exc.message}"
+            )
+            self.witness.alarm("cosign-forged", message, access_point=context.peer())
+            raise QuestionRefused(message, kind="cosign-forged") from None
+        key = self.witness.trail.signer
+        if key is None:
+            raise WrongRole("this node has no trail key to cosign with")
+        line = self.witness.cosign(
+            checkpoint, note, request.old_size, list(request.consistency_proof), key
+        )
+        return pb.CosignResponse(cosignature=line)
+
+    @servicer_method
+    def GetWitnessed(
+        self, request: pb.WitnessedRequest, context: grpc.ServicerContext
+    ) -> pb.WitnessedResponse:
+        peer = peer_identity(context, "Node.GetWitnessed", [Role.ORGANISATION], self.pins)
+        asker = self.network.organisation(peer.organisation_id or "")
+        if asker is None or not asker.node_address:
+            raise WrongRole(
+                f"only the network's nodes compare witnessed checkpoints, not "
+                f"'{peer.organisation_id}'"
+            )
+        last = self.witness.last()
+        at = self.witness.at_size(request.size) if request.size > 0 else None
+        return pb.WitnessedResponse(
+            checkpoint=last.note if last else "", at_size=at.note if at else ""
+        )
+
+
+# --- comparing with other nodes, directly -------------------------------------------------------
+class PeerSource(Protocol):
+    """Another node's witness state (one gRPC client, or a test double)."""
+
+    def witnessed(self, size: int) -> tuple[str, str]: ...  # (latest note, note at `size`)
+
+
+class PeerNode:
+    """A mutual-TLS client of another organisation's node, for ``GetWitnessed``: only that
+    organisation's listed certificates pass the handshake."""
+
+    def __init__(self, org: Organisation, tls: TlsFiles, pins: Pins, timeout: float = 5.0) -> None:
+        assert org.node_address
+        self.org = org
+        self.tls = tls
+        self.timeout = timeout
+        self.allowed = pins.allowed(Identity(Role.ORGANISATION, org.id))
+        certificates = pins.certificates(Identity(Role.ORGANISATION, org.id))
+        self._channel = channel(org.node_address, tls, org.server_name, certificates)
+        self._stub = pb_grpc.NodeStub(self._channel)
+
+    def witnessed(self, size: int) -> tuple[str, str]:
+        try:
+            response = self._stub.GetWitnessed(pb.WitnessedRequest(size=size), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(
+                exc,
+                f"node of {self.org.id}",
+                self.org.node_address or "",
+                expected=organisation_uri(self.org.id),
+                tls=self.tls,
+                allowed=self.allowed,
+            ) from None
+        return str(response.checkpoint), str(response.at_size)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    peer: str
+    own_size: int
+    peer_size: int
+    outcome: str  # consistent, fork, or why it could not be compared
+
+    def describe(self) -> str:
+        return (
+            f"compared with {self.peer}: {self.outcome} (here {self.own_size} records, "
+            f"there {self.peer_size})"
+        )
+
+
+def choose_peers(network: Network, own: str, count: int = PEERS_PER_CHECK) -> list[Organisation]:
+    """One or two other nodes, chosen at random each time (the coordinator cannot tell whom)."""
+    others = [o for o in network.nodes() if o.id != own]
+    return random.SystemRandom().sample(others, min(count, len(others)))
+
+
+def compare_with_peer(
+    store: WitnessStore,
+    peer: str,
+    source: PeerSource,
+    log_source: LogSource,
+    verifier: str,
+    origin: str,
+) -> PeerResult:
+    """Compare this node's latest witnessed checkpoint with what ``peer`` witnessed.
+
+    The same size with another root, or two sizes the coordinator cannot prove consistent, is
+    an alarm (``peer-fork``) naming both signed checkpoints: the coordinator showed the two
+    nodes different histories. The outcome is kept for ``node status``.
+    """
+    own = store.last()
+    own_size = own.size if own is not None else 0
+    try:
+        latest, at_size = source.witnessed(own_size)
+    except BetrokkenError as exc:
+        return _kept(store, PeerResult(peer, own_size, 0, f"not compared: {exc.message[:200]}"))
+    if own is None or not latest:
+        return _kept(store, PeerResult(peer, own_size, 0, "not compared: nothing witnessed yet"))
+    try:
+        theirs = open_checkpoint(latest, verifier, origin)
+        same = open_checkpoint(at_size, verifier, origin) if at_size else None
+    except (VerificationError, MalformedMessage) as exc:
+        log.warning("node %s sent a checkpoint the coordinator did not sign: %s", peer, exc)
+        return _kept(
+            store,
+            PeerResult(peer, own_size, 0, "not compared: its checkpoint is not the coordinator's"),
+        )
+    if same is not None and same.size == own.size and same.root != own.root:
+        return _fork(store, peer, own.note, at_size, own_size, theirs.size)
+    if theirs.size == own.size:
+        if theirs.root != own.root:
+            return _fork(store, peer, own.note, latest, own_size, theirs.size)
+        return _kept(store, PeerResult(peer, own_size, theirs.size, "consistent"))
+    if same is not None and same.size == own.size:
+        return _kept(store, PeerResult(peer, own_size, theirs.size, "consistent"))
+    small, large = sorted(((own.size, own.root), (theirs.size, theirs.root)))
+    try:
+        proof = log_source.consistency(small[0], large[0])
+    except BetrokkenError as exc:
+        return _kept(
+            store,
+            PeerResult(
+                peer,
+                own_size,
+                theirs.size,
+                f"not compared: the coordinator gave no consistency proof ({exc.message[:160]})",
+            ),
+        )
+    if not merkle.verify_consistency(small[0], large[0], small[1], large[1], proof):
+        return _fork(store, peer, own.note, latest, own_size, theirs.size)
+    return _kept(store, PeerResult(peer, own_size, theirs.size, "consistent"))
+
+
+def _kept(store: WitnessStore, result: PeerResult) -> PeerResult:
+    store.compared(result.peer, result.own_size, result.peer_size, result.outcome)
+    return result
+
+
+def _fork(
+    store: WitnessStore, peer: str, own_note: str, their_note: str, own_size: int, size: int
+) -> PeerResult:
+    store.alarm(
+        "peer-fork",
+        f"the coordinator's log as witnessed here ({own_size} records) and as the node of "
+        f"{peer} witnessed it ({size} records) are not one history: the coordinator showed the "
+        "two nodes different logs (a split view); both signed checkpoints are the evidence",
+        peer=peer,
+        evidence=f"{own_note}\n{their_note}"[:4000],
+    )
+    return _kept(store, PeerResult(peer, own_size, size, "fork"))
+
+
+def compare_with_peers(
+    store: WitnessStore,
+    network: Network,
+    own: str,
+    tls: TlsFiles,
+    log_source: LogSource,
+    verifier: str,
+    origin: str,
+    pins: Pins | None = None,
+    peers: Sequence[Organisation] | None = None,
+) -> list[PeerResult]:
+    """One witness interval's comparisons (with ``peers``, or one or two chosen at random)."""
+    results = []
+    for org in peers if peers is not None else choose_peers(network, own):
+        client = PeerNode(org, tls, pins or NetworkPins(network))
+        try:
+            results.append(compare_with_peer(store, org.id, client, log_source, verifier, origin))
+        finally:
+            client.close()
+    return results

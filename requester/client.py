@@ -31,7 +31,12 @@ from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry
-from betrokken.audit.witness import Accepted, WitnessStore, check_log_proof
+from betrokken.audit.witness import (
+    Accepted,
+    WitnessStore,
+    check_log_proof,
+    check_network_cosigned,
+)
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
@@ -50,7 +55,8 @@ from betrokken.errors import (
     WitnessStale,
 )
 from betrokken.identity.names import COORDINATOR_URI, Identity, Role
-from betrokken.identity.rpc import channel, check_own_certificate, error_from_rpc
+from betrokken.identity.pins import NetworkPins, Pins, reloading
+from betrokken.identity.rpc import PeerChannel, check_own_certificate, error_from_rpc
 from betrokken.keyservice.client import QUESTION, Pseudonymiser
 from betrokken.requester.trail import own_query_entry
 from betrokken.v1 import betrokken_pb2 as pb
@@ -215,6 +221,7 @@ class Requester:
         trail: AuditLog,
         witness: WitnessStore,
         timeout: float = 30.0,
+        pins: Pins | None = None,
     ) -> None:
         org = network.organisation(organisation)
         if org is None:
@@ -232,12 +239,16 @@ class Requester:
         self.trail = trail
         self.witness = witness
         self.timeout = timeout
-        self.pseudonymiser = Pseudonymiser(network, tls, organisation, timeout)
-        address = network.coordinator.address
-        self._channel = channel(
-            address, tls, network.coordinator.tls_name, frozenset(network.coordinator.certificates)
+        pins = pins or NetworkPins(network)
+        self.pseudonymiser = Pseudonymiser(network, tls, organisation, timeout, pins=pins)
+        # Only the coordinator's listed certificates pass the handshake (docs/adr/0024, 11).
+        self._coordinator = PeerChannel(
+            network.coordinator.address,
+            tls,
+            network.coordinator.tls_name,
+            Identity(Role.COORDINATOR),
+            pins,
         )
-        self._stub = pb_grpc.CoordinatorStub(self._channel)
 
     @classmethod
     def from_config(cls, loaded: Loaded[NodeConfig], timeout: float = 30.0) -> Requester:
@@ -259,11 +270,13 @@ class Requester:
             loaded.resolve(loaded.component.question_key), org.question_key, "question key"
         )
         trail, witness = open_trail(loaded)
-        return cls(network, org.id, loaded.tls, key, trail, witness, timeout)
+        return cls(network, org.id, loaded.tls, key, trail, witness, timeout, reloading(loaded))
 
     def close(self) -> None:
         self.pseudonymiser.close()
-        self._channel.close()
+        closing = self._coordinator.close()
+        if closing is not None:
+            closing.close()
 
     def __enter__(self) -> Requester:
         return self
@@ -420,8 +433,11 @@ class Requester:
             envelopes=[pb.Envelope(node=n, sealed=s) for n, s in prepared.envelopes.items()],
             witnessed_size=witnessed.size if witnessed else 0,
         )
+        stub, replaced = self._coordinator.stub(pb_grpc.CoordinatorStub)
+        if replaced is not None:
+            replaced.close()
         try:
-            response = self._stub.Query(request, timeout=self.timeout)
+            response = stub.Query(request, timeout=self.timeout)
         except grpc.RpcError as exc:
             raise error_from_rpc(
                 exc,
@@ -429,6 +445,7 @@ class Requester:
                 self.network.coordinator.address,
                 expected=COORDINATOR_URI,
                 tls=self.tls,
+                allowed=self._coordinator.allowed(),
             ) from None
         receipt, keep = self._verify_receipt(response, prepared, witnessed)
         replies = self._open(response, prepared, len(persons))
@@ -480,6 +497,10 @@ class Requester:
                 self.network.coordinator.log_key,
                 origin,
                 witnessed,
+            )
+            # Cosigned by enough witnesses besides this organisation (docs/adr/0024, 10).
+            check_network_cosigned(
+                response.receipt.checkpoint, proven.checkpoint.size, self.network, self.org.id
             )
         except (QuestionRefused, WitnessStale) as exc:
             if isinstance(exc, QuestionRefused):

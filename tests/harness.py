@@ -28,6 +28,12 @@ from betrokken.identity.keyfiles import read_envelope_key, read_note_key, read_s
 from betrokken.requester.client import Prepared, prepare_question
 
 
+def listed(pem: bytes | str) -> str:
+    """A certificate's entry in a network file's allow-list, as `network init` writes it."""
+    text = pem.decode("ascii") if isinstance(pem, bytes) else pem
+    return f'"""\n{text.strip()}\n""",\n'
+
+
 @dataclass
 class NetKeys:
     net: DevNetwork
@@ -69,7 +75,7 @@ class NetKeys:
         return read_envelope_key(self.node_dir(org) / "envelope.key", organisation.envelope_key)
 
     def node_log_key(self, org: str) -> NoteKey:
-        """An organisation's trail key (its node signs its trail and its node tags with it)."""
+        """An organisation's trail key (its node signs its trail, node tags and cosignatures)."""
         organisation = self.network.organisation(org)
         assert organisation is not None
         return read_note_key(self.node_dir(org) / "log.key", organisation.log_key, "log key")

@@ -95,11 +95,14 @@ def _list(values: Sequence[str]) -> str:
 
 
 def _allow_list(whose: str, issued: Issued) -> list[str]:
-    """The ``certificates`` allow-list naming one certificate (docs/adr/0016)."""
+    """The ``certificates`` allow-list holding one certificate (docs/adr/0016; the certificate
+    itself, so that clients and servers accept no other in the TLS handshake: ADR 0024, 11)."""
+    pem = issued.cert_pem.decode("ascii").strip()
     return [
-        f"# SHA-256 of the certificates of {whose}; revoke one by removing its line",
+        f"# the certificates of {whose}: only these pass the TLS handshake; revoke one by",
+        "# removing it. sha256 " + fingerprint_pem(issued.cert_pem),
         "certificates = [",
-        f"    {_s(fingerprint_pem(issued.cert_pem))},",
+        f'"""\n{pem}\n""",',
         "]",
     ]
 

@@ -81,6 +81,24 @@ def network_check(network_file: Path) -> None:
         click.echo(f"  organisation {org.id} ({org.domain}): " + "; ".join(parts))
     if problems:
         raise ConfigError("\n  ".join(problems), hint="pin the keys `betrokken node keys` prints")
+    witnesses, quorum = net.witness_ids(), net.witness_quorum()
+    click.echo(
+        f"  witnesses: {len(witnesses)} ({', '.join(witnesses) or 'none'}); a node answers only "
+        f"under a checkpoint {quorum} other witness(es) cosigned"
+    )
+    if quorum < net.safe_witness_quorum():
+        click.echo(
+            f"  WARNING: a quorum of {quorum} of {len(witnesses)} witnesses is below "
+            f"{net.safe_witness_quorum()}: two histories could each be cosigned, and only the "
+            "nodes' comparisons would show it afterwards (docs/operator.md, 'Witnesses')"
+        )
+    from betrokken.identity.pins import unpinned
+
+    for party in unpinned(net):
+        click.echo(
+            f"  WARNING: the allow-list of {party} holds no certificates (empty, or fingerprints "
+            "only): clients cannot refuse another certificate for it in the TLS handshake"
+        )
     for purpose in net.purposes:
         click.echo(
             f"  purpose {purpose.id}: {purpose.legal_basis} "

@@ -72,6 +72,31 @@ def test_bad_toml(tmp_path: Path) -> None:
             "greater",
         ),
         (('purpose = "zsm-context"', 'purpose = "no-such"'), "(top level)", "unknown purpose"),
+        (
+            ("[coordinator]", '[coordinator]\nwitnesses = ["zvh-test", "nobody"]'),
+            "(top level)",
+            "names 'nobody', which is not an organisation with a node_address",
+        ),
+        (
+            ("[coordinator]", "[coordinator]\nwitness_quorum = 0"),
+            "(top level)",
+            "must be between 1 and 3: a node never counts its own cosignature",
+        ),
+        (
+            ("[coordinator]", "[coordinator]\nwitness_quorum = 4"),
+            "(top level)",
+            "must be between 1 and 3",
+        ),
+        (
+            ("-----END CERTIFICATE-----", "-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----"),
+            "keyservice.certificates.0",
+            "one PEM certificate",
+        ),
+        (
+            ("-----BEGIN CERTIFICATE-----\nMII", "-----BEGIN CERTIFICATE-----\nXXX"),
+            "keyservice.certificates.0",
+            "not a readable PEM certificate",
+        ),
     ],
 )
 def test_errors_name_file_field_and_fix(

@@ -14,6 +14,9 @@ import json
 import re
 import secrets
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +29,10 @@ from betrokken.audit.log import AuditLog, LogBase, leaf_bytes
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
-from betrokken.config.load import load_node
-from betrokken.config.schema import Network
-from betrokken.coordinator.store import AuditStore
+from betrokken.config.load import Loaded, load_node
+from betrokken.config.schema import Network, NodeConfig
+from betrokken.coordinator.store import AuditStore, Receipt
+from betrokken.coordinator.witnesses import WitnessRounds
 from betrokken.crypto import envelope as env
 from betrokken.crypto import merkle
 from betrokken.crypto import question as q
@@ -51,6 +55,7 @@ class Insider:
     """The coordinator's operator: its certificate, its log key and its database."""
 
     running: Running
+    rounds: WitnessRounds | None = None  # its own cosigning rounds, made on first use
 
     @property
     def db(self) -> Path:
@@ -68,15 +73,53 @@ class Insider:
             ).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
-    def proof(self, index: int, org: str) -> pb.LogProof:
+    def proof(self, receipt: pb.LogProof, org: str, index: int | None = None) -> pb.LogProof:
+        """The record of a question it recorded (the receipt's own, or record ``index`` that the
+        receipt's cosigned checkpoint covers), proven consistent with what ``org`` witnessed."""
         store = self.store()
         try:
             seen = self.witnessed(org)
-            return log_proof_to_wire(
-                store.log_proof(store.receipt(index), seen[0] if seen else None)
+            proof = pb.LogProof()
+            proof.CopyFrom(receipt)
+            if index is not None:
+                covered = store.receipt(index, (receipt.tree_size, receipt.checkpoint))
+                proof.record = covered.record
+                proof.leaf_index = covered.leaf_index
+                del proof.inclusion_proof[:]
+                proof.inclusion_proof.extend(covered.inclusion_proof)
+            proof.consistency_size = seen[0] if seen else 0
+            del proof.consistency_proof[:]
+            proof.consistency_proof.extend(
+                store.consistency(receipt.tree_size, seen[0] if seen else 0)
             )
+            return proof
         finally:
             store.engine.dispose()
+
+    def cosigned(self, store: AuditStore, index: int) -> Receipt:
+        """A receipt for record ``index`` under a checkpoint the witnesses cosigned: the
+        operator runs cosigning rounds of its own over the real nodes, as its coordinator would
+        before it forwards."""
+        from betrokken.coordinator.fanout import GrpcNodeLink
+        from betrokken.identity.names import organisation_uri
+
+        if self.rounds is None:
+            network = self.running.network
+            tls = self.running.keys.tls("coordinator")
+
+            def latest() -> tuple[int, str] | None:
+                checkpoint = store.log.latest_checkpoint()
+                return (checkpoint.size, checkpoint.note) if checkpoint is not None else None
+
+            cosign = {
+                o.id: GrpcNodeLink(
+                    o.node_address or "", tls, o.server_name, organisation_uri(o.id)
+                ).cosign
+                for o in network.nodes()
+            }
+            self.rounds = WitnessRounds(network, cosign, latest, store.consistency_proof)
+        cosigned = self.rounds.covering(index + 1, time.monotonic() + 15)
+        return store.receipt(index, (cosigned.size, cosigned.note))
 
     def lookup(self, org: str, request: pb.LookupRequest) -> grpc.RpcError | pb.LookupResponse:
         network = self.running.network
@@ -138,6 +181,37 @@ def _person(running: Running) -> str:
     return running.named["several"].digits  # registered at politie (and others)
 
 
+@contextmanager
+def _own_coordinator(running: Running, servicer: type) -> Iterator[Loaded[NodeConfig]]:
+    """A coordinator of the operator's own making (``servicer``, a subclass of the real one) with
+    the real certificate and database, as a replica would share them; and the asking
+    organisation's configuration pointed at it."""
+    from betrokken.config.load import load_coordinator
+    from betrokken.coordinator.fanout import GrpcNodeLink
+    from betrokken.identity.names import organisation_uri
+    from betrokken.identity.rpc import make_server
+    from tests.test_adversarial import _free_port
+
+    loaded = load_coordinator(running.net.coordinator_config)
+    store = Insider(running).store()  # the same database: one log, as replicas share it
+    links = {
+        o.id: GrpcNodeLink(o.node_address or "", loaded.tls, o.server_name, organisation_uri(o.id))
+        for o in running.network.nodes()
+    }
+    address = f"127.0.0.1:{_free_port()}"
+    server = make_server(address, loaded.tls)
+    pb_grpc.add_CoordinatorServicer_to_server(servicer(running.network, store, links), server)
+    server.start()
+    try:
+        node = load_node(running.net.node_configs[ZVH])
+        settings = node.network.coordinator.model_copy(update={"address": address})
+        network = node.network.model_copy(update={"coordinator": settings})
+        yield type(node)(node.path, node.component, network, node.tls)
+    finally:
+        server.stop(0).wait()
+        store.engine.dispose()
+
+
 # --- the coordinator's operator -----------------------------------------------------------------
 def test_a_coordinator_cannot_get_an_unlogged_question_answered(running: Running) -> None:
     """A genuinely signed question the coordinator did not record: no record, no answer."""
@@ -180,7 +254,7 @@ def test_a_coordinator_cannot_replay_a_lookup(running: Running) -> None:
         pb.LookupRequest(
             question=prepared.note,
             envelope=prepared.envelopes[POLITIE],
-            proof=insider.proof(response.receipt.leaf_index, POLITIE),
+            proof=insider.proof(response.receipt, POLITIE),
         ),
     )
     _refused(result, "replay", running, POLITIE, before)
@@ -198,7 +272,7 @@ def test_a_coordinator_cannot_attach_another_questions_record(running: Running) 
         pb.LookupRequest(
             question=other.note,
             envelope=other.envelopes[POLITIE],
-            proof=insider.proof(response.receipt.leaf_index, POLITIE),
+            proof=insider.proof(response.receipt, POLITIE),
         ),
     )
     _refused(result, "record-mismatch", running, POLITIE, before)
@@ -224,6 +298,8 @@ def test_a_coordinator_cannot_give_a_node_an_envelope_of_its_own_or_another_node
         rules.search_entry_for(question, prepared.note, purpose, utcnow(), "insider")
     )
     store.engine.dispose()
+    # A real question after it gets a checkpoint cosigned that covers the insider's record.
+    later = _ask(running, running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-LATER")]))
     own = q.EnvelopeContent(
         question.answer_id,
         POLITIE,
@@ -249,7 +325,9 @@ def test_a_coordinator_cannot_give_a_node_an_envelope_of_its_own_or_another_node
         result = insider.lookup(
             POLITIE,
             pb.LookupRequest(
-                question=prepared.note, envelope=envelope, proof=insider.proof(index, POLITIE)
+                question=prepared.note,
+                envelope=envelope,
+                proof=insider.proof(later.receipt, POLITIE, index),
             ),
         )
         _refused(result, kind, running, POLITIE, before)
@@ -333,16 +411,18 @@ def test_a_coordinator_cannot_answer_under_a_log_that_forks_from_what_the_node_w
     assert _disclosures(running, POLITIE, prepared.answer_id) == 0
 
 
-def test_a_second_history_signed_for_one_question_is_caught_at_the_next_witness_check(
+def test_a_second_history_signed_for_one_question_is_refused_without_cosignatures(
     running: Running,
 ) -> None:
-    """The coordinator signs a checkpoint that extends what the node witnessed but includes a
-    record it never keeps: the node answers (it cannot know yet), keeps the checkpoint as seen,
-    and its next witness check proves the fork with the coordinator's own two signatures."""
+    """The coordinator signs a checkpoint that extends what the node witnessed with a record it
+    never keeps. Once the node only took it on trust until its next witness check; now it is
+    refused at once: no other witness cosigned it (docs/adr/0024, section 10). With the other
+    witnesses' cosignatures it would be part of the history they vouch for — and every one of
+    them refuses the real log from then on (tests/e2e/test_split_view.py)."""
     insider = Insider(running)
     config = str(running.net.node_configs[POLITIE])
+    _ask(running, running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-BEFORE-2")]))
     assert running.run("node", "witness", "--config", config, "--once").code in (0, 8)
-    alarms_before = _alarms(running, POLITIE).count("witness-fork")
     store = insider.store()
     size = store.log.size()
     leaves = store.log.leaf_hashes(size)
@@ -370,6 +450,7 @@ def test_a_second_history_signed_for_one_question_is_caught_at_the_next_witness_
         witnessed[0],
         tuple(merkle.consistency_proof(secret_leaves, witnessed[0])),
     )
+    before = len(_alarms(running, POLITIE))
     result = insider.lookup(
         POLITIE,
         pb.LookupRequest(
@@ -378,21 +459,9 @@ def test_a_second_history_signed_for_one_question_is_caught_at_the_next_witness_
             proof=log_proof_to_wire(proof),
         ),
     )
-    assert isinstance(result, pb.LookupResponse)  # accepted for now...
-    # ... the real log moves on without that record (two more real questions) ...
-    for case in ("C-AFTER-1", "C-AFTER-2"):
-        _ask(running, running.keys.prepare(ZVH, "zvh-triage", [(_person(running), case)]))
-    # ... and the next witness check (the node's own loop or this one) raises the alarm.
-    running.run("node", "witness", "--config", config, "--once")
-    assert _alarms(running, POLITIE).count("witness-fork") == alarms_before + 1
-    db = running.net.node_configs[POLITIE].parent / "node.db"
-    with sqlite3.connect(db) as conn:
-        (content,) = conn.execute(
-            "select content from log_records where event = 'alarm' order by \"index\" desc limit 1"
-        ).fetchone()
-    assert prepared.answer_id in json.loads(content)["details"]["answer_ids"]
-    status = running.run("node", "status", "--config", config)
-    assert "witness-fork" in status.stdout
+    _refused(result, "no-quorum", running, POLITIE, before)
+    assert "cosignature" in result.details()  # type: ignore[union-attr]
+    assert _disclosures(running, POLITIE, prepared.answer_id) == 0
 
 
 # --- a node's administrator -------------------------------------------------------------------
@@ -535,8 +604,6 @@ def test_a_coordinator_that_forges_or_drops_replies_never_produces_a_no(
     """A coordinator replacing politie's sealed reply with one it made, and dropping the
     reclassering's: the requester shows ERROR for both, never 'not involved' (P5)."""
     from betrokken.coordinator.servicer import CoordinatorServicer
-    from betrokken.identity.rpc import make_server
-    from tests.test_adversarial import _free_port
 
     class Tampering(CoordinatorServicer):
         def _replies(self, question, results):  # type: ignore[no-untyped-def]
@@ -554,43 +621,55 @@ def test_a_coordinator_that_forges_or_drops_replies_never_produces_a_no(
                     )
             return kept
 
-    from betrokken.config.load import load_coordinator
-    from betrokken.coordinator.fanout import GrpcNodeLink
-    from betrokken.identity.names import organisation_uri
+    from betrokken.crypto.bsn import parse_bsn
+    from betrokken.requester.client import Person
 
-    loaded = load_coordinator(running.net.coordinator_config)
-    store = Insider(running).store()  # the same database: one log, as replicas share it
-    links = {
-        o.id: GrpcNodeLink(o.node_address or "", loaded.tls, o.server_name, organisation_uri(o.id))
-        for o in running.network.nodes()
-    }
-    address = f"127.0.0.1:{_free_port()}"
-    server = make_server(address, loaded.tls)
-    pb_grpc.add_CoordinatorServicer_to_server(Tampering(running.network, store, links), server)
-    server.start()
-    try:
-        node = load_node(running.net.node_configs[ZVH])
-        network = node.network.model_copy(
-            update={"coordinator": node.network.coordinator.model_copy(update={"address": address})}
+    with (
+        _own_coordinator(running, Tampering) as node,
+        Requester.from_config(node) as requester,
+    ):
+        result = requester.ask(
+            [Person(parse_bsn(_person(running)), "C-TAMPER")],
+            purpose="zvh-triage",
+            user="tester",
+            role="regisseur",
         )
-        node = type(node)(node.path, node.component, network, node.tls)
-        from betrokken.crypto.bsn import parse_bsn
-        from betrokken.requester.client import Person
-
-        with Requester.from_config(node) as requester:
-            result = requester.ask(
-                [Person(parse_bsn(_person(running)), "C-TAMPER")],
-                purpose="zvh-triage",
-                user="tester",
-                role="regisseur",
-            )
-    finally:
-        server.stop(0).wait()
-        store.engine.dispose()
     outcomes = {r.organisation_id: r.answer.outcome.value for r in result.persons[0].answers}
     assert outcomes[POLITIE] == "error" and outcomes[RECLASSERING] == "error"
     assert result.complete is False
     assert "not-involved" not in (outcomes[POLITIE], outcomes[RECLASSERING])
+
+
+def test_a_requester_refuses_a_receipt_the_witnesses_did_not_cosign(running: Running) -> None:
+    """A coordinator that strips the cosignatures from the receipt (or never had them): the
+    requesting side does not trust the answer's record, and keeps an alarm (P6)."""
+    from betrokken.coordinator.servicer import CoordinatorServicer
+    from betrokken.crypto.bsn import parse_bsn
+    from betrokken.errors import VerificationError
+    from betrokken.requester.client import Person
+
+    class Stripping(CoordinatorServicer):
+        def Query(self, request, context):  # type: ignore[no-untyped-def]
+            response = super().Query(request, context)
+            body, lines = response.receipt.checkpoint.split("\n\n", 1)
+            own = lines.split("\n", 1)[0]  # the coordinator's own signature line only
+            response.receipt.checkpoint = f"{body}\n\n{own}\n"
+            return response
+
+    before = _alarms(running, ZVH).count("receipt-no-quorum")
+    with (
+        _own_coordinator(running, Stripping) as node,
+        Requester.from_config(node) as requester,
+        pytest.raises(VerificationError, match="cosignature") as refused,
+    ):
+        requester.ask(
+            [Person(parse_bsn(_person(running)), "C-STRIPPED")],
+            purpose="zvh-triage",
+            user="tester",
+            role="regisseur",
+        )
+    assert "witnessed" in refused.value.message
+    assert _alarms(running, ZVH).count("receipt-no-quorum") == before + 1
 
 
 def test_a_node_cannot_answer_in_another_organisations_name(
@@ -911,7 +990,7 @@ def test_a_coordinator_cannot_tell_a_hit_from_a_miss_by_the_nodes_response_time(
                 index = store.append(
                     rules.search_entry_for(question, prepared.note, purpose, utcnow(), "timing")
                 )
-                receipt = store.receipt(index)
+                receipt = insider.cosigned(store, index)
                 for _attempt in range(3):
                     request = pb.LookupRequest(
                         question=prepared.note,

@@ -30,7 +30,7 @@ from betrokken.errors import AuthenticationError, CertificateRefused, ConfigErro
 from betrokken.identity.certs import diagnose, expiry_warning, fingerprint_file, load_own
 from betrokken.identity.keyfiles import read_seed
 from betrokken.identity.names import COORDINATOR_URI, Identity, Role, organisation_uri
-from betrokken.identity.pins import ReloadingPins
+from betrokken.identity.pins import NetworkPins, ReloadingPins, unpinned
 from betrokken.identity.pki import Issued, create_ca, issue_certificate, write_issued
 from betrokken.identity.rpc import (
     RELOAD_CHECK_SECONDS,
@@ -41,6 +41,7 @@ from betrokken.identity.rpc import (
 )
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+from tests.harness import listed as entry
 
 ORGS = ["zvh-cert", "politie-cert"]
 
@@ -283,11 +284,15 @@ def test_the_allow_list_is_re_read_when_the_network_file_changes(
     pins = ReloadingPins(pki.net.network_file, network)
     politie = Identity(Role.ORGANISATION, "politie-cert")
     listed = fingerprint_file(pki.tls("politie-cert").certificate)
+    pem = Path(pki.tls("politie-cert").certificate).read_text()
     assert pins.allowed(politie) == {listed}
+    assert pins.certificates(politie) == (pem,)  # the trust anchor of a channel to politie
+    assert pins.client_roots() is not None and pem in pins.client_roots()  # type: ignore[operator]
     text = pki.net.network_file.read_text()
-    pki.net.network_file.write_text(text.replace(f'    "{listed}",\n', ""))  # revoked
+    pki.net.network_file.write_text(text.replace(entry(pem), ""))  # revoked
     time.sleep(RELOAD_CHECK_SECONDS + 0.1)
     assert pins.allowed(politie) == frozenset()  # an empty list: any certificate of the CA
+    assert pins.certificates(politie) is None and pins.client_roots() is None
     pki.net.network_file.write_text("this is [not toml")
     time.sleep(RELOAD_CHECK_SECONDS + 0.1)
     assert pins.allowed(politie) == frozenset()  # the last good list stays
@@ -295,13 +300,20 @@ def test_the_allow_list_is_re_read_when_the_network_file_changes(
 
 
 def test_fingerprints_are_accepted_as_openssl_prints_them(pki: Pki) -> None:
+    """A network file from before certificates were listed names fingerprints: accepted, and
+    checked per call only (no trust anchor for the handshake)."""
     listed = fingerprint_file(pki.tls("politie-cert").certificate)
     colons = ":".join(listed[i : i + 2] for i in range(0, 64, 2)).upper()
-    text = pki.net.network_file.read_text().replace(listed, colons)
+    pem = Path(pki.tls("politie-cert").certificate).read_text()
+    text = pki.net.network_file.read_text().replace(entry(pem), f'"{colons}",\n')
     pki.net.network_file.write_text(text)
     network = load_network(pki.net.network_file)
     organisation = network.organisation("politie-cert")
     assert organisation is not None and organisation.certificates == [listed]
+    politie = Identity(Role.ORGANISATION, "politie-cert")
+    assert NetworkPins(network).allowed(politie) == {listed}
+    assert NetworkPins(network).certificates(politie) is None
+    assert unpinned(network) == [organisation_uri("politie-cert")]
     pki.net.network_file.write_text(text.replace(colons, "sha256:nothex"))
     with pytest.raises(ConfigError, match="64 hex digits"):
         load_network(pki.net.network_file)

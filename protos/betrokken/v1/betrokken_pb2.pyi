@@ -101,6 +101,36 @@ class LogProof(_message.Message):
     consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, record: _Optional[bytes] = ..., leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[str] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., consistency_size: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
+class CosignRequest(_message.Message):
+    __slots__ = ("checkpoint", "old_size", "consistency_proof")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    old_size: int
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, checkpoint: _Optional[str] = ..., old_size: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CosignResponse(_message.Message):
+    __slots__ = ("cosignature",)
+    COSIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    cosignature: str
+    def __init__(self, cosignature: _Optional[str] = ...) -> None: ...
+
+class WitnessedRequest(_message.Message):
+    __slots__ = ("size",)
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    def __init__(self, size: _Optional[int] = ...) -> None: ...
+
+class WitnessedResponse(_message.Message):
+    __slots__ = ("checkpoint", "at_size")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    AT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    at_size: str
+    def __init__(self, checkpoint: _Optional[str] = ..., at_size: _Optional[str] = ...) -> None: ...
+
 class LookupRequest(_message.Message):
     __slots__ = ("question", "envelope", "proof")
     QUESTION_FIELD_NUMBER: _ClassVar[int]

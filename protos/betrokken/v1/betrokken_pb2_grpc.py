@@ -163,6 +163,16 @@ class NodeStub:
                 request_serializer=betrokken_dot_v1_dot_betrokken__pb2.LookupRequest.SerializeToString,
                 response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.LookupResponse.FromString,
                 _registered_method=True)
+        self.Cosign = channel.unary_unary(
+                '/betrokken.v1.Node/Cosign',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.CosignRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CosignResponse.FromString,
+                _registered_method=True)
+        self.GetWitnessed = channel.unary_unary(
+                '/betrokken.v1.Node/GetWitnessed',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.WitnessedRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.WitnessedResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -175,6 +185,23 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cosign(self, request, context):
+        """Cosign a checkpoint of the coordinator's log, as a C2SP tlog-witness add-checkpoint: only
+        after checking it is consistent with the last checkpoint this node cosigned (called by the
+        coordinator only). A witness whose state is another size answers WitnessStale with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWitnessed(self, request, context):
+        """The latest checkpoint this node witnessed, for another node comparing histories directly,
+        never through the coordinator (called by other organisations' nodes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +209,16 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.Lookup,
                     request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.LookupRequest.FromString,
                     response_serializer=betrokken_dot_v1_dot_betrokken__pb2.LookupResponse.SerializeToString,
+            ),
+            'Cosign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cosign,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CosignRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.CosignResponse.SerializeToString,
+            ),
+            'GetWitnessed': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWitnessed,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.WitnessedRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.WitnessedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -212,6 +249,60 @@ class Node:
             '/betrokken.v1.Node/Lookup',
             betrokken_dot_v1_dot_betrokken__pb2.LookupRequest.SerializeToString,
             betrokken_dot_v1_dot_betrokken__pb2.LookupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cosign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Node/Cosign',
+            betrokken_dot_v1_dot_betrokken__pb2.CosignRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.CosignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWitnessed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Node/GetWitnessed',
+            betrokken_dot_v1_dot_betrokken__pb2.WitnessedRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.WitnessedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,183 @@
+"""What witnessing before answering costs: question latency and CPU per process, before and after.
+
+``python -m bench.cosign_cost --compare BEFORE AFTER`` runs the same measurement in two checkouts
+of betrokken (each with its own ``.venv``), alternately and on fresh networks, so both are
+measured in the same run on the same machine: ``--runs`` rounds of BEFORE then AFTER. Each
+measurement (``--measure``) builds a bench network of N nodes (bench/net.py: the asking
+organisation plus N nodes, ``--per-node`` registrations each), asks ``--questions`` one-person
+questions one after the other through the requester's Python API (``Requester.ask``, the path of
+the CLI and the portal) after a warm-up, and reports the wall time of each and the CPU time
+(utime + stime, from /proc) each process used per question: the key service, the coordinator,
+the nodes, and the asking process itself. The comparison is written as JSON (``--out``) and
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its finished threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, Any]:
+    from bench.net import PURPOSE, build
+    from betrokken.config.load import load_node
+    from betrokken.requester.client import Person, Requester
+
+    with tempfile.TemporaryDirectory(prefix="cosign-cost-") as work:
+        bn = build(Path(work), nodes, per_node, persons=200)
+        try:
+            bn.start()
+            assert bn.cluster is not None
+            pids = {name: p.pid for name, p in bn.cluster.processes.items()}
+            requester = Requester.from_config(load_node(bn.asker_config))
+            incomplete = 0
+
+            def ask(turn: int) -> float:
+                nonlocal incomplete
+                person = Person(bn.persons[turn % len(bn.persons)], f"CASE-{turn}")
+                start = time.perf_counter()
+                result = requester.ask([person], purpose=PURPOSE, user="bench", role="regisseur")
+                elapsed = time.perf_counter() - start
+                incomplete += 0 if result.complete else 1
+                return elapsed
+
+            for turn in range(warm):
+                ask(turn)
+            incomplete = 0
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            own_before = os.times()
+            walls = [ask(warm + turn) * 1000 for turn in range(questions)]
+            own_after = os.times()
+            after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            requester.close()
+        finally:
+            bn.remove()
+    per_question = {n: (after[n] - before[n]) * 1000 / questions for n in pids}
+    node_cpu = [v for n, v in per_question.items() if n.startswith("node-")]
+    requester_ms = (
+        (own_after.user - own_before.user + own_after.system - own_before.system) * 1000 / questions
+    )
+    walls.sort()
+    return {
+        "nodes": nodes,
+        "questions": questions,
+        "incomplete": incomplete,
+        "wall_p50_ms": statistics.median(walls),
+        "wall_p90_ms": walls[int(0.9 * (len(walls) - 1))],
+        "cpu_ms_per_question": {
+            "requester": requester_ms,
+            "keyservice": per_question.get("keyservice", 0.0),
+            "coordinator": per_question.get("coordinator", 0.0),
+            "node_mean": statistics.fmean(node_cpu),
+            "node_max": max(node_cpu),
+            "nodes_total": sum(node_cpu),
+            "all_processes": requester_ms + sum(per_question.values()),
+        },
+    }
+
+
+def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, list[dict[str, Any]]] = {str(c): [] for c in checkouts}
+    for run in range(args.runs):
+        for checkout in checkouts:
+            python = checkout / ".venv" / "bin" / "python"
+            command = [
+                str(python),
+                "-m",
+                "bench.cosign_cost",
+                "--measure",
+                "--nodes",
+                str(args.nodes),
+                "--per-node",
+                str(args.per_node),
+                "--questions",
+                str(args.questions),
+                "--warm",
+                str(args.warm),
+            ]
+            done = subprocess.run(
+                command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
+            )
+            figure = json.loads(done.stdout.strip().splitlines()[-1])
+            results[str(checkout)].append(figure)
+            print(
+                f"run {run + 1} {checkout.name}: p50 {figure['wall_p50_ms']:.1f} ms, "
+                f"CPU {figure['cpu_ms_per_question']['all_processes']:.1f} ms/question",
+                file=sys.stderr,
+            )
+
+    def median(checkout: Path, *keys: str) -> float:
+        values = []
+        for figure in results[str(checkout)]:
+            value: Any = figure
+            for key in keys:
+                value = value[key]
+            values.append(value)
+        return statistics.median(values)
+
+    before, after = checkouts
+    parts = ["requester", "keyservice", "coordinator", "node_mean", "nodes_total", "all_processes"]
+    summary = {
+        "wall_p50_ms": {
+            "before": median(before, "wall_p50_ms"),
+            "after": median(after, "wall_p50_ms"),
+        },
+        "cpu_ms_per_question": {
+            part: {
+                "before": median(before, "cpu_ms_per_question", part),
+                "after": median(after, "cpu_ms_per_question", part),
+            }
+            for part in parts
+        },
+    }
+    summary["ratio_wall_p50"] = summary["wall_p50_ms"]["after"] / summary["wall_p50_ms"]["before"]
+    return {
+        "machine": {"nproc": os.cpu_count(), "load_at_end": os.getloadavg()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        | {"compare": [str(c) for c in checkouts]},
+        "runs": results,
+        "summary": summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cosign_cost", description=__doc__)
+    parser.add_argument("--measure", action="store_true", help="one measurement, JSON on stdout")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--per-node", type=int, default=2000)
+    parser.add_argument("--questions", type=int, default=60)
+    parser.add_argument("--warm", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/cosign-cost.json"))
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm)))
+        return 0
+    if not args.compare:
+        parser.error("give --measure or --compare BEFORE AFTER")
+    report = compare([c.resolve() for c in args.compare], args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
