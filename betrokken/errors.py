@@ -222,6 +222,26 @@ class QuestionRefused(VerificationError):
         self.kind = kind
 
 
+# --- exit code 9: a node's data is older than what it anchored ------------------------------------
+class DataLost(BetrokkenError):
+    """A node's database is empty or older than the state it anchored outside it (its signed state
+    file): it refuses to serve, so it can never answer "not involved" for registrations it lost.
+    The message is Dutch first, then English; the hint names the two ways on."""
+
+    exit_code = 9
+    status = "DATA_LOSS"
+    summary = "gegevens kwijt / data lost"
+
+
+class SyncGuarded(BetrokkenError):
+    """A full import (``--sync``) would end more than the configured share of the active
+    registrations; nothing was changed. ``--force`` goes on."""
+
+    exit_code = 10
+    status = "FAILED_PRECONDITION"
+    summary = "sync stopped before ending too many registrations"
+
+
 # --- exit code 1: everything else -------------------------------------------------------------
 class InternalError(BetrokkenError):
     exit_code = 1
@@ -252,6 +272,8 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     VerificationError,
     KeyMismatch,
     QuestionRefused,
+    DataLost,
+    SyncGuarded,
     InternalError,
 )
 

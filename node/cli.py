@@ -16,11 +16,17 @@ from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig, Organisation
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.db import redacted
-from betrokken.errors import BadInput, BetrokkenError, ConfigError
+from betrokken.errors import BadInput, BetrokkenError, ConfigError, SyncGuarded
 from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
-from betrokken.node.server import open_store, open_witness
+from betrokken.node.server import (
+    open_anchored_store,
+    open_store,
+    open_witness,
+    read_own_anchor,
+    refresh_anchor,
+)
 from betrokken.node.store import ENDING_SOON_DAYS
 from betrokken.node.witness import CoordinatorLog, witness_once
 from betrokken.tabular import Table, open_table, parse_mapping
@@ -54,7 +60,7 @@ def node_serve(config_path: Path) -> None:
 def _registrar(loaded: Loaded[NodeConfig]) -> tuple[Registrar, Pseudonymiser]:
 
     pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, loaded.component.organisation)
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     registrar = Registrar(
         loaded.network, _org(loaded), store, pseudonymiser, actor=getpass.getuser()
     )
@@ -169,6 +175,7 @@ def node_register(
     registrar, pseudonymiser = _registrar(loaded)
     with pseudonymiser:
         stored = registrar.register(person, info)
+    refresh_anchor(loaded, registrar.store)
     days = loaded.network.retention.registration_days
     if stored.given_until is None:
         why = f"open case: {days} days after this confirmation; register or import it again"
@@ -202,16 +209,19 @@ def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> 
     loaded = load_node(config_path)
     days = loaded.network.retention.registration_days
     if reference:
-        removed = open_store(loaded).withdraw(
+        store = open_anchored_store(loaded)
+        removed = store.withdraw(
             reference=reference, actor=getpass.getuser(), remember_days=days, today=_today()
         )
         label = f"reference {reference}"
     else:
         person = read_bsn(bsn or "")
         registrar, pseudonymiser = _registrar(loaded)
+        store = registrar.store
         with pseudonymiser:
             removed = registrar.withdraw(person)
         label = person.masked()
+    refresh_anchor(loaded, store)
     if removed:
         click.echo(f"{label}: withdrawn ({removed} registration(s) removed)")
         click.echo(
@@ -259,6 +269,13 @@ def import_summary(
                 f"  --sync:   {summary.ended or 0} registration(s) not in the file ended "
                 "(withdrawn; recorded in the node's trail)"
             )
+        if summary.active_before is not None and finished:
+            lines.append(
+                f"  changes:  {summary.added:,} added, {summary.updated:,} updated, "
+                f"{summary.unchanged:,} confirmed, {summary.ended or 0:,} ended, "
+                f"{summary.kept_withdrawn:,} kept withdrawn (of {summary.active_before:,} "
+                "active before)"
+            )
     if summary.rejected:
         lines.append(f"  rejected ({summary.rejected:,} line(s); nothing of them was stored):")
         lines += ["    " + line for line in summary.problems.lines(max_groups=8)]
@@ -284,18 +301,31 @@ def import_summary(
     is_flag=True,
     help="Register again the persons in the file that were withdrawn by hand.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --sync: end the registrations not in the file even when they are more than "
+    "sync_guard_share (default 10%) of the active ones.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @guard
 def node_import(
-    config_path: Path, file: Path, columns: str | None, sync: bool, reactivate: bool, quiet: bool
+    config_path: Path,
+    file: Path,
+    columns: str | None,
+    sync: bool,
+    reactivate: bool,
+    force: bool,
+    quiet: bool,
 ) -> None:
     """Import registrations from a case-system export FILE (CSV or Excel .xlsx).
 
     Fields: bsn (required), since, until, contact, domain, reference, disclosure; header names
     match in any case, other columns are ignored. Every line confirms its registration. Bad
     lines are skipped and summarised, never half-stored. Exit code 0 when every line was
-    stored, 2 when some were rejected, 130 on Ctrl-C, the error's own code when the import
-    stopped (re-running the same command finishes it).
+    stored, 2 when some were rejected, 10 when --sync would end more than sync_guard_share of
+    the active registrations (nothing ended; --force goes on), 130 on Ctrl-C, the error's own
+    code when the import stopped (re-running the same command finishes it).
     """
     from tqdm import tqdm
 
@@ -315,9 +345,21 @@ def node_import(
     try:
         with pseudonymiser, bar:
             registrar.import_table(
-                table, summary, sync=sync, reactivate=reactivate, progress=bar.update
+                table,
+                summary,
+                sync=sync,
+                reactivate=reactivate,
+                progress=bar.update,
+                guard_share=None if force else loaded.component.sync_guard_share,
             )
+    except SyncGuarded as exc:
+        refresh_anchor(loaded, registrar.store)
+        if summary.lines_read:
+            click.echo("\n".join(import_summary(file, table, summary, sync, finished=True)))
+        click.echo(f"import --sync stopped: {exc.message}", err=True)
+        raise
     except (BetrokkenError, KeyboardInterrupt):
+        refresh_anchor(loaded, registrar.store)
         click.echo("\n".join(import_summary(file, table, summary, sync, finished=False)))
         last = summary.last_committed_line
         where = f"every line up to line {last:,} is done" if last else "no line was stored"
@@ -328,6 +370,7 @@ def node_import(
             err=True,
         )
         raise
+    refresh_anchor(loaded, registrar.store)
     click.echo("\n".join(import_summary(file, table, summary, sync, finished=True)))
     if summary.rejected:
         raise SystemExit(BadInput.exit_code)
@@ -431,10 +474,11 @@ def node_expire(config_path: Path) -> None:
     confirmation (the running node also does this hourly). Forget withdrawals past their term."""
 
     loaded = load_node(config_path)
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     today = _today()
     forgotten = store.forget_withdrawals(today)
     removed = store.expire(today, actor=getpass.getuser())
+    refresh_anchor(loaded, store)
     click.echo(f"{removed} ended registration(s) removed; {forgotten} withdrawal(s) forgotten")
 
 
