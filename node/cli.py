@@ -232,6 +232,37 @@ def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> 
         click.echo(f"{label}: no registration found; nothing changed")
 
 
+def anchor_lines(loaded: Loaded[NodeConfig], store: Any, active: int) -> list[str]:
+    """What the node's signed state file says against the database: a refusal to come, or a
+    registration count that dropped since it was written."""
+    from betrokken.errors import DataLost
+    from betrokken.node.anchor import problem
+
+    try:
+        anchor = read_own_anchor(loaded)
+    except DataLost as exc:
+        return [f"  PROBLEM:            {exc.message.splitlines()[-1]}"]
+    if anchor is None:
+        return ["  anchor:             none yet (the running node writes its state file)"]
+    why = problem(anchor, store.trail)
+    if why is not None:
+        return [
+            f"  PROBLEM:            {why[1]}; the node refuses to serve (exit code 9): restore "
+            "the backup or `node reset --confirm`"
+        ]
+    lines = [
+        f"  anchor:             {anchor.trail_size:,} trail records, {anchor.active:,} active "
+        f"at {anchor.when()}"
+    ]
+    if active < anchor.active:
+        lines.append(
+            f"  WARNING:            {anchor.active - active:,} fewer active registrations than at "
+            f"{anchor.when()} ({anchor.active:,} -> {active:,}); expiry, withdrawals and --sync "
+            "end registrations (see the trail), anything else is a loss"
+        )
+    return lines
+
+
 def _names(names: tuple[str, ...], limit: int = 8) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -394,6 +425,8 @@ def node_status(config_path: Path) -> None:
     if expiring:
         click.echo(f"  WARNING:            {expiring} ({loaded.tls.certificate})")
     click.echo(f"  active:             {status.active} registration(s)")
+    for line in anchor_lines(loaded, store, status.active):
+        click.echo(line)
     for domain, count in sorted(status.by_domain.items()):
         click.echo(f"    domain {domain}: {count}")
     click.echo(
@@ -464,6 +497,56 @@ def node_status(config_path: Path) -> None:
 
     click.echo("  health (mutual TLS):")
     click.echo("\n".join(peer_lines(NODE, loaded)))
+
+
+@node.command("reset")
+@config_option
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Yes: go on with the database as it is now (recorded in the node's trail).",
+)
+@guard
+def node_reset(config_path: Path, confirm: bool) -> None:
+    """Go on with the node's database as it is now, after it was refused as empty or older than
+    its anchor (exit code 9): the way on when no backup exists.
+
+    Records the reset in the node's trail, with what the anchor said before, and anchors the
+    database anew. Import the whole caseload right after: until then the node answers "not
+    involved" for every registration it lost. Restoring the backup (`betrokken restore`) is
+    better whenever there is one.
+    """
+    from betrokken.errors import DataLost
+    from betrokken.node.anchor import reset_entry
+
+    if not confirm:
+        raise BadInput(
+            "node reset verandert wat de node als waar aanneemt en vraagt --confirm / node "
+            "reset changes what the node takes as true and needs --confirm",
+            hint="zet eerst de back-up terug als die er is (betrokken restore) / restore the "
+            "backup first if there is one (betrokken restore)",
+        )
+    loaded = load_node(config_path)
+    try:
+        old = read_own_anchor(loaded)
+    except DataLost:
+        old = None  # a damaged state file: the reset writes a new one
+    store = open_store(loaded)
+    now = dt.datetime.now(dt.UTC)
+    store.trail.append([reset_entry(store.organisation, getpass.getuser(), old, now)])
+    anchor = refresh_anchor(loaded, store, replace=True)
+    assert anchor is not None
+    click.echo(
+        f"reset vastgelegd in het spoor; de node gaat verder met {anchor.active:,} actieve "
+        "registraties. Importeer nu de hele caseload (node import --sync).\n"
+        f"reset recorded in the trail; the node goes on with {anchor.active:,} active "
+        "registrations. Import the whole caseload now (node import --sync)."
+    )
+    if old is not None:
+        click.echo(
+            f"  before: {old.trail_size:,} trail records, {old.active:,} active registrations "
+            f"at {old.when()}"
+        )
 
 
 @node.command("expire")

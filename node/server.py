@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import Network, NodeConfig
-from betrokken.db import report_writable
+from betrokken.db import CHECKPOINT_SECONDS, checkpoint, report_writable
 from betrokken.errors import ConfigError, SchemaOutdated, Unavailable, VerificationError
 from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
@@ -102,11 +103,18 @@ class TrailWriter:
                 return done
 
     def loop(self, interval: float, stop: threading.Event) -> None:
+        last_checkpoint = time.monotonic()
         while not stop.wait(interval):
             try:
                 self.drain()
             except Exception:
                 log.exception("the trail writer failed; will try again")
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                last_checkpoint = time.monotonic()
+                try:
+                    checkpoint(self.store.engine)
+                except Exception as exc:
+                    log.warning("could not checkpoint the database's WAL (%s)", exc)
 
 
 def _expiry_loop(
@@ -196,9 +204,12 @@ def open_anchored_store(loaded: Loaded[NodeConfig]) -> NodeStore:
     return store
 
 
-def refresh_anchor(loaded: Loaded[NodeConfig], store: NodeStore) -> Anchor | None:
+def refresh_anchor(
+    loaded: Loaded[NodeConfig], store: NodeStore, *, replace: bool = False
+) -> Anchor | None:
     """Write the anchor of the database as it is now (never one of a smaller trail than the
-    anchor on file: that database is refused, not anchored). None when not written."""
+    anchor on file: that database is refused, not anchored — unless ``replace``, for ``node
+    reset`` and ``restore``). None when not written."""
     if store.trail.signer is None:
         return None
     path = anchor_path(loaded)
@@ -211,9 +222,10 @@ def refresh_anchor(loaded: Loaded[NodeConfig], store: NodeStore) -> Anchor | Non
         accepted.size if accepted else 0,
         now,
     )
-    old = read_own_anchor(loaded)
-    if old is not None and problem(old, store.trail) is not None:
-        return None
+    if not replace:
+        old = read_own_anchor(loaded)
+        if old is not None and problem(old, store.trail) is not None:
+            return None
     write_anchor(path, current, store.trail.signer)
     return current
 

@@ -1,0 +1,159 @@
+"""Faults that would otherwise end in a false "no", on real processes: a node whose database was
+deleted (with its WAL) refuses to serve and is shown unreachable, never "not involved"; the backup
+restores it and it answers right again; `node reset --confirm` is the knowing way on without one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from betrokken.app.cluster import Cluster, betrokken_command
+from betrokken.app.devnet import init_network
+from betrokken.config.load import load_node
+from betrokken.db import sqlite_path
+from tests.conftest import network_ports
+from tests.ops.conftest import run
+
+pytestmark = pytest.mark.e2e
+
+ORGS = ["zvh-rec", "politie-rec", "ggz-rec"]
+PERSON = "999993653"
+OTHER = "111222333"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    net = init_network(tmp_path / "net", ORGS, name="rec", base_port=network_ports(len(ORGS)))
+    for config in [net.coordinator_config, *net.node_configs.values()]:
+        body = config.read_text()
+        config.write_text(body.replace("\n[tls]", "health_interval_seconds = 0.3\n\n[tls]", 1))
+    running = Cluster(net)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _outcome(cluster: Cluster, bsn: str = PERSON) -> tuple[int, str]:
+    done = run(
+        "query",
+        "--config",
+        cluster.net.node_configs["zvh-rec"],
+        "--bsn",
+        bsn,
+        "--purpose",
+        "zvh-triage",
+        "--case",
+        "REC-1",
+        "--user",
+        "tester",
+        "--json",
+    )
+    answer = json.loads(done.stdout)
+    entry = next(
+        o for o in answer["persons"][0]["organisations"] if o["organisation_id"] == "politie-rec"
+    )
+    return done.code, str(entry["outcome"])
+
+
+def _database_files(config: Path) -> list[Path]:
+    path = sqlite_path(load_node(config).component.database)
+    assert path is not None
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def _start_refused(cluster: Cluster, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        betrokken_command("node", "serve", "--config", config),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cluster.net.directory,
+    )
+
+
+def test_a_node_whose_database_was_deleted_refuses_to_serve_and_is_never_not_involved(
+    cluster: Cluster,
+) -> None:
+    config = cluster.net.node_configs["politie-rec"]
+    assert run("node", "register", "--config", config, "--bsn", PERSON).code == 0
+    assert _outcome(cluster) == (0, "involved")
+
+    cluster.stop_node("politie-rec")  # its last act: the state file anchors what it held
+    for path in _database_files(config):
+        path.unlink(missing_ok=True)
+
+    refused = _start_refused(cluster, config)
+    assert refused.returncode == 9, refused.stderr
+    assert "de database van de node is leeg" in refused.stderr
+    assert "the node's database is empty" in refused.stderr
+    assert "node reset" in refused.stderr and "restore" in refused.stderr
+    # The message: Dutch first, then English
+    message = refused.stderr[refused.stderr.index("gegevens kwijt / data lost") :]
+    assert message.index("is leeg") < message.index("is empty")
+
+    code, outcome = _outcome(cluster)
+    assert outcome == "unreachable" and code == 3  # partial, never "not involved"
+
+    status = run("node", "status", "--config", config)
+    assert "PROBLEM" in status.stdout and "refuses to serve" in status.stdout
+    doctor = run("doctor", "--config", config)
+    assert doctor.code == 2 and "anchor" in doctor.stdout
+
+    # No backup: go on knowingly. The reset is in the trail, and the node serves again.
+    assert run("node", "reset", "--config", config).code == 2  # needs --confirm
+    reset = run("node", "reset", "--config", config, "--confirm")
+    assert reset.code == 0, reset.stderr
+    assert "reset recorded in the trail" in reset.stdout
+    cluster.start_node("politie-rec")
+    trail = run("audit", "log", "--config", config, "--json")
+    assert '"reset"' in trail.stdout
+
+
+def test_a_node_started_on_an_older_copy_of_its_database_refuses(cluster: Cluster) -> None:
+    config = cluster.net.node_configs["politie-rec"]
+    cluster.stop_node("politie-rec")
+    database = _database_files(config)[0]
+    old = database.with_name("old-copy.db")
+    assert run("backup", "--config", config, old).code == 0
+    assert run("node", "register", "--config", config, "--bsn", PERSON).code == 0
+    # The operator copies last week's file over the database, as if it were the backup.
+    for path in _database_files(config):
+        path.unlink(missing_ok=True)
+    database.write_bytes(old.read_bytes())
+
+    refused = _start_refused(cluster, config)
+    assert refused.returncode == 9, refused.stderr
+    assert "older than its anchor" in refused.stderr
+
+
+def test_a_deleted_database_and_wal_are_restored_from_the_backup_and_answer_right_again(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    config = cluster.net.node_configs["politie-rec"]
+    assert run("node", "register", "--config", config, "--bsn", PERSON).code == 0
+    backup = tmp_path / "politie.backup"
+    made = run("backup", "--config", config, backup)
+    assert made.code == 0, made.stderr
+    assert "verified" in made.stdout
+    # A registration after the backup: the restore says it must be imported again.
+    assert run("node", "register", "--config", config, "--bsn", OTHER).code == 0
+
+    cluster.stop_node("politie-rec")
+    for path in _database_files(config):
+        path.unlink(missing_ok=True)
+    assert _start_refused(cluster, config).returncode == 9
+
+    restored = run("restore", "--config", config, backup)
+    assert restored.code == 0, restored.stderr
+    assert "import" in restored.stdout  # what changed since the backup comes back by import
+    cluster.start_node("politie-rec")
+    assert _outcome(cluster) == (0, "involved")
+    # ...and the registration made after the backup, once imported again:
+    assert run("node", "register", "--config", config, "--bsn", OTHER).code == 0
+    assert _outcome(cluster, OTHER) == (0, "involved")
