@@ -157,10 +157,10 @@ def problem(anchor: Anchor, trail: AuditLog) -> tuple[str, str] | None:
     None when it holds at least what was anchored."""
     size = trail.size()
     was = (
-        f"{anchor.trail_size:,} records, {anchor.active:,} actieve registraties op {anchor.when()}"
+        f"{anchor.trail_size:,} record(s), {anchor.active:,} actieve registratie(s) op {anchor.when()}"
     )
     was_en = (
-        f"{anchor.trail_size:,} records, {anchor.active:,} active registrations at {anchor.when()}"
+        f"{anchor.trail_size:,} record(s), {anchor.active:,} active registration(s) at {anchor.when()}"
     )
     if size == 0 and anchor.trail_size > 0:
         return (
