@@ -35,6 +35,7 @@ from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.audit.witness import WitnessBase
 from betrokken.clock import utcnow
 from betrokken.config.load import load_coordinator, load_keyservice, load_node
+from betrokken.coordinator.anchors import AnchorBase
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
@@ -53,7 +54,7 @@ pytestmark = pytest.mark.postgres
 DECLARED = {
     "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
-    "coordinator": (LogBase.metadata,),
+    "coordinator": (LogBase.metadata, AnchorBase.metadata),
 }
 
 
