@@ -173,6 +173,13 @@ class AuditUnavailable(Unavailable):
     summary = "audit log unavailable, query refused"
 
 
+class LogDamaged(Unavailable):
+    """The audit log lacks what a proof needs (rows removed): a question is refused, never
+    answered without its record's proof, and the message says how to restore the log."""
+
+    summary = "audit log damaged, question refused"
+
+
 class WitnessQuorumMissing(Unavailable):
     """Too few witnesses cosigned the log a question is recorded in: it was not forwarded (no
     node answers under a checkpoint the other witnesses did not see). Never a "no"."""
@@ -267,6 +274,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     CertificateRefused,
     Unavailable,
     AuditUnavailable,
+    LogDamaged,
     WitnessQuorumMissing,
     WitnessStale,
     VerificationError,
