@@ -258,12 +258,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         if question.network != self.network.name:
             raise BadInput(f"the question is for network '{question.network[:64]}'")
         window = self.network.coordinator.freshness_seconds
-        if not rules.is_fresh(question.at, utcnow(), window):
+        now = utcnow()
+        if not rules.is_fresh(question.at, now, window):
+            ahead = (question.at - now).total_seconds()
             raise QuestionRefused(
                 f"the question was signed at {q.format_time(question.at)}, more than {window} "
-                "seconds from now",
+                f"seconds from the coordinator's time {q.format_time(now)}: the asking side's "
+                f"clock is {abs(ahead):.0f} s {'ahead of' if ahead > 0 else 'behind'} the "
+                "coordinator's",
                 kind="stale",
-                hint="check the clocks of the requesting side and the coordinator (NTP)",
+                hint="correct the asking side's clock (NTP; `betrokken doctor` checks it); if "
+                "every asking organisation sees this, the coordinator's clock is the one off",
             )
         purpose = rules.check_may_ask(
             self.network, requester, question.purpose, question.role, question.on_behalf_of
