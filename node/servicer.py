@@ -125,7 +125,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 if exc.kind == "stale":
                     message += (
                         "; further stale questions are refused without an alarm of their own "
-                        "until one is answered again (node status counts them)"
+                        "until one is answered again (the node's log counts them)"
                     )
                 self.witness.alarm(exc.kind, message, access_point=context.peer())
             else:

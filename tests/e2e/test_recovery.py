@@ -5,6 +5,8 @@ restores it and it answers right again; `node reset --confirm` is the knowing wa
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +160,40 @@ def test_a_deleted_database_and_wal_are_restored_from_the_backup_and_answer_righ
     # ...and the registration made after the backup, once imported again:
     assert run("node", "register", "--config", config, "--bsn", OTHER).code == 0
     assert _outcome(cluster, OTHER) == (0, "involved")
+
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def _alarms(config: Path) -> list[dict[str, object]]:
+    path = _database_files(config)[0]
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "select content from log_records where event = 'alarm' order by \"index\""
+        ).fetchall()
+    return [json.loads(c) for (c,) in rows]
+
+
+def test_a_node_whose_clock_is_three_minutes_ahead_names_its_own_clock_once_per_episode(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault: a node 3 minutes off turned every question into an alarm, and nobody was told
+    whose clock was off. The node's clock is moved with libfaketime (its process only)."""
+    assert FAKETIME.is_file(), "apt-get install libfaketime (docs/operator.md, 'Drills')"
+    config = cluster.net.node_configs["politie-rec"]
+    assert run("node", "register", "--config", config, "--bsn", PERSON).code == 0
+    cluster.stop_node("politie-rec")
+    monkeypatch.setenv("LD_PRELOAD", str(FAKETIME))
+    monkeypatch.setenv("FAKETIME", "+180s")
+    monkeypatch.setenv("FAKETIME_DONT_RESET", "1")
+    cluster.start_node("politie-rec")
+    monkeypatch.delenv("LD_PRELOAD")
+    monkeypatch.delenv("FAKETIME")
+    before = len(_alarms(config))
+    outcomes = [_outcome(cluster) for _ in range(4)]
+    # never "not involved": the node's refusal makes the answer partial
+    assert all(code == 3 and outcome == "error" for code, outcome in outcomes), outcomes
+    stale = [a for a in _alarms(config)[before:] if a["reason"] == "stale"]
+    assert len(stale) == 1, stale  # one alarm for the episode, not one per question
+    message = str(stale[0]["details"]["message"])  # type: ignore[index]
+    assert re.search(r"this node's clock is off: 1[78]\d s ahead of the other witnesses'", message)
