@@ -94,6 +94,11 @@ class PortalMiddleware(BaseHTTPMiddleware):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
         session = request.state.session
+        if session is not None:
+            try:
+                portal.sessions.save(session)
+            except Exception:  # the database is down: the session lives on in memory
+                log.exception("could not keep the session in the database")
         if session is not None and session.token != token:
             response.set_cookie(
                 SESSION_COOKIE,
@@ -242,6 +247,7 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
             idle_seconds=config.session_idle_minutes * 60,
             max_seconds=config.session_max_hours * 3600,
             clock=lambda: clock().timestamp(),
+            engine=requester.trail.engine,
         ),
         trail=requester.trail,
         users=users,
