@@ -197,3 +197,39 @@ def test_a_node_whose_clock_is_three_minutes_ahead_names_its_own_clock_once_per_
     assert len(stale) == 1, stale  # one alarm for the episode, not one per question
     message = str(stale[0]["details"]["message"])  # type: ignore[index]
     assert re.search(r"this node's clock is off: 1[78]\d s ahead of the other witnesses'", message)
+
+
+def test_a_restarted_portal_keeps_its_logged_in_users_and_their_forms(cluster: Cluster) -> None:
+    """The fault: after a portal restart every session was gone (kept in memory)."""
+    import httpx
+    import pyotp
+
+    from betrokken.app.demo_portal import _csrf, add_account
+
+    account = add_account(cluster, "zvh-rec", "r.regisseur", ("regisseur",))
+    url = cluster.start_portal("zvh-rec")
+    with httpx.Client(base_url=url, follow_redirects=True, timeout=60) as client:
+        login = client.get("/inloggen")
+        client.post(
+            "/inloggen",
+            data={
+                "csrf": _csrf(login),
+                "gebruikersnaam": account.name,
+                "wachtwoord": account.password,
+                "code": pyotp.TOTP(account.secret).now(),
+            },
+        )
+        form = client.get("/vraag")
+        assert form.url.path == "/vraag"
+        csrf = _csrf(form)
+
+        cluster.stop_process("portal-zvh-rec")
+        cluster.start_portal("zvh-rec")
+
+        again = client.get("/vraag")
+        assert again.url.path == "/vraag", "logged out by the restart"
+        answer = client.post(  # the form opened before the restart still posts
+            "/vraag", data={"csrf": csrf, "bsn": PERSON, "doel": "zvh-triage", "zaak": "REC-P"}
+        )
+        assert answer.status_code == 200 and "/antwoord/" in str(answer.url)
+    cluster.stop_process("portal-zvh-rec")
