@@ -20,7 +20,7 @@ from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import Network, NodeConfig
 from betrokken.db import CHECKPOINT_SECONDS, checkpoint, report_writable
-from betrokken.errors import ConfigError, SchemaOutdated, Unavailable, VerificationError
+from betrokken.errors import ConfigError, Unavailable, VerificationError
 from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
@@ -182,7 +182,7 @@ def open_anchored_store(loaded: Loaded[NodeConfig]) -> NodeStore:
     anchor = read_own_anchor(loaded)
     try:
         store = open_store(loaded)
-    except (Unavailable, SchemaOutdated) as exc:
+    except Unavailable as exc:  # an older schema (SchemaOutdated) says `db upgrade` instead
         if anchor is None or anchor.trail_size == 0:
             raise
         # A database that cannot be opened while the anchor says it held data (a lost WAL, a

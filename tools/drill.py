@@ -563,6 +563,43 @@ def drill_clock_skew(f: Drilled) -> None:
     check(again.returncode == 0, f"the clock right again: {show(again)}")
 
 
+def drill_portal_restart(f: Drilled) -> None:
+    say("\n11. The ZVH's portal restarted with a user logged in and a question form open")
+    import httpx
+    import pyotp
+
+    from betrokken.app.demo_portal import _csrf, add_account
+
+    account = add_account(f.cluster, ZVH, "drill.regisseur", ("regisseur",))
+    url = f.cluster.start_portal(ZVH)
+    with httpx.Client(base_url=url, follow_redirects=True, timeout=60) as client:
+        login = client.get("/inloggen")
+        client.post(
+            "/inloggen",
+            data={
+                "csrf": _csrf(login),
+                "gebruikersnaam": account.name,
+                "wachtwoord": account.password,
+                "code": pyotp.TOTP(account.secret).now(),
+            },
+        )
+        csrf = _csrf(client.get("/vraag"))
+        f.cluster.stop_process(f"portal-{ZVH}")
+        f.cluster.start_portal(ZVH)
+        say("    portal stopped (SIGTERM) and started again")
+        again = client.get("/vraag")
+        check(again.url.path == "/vraag", f"still logged in: {again.url.path}")
+        answer = client.post(
+            "/vraag",
+            data={"csrf": csrf, "bsn": f.person.digits, "doel": "zvh-triage", "zaak": "DRILL11"},
+        )
+        check(
+            "/antwoord/" in str(answer.url),
+            f"the form opened before the restart posts: {answer.url.path}",
+        )
+    f.cluster.stop_process(f"portal-{ZVH}")
+
+
 def faults(base: Path) -> None:
     say("\nnetwork F: faults that would otherwise end in a false 'no' (SQLite)")
     f = network(base, "faults", {})
@@ -574,6 +611,7 @@ def faults(base: Path) -> None:
         drill_sync_guard(f, base)
         drill_damaged_record(f)
         drill_clock_skew(f)
+        drill_portal_restart(f)
     finally:
         f.cluster.stop()
 
