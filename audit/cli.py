@@ -15,9 +15,9 @@ import click
 from betrokken.audit.access import (
     Filter,
     OpenedLog,
+    gaps,
     open_log,
     record_access,
-    gaps,
     select_records,
     unknown_value,
 )

@@ -286,9 +286,10 @@ class WitnessRounds:
                 self.witnessed(witness, size)
                 if self.anchors is not None:
                     self.anchors.cosigned(witness, size)
-            elif isinstance(failure, WitnessStale):
-                if self.anchors is None or self.anchors.accepted(witness, failure.witnessed_size):
-                    self.witnessed(witness, failure.witnessed_size)
+            elif isinstance(failure, WitnessStale) and (
+                self.anchors is None or self.anchors.accepted(witness, failure.witnessed_size)
+            ):
+                self.witnessed(witness, failure.witnessed_size)
 
         return done
 

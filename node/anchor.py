@@ -156,12 +156,9 @@ def problem(anchor: Anchor, trail: AuditLog) -> tuple[str, str] | None:
     """Why the database in ``trail`` is not the one ``anchor`` describes (Dutch, English), or
     None when it holds at least what was anchored."""
     size = trail.size()
-    was = (
-        f"{anchor.trail_size:,} record(s), {anchor.active:,} actieve registratie(s) op {anchor.when()}"
-    )
-    was_en = (
-        f"{anchor.trail_size:,} record(s), {anchor.active:,} active registration(s) at {anchor.when()}"
-    )
+    records, active, when = f"{anchor.trail_size:,}", f"{anchor.active:,}", anchor.when()
+    was = f"{records} record(s), {active} actieve registratie(s) op {when}"
+    was_en = f"{records} record(s), {active} active registration(s) at {when}"
     if size == 0 and anchor.trail_size > 0:
         return (
             f"de database van de node is leeg, maar had {was}",
@@ -169,7 +166,8 @@ def problem(anchor: Anchor, trail: AuditLog) -> tuple[str, str] | None:
         )
     if size < anchor.trail_size:
         return (
-            f"de database van de node is ouder dan haar anker: spoor van {size:,} records, had {was}",
+            f"de database van de node is ouder dan haar anker: spoor van {size:,} records, "
+            f"had {was}",
             f"the node's database is older than its anchor: a trail of {size:,} records, it held "
             f"{was_en}",
         )

@@ -138,8 +138,7 @@ class Sessions:
 
     def _expired(self, session: PortalSession, now: float) -> bool:
         return (
-            now - session.last_seen > self.idle_seconds
-            or now - session.created > self.max_seconds
+            now - session.last_seen > self.idle_seconds or now - session.created > self.max_seconds
         )
 
     def _load(self, token: str) -> PortalSession | None:

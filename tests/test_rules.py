@@ -368,7 +368,9 @@ _T = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 def test_a_stale_question_names_whose_clock_is_off_and_by_how_much(
     asked: int, recorded: int | None, now: int, names: str
 ) -> None:
-    verdict = rules.whose_clock(_at(asked), None if recorded is None else _at(recorded), _at(now), 120)
+    verdict = rules.whose_clock(
+        _at(asked), None if recorded is None else _at(recorded), _at(now), 120
+    )
     assert names in verdict
 
 

@@ -510,8 +510,8 @@ def drill_damaged_record(f: Drilled) -> None:
 
     with sqlite3.connect(db) as conn:
         conn.execute(
-            "UPDATE log_records SET content = replace(content, '\"at\":\"20', '\"at\":\"19') "
-            "WHERE \"index\" = (SELECT min(\"index\") FROM log_records WHERE event = 'search')"
+            'UPDATE log_records SET content = replace(content, \'"at":"20\', \'"at":"19\') '
+            'WHERE "index" = (SELECT min("index") FROM log_records WHERE event = \'search\')'
         )
     shown = f.run("audit", "log", "--config", f.net.coordinator_config, "--user", "drill")
     damaged = [line for line in shown.stderr.splitlines() if line.startswith("DAMAGED")]
@@ -555,7 +555,8 @@ def drill_clock_skew(f: Drilled) -> None:
     check(len(new) == 1, f"{len(new)} stale alarm(s) in politie's trail")
     check(
         bool(new) and "this node's clock is off" in new[0],
-        "it names the clock: " + (new[0].split("seconds from this node's time")[-1][28:110] if new else "-"),
+        "it names the clock: "
+        + (new[0].split("seconds from this node's time")[-1][28:110] if new else "-"),
     )
     f.cluster.stop_node(POLITIE)
     f.cluster.start_node(POLITIE)
