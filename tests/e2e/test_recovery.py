@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,4 +233,29 @@ def test_a_restarted_portal_keeps_its_logged_in_users_and_their_forms(cluster: C
             "/vraag", data={"csrf": csrf, "bsn": PERSON, "doel": "zvh-triage", "zaak": "REC-P"}
         )
         assert answer.status_code == 200 and "/antwoord/" in str(answer.url)
+
+        # The session ends (idle for two hours) while the form is open: the posted question is
+        # not asked, its fields are kept without the BSN, and the user is told.
+        cluster.stop_process("portal-zvh-rec")
+        node_db = _database_files(cluster.net.node_configs["zvh-rec"])[0]
+        with sqlite3.connect(node_db) as conn:
+            conn.execute("UPDATE portal_sessions SET last_seen = last_seen - 7200")
+        cluster.start_portal("zvh-rec")
+        posted = client.post(
+            "/vraag", data={"csrf": csrf, "bsn": PERSON, "doel": "zvh-triage", "zaak": "REC-KEPT"}
+        )
+        assert posted.url.path == "/inloggen"
+        assert "vraag is NIET gesteld" in posted.text
+        relogin = client.post(
+            "/inloggen",
+            data={
+                "csrf": _csrf(posted),
+                "gebruikersnaam": account.name,
+                "wachtwoord": account.password,
+                "code": pyotp.TOTP(account.secret).at(time.time() + 30),
+            },
+        )
+        assert relogin.url.path == "/vraag"
+        assert 'value="REC-KEPT"' in relogin.text and "NIET gesteld" in relogin.text
+        assert PERSON not in relogin.text  # never the BSN
     cluster.stop_process("portal-zvh-rec")
