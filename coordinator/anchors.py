@@ -18,11 +18,14 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, Integer, MetaData, String, select
+from sqlalchemy import DateTime, Float, Integer, MetaData, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 log = logging.getLogger("betrokken.coordinator")
+# A node's clock further off than this from the coordinator's is warned about (once per episode):
+# a quarter of the default freshness window, so it is seen before questions are refused.
+CLOCK_WARNING = 30.0
 
 
 class AnchorBase(DeclarativeBase):
@@ -37,6 +40,7 @@ class NodeAnchorRow(AnchorBase):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     went_back_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     went_back_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    clock_offset: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 @dataclass
@@ -47,9 +51,14 @@ class NodeAnchor:
     went_back_at: dt.datetime | None = None
     went_back_to: int | None = None
     behind: bool = False  # went back and has not cosigned its anchored size again
+    # seconds the node's clock is ahead of the coordinator's (its last cosignature's signed time)
+    clock_offset: float | None = None
 
     def describe(self) -> str:
         text = f"{self.organisation}: cosigned {self.cosigned_size:,} records"
+        if self.clock_offset is not None:
+            way = "ahead of" if self.clock_offset >= 0 else "behind"
+            text += f"; its clock {abs(self.clock_offset):.0f} s {way} the coordinator's"
         if self.went_back_at is not None:
             text += (
                 f"; its database went back at {self.went_back_at:%Y-%m-%d %H:%M} UTC to "
@@ -80,6 +89,7 @@ class NodeAnchors:
                     row.went_back_at,
                     row.went_back_to,
                     behind=row.went_back_at is not None and row.went_back_at >= row.updated_at,
+                    clock_offset=row.clock_offset,
                 )
                 for row in session.scalars(select(NodeAnchorRow))
             }
@@ -110,6 +120,30 @@ class NodeAnchors:
             else:
                 return
             self._dirty.add(organisation)
+
+    def clock(self, organisation: str, offset: float, window: float = CLOCK_WARNING) -> None:
+        """The node's clock is ``offset`` seconds ahead of ours (negative: behind), measured from
+        a cosignature's signed time. Logged once when it goes beyond ``window`` (an episode),
+        and once when it is back."""
+        with self._lock:
+            anchor = self._anchors.get(organisation)
+            if anchor is None:
+                return
+            before = anchor.clock_offset
+            anchor.clock_offset = offset
+            if before is None or abs(before - offset) >= 1:
+                self._dirty.add(organisation)
+        was_off = before is not None and abs(before) > window
+        if abs(offset) > window and not was_off:
+            log.warning(
+                "node %s's clock is %.0f s %s the coordinator's (its cosignature's time): "
+                "questions will be refused as stale there; tell its operator (NTP)",
+                organisation,
+                abs(offset),
+                "ahead of" if offset > 0 else "behind",
+            )
+        elif was_off and abs(offset) <= window:
+            log.info("node %s's clock agrees with the coordinator's again", organisation)
 
     def accepted(self, organisation: str, size: int) -> bool:
         """``organisation`` says it accepted ``size`` records. False (and the event kept) when
@@ -149,6 +183,7 @@ class NodeAnchors:
                         updated_at=anchor.updated_at,
                         went_back_at=anchor.went_back_at,
                         went_back_to=anchor.went_back_to,
+                        clock_offset=anchor.clock_offset,
                     )
                 )
         return len(changed)

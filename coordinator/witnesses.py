@@ -256,6 +256,8 @@ class WitnessRounds:
                 self.witnessed(witness, size)
                 if self.anchors is not None:
                     self.anchors.cosigned(witness, size)
+                    # Its signed time against ours: each node's clock, measured every round.
+                    self.anchors.clock(witness, valid[witness].timestamp - time.time())
         if len(lines) >= self.enough:
             took = time.monotonic() - started
             self._usual = 0.8 * self._usual + 0.2 * took

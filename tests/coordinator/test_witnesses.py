@@ -232,3 +232,21 @@ def test_a_witness_whose_database_went_back_is_named_not_counted_and_remembered(
     assert again.behind("politie-test") is None
     described = {a.organisation: a.describe() for a in again.all()}
     assert "went back" in described["politie-test"] and "caught up" in described["politie-test"]
+
+
+def test_each_witness_clock_is_measured_from_its_signed_cosigning_time(
+    network: Network, devnet: DevNetwork, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}", MetaData(), component="coordinator")
+    anchors = NodeAnchors(engine)
+    log = Log()
+    rounds, witnesses = _rounds(network, devnet, log)
+    rounds.anchors = anchors
+    log.append()
+    rounds.covering(1, time.monotonic() + 10)
+    offsets = {a.organisation: a.clock_offset for a in anchors.all()}
+    assert offsets and all(o is not None and abs(o) < 5 for o in offsets.values())
+    anchors.clock("politie-test", 181.0)
+    anchors.flush()
+    described = {a.organisation: a.describe() for a in NodeAnchors(engine).all()}
+    assert "its clock 181 s ahead of the coordinator's" in described["politie-test"]

@@ -1,5 +1,5 @@
-"""Each node's anchor at the coordinator: the largest size of the log it cosigned, and when its
-database last went back (coordinator/anchors.py). An empty table: anchors grow from the next
+"""Each node's anchor at the coordinator: the largest size of the log it cosigned, when its
+database last went back, and how far its clock is from the coordinator's (coordinator/anchors.py). An empty table: anchors grow from the next
 cosignatures.
 
 Revision ID: coordinator_0003
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("went_back_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("went_back_to", sa.Integer(), nullable=True),
+        sa.Column("clock_offset", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("organisation"),
     )
 
