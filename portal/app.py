@@ -28,8 +28,8 @@ from betrokken.clock import utcnow
 from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
 from betrokken.portal import i18n, login
-from betrokken.portal.i18n import _
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
+from betrokken.portal.i18n import _
 from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
 
 log = logging.getLogger("betrokken.portal")

@@ -240,7 +240,7 @@ def test_each_witness_clock_is_measured_from_its_signed_cosigning_time(
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}", MetaData(), component="coordinator")
     anchors = NodeAnchors(engine)
     log = Log()
-    rounds, witnesses = _rounds(network, devnet, log)
+    rounds, _ = _rounds(network, devnet, log)
     rounds.anchors = anchors
     log.append()
     rounds.covering(1, time.monotonic() + 10)

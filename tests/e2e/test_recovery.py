@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Each node's anchor at the coordinator: the largest size of the log it cosigned, when its
-database last went back, and how far its clock is from the coordinator's (coordinator/anchors.py). An empty table: anchors grow from the next
-cosignatures.
+database last went back, and how far its clock is from the coordinator's (coordinator/anchors.py).
+An empty table: anchors grow from the next cosignatures.
 
 Revision ID: coordinator_0003
 Revises: coordinator_0002
