@@ -1,4 +1,4 @@
-"""``betrokken demo``: a five-organisation network on loopback, filled and asked.
+"""``betrokken demo``: a six-organisation network on loopback, filled and asked.
 
 Every service is a real process with mutual TLS. The case-system exports (which do hold BSNs, as
 a partner's own system does) are written to a separate temporary folder and deleted right after
@@ -25,7 +25,8 @@ POLITIE = "politie-nh"
 RECLASSERING = "reclassering"
 GEMEENTE = "gemeente-haarlem"
 GGZ = "ggz-kennemerland"
-ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ)
+VEILIG_THUIS = "veilig-thuis-kennemerland"  # the second zorg member: a domain answer hides who
+ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ, VEILIG_THUIS)
 
 Out = Callable[[str], None]
 
@@ -219,7 +220,10 @@ def run_demo(
     ok = True
     cluster = Cluster(net)
     try:
-        out("== Starting the key service, 5 nodes and the coordinator (mutual TLS on loopback)")
+        out(
+            f"== Starting the key service, {len(ORGS)} nodes and the coordinator "
+            "(mutual TLS on loopback)"
+        )
         cluster.start()
         for name, process in cluster.processes.items():
             out(f"   {name:<26} pid {process.pid}")
