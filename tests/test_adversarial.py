@@ -186,6 +186,9 @@ GOOD_ELEMENT = oprf.blind(PERSON.encode())[1]
             "PERMISSION_DENIED",
             "ggz",
         ),
+        # Closed roles: a role the purpose does not list gets no pseudonym, whatever it signs.
+        ([GOOD_ELEMENT], [ASKER], pb.QUESTION, "PERMISSION_DENIED", "role 'dpo'"),
+        ([GOOD_ELEMENT], [ASKER], pb.QUESTION, "PERMISSION_DENIED", "role '<b>anyone</b>'"),
     ],
 )
 def test_keyservice_refuses_bad_requests(
@@ -199,8 +202,9 @@ def test_keyservice_refuses_bad_requests(
     use, purpose = use if isinstance(use, tuple) else (use, "zvh-triage")
     if (code, words) == ("PERMISSION_DENIED", "purpose ''"):
         purpose = ""
+    role = words.split("'")[1] if words.startswith("role '") else "regisseur"
     request = pb.EvaluateRequest(
-        blinded_elements=elements, organisations=organisations, use=use, purpose=purpose
+        blinded_elements=elements, organisations=organisations, use=use, purpose=purpose, role=role
     )
     error = _call(services, "keyservice", ASKER, pb_grpc.KeyServiceStub, "Evaluate", request)
     assert error.code() == getattr(grpc.StatusCode, code)
@@ -317,7 +321,9 @@ def test_client_detects_a_key_service_with_another_seed(services: Services, tmp_
             Pseudonymiser(network, services.tls(ASKER), ASKER) as client,
             pytest.raises(VerificationError),
         ):
-            client.pseudonymise_under([parse_bsn(PERSON)], [NODE], purpose="zvh-triage")
+            client.pseudonymise_under(
+                [parse_bsn(PERSON)], [NODE], purpose="zvh-triage", role="regisseur"
+            )
     finally:
         server.stop(0)
 

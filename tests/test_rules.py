@@ -389,7 +389,10 @@ def _org(network: Network, org_id: str, **changes: object) -> Network:
         (lambda n: _purpose(n, "zsm-context", allowed_roles=[]), "noemt geen rollen"),
         (lambda n: _purpose(n, "zsm-context", allowed_roles=["dpo"]), "gesloten lijst"),
         # k-anonymous domains: the second zorg member names itself, so the GGZ is alone.
-        (lambda n: _policy(n, VT, "zvh-triage", level=DisclosureLevel.ORGANISATION), "minstens twee leden"),
+        (
+            lambda n: _policy(n, VT, "zvh-triage", level=DisclosureLevel.ORGANISATION),
+            "minstens twee leden",
+        ),
         # Professional secrecy: the GGZ naming itself, even with a providing basis.
         (
             lambda n: _policy(n, ZORG, "zsm-context", level=DisclosureLevel.ORGANISATION),
