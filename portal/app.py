@@ -66,6 +66,15 @@ def role_modules() -> list[RoleModule]:
     return found
 
 
+# Pages that ask about a person: a query string there could only carry what a form POSTs (a
+# BSN), and an address ends up in logs, proxies and browser history, so it is refused unread.
+QUESTION_PAGES = ("/vraag", "/lijst", "/antwoord", "/mijn-vragen")
+
+
+def is_question_page(path: str) -> bool:
+    return any(path == page or path.startswith(page + "/") for page in QUESTION_PAGES)
+
+
 class PortalMiddleware(BaseHTTPMiddleware):
     """Language, session, and the headers every response carries."""
 
@@ -74,6 +83,14 @@ class PortalMiddleware(BaseHTTPMiddleware):
     ) -> Response:
         portal = portal_of(request)
         i18n.set_language(request.cookies.get(LANGUAGE_COOKIE, i18n.DEFAULT_LANGUAGE))
+        if request.url.query and is_question_page(request.url.path):
+            request.state.session = None
+            request.state.expired = False
+            response = render(request, "error.html", {"kind": "query"}, status=400)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            response.headers["Cache-Control"] = "no-store"
+            return response
         request.state.session = None
         request.state.expired = False
         token = request.cookies.get(SESSION_COOKIE, "")

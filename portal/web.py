@@ -109,7 +109,7 @@ class Portal:
         for purpose in self.network.purposes:
             if self.organisation.id not in purpose.allowed_organisations:
                 continue
-            if purpose.allowed_roles and role not in purpose.allowed_roles:
+            if role not in purpose.allowed_roles:
                 continue
             if user.purposes and purpose.id not in user.purposes:
                 continue

@@ -33,6 +33,7 @@ def network(network: Network) -> Network:
         }
     )
 
+
 LOG = NoteKey.generate("betrokken/test-network/coordinator")
 
 

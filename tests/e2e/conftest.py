@@ -129,11 +129,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("e2e")
     net = init_network(base / "network", ORGS, name="e2e", base_port=network_ports(len(ORGS)))
     # One organisation declines a purpose outright, to test 'declined'.
-    with net.network_file.open("a") as handle:
-        handle.write(
-            '\n[[policies]]\norganisation = "gemeente-haarlem"\npurpose = "zsm-context"\n'
-            'level = "none"\n'
-        )
+    policy = 'organisation = "gemeente-haarlem"\npurpose = "zsm-context"\nlevel = '
+    text = net.network_file.read_text()
+    assert policy + '"organisation"' in text
+    net.network_file.write_text(text.replace(policy + '"organisation"', policy + '"none"'))
     truth, named = synthetic_population(random.Random(7), ORGS, PER_NODE)
     # Some people registered only at the GGZ, for the defer and domain tests.
     cluster = Cluster(net)

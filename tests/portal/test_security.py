@@ -286,3 +286,35 @@ def test_a_disabled_account_cannot_log_in_and_the_list_shows_no_secret(
         if e.event.value == "login-failed" and e.user == user.name
     ]
     assert reasons == ["disabled"]
+
+
+def test_a_bsn_in_the_address_of_a_question_page_is_refused_and_reaches_no_file(
+    portal: PortalRun,
+) -> None:
+    """P1 in every log: an address is written to the access log (and proxies and browser
+    history keep it), so a question page refuses any query string unread, and the access log
+    keeps no query string of any page. The attacker's move: ``GET /vraag?bsn=...``."""
+    import random
+    import time
+
+    import httpx
+
+    from betrokken.crypto.bsn import generate_bsn
+    from tests.portal.conftest import files_under
+
+    bsn = generate_bsn(random.Random()).digits
+    portal.running.typed.add(bsn)  # the P1 scan of every file (test_traces.py) looks for it too
+    refused = httpx.get(f"{portal.url}/vraag?bsn={bsn}", follow_redirects=False)
+    assert refused.status_code == 400
+    assert "Vraagpagina's nemen niets uit het adres" in refused.text and bsn not in refused.text
+    for page in (f"/lijst?bsn={bsn}", f"/antwoord/x?bsn={bsn}", f"/mijn-vragen?q={bsn}"):
+        assert httpx.get(portal.url + page, follow_redirects=False).status_code == 400
+    # Another page with the number in its address: served, but its address is logged without it.
+    assert httpx.get(f"{portal.url}/inloggen?bsn={bsn}").status_code == 200
+    time.sleep(0.5)  # the access log line is written after the response
+    log = portal.log.read_text(errors="replace")
+    assert "/vraag?..." in log and "/inloggen?..." in log  # the requests were logged...
+    offenders = [
+        p for p in files_under(portal.running.net.directory) if bsn.encode() in p.read_bytes()
+    ]
+    assert not offenders, offenders  # ...and the number reached no file
