@@ -29,6 +29,7 @@ from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
 from betrokken.portal import i18n, login
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
+from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
 
 log = logging.getLogger("betrokken.portal")
@@ -244,8 +245,6 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
         UserStore(
             requester.trail.engine,
             f"betrokken {organisation.name}",
-            max_failed=config.max_failed_logins,
-            lockout=dt.timedelta(minutes=config.lockout_minutes),
         )
         if config.local_accounts
         else None
@@ -264,6 +263,9 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
         users=users,
         ask=requester.ask,
         clock=clock,
+        throttle=LoginThrottle(
+            free=config.max_failed_logins, source_cap=config.lockout_minutes * 60.0
+        ),
     )
     if config.oidc is not None:
         from betrokken.portal.oidc import OidcLogin

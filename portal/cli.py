@@ -102,7 +102,6 @@ def user() -> None:
 
 
 def _store(config_path: Path):  # type: ignore[no-untyped-def]
-    import datetime as dt
 
     from betrokken.audit.trail import open_trail
     from betrokken.config.load import load_portal
@@ -115,8 +114,6 @@ def _store(config_path: Path):  # type: ignore[no-untyped-def]
     store = UserStore(
         trail.engine,
         f"betrokken {org.name}",
-        max_failed=loaded.portal.max_failed_logins,
-        lockout=dt.timedelta(minutes=loaded.portal.lockout_minutes),
     )
     return loaded, trail, store
 
