@@ -35,6 +35,7 @@ from betrokken.errors import (
     MalformedMessage,
     PolicyRefusal,
     PurposeNotAllowed,
+    QuotaExceeded,
     UnknownPurpose,
     UnlawfulConfiguration,
     shown,
@@ -168,6 +169,34 @@ def check_case_references(
             hint="ask them together as a household (--gezin, at most "
             f"{limit} persons), or give each person the case reference it belongs to",
         )
+
+
+def check_user_limits(
+    network: Network,
+    user: str,
+    asked_today: int,
+    cases_today: Mapping[str, int],
+    cases: Sequence[str],
+) -> None:
+    """Bounds per user: at most ``user_limits.daily_persons`` persons a day, and at most
+    ``persons_per_case`` distinct persons under one case reference a day (a case is not a
+    fishing licence). ``asked_today`` and ``cases_today`` are what the organisation's own trail
+    holds for this user since midnight (Europe/Amsterdam)."""
+    limits = network.user_limits
+    if asked_today + len(cases) > limits.daily_persons:
+        raise QuotaExceeded(
+            f"user '{shown(user)}' asked about {asked_today} persons today; {len(cases)} more "
+            f"would pass the network's limit of {limits.daily_persons} per user per day",
+            hint="ask again tomorrow; a larger need is one for the network's administrators",
+        )
+    for case, count in Counter(cases).items():
+        if cases_today.get(case, 0) + count > limits.persons_per_case:
+            raise PolicyRefusal(
+                f"user '{shown(user)}' asked about {cases_today.get(case, 0)} persons under case "
+                f"reference '{shown(case)}' today; {count} more would pass "
+                f"{limits.persons_per_case} persons for one case",
+                hint="give each person the case reference it belongs to",
+            )
 
 
 # --- a network file that is lawful (closed unless configured) ------------------------------------
