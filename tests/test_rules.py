@@ -478,3 +478,30 @@ def test_case_references_mean_a_case(
     with pytest.raises(Exception) as info:
         rules.check_case_references(net, "zvh-test", kind, cases)
     assert refusal in [cls.__name__ for cls in type(info.value).__mro__]
+
+
+@pytest.mark.parametrize(
+    ("asked_today", "cases_today", "cases", "refusal"),
+    [
+        (0, {}, ["C-1"], None),
+        (199, {}, ["C-1"], None),  # the development network: 5,000 a day (test: see below)
+        (4_999, {}, ["C-1", "C-2"], "QuotaExceeded"),  # the user's daily persons
+        (0, {"C-1": 7}, ["C-1"], None),
+        (0, {"C-1": 8}, ["C-1"], "PolicyRefusal"),  # a ninth person under one case today
+        (0, {"C-1": 8}, ["C-2"], None),
+    ],
+)
+def test_bounds_per_user_and_per_case(
+    network: Network,
+    asked_today: int,
+    cases_today: dict[str, int],
+    cases: list[str],
+    refusal: str | None,
+) -> None:
+    assert network.user_limits.daily_persons == 5_000
+    if refusal is None:
+        rules.check_user_limits(network, "r.jansen", asked_today, cases_today, cases)
+        return
+    with pytest.raises(Exception) as info:
+        rules.check_user_limits(network, "r.jansen", asked_today, cases_today, cases)
+    assert type(info.value).__name__ == refusal and info.value.exit_code == 4  # type: ignore[attr-defined]

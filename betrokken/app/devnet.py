@@ -363,7 +363,7 @@ def init_network(
     lines += [
         "# bounds per user: persons a day, and persons one case reference may hold (a household)",
         "[user_limits]",
-        f"daily_persons = {max(quota // 100, 200)}",
+        f"daily_persons = {max(quota // 10, 200)}",
         "persons_per_case = 8",
         "",
     ]

@@ -66,8 +66,11 @@ class Running:
         """``betrokken ARGS`` as its own process (where the process boundary is the point)."""
         return run_process(*args, stdin=stdin)
 
-    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Done:
+    def query(self, org: str, bsn: str, purpose: str, case: str = "", *extra: str) -> Done:
+        """Ask as the CLI's user "tester", under ``case`` (default: a case of the person's own:
+        one case reference holds at most a household's persons a day)."""
         self.typed.add(bsn)
+        case = case or f"CASE-{bsn[-5:]}"
         return self.run(
             "query",
             "--config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
@@ -234,3 +235,37 @@ def test_a_batch_with_a_bad_line_asks_nothing(running: Running, tmp_path: Any) -
     assert result.code == 2
     assert "line 3" in result.stderr
     assert "nothing was asked" in result.stderr
+
+
+@pytest.mark.e2e
+def test_one_case_reference_is_no_licence_to_fish(running: Running, tmp_path: Any) -> None:
+    """The attacker's move from the review: a regisseur asks about many random persons under one
+    case reference. A list under one case is refused unless it is a household of at most
+    ``persons_per_case``; asked one by one, the ninth person under one case is refused, for
+    that user only."""
+    from betrokken.crypto.bsn import generate_bsn
+
+    rng = random.Random(251)
+    strangers = [generate_bsn(rng).digits for _ in range(100)]
+    running.typed.update(strangers)
+    listing = tmp_path / "list.csv"
+    listing.write_text("bsn,case\n" + "".join(f"{b},ALGEMEEN\n" for b in strangers))
+    zvh = str(running.net.node_configs[ZVH])
+    base = ("query", "--config", zvh, "--file", str(listing), "--purpose", "zvh-triage")
+    as_list = running.run(*base, "--user", "v.isser")
+    assert as_list.code == 4, as_list.stderr
+    assert "100 persons in this list share the case reference 'ALGEMEEN'" in as_list.stderr
+    as_gezin = running.run(*base, "--user", "v.isser", "--gezin")
+    assert as_gezin.code == 4 and "a household question may hold at most 8" in as_gezin.stderr
+    listing.unlink()
+    for number, bsn in enumerate(strangers[:9], start=1):
+        one = running.run(
+            "query", "--config", zvh, "--bsn", bsn, "--purpose", "zvh-triage",
+            "--case", "ALGEMEEN", "--user", "v.isser", "--json",
+        )  # fmt: skip
+        if number <= 8:
+            assert one.code == 0, one.stderr
+        else:
+            assert one.code == 4 and "under case reference 'ALGEMEEN'" in one.stderr
+    other = running.query(ZVH, strangers[9], "zvh-triage", "ALGEMEEN")  # another user, "tester"
+    assert other.code == 0, other.stderr
