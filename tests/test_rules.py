@@ -505,3 +505,17 @@ def test_bounds_per_user_and_per_case(
     with pytest.raises(Exception) as info:
         rules.check_user_limits(network, "r.jansen", asked_today, cases_today, cases)
     assert type(info.value).__name__ == refusal and info.value.exit_code == 4  # type: ignore[attr-defined]
+
+
+def test_the_command_line_asks_only_as_a_service_account_of_the_network_file(
+    network: Network,
+) -> None:
+    rules.check_service_account(network, "zvh-test", "tester", "regisseur")
+    for organisation, user, role in [
+        ("zvh-test", "r.jansen", "regisseur"),  # a person: asks through the portal
+        ("zvh-test", "tester", "dpo"),  # the account, in another role
+        ("ggz-test", "tester", "regisseur"),  # an organisation that asks no purpose
+    ]:
+        with pytest.raises(PurposeNotAllowed) as info:
+            rules.check_service_account(network, organisation, user, role)
+        assert "service account" in info.value.message

@@ -214,7 +214,13 @@ def run_demo(
     """Run the whole demo; True when every step behaved as expected."""
     directory = directory or Path(tempfile.mkdtemp(prefix="betrokken-demo-"))
     out(f"== Building a development network of {len(ORGS)} organisations in {directory}")
-    net: DevNetwork = init_network(directory, ORGS, base_port=base_port, name="demo-kennemerland")
+    net: DevNetwork = init_network(
+        directory,
+        ORGS,
+        base_port=base_port,
+        name="demo-kennemerland",
+        service_users=("r.jansen", "zsm.officier"),
+    )
     rng = random.Random(20261123)
     truth, named = synthetic_population(rng, ORGS, per_node)
     ok = True

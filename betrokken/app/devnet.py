@@ -171,6 +171,7 @@ def init_network(
     name: str = "dev-network",
     registration_days: int = 730,
     quota: int = 50_000,
+    service_users: Sequence[str] = ("tester",),
 ) -> DevNetwork:
     if not name or not name.isprintable() or len(name.encode("utf-8", "replace")) > 64:
         raise BadInput(
@@ -360,6 +361,16 @@ def init_network(
                 basis = _providing_basis(org_id, disclosure, domains, org_id in secrecy)
                 lines.append(f"providing_basis = {_s(basis)}")
             lines.append("")
+    # The only --user/--role the command line may ask as (people ask through the portal).
+    for org_id in dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed):
+        for service_user in service_users:
+            lines += [
+                "[[service_accounts]]",
+                f"organisation = {_s(org_id)}",
+                f"user = {_s(service_user)}",
+                'role = "regisseur"',
+                "",
+            ]
     lines += [
         "# bounds per user: persons a day, and persons one case reference may hold (a household)",
         "[user_limits]",

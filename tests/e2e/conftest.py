@@ -130,7 +130,13 @@ class Running:
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("e2e")
-    net = init_network(base / "network", ORGS, name="e2e", base_port=network_ports(len(ORGS)))
+    net = init_network(
+        base / "network",
+        ORGS,
+        name="e2e",
+        base_port=network_ports(len(ORGS)),
+        service_users=("tester", "regisseur", "v.isser", "miss.onbekend"),
+    )
     # One organisation declines a purpose outright, to test 'declined'.
     policy = 'organisation = "gemeente-haarlem"\npurpose = "zsm-context"\nlevel = '
     text = net.network_file.read_text()

@@ -134,6 +134,8 @@ def test_a_stopped_node_makes_the_answer_partial(running: Running) -> None:
             "zvh-triage",
             "--case",
             "C-2",
+            "--user",
+            "tester",
         )
     finally:
         running.start_node(RECLASSERING)
@@ -269,3 +271,21 @@ def test_one_case_reference_is_no_licence_to_fish(running: Running, tmp_path: An
             assert one.code == 4 and "under case reference 'ALGEMEEN'" in one.stderr
     other = running.query(ZVH, strangers[9], "zvh-triage", "ALGEMEEN")  # another user, "tester"
     assert other.code == 0, other.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("user", "role"), [("r.onbekend", "regisseur"), ("tester", "dpo"), ("tester", "<b>anyone</b>")]
+)
+def test_the_command_line_asks_only_as_a_service_account_the_network_file_names(
+    running: Running, user: str, role: str
+) -> None:
+    bsn = running.named["several"].digits
+    running.typed.add(bsn)
+    refused = running.run(
+        "query", "--config", str(running.net.node_configs[ZVH]), "--bsn", bsn,
+        "--purpose", "zvh-triage", "--case", "C-SA", "--user", user, "--role", role,
+    )  # fmt: skip
+    assert refused.code == 4, refused.stderr
+    assert "is not a service account of 'zvh-kennemerland'" in refused.stderr
+    assert "Traceback" not in refused.stderr
