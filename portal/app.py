@@ -87,11 +87,11 @@ class PortalMiddleware(BaseHTTPMiddleware):
         if request.url.query and is_question_page(request.url.path):
             request.state.session = None
             request.state.expired = False
-            response = render(request, "error.html", {"kind": "query"}, status=400)
+            refused = render(request, "error.html", {"kind": "query"}, status=400)
             for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            response.headers["Cache-Control"] = "no-store"
-            return response
+                refused.headers.setdefault(name, value)
+            refused.headers["Cache-Control"] = "no-store"
+            return refused
         request.state.session = None
         request.state.expired = False
         token = request.cookies.get(SESSION_COOKIE, "")
