@@ -220,6 +220,7 @@ def run_demo(
         base_port=base_port,
         name="demo-kennemerland",
         service_users=("r.jansen", "zsm.officier"),
+        acts_for_others=(ZVH,),  # the ZVH asks for the partner that brought the case in
     )
     rng = random.Random(20261123)
     truth, named = synthetic_population(rng, ORGS, per_node)
@@ -258,10 +259,12 @@ def run_demo(
         def ask(config: str, bsn: str, purpose: str, case: str, user: str, expect: int) -> bool:
             args = ["query", "--config", config, "--bsn", "-", "--purpose", purpose]
             args += ["--case", case, "--user", user]
+            if config == zvh:  # the ZVH has no basis of its own: it asks for the aanmelder
+                args += ["--on-behalf-of", POLITIE]
             what = {0: "complete answer", 2: "bad input", 3: "partial answer", 4: "refused"}
             return _run(out, args, expect, what[expect], bsn=bsn, seen=seen) == expect
 
-        out("\n== 1. A person known at several organisations (ZVH triage)")
+        out("\n== 1. A person known at several organisations (ZVH triage, for the politie)")
         out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
         out("\n== 2. A person known nowhere")
@@ -286,7 +289,7 @@ def run_demo(
                 f"{one.digits},ZVH-2026-0152\n"
             )
             args = ["query", "--config", zvh, "--file", str(morning)]
-            args += ["--purpose", "zvh-triage", "--user", "r.jansen"]
+            args += ["--purpose", "zvh-triage", "--user", "r.jansen", "--on-behalf-of", GEMEENTE]
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)

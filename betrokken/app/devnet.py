@@ -172,6 +172,7 @@ def init_network(
     registration_days: int = 730,
     quota: int = 50_000,
     service_users: Sequence[str] = ("tester",),
+    acts_for_others: Sequence[str] = (),
 ) -> DevNetwork:
     if not name or not name.isprintable() or len(name.encode("utf-8", "replace")) > 64:
         raise BadInput(
@@ -292,6 +293,11 @@ def init_network(
             f"contact = {_s(_contact(org_id, len(lines)))}",
             f'node_address = "127.0.0.1:{port}"',
             *(["professional_secrecy = true  # beroepsgeheim"] if org_id in secrecy else []),
+            *(
+                ["acts_for_others = true  # no basis of its own: always names an aanmelder"]
+                if org_id in acts_for_others
+                else []
+            ),
             f"log_key = {_s(node_logs[org_id].verifier())}",
             "# its OPRF public key (from the key service's seed), its question key, and the",
             "# HPKE key questions to its node are sealed to",
