@@ -250,6 +250,47 @@ def test_the_logged_in_user_and_role_are_signed_into_the_question_and_every_reco
     assert "iemand-anders" not in str([e.to_json() for e in own + disclosed])
 
 
+def test_a_question_asked_for_a_partner_records_the_aanmelder_and_no_other_is_accepted(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    """The form offers only the aanmelders the network file lists; a posted one it does not
+    list (the attacker edits the form) is refused and nothing is asked."""
+    from betrokken.app.demo import POLITIE
+
+    inprocess.log_in(accounts["regisseur"])
+    form = inprocess.client.get("/vraag")
+    assert 'id="namens"' in form.text and f'value="{POLITIE}"' in form.text
+    assert 'value="ggz-kennemerland"' not in form.text
+    several = inprocess.run.running.named["several"]
+    inprocess.run.running.typed.add(several.digits)
+    for namens, case in ((POLITIE, "ZVH-NAMENS-1"), ("ggz-kennemerland", "ZVH-NAMENS-2")):
+        inprocess.client.post(
+            "/vraag",
+            data={
+                "csrf": _session_csrf(inprocess),
+                "bsn": several.digits,
+                "doel": "zvh-triage",
+                "zaak": case,
+                "namens": namens,
+            },
+        )
+    own = {
+        s.case: e
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "own-query"
+        for s in e.subjects
+        if s.case.startswith("ZVH-NAMENS-")
+    }
+    assert own["ZVH-NAMENS-1"].details["on_behalf_of"] == POLITIE
+    assert "ZVH-NAMENS-2" not in own  # refused before anything was asked (no pseudonyms)
+    refused = [
+        e
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "own-query" and e.details.get("on_behalf_of") == "ggz-kennemerland"
+    ]
+    assert refused and "does not list as an aanmelder" in refused[-1].details["message"]
+
+
 def test_every_page_carries_the_security_headers_and_none_is_cached(inprocess: InProcess) -> None:
     for path in ("/inloggen", "/vraag", "/niet-bestaand", "/taal/nl?terug=/inloggen"):
         page = inprocess.client.get(path, follow_redirects=False)
