@@ -97,7 +97,13 @@ def _case(text: str) -> str:
 
 
 async def _ask(
-    request: Request, user: PortalUser, persons: Sequence[Person], purpose: str, namens: str = ""
+    request: Request,
+    user: PortalUser,
+    persons: Sequence[Person],
+    purpose: str,
+    namens: str = "",
+    *,
+    gezin: bool = False,
 ) -> list[QueryResult]:
     """Ask through the organisation's requester, in questions of at most the network's size."""
     portal = portal_of(request)
@@ -109,7 +115,12 @@ async def _ask(
         def ask(batch: list[Person] = batch) -> QueryResult:
             with portal.lock:
                 result: QueryResult = portal.ask(
-                    batch, purpose=purpose, user=user.name, role=ROLE, on_behalf_of=namens or None
+                    batch,
+                    purpose=purpose,
+                    user=user.name,
+                    role=ROLE,
+                    on_behalf_of=namens or None,
+                    gezin=gezin,
                 )
                 return result
 
@@ -246,6 +257,7 @@ def _form_context(request: Request, user: PortalUser, **values: str) -> dict[str
         "values": values,
         "aanmelders": aanmelders,
         "acts_for_others": portal.organisation.acts_for_others,
+        "persons_per_case": portal.network.user_limits.persons_per_case,
     }
 
 
@@ -303,7 +315,8 @@ async def list_submit(request: Request) -> Response:
     doel = str(form.get("doel", ""))
     default_case = " ".join(str(form.get("zaak", "")).split())
     namens = str(form.get("namens", ""))[:64]
-    context = _form_context(request, user, doel=doel, zaak=default_case, namens=namens)
+    gezin = "ja" if form.get("gezin") == "ja" else ""
+    context = _form_context(request, user, doel=doel, zaak=default_case, namens=namens, gezin=gezin)
     upload = form.get("bestand")
     try:
         purpose = _purpose(portal, user, doel)
@@ -322,7 +335,7 @@ async def list_submit(request: Request) -> Response:
                 _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
                 "bestand",
             )
-        results = await _ask(request, user, persons, purpose, namens)
+        results = await _ask(request, user, persons, purpose, namens, gezin=bool(gezin))
     except (FormProblem, PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/lijst", context, exc)
     views = [

@@ -291,6 +291,37 @@ def test_a_question_asked_for_a_partner_records_the_aanmelder_and_no_other_is_ac
     assert refused and "does not list as an aanmelder" in refused[-1].details["message"]
 
 
+def test_a_list_under_one_case_number_is_asked_only_as_one_household(
+    inprocess: InProcess, accounts: dict[str, PortalAccount]
+) -> None:
+    inprocess.log_in(accounts["regisseur"])
+    named = inprocess.run.running.named
+    people = [named["several"].digits, named["nowhere"].digits, named["one"].digits]
+    inprocess.run.running.typed.update(people)
+    listing = ("bsn\n" + "".join(f"{b}\n" for b in people)).encode()
+
+    def upload(case: str, gezin: bool) -> Any:
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', inprocess.client.get("/lijst").text)
+        assert csrf
+        data = {"csrf": csrf.group(1), "doel": "zvh-triage", "zaak": case}
+        return inprocess.client.post(
+            "/lijst",
+            data=data | ({"gezin": "ja"} if gezin else {}),
+            files={"bestand": ("gezin.csv", listing, "text/csv")},
+        )
+
+    refused = upload("ZVH-GEZIN-1", gezin=False)
+    assert "Eén zaaknummer mag niet voor zoveel personen worden gebruikt" in refused.text
+    together = upload("ZVH-GEZIN-2", gezin=True)
+    assert "Antwoord op uw lijst" in together.text and "3 personen" in together.text
+    kinds = [
+        e.details.get("kind")
+        for e in trail_entries(inprocess.run.config)
+        if e.event.value == "own-query" and any(s.case == "ZVH-GEZIN-2" for s in e.subjects)
+    ]
+    assert kinds == ["gezin"]
+
+
 def test_every_page_carries_the_security_headers_and_none_is_cached(inprocess: InProcess) -> None:
     for path in ("/inloggen", "/vraag", "/niet-bestaand", "/taal/nl?terug=/inloggen"):
         page = inprocess.client.get(path, follow_redirects=False)
