@@ -538,9 +538,6 @@ class Network(Strict):
     def daily_access_quota(self, org_id: str) -> int:
         return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
 
-    def role(self, role_id: str) -> Role | None:
-        return next((r for r in self.roles if r.id == role_id), None)
-
     def advice(self, code: str) -> AdviceCode | None:
         return next((a for a in self.advice_codes if a.code == code), None)
 
