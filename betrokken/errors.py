@@ -133,6 +133,15 @@ class SchemaOutdated(ConfigError):
     summary = "database schema not current"
 
 
+class UnlawfulConfiguration(ConfigError):
+    """A network file that parses but breaks a rule of the handvat (closed roles, k-anonymous
+    domains, professional secrecy, a providing basis, an aanmelder): refused with its own exit code,
+    the message in Dutch first and naming the rule."""
+
+    exit_code = 9
+    summary = "network file not lawful / netwerkbestand niet rechtmatig"
+
+
 # --- exit code 6: identity -------------------------------------------------------------------
 class AuthenticationError(BetrokkenError):
     """A peer's certificate is unknown, expired or does not belong to the role it acts in."""
@@ -229,13 +238,13 @@ class QuestionRefused(VerificationError):
         self.kind = kind
 
 
-# --- exit code 9: a node's data is older than what it anchored ------------------------------------
+# --- exit codes 11 and 12: a node's data older than its anchor; a sync guarded -------------------
 class DataLost(BetrokkenError):
     """A node's database is empty or older than the state it anchored outside it (its signed state
     file): it refuses to serve, so it can never answer "not involved" for registrations it lost.
     The message is Dutch first, then English; the hint names the two ways on."""
 
-    exit_code = 9
+    exit_code = 11
     status = "DATA_LOSS"
     summary = "gegevens kwijt / data lost"
 
@@ -244,7 +253,7 @@ class SyncGuarded(BetrokkenError):
     """A full import (``--sync``) would end more than the configured share of the active
     registrations; nothing was changed. ``--force`` goes on."""
 
-    exit_code = 10
+    exit_code = 12
     status = "FAILED_PRECONDITION"
     summary = "sync stopped before ending too many registrations"
 
@@ -268,6 +277,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     RateLimited,
     ConfigError,
     SchemaOutdated,
+    UnlawfulConfiguration,
     AuthenticationError,
     WrongRole,
     WrongPeer,

@@ -37,7 +37,13 @@ from betrokken.coordinator.fanout import (
     NodeResult,
     fan_out,
 )
-from betrokken.coordinator.ratelimit import RATE_LIMITED, RateLimiter, RefusalCounter, Tally
+from betrokken.coordinator.ratelimit import (
+    RATE_LIMITED,
+    DailyPersons,
+    RateLimiter,
+    RefusalCounter,
+    Tally,
+)
 from betrokken.coordinator.store import AuditStore, Receipt
 from betrokken.coordinator.witnesses import Cosigned, WitnessRounds
 from betrokken.crypto import question as q
@@ -84,6 +90,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         per_minute = network.coordinator.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute)
         self.proof_limiter = RateLimiter(per_minute, what="log-proof")
+        self.persons = DailyPersons()
         self.refusals = refusals or RefusalCounter()
         # What each node cosigned, kept in the coordinator's database: a node whose database
         # went back is seen (coordinator/anchors.py).
@@ -307,6 +314,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             raise QuestionRefused(
                 f"question {question.answer_id} was asked before: a replay", kind="replay"
             )
+        self.persons.count(requester, question.persons, self.network.daily_quota(requester))
         return question, purpose
 
     # --- replies and records ---------------------------------------------------------------------

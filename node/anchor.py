@@ -14,7 +14,7 @@ network file pins) naming
 The running node writes it at start, every expiry interval and when it stops; the commands that
 change registrations write it after their change. At start the node compares: a trail smaller than
 the anchored one, or one whose root at the anchored size differs, is refused with
-:class:`~betrokken.errors.DataLost` (exit code 9) — restore the backup, or ``node reset --confirm``
+:class:`~betrokken.errors.DataLost` (exit code 11) — restore the backup, or ``node reset --confirm``
 (recorded in the trail) to go on with this database knowingly.
 """
 

@@ -247,7 +247,7 @@ def anchor_lines(loaded: Loaded[NodeConfig], store: Any, active: int) -> list[st
     why = problem(anchor, store.trail)
     if why is not None:
         return [
-            f"  PROBLEM:            {why[1]}; the node refuses to serve (exit code 9): restore "
+            f"  PROBLEM:            {why[1]}; the node refuses to serve (exit code 11): restore "
             "the backup or `node reset --confirm`"
         ]
     lines = [
@@ -354,7 +354,7 @@ def node_import(
     Fields: bsn (required), since, until, contact, domain, reference, disclosure; header names
     match in any case, other columns are ignored. Every line confirms its registration. Bad
     lines are skipped and summarised, never half-stored. Exit code 0 when every line was
-    stored, 2 when some were rejected, 10 when --sync would end more than sync_guard_share of
+    stored, 2 when some were rejected, 12 when --sync would end more than sync_guard_share of
     the active registrations (nothing ended; --force goes on), 130 on Ctrl-C, the error's own
     code when the import stopped (re-running the same command finishes it).
     """
@@ -509,7 +509,7 @@ def node_status(config_path: Path) -> None:
 @guard
 def node_reset(config_path: Path, confirm: bool) -> None:
     """Go on with the node's database as it is now, after it was refused as empty or older than
-    its anchor (exit code 9): the way on when no backup exists.
+    its anchor (exit code 11): the way on when no backup exists.
 
     Records the reset in the node's trail, with what the anchor said before, and anchors the
     database anew. Import the whole caseload right after: until then the node answers "not

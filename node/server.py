@@ -175,7 +175,7 @@ def read_own_anchor(loaded: Loaded[NodeConfig]) -> Anchor | None:
 
 
 def open_anchored_store(loaded: Loaded[NodeConfig]) -> NodeStore:
-    """The node's store, refused (:class:`DataLost`, exit code 9) when its database is empty or
+    """The node's store, refused (:class:`DataLost`, exit code 11) when its database is empty or
     older than what the node anchored in its state file: never a node that lost registrations
     answering "not involved"."""
     path = anchor_path(loaded)

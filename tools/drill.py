@@ -425,7 +425,7 @@ def drill_node_database_deleted(f: Drilled, base: Path) -> None:
     say("    rm node.db node.db-wal node.db-shm")
     refused = start_refused(f)
     tail = refused.stderr.strip().splitlines()
-    check(refused.returncode == 9, f"node serve refuses: exit {refused.returncode}")
+    check(refused.returncode == 11, f"node serve refuses: exit {refused.returncode}")
     check(
         any("is leeg" in line for line in tail) and any("is empty" in line for line in tail),
         "the refusal, Dutch then English: "
@@ -480,11 +480,11 @@ def drill_wal_deleted(f: Drilled) -> None:
     say("    a registration, then at once SIGKILL and rm node.db-wal")
     refused = start_refused(f)
     check(
-        refused.returncode in (0, 9),
+        refused.returncode in (0, 11),
         f"node serve: exit {refused.returncode}"
-        + (" (its anchor is ahead of the database: refused)" if refused.returncode == 9 else ""),
+        + (" (its anchor is ahead of the database: refused)" if refused.returncode == 11 else ""),
     )
-    if refused.returncode == 9:
+    if refused.returncode == 11:
         reset = f.run("node", "reset", "--config", config, "--confirm")
         check(reset.returncode == 0, f"node reset --confirm: {show(reset)}")
     f.cluster.start_node(POLITIE)
@@ -497,7 +497,7 @@ def drill_sync_guard(f: Drilled, base: Path) -> None:
     part = base / "part.csv"
     part.write_text(f"bsn\n{f.person.digits}\n")
     guarded = f.run("node", "import", "--config", config, part, "--sync", "--quiet")
-    check(guarded.returncode == 10, f"import --sync: {show(guarded)}")
+    check(guarded.returncode == 12, f"import --sync: {show(guarded)}")
     after = f.run("node", "status", "--config", config).stdout
     active = [line for line in status.splitlines() if "active:" in line]
     check(active == [line for line in after.splitlines() if "active:" in line], "nothing ended")

@@ -92,7 +92,7 @@ def test_a_node_whose_database_was_deleted_refuses_to_serve_and_is_never_not_inv
         path.unlink(missing_ok=True)
 
     refused = _start_refused(cluster, config)
-    assert refused.returncode == 9, refused.stderr[-1500:]
+    assert refused.returncode == 11, refused.stderr[-1500:]
     assert "de database van de node is leeg" in refused.stderr
     assert "the node's database is empty" in refused.stderr
     assert "node reset" in refused.stderr and "restore" in refused.stderr
@@ -132,7 +132,7 @@ def test_a_node_started_on_an_older_copy_of_its_database_refuses(cluster: Cluste
     database.write_bytes(old.read_bytes())
 
     refused = _start_refused(cluster, config)
-    assert refused.returncode == 9, refused.stderr[-1500:]
+    assert refused.returncode == 11, refused.stderr[-1500:]
     assert "older than its anchor" in refused.stderr, refused.stderr[-1500:]
 
 
@@ -151,7 +151,7 @@ def test_a_deleted_database_and_wal_are_restored_from_the_backup_and_answer_righ
     cluster.stop_node("politie-rec")
     for path in _database_files(config):
         path.unlink(missing_ok=True)
-    assert _start_refused(cluster, config).returncode == 9
+    assert _start_refused(cluster, config).returncode == 11
 
     restored = run("restore", "--config", config, backup)
     assert restored.code == 0, restored.stderr

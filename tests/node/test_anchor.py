@@ -57,7 +57,7 @@ def test_an_empty_an_older_and_another_database_are_each_named(tmp_path: Path) -
     why = problem(anchor, other.trail)
     assert why is not None and "another than the anchored one" in why[1]
     error = refusal(tmp_path / "node.state", why)
-    assert error.exit_code == 9 and "node reset" in (error.hint or "")
+    assert error.exit_code == 11 and "node reset" in (error.hint or "")
     assert error.message.index("andere") < error.message.index("another")  # Dutch first
 
 

@@ -341,7 +341,7 @@ def test_a_sync_with_far_fewer_lines_than_registrations_stops_before_reading_a_l
     summary = ImportSummary()
     with pytest.raises(SyncGuarded) as refused:
         registrar.import_table(part, summary, sync=True, guard_share=0.10)
-    assert refused.value.exit_code == 10
+    assert refused.value.exit_code == 12
     assert "at least 35 of 40 active registrations" in refused.value.message
     assert "nothing was read or changed" in refused.value.message
     assert "--force" in (refused.value.hint or "")
