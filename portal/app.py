@@ -141,7 +141,7 @@ def _record_end(portal: Portal, user: str, role: str, reason: str) -> None:
 
 
 # Forms whose fields (never the BSN) are kept when they are posted into a session that ended.
-KEPT_FORMS = {"/vraag": ("doel", "zaak")}
+KEPT_FORMS = {"/vraag": ("doel", "zaak", "namens")}
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
