@@ -86,7 +86,7 @@ class Drilled:
             "--case",
             case,
             "--user",
-            "drill",
+            "tester",  # the development network's service account (people use the portal)
         )
 
     def pids(self) -> dict[str, int]:
@@ -386,7 +386,7 @@ def ask_json(f: Drilled, case: str) -> subprocess.CompletedProcess[str]:
         "--case",
         case,
         "--user",
-        "drill",
+        "tester",
         "--json",
     )
 
