@@ -346,7 +346,7 @@ def audit_subject(
 @guard
 def audit_report(config_path: Path, out: Path, since: str | None, user: str | None) -> None:
     """Write a self-contained HTML report with charts and the anomalies a DPO looks for."""
-    from betrokken.audit.report import IndexedEntry, ReportSettings, render_report
+    from betrokken.audit.report import IndexedEntry, render_report, settings_for
     from betrokken.audit.verify import verify_log
 
     _writable(out)
@@ -359,7 +359,7 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
         if start is None or r.entry is None or r.entry.at >= start
     ]
     verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
-    settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
+    settings = settings_for(opened.network)
     page = render_report(
         entries,
         title=f"betrokken audit report: {opened.log.origin}",

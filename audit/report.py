@@ -31,6 +31,7 @@ from betrokken.audit.anomalies import (
 )
 from betrokken.audit.anomalies import _plural as _anomaly_plural
 from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import Network, OfficeHours
 
 __all__ = [
     "KINDS",
@@ -42,6 +43,7 @@ __all__ = [
     "find_anomalies",
     "persons_in",
     "render_report",
+    "settings_for",
 ]
 
 # Questions: the coordinator's search records, and an organisation's records of its own questions.
@@ -150,6 +152,24 @@ def _timeline(
         labels.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return "month", [(label, months.get(label, 0)) for label in labels]
+
+
+def settings_for(
+    network: Network, *, accounts: frozenset[str] | None = None
+) -> ReportSettings:
+    """The report's settings from the network file: list limit, office hours per purpose."""
+
+    def hours(value: OfficeHours) -> Hours:
+        return Hours(value.start, value.end, value.weekend)
+
+    return ReportSettings(
+        max_batch=network.coordinator.max_batch,
+        office_hours=hours(network.office_hours),
+        purpose_hours={
+            p.id: hours(p.office_hours) for p in network.purposes if p.office_hours is not None
+        },
+        accounts=accounts,
+    )
 
 
 def _weighted(refusals: Sequence[AuditEntry]) -> Counter[str]:

@@ -9,15 +9,13 @@ record cannot be written, nothing is shown.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from betrokken.audit.access import (
@@ -30,7 +28,7 @@ from betrokken.audit.access import (
     unknown_value,
 )
 from betrokken.audit.log import CHECKPOINTS
-from betrokken.audit.record import AuditEntry
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.errors import BetrokkenError, InvalidBsn
@@ -281,45 +279,52 @@ async def log_page(request: Request) -> Response:
 
 
 # --- the report ---------------------------------------------------------------------------------
+def _accounts(portal: Portal, opened: OpenedLog) -> frozenset[str]:
+    """The names people log in with: the portal's own accounts and whoever logged in through
+    the organisation's identity provider (a login record names them)."""
+    names = {a.username for a in portal.users.accounts()} if portal.users is not None else set()
+    names |= {
+        r.entry.user for r in opened.log.records() if r.entry and r.entry.event is Event.LOGIN
+    }
+    return frozenset(names)
+
+
 async def report_page(request: Request) -> Response:
-    user = current_user(request, ROLE)
-    portal = portal_of(request)
-
-    def work() -> None:
-        _access(request, _open(portal), user, "report-page", {})
-
-    await run_in_threadpool(work)
-    return render(request, "dpo/report.html", {})
-
-
-async def report_document(request: Request) -> Response:
-    """The report itself (``audit report``'s page): its own document with its one style sheet,
-    allowed by that style's hash (the portal's policy allows no inline style otherwise)."""
-    from betrokken.audit.report import STYLE, IndexedEntry, ReportSettings, render_report
+    """The FG's report in Dutch, inside the portal: anomalies first, each linking to its records."""
+    from betrokken.audit.report import IndexedEntry, settings_for
     from betrokken.audit.verify import verify_log
+    from betrokken.portal.report import ReportView, build_report
 
     user = current_user(request, ROLE)
     portal = portal_of(request)
+    language = i18n.current_language()
 
-    def work() -> str:
+    def work() -> ReportView:
+        i18n.set_language(language)
         opened = _open(portal)
         _access(request, opened, user, "report", {})
         entries = [IndexedEntry(r.index, r.entry) for r in opened.log.records()]
-        return render_report(
+        result = verify_log(opened.log, opened.verifier, network=opened.network)
+        settings = settings_for(opened.network, accounts=_accounts(portal, opened))
+        return build_report(
             entries,
-            title=f"betrokken audit report: {opened.log.origin}",
+            settings,
+            names={o.id: o.name for o in portal.network.organisations},
+            purposes=[p.id for p in portal.network.purposes],
+            event_label=lambda event: _(EVENTS.get(event, event)),
             generated_at=dt.datetime.now(dt.UTC),
-            settings=ReportSettings(max_batch=opened.network.coordinator.max_batch),
-            verification=verify_log(opened.log, opened.verifier, network=opened.network).summary(),
+            verified=result.ok,
+            verification=result.summary(),
         )
 
-    page = await run_in_threadpool(work)
-    digest = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-    policy = (
-        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self'; "
-        "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+    view = await run_in_threadpool(work)
+    return render(request, "dpo/report.html", {"report": view})
+
+
+async def report_document(request: Request) -> Response:
+    """The earlier address of the report, which was a page of its own in English."""
+    current_user(request, ROLE)
+    return RedirectResponse("/dpo/rapport", status_code=303)
 
 
 # --- the access request -------------------------------------------------------------------------

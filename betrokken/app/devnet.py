@@ -276,6 +276,8 @@ def init_network(
             f"allowed_organisations = {_list(allowed)}",
             "",
         ]
+        if pid == "zsm-context":  # the ZSM desk works nights and weekends
+            lines[-1:-1] = ["office_hours = { start = 0, end = 24, weekend = true }"]
     defined = {pid for pid, _, _, allowed in purposes if allowed}
     for org_id in secrecy:
         # Professional secrecy (beroepsgeheim): defer for police questions, domain for triage.

@@ -1,0 +1,112 @@
+"""The FG's report in a real Chromium against a running network: fishing in the organisation's
+own trail is flagged in Dutch, each anomaly links to its records, axe finds nothing serious, and
+the page reflows at 320 px."""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from betrokken.app.demo import ZVH
+from betrokken.crypto.bsn import generate_bsn
+from tests.portal.conftest import PortalRun, assert_accessible, log_in, log_out, page_text
+
+
+def _by(kind: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return getattr(By, kind)
+
+
+def _shot(driver: Any, name: str, width: int) -> None:
+    """With BETROKKEN_SCREENSHOTS=<folder>: the whole page at ``width`` CSS pixels."""
+    folder = os.environ.get("BETROKKEN_SCREENSHOTS")
+    if not folder:
+        return
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        },
+    )
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    Path(folder, f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def _anomalies(driver: Any) -> list[tuple[str, str, list[str]]]:
+    script = (
+        "return [...document.querySelectorAll('li.anomaly')].map(a => [a.dataset.kind, "
+        "a.innerText, [...a.querySelectorAll('a')].map(l => l.getAttribute('href'))]);"
+    )
+    return [(k, t, list(links)) for k, t, links in driver.execute_script(script)]
+
+
+def test_the_fg_report_flags_one_person_under_three_case_references_in_dutch(
+    portal: PortalRun, browser: Any
+) -> None:
+    running = portal.running
+    nosy = generate_bsn(random.Random(7101))
+    for case in ("NOSY-A", "NOSY-B", "NOSY-C"):
+        done = running.query(ZVH, nosy.digits, "zvh-triage", case)
+        assert done.code == 0, done.stderr
+    dpo = portal.user("dpo")
+    log_in(browser, portal, dpo)
+    browser.get(portal.url + "/dpo/rapport")
+    text = page_text(browser)
+    assert "Rapport" in text and "Afwijkingen" in text
+    found = _anomalies(browser)
+    nosy_cases = [a for a in found if a[0] == "person-many-cases" and "NOSY-A" in a[1]]
+    assert len(nosy_cases) == 1, found
+    _kind, words, links = nosy_cases[0]
+    assert "Eén persoon onder verschillende zaaknummers" in words, words
+    assert "3 verschillende zaaknummers: NOSY-A, NOSY-B, NOSY-C" in words, words
+    assert len(links) == 3
+    for link in links:  # each record the anomaly names is on the page, and links back
+        row = browser.find_element(_by("CSS_SELECTOR"), link)
+        assert "NOSY-" in row.text and "afwijking" in row.text, row.text
+    # The CLI's user name "tester" is no account of the portal.
+    unknown = [a for a in found if a[0] == "unknown-user" and "“tester”" in a[1]]
+    assert unknown and "Gebruikersnaam zonder account in het portaal" in unknown[0][1]
+    # The hours per purpose and the hit rate per user are shown.
+    assert "Kantooruren per doel" in text and "Gevonden betrokkenheid per gebruiker" in text
+    assert browser.find_elements(_by("CSS_SELECTOR"), "table.hit-rates tr[data-user=tester]")
+    # Nothing in English where a Dutch FG reads.
+    for english in ("Anomalies", "asked about", "Questions per", "office hours"):
+        assert english not in text, english
+    assert_accessible(browser)
+    _shot(browser, "dpo-rapport", 1280)
+    _shot(browser, "dpo-rapport-telefoon", 320)
+    # The old address of the English page leads here.
+    browser.get(portal.url + "/dpo/rapport/volledig")
+    assert browser.current_url.endswith("/dpo/rapport")
+    log_out(browser)
+
+
+def test_the_report_reflows_at_320_pixels_without_sideways_scrolling_of_the_page(
+    portal: PortalRun, browser: Any
+) -> None:
+    log_in(browser, portal, portal.user("dpo"))
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 320, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
+    try:
+        browser.get(portal.url + "/dpo/rapport")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, overflow
+        assert_accessible(browser)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    log_out(browser)
