@@ -31,11 +31,12 @@ from betrokken.audit.log import CHECKPOINTS
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
+from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import BetrokkenError, InvalidBsn
 from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import gettext as _
-from betrokken.portal.letter import Letter, build_letter, read_addressee
+from betrokken.portal.letter import CurrentRegistration, Letter, build_letter, read_addressee
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.tabular import CellError, parse_date
 
@@ -329,7 +330,32 @@ async def report_document(request: Request) -> Response:
 
 # --- the access request -------------------------------------------------------------------------
 def _blank() -> dict[str, str]:
-    return {"name": "", "address": "", "requested_on": "", "reference": ""}
+    return {
+        "salutation": "",
+        "surname": "",
+        "name": "",
+        "address": "",
+        "requested_on": "",
+        "reference": "",
+        "own_text": "",
+        "signer": "",
+    }
+
+
+def current_registrations(
+    portal: Portal, pseudonym: Pseudonym, today: dt.date
+) -> list[CurrentRegistration]:
+    """This organisation's registration about the person as its node holds it now, read under
+    the organisation's own pseudonym from the node's registrations (not from the log)."""
+    from betrokken.node.admin import held_about
+
+    found = []
+    for hit in held_about(portal.loaded.node, pseudonym, today):
+        advice = portal.network.advice(hit.advice) if hit.advice else None
+        found.append(
+            CurrentRegistration(hit.since, hit.domain, hit.contact, advice.label if advice else "")
+        )
+    return found
 
 
 async def request_form(request: Request) -> Response:
@@ -357,6 +383,8 @@ def _letter_for(
     own = found[portal.organisation.id][0]
     _access(request, opened, user, "subject", {"fingerprint": own.fingerprint})
     records = find_records(opened.log, keys)
+    today = dt.datetime.now(i18n.AMSTERDAM).date()
+    current = current_registrations(portal, own, today)
     return build_letter(
         records,
         keys,
@@ -364,8 +392,9 @@ def _letter_for(
         portal.organisation,
         addressee,
         person.masked(),
-        dt.datetime.now(i18n.AMSTERDAM).date(),
+        today,
         i18n.current_language(),
+        current=current,
     )
 
 

@@ -28,6 +28,9 @@ ZONE = ZoneInfo("Europe/Amsterdam")
 MAX_NAME = 200
 MAX_ADDRESS = 400
 MAX_REFERENCE = 100
+MAX_TEXT = 3000  # the FG's own paragraph(s)
+MAX_SIGNER = 200
+SALUTATIONS = ("heer", "mevrouw", "")  # "": neither; the letter then uses the full name
 AP_ADDRESS = "Autoriteit Persoonsgegevens, Postbus 93374, 2509 AJ Den Haag"
 AP_SITE = "https://www.autoriteitpersoonsgegevens.nl"
 
@@ -69,14 +72,30 @@ ROLES = {
 class Addressee:
     """Who the letter goes to, as the DPO typed it from the request."""
 
-    name: str
+    name: str  # on the envelope, e.g. "de heer B. Jansen"
     address: str  # lines as typed
     requested_on: dt.date | None
     reference: str
+    salutation: str = ""  # one of SALUTATIONS
+    surname: str = ""  # in the salutation: "Geachte heer Jansen,"
+    own_text: str = ""  # the FG's own paragraph(s), as typed
+    signer: str = ""  # who signs for the controller, e.g. "J. de Boer, directeur"
 
     @property
     def address_lines(self) -> list[str]:
         return [line.strip() for line in self.address.splitlines() if line.strip()]
+
+    @property
+    def own_paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.own_text.split("\n\n") if p.strip()]
+
+    def greeting(self) -> str:
+        """The salutation line: "Geachte heer Jansen," — never "Geachte de heer B. Jansen,"."""
+        if self.salutation == "heer" and self.surname:
+            return _("Dear Mr %(surname)s,") % {"surname": self.surname}
+        if self.salutation == "mevrouw" and self.surname:
+            return _("Dear Ms %(surname)s,") % {"surname": self.surname}
+        return _("Dear %(name)s,") % {"name": self.surname or self.name}
 
 
 def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
@@ -87,6 +106,29 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
         " ".join(line.split()) for line in form.get("address", "").splitlines() if line.strip()
     )
     reference = " ".join(form.get("reference", "").split())
+    salutation = form.get("salutation", "").strip()
+    surname = " ".join(form.get("surname", "").split())
+    signer = " ".join(form.get("signer", "").split())
+    own_text = "\n".join(line.rstrip() for line in form.get("own_text", "").splitlines()).strip()
+    if salutation not in SALUTATIONS:
+        problems["salutation"] = N_("Choose how the person is addressed from the list.")
+    if salutation and not surname:
+        problems["surname"] = N_(
+            "Fill in the surname for the salutation (for example Jansen, or De Vries)."
+        )
+    elif len(surname) > MAX_NAME or not surname.isprintable():
+        problems["surname"] = N_(
+            "The surname is too long or holds characters that cannot be printed."
+        )
+    if len(own_text) > MAX_TEXT or not own_text.replace("\n", " ").isprintable():
+        problems["own_text"] = N_(
+            "Your own text is longer than 3000 characters or holds characters that cannot be "
+            "printed."
+        )
+    if len(signer) > MAX_SIGNER or not signer.isprintable():
+        problems["signer"] = N_(
+            "The signer is too long or holds characters that cannot be printed."
+        )
     if not name:
         problems["name"] = N_("Fill in the name of the person who asked.")
     elif len(name) > MAX_NAME or not name.isprintable():
@@ -108,7 +150,10 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
             problems["requested_on"] = N_(
                 "The date of the request is not a date (use the date field, e.g. 2026-11-23)."
             )
-    return Addressee(name, address, requested_on, reference), problems
+    addressee = Addressee(
+        name, address, requested_on, reference, salutation, surname, own_text, signer
+    )
+    return addressee, problems
 
 
 @dataclass(frozen=True)
@@ -134,6 +179,35 @@ class LookupLine:
     legal_basis: str
     answers: tuple[Answer, ...]
     together: int = 1  # asked together with this many persons (a list)
+
+
+@dataclass(frozen=True)
+class PurposeGroup:
+    """The look-ups of one purpose, under its description and legal basis."""
+
+    purpose: str
+    legal_basis: str
+    lines: tuple[LookupLine, ...]
+
+
+@dataclass(frozen=True)
+class CurrentRegistration:
+    """This organisation's registration about the person as its node holds it now (read from
+    the node's own registrations under the organisation's pseudonym, not from the log)."""
+
+    since: dt.date
+    domain: str
+    contact: str
+    advice: str = ""  # the advice's label, if the registration carries one
+
+
+@dataclass(frozen=True)
+class PurposeLine:
+    """A purpose of the network, for the letter's list of purposes (article 15, first paragraph,
+    under a, GDPR)."""
+
+    description: str
+    legal_basis: str
 
 
 @dataclass(frozen=True)
@@ -180,6 +254,21 @@ class Letter:
     staff: tuple[StaffLine, ...] = field(default=())
     ap_address: str = AP_ADDRESS
     ap_site: str = AP_SITE
+    current: tuple[CurrentRegistration, ...] = ()
+    current_since: tuple[str, ...] = ()  # the current registrations' since-dates, worded
+    purposes: tuple[PurposeLine, ...] = ()
+    recipients: tuple[str, ...] = ()  # organisations our node told of its involvement
+    registration_days: int = 730
+    audit_years: int = 5
+    source: str = ""
+
+    @property
+    def groups(self) -> tuple[PurposeGroup, ...]:
+        """The look-ups grouped by purpose, in the order each purpose first appears."""
+        order: dict[tuple[str, str], list[LookupLine]] = {}
+        for line in self.lookups:
+            order.setdefault((line.purpose, line.legal_basis), []).append(line)
+        return tuple(PurposeGroup(p, b, tuple(lines)) for (p, b), lines in order.items())
 
 
 def local_time(moment: dt.datetime, locale: str) -> str:
@@ -250,12 +339,16 @@ def build_letter(
     masked_bsn: str,
     today: dt.date,
     locale: str,
+    *,
+    current: Sequence[CurrentRegistration] = (),
 ) -> Letter:
-    """The letter from the person's records in this organisation's trail (or any log)."""
+    """The letter from the person's records in this organisation's trail (or any log), and its
+    current registration about the person (``current``, read from its node)."""
     lookups: list[LookupLine] = []
     refusals: list[LookupLine] = []
     registrations: list[RegistrationLine] = []
     staff: list[StaffLine] = []
+    recipients: set[str] = set()
     for item in happenings(records, keys):
         when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
@@ -276,6 +369,9 @@ def build_letter(
             together=item.persons,
         )
         (refusals if item.event is Event.REFUSAL else lookups).append(line)
+        level = item.reason.removeprefix("disclosed:").strip()
+        if item.event is Event.DISCLOSURE and level in ("organisation", "domain"):
+            recipients.add(line.organisation)
         staff.append(
             StaffLine(
                 when,
@@ -304,4 +400,11 @@ def build_letter(
         refusals=tuple(refusals),
         trails=trails,
         staff=tuple(staff),
+        current=tuple(current),
+        current_since=tuple(local_date(c.since, locale) for c in current),
+        purposes=tuple(PurposeLine(p.description, p.legal_basis) for p in network.purposes),
+        recipients=tuple(sorted(recipients)),
+        registration_days=network.retention.registration_days,
+        audit_years=network.retention.audit_years,
+        source=network.access_requests.source,
     )
