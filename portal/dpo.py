@@ -37,6 +37,7 @@ from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.letter import CurrentRegistration, Letter, build_letter, read_addressee
+from betrokken.portal.register import Register
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.tabular import CellError, parse_date
 
@@ -358,11 +359,56 @@ def current_registrations(
     return found
 
 
+def _register(portal: Portal) -> Register:
+    return Register(portal.trail.engine)
+
+
+def _register_rows(portal: Portal) -> list[dict[str, object]]:
+    today = dt.datetime.now(i18n.AMSTERDAM).date()
+    return [
+        {
+            "request": r,
+            "received": r.received_on.strftime("%d-%m-%Y"),
+            "deadline": r.deadline.strftime("%d-%m-%Y"),
+            "made": i18n.local_time(r.made_at),
+            "sent": r.sent_on.strftime("%d-%m-%Y") if r.sent_on else "",
+            "overdue": r.overdue(today),
+            "days_left": r.days_left(today),
+        }
+        for r in _register(portal).requests()
+    ]
+
+
 async def request_form(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
-    await run_in_threadpool(lambda: _access(request, _open(portal), user, "subject-form", {}))
-    return render(request, "dpo/request.html", {"values": _blank(), "problems": {}})
+
+    def work() -> list[dict[str, object]]:
+        _access(request, _open(portal), user, "subject-form", {})
+        return _register_rows(portal)
+
+    rows = await run_in_threadpool(work)
+    return render(
+        request, "dpo/request.html", {"values": _blank(), "problems": {}, "register": rows}
+    )
+
+
+async def request_sent(request: Request) -> Response:
+    """The FG marks a request's letter as sent (the register's last step)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    try:
+        request_id = int(str(form.get("id", "")))
+    except ValueError:
+        return RedirectResponse("/dpo/inzage", status_code=303)
+
+    def work() -> None:
+        _access(request, _open(portal), user, "subject-sent", {"request": str(request_id)})
+        _register(portal).sent(request_id, dt.datetime.now(i18n.AMSTERDAM).date(), user.name)
+
+    await run_in_threadpool(work)
+    return RedirectResponse("/dpo/inzage#register", status_code=303)
 
 
 def _letter_for(
@@ -385,6 +431,9 @@ def _letter_for(
     records = find_records(opened.log, keys)
     today = dt.datetime.now(i18n.AMSTERDAM).date()
     current = current_registrations(portal, own, today)
+    _register(portal).letter_made(
+        addressee.reference, own.fingerprint, addressee.requested_on or today, user.name
+    )
     return build_letter(
         records,
         keys,
@@ -418,7 +467,11 @@ async def request_letter(request: Request) -> Response:
         return render(
             request,
             "dpo/request.html",
-            {"values": values, "problems": {k: _(v) for k, v in problems.items()}},
+            {
+                "values": values,
+                "problems": {k: _(v) for k, v in problems.items()},
+                "register": [],
+            },
             status=400,
         )
     language = i18n.current_language()
@@ -480,6 +533,7 @@ MODULE = RoleModule(
         Route("/dpo/inzage", request_form, methods=["GET"]),
         Route("/dpo/inzage", request_letter, methods=["POST"]),
         Route("/dpo/inzage/brief", letter_page),
+        Route("/dpo/inzage/verzonden", request_sent, methods=["POST"]),
     ],
     [
         NavItem("/dpo/status", N_("Log status")),

@@ -349,3 +349,20 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
     # A record that tells the nodes more than the question (which nodes were asked) is refused.
     leaky = replace(entry, details={**entry.details, "asked": "politie-test,ggz-test"})
     assert rules.record_problems(leaky, question, note, network) == ["nothing else"]
+
+
+@pytest.mark.parametrize(
+    ("received", "deadline"),
+    [
+        (dt.date(2026, 11, 2), dt.date(2026, 12, 2)),
+        (dt.date(2026, 12, 15), dt.date(2027, 1, 15)),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 28)),
+        (dt.date(2028, 1, 31), dt.date(2028, 2, 29)),
+        (dt.date(2026, 3, 31), dt.date(2026, 4, 30)),
+        (dt.date(2026, 2, 28), dt.date(2026, 3, 28)),
+    ],
+)
+def test_an_access_request_is_answered_within_one_month_of_receipt(
+    received: dt.date, deadline: dt.date
+) -> None:
+    assert rules.access_request_deadline(received) == deadline

@@ -44,6 +44,7 @@ from betrokken.keyservice.store import QuotaStore
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
+from betrokken.portal.register import RegisterBase
 from betrokken.portal.users import PortalBase
 from tests.cli import run_process
 from tests.ops.conftest import CopiedNet, run, set_database
@@ -51,7 +52,13 @@ from tests.ops.conftest import CopiedNet, run, set_database
 pytestmark = pytest.mark.postgres
 
 DECLARED = {
-    "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
+    "node": (
+        NodeBase.metadata,
+        LogBase.metadata,
+        WitnessBase.metadata,
+        PortalBase.metadata,
+        RegisterBase.metadata,
+    ),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
     "coordinator": (LogBase.metadata,),
 }
@@ -279,7 +286,10 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     upgraded = run("db", "upgrade", "--config", config)
     assert upgraded.code == 0, upgraded.output
     assert "node_0001 (a database from before schema migrations)" in upgraded.stdout
-    assert "node_0002, node_0003, node_0004, node_0005, node_0006, node_0007" in upgraded.stdout
+    assert (
+        "node_0002, node_0003, node_0004, node_0005, node_0006, node_0007, node_0011"
+        in upgraded.stdout
+    )
     if database_url.startswith("sqlite"):
         assert "backup:" in upgraded.stdout
         backups = list(config.parent.glob("node.db.before-release-0.1-*"))
@@ -321,7 +331,7 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     assert "witness-fork (1)" in shown.stdout
     assert "registrations under an old key id" in shown.stdout
     again = run("db", "upgrade", "--config", config)
-    assert again.code == 0 and "already current at node_0007" in again.stdout
+    assert again.code == 0 and "already current at node_0011" in again.stdout
 
 
 @pytest.mark.e2e
