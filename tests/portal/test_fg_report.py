@@ -110,3 +110,46 @@ def test_the_report_reflows_at_320_pixels_without_sideways_scrolling_of_the_page
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     log_out(browser)
+
+
+def test_the_access_request_form_register_and_letter_reflow_at_320_pixels(
+    portal: PortalRun, browser: Any
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    person = generate_bsn(random.Random(7102))
+    portal.running.typed.add(person.digits)
+    log_in(browser, portal, portal.user("dpo"))
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 320, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
+    try:
+        browser.get(portal.url + "/dpo/inzage")
+        browser.find_element(_by("ID"), "bsn").send_keys(person.digits)
+        Select(browser.find_element(_by("ID"), "salutation")).select_by_value("heer")
+        browser.find_element(_by("ID"), "surname").send_keys("Jansen")
+        browser.find_element(_by("ID"), "name").send_keys("de heer B. Jansen")
+        browser.find_element(_by("ID"), "reference").send_keys("FG-320")
+        browser.find_element(_by("CSS_SELECTOR"), "form.form button[type=submit]").click()
+        letter = str(browser.find_element(_by("CSS_SELECTOR"), "article.letter").text)
+        assert "Geachte heer Jansen," in letter
+        # Nobody asked: the letter says what the trail can and cannot show, never "nobody asked".
+        assert "Ons logboek bevat geen vraag over u van onze eigen medewerkers" in letter
+        assert "laat bij ons bewust geen spoor na" in letter
+        assert "Op dit moment heeft onze organisatie in het systeem geen registratie over u." in (
+            letter
+        )
+        for page in ("/dpo/inzage/brief", "/dpo/inzage"):
+            if page != "/dpo/inzage/brief":
+                browser.get(portal.url + page)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (page, overflow)
+            assert_accessible(browser)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.get(portal.url + "/dpo/inzage")
+    _shot(browser, "dpo-inzage-telefoon", 320)
+    log_out(browser)
