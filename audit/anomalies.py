@@ -38,6 +38,7 @@ KINDS = (
 )
 QUESTIONS = (Event.SEARCH, Event.OWN_QUERY)
 HITS = frozenset({"involved", "involved-domain-only"})  # answers that name an involvement
+Facts = dict[str, str | int]
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def _volume(
                     f"{_who(organisation, user)} asked {_plural(count, 'question')} on "
                     f"{_day(day)}; {usual_text}"
                 )
-                facts = {
+                facts: Facts = {
                     "organisation": organisation,
                     "user": user,
                     "count": count,
@@ -238,7 +239,7 @@ def _off_hours(
             f"{_day(day)} at {times} (office hours for {purpose or 'this purpose'}: {hours}, "
             f"{days})"
         )
-        facts: dict[str, str | int] = {
+        facts: Facts = {
             "organisation": organisation,
             "user": user,
             "purpose": purpose,
@@ -281,7 +282,7 @@ def _repeats(asked: list[tuple[int, AuditEntry]], settings: ReportSettings) -> l
             f"{organisation or 'unknown organisation'} asked {len(records)} times about "
             f"{persons} for the same case {case or '(no case)'} (asked by {asked_by})"
         )
-        facts = {
+        facts: Facts = {
             "organisation": organisation,
             "times": len(records),
             "persons": len(prints),
@@ -319,7 +320,7 @@ def case_many_persons(
             f"{organisation or 'unknown organisation'} asked about {len(who)} different persons "
             f"under one case reference {case or '(no case)'} (asked by {asked_by})"
         )
-        facts = {
+        facts: Facts = {
             "organisation": organisation,
             "case": case,
             "persons": len(who),
@@ -352,15 +353,15 @@ def person_many_cases(
     merged: dict[tuple[str, tuple[str, ...], tuple[int, ...]], list[str]] = defaultdict(list)
     for (organisation, pseudonym), named in cases.items():
         if len(named) >= settings.cases_per_person_minimum:
-            key = (organisation, tuple(sorted(named)), tuple(records[(organisation, pseudonym)]))
-            merged[key].append(pseudonym)
+            group = (organisation, tuple(sorted(named)), tuple(records[(organisation, pseudonym)]))
+            merged[group].append(pseudonym)
     found: list[Anomaly] = []
-    for (organisation, named, indices), pseudonyms in sorted(
+    for (organisation, cases_named, indices), pseudonyms in sorted(
         merged.items(), key=lambda kv: (kv[0][2], kv[0][0])
     ):
         fingerprints = sorted(prints[p] for p in pseudonyms)
         asked_by = ", ".join(sorted({u for p in pseudonyms for u in users[(organisation, p)]}))
-        shown = ", ".join(c or "(no case)" for c in named)
+        shown = ", ".join(c or "(no case)" for c in cases_named)
         persons = (
             fingerprints[0]
             if len(fingerprints) == 1
@@ -368,14 +369,14 @@ def person_many_cases(
         )
         title = (
             f"{organisation or 'unknown organisation'} asked about {persons} under "
-            f"{len(named)} different case references: {shown} (asked by {asked_by})"
+            f"{len(cases_named)} different case references: {shown} (asked by {asked_by})"
         )
-        facts = {
+        facts: Facts = {
             "organisation": organisation,
             "person": fingerprints[0],
             "persons": len(fingerprints),
             "cases": shown,
-            "count": len(named),
+            "count": len(cases_named),
             "users": asked_by,
         }
         found.append(Anomaly("person-many-cases", title, indices, facts))
@@ -458,7 +459,7 @@ def low_hit_rates(asked: list[tuple[int, AuditEntry]], settings: ReportSettings)
                 f"{_who(rate.organisation, rate.user)} found an involvement for {rate.hits} of "
                 f"{rate.persons} persons ({rate.rate:.0%}); colleagues {usual:.0%}"
             )
-            facts = {
+            facts: Facts = {
                 "organisation": rate.organisation,
                 "user": rate.user,
                 "hits": rate.hits,
@@ -484,7 +485,7 @@ def _batches(
                 f"{_who(entry.organisation, entry.user)} asked about {size} persons at once "
                 f"on {moment:%Y-%m-%d %H:%M}; the limit is {settings.max_batch}"
             )
-            facts = {
+            facts: Facts = {
                 "organisation": entry.organisation,
                 "user": entry.user,
                 "size": size,

@@ -154,9 +154,7 @@ def _timeline(
     return "month", [(label, months.get(label, 0)) for label in labels]
 
 
-def settings_for(
-    network: Network, *, accounts: frozenset[str] | None = None
-) -> ReportSettings:
+def settings_for(network: Network, *, accounts: frozenset[str] | None = None) -> ReportSettings:
     """The report's settings from the network file: list limit, office hours per purpose."""
 
     def hours(value: OfficeHours) -> Hours:
