@@ -359,7 +359,7 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
         if start is None or r.entry is None or r.entry.at >= start
     ]
     verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
-    settings = settings_for(opened.network)
+    settings = settings_for(opened.network, accounts=_accounts(opened, entries))
     page = render_report(
         entries,
         title=f"betrokken audit report: {opened.log.origin}",
@@ -369,6 +369,24 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     )
     out.write_text(page)
     click.echo(f"report of {len(entries)} records written to {out}")
+
+
+def _accounts(opened: OpenedLog, entries: list[Any]) -> frozenset[str] | None:
+    """For an organisation's trail: the names people log in to its portal with (its accounts,
+    and whoever logged in through its identity provider); elsewhere None (not known)."""
+    import sqlalchemy as sa
+
+    if opened.kind != "node":
+        return None
+    try:
+        with opened.log.engine.connect() as conn:
+            names = {row[0] for row in conn.execute(sa.text("select username from portal_users"))}
+    except sa.exc.SQLAlchemyError:
+        return None
+    names |= {
+        e.entry.user for e in entries if e.entry is not None and e.entry.event.value == "login"
+    }
+    return frozenset(names)
 
 
 @audit.command("prune")
