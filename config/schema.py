@@ -261,6 +261,14 @@ class OfficeHours(Strict):
 class AccessRequestSettings(Strict):
     """What an access-request letter says that the network decides once for every partner."""
 
+    purpose: str = Field(
+        default="",
+        description="the purpose an FG asks the partners' nodes under, for the letter's current "
+        "registrations (each partner's policy for it is its restriction: organisation, domain, "
+        "defer for a professional to decide, or none); empty: the letter reads only the FG's own "
+        "node",
+    )
+
     source: str = Field(
         default="",
         description="where the registrations come from, in words for the citizen (default: each "
@@ -500,6 +508,16 @@ class Network(Strict):
 
     def daily_access_quota(self, org_id: str) -> int:
         return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
+
+    @model_validator(mode="after")
+    def _access_request_purpose(self) -> Self:
+        named = self.access_requests.purpose
+        if named and self.purpose(named) is None:
+            raise ValueError(
+                f"access_requests.purpose names unknown purpose '{named}'; known purposes: "
+                + ", ".join(p.id for p in self.purposes)
+            )
+        return self
 
     def office_hours_for(self, purpose_id: str) -> OfficeHours:
         purpose = self.purpose(purpose_id)

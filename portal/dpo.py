@@ -36,7 +36,13 @@ from betrokken.errors import BetrokkenError, InvalidBsn
 from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import gettext as _
-from betrokken.portal.letter import CurrentRegistration, Letter, build_letter, read_addressee
+from betrokken.portal.letter import (
+    CurrentRegistration,
+    Letter,
+    build_letter,
+    partner_lines,
+    read_addressee,
+)
 from betrokken.portal.register import Register
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.tabular import CellError, parse_date
@@ -343,6 +349,32 @@ def _blank() -> dict[str, str]:
     }
 
 
+def ask_partners(
+    portal: Portal, user: PortalUser, person: Bsn, reference: str
+) -> list[tuple[str, str, str, str]] | None:
+    """The FG's own access-request question to the partners' nodes, under the network's
+    access-request purpose (signed, recorded like any question, in the FG's name and role):
+    per partner its organisation, outcome, name and contact. None when the network names no
+    such purpose, or the question could not be asked (the letter then says so)."""
+    from betrokken.requester.client import Person
+
+    purpose = portal.network.access_requests.purpose
+    if not purpose:
+        return None
+    try:
+        result = portal.ask(
+            [Person(person, reference or "INZAGE")], purpose=purpose, user=user.name, role=ROLE
+        )
+    except BetrokkenError:
+        return None
+    found = []
+    for answer in result.persons[0].answers if result.persons else ():
+        given = answer.answer
+        org_id = answer.organisation_id or (f"domain:{given.domain}" if given.domain else "")
+        found.append((org_id, given.outcome.value, given.organisation_name, given.contact))
+    return found
+
+
 def current_registrations(
     portal: Portal, pseudonym: Pseudonym, today: dt.date
 ) -> list[CurrentRegistration]:
@@ -434,6 +466,7 @@ def _letter_for(
     _register(portal).letter_made(
         addressee.reference, own.fingerprint, addressee.requested_on or today, user.name
     )
+    partners = ask_partners(portal, user, person, addressee.reference)
     return build_letter(
         records,
         keys,
@@ -444,6 +477,9 @@ def _letter_for(
         today,
         i18n.current_language(),
         current=current,
+        partners=partner_lines(partners, portal.network, portal.organisation)
+        if partners is not None
+        else None,
     )
 
 

@@ -202,6 +202,17 @@ class CurrentRegistration:
 
 
 @dataclass(frozen=True)
+class PartnerLine:
+    """What one partner's node answered the FG's own access-request question (its current
+    registration, as far as its policy for that purpose lets it say)."""
+
+    name: str
+    what: str
+    contact: str = ""
+    limited: bool = False  # it declined, deferred or did not answer: its answer is limited
+
+
+@dataclass(frozen=True)
 class PurposeLine:
     """A purpose of the network, for the letter's list of purposes (article 15, first paragraph,
     under a, GDPR)."""
@@ -258,6 +269,8 @@ class Letter:
     current_since: tuple[str, ...] = ()  # the current registrations' since-dates, worded
     purposes: tuple[PurposeLine, ...] = ()
     recipients: tuple[str, ...] = ()  # organisations our node told of its involvement
+    partners: tuple[PartnerLine, ...] | None = None  # None: the partners were not asked
+    partners_asked_on: str = ""
     registration_days: int = 730
     audit_years: int = 5
     source: str = ""
@@ -281,6 +294,36 @@ def local_time(moment: dt.datetime, locale: str) -> str:
 
 def local_date(day: dt.date, locale: str) -> str:
     return format_date(day, "d MMMM y", locale=locale)
+
+
+PARTNER_ANSWERS = {
+    "involved": N_("involved with you now"),
+    "involved-domain-only": N_("involved with you now (only the kind of organisation was given)"),
+    "not-involved": N_("not involved with you now"),
+    "declined": N_("limited its answer: it does not answer this question"),
+    "deferred": N_("limited its answer: a professional there decides whether it is told"),
+    "pending": N_("limited its answer: a professional there decides whether it is told"),
+    "unreachable": N_("could not be reached; ask it directly"),
+    "error": N_("did not answer (technical error); ask it directly"),
+}
+
+
+def partner_lines(
+    answers: Sequence[tuple[str, str, str, str]], network: Network, own: Organisation
+) -> list[PartnerLine]:
+    """The partners' answers to the FG's question: (organisation id or "domain:…", outcome,
+    organisation name, contact) each, this organisation's own left out (its node is read
+    directly)."""
+    lines = []
+    for org_id, outcome, name, contact in answers:
+        if org_id == own.id:
+            continue
+        shown = name or _organisation(network, org_id)
+        what = _(PARTNER_ANSWERS[outcome]) if outcome in PARTNER_ANSWERS else outcome
+        limited = outcome not in ("involved", "involved-domain-only", "not-involved")
+        given = contact if outcome in ("involved", "involved-domain-only") else ""
+        lines.append(PartnerLine(shown, what, given, limited))
+    return sorted(lines, key=lambda line: line.name)
 
 
 def _organisation(network: Network, org_id: str) -> str:
@@ -341,6 +384,7 @@ def build_letter(
     locale: str,
     *,
     current: Sequence[CurrentRegistration] = (),
+    partners: Sequence[PartnerLine] | None = None,
 ) -> Letter:
     """The letter from the person's records in this organisation's trail (or any log), and its
     current registration about the person (``current``, read from its node)."""
@@ -401,6 +445,8 @@ def build_letter(
         trails=trails,
         staff=tuple(staff),
         current=tuple(current),
+        partners=tuple(partners) if partners is not None else None,
+        partners_asked_on=local_date(today, locale) if partners is not None else "",
         current_since=tuple(local_date(c.since, locale) for c in current),
         purposes=tuple(PurposeLine(p.description, p.legal_basis) for p in network.purposes),
         recipients=tuple(sorted(recipients)),

@@ -224,6 +224,10 @@ def init_network(
         f"registration_days = {registration_days}",
         "audit_years = 5",
         "",
+        "[access_requests]",
+        "# an FG's letter reads each partner's current registration by asking under this purpose",
+        'purpose = "inzageverzoek"',
+        "",
     ]
     for org_id, port in zip(org_ids, node_ports, strict=True):
         pseudonym_key = derive_organisation_key(seed, org_id).public.hex()
@@ -265,6 +269,17 @@ def init_network(
             municipal,
         ),
     ]
+    # The FG's access-request question (the letter's current registrations): every organisation's
+    # FG may ask it; each partner's policy for it is its restriction (artikel 23 AVG).
+    purposes.append(
+        (
+            "inzageverzoek",
+            "Beantwoorden van een inzageverzoek van de betrokkene zelf: welke partners nu bij hem "
+            "of haar betrokken zijn",
+            "artikel 15, eerste lid, AVG; artikel 6, eerste lid, onder c, AVG",
+            list(org_ids),
+        )
+    )
     for pid, description, basis, allowed in purposes:
         if not allowed:
             continue
@@ -278,10 +293,16 @@ def init_network(
         ]
         if pid == "zsm-context":  # the ZSM desk works nights and weekends
             lines[-1:-1] = ["office_hours = { start = 0, end = 24, weekend = true }"]
+        if pid == "inzageverzoek":  # only an FG asks it
+            lines[-1:-1] = ['allowed_roles = ["dpo"]']
     defined = {pid for pid, _, _, allowed in purposes if allowed}
     for org_id in secrecy:
         # Professional secrecy (beroepsgeheim): defer for police questions, domain for triage.
-        for pid, level in (("zsm-context", "defer"), ("zvh-triage", "domain")):
+        for pid, level in (
+            ("zsm-context", "defer"),
+            ("zvh-triage", "domain"),
+            ("inzageverzoek", "defer"),  # a professional decides whether the letter names it
+        ):
             if pid in defined:
                 lines += [
                     "[[policies]]",

@@ -72,6 +72,11 @@ def test_bad_toml(tmp_path: Path) -> None:
         ),
         (('suite = "ristretto255-SHA512"', 'suite = "P256"'), "keyservice.suite", "only the suite"),
         (
+            ('purpose = "inzageverzoek"', 'purpose = "inzage"'),
+            "(top level)",
+            "access_requests.purpose names unknown purpose 'inzage'",
+        ),
+        (
             ("office_hours = { start = 0, end = 24", "office_hours = { start = 9, end = 9"),
             "purposes.1.office_hours",
             "start and end are both 9; use start = 0, end = 24 for all day",

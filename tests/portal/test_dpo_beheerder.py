@@ -167,6 +167,16 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     for element in ("Klacht (onder f)", "Bron (onder g)", "artikel 16 AVG", "artikel 21 AVG"):
         assert element in letter, element
     assert "laat bij ons bewust geen spoor na" in letter  # what the trail cannot show
+    # The partners' nodes answered the FG's own access-request question: their registration now.
+    partners = {
+        li.find_element(_by("TAG_NAME"), "strong").text: li.text
+        for li in browser.find_elements(_by("CSS_SELECTOR"), "article.letter ul.partners li")
+    }
+    for org in (POLITIE, RECLASSERING, GEMEENTE):
+        now = "nu bij u betrokken" if org in where else "nu niet bij u betrokken"
+        assert f"{_name(portal, org)}: {now}" in partners[_name(portal, org)], partners
+    # The GGZ (beroepsgeheim) defers for this purpose: limited, for a hit and a miss alike.
+    assert "heeft zijn antwoord beperkt" in partners[_name(portal, GGZ)], partners
     assert "niemand heeft onze organisatie naar u gevraagd" not in letter
     assert f"J. de Boer, directeur\nnamens {_name(portal, ZVH)} (verwerkingsverantwoordelijke)" in (
         letter

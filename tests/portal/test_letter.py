@@ -29,6 +29,7 @@ from betrokken.portal.letter import (
     CurrentRegistration,
     Letter,
     build_letter,
+    partner_lines,
     read_addressee,
 )
 
@@ -340,3 +341,36 @@ def test_the_addressee_form_names_each_field_that_is_wrong(
 ) -> None:
     _addressee, problems = read_addressee(form)
     assert set(problems) == fields
+
+
+def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limited(
+    trail: Trail,
+) -> None:
+    i18n.set_language("nl")
+    own = trail.network.organisation(ZVH)
+    assert own is not None
+    lines = partner_lines(
+        [
+            (ZVH, "involved", _name(trail, ZVH), "ons eigen contact"),  # read from our node
+            (POLITIE, "involved", _name(trail, POLITIE), "politie, 0900"),
+            (GEMEENTE, "not-involved", "", ""),
+            ("domain:zorg", "deferred", "", "regiedesk"),
+        ],
+        trail.network,
+        own,
+    )
+    shown = [(line.name, line.what, line.contact, line.limited) for line in lines]
+    assert shown == sorted(
+        [
+            (_name(trail, POLITIE), "nu bij u betrokken", "politie, 0900", False),
+            (_name(trail, GEMEENTE), "nu niet bij u betrokken", "", False),
+            (
+                "een organisatie uit het domein zorg (naam niet gedeeld)",
+                "heeft zijn antwoord beperkt: een professional daar beslist of het wordt verteld",
+                "",
+                True,
+            ),
+        ]
+    )
+    letter = _letter(trail, "nl")
+    assert letter.partners is None  # not asked: the letter says so instead of listing nobody
