@@ -350,7 +350,7 @@ def _blank() -> dict[str, str]:
 
 
 def ask_partners(
-    portal: Portal, user: PortalUser, person: Bsn, reference: str
+    portal: Portal, user: PortalUser, person: Bsn, case: str
 ) -> list[tuple[str, str, str, str]] | None:
     """The FG's own access-request question to the partners' nodes, under the network's
     access-request purpose (signed, recorded like any question, in the FG's name and role):
@@ -362,9 +362,7 @@ def ask_partners(
     if not purpose:
         return None
     try:
-        result = portal.ask(
-            [Person(person, reference or "INZAGE")], purpose=purpose, user=user.name, role=ROLE
-        )
+        result = portal.ask([Person(person, case)], purpose=purpose, user=user.name, role=ROLE)
     except BetrokkenError:
         return None
     found = []
@@ -463,10 +461,12 @@ def _letter_for(
     records = find_records(opened.log, keys)
     today = dt.datetime.now(i18n.AMSTERDAM).date()
     current = current_registrations(portal, own, today)
-    _register(portal).letter_made(
+    registered = _register(portal).letter_made(
         addressee.reference, own.fingerprint, addressee.requested_on or today, user.name
     )
-    partners = ask_partners(portal, user, person, addressee.reference)
+    # The question's case is the request: our reference, else the register's number for it.
+    case = addressee.reference or f"INZAGE-{registered.id}"
+    partners = ask_partners(portal, user, person, case)
     return build_letter(
         records,
         keys,
