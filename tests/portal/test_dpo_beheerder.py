@@ -23,6 +23,7 @@ from betrokken.portal.i18n import AMSTERDAM
 from tests.portal.conftest import (
     PortalAccount,
     PortalRun,
+    _to_next_page,
     assert_accessible,
     log_in,
     log_out,
@@ -233,7 +234,7 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     assert person.digits not in browser.page_source
     assert_accessible(browser)
     _shot(browser, "dpo-inzage-register")
-    row.find_element(_by("CSS_SELECTOR"), "button").click()
+    _to_next_page(browser, row.find_element(_by("CSS_SELECTOR"), "button"))
     row = browser.find_element(
         _by("CSS_SELECTOR"), "table.register tr[data-reference='FG-2026-017']"
     )

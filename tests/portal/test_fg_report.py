@@ -12,7 +12,14 @@ from typing import Any
 
 from betrokken.app.demo import ZVH
 from betrokken.crypto.bsn import generate_bsn
-from tests.portal.conftest import PortalRun, assert_accessible, log_in, log_out, page_text
+from tests.portal.conftest import (
+    PortalRun,
+    assert_accessible,
+    log_in,
+    log_out,
+    page_text,
+    submit,
+)
 
 
 def _by(kind: str) -> Any:
@@ -131,7 +138,7 @@ def test_the_access_request_form_register_and_letter_reflow_at_320_pixels(
         browser.find_element(_by("ID"), "surname").send_keys("Jansen")
         browser.find_element(_by("ID"), "name").send_keys("de heer B. Jansen")
         browser.find_element(_by("ID"), "reference").send_keys("FG-320")
-        browser.find_element(_by("CSS_SELECTOR"), "form.form button[type=submit]").click()
+        submit(browser, "/dpo/inzage")
         letter = str(browser.find_element(_by("CSS_SELECTOR"), "article.letter").text)
         assert "Geachte heer Jansen," in letter
         # Nobody asked: the letter says what the trail can and cannot show, never "nobody asked".
