@@ -306,12 +306,31 @@ async def report_page(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     language = i18n.current_language()
+    values = {k: str(request.query_params.get(k, "")).strip()[:20] for k in ("van", "tot")}
+    bounds: dict[str, dt.datetime | None] = {}
+    problem = ""
+    for name, label in (("van", N_("From")), ("tot", N_("Up to and including"))):
+        try:
+            bounds[name] = _local_day(values[name], end=name == "tot") if values[name] else None
+        except ValueError:
+            problem = _("'%(field)s' is not a date. Type a date such as 23-11-2026.") % {
+                "field": _(label)
+            }
+            bounds[name] = None
+
+    def within(at: dt.datetime) -> bool:
+        since, until = bounds["van"], bounds["tot"]
+        return (since is None or at >= since) and (until is None or at < until)
 
     def work() -> ReportView:
         i18n.set_language(language)
         opened = _open(portal)
-        _access(request, opened, user, "report", {})
-        entries = [IndexedEntry(r.index, r.entry) for r in opened.log.records()]
+        _access(request, opened, user, "report", {k: v for k, v in values.items() if v})
+        entries = [
+            IndexedEntry(r.index, r.entry)
+            for r in opened.log.records()
+            if r.entry is None or within(r.entry.at)
+        ]
         result = verify_log(opened.log, opened.verifier, network=opened.network)
         settings = settings_for(opened.network, accounts=_accounts(portal, opened))
         return build_report(
@@ -323,10 +342,16 @@ async def report_page(request: Request) -> Response:
             generated_at=dt.datetime.now(dt.UTC),
             verified=result.ok,
             verification=result.summary(),
+            checked=result.size,
         )
 
     view = await run_in_threadpool(work)
-    return render(request, "dpo/report.html", {"report": view})
+    return render(
+        request,
+        "dpo/report.html",
+        {"report": view, "values": values, "problem": problem},
+        status=400 if problem else 200,
+    )
 
 
 async def report_document(request: Request) -> Response:

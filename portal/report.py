@@ -176,6 +176,7 @@ class ReportView:
     refusals: int
     verified: bool
     verification: str
+    checked: int  # records the verification checked: the whole log, whatever the period
     anomalies: tuple[AnomalyView, ...]
     per_kind: tuple[tuple[str, str, int], ...]  # kind, label, count
     figures: tuple[Figure, ...]
@@ -245,6 +246,7 @@ def build_report(
     generated_at: dt.datetime,
     verified: bool,
     verification: str,
+    checked: int | None = None,
 ) -> ReportView:
     from zoneinfo import ZoneInfo
 
@@ -361,6 +363,7 @@ def build_report(
         refusals=sum(weight(e) for e in refusals),
         verified=verified,
         verification=verification,
+        checked=len(entries) if checked is None else checked,
         anomalies=views,
         per_kind=per_kind,
         figures=tuple(figures),

@@ -93,6 +93,13 @@ def test_the_fg_report_flags_one_person_under_three_case_references_in_dutch(
     assert_accessible(browser)
     _shot(browser, "dpo-rapport", 1280)
     _shot(browser, "dpo-rapport-telefoon", 320)
+    # A period without those questions shows none of them; a date that is no date is refused.
+    browser.get(portal.url + "/dpo/rapport?van=01-01-2020&tot=31-12-2020")
+    assert not [a for a in _anomalies(browser) if "NOSY-A" in a[1]]
+    browser.get(portal.url + "/dpo/rapport?van=gisteren")
+    alert = str(browser.find_element(_by("CSS_SELECTOR"), "[role=alert]").text)
+    assert "'Vanaf' is geen datum" in alert, alert
+    assert_accessible(browser)
     # The old address of the English page leads here.
     browser.get(portal.url + "/dpo/rapport/volledig")
     assert browser.current_url.endswith("/dpo/rapport")
