@@ -19,7 +19,7 @@ from babel.dates import format_date, format_datetime
 
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import Happening, PersonKeys, happenings
-from betrokken.config.schema import Network, Organisation
+from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_
 from betrokken.tabular import CellError, parse_date
@@ -343,12 +343,38 @@ def _purpose(network: Network, purpose_id: str) -> str:
     return purpose.description if purpose else purpose_id or "-"
 
 
-def _answers(item: Happening, network: Network, own: Organisation) -> tuple[Answer, ...]:
+LIMITED = N_(
+    "this partner limits what we may tell you of its answers (article 23 GDPR); you can ask it "
+    "directly"
+)
+
+
+def restricting(network: Network, own: Organisation) -> frozenset[str]:
+    """The partners whose answers the letter may not quote: those whose policy for the network's
+    access-request purpose is ``none`` or ``defer`` (that policy is their restriction, artikel
+    23 AVG / artikel 41 UAVG). Without such a purpose nobody has said, and nothing is held back."""
+    purpose = network.access_requests.purpose
+    if not purpose:
+        return frozenset()
+    return frozenset(
+        o.id
+        for o in network.organisations
+        if o.id != own.id
+        and network.disclosure_level(o.id, purpose) in (DisclosureLevel.NONE, DisclosureLevel.DEFER)
+    )
+
+
+def _answers(
+    item: Happening, network: Network, own: Organisation, restricted: frozenset[str] = frozenset()
+) -> tuple[Answer, ...]:
     if item.event is Event.OWN_QUERY:
         if not item.answers:
             return (Answer("", _("no answer was recorded (the question did not get through)")),)
         return tuple(
-            Answer(_organisation(network, org), _(ANSWERS.get(value, value)))
+            Answer(
+                _organisation(network, org),
+                _(LIMITED) if org in restricted else _(ANSWERS.get(value, value)),
+            )
             for org, value in item.answers
         )
     if item.event is Event.DISCLOSURE:
@@ -393,6 +419,7 @@ def build_letter(
     registrations: list[RegistrationLine] = []
     staff: list[StaffLine] = []
     recipients: set[str] = set()
+    restricted = restricting(network, own)
     for item in happenings(records, keys):
         when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
@@ -407,7 +434,7 @@ def build_letter(
             role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",
-            answers=_answers(item, network, own)
+            answers=_answers(item, network, own, restricted)
             if item.event is not Event.REFUSAL
             else (Answer("", _("the question was refused; nothing was asked")),),
             together=item.persons,

@@ -374,3 +374,34 @@ def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limite
     )
     letter = _letter(trail, "nl")
     assert letter.partners is None  # not asked: the letter says so instead of listing nobody
+
+
+def test_a_partner_whose_access_request_policy_restricts_is_not_quoted_from_our_look_ups(
+    trail: Trail,
+) -> None:
+    """The police's policy for the access-request purpose is `none`: the letter does not tell the
+    person what the police answered our own question ("Politie: betrokken"); without that policy
+    (the file's default here) it does."""
+    from betrokken.config.schema import DisclosureLevel, DisclosurePolicy
+
+    purpose = trail.network.access_requests.purpose
+    assert purpose, "the development network names an access-request purpose"
+    quoted = f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld"
+    assert quoted in [str(a) for a in _letter(trail, "nl").lookups[0].answers]
+    restricted = trail.network.model_copy(
+        update={
+            "policies": [
+                *trail.network.policies,
+                DisclosurePolicy(organisation=POLITIE, purpose=purpose, level=DisclosureLevel.NONE),
+            ]
+        }
+    )
+    letter = _letter(dataclasses.replace(trail, network=restricted), "nl")
+    answers = [str(a) for a in letter.lookups[0].answers]
+    assert quoted not in answers
+    assert (
+        f"{_name(trail, POLITIE)}: deze partner beperkt wat wij u over zijn antwoorden mogen "
+        "vertellen (artikel 23 AVG); u kunt het hem rechtstreeks vragen"
+    ) in answers
+    # The other partners' answers stay as they were.
+    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in answers
