@@ -383,11 +383,13 @@ def ask_partners(
     such purpose, or the question could not be asked (the letter then says so)."""
     from betrokken.requester.client import Person
 
-    purpose = portal.network.access_requests.purpose
-    if not purpose:
+    purpose = portal.network.purpose(portal.network.access_requests.purpose)
+    if purpose is None:
         return None
+    # The network's role for an FG is the one the purpose allows (the portal's role is "dpo").
+    role = purpose.allowed_roles[0] if purpose.allowed_roles else ROLE
     try:
-        result = portal.ask([Person(person, case)], purpose=purpose, user=user.name, role=ROLE)
+        result = portal.ask([Person(person, case)], purpose=purpose.id, user=user.name, role=role)
     except BetrokkenError:
         return None
     found = []

@@ -405,3 +405,14 @@ def test_a_partner_whose_access_request_policy_restricts_is_not_quoted_from_our_
     ) in answers
     # The other partners' answers stay as they were.
     assert f"{_name(trail, GEMEENTE)}: niet betrokken" in answers
+
+
+def test_a_question_asked_for_a_partner_names_the_aanmelder_in_the_letter(trail: Trail) -> None:
+    from betrokken.portal.letter import _asker
+
+    i18n.set_language("nl")
+    zvh, politie = _name(trail, ZVH), _name(trail, POLITIE)
+    assert _asker(trail.network, ZVH, POLITIE) == f"{zvh}, namens {politie}"
+    assert _asker(trail.network, ZVH, ZVH) == zvh  # on its own basis: no "namens"
+    i18n.set_language("en")
+    assert _asker(trail.network, ZVH, POLITIE) == f"{zvh}, on behalf of {politie}"
