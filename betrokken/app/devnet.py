@@ -369,15 +369,16 @@ def init_network(
             municipal,
         ),
     ]
-    # The FG's access-request question (the letter's current registrations): every organisation's
-    # FG may ask it; each partner's policy for it is its restriction (artikel 23 AVG).
+    # The FG's access-request question (the letter's current registrations): an asking
+    # organisation's FG may ask it; each partner's policy for it is its restriction (art. 23 AVG).
     purposes.append(
         (
             "inzageverzoek",
             "Beantwoorden van een inzageverzoek van de betrokkene zelf: welke partners nu bij hem "
             "of haar betrokken zijn",
             "artikel 15, eerste lid, AVG; artikel 6, eerste lid, onder c, AVG",
-            list(org_ids),
+            # the organisations that ask already (another asker would change the witnesses' quorum)
+            list(dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed)),
         )
     )
     defined = [pid for pid, _, _, allowed in purposes if allowed]
