@@ -238,13 +238,14 @@ def _audit_steps(
 def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
     """Fishing the ZVH's DPO must find in the ZVH's own trail (the coordinator cannot see who
     was asked about): one person under three case references, one case reference for five
-    persons, and a user name nobody logs in to the portal with."""
+    persons, and a user name nobody logs in to the portal with (a service account)."""
     ok = True
     out("\n== 11b. Fishing: one person under three case references, one case for five persons")
 
     def question(bsn: Bsn, case: str) -> bool:
         args = ["query", "--config", zvh, "--bsn", "-", "--purpose", "zvh-triage"]
-        args += ["--case", case, "--user", "nieuwsgierig"]
+        # a service account of the network file: typed at the command line, no portal account
+        args += ["--case", case, "--user", "r.jansen", "--on-behalf-of", POLITIE]
         return _run(out, args, 0, "complete answer", bsn=bsn.digits) == 0
 
     for case in ("ZVH-2026-0901", "ZVH-2026-0902", "ZVH-2026-0903"):

@@ -377,8 +377,13 @@ def init_network(
             "Beantwoorden van een inzageverzoek van de betrokkene zelf: welke partners nu bij hem "
             "of haar betrokken zijn",
             "artikel 15, eerste lid, AVG; artikel 6, eerste lid, onder c, AVG",
-            # the organisations that ask already (another asker would change the witnesses' quorum)
-            list(dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed)),
+            # the organisations that ask already (another asker would change the witnesses'
+            # quorum), but not one that acts for others: it answers no access request of its own
+            [
+                a
+                for a in dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed)
+                if a not in acts_for_others
+            ],
         )
     )
     defined = [pid for pid, _, _, allowed in purposes if allowed]
