@@ -292,7 +292,10 @@ def _accounts(portal: Portal, opened: OpenedLog) -> frozenset[str]:
     the organisation's identity provider (a login record names them)."""
     names = {a.username for a in portal.users.accounts()} if portal.users is not None else set()
     names |= {
-        r.entry.user for r in opened.log.records() if r.entry and r.entry.event is Event.LOGIN
+        entry.user
+        for r in opened.log.records()
+        for entry, problem in [r.checked()]
+        if entry is not None and problem is None and entry.event is Event.LOGIN
     }
     return frozenset(names)
 
@@ -327,9 +330,11 @@ async def report_page(request: Request) -> Response:
         opened = _open(portal)
         _access(request, opened, user, "report", {k: v for k, v in values.items() if v})
         entries = [
-            IndexedEntry(r.index, r.entry)
+            IndexedEntry(r.index, entry)
             for r in opened.log.records()
-            if r.entry is None or within(r.entry.at)
+            # a damaged record is left out, not the whole report (the status page names it)
+            for entry, problem in [r.checked()]
+            if problem is None and (entry is None or within(entry.at))
         ]
         result = verify_log(opened.log, opened.verifier, network=opened.network)
         settings = settings_for(opened.network, accounts=_accounts(portal, opened))
