@@ -359,7 +359,11 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
         if start is None or r.entry is None or r.entry.at >= start
     ]
     verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
-    settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
+    settings = ReportSettings(
+        max_batch=opened.network.coordinator.max_batch,
+        follow_up_working_days=opened.network.after_the_hit.follow_up_working_days,
+        follow_up_goal_percent=opened.network.after_the_hit.follow_up_goal_percent,
+    )
     page = render_report(
         entries,
         title=f"betrokken audit report: {opened.log.origin}",

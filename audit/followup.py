@@ -196,3 +196,45 @@ def overall(found: Sequence[Rate]) -> Rate:
         in_time=sum(r.in_time for r in found),
         waiting=sum(r.waiting for r in found),
     )
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{round(share * 100)}%"
+
+
+def report_section(
+    hits: Sequence[Hit], working_days: int, goal_percent: int, today: dt.date
+) -> str:
+    """The follow-up part of the DPO's report (HTML, escaped): the share of hits followed up in
+    time, and a table per partner and purpose. Counts only: no person, no case."""
+    from html import escape
+
+    found = rates(hits, working_days, today)
+    if not found:
+        return (
+            "<p>No hits in this log. (Hits and their follow-up are in the asking organisation's "
+            "own trail.)</p>"
+        )
+    total = overall(found)
+    share = total.share_in_time
+    met = share is not None and share * 100 >= goal_percent
+    figure = (
+        f'<p class="figure" data-follow-up-share="{_percent(share)}">'
+        f"{_percent(share)} of hits followed up within {working_days} working days</p>"
+        f"<p>{total.in_time} of {total.hits - total.waiting} hits whose term has passed or that "
+        f"were followed up; {total.waiting} still within their term; goal {goal_percent}% "
+        f"({'met' if met else 'not met'}).</p>"
+    )
+    rows = "".join(
+        f'<tr data-partner="{escape(r.partner)}" data-purpose="{escape(r.purpose)}">'
+        f"<td>{escape(r.partner)}</td><td>{escape(r.purpose)}</td>"
+        f'<td class="num">{r.hits}</td><td class="num">{r.followed}</td>'
+        f'<td class="num">{r.in_time}</td><td class="num">{r.waiting}</td>'
+        f'<td class="num">{_percent(r.share_in_time)}</td></tr>'
+        for r in found
+    )
+    return (
+        figure + '<table class="data follow-up"><thead><tr><th>partner found</th><th>purpose</th>'
+        "<th>hits</th><th>followed up</th><th>in time</th><th>within term, open</th>"
+        f"<th>in time (share)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )

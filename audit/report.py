@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from betrokken.audit.followup import hits_in, report_section
 from betrokken.audit.record import AuditEntry, Event
 
 KINDS = ("volume", "off-hours", "repeat-subject", "batch-near-limit", "quota", "alarm")
@@ -56,6 +57,8 @@ class ReportSettings:
     volume_minimum: int = 10
     repeat_minimum: int = 3
     batch_fraction: float = 0.9
+    follow_up_working_days: int = 10  # the network's after_the_hit settings
+    follow_up_goal_percent: int = 90
 
 
 # --- anomalies ---------------------------------------------------------------------------------
@@ -407,6 +410,7 @@ table.data{border-collapse:collapse;width:100%;font-size:.8em}
 break-inside:avoid}.anomaly .kind{font-weight:600}.anomaly .refs{font-size:.9em}
 :target{outline:2px solid #e0a100}
 table.data.events{width:auto;min-width:20em}
+.figure{font-size:2em;font-weight:700;margin:.3em 0}
 @page{size:A4;margin:14mm 12mm}@page wide{size:A4 landscape;margin:12mm}
 @media print{
 body{max-width:none;margin:0;padding:0;font-size:10pt}
@@ -598,6 +602,16 @@ def render_report(
         f"{verified}{pruned_html}</header>"
         + section("anomalies", "Anomalies", "".join(anomaly_parts))
         + section("figures", "Figures", "".join(charts))
+        + section(
+            "follow-up",
+            "Follow-up of hits",
+            report_section(
+                hits_in(entry for _, entry in present),
+                settings.follow_up_working_days,
+                settings.follow_up_goal_percent,
+                _local(generated_at, zone).date(),
+            ),
+        )
         + section(
             "events",
             "Records per event type",

@@ -311,7 +311,11 @@ async def report_document(request: Request) -> Response:
             entries,
             title=f"betrokken audit report: {opened.log.origin}",
             generated_at=dt.datetime.now(dt.UTC),
-            settings=ReportSettings(max_batch=opened.network.coordinator.max_batch),
+            settings=ReportSettings(
+                max_batch=opened.network.coordinator.max_batch,
+                follow_up_working_days=opened.network.after_the_hit.follow_up_working_days,
+                follow_up_goal_percent=opened.network.after_the_hit.follow_up_goal_percent,
+            ),
             verification=verify_log(opened.log, opened.verifier, network=opened.network).summary(),
         )
 

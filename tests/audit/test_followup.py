@@ -145,3 +145,34 @@ def test_a_follow_up_of_another_hit_or_person_changes_nothing() -> None:
     other = follow_up_entry("zvh", hit, "r.jansen", "regisseur", "contact-gelegd")
     stray = AuditEntry(**{**other.__dict__, "answer_id": "a-9"})
     assert hits_in([question, stray])[0].latest is None
+
+
+def test_the_dpos_report_shows_the_share_followed_up_in_time_per_partner_and_purpose() -> None:
+    from betrokken.audit.report import IndexedEntry, ReportSettings, render_report
+
+    entries = [
+        _question("a-1", MONDAY, "zvh-triage", {"fp1": {"politie": "involved"}}),
+        _question("a-2", MONDAY, "zvh-triage", {"fp2": {"politie": "involved"}}),
+    ]
+    [first, _second] = sorted(hits_in(entries), key=lambda h: h.key.answer_id)
+    entries.append(
+        follow_up_entry(
+            "zvh", first, "r.jansen", "regisseur", "contact-gelegd", at=MONDAY + dt.timedelta(1)
+        )
+    )
+    page = render_report(
+        [IndexedEntry(i, e) for i, e in enumerate(entries)],
+        title="t",
+        generated_at=MONDAY + dt.timedelta(days=30),
+        settings=ReportSettings(follow_up_working_days=10, follow_up_goal_percent=90),
+    )
+    assert 'data-follow-up-share="50%"' in page
+    assert "50% of hits followed up within 10 working days" in page
+    assert "goal 90% (not met)" in page
+    assert (
+        '<tr data-partner="politie" data-purpose="zvh-triage"><td>politie</td><td>zvh-triage</td>'
+        '<td class="num">2</td><td class="num">1</td><td class="num">1</td><td class="num">0</td>'
+    ) in page
+    # Counts only: the follow-up section names no person and no case.
+    section = page.split('id="follow-up"')[1].split("</section>")[0]
+    assert "fp1" not in section and "C-1" not in section
