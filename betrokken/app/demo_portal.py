@@ -100,6 +100,19 @@ def portal_steps(out: Out, cluster: Cluster, several: Bsn) -> tuple[bool, list[s
     out(f"   the portal says: {found.group() if found else '(no hit shown)'}")
     out(f"   {'complete answer' if complete else 'INCOMPLETE answer'}; answered for r.jansen")
     ok = bool(found) and several.masked() in text and several.digits not in text
+    # After the hit: the police's notice, the ZVH's follow-up, a simulated month's figure.
+    import random
+
+    from betrokken.app.demo_after import notice_and_follow_up, simulated_month
+    from betrokken.config.load import load_network
+
+    politie = next(a for a in accounts if a.organisation == "politie-nh" and "regisseur" in a.roles)
+    ok &= notice_and_follow_up(
+        out, addresses[politie.organisation], politie, addresses[zvh.organisation], zvh,
+        "ZVH-2026-0160",
+    )  # fmt: skip
+    share = simulated_month(out, load_network(cluster.net.network_file), random.Random(20261207))
+    ok &= share is not None
     lines = ["Portals (HTTP on loopback; log in with the account, password and TOTP code):"]
     for org, url in addresses.items():
         lines.append(f"   {org:<18} {url}/")
