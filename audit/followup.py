@@ -198,8 +198,8 @@ def overall(found: Sequence[Rate]) -> Rate:
     )
 
 
-def _percent(share: float | None) -> str:
-    return "–" if share is None else f"{round(share * 100)}%"
+def percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f}%"
 
 
 def report_section(
@@ -219,8 +219,8 @@ def report_section(
     share = total.share_in_time
     met = share is not None and share * 100 >= goal_percent
     figure = (
-        f'<p class="figure" data-follow-up-share="{_percent(share)}">'
-        f"{_percent(share)} of hits followed up within {working_days} working days</p>"
+        f'<p class="figure" data-follow-up-share="{percent(share)}">'
+        f"{percent(share)} of hits followed up within {working_days} working days</p>"
         f"<p>{total.in_time} of {total.hits - total.waiting} hits whose term has passed or that "
         f"were followed up; {total.waiting} still within their term; goal {goal_percent}% "
         f"({'met' if met else 'not met'}).</p>"
@@ -230,7 +230,7 @@ def report_section(
         f"<td>{escape(r.partner)}</td><td>{escape(r.purpose)}</td>"
         f'<td class="num">{r.hits}</td><td class="num">{r.followed}</td>'
         f'<td class="num">{r.in_time}</td><td class="num">{r.waiting}</td>'
-        f'<td class="num">{_percent(r.share_in_time)}</td></tr>'
+        f'<td class="num">{percent(r.share_in_time)}</td></tr>'
         for r in found
     )
     return (

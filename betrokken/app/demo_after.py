@@ -12,6 +12,7 @@ import datetime as dt
 import html
 import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -19,7 +20,7 @@ from typing import Protocol
 import httpx
 import pyotp
 
-from betrokken.audit.followup import follow_up_entry, hits_in, overall, rates
+from betrokken.audit.followup import follow_up_entry, hits_in, overall, percent, rates
 from betrokken.audit.record import AuditEntry, Event, Subject
 from betrokken.config.schema import Network
 
@@ -49,17 +50,26 @@ def _text(page: httpx.Response) -> str:
 
 @contextmanager
 def _logged_in(url: str, account: _Account) -> Iterator[httpx.Client]:
+    """A session of ``account``. A TOTP code works once: when the account logged in within this
+    time step already, wait for the next step, as a person would."""
     with httpx.Client(base_url=url, follow_redirects=True, timeout=60) as client:
-        login = client.get("/inloggen")
-        client.post(
-            "/inloggen",
-            data={
-                "csrf": _csrf(login),
-                "gebruikersnaam": account.name,
-                "wachtwoord": account.password,
-                "code": pyotp.TOTP(account.secret).now(),
-            },
-        )
+        totp = pyotp.TOTP(account.secret)
+        for _attempt in range(2):
+            login = client.get("/inloggen")
+            page = client.post(
+                "/inloggen",
+                data={
+                    "csrf": _csrf(login),
+                    "gebruikersnaam": account.name,
+                    "wachtwoord": account.password,
+                    "code": totp.now(),
+                },
+            )
+            if "/uitloggen" in page.text:
+                break
+            time.sleep(totp.interval - time.time() % totp.interval + 0.5)
+        else:
+            raise RuntimeError(f"{account.name} could not log in at {url}")
         try:
             yield client
         finally:
@@ -67,7 +77,13 @@ def _logged_in(url: str, account: _Account) -> Iterator[httpx.Client]:
 
 
 def notice_and_follow_up(
-    out: Out, found_url: str, found: _Account, asker_url: str, asker: _Account, case: str
+    out: Out,
+    found_url: str,
+    found: _Account,
+    partner_name: str,
+    asker_url: str,
+    asker: _Account,
+    case: str,
 ) -> bool:
     """The found partner reads and acknowledges its notice; the asker records the follow-up."""
     out("\n== 13. Both professionals told: the police see a notice of the ZVH's question")
@@ -92,12 +108,9 @@ def notice_and_follow_up(
     out("\n== 14. Regie: the ZVH's regisseur records the follow-up of the hit")
     with _logged_in(asker_url, asker) as client:
         page = client.get("/opvolging")
-        card = re.search(
-            r'<li class="follow-up" id="treffer-\d+">.*?' + re.escape(case) + r".*?</li>",
-            page.text,
-            re.S,
-        )
-        token = re.search(r'name="treffer" value="([^"]+)"', card.group()) if card else None
+        cards = page.text.split('<li class="follow-up"')[1:]
+        card = next((c for c in cards if case in c and partner_name in c), "")
+        token = re.search(r'name="treffer" value="([^"]+)"', card)
         if token is None:
             out(f"   no hit of case {case} on the follow-up page (UNEXPECTED)")
             return False
@@ -107,20 +120,27 @@ def notice_and_follow_up(
                   "stand": "contact-gelegd"},
         )  # fmt: skip
         recorded = "De opvolging is vastgelegd" in _text(done)
-        out(f"   {asker.name} records 'contact gelegd' for case {case}: a 'follow-up' record")
+        out(f"   {asker.name} records 'contact gelegd' with {partner_name} for case {case}:")
+        out("   a 'follow-up' record")
         out("   in the ZVH's own trail (under its own pseudonym of the person; nothing central)")
     return acknowledged and recorded
 
 
 def simulated_month(
-    out: Out, network: Network, rng: random.Random, hits: int = 240, today: dt.date | None = None
+    out: Out,
+    network: Network,
+    asker: str,
+    rng: random.Random,
+    hits: int = 240,
+    today: dt.date | None = None,
 ) -> float | None:
-    """A month of hits and their follow-up, simulated in memory; the share in time, printed."""
+    """A month of ``asker``'s hits and their follow-up, simulated in memory; the share of hits
+    followed up in time, printed as the figure, and per partner and purpose."""
     settings = network.after_the_hit
     today = today or dt.datetime.now(dt.UTC).date()
     start = dt.datetime.combine(today - dt.timedelta(days=45), dt.time(8), dt.UTC)
-    partners = [o.id for o in network.organisations if o.node_address][:4] or ["partner"]
-    purposes = [p.id for p in network.purposes]
+    partners = [o.id for o in network.organisations if o.node_address and o.id != asker]
+    purposes = [p.id for p in network.purposes if asker in p.allowed_organisations]
     entries: list[AuditEntry] = []
     for number in range(hits):
         asked = start + dt.timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 10))
@@ -130,7 +150,7 @@ def simulated_month(
                 event=Event.OWN_QUERY,
                 at=asked,
                 answer_id=f"sim-{number}",
-                organisation="simulated",
+                organisation=asker,
                 user="regisseur",
                 purpose=rng.choice(purposes),
                 subjects=(subject,),
@@ -138,15 +158,15 @@ def simulated_month(
                 reason="answered",
             )
         )
-    # A working practice: most hits are followed up within days, some late, a few never.
+    # A working practice: most hits are followed up within a week, a few late, a few never.
     for hit in hits_in(entries):
         draw = rng.random()
-        if draw < 0.04:
+        if draw < 0.03:
             continue
-        delay = rng.randrange(0, 9) if draw < 0.93 else rng.randrange(14, 30)
+        delay = rng.randrange(0, 8) if draw < 0.95 else rng.randrange(15, 30)
         entries.append(
             follow_up_entry(
-                "simulated",
+                asker,
                 hit,
                 hit.user,
                 "regisseur",
@@ -157,7 +177,7 @@ def simulated_month(
     found = rates(hits_in(entries), settings.follow_up_working_days, today)
     total = overall(found)
     share = total.share_in_time
-    shown = "–" if share is None else f"{round(share * 100)}%"
+    shown = percent(share)
     goal = settings.follow_up_goal_percent
     met = share is not None and share * 100 >= goal
     out("\n== 15. Follow-up in a simulated month (in memory; the DPO's report computes the same)")
@@ -167,6 +187,6 @@ def simulated_month(
         f"working days (goal {goal}%: {'met' if met else 'NOT met'})"
     )
     for rate in found:
-        part = "–" if rate.share_in_time is None else f"{round(rate.share_in_time * 100)}%"
-        out(f"     {rate.partner:<20} {rate.purpose:<24} {rate.hits:>4} hits  {part:>4} in time")
+        part = percent(rate.share_in_time)
+        out(f"     {rate.partner:<20} {rate.purpose:<24} {rate.hits:>4} hits  {part:>6} in time")
     return share

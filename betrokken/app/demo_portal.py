@@ -107,11 +107,13 @@ def portal_steps(out: Out, cluster: Cluster, several: Bsn) -> tuple[bool, list[s
     from betrokken.config.load import load_network
 
     politie = next(a for a in accounts if a.organisation == "politie-nh" and "regisseur" in a.roles)
+    network = load_network(cluster.net.network_file)
+    police = network.organisation(politie.organisation)
     ok &= notice_and_follow_up(
-        out, addresses[politie.organisation], politie, addresses[zvh.organisation], zvh,
-        "ZVH-2026-0160",
+        out, addresses[politie.organisation], politie, police.name if police else "",
+        addresses[zvh.organisation], zvh, "ZVH-2026-0160",
     )  # fmt: skip
-    share = simulated_month(out, load_network(cluster.net.network_file), random.Random(20261207))
+    share = simulated_month(out, network, zvh.organisation, random.Random(20261207))
     ok &= share is not None
     lines = ["Portals (HTTP on loopback; log in with the account, password and TOTP code):"]
     for org, url in addresses.items():

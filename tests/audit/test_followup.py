@@ -166,8 +166,8 @@ def test_the_dpos_report_shows_the_share_followed_up_in_time_per_partner_and_pur
         generated_at=MONDAY + dt.timedelta(days=30),
         settings=ReportSettings(follow_up_working_days=10, follow_up_goal_percent=90),
     )
-    assert 'data-follow-up-share="50%"' in page
-    assert "50% of hits followed up within 10 working days" in page
+    assert 'data-follow-up-share="50.0%"' in page
+    assert "50.0% of hits followed up within 10 working days" in page
     assert "goal 90% (not met)" in page
     assert (
         '<tr data-partner="politie" data-purpose="zvh-triage"><td>politie</td><td>zvh-triage</td>'
