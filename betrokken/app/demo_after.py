@@ -20,9 +20,10 @@ from typing import Protocol
 import httpx
 import pyotp
 
+from betrokken import rules
 from betrokken.audit.followup import follow_up_entry, hits_in, overall, percent, rates
 from betrokken.audit.record import AuditEntry, Event, Subject
-from betrokken.config.schema import Network
+from betrokken.config.schema import DisclosureLevel, Network
 
 Out = Callable[[str], None]
 
@@ -120,9 +121,8 @@ def notice_and_follow_up(
                   "stand": "contact-gelegd"},
         )  # fmt: skip
         recorded = "De opvolging is vastgelegd" in _text(done)
-        out(f"   {asker.name} records 'contact gelegd' with {partner_name} for case {case}:")
-        out("   a 'follow-up' record")
-        out("   in the ZVH's own trail (under its own pseudonym of the person; nothing central)")
+        out(f"   {asker.name} records 'contact gelegd' with {partner_name} for case {case}: a")
+        out("   'follow-up' record in the ZVH's own trail, under its own pseudonym of the person")
     return acknowledged and recorded
 
 
@@ -139,11 +139,24 @@ def simulated_month(
     settings = network.after_the_hit
     today = today or dt.datetime.now(dt.UTC).date()
     start = dt.datetime.combine(today - dt.timedelta(days=45), dt.time(8), dt.UTC)
-    partners = [o.id for o in network.organisations if o.node_address and o.id != asker]
     purposes = [p.id for p in network.purposes if asker in p.allowed_organisations]
+    # Who a hit names, as the asker's trail records it: the organisation, or only its field.
+    partners: dict[str, list[str]] = {}
+    for purpose in purposes:
+        for organisation in rules.nodes_to_ask(network, purpose, asker):
+            level = rules.level(network, organisation.id, purpose)
+            if level is DisclosureLevel.ORGANISATION:
+                partners.setdefault(purpose, []).append(organisation.id)
+            elif level is DisclosureLevel.DOMAIN:
+                partners.setdefault(purpose, []).append(rules.DOMAIN_LABEL + organisation.domain)
+    purposes = [p for p in purposes if partners.get(p)]
+    if not purposes:
+        out("\n== 15. Follow-up: no purpose of this organisation has a partner that names itself")
+        return None
     entries: list[AuditEntry] = []
     for number in range(hits):
         asked = start + dt.timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 10))
+        purpose = rng.choice(purposes)
         subject = Subject(f"{number:064x}", "simulated", f"sim-{number}", f"SIM-{number:04d}")
         entries.append(
             AuditEntry(
@@ -152,9 +165,9 @@ def simulated_month(
                 answer_id=f"sim-{number}",
                 organisation=asker,
                 user="regisseur",
-                purpose=rng.choice(purposes),
+                purpose=purpose,
                 subjects=(subject,),
-                outcomes={subject.fingerprint: {rng.choice(partners): "involved"}},
+                outcomes={subject.fingerprint: {rng.choice(partners[purpose]): "involved"}},
                 reason="answered",
             )
         )

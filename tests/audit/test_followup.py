@@ -176,3 +176,20 @@ def test_the_dpos_report_shows_the_share_followed_up_in_time_per_partner_and_pur
     # Counts only: the follow-up section names no person and no case.
     section = page.split('id="follow-up"')[1].split("</section>")[0]
     assert "fp1" not in section and "C-1" not in section
+
+
+def test_the_demos_simulated_month_prints_the_figure_the_report_would_compute(
+    network: Network,
+) -> None:
+    import random
+
+    from betrokken.app.demo_after import simulated_month
+
+    lines: list[str] = []
+    share = simulated_month(lines.append, network, "zvh-test", random.Random(1), hits=200)
+    assert share is not None and 0.8 < share <= 1.0
+    [figure] = [line for line in lines if "FIGURE:" in line]
+    assert f"{share * 100:.1f}% of hits followed up within 10 working days (goal 90%" in figure
+    shown = "\n".join(lines)
+    assert "zvh-test " not in shown  # the asker never finds itself
+    assert "domain:" in shown  # the GGZ discloses only its field for triage
