@@ -40,10 +40,12 @@ def screenshot(driver: Any, name: str) -> None:
     saved when ``BETROKKEN_SCREENSHOTS`` names a folder."""
     folder = os.environ.get("BETROKKEN_SCREENSHOTS")
     for width, suffix in ((1280, ""), (PHONE, "-telefoon")):
-        metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+        # Not as a mobile device: a phone's browser zooms out to fit a page that is too wide,
+        # which would hide the overflow this checks.
+        metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - window.innerWidth"
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{name} scrolls sideways at {width} px ({overflow} px)"
         if folder:
