@@ -93,6 +93,18 @@ def test_a_regisseur_records_the_follow_up_of_a_hit_in_the_organisations_own_tra
     assert record.reason == "regie-overgenomen" and record.details["regie"] == POLITIE
     assert record.details["found"] == POLITIE and record.user == "r.jansen"
     assert record.subjects[0].fingerprint  # the asker's own pseudonym of the person, no BSN
+    # Nothing central: the coordinator's database and every other node's hold no trace of it.
+    net = portal.running.net
+    elsewhere = [net.directory / "coordinator" / "coordinator.db"] + [
+        config.parent / "node.db"
+        for org, config in net.node_configs.items()
+        if org != portal.organisation
+    ]
+    for database in elsewhere:
+        wal = database.with_name(database.name + "-wal")
+        stored = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert b"regie-overgenomen" not in stored and b"follow-up" not in stored, database
+        assert record.subjects[0].fingerprint.encode() not in stored, database
 
 
 def test_a_hit_of_another_users_question_cannot_be_followed_up_through_the_form(
