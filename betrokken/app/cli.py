@@ -82,12 +82,19 @@ def main() -> None:
 @click.option(
     "--keep-running",
     is_flag=True,
-    help="Keep the services and the web portals running after the demo, until Ctrl-C.",
+    help="Keep the services and the web portals running after the demo, until Ctrl-C or SIGTERM.",
 )
 @guard
 def demo(directory: Path | None, per_node: int, base_port: int | None, keep_running: bool) -> None:
     """Build a five-organisation network on loopback, fill it, and show what it answers."""
+    import signal
+
     from betrokken.app.demo import run_demo
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the same way out as Ctrl-C: every service started is stopped
+
+    signal.signal(signal.SIGTERM, terminate)
 
     def wait() -> None:
         import time

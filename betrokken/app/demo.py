@@ -55,12 +55,39 @@ def synthetic_population(
 
     named = {"several": fresh(), "nowhere": fresh(), "one": fresh()}
     truth = GroundTruth({org: [fresh() for _ in range(per_node)] for org in orgs})
+    named["zorg"] = fresh()  # drawn last: the others stay what they were for a given seed
     for org in (POLITIE, RECLASSERING, GEMEENTE, GGZ):
         if org in truth.registrations:
             truth.registrations[org].append(named["several"])
     if GEMEENTE in truth.registrations:
         truth.registrations[GEMEENTE].append(named["one"])
+    if GGZ in truth.registrations:
+        truth.registrations[GGZ].append(named["zorg"])
     return truth, named
+
+
+def persons_to_type(truth: GroundTruth, named: dict[str, Bsn]) -> list[str]:
+    """The lines that give a newcomer numbers to type into a portal: synthetic BSNs (valid by the
+    eleven-test, generated for this demo), each with where it is registered. On the screen only;
+    the network's files never hold them (P1)."""
+    lines = [
+        "Test-BSN's om in een portaal te typen (synthetisch, door deze demo gemaakt)",
+        "Synthetic test BSNs to type into a portal (made by this demo):",
+    ]
+    for key in ("several", "one", "zorg", "nowhere"):
+        if key not in named:
+            continue
+        where = sorted(truth.where(named[key]))
+        if not where:
+            said = "nergens geregistreerd / registered nowhere"
+        else:
+            said = "geregistreerd bij / registered at " + ", ".join(where)
+        lines.append(f"   {named[key].digits}  {said}")
+    lines.append(
+        "   (wat een portaal toont, volgt het beleid van elke organisatie voor het doel /"
+        " what a portal shows follows each organisation's policy for the purpose)"
+    )
+    return lines
 
 
 def write_export(path: Path, people: list[Bsn], rng: random.Random | None = None) -> None:
@@ -118,8 +145,13 @@ def _run(
     )
     text = (result.stdout + result.stderr).rstrip()
     out("  " + text.replace("\n", "\n  "))
-    verdict = "as expected" if result.returncode == expect else f"UNEXPECTED, wanted {expect}"
-    out(f"  [exit code {result.returncode}: {what}; {verdict}]")
+    if result.returncode == expect:
+        out(f"  [exit code {result.returncode}: {what}; as expected]")
+    else:  # never the expected code's meaning beside another code
+        out(
+            f"  [exit code {result.returncode} (docs/regisseur.md, 'Exit codes'); UNEXPECTED: "
+            f"wanted {expect}, {what}]"
+        )
     if seen is not None:
         out(f"  [what the coordinator saw: {seen.line(result.stdout)}]")
     return result.returncode
@@ -285,7 +317,7 @@ def run_demo(
 
         portal_ok, portal_lines = portal_steps(out, cluster, several)
         ok &= portal_ok
-        for line in portal_lines:
+        for line in portal_lines + persons_to_type(truth, named):
             out(line)
         if keep_running:
             out("\nEvery service and portal keeps running; press Ctrl-C to stop them.")

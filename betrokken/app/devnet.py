@@ -9,9 +9,12 @@ per node, and one configuration file per component, on free loopback ports.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import secrets
 import socket
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +74,46 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Ranges of ports this process holds (an open file with an exclusive lock each): a second
+# network made on the same machine while this one still starts its services (two demos) skips
+# them, instead of finding them free because nothing listens there yet.
+_HELD: dict[int, int] = {}
+
+
+def _hold_range(start: int) -> bool:
+    """Take the machine-wide lock on the range starting at ``start``; False when another live
+    process holds it. The lock goes with the process (the kernel drops it when it ends)."""
+    if start in _HELD:
+        return True
+    path = Path(tempfile.gettempdir()) / f"betrokken-ports-{start}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _HELD[start] = fd
+    return True
+
+
+def _release_range(start: int) -> None:
+    fd = _HELD.pop(start, None)
+    if fd is not None:
+        os.close(fd)
+
+
 def find_ports(count: int, base: int | None) -> list[int]:
-    """``count`` consecutive free loopback ports from ``base`` (or the first free range)."""
+    """``count`` consecutive free loopback ports from ``base`` (or the first free range that no
+    other network on this machine has taken: see :func:`_hold_range`)."""
     starts = [base] if base is not None else list(range(7400, 9000, 50))
     for start in starts:
         ports = list(range(start, start + count))
+        if base is None and not _hold_range(start):
+            continue
         if all(port_is_free(p) for p in ports):
             return ports
+        if base is None:
+            _release_range(start)
     if base is not None:
         raise BadInput(
             f"ports {base}..{base + count - 1} are not all free on 127.0.0.1",

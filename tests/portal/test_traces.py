@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.portal.conftest import Chromium, PortalRun, files_under
+from tests.conftest import require_or_skip
+from tests.portal.conftest import Chromium, PortalRun, browser_problem, files_under
 
 
 def test_no_bsn_is_left_in_any_file_of_the_network_the_portal_or_the_browser(
     portal: PortalRun, chromium: Chromium, browser_profile: Path
 ) -> None:
+    require_or_skip(browser_problem())  # without a browser there is no profile to scan
     chromium.quit()  # the browser writes what it keeps (cache, history) to its profile
     running = portal.running
     assert running.typed, "the tests before this one typed BSNs into the portal"
