@@ -136,6 +136,7 @@ def test_insider_a_notice_holds_nothing_of_the_askers_other_answers(
     for digits in cases:
         assert digits not in text  # never a BSN
     # And the GGZ's notice (it was found in its field) holds only its own person.
+    trail_written(_db(running, GGZ))
     with sqlite3.connect(_db(running, GGZ)) as conn:
         ggz_rows = conn.execute("select * from notices").fetchall()
     ggz_text = "\n".join(" ".join(str(v) for v in row) for row in ggz_rows)
