@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, RowMapping, select, update
+from sqlalchemy import Engine, RowMapping, func, select, update
 
 from betrokken.audit.log import AuditLog
 from betrokken.audit.record import AuditEntry, Event
@@ -84,7 +84,13 @@ def list_notices(engine: Engine) -> list[Notice]:
 
 
 def unread_count(engine: Engine) -> int:
-    return sum(1 for n in list_notices(engine) if n.unread)
+    """How many notices nobody has opened yet (the portal's menu shows it)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(NoticeRow).where(NoticeRow.read_at.is_(None))
+            ).scalar_one()
+        )
 
 
 def open_notice(engine: Engine, notice_id: int, user: str) -> Notice:

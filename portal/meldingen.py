@@ -127,5 +127,9 @@ MODULE = RoleModule(
         Route("/meldingen/{id}", notice_page, methods=["GET"]),
         Route("/meldingen/{id}/bevestigen", acknowledge, methods=["POST"]),
     ],
-    nav=[NavItem("/meldingen", N_("Notices"))],
+    nav=[
+        NavItem(
+            "/meldingen", N_("Notices"), new=lambda portal: store.unread_count(portal.trail.engine)
+        )
+    ],
 )

@@ -90,6 +90,9 @@ def test_the_found_partner_reads_and_acknowledges_a_notice_of_a_hit(
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     log_in(browser, politie_portal, politie_portal.user("regisseur"))
     browser.get(politie_portal.url + "/meldingen")
+    menu = browser.find_element(By.CSS_SELECTOR, "nav.main-nav a[href='/meldingen']").text
+    unread = int(menu.removeprefix("Meldingen (").removesuffix(" nieuw)"))
+    assert unread >= 1
     text = page_text(browser)
     assert "Meldingen" in text
     title = f"Zorg- en Veiligheidshuis Kennemerland vroeg naar zaak {case}"
@@ -104,6 +107,9 @@ def test_the_found_partner_reads_and_acknowledges_a_notice_of_a_hit(
     screenshot(browser, "meldingen-lijst")
 
     follow(browser, title)
+    # Opened, so no longer new: the menu counts one less.
+    menu = browser.find_element(By.CSS_SELECTOR, "nav.main-nav a[href='/meldingen']").text
+    assert menu == ("Meldingen" if unread == 1 else f"Meldingen ({unread - 1} nieuw)")
     text = page_text(browser)
     assert "Gevraagd door\nZorg- en Veiligheidshuis Kennemerland, rol regisseur" in text
     assert f"Hun zaak\n{case}" in text
