@@ -53,7 +53,7 @@ def _case(kind: str) -> str:
 
 
 @pytest.mark.e2e
-def test_a_hit_leaves_exactly_one_notice_at_the_found_partner_and_a_miss_none(
+def test_p10_a_hit_leaves_exactly_one_notice_at_the_found_partner_and_a_miss_none(
     running: Running,
 ) -> None:
     bsn, place = only_at(running, POLITIE)
@@ -91,7 +91,7 @@ def test_a_hit_leaves_exactly_one_notice_at_the_found_partner_and_a_miss_none(
 
 
 @pytest.mark.e2e
-def test_insider_a_notice_holds_nothing_of_the_askers_other_answers(
+def test_p10_insider_a_notice_holds_nothing_of_the_askers_other_answers(
     running: Running, tmp_path: Path
 ) -> None:
     """The found partner's insider reads every column of its notices table: it finds the one
