@@ -238,3 +238,92 @@ def report_section(
         "<th>hits</th><th>followed up</th><th>in time</th><th>within term, open</th>"
         f"<th>in time (share)</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+# --- counts to share: the network's figure without a list of persons ---------------------------
+COUNTS_VERSION = "betrokken-follow-up-counts/v1"
+
+
+def counts_document(
+    organisation: str, found: Sequence[Rate], working_days: int, as_of: dt.date
+) -> dict[str, object]:
+    """An organisation's follow-up counts as a document it can hand to the network (JSON): per
+    partner found and purpose, numbers only."""
+    return {
+        "version": COUNTS_VERSION,
+        "organisation": organisation,
+        "working_days": working_days,
+        "as_of": as_of.isoformat(),
+        "rates": [
+            {
+                "partner": r.partner,
+                "purpose": r.purpose,
+                "hits": r.hits,
+                "followed": r.followed,
+                "in_time": r.in_time,
+                "waiting": r.waiting,
+            }
+            for r in found
+        ],
+    }
+
+
+def combine(documents: Sequence[dict[str, object]]) -> list[Rate]:
+    """The network's rates per asking organisation and purpose, from the organisations' counts
+    (``Rate.partner`` is then the asking organisation). A document of another kind, or counted
+    with other working days than the first, is refused."""
+    from betrokken.errors import BadInput
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    days: object = None
+    for document in documents:
+        if not isinstance(document, dict) or document.get("version") != COUNTS_VERSION:
+            raise BadInput(
+                "a file is not an organisation's follow-up counts",
+                hint="make each with `betrokken audit follow-up --json` at that organisation",
+            )
+        if days is None:
+            days = document.get("working_days")
+        elif document.get("working_days") != days:
+            raise BadInput(
+                "the organisations counted with different working days",
+                hint="count again with the network file's after_the_hit.follow_up_working_days",
+            )
+        rows = document.get("rates")
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                raise BadInput("a file's follow-up counts are not rows of numbers")
+            key = (str(document.get("organisation", "")), str(row.get("purpose", "")))
+            totals = groups.setdefault(key, [0, 0, 0, 0])
+            for place, name in enumerate(("hits", "followed", "in_time", "waiting")):
+                value = row.get(name, 0)
+                if not isinstance(value, int) or value < 0:
+                    raise BadInput(f"a file's follow-up count '{name}' is not a number")
+                totals[place] += value
+    return [
+        Rate(organisation, purpose, *totals)
+        for (organisation, purpose), totals in sorted(groups.items())
+    ]
+
+
+def describe(found: Sequence[Rate], working_days: int, goal_percent: int, by: str) -> str:
+    """The rates as text: the figure, then one line per ``by`` (partner or organisation) and
+    purpose."""
+    total = overall(found)
+    share = total.share_in_time
+    met = share is not None and share * 100 >= goal_percent
+    lines = [
+        f"{percent(share)} of hits followed up within {working_days} working days "
+        f"(goal {goal_percent}%: {'met' if met else 'not met'})",
+        f"{total.hits} hits, {total.followed} followed up, {total.in_time} in time, "
+        f"{total.waiting} still within their term",
+        "",
+        f"{by:<24} {'purpose':<24} {'hits':>5} {'followed':>8} {'in time':>7} {'open':>5} "
+        f"{'share':>6}",
+    ]
+    lines += [
+        f"{r.partner:<24} {r.purpose:<24} {r.hits:>5} {r.followed:>8} {r.in_time:>7} "
+        f"{r.waiting:>5} {percent(r.share_in_time):>6}"
+        for r in found
+    ]
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@ how the asker's own trail turns into each hit's state and the rates per partner 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,3 +195,73 @@ def test_the_demos_simulated_month_prints_the_figure_the_report_would_compute(
     shown = "\n".join(lines)
     assert "zvh-test " not in shown  # the asker never finds itself
     assert "domain:" in shown  # the GGZ discloses only its field for triage
+
+
+def test_the_follow_up_command_counts_one_organisation_and_combines_the_networks(
+    devnet: Any, tmp_path: Path
+) -> None:
+    """``betrokken audit follow-up``: the organisation's counts (text, JSON to share) and, with
+    other organisations' counts, the network's rates per organisation and purpose; numbers only."""
+    import json
+    import shutil
+
+    from betrokken.audit.trail import open_trail
+    from betrokken.config.load import load_node
+    from tests.cli import invoke
+
+    copy = tmp_path / "net"
+    shutil.copytree(devnet.directory, copy)
+    config = copy / devnet.node_configs["zvh-test"].relative_to(devnet.directory)
+    trail, _ = open_trail(load_node(config))
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    question = _question("a-1", now, "zvh-triage", {"fp1": {"politie-test": "involved"}})
+    question2 = _question("a-2", now, "zvh-triage", {"fp2": {"politie-test": "involved"}})
+    [hit] = [h for h in hits_in([question]) if h.key.answer_id == "a-1"]
+    followed = follow_up_entry(
+        "zvh-test", hit, "r.jansen", "regisseur", "contact-gelegd", at=now + dt.timedelta(days=1)
+    )
+    with trail.engine.begin() as conn:
+        trail.append([question, question2, followed], conn)
+    trail.engine.dispose()
+
+    shown = invoke("audit", "follow-up", "--config", str(config), "--user", "fg")
+    assert shown.code == 0, shown.output
+    assert "50.0% of hits followed up within 10 working days (goal 90%: not met)" in shown.stdout
+    assert "politie-test" in shown.stdout and "fp1" not in shown.stdout
+
+    counted = invoke("audit", "follow-up", "--config", str(config), "--json", "--user", "fg")
+    assert counted.code == 0, counted.output
+    assert counted.json["organisation"] == "zvh-test"
+    assert counted.json["rates"] == [
+        {
+            "partner": "politie-test",
+            "purpose": "zvh-triage",
+            "hits": 2,
+            "followed": 1,
+            "in_time": 1,
+            "waiting": 0,
+        }
+    ]
+    other = tmp_path / "politie.json"
+    other.write_text(
+        json.dumps(
+            {
+                **counted.json,
+                "organisation": "politie-test",
+                "rates": [{**counted.json["rates"][0], "hits": 8, "followed": 8, "in_time": 8}],
+            }
+        )
+    )
+    network = invoke(
+        "audit", "follow-up", "--config", str(config), "--combine", str(other), "--user", "fg"
+    )
+    assert network.code == 0, network.output
+    assert "90.0% of hits followed up within 10 working days (goal 90%: met)" in network.stdout
+    assert "zvh-test" in network.stdout and "politie-test" in network.stdout
+
+    # Another kind of file: refused with what to do, no traceback.
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"rates": []}')
+    refused = invoke("audit", "follow-up", "--config", str(config), "--combine", str(wrong))
+    assert refused.code == 2 and "betrokken audit follow-up --json" in refused.output
+    assert "Traceback" not in refused.output
