@@ -534,6 +534,7 @@ class AuditLog:
         until: dt.datetime | None = None,
         organisation: str | None = None,
         indices: Sequence[int] | None = None,
+        event: str | None = None,
     ) -> Iterator[StoredRecord]:
         statement = select(RECORDS).where(RECORDS.c.index >= start).order_by(RECORDS.c.index)
         if since is not None:
@@ -544,6 +545,8 @@ class AuditLog:
             statement = statement.where(RECORDS.c.organisation == organisation)
         if indices is not None:
             statement = statement.where(RECORDS.c.index.in_(list(indices)))
+        if event is not None:
+            statement = statement.where(RECORDS.c.event == str(event))
         with self.engine.connect() as conn:
             for row in conn.execute(statement):
                 m = row._mapping

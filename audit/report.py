@@ -533,13 +533,17 @@ def render_report(
         purpose = _e(entry.purpose)
         if entry.legal_basis:
             purpose += f"<br><small>{_e(entry.legal_basis)}</small>"
+        asker = _e(entry.organisation)
+        aanmelder = entry.details.get("on_behalf_of", "")
+        if aanmelder and aanmelder != entry.organisation:
+            asker += f"<br><small>on behalf of {_e(aanmelder)}</small>"
         marks = flagged.get(index, [])
         backlinks = "".join(f' <a href="#anomaly-{n}" title="anomaly">&#9873;</a>' for n in marks)
         css = ' class="flagged"' if marks else ""
         rows.append(
             f'<tr id="record-{index}"{css}><td class="num">{index}{backlinks}</td>'
             f'<td class="time">{stamp(entry.at, seconds=True)}</td><td>{_e(entry.event.value)}</td>'
-            f"<td>{_e(entry.organisation)}</td><td>{user}</td><td>{_e(entry.acted_for)}</td>"
+            f"<td>{asker}</td><td>{user}</td><td>{_e(entry.acted_for)}</td>"
             f"<td>{purpose}</td><td>{_e(cases)}</td><td>{prints}</td>"
             f"<td>{_outcome(entry)}</td><td>{_reason(entry)}</td></tr>"
         )

@@ -133,6 +133,15 @@ class SchemaOutdated(ConfigError):
     summary = "database schema not current"
 
 
+class UnlawfulConfiguration(ConfigError):
+    """A network file that parses but breaks a rule of the handvat (closed roles, k-anonymous
+    domains, professional secrecy, a providing basis, an aanmelder): refused with its own exit code,
+    the message in Dutch first and naming the rule."""
+
+    exit_code = 9
+    summary = "network file not lawful / netwerkbestand niet rechtmatig"
+
+
 # --- exit code 6: identity -------------------------------------------------------------------
 class AuthenticationError(BetrokkenError):
     """A peer's certificate is unknown, expired or does not belong to the role it acts in."""
@@ -241,6 +250,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     RateLimited,
     ConfigError,
     SchemaOutdated,
+    UnlawfulConfiguration,
     AuthenticationError,
     WrongRole,
     WrongPeer,

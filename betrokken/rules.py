@@ -19,6 +19,8 @@ tests/test_rules.py state them as tables.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,8 +28,18 @@ from typing import Protocol
 from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purpose
+from betrokken.crypto.question import Kind as QuestionKind
 from betrokken.crypto.question import Question
-from betrokken.errors import BadInput, MalformedMessage, PurposeNotAllowed, UnknownPurpose
+from betrokken.errors import (
+    BadInput,
+    MalformedMessage,
+    PolicyRefusal,
+    PurposeNotAllowed,
+    QuotaExceeded,
+    UnknownPurpose,
+    UnlawfulConfiguration,
+    shown,
+)
 
 DOMAIN_LABEL = "domain:"
 
@@ -41,9 +53,10 @@ def check_may_ask(
 
     This is the one place the rule lives; the requesting side, the coordinator, every node and
     the key service all call it. ``on_behalf_of`` is the aanmelder: the organisation the question
-    is asked for, equal to ``requester`` when it asks on its own basis. Today any organisation the
-    network file knows is accepted as aanmelder; the network file's per-purpose list of
-    aanmelders (ADR 0024, section 9) narrows it here, for every party at once.
+    is asked for, equal to ``requester`` when it asks on its own basis. Closed unless configured:
+    a role the purpose does not list is refused (a purpose that lists none admits nobody); an
+    aanmelder other than the requester must be in the purpose's ``on_behalf_of``; an organisation
+    that ``acts_for_others`` (a ZVH) must always name one.
     """
     purpose = network.purpose(purpose_id)
     if purpose is None:
@@ -58,19 +71,259 @@ def check_may_ask(
             hint="choose a purpose your organisation is allowed in the network file, or ask the "
             "network's administrators to allow it under the covenant",
         )
-    if purpose.allowed_roles and role not in purpose.allowed_roles:
+    if role not in purpose.allowed_roles:
         raise PurposeNotAllowed(
-            f"role '{role[:64]}' may not ask for purpose '{purpose.id}'",
-            hint="allowed roles: " + ", ".join(purpose.allowed_roles),
+            f"role '{shown(role)}' may not ask for purpose '{purpose.id}'",
+            hint="allowed roles: "
+            + (
+                ", ".join(purpose.allowed_roles)
+                or "none (the network file names no role for this purpose, so nobody may ask it)"
+            ),
         )
-    if on_behalf_of != requester and network.organisation(on_behalf_of) is None:
+    aanmelders = [a.organisation for a in purpose.on_behalf_of]
+    asker = network.organisation(requester)
+    if on_behalf_of == requester:
+        if asker is not None and asker.acts_for_others:
+            raise PurposeNotAllowed(
+                f"organisation '{requester}' has no basis of its own and must name the partner "
+                f"it asks for (the aanmelder) under purpose '{purpose.id}'",
+                hint="name the aanmelder with --on-behalf-of; allowed: "
+                + (", ".join(aanmelders) or "none (the network file lists no aanmelder)"),
+            )
+    elif on_behalf_of not in aanmelders:
         raise PurposeNotAllowed(
-            f"the question is asked on behalf of '{on_behalf_of[:64]}', which is not an "
-            f"organisation of network '{network.name}'",
-            hint="name the partner that brought the case in (the aanmelder), as the network "
-            "file spells it",
+            f"the question is asked on behalf of '{shown(on_behalf_of)}', which purpose "
+            f"'{purpose.id}' does not list as an aanmelder",
+            hint="name the partner that brought the case in, as the purpose's on_behalf_of "
+            "lists it: " + (", ".join(aanmelders) or "none"),
         )
     return purpose
+
+
+def aanmelder_basis(network: Network, purpose_id: str, on_behalf_of: str) -> str:
+    """The aanmelder's own basis for a purpose, as the network file gives it ("" if none)."""
+    purpose = network.purpose(purpose_id)
+    for aanmelder in purpose.on_behalf_of if purpose else ():
+        if aanmelder.organisation == on_behalf_of:
+            return aanmelder.legal_basis
+    return ""
+
+
+def check_service_account(network: Network, organisation: str, user: str, role: str) -> None:
+    """The command line asks only as a service account the network file names."""
+    for account in network.service_accounts:
+        if (account.organisation, account.user, account.role) == (organisation, user, role):
+            return
+    raise PurposeNotAllowed(
+        f"user '{shown(user)}' in role '{shown(role)}' is not a service account of "
+        f"'{organisation}' in the network file; people ask through the portal",
+        hint="use a service account the network file's service_accounts lists for your "
+        "organisation: "
+        + (
+            ", ".join(
+                f"{a.user} ({a.role})"
+                for a in network.service_accounts
+                if a.organisation == organisation
+            )
+            or "none"
+        ),
+    )
+
+
+def check_case_references(
+    network: Network, requester: str, kind: QuestionKind, cases: Sequence[str]
+) -> None:
+    """Case references that mean a case: each matches the asking organisation's
+    ``case_pattern``; one reference for several persons only as ``gezin`` and for at most
+    ``user_limits.persons_per_case`` persons; ``gezin`` is one case for all."""
+    asker = network.organisation(requester)
+    pattern = asker.case_pattern if asker else ""
+    for case in dict.fromkeys(cases):
+        if pattern and re.fullmatch(pattern, case) is None:
+            raise BadInput(
+                f"the case reference '{shown(case)}' does not match your organisation's pattern "
+                f"for case references ({shown(pattern)})",
+                hint="use the reference of the case in your own case system: a question is asked "
+                "for a case you work on",
+            )
+    limit = network.user_limits.persons_per_case
+    counts = Counter(cases)
+    if kind is QuestionKind.GEZIN:
+        if len(counts) != 1:
+            raise BadInput(
+                "a household (gezin) question is one case for all its persons",
+                hint="give every person the same case reference, or ask them as a list",
+            )
+        if len(cases) > limit:
+            raise PolicyRefusal(
+                f"{len(cases)} persons under one case reference; a household question may "
+                f"hold at most {limit}",
+                hint="a larger group is not one household: ask each person under a case of its own",
+            )
+        return
+    repeated = sorted(case for case, count in counts.items() if count > 1)
+    if repeated:
+        raise PolicyRefusal(
+            f"{counts[repeated[0]]} persons in this list share the case reference "
+            f"'{shown(repeated[0])}'; one case for several persons is only a household question",
+            hint="ask them together as a household (--gezin, at most "
+            f"{limit} persons), or give each person the case reference it belongs to",
+        )
+
+
+def check_user_limits(
+    network: Network,
+    user: str,
+    asked_today: int,
+    cases_today: Mapping[str, int],
+    cases: Sequence[str],
+) -> None:
+    """Bounds per user: at most ``user_limits.daily_persons`` persons a day, and at most
+    ``persons_per_case`` distinct persons under one case reference a day (a case is not a
+    fishing licence). ``asked_today`` and ``cases_today`` are what the organisation's own trail
+    holds for this user since midnight (Europe/Amsterdam)."""
+    limits = network.user_limits
+    if asked_today + len(cases) > limits.daily_persons:
+        raise QuotaExceeded(
+            f"user '{shown(user)}' asked about {asked_today} persons today; {len(cases)} more "
+            f"would pass the network's limit of {limits.daily_persons} per user per day",
+            hint="ask again tomorrow; a larger need is one for the network's administrators",
+        )
+    for case, count in Counter(cases).items():
+        if cases_today.get(case, 0) + count > limits.persons_per_case:
+            raise PolicyRefusal(
+                f"user '{shown(user)}' asked about {cases_today.get(case, 0)} persons under case "
+                f"reference '{shown(case)}' today; {count} more would pass "
+                f"{limits.persons_per_case} persons for one case",
+                hint="give each person the case reference it belongs to",
+            )
+
+
+# --- a network file that is lawful (closed unless configured) ------------------------------------
+def _rule(dutch: str, english: str) -> str:
+    return f"Regel: {dutch} / Rule: {english}"
+
+
+def domain_members(network: Network, purpose_id: str) -> dict[str, list[str]]:
+    """Domain -> the nodes that answer a purpose with only that domain."""
+    members: dict[str, list[str]] = {}
+    for org in network.nodes():
+        if level(network, org.id, purpose_id) is DisclosureLevel.DOMAIN:
+            members.setdefault(org.domain, []).append(org.id)
+    return members
+
+
+def network_problems(network: Network) -> list[str]:
+    """Every way a parsed network file breaks the handvat, each naming its rule (Dutch first).
+
+    ``network check``, ``network init`` and every component's start refuse a file with any."""
+    problems: list[str] = []
+    role_ids = [r.id for r in network.roles]
+    known_orgs = {o.id for o in network.organisations}
+    if len(set(role_ids)) != len(role_ids):
+        problems.append(_rule("elke rol staat één keer in 'roles'", "each role appears once"))
+    for purpose in network.purposes:
+        if not purpose.allowed_roles:
+            problems.append(
+                _rule(
+                    f"doel '{purpose.id}' noemt geen rollen (allowed_roles); zonder rollen mag "
+                    "niemand het vragen",
+                    f"purpose '{purpose.id}' names no allowed_roles; name the roles that may "
+                    "ask it",
+                )
+            )
+        for role in purpose.allowed_roles:
+            if role not in role_ids:
+                problems.append(
+                    _rule(
+                        f"doel '{purpose.id}' noemt rol '{role}', die niet in de gesloten lijst "
+                        "'roles' van het netwerk staat",
+                        f"purpose '{purpose.id}' allows role '{role}', which is not in the "
+                        "network's roles",
+                    )
+                )
+        for aanmelder in purpose.on_behalf_of:
+            if aanmelder.organisation not in known_orgs:
+                problems.append(
+                    _rule(
+                        f"doel '{purpose.id}' noemt onbekende aanmelder '{aanmelder.organisation}'",
+                        f"purpose '{purpose.id}' names an unknown aanmelder",
+                    )
+                )
+        for org_id in purpose.allowed_organisations:
+            org = network.organisation(org_id)
+            if org is not None and org.acts_for_others and not purpose.on_behalf_of:
+                problems.append(
+                    _rule(
+                        f"'{org_id}' heeft geen eigen grondslag en vraagt altijd namens een "
+                        f"aanmelder, maar doel '{purpose.id}' noemt geen aanmelders "
+                        "(on_behalf_of)",
+                        f"'{org_id}' acts for others, so purpose '{purpose.id}' must list "
+                        "on_behalf_of",
+                    )
+                )
+        for domain, orgs in sorted(domain_members(network, purpose.id).items()):
+            if len(orgs) < 2:
+                problems.append(
+                    _rule(
+                        f"voor doel '{purpose.id}' antwoordt alleen {orgs[0]} met het domein "
+                        f"'{domain}'; een domein heeft voor een doel minstens twee leden, anders "
+                        "noemt 'een organisatie uit het domein' die ene organisatie",
+                        f"a domain answers a purpose with at least two members "
+                        f"('{domain}' for '{purpose.id}' has one)",
+                    )
+                )
+        for org in network.nodes():
+            disclosure = level(network, org.id, purpose.id)
+            if org.professional_secrecy and disclosure is DisclosureLevel.ORGANISATION:
+                problems.append(
+                    _rule(
+                        f"een organisatie met beroepsgeheim kan voor een doel alleen 'defer' of "
+                        f"'none' zijn, of 'domain' met minstens twee leden; '{org.id}' noemt "
+                        f"zichzelf voor '{purpose.id}' ('organisation')",
+                        f"a secrecy-bound organisation ('{org.id}') is only defer, none or "
+                        "domain, never organisation",
+                    )
+                )
+            if disclosure is not DisclosureLevel.NONE and not _providing_basis(
+                network, org.id, purpose.id
+            ):
+                problems.append(
+                    _rule(
+                        f"wie iets deelt, noemt zijn eigen verstrekkingsgrondslag: '{org.id}' "
+                        f"deelt '{disclosure.value}' voor '{purpose.id}' zonder "
+                        "providing_basis in een policy",
+                        f"every level but none needs a policy with a providing_basis "
+                        f"('{org.id}', '{purpose.id}')",
+                    )
+                )
+    for account in network.service_accounts:
+        if account.organisation not in known_orgs or account.role not in role_ids:
+            problems.append(
+                _rule(
+                    f"serviceaccount '{account.user}' noemt een onbekende organisatie of rol",
+                    "a service account names a known organisation and role",
+                )
+            )
+    return problems
+
+
+def _providing_basis(network: Network, org_id: str, purpose_id: str) -> str:
+    for policy in network.policies:
+        if policy.organisation == org_id and policy.purpose == purpose_id:
+            return policy.providing_basis
+    return ""
+
+
+def check_lawful(network: Network, where: str = "") -> None:
+    """Refuse a network file that breaks the handvat (:func:`network_problems`)."""
+    problems = network_problems(network)
+    if problems:
+        raise UnlawfulConfiguration(
+            (f"{where}: " if where else "") + "\n  ".join(problems),
+            hint="pas het netwerkbestand aan (docs/dpo.md, 'Gesloten tenzij geregeld') / correct "
+            "the network file as each rule says",
+        )
 
 
 def may_ask(

@@ -173,7 +173,25 @@ class Organisation(Strict):
         description="the DNS name in the node's server certificate that clients check "
         "(default: <id>.org.betrokken.internal)",
     )
-    default_disclosure: DisclosureLevel = DisclosureLevel.ORGANISATION
+    default_disclosure: DisclosureLevel = Field(
+        default=DisclosureLevel.NONE,
+        description="what it discloses for a purpose without a policy: closed unless configured",
+    )
+    professional_secrecy: bool = Field(
+        default=False,
+        description="bound by beroepsgeheim: only 'defer', 'none' or 'domain' (with at least two "
+        "members of its domain) for any purpose",
+    )
+    acts_for_others: bool = Field(
+        default=False,
+        description="has no basis of its own (a ZVH): every question names an aanmelder from the "
+        "purpose's on_behalf_of",
+    )
+    case_pattern: str = Field(
+        default="",
+        description="regular expression every case reference of its askers must match in full "
+        "(empty: any reference)",
+    )
     log_key: str = Field(
         default="", description="verifier key (C2SP vkey) of this node's own audit trail"
     )
@@ -189,6 +207,15 @@ class Organisation(Strict):
     @classmethod
     def _short_name(cls, value: str) -> str:
         return _utf8_at_most(128, "the name", value)
+
+    @field_validator("case_pattern")
+    @classmethod
+    def _case_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"case_pattern is not a regular expression ({exc})") from None
+        return _utf8_at_most(256, "the case pattern", value)
 
     @field_validator("domain")
     @classmethod
@@ -238,6 +265,40 @@ class Organisation(Strict):
         return self.tls_name or default_server_name(self.id)
 
 
+class Role(Strict):
+    """A role a user may ask in: a closed list per network."""
+
+    id: Identifier
+    label: str = Field(min_length=1, description="what a person reads (Dutch)")
+
+
+class Aanmelder(Strict):
+    """An organisation a question may be asked for (the partner that brought the case in)."""
+
+    organisation: Identifier
+    legal_basis: str = Field(min_length=1, description="the aanmelder's basis for this purpose")
+
+
+class ServiceAccount(Strict):
+    """The only user and role the command line may ask as, for one organisation."""
+
+    organisation: Identifier
+    user: str = Field(min_length=1, max_length=128)
+    role: Identifier
+
+
+class UserLimits(Strict):
+    """Bounds per user: how many persons a day, and how many persons a list may give one case."""
+
+    daily_persons: int = Field(default=200, ge=1, description="persons per user per day")
+    persons_per_case: int = Field(
+        default=8,
+        ge=1,
+        description="at most this many persons of a list under one case reference, and only as "
+        "kind 'gezin'; a larger list gives each person a case of its own",
+    )
+
+
 class Purpose(Strict):
     """A doel: why a query may be asked, on which grondslag, and by whom."""
 
@@ -245,8 +306,15 @@ class Purpose(Strict):
     description: str = Field(min_length=1)
     legal_basis: str = Field(min_length=1, description="the grondslag recorded with each query")
     allowed_organisations: list[Identifier] = Field(min_length=1)
-    allowed_roles: list[str] = Field(
-        default_factory=list, description="empty means any role of an allowed organisation"
+    allowed_roles: list[Identifier] = Field(
+        default_factory=list,
+        description="the roles (ids from the network's roles) that may ask; empty: nobody "
+        "(network check and init refuse it)",
+    )
+    on_behalf_of: list[Aanmelder] = Field(
+        default_factory=list,
+        description="the aanmelders a requester may ask for under this purpose, each with its "
+        "own basis; empty: a requester asks only on its own basis",
     )
     watch_days: int = Field(
         default=0,
@@ -275,6 +343,11 @@ class DisclosurePolicy(Strict):
     organisation: Identifier
     purpose: Identifier
     level: DisclosureLevel
+    providing_basis: str = Field(
+        default="",
+        description="the organisation's own basis for disclosing (verstrekkingsgrondslag); "
+        "required for every level but 'none'",
+    )
 
 
 class AfterTheHit(Strict):
@@ -391,6 +464,11 @@ class Network(Strict):
     advice_codes: list[AdviceCode] = Field(
         default_factory=list, description="the advice a registration may carry, shown with a hit"
     )
+    roles: list[Role] = Field(default_factory=list, description="every role a user may ask in")
+    service_accounts: list[ServiceAccount] = Field(
+        default_factory=list, description="the only --user/--role the command line asks as"
+    )
+    user_limits: UserLimits = Field(default_factory=UserLimits)
     after_the_hit: AfterTheHit = Field(default_factory=AfterTheHit)
 
     @model_validator(mode="after")

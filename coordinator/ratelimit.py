@@ -15,17 +15,51 @@ per minute, however hard a client tries (docs/adr/0017).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
-from betrokken.errors import RateLimited
+from betrokken.errors import QuotaExceeded, RateLimited
 from betrokken.tally import MinuteTally, Tally
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 INDIVIDUAL_PER_MINUTE = 10
 RATE_LIMITED = "RateLimited"
-__all__ = ["RATE_LIMITED", "RateLimiter", "RefusalCounter", "Tally"]
+__all__ = ["RATE_LIMITED", "DailyPersons", "RateLimiter", "RefusalCounter", "Tally"]
+
+
+class DailyPersons:
+    """Persons asked about per organisation per day, counted per question as it names them.
+
+    The key service counts the pseudonyms it evaluates; an organisation that keeps pseudonyms it
+    obtained once can ask again about them without the key service. The coordinator sees every
+    question, so it counts the persons of each one against the same daily quota
+    (``keyservice.quotas`` / ``default_daily_quota``): re-used pseudonyms are counted too. Held
+    in memory per coordinator process and day (Europe/Amsterdam)."""
+
+    def __init__(self, clock: Callable[[], dt.date] | None = None) -> None:
+        self.clock = clock or (lambda: dt.datetime.now(AMSTERDAM).date())
+        self._counts: dict[str, tuple[dt.date, int]] = {}
+        self._lock = threading.Lock()
+
+    def count(self, organisation: str, persons: int, limit: int) -> None:
+        today = self.clock()
+        with self._lock:
+            day, used = self._counts.get(organisation, (today, 0))
+            if day != today:
+                used = 0
+            if used + persons > limit:
+                raise QuotaExceeded(
+                    f"organisation '{organisation}' asked about {used} persons today; this "
+                    f"question about {persons} more would pass the network's daily quota of "
+                    f"{limit} (counted per question, also for pseudonyms obtained before)",
+                    hint="ask again tomorrow, or ask the network's administrators for a higher "
+                    "quota under the covenant",
+                )
+            self._counts[organisation] = (today, used + persons)
 
 
 class RateLimiter:

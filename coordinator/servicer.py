@@ -36,7 +36,13 @@ from betrokken.coordinator.fanout import (
     NodeResult,
     fan_out,
 )
-from betrokken.coordinator.ratelimit import RATE_LIMITED, RateLimiter, RefusalCounter, Tally
+from betrokken.coordinator.ratelimit import (
+    RATE_LIMITED,
+    DailyPersons,
+    RateLimiter,
+    RefusalCounter,
+    Tally,
+)
 from betrokken.coordinator.store import AuditStore, Receipt
 from betrokken.coordinator.witnesses import Cosigned, WitnessRounds
 from betrokken.crypto import question as q
@@ -83,6 +89,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         per_minute = network.coordinator.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute)
         self.proof_limiter = RateLimiter(per_minute, what="log-proof")
+        self.persons = DailyPersons()
         self.refusals = refusals or RefusalCounter()
         if flush_every is not None:
             _start_flushing(self, flush_every)
@@ -287,6 +294,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             raise QuestionRefused(
                 f"question {question.answer_id} was asked before: a replay", kind="replay"
             )
+        self.persons.count(requester, question.persons, self.network.daily_quota(requester))
         return question, purpose
 
     # --- replies and records ---------------------------------------------------------------------

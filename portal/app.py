@@ -29,6 +29,7 @@ from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
 from betrokken.portal import i18n, login
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
+from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
 
 log = logging.getLogger("betrokken.portal")
@@ -66,6 +67,15 @@ def role_modules() -> list[RoleModule]:
     return found
 
 
+# Pages that ask about a person: a query string there could only carry what a form POSTs (a
+# BSN), and an address ends up in logs, proxies and browser history, so it is refused unread.
+QUESTION_PAGES = ("/vraag", "/lijst", "/antwoord", "/mijn-vragen")
+
+
+def is_question_page(path: str) -> bool:
+    return any(path == page or path.startswith(page + "/") for page in QUESTION_PAGES)
+
+
 class PortalMiddleware(BaseHTTPMiddleware):
     """Language, session, and the headers every response carries."""
 
@@ -74,6 +84,14 @@ class PortalMiddleware(BaseHTTPMiddleware):
     ) -> Response:
         portal = portal_of(request)
         i18n.set_language(request.cookies.get(LANGUAGE_COOKIE, i18n.DEFAULT_LANGUAGE))
+        if request.url.query and is_question_page(request.url.path):
+            request.state.session = None
+            request.state.expired = False
+            refused = render(request, "error.html", {"kind": "query"}, status=400)
+            for name, value in SECURITY_HEADERS.items():
+                refused.headers.setdefault(name, value)
+            refused.headers["Cache-Control"] = "no-store"
+            return refused
         request.state.session = None
         request.state.expired = False
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -227,8 +245,6 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
         UserStore(
             requester.trail.engine,
             f"betrokken {organisation.name}",
-            max_failed=config.max_failed_logins,
-            lockout=dt.timedelta(minutes=config.lockout_minutes),
         )
         if config.local_accounts
         else None
@@ -247,6 +263,9 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
         users=users,
         ask=requester.ask,
         clock=clock,
+        throttle=LoginThrottle(
+            free=config.max_failed_logins, source_cap=config.lockout_minutes * 60.0
+        ),
     )
     if config.oidc is not None:
         from betrokken.portal.oidc import OidcLogin

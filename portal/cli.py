@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import logging
 import secrets
 import signal
 import sys
@@ -60,6 +61,7 @@ def run_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] | None = N
     # Every line (uvicorn's access log too) through the escaping formatter: a path with a
     # newline in it cannot forge a log line. Paths never hold a BSN (forms are POSTed).
     configure_logging()
+    logging.getLogger("uvicorn.access").addFilter(without_query)
     scheme = "https" if tls else "http"
     click.echo(f"portal of {loaded.node.component.organisation} on {scheme}://{host}:{port}/")
     # uvicorn stops gracefully on SIGTERM/SIGINT and then raises the signal again under the
@@ -80,6 +82,16 @@ def run_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] | None = N
     )
 
 
+def without_query(record: logging.LogRecord) -> bool:
+    """uvicorn's access-log line without the query string: an address may carry what a form
+    should have POSTed (``/vraag?bsn=...``), and P1 holds for every log (the path is kept, the
+    query becomes ``?...``)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+        record.args = (*args[:2], args[2].split("?", 1)[0] + "?...", *args[3:])
+    return True
+
+
 def _stopped(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -90,7 +102,6 @@ def user() -> None:
 
 
 def _store(config_path: Path):  # type: ignore[no-untyped-def]
-    import datetime as dt
 
     from betrokken.audit.trail import open_trail
     from betrokken.config.load import load_portal
@@ -103,8 +114,6 @@ def _store(config_path: Path):  # type: ignore[no-untyped-def]
     store = UserStore(
         trail.engine,
         f"betrokken {org.name}",
-        max_failed=loaded.portal.max_failed_logins,
-        lockout=dt.timedelta(minutes=loaded.portal.lockout_minutes),
     )
     return loaded, trail, store
 

@@ -241,6 +241,18 @@ def _answers(item: Happening, network: Network, own: Organisation) -> tuple[Answ
     return ()
 
 
+def _asker(network: Network, organisation: str, on_behalf_of: str) -> str:
+    """Who asked, and for whom when it asked for a partner (the aanmelder)."""
+    if not organisation:
+        return "-"
+    who = _organisation(network, organisation)
+    if on_behalf_of and on_behalf_of != organisation:
+        who += ", " + _("on behalf of %(organisation)s") % {
+            "organisation": _organisation(network, on_behalf_of)
+        }
+    return who
+
+
 def build_letter(
     records: Sequence[tuple[int, AuditEntry]],
     keys: PersonKeys,
@@ -266,7 +278,7 @@ def build_letter(
             continue
         line = LookupLine(
             when=when,
-            organisation=_organisation(network, item.organisation) if item.organisation else "-",
+            organisation=_asker(network, item.organisation, item.on_behalf_of),
             role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",

@@ -3,13 +3,16 @@ provider (OpenID Connect). Every login, failed login and logout is a record in t
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from betrokken.audit.record import Event
 from betrokken.portal.auth import PortalSession, PortalUser, checked_form, session_of
-from betrokken.portal.i18n import _, local_time
+from betrokken.portal.i18n import _
+from betrokken.portal.users import USERNAME
 from betrokken.portal.web import client_address, portal_of, render
 
 
@@ -75,8 +78,25 @@ async def login_submit(request: Request) -> Response:
     code = str(form.get("code", ""))
     from starlette.concurrency import run_in_threadpool
 
-    outcome = await run_in_threadpool(portal.users.login, username, password, code, portal.clock())
+    source, now = client_address(request), portal.clock()
+    wait = portal.throttle.wait(source, username, now.timestamp())
+    if wait > 0:  # not checked at all: the same page whether the account exists or not
+        known = portal.users.get(username) is not None if USERNAME.fullmatch(username) else False
+        portal.record(
+            Event.LOGIN_FAILED,
+            username if known else "",
+            reason="throttled",
+            access_point=source,
+            details={"method": "local"} | ({} if known else {"account": "unknown"}),
+        )
+        error = _(
+            "Too many failed attempts from here or for this user name. Wait {seconds} seconds, "
+            "then try again."
+        ).format(seconds=max(1, math.ceil(wait)))
+        return _login_failed(request, username, error, status=429)
+    outcome = await run_in_threadpool(portal.users.login, username, password, code, now)
     if outcome.account is not None:
+        portal.throttle.succeeded(source, username)
         account = outcome.account
         user = PortalUser(
             name=account.username,
@@ -87,34 +107,30 @@ async def login_submit(request: Request) -> Response:
             method="local",
         )
         return start_session(request, user, "local")
+    portal.throttle.failed(source, username, now.timestamp())
     portal.record(
         Event.LOGIN_FAILED,
         username if outcome.known else "",
         reason=outcome.reason,
-        access_point=client_address(request),
+        access_point=source,
         details={"method": "local"} | ({} if outcome.known else {"account": "unknown"}),
     )
-    if outcome.reason == "locked" and outcome.locked_until is not None:
-        error = _(
-            "This account is locked after too many failed attempts. Try again after {time}, "
-            "or ask your administrator to unlock it."
-        ).format(time=local_time(outcome.locked_until))
-    else:
-        error = _(
-            "The user name, password or code is not correct (or the account is disabled). "
-            "Check them and try again."
-        )
+    # One page for every failure (unknown account, disabled, wrong password, wrong code): it
+    # repeats the name as typed, whether or not such an account exists.
+    error = _(
+        "The user name, password or code is not correct (or the account is disabled). "
+        "Check them and try again."
+    )
+    return _login_failed(request, username, error)
+
+
+def _login_failed(request: Request, username: str, error: str, status: int = 400) -> Response:
+    portal = portal_of(request)
     return render(
         request,
         "login.html",
-        {
-            "notice": "",
-            "local": True,
-            "oidc": portal.oidc,
-            "error": error,
-            "username": username if outcome.known else "",
-        },
-        status=400,
+        {"notice": "", "local": True, "oidc": portal.oidc, "error": error, "username": username},
+        status=status,
     )
 
 

@@ -97,7 +97,13 @@ def _case(text: str) -> str:
 
 
 async def _ask(
-    request: Request, user: PortalUser, persons: Sequence[Person], purpose: str
+    request: Request,
+    user: PortalUser,
+    persons: Sequence[Person],
+    purpose: str,
+    namens: str = "",
+    *,
+    gezin: bool = False,
 ) -> list[QueryResult]:
     """Ask through the organisation's requester, in questions of at most the network's size."""
     portal = portal_of(request)
@@ -108,7 +114,14 @@ async def _ask(
 
         def ask(batch: list[Person] = batch) -> QueryResult:
             with portal.lock:
-                result: QueryResult = portal.ask(batch, purpose=purpose, user=user.name, role=ROLE)
+                result: QueryResult = portal.ask(
+                    batch,
+                    purpose=purpose,
+                    user=user.name,
+                    role=ROLE,
+                    on_behalf_of=namens or None,
+                    gezin=gezin,
+                )
                 return result
 
         try:
@@ -133,10 +146,21 @@ def _refusal_text(exc: PolicyRefusal, purpose: str) -> str:
             "The network does not allow your organisation (or your role) to ask with the "
             "purpose '{purpose}'. Nothing was asked."
         ).format(purpose=purpose)
+    if isinstance(exc, QuotaExceeded) and exc.message.startswith("user '"):
+        return _(
+            "You have asked about as many persons today as the network allows one user. "
+            "Nothing was asked; try again tomorrow."
+        )
     if isinstance(exc, QuotaExceeded):
         return _(
             "Your organisation has asked about as many persons today as the network allows. "
             "Nothing was asked; try again tomorrow or ask your administrator."
+        )
+    if "case reference" in exc.message:
+        return _(
+            "One case number may not be used for this many persons: a question is asked for a "
+            "case you work on, and several persons share a case only as one household. Give "
+            "each person the case number they belong to. Nothing was asked."
         )
     if isinstance(exc, RateLimited):
         return _("Too many questions in a short time. Wait a minute and ask again.")
@@ -225,7 +249,16 @@ async def ask_page(request: Request) -> Response:
 
 def _form_context(request: Request, user: PortalUser, **values: str) -> dict[str, Any]:
     portal = portal_of(request)
-    return {"purposes": portal.purposes_for(user, ROLE), "values": values}
+    purposes = portal.purposes_for(user, ROLE)
+    listed = {a.organisation for p in purposes for a in p.on_behalf_of}
+    aanmelders = [o for o in portal.network.organisations if o.id in listed]
+    return {
+        "purposes": purposes,
+        "values": values,
+        "aanmelders": aanmelders,
+        "acts_for_others": portal.organisation.acts_for_others,
+        "persons_per_case": portal.network.user_limits.persons_per_case,
+    }
 
 
 async def ask_submit(request: Request) -> Response:
@@ -234,7 +267,8 @@ async def ask_submit(request: Request) -> Response:
     form = await checked_form(request)
     doel = str(form.get("doel", ""))
     zaak = str(form.get("zaak", ""))
-    context = _form_context(request, user, doel=doel, zaak=zaak)
+    namens = str(form.get("namens", ""))[:64]
+    context = _form_context(request, user, doel=doel, zaak=zaak, namens=namens)
     try:
         purpose = _purpose(portal, user, doel)
         case = _case(zaak)
@@ -248,7 +282,7 @@ async def ask_submit(request: Request) -> Response:
                 ),
                 "bsn",
             ) from None
-        results = await _ask(request, user, [Person(bsn, case)], purpose)
+        results = await _ask(request, user, [Person(bsn, case)], purpose, namens)
     except (FormProblem, PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/vraag", context, exc)
     result = results[0]
@@ -280,7 +314,9 @@ async def list_submit(request: Request) -> Response:
     form = await checked_form(request)
     doel = str(form.get("doel", ""))
     default_case = " ".join(str(form.get("zaak", "")).split())
-    context = _form_context(request, user, doel=doel, zaak=default_case)
+    namens = str(form.get("namens", ""))[:64]
+    gezin = "ja" if form.get("gezin") == "ja" else ""
+    context = _form_context(request, user, doel=doel, zaak=default_case, namens=namens, gezin=gezin)
     upload = form.get("bestand")
     try:
         purpose = _purpose(portal, user, doel)
@@ -299,7 +335,7 @@ async def list_submit(request: Request) -> Response:
                 _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
                 "bestand",
             )
-        results = await _ask(request, user, persons, purpose)
+        results = await _ask(request, user, persons, purpose, namens, gezin=bool(gezin))
     except (FormProblem, PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/lijst", context, exc)
     views = [

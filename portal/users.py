@@ -135,14 +135,9 @@ class UserStore:
         self,
         engine: Engine,
         issuer: str,
-        *,
-        max_failed: int = 5,
-        lockout: dt.timedelta = dt.timedelta(minutes=15),
     ) -> None:
         self.engine = engine
         self.issuer = issuer  # shown in the authenticator app
-        self.max_failed = max_failed
-        self.lockout = lockout
 
     # --- administration (``betrokken portal user``) ----------------------------------------
     def add(
@@ -252,18 +247,19 @@ class UserStore:
     def login(
         self, username: str, password: str, code: str, now: dt.datetime | None = None
     ) -> LoginOutcome:
-        """Check password and TOTP code; count failures and lock the account after too many."""
+        """Check password and TOTP code; count failures (the throttle, not a lock, slows
+        guessing: portal/throttle.py)."""
         now = now or utcnow()
         with Session(self.engine) as session, session.begin():
             row = session.get(PortalUserRow, username) if USERNAME.fullmatch(username) else None
             if row is None:
                 _verify(_DUMMY_HASH, password)  # the same work as for an existing account
                 return LoginOutcome(None, "unknown")
-            locked = _aware(row.locked_until)
+            # No lock: a lock is something an outsider can hold (portal/throttle.py slows
+            # guessing instead). A disabled account does the same work as any other.
             if row.disabled:
+                _verify(_DUMMY_HASH, password)
                 return LoginOutcome(None, "disabled", known=True)
-            if locked is not None and locked > now:
-                return LoginOutcome(None, "locked", locked, known=True)
             if not _verify(row.password_hash, password):
                 return self._failed(row, "password", now)
             step = _totp_step(row.totp_secret, code.strip().replace(" ", ""), now)
@@ -277,11 +273,7 @@ class UserStore:
             return LoginOutcome(_account(row), known=True)
 
     def _failed(self, row: PortalUserRow, reason: str, now: dt.datetime) -> LoginOutcome:
-        row.failed_logins += 1
-        if row.failed_logins >= self.max_failed:
-            row.locked_until = now + self.lockout
-            row.failed_logins = 0
-            return LoginOutcome(None, "locked", row.locked_until, known=True)
+        row.failed_logins += 1  # counted for the account list; the delay is the throttle's
         return LoginOutcome(None, reason, known=True)
 
 

@@ -28,6 +28,7 @@ from betrokken.config.load import LoadedPortal
 from betrokken.config.schema import Network, Organisation, Purpose
 from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, Sessions, session_of
+from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
 
 log = logging.getLogger("betrokken.portal")
@@ -70,6 +71,7 @@ class Portal:
     users: UserStore | None
     ask: Callable[..., Any]  # Requester.ask of the organisation (the CLI's code path)
     oidc: Any = None  # betrokken.portal.oidc.OidcLogin when configured
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     modules: list[RoleModule] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # The portal's clock: what logins (the TOTP step, a lock-out) and sessions (idle, maximum)
@@ -113,7 +115,7 @@ class Portal:
         for purpose in self.network.purposes:
             if self.organisation.id not in purpose.allowed_organisations:
                 continue
-            if purpose.allowed_roles and role not in purpose.allowed_roles:
+            if role not in purpose.allowed_roles:
                 continue
             if user.purposes and purpose.id not in user.purposes:
                 continue

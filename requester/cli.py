@@ -166,6 +166,7 @@ def _query(
     on_behalf_of: str | None = None,
     gezin: bool = False,
 ) -> None:
+    from betrokken import rules
     from betrokken.config.load import load_node
     from betrokken.requester.client import Requester
     from betrokken.requester.view import render_text, to_json
@@ -194,6 +195,9 @@ def _query(
         assert list_file is not None
         persons = _read_list(list_file, case, network.coordinator.max_batch)
     user = user or getpass.getuser()
+    # The command line asks only as a service account the network file names; people ask
+    # through the portal, which knows who they are.
+    rules.check_service_account(network, loaded.component.organisation, user, role)
     with Requester.from_config(loaded) as requester:
         result = requester.ask(
             persons,

@@ -21,6 +21,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import grpc
 from sqlalchemy import Connection
@@ -30,7 +31,7 @@ from betrokken import rules
 from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import AuditLog
-from betrokken.audit.record import AuditEntry
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import (
     Accepted,
     WitnessStore,
@@ -63,6 +64,7 @@ from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 OrganisationResult = rules.OrganisationResult
 
 
@@ -397,6 +399,28 @@ class Requester:
             self.network, self.org.id, ask.purpose, ask.role, ask.on_behalf_of
         )
         rules.check_watch_days(purpose, ask.watch_days)
+        cases = [p.case for p in persons]
+        rules.check_case_references(self.network, self.org.id, ask.kind, cases)
+        asked, per_case = self._asked_today(ask.user)
+        rules.check_user_limits(self.network, ask.user, asked, per_case, cases)
+
+    def _asked_today(self, user: str) -> tuple[int, dict[str, int]]:
+        """Persons ``user`` asked about since midnight (Europe/Amsterdam), and the distinct
+        persons per case reference, from this organisation's own trail (refused questions, which
+        reached no one, are not counted)."""
+        midnight = dt.datetime.now(AMSTERDAM).replace(hour=0, minute=0, second=0, microsecond=0)
+        asked = 0
+        per_case: dict[str, set[str]] = {}
+        for record in self.trail.records(
+            since=midnight.astimezone(dt.UTC), organisation=self.org.id, event=Event.OWN_QUERY
+        ):
+            entry = record.entry
+            if entry is None or entry.user != user or "message" in entry.details:
+                continue
+            asked += int(entry.details.get("persons", "0") or 0)
+            for subject in entry.subjects:
+                per_case.setdefault(subject.case, set()).add(subject.pseudonym)
+        return asked, {case: len(people) for case, people in per_case.items()}
 
     def _prepare(self, persons: Sequence[Person], ask: _Asking) -> Prepared:
         keys = rules.question_keys(self.network, ask.purpose, self.org.id)

@@ -182,7 +182,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> DevNetwork:
     """A development network (not running) shared by in-process tests."""
     return init_network(
         tmp_path_factory.mktemp("devnet"),
-        ["zvh-test", "politie-test", "gemeente-test", "ggz-test"],
+        ["zvh-test", "politie-test", "gemeente-test", "ggz-test", "veilig-thuis-test"],
         name="test-network",
     )
 

@@ -186,6 +186,9 @@ GOOD_ELEMENT = oprf.blind(PERSON.encode())[1]
             "PERMISSION_DENIED",
             "ggz",
         ),
+        # Closed roles: a role the purpose does not list gets no pseudonym, whatever it signs.
+        ([GOOD_ELEMENT], [ASKER], pb.QUESTION, "PERMISSION_DENIED", "role 'dpo'"),
+        ([GOOD_ELEMENT], [ASKER], pb.QUESTION, "PERMISSION_DENIED", "role '<b>anyone</b>'"),
     ],
 )
 def test_keyservice_refuses_bad_requests(
@@ -199,8 +202,9 @@ def test_keyservice_refuses_bad_requests(
     use, purpose = use if isinstance(use, tuple) else (use, "zvh-triage")
     if (code, words) == ("PERMISSION_DENIED", "purpose ''"):
         purpose = ""
+    role = words.split("'")[1] if words.startswith("role '") else "regisseur"
     request = pb.EvaluateRequest(
-        blinded_elements=elements, organisations=organisations, use=use, purpose=purpose
+        blinded_elements=elements, organisations=organisations, use=use, purpose=purpose, role=role
     )
     error = _call(services, "keyservice", ASKER, pb_grpc.KeyServiceStub, "Evaluate", request)
     assert error.code() == getattr(grpc.StatusCode, code)
@@ -317,7 +321,9 @@ def test_client_detects_a_key_service_with_another_seed(services: Services, tmp_
             Pseudonymiser(network, services.tls(ASKER), ASKER) as client,
             pytest.raises(VerificationError),
         ):
-            client.pseudonymise_under([parse_bsn(PERSON)], [NODE], purpose="zvh-triage")
+            client.pseudonymise_under(
+                [parse_bsn(PERSON)], [NODE], purpose="zvh-triage", role="regisseur"
+            )
     finally:
         server.stop(0)
 
@@ -534,3 +540,36 @@ def test_a_node_started_with_another_organisations_certificate_refuses_to_start(
     assert done.returncode in (5, 6), done.stderr
     assert f"{ASKER}.crt" in done.stderr and f"urn:betrokken:org:{NODE}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_coordinator_counts_every_persons_question_also_with_pseudonyms_held_before(
+    services: Services, tmp_path: Path
+) -> None:
+    """The attacker's move: obtain pseudonyms once (the key service counts them then) and ask
+    about the same persons again and again without the key service. The coordinator counts the
+    persons of every question against the organisation's daily quota, so re-use is counted."""
+    quotas = {ASKER: 3}
+    network = services.network.model_copy(
+        update={"keyservice": services.network.keyservice.model_copy(update={"quotas": quotas})}
+    )
+    address = f"127.0.0.1:{_free_port()}"
+    server = make_server(address, services.keys.tls("coordinator"))
+    log_key = services.keys.log_key()
+    store = AuditStore(f"sqlite:///{tmp_path / 'c.db'}", log_key, log_key.name)
+    pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(network, store, {}), server)
+    server.start()
+    try:
+        two = [(PERSON, "C-1"), ("999990019", "C-2")]
+        with channel(address, services.tls(ASKER), network.coordinator.tls_name) as ch:
+            stub = pb_grpc.CoordinatorStub(ch)
+            first = stub.Query(_query(services, _prepare(services, persons=two)), timeout=10)
+            assert first.receipt.record  # recorded and forwarded (its node is not reachable)
+            with pytest.raises(grpc.RpcError) as again:  # the same two pseudonyms, asked again
+                stub.Query(_query(services, _prepare(services, persons=two)), timeout=10)
+            assert again.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "daily quota of 3" in (again.value.details() or "")
+            one = stub.Query(_query(services, _prepare(services, persons=two[:1])), timeout=10)
+            assert one.receipt.record  # the quota is persons, not questions: 2 + 1 = 3
+    finally:
+        server.stop(0)
+        store.engine.dispose()

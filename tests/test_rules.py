@@ -15,8 +15,11 @@ from betrokken.crypto import question as q
 from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
 
 # The test network (tests/conftest.py): zvh-test asks zvh-triage, politie-test asks zsm-context,
-# gemeente-test asks wijkteam-coordination; ggz-test defers for zsm-context and discloses only its
-# domain for zvh-triage.
+# gemeente-test asks wijkteam-coordination; every purpose admits the role "regisseur" only;
+# zvh-triage may be asked on behalf of politie-test or gemeente-test. ggz-test (beroepsgeheim)
+# defers for zsm-context and, with veilig-thuis-test, discloses only the domain zorg elsewhere.
+
+ZORG, VT = "ggz-test", "veilig-thuis-test"
 
 
 @pytest.mark.parametrize(
@@ -24,7 +27,16 @@ from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
     [
         ("zvh-test", "zvh-triage", "regisseur", "zvh-test", None),
         ("zvh-test", "zvh-triage", "regisseur", "politie-test", None),  # for the aanmelder
-        ("politie-test", "zsm-context", "", "politie-test", None),
+        ("zvh-test", "zvh-triage", "regisseur", "gemeente-test", None),
+        ("politie-test", "zsm-context", "regisseur", "politie-test", None),
+        # Closed roles: only what the purpose lists, whatever the requester signs.
+        ("politie-test", "zsm-context", "", "politie-test", PurposeNotAllowed),
+        ("zvh-test", "zvh-triage", "dpo", "zvh-test", PurposeNotAllowed),
+        ("zvh-test", "zvh-triage", "fg", "zvh-test", PurposeNotAllowed),  # a role, not allowed
+        ("zvh-test", "zvh-triage", "<b>anyone</b>", "zvh-test", PurposeNotAllowed),
+        # An aanmelder the purpose does not list, though the network knows it.
+        ("zvh-test", "zvh-triage", "regisseur", "ggz-test", PurposeNotAllowed),
+        ("politie-test", "zsm-context", "regisseur", "zvh-test", PurposeNotAllowed),
         ("zvh-test", "zvh-triage", "regisseur", "stranger", PurposeNotAllowed),
         ("zvh-test", "zsm-context", "regisseur", "zvh-test", PurposeNotAllowed),
         ("ggz-test", "zvh-triage", "regisseur", "ggz-test", PurposeNotAllowed),
@@ -48,8 +60,8 @@ def test_who_may_ask_what_on_whose_behalf(
     ("requester", "purpose", "keys"),
     [
         # The asker's own key and the keys of the nodes the purpose asks; never a none/defer node.
-        ("zvh-test", "zvh-triage", ["zvh-test", "politie-test", "gemeente-test", "ggz-test"]),
-        ("politie-test", "zsm-context", ["politie-test", "zvh-test", "gemeente-test"]),
+        ("zvh-test", "zvh-triage", ["zvh-test", "politie-test", "gemeente-test", ZORG, VT]),
+        ("politie-test", "zsm-context", ["politie-test", "zvh-test", "gemeente-test", VT]),
     ],
 )
 def test_the_keys_a_question_is_evaluated_under(
@@ -84,9 +96,9 @@ def test_a_purpose_with_roles_admits_only_those_roles(network: Network) -> None:
     ("requester", "purpose", "asked", "by_policy"),
     [
         # Every other node that looks something up gets an envelope; none/defer nodes get nothing.
-        ("zvh-test", "zvh-triage", {"politie-test", "gemeente-test", "ggz-test"}, set()),
-        ("politie-test", "zsm-context", {"zvh-test", "gemeente-test"}, {"ggz-test"}),
-        ("gemeente-test", "wijkteam-coordination", {"zvh-test", "politie-test", "ggz-test"}, set()),
+        ("zvh-test", "zvh-triage", {"politie-test", "gemeente-test", ZORG, VT}, set()),
+        ("politie-test", "zsm-context", {"zvh-test", "gemeente-test", VT}, {ZORG}),
+        ("gemeente-test", "wijkteam-coordination", {"zvh-test", "politie-test", ZORG, VT}, set()),
     ],
 )
 def test_which_nodes_are_asked_and_which_answer_by_policy(
@@ -209,12 +221,12 @@ def test_domain_only_nodes_share_a_label_and_everyone_else_has_their_own(
     ggz = network.organisation("ggz-test")
     assert ggz is not None
     assert rules.reply_label(network, ggz, "zvh-triage") == "domain:zorg"
-    assert rules.reply_label(network, ggz, "wijkteam-coordination") == "ggz-test"
+    assert rules.reply_label(network, ggz, "wijkteam-coordination") == "domain:zorg"
     groups = rules.reply_groups(network, "zvh-triage", "zvh-test")
     assert groups == {
         "politie-test": ["politie-test"],
         "gemeente-test": ["gemeente-test"],
-        "domain:zorg": ["ggz-test"],
+        "domain:zorg": [ZORG, VT],  # two members: the label names neither
     }
 
 
@@ -349,3 +361,161 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
     # A record that tells the nodes more than the question (which nodes were asked) is refused.
     leaky = replace(entry, details={**entry.details, "asked": "politie-test,ggz-test"})
     assert rules.record_problems(leaky, question, note, network) == ["nothing else"]
+
+
+# --- a lawful network file (closed unless configured) ----------------------------------------
+def _purpose(network: Network, purpose_id: str, **changes: object) -> Network:
+    purposes = [p.model_copy(update=changes) if p.id == purpose_id else p for p in network.purposes]
+    return network.model_copy(update={"purposes": purposes})
+
+
+def _policy(network: Network, org: str, purpose: str, **changes: object) -> Network:
+    policies = [
+        p.model_copy(update=changes) if (p.organisation, p.purpose) == (org, purpose) else p
+        for p in network.policies
+    ]
+    return network.model_copy(update={"policies": policies})
+
+
+def _org(network: Network, org_id: str, **changes: object) -> Network:
+    orgs = [o.model_copy(update=changes) if o.id == org_id else o for o in network.organisations]
+    return network.model_copy(update={"organisations": orgs})
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        # Closed roles: a purpose without roles, or with a role outside the closed list.
+        (lambda n: _purpose(n, "zsm-context", allowed_roles=[]), "noemt geen rollen"),
+        (lambda n: _purpose(n, "zsm-context", allowed_roles=["dpo"]), "gesloten lijst"),
+        # k-anonymous domains: the second zorg member names itself, so the GGZ is alone.
+        (
+            lambda n: _policy(n, VT, "zvh-triage", level=DisclosureLevel.ORGANISATION),
+            "minstens twee leden",
+        ),
+        # Professional secrecy: the GGZ naming itself, even with a providing basis.
+        (
+            lambda n: _policy(n, ZORG, "zsm-context", level=DisclosureLevel.ORGANISATION),
+            "beroepsgeheim",
+        ),
+        # A providing basis for every level but none; the default is none.
+        (lambda n: _policy(n, "politie-test", "zvh-triage", providing_basis=""), "grondslag"),
+        (
+            lambda n: _org(
+                n.model_copy(
+                    update={"policies": [p for p in n.policies if p.organisation != "politie-test"]}
+                ),
+                "politie-test",
+                default_disclosure=DisclosureLevel.ORGANISATION,
+            ),
+            "verstrekkingsgrondslag",
+        ),
+        # The ZVH has no basis of its own: a purpose it asks must list aanmelders.
+        (
+            lambda n: _purpose(
+                _org(n, "zvh-test", acts_for_others=True), "zvh-triage", on_behalf_of=[]
+            ),
+            "namens een aanmelder",
+        ),
+    ],
+)
+def test_a_network_file_that_breaks_a_rule_is_refused_naming_the_rule(
+    network: Network, change: object, rule: str
+) -> None:
+    from betrokken.errors import UnlawfulConfiguration
+
+    assert rules.network_problems(network) == []  # the development network is lawful
+    broken = change(network)  # type: ignore[operator]
+    problems = rules.network_problems(broken)
+    assert any(rule in problem for problem in problems), problems
+    assert all(problem.startswith("Regel: ") and "/ Rule: " in problem for problem in problems)
+    with pytest.raises(UnlawfulConfiguration) as info:
+        rules.check_lawful(broken)
+    assert info.value.exit_code == 9
+
+
+def test_without_a_policy_an_organisation_discloses_nothing(network: Network) -> None:
+    bare = network.model_copy(update={"policies": []})
+    assert all(rules.level(bare, o.id, "zvh-triage") is DisclosureLevel.NONE for o in bare.nodes())
+    assert rules.nodes_to_ask(bare, "zvh-triage", "zvh-test") == []
+    assert rules.network_problems(bare) == []  # closed is lawful
+
+
+def test_an_organisation_that_acts_for_others_must_name_its_aanmelder(network: Network) -> None:
+    zvh_for_others = _org(network, "zvh-test", acts_for_others=True)
+    with pytest.raises(PurposeNotAllowed) as info:
+        rules.check_may_ask(zvh_for_others, "zvh-test", "zvh-triage", "regisseur", "zvh-test")
+    assert "politie-test" in (info.value.hint or "")
+    rules.check_may_ask(zvh_for_others, "zvh-test", "zvh-triage", "regisseur", "politie-test")
+    assert rules.aanmelder_basis(network, "zvh-triage", "politie-test").startswith("artikel 20")
+    assert rules.aanmelder_basis(network, "zvh-triage", "ggz-test") == ""
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kind", "cases", "refusal"),
+    [
+        ("", q.Kind.PERSON, ["C-1"], None),
+        ("", q.Kind.LIST, ["C-1", "C-2", "C-3"], None),
+        # One case for several persons in a list: only as a household.
+        ("", q.Kind.LIST, ["ALGEMEEN", "ALGEMEEN"], "PolicyRefusal"),
+        ("", q.Kind.GEZIN, ["G-1"] * 8, None),
+        ("", q.Kind.GEZIN, ["G-1"] * 9, "PolicyRefusal"),  # more than persons_per_case
+        ("", q.Kind.GEZIN, ["G-1"] * 250 + ["G-2"], "BadInput"),  # a household is one case
+        ("", q.Kind.GEZIN, ["G-1"] * 251, "PolicyRefusal"),  # the fishing list of the review
+        # The organisation's own pattern for case references.
+        (r"ZVH-\d{4}-\d{3,6}", q.Kind.PERSON, ["ZVH-2026-0042"], None),
+        (r"ZVH-\d{4}-\d{3,6}", q.Kind.PERSON, ["X-0"], "BadInput"),
+        (r"ZVH-\d{4}-\d{3,6}", q.Kind.LIST, ["ZVH-2026-001", "ALGEMEEN"], "BadInput"),
+    ],
+)
+def test_case_references_mean_a_case(
+    network: Network, pattern: str, kind: q.Kind, cases: list[str], refusal: str | None
+) -> None:
+    net = _org(network, "zvh-test", case_pattern=pattern)
+    if refusal is None:
+        rules.check_case_references(net, "zvh-test", kind, cases)
+        return
+    with pytest.raises(Exception) as info:
+        rules.check_case_references(net, "zvh-test", kind, cases)
+    assert refusal in [cls.__name__ for cls in type(info.value).__mro__]
+
+
+@pytest.mark.parametrize(
+    ("asked_today", "cases_today", "cases", "refusal"),
+    [
+        (0, {}, ["C-1"], None),
+        (199, {}, ["C-1"], None),  # the development network: 5,000 a day (test: see below)
+        (4_999, {}, ["C-1", "C-2"], "QuotaExceeded"),  # the user's daily persons
+        (0, {"C-1": 7}, ["C-1"], None),
+        (0, {"C-1": 8}, ["C-1"], "PolicyRefusal"),  # a ninth person under one case today
+        (0, {"C-1": 8}, ["C-2"], None),
+    ],
+)
+def test_bounds_per_user_and_per_case(
+    network: Network,
+    asked_today: int,
+    cases_today: dict[str, int],
+    cases: list[str],
+    refusal: str | None,
+) -> None:
+    assert network.user_limits.daily_persons == 5_000
+    if refusal is None:
+        rules.check_user_limits(network, "r.jansen", asked_today, cases_today, cases)
+        return
+    with pytest.raises(Exception) as info:
+        rules.check_user_limits(network, "r.jansen", asked_today, cases_today, cases)
+    assert type(info.value).__name__ == refusal and info.value.exit_code == 4  # type: ignore[attr-defined]
+
+
+def test_the_command_line_asks_only_as_a_service_account_of_the_network_file(
+    network: Network,
+) -> None:
+    rules.check_service_account(network, "zvh-test", "tester", "regisseur")
+    for organisation, user, role in [
+        ("zvh-test", "r.jansen", "regisseur"),  # a person: asks through the portal
+        ("zvh-test", "tester", "dpo"),  # the account, in another role
+        ("ggz-test", "tester", "regisseur"),  # an organisation that asks no purpose
+    ]:
+        with pytest.raises(PurposeNotAllowed) as info:
+            rules.check_service_account(network, organisation, user, role)
+        assert "service account" in info.value.message

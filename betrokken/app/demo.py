@@ -1,4 +1,4 @@
-"""``betrokken demo``: a five-organisation network on loopback, filled and asked.
+"""``betrokken demo``: a six-organisation network on loopback, filled and asked.
 
 Every service is a real process with mutual TLS. The case-system exports (which do hold BSNs, as
 a partner's own system does) are written to a separate temporary folder and deleted right after
@@ -25,7 +25,8 @@ POLITIE = "politie-nh"
 RECLASSERING = "reclassering"
 GEMEENTE = "gemeente-haarlem"
 GGZ = "ggz-kennemerland"
-ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ)
+VEILIG_THUIS = "veilig-thuis-kennemerland"  # the second zorg member: a domain answer hides who
+ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ, VEILIG_THUIS)
 
 Out = Callable[[str], None]
 
@@ -245,13 +246,23 @@ def run_demo(
     """Run the whole demo; True when every step behaved as expected."""
     directory = directory or Path(tempfile.mkdtemp(prefix="betrokken-demo-"))
     out(f"== Building a development network of {len(ORGS)} organisations in {directory}")
-    net: DevNetwork = init_network(directory, ORGS, base_port=base_port, name="demo-kennemerland")
+    net: DevNetwork = init_network(
+        directory,
+        ORGS,
+        base_port=base_port,
+        name="demo-kennemerland",
+        service_users=("r.jansen", "zsm.officier"),
+        acts_for_others=(ZVH,),  # the ZVH asks for the partner that brought the case in
+    )
     rng = random.Random(20261123)
     truth, named = synthetic_population(rng, ORGS, per_node)
     ok = True
     cluster = Cluster(net)
     try:
-        out("== Starting the key service, 5 nodes and the coordinator (mutual TLS on loopback)")
+        out(
+            f"== Starting the key service, {len(ORGS)} nodes and the coordinator "
+            "(mutual TLS on loopback)"
+        )
         cluster.start()
         for name, process in cluster.processes.items():
             out(f"   {name:<26} pid {process.pid}")
@@ -280,10 +291,12 @@ def run_demo(
         def ask(config: str, bsn: str, purpose: str, case: str, user: str, expect: int) -> bool:
             args = ["query", "--config", config, "--bsn", "-", "--purpose", purpose]
             args += ["--case", case, "--user", user]
+            if config == zvh:  # the ZVH has no basis of its own: it asks for the aanmelder
+                args += ["--on-behalf-of", POLITIE]
             what = {0: "complete answer", 2: "bad input", 3: "partial answer", 4: "refused"}
             return _run(out, args, expect, what[expect], bsn=bsn, seen=seen) == expect
 
-        out("\n== 1. A person known at several organisations (ZVH triage)")
+        out("\n== 1. A person known at several organisations (ZVH triage, for the politie)")
         out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
         out("\n== 2. A person known nowhere")
@@ -308,7 +321,7 @@ def run_demo(
                 f"{one.digits},ZVH-2026-0152\n"
             )
             args = ["query", "--config", zvh, "--file", str(morning)]
-            args += ["--purpose", "zvh-triage", "--user", "r.jansen"]
+            args += ["--purpose", "zvh-triage", "--user", "r.jansen", "--on-behalf-of", GEMEENTE]
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)

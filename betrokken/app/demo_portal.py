@@ -78,7 +78,13 @@ def ask_through_portal(url: str, account: DemoAccount, bsn: Bsn, case: str) -> s
         form = client.get("/vraag")
         page = client.post(
             "/vraag",
-            data={"csrf": _csrf(form), "bsn": bsn.digits, "doel": "zvh-triage", "zaak": case},
+            data={
+                "csrf": _csrf(form),
+                "bsn": bsn.digits,
+                "doel": "zvh-triage",
+                "zaak": case,
+                "namens": "gemeente-haarlem",  # the ZVH asks for the partner that brought it in
+            },
         )
         text = html.unescape(re.sub(r"<[^>]+>", " ", page.text))
         client.post("/uitloggen", data={"csrf": _csrf(page)})

@@ -36,6 +36,7 @@ from betrokken.identity.certs import fingerprint_pem
 from betrokken.identity.keyfiles import new_seed, write_envelope_key, write_note_key, write_seed
 from betrokken.identity.names import COORDINATOR_URI, KEYSERVICE_URI, organisation_uri
 from betrokken.identity.pki import Issued, create_ca, issue_certificate, write_issued
+from betrokken.rules import check_lawful
 
 DOMAIN_HINTS = (
     (("zvh", "veiligheidshuis", "ketenhuis"), "zvh", "Zorg- en Veiligheidshuis"),
@@ -63,6 +64,51 @@ def _name(org_id: str) -> str:
 def _contact(org_id: str, number: int) -> str:
     """A development contact point: desk, a (fictitious) phone number and an e-mail address."""
     return f"{_name(org_id)}, coördinatiepunt, 023 555 {number % 10_000:04d}, {org_id}@example.nl"
+
+
+AANMELDER_BASIS = {
+    "veiligheid": "artikel 20 Wet politiegegevens (deelname aan een samenwerkingsverband)",
+    "gemeente": "artikel 5.2.1 Wmo 2015; artikel 7.4.0 Jeugdwet",
+}
+PROVIDING_BASIS = {
+    "zvh": "artikel 6, eerste lid, onder e, AVG (taak van algemeen belang, namens de aanmelder)",
+    "veiligheid": "artikel 20 Wet politiegegevens (verstrekking aan een samenwerkingsverband)",
+    "gemeente": "artikel 5.2.1 Wmo 2015; artikel 7.4.0 Jeugdwet",
+    "zorg": "artikel 5.2.6 Wmo 2015 (verstrekking zonder toestemming door Veilig Thuis)",
+    "wonen": "artikel 6, eerste lid, onder e, AVG",
+    "overig": "artikel 6, eerste lid, onder e, AVG",
+}
+SECRECY_DOMAIN_BASIS = (
+    "artikel 7:457 BW met artikel 9, tweede lid, onder h, AVG: alleen het domein, zonder de "
+    "organisatie te noemen (conflict van plichten per geval)"
+)
+
+
+def _level(org_id: str, purpose: str, domains: dict[str, str], secrecy: list[str]) -> str:
+    """The development network's disclosure: a secrecy-bound organisation defers to a
+    professional for police questions and answers with its domain alone elsewhere, but only when
+    another member of its domain answers the same way (else it defers); that member then answers
+    with the domain too. Everyone else names itself."""
+    zorg = [o for o, d in domains.items() if d == domains[org_id]]
+    pair = any(o in secrecy for o in zorg) and len(zorg) >= 2
+    if org_id in secrecy:
+        if purpose == "zsm-context" or not pair:
+            return "defer"
+        return "domain"
+    if pair and purpose != "zsm-context":
+        return "domain"
+    return "organisation"
+
+
+def _providing_basis(org_id: str, disclosure: str, domains: dict[str, str], secret: bool) -> str:
+    if disclosure == "defer":
+        return (
+            "artikel 7:457 BW: een professional beslist per geval (toestemming, "
+            "conflict van plichten)"
+        )
+    if secret:
+        return SECRECY_DOMAIN_BASIS
+    return PROVIDING_BASIS[domains[org_id]]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -161,6 +207,8 @@ def init_network(
     name: str = "dev-network",
     registration_days: int = 730,
     quota: int = 50_000,
+    service_users: Sequence[str] = ("tester",),
+    acts_for_others: Sequence[str] = (),
 ) -> DevNetwork:
     if not name or not name.isprintable() or len(name.encode("utf-8", "replace")) > 64:
         raise BadInput(
@@ -227,10 +275,10 @@ def init_network(
     envelope_keys = {org: EnvelopeKey.generate() for org in org_ids}
 
     domains = {org: guess_domain(org) for org in org_ids}
+    secrecy = [o for o in org_ids if any(word in o for word in SECRECY_HINTS)]
     askers = [o for o in org_ids if domains[o] == "zvh"] or [org_ids[0]]
     police = [o for o in org_ids if "politie" in o or o.startswith("om")]
     municipal = [o for o in org_ids if domains[o] == "gemeente"]
-    secrecy = [o for o in org_ids if any(word in o for word in SECRECY_HINTS)]
 
     lines = [
         "# betrokken network file: the same at every partner. See docs/operator.md.",
@@ -256,6 +304,15 @@ def init_network(
         f"log_key = {_s(coord_log.verifier())}",
         *_allow_list("the coordinator", coord_cert),
         "",
+        "# the closed list of roles a user may ask in; every purpose names its allowed_roles",
+        "[[roles]]",
+        'id = "regisseur"',
+        'label = "Regisseur (procesregisseur, casusregisseur)"',
+        "",
+        "[[roles]]",
+        'id = "fg"',
+        'label = "Functionaris gegevensbescherming"',
+        "",
         "[retention]",
         f"registration_days = {registration_days}",
         "audit_years = 5",
@@ -271,6 +328,12 @@ def init_network(
             f"domain = {_s(domains[org_id])}",
             f"contact = {_s(_contact(org_id, len(lines)))}",
             f'node_address = "127.0.0.1:{port}"',
+            *(["professional_secrecy = true  # beroepsgeheim"] if org_id in secrecy else []),
+            *(
+                ["acts_for_others = true  # no basis of its own: always names an aanmelder"]
+                if org_id in acts_for_others
+                else []
+            ),
             f"log_key = {_s(node_logs[org_id].verifier())}",
             "# its OPRF public key (from the key service's seed), its question key, and the",
             "# HPKE key questions to its node are sealed to",
@@ -285,7 +348,8 @@ def init_network(
             "zvh-triage",
             "Triage van een casus die bij het Zorg- en Veiligheidshuis is aangemeld: welke "
             "partners zijn al betrokken",
-            "AVG art. 6(1)(e); convenant Zorg- en Veiligheidshuis, art. 5 (triage)",
+            "artikel 6, eerste lid, onder e, AVG: de taak van de aanmelder, namens wie het Zorg- "
+            "en Veiligheidshuis vraagt (on_behalf_of)",
             askers,
         ),
         (
@@ -301,6 +365,8 @@ def init_network(
             municipal,
         ),
     ]
+    defined = [pid for pid, _, _, allowed in purposes if allowed]
+    aanmelders = police + municipal
     for pid, description, basis, allowed in purposes:
         if not allowed:
             continue
@@ -310,20 +376,50 @@ def init_network(
             f"description = {_s(description)}",
             f"legal_basis = {_s(basis)}",
             f"allowed_organisations = {_list(allowed)}",
-            "",
+            "# closed unless configured: only these roles (from [[roles]]) may ask",
+            'allowed_roles = ["regisseur"]',
         ]
-    defined = {pid for pid, _, _, allowed in purposes if allowed}
-    for org_id in secrecy:
-        # Professional secrecy (beroepsgeheim): defer for police questions, domain for triage.
-        for pid, level in (("zsm-context", "defer"), ("zvh-triage", "domain")):
-            if pid in defined:
-                lines += [
-                    "[[policies]]",
-                    f"organisation = {_s(org_id)}",
-                    f"purpose = {_s(pid)}",
-                    f"level = {_s(level)}",
-                    "",
-                ]
+        if pid == "zvh-triage":
+            lines += [
+                "# the partners a question may be asked for (the aanmelder), each with its basis"
+            ]
+            lines += ["on_behalf_of = ["]
+            lines += [
+                f"  {{ organisation = {_s(a)}, legal_basis = {_s(AANMELDER_BASIS[domains[a]])} }},"
+                for a in aanmelders
+            ]
+            lines += ["]"]
+        lines.append("")
+    for pid in defined:
+        for org_id in org_ids:
+            disclosure = _level(org_id, pid, domains, secrecy)
+            lines += [
+                "[[policies]]",
+                f"organisation = {_s(org_id)}",
+                f"purpose = {_s(pid)}",
+                f"level = {_s(disclosure)}",
+            ]
+            if disclosure != "none":
+                basis = _providing_basis(org_id, disclosure, domains, org_id in secrecy)
+                lines.append(f"providing_basis = {_s(basis)}")
+            lines.append("")
+    # The only --user/--role the command line may ask as (people ask through the portal).
+    for org_id in dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed):
+        for service_user in service_users:
+            lines += [
+                "[[service_accounts]]",
+                f"organisation = {_s(org_id)}",
+                f"user = {_s(service_user)}",
+                'role = "regisseur"',
+                "",
+            ]
+    lines += [
+        "# bounds per user: persons a day, and persons one case reference may hold (a household)",
+        "[user_limits]",
+        f"daily_persons = {max(quota // 10, 200)}",
+        "persons_per_case = 8",
+        "",
+    ]
     network_file = directory / "network.toml"
     network_file.write_text("\n".join(lines))
 
@@ -393,7 +489,7 @@ def init_network(
         )
         node_configs[org_id] = path
         portal_configs[org_id] = write_portal_config(node_dir, portal_ports[org_id])
-    load_network(network_file)  # what we wrote must validate
+    check_lawful(load_network(network_file), str(network_file))  # what we wrote must hold
     return DevNetwork(
         directory, network_file, ks_config, coord_config, node_configs, portal_configs
     )

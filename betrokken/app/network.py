@@ -56,7 +56,6 @@ def network_check(network_file: Path) -> None:
     the HPKE key of its node) and warns where a domain-only answer would still name an organisation.
     """
     from betrokken.config.load import load_network
-    from betrokken.config.schema import DisclosureLevel
     from betrokken.crypto import envelope
     from betrokken.crypto.note import parse_verifier
     from betrokken.errors import ConfigError, MalformedMessage
@@ -102,23 +101,19 @@ def network_check(network_file: Path) -> None:
     for purpose in net.purposes:
         click.echo(
             f"  purpose {purpose.id}: {purpose.legal_basis} "
-            f"(may ask: {', '.join(purpose.allowed_organisations)})"
+            f"(may ask: {', '.join(purpose.allowed_organisations)}; "
+            f"roles: {', '.join(purpose.allowed_roles) or 'none'}; on behalf of: "
+            f"{', '.join(a.organisation for a in purpose.on_behalf_of) or 'itself only'})"
         )
     for policy in net.policies:
         click.echo(
             f"  policy: {policy.organisation} discloses '{policy.level}' for {policy.purpose}"
+            + (f" ({policy.providing_basis})" if policy.providing_basis else "")
         )
-    # A domain-only answer hides the organisation among the other members of its domain that
-    # answer the same purpose; with one member it hides nothing (ADR 0007).
-    for purpose in net.purposes:
-        members: dict[str, list[str]] = {}
-        for org in net.nodes():
-            if net.disclosure_level(org.id, purpose.id) is DisclosureLevel.DOMAIN:
-                members.setdefault(org.domain, []).append(org.id)
-        for domain, orgs in sorted(members.items()):
-            if len(orgs) == 1:
-                click.echo(
-                    f"  WARNING: for '{purpose.id}' only {orgs[0]} answers with the domain "
-                    f"'{domain}' alone, so a requester knows who 'a {domain} partner' is; "
-                    "put more organisations of that domain on 'domain', or accept it knowingly"
-                )
+    click.echo("  roles: " + (", ".join(r.id for r in net.roles) or "none"))
+    # Closed unless configured: roles, k-anonymous domains, professional secrecy, a providing
+    # basis, aanmelders (betrokken.rules.network_problems); refused with exit code 9.
+    from betrokken.rules import check_lawful
+
+    check_lawful(net, str(network_file))
+    click.echo("  lawful: every rule of docs/dpo.md, 'Gesloten tenzij geregeld', holds")

@@ -474,3 +474,14 @@ def test_alarms_are_counted_per_kind_and_day() -> None:
     found = [a for a in find_anomalies(alarms, SETTINGS) if a.kind == "alarm"]
     assert sorted(len(a.indices) for a in found) == [1, 1, 2]
     assert any("'replay'" in a.title and "2 alarms" in a.title for a in found)
+
+
+def test_a_question_asked_for_a_partner_shows_the_aanmelder_beside_the_asker() -> None:
+    entry = replace(
+        _search(NOW - dt.timedelta(hours=1), "zvh-test", "r.jansen", "zvh-triage"),
+        details={"on_behalf_of": "politie-test", "persons": "1"},
+    )
+    own = _search(NOW - dt.timedelta(hours=2), "politie-test", "p.agent", "zsm-context")
+    text = _render([IndexedEntry(0, own), IndexedEntry(1, entry)])
+    assert "zvh-test<br><small>on behalf of politie-test</small>" in text
+    assert "politie-test<br><small>on behalf of" not in text  # on its own basis: no line

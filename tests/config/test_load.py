@@ -19,6 +19,7 @@ def test_a_development_network_loads(devnet: DevNetwork) -> None:
         "politie-test",
         "gemeente-test",
         "ggz-test",
+        "veilig-thuis-test",
     ]
     assert network.purpose("zvh-triage") is not None
     assert network.disclosure_level("ggz-test", "zsm-context") is DisclosureLevel.DEFER
@@ -80,12 +81,12 @@ def test_bad_toml(tmp_path: Path) -> None:
         (
             ("[coordinator]", "[coordinator]\nwitness_quorum = 0"),
             "(top level)",
-            "must be between 1 and 3: a node never counts its own cosignature",
+            "must be between 1 and 4: a node never counts its own cosignature",
         ),
         (
-            ("[coordinator]", "[coordinator]\nwitness_quorum = 4"),
+            ("[coordinator]", "[coordinator]\nwitness_quorum = 5"),
             "(top level)",
-            "must be between 1 and 3",
+            "must be between 1 and 4",
         ),
         (
             ("-----END CERTIFICATE-----", "-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----"),
@@ -190,7 +191,9 @@ def test_two_organisations_with_the_same_pseudonym_key_are_refused(
     assert "pseudonym keys" in info.value.message and "appears twice" in info.value.message
 
 
-def test_network_check_summarises_keys_and_warns_about_a_domain_of_one(devnet: DevNetwork) -> None:
+def test_network_check_summarises_keys_and_finds_the_development_network_lawful(
+    devnet: DevNetwork,
+) -> None:
     from click.testing import CliRunner
 
     from betrokken.app.cli import main
@@ -198,4 +201,42 @@ def test_network_check_summarises_keys_and_warns_about_a_domain_of_one(devnet: D
     result = CliRunner().invoke(main, ["network", "check", str(devnet.network_file)])
     assert result.exit_code == 0, result.output
     assert "pseudonym key k1-" in result.output
-    assert "WARNING: for 'zvh-triage' only ggz-test answers with the domain 'zorg'" in result.output
+    assert "roles: regisseur" in result.output and "lawful:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        # A purpose without roles: anyone's signed role would do.
+        ('allowed_roles = ["regisseur"]', "noemt geen rollen"),
+        # The second zorg member names itself for triage: the GGZ would be a domain of one.
+        (
+            'organisation = "veilig-thuis-test"\npurpose = "zvh-triage"\nlevel = "domain"',
+            "minstens twee leden",
+        ),
+        # The secrecy-bound GGZ names itself.
+        (
+            'organisation = "ggz-test"\npurpose = "zsm-context"\nlevel = "defer"',
+            "beroepsgeheim",
+        ),
+    ],
+)
+def test_network_check_refuses_an_unlawful_file_in_dutch_naming_the_rule(
+    devnet: DevNetwork, tmp_path: Path, change: str, rule: str
+) -> None:
+    from click.testing import CliRunner
+
+    from betrokken.app.cli import main
+
+    text = _network_text(devnet)
+    assert change in text
+    replacement = {
+        "noemt geen rollen": "allowed_roles = []",
+        "minstens twee leden": change.replace('"domain"', '"organisation"'),
+        "beroepsgeheim": change.replace('"defer"', '"organisation"'),
+    }[rule]
+    path = tmp_path / "network.toml"
+    path.write_text(text.replace(change, replacement, 1))
+    result = CliRunner().invoke(main, ["network", "check", str(path)])
+    assert result.exit_code == 9, result.output
+    assert "Regel: " in result.output and rule in result.output and "Rule: " in result.output

@@ -66,8 +66,11 @@ class Running:
         """``betrokken ARGS`` as its own process (where the process boundary is the point)."""
         return run_process(*args, stdin=stdin)
 
-    def query(self, org: str, bsn: str, purpose: str, case: str = "CASE-1", *extra: str) -> Done:
+    def query(self, org: str, bsn: str, purpose: str, case: str = "", *extra: str) -> Done:
+        """Ask as the CLI's user "tester", under ``case`` (default: a case of the person's own:
+        one case reference holds at most a household's persons a day)."""
         self.typed.add(bsn)
+        case = case or f"CASE-{bsn[-5:]}"
         return self.run(
             "query",
             "--config",
@@ -127,13 +130,18 @@ class Running:
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("e2e")
-    net = init_network(base / "network", ORGS, name="e2e", base_port=network_ports(len(ORGS)))
+    net = init_network(
+        base / "network",
+        ORGS,
+        name="e2e",
+        base_port=network_ports(len(ORGS)),
+        service_users=("tester", "regisseur", "v.isser", "miss.onbekend"),
+    )
     # One organisation declines a purpose outright, to test 'declined'.
-    with net.network_file.open("a") as handle:
-        handle.write(
-            '\n[[policies]]\norganisation = "gemeente-haarlem"\npurpose = "zsm-context"\n'
-            'level = "none"\n'
-        )
+    policy = 'organisation = "gemeente-haarlem"\npurpose = "zsm-context"\nlevel = '
+    text = net.network_file.read_text()
+    assert policy + '"organisation"' in text
+    net.network_file.write_text(text.replace(policy + '"organisation"', policy + '"none"'))
     truth, named = synthetic_population(random.Random(7), ORGS, PER_NODE)
     # Some people registered only at the GGZ, for the defer and domain tests.
     cluster = Cluster(net)

@@ -348,6 +348,43 @@ def test_a_coordinator_cannot_forge_or_invent_a_question(running: Running) -> No
     _refused(result, "forged", running, POLITIE, before)
 
 
+@pytest.mark.parametrize("role", ["dpo", "<b>anyone</b>"])
+def test_a_requester_signing_a_role_its_purpose_does_not_allow_is_refused_everywhere(
+    running: Running, role: str
+) -> None:
+    """Roles are a closed list: a requester that signs a role the purpose does not name (its own
+    question key, its own certificate, past its own software's check) gets no pseudonym from the
+    key service and no answer from the coordinator; a coordinator that forwards it anyway gets
+    it refused at the node, with an alarm."""
+    from betrokken.crypto.bsn import parse_bsn
+    from betrokken.errors import PurposeNotAllowed
+    from betrokken.keyservice.client import QUESTION, Pseudonymiser
+
+    prepared = running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-ROLE")], role=role)
+    assert q.peek_question(prepared.note).role == role  # signed as the attacker chose
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(running, prepared)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "may not ask for purpose 'zvh-triage'" in (refused.value.details() or "")
+    assert _disclosures(running, POLITIE, prepared.answer_id) == 0
+    before = len(_alarms(running, POLITIE))
+    result = Insider(running).lookup(
+        POLITIE, pb.LookupRequest(question=prepared.note, envelope=prepared.envelopes[POLITIE])
+    )
+    _refused(result, "not-allowed", running, POLITIE, before)
+    with (
+        Pseudonymiser(running.network, running.keys.tls(ZVH), ZVH) as client,
+        pytest.raises(PurposeNotAllowed),
+    ):
+        client.pseudonymise_under(
+            [parse_bsn(_person(running))],
+            [ZVH, POLITIE],
+            QUESTION,
+            purpose="zvh-triage",
+            role=role,
+        )
+
+
 def test_a_coordinator_cannot_use_an_old_question(running: Running) -> None:
     insider = Insider(running)
     old = utcnow() - dt.timedelta(seconds=running.network.coordinator.freshness_seconds + 60)
@@ -868,14 +905,14 @@ def test_the_key_service_evaluates_only_for_what_a_caller_may_ask_with_a_quota_p
             fishing.pseudonymise_under([person], everyone, ACCESS_REQUEST, role="dpo")
         # 2. The politie may ask zsm-context: only under the keys of the nodes that purpose asks
         #    (not the GGZ's, which defers, nor the gemeente's, which declines) and its own.
-        ask = {"purpose": "zsm-context", "role": "officier"}
+        ask = {"purpose": "zsm-context", "role": "regisseur"}
         with Pseudonymiser(network, running.keys.tls(POLITIE), POLITIE) as politie:
             for outside in (GGZ, GEMEENTE):
                 with pytest.raises(PurposeNotAllowed):
                     politie.pseudonymise_under([person], [POLITIE, outside], QUESTION, **ask)
             with pytest.raises(PurposeNotAllowed):  # a purpose it may not ask
                 politie.pseudonymise_under(
-                    [person], [POLITIE, ZVH], QUESTION, purpose="zvh-triage", role="officier"
+                    [person], [POLITIE, ZVH], QUESTION, purpose="zvh-triage", role="regisseur"
                 )
             # 3. The quota (10 a day) counts persons under each key.
             politie.pseudonymise_under([person] * 6, [POLITIE, ZVH], QUESTION, **ask)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
@@ -80,14 +81,17 @@ def test_a_hit_discloses_name_contact_and_since(running: Running) -> None:
     assert politie["organisation_name"]
     assert politie["contact"]
     assert politie["since"]
-    ggz = [o for o in answer["persons"][0]["organisations"] if not o["organisation_id"]]
-    assert ggz == [
+    # The GGZ answers with its domain alone, as one of two zorg members (k-anonymous): one of
+    # them is involved, and nothing says which.
+    zorg = [o for o in answer["persons"][0]["organisations"] if not o["organisation_id"]]
+    assert zorg == [
         {
             "organisation_id": None,
             "outcome": "involved-domain-only",
             "domain": "zorg",
             "contact": running.network.desk_contact,
-        }
+        },
+        {"organisation_id": None, "outcome": "not-involved", "domain": "zorg"},
     ]
 
 
@@ -130,6 +134,8 @@ def test_a_stopped_node_makes_the_answer_partial(running: Running) -> None:
             "zvh-triage",
             "--case",
             "C-2",
+            "--user",
+            "tester",
         )
     finally:
         running.start_node(RECLASSERING)
@@ -231,3 +237,55 @@ def test_a_batch_with_a_bad_line_asks_nothing(running: Running, tmp_path: Any) -
     assert result.code == 2
     assert "line 3" in result.stderr
     assert "nothing was asked" in result.stderr
+
+
+@pytest.mark.e2e
+def test_one_case_reference_is_no_licence_to_fish(running: Running, tmp_path: Any) -> None:
+    """The attacker's move from the review: a regisseur asks about many random persons under one
+    case reference. A list under one case is refused unless it is a household of at most
+    ``persons_per_case``; asked one by one, the ninth person under one case is refused, for
+    that user only."""
+    from betrokken.crypto.bsn import generate_bsn
+
+    rng = random.Random(251)
+    strangers = [generate_bsn(rng).digits for _ in range(100)]
+    running.typed.update(strangers)
+    listing = tmp_path / "list.csv"
+    listing.write_text("bsn,case\n" + "".join(f"{b},ALGEMEEN\n" for b in strangers))
+    zvh = str(running.net.node_configs[ZVH])
+    base = ("query", "--config", zvh, "--file", str(listing), "--purpose", "zvh-triage")
+    as_list = running.run(*base, "--user", "v.isser")
+    assert as_list.code == 4, as_list.stderr
+    assert "100 persons in this list share the case reference 'ALGEMEEN'" in as_list.stderr
+    as_gezin = running.run(*base, "--user", "v.isser", "--gezin")
+    assert as_gezin.code == 4 and "a household question may hold at most 8" in as_gezin.stderr
+    listing.unlink()
+    for number, bsn in enumerate(strangers[:9], start=1):
+        one = running.run(
+            "query", "--config", zvh, "--bsn", bsn, "--purpose", "zvh-triage",
+            "--case", "ALGEMEEN", "--user", "v.isser", "--json",
+        )  # fmt: skip
+        if number <= 8:
+            assert one.code == 0, one.stderr
+        else:
+            assert one.code == 4 and "under case reference 'ALGEMEEN'" in one.stderr
+    other = running.query(ZVH, strangers[9], "zvh-triage", "ALGEMEEN")  # another user, "tester"
+    assert other.code == 0, other.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("user", "role"), [("r.onbekend", "regisseur"), ("tester", "dpo"), ("tester", "<b>anyone</b>")]
+)
+def test_the_command_line_asks_only_as_a_service_account_the_network_file_names(
+    running: Running, user: str, role: str
+) -> None:
+    bsn = running.named["several"].digits
+    running.typed.add(bsn)
+    refused = running.run(
+        "query", "--config", str(running.net.node_configs[ZVH]), "--bsn", bsn,
+        "--purpose", "zvh-triage", "--case", "C-SA", "--user", user, "--role", role,
+    )  # fmt: skip
+    assert refused.code == 4, refused.stderr
+    assert "is not a service account of 'zvh-kennemerland'" in refused.stderr
+    assert "Traceback" not in refused.stderr

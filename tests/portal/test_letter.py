@@ -267,3 +267,14 @@ def test_the_addressee_form_names_each_field_that_is_wrong(
 ) -> None:
     _addressee, problems = read_addressee(form)
     assert set(problems) == fields
+
+
+def test_a_question_asked_for_a_partner_names_the_aanmelder_in_the_letter(trail: Trail) -> None:
+    from betrokken.portal.letter import _asker
+
+    i18n.set_language("nl")
+    zvh, politie = _name(trail, ZVH), _name(trail, POLITIE)
+    assert _asker(trail.network, ZVH, POLITIE) == f"{zvh}, namens {politie}"
+    assert _asker(trail.network, ZVH, ZVH) == zvh  # on its own basis: no "namens"
+    i18n.set_language("en")
+    assert _asker(trail.network, ZVH, POLITIE) == f"{zvh}, on behalf of {politie}"
