@@ -99,7 +99,7 @@ def notice_and_follow_up(
         out(f"   {found.name} opens Meldingen: {html.unescape(link.group(2))}")
         page = client.get(link.group(1))
         facts = re.findall(r"<dt>([^<]*)</dt><dd>(.*?)</dd>", page.text)
-        for term, value in facts[:7]:
+        for term, value in facts[:8]:
             shown = " ".join(html.unescape(re.sub(r"<[^>]+>", "", value)).split())
             out(f"     {html.unescape(term):<22} {shown}")
         done = client.post(link.group(1) + "/bevestigen", data={"csrf": _csrf(page)})
