@@ -15,6 +15,7 @@ import click
 from betrokken.audit.access import (
     Filter,
     OpenedLog,
+    gaps,
     open_log,
     record_access,
     select_records,
@@ -162,7 +163,9 @@ def audit_log(
         events=set(events),
     )
     record_access(opened, user or getpass.getuser(), "log", wanted.describe())
-    rows = [_row(i, e) for i, e in select_records(opened.log, wanted)]
+    damaged: list[tuple[int, str]] = []
+    rows = [_row(i, e) for i, e in select_records(opened.log, wanted, damaged)]
+    damaged = sorted(damaged + gaps(opened.log))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -207,6 +210,15 @@ def audit_log(
                 )
             )
         click.echo(f"{len(rows)} record(s)", err=True)
+    if damaged:
+        for index, problem in damaged:
+            click.echo(f"DAMAGED record {index}: {problem}", err=True)
+        click.echo(
+            f"{len(damaged)} damaged record(s) not shown; every other record is. "
+            "Run `betrokken audit verify` and see docs/dpo.md, 'A damaged log'",
+            err=True,
+        )
+        raise SystemExit(VerificationError.exit_code)
 
 
 def neutralise(value: Any) -> Any:
@@ -353,12 +365,22 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     opened = open_log(config_path)
     record_access(opened, user or getpass.getuser(), "report", {"since": since or ""})
     start = _date(since, "since")
-    entries = [
-        IndexedEntry(r.index, r.entry)
-        for r in opened.log.records()
-        if start is None or r.entry is None or r.entry.at >= start
-    ]
+    entries = []
+    damaged: list[tuple[int, str]] = []
+    for record in opened.log.records():
+        entry, problem = record.checked()
+        if problem is not None:
+            damaged.append((record.index, problem))
+        elif start is None or entry is None or entry.at >= start:
+            entries.append(IndexedEntry(record.index, entry))
+    damaged = sorted(damaged + gaps(opened.log))
     verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
+    if damaged:
+        verification += "; damaged records not in this report: " + "; ".join(
+            f"{index}: {problem}" for index, problem in damaged[:20]
+        )
+        if len(damaged) > 20:
+            verification += f"; and {len(damaged) - 20} more"
     settings = ReportSettings(
         max_batch=opened.network.coordinator.max_batch,
         follow_up_working_days=opened.network.after_the_hit.follow_up_working_days,
@@ -373,6 +395,14 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     )
     out.write_text(page)
     click.echo(f"report of {len(entries)} records written to {out}")
+    if damaged:
+        for index, problem in damaged:
+            click.echo(f"DAMAGED record {index}: {problem}", err=True)
+        click.echo(
+            f"{len(damaged)} damaged record(s) named in the report, not counted in it",
+            err=True,
+        )
+        raise SystemExit(VerificationError.exit_code)
 
 
 @audit.command("follow-up")
@@ -412,7 +442,8 @@ def audit_follow_up(
     record_access(opened, user or getpass.getuser(), "follow-up", {"combine": str(len(combined))})
     settings = opened.network.after_the_hit
     today = dt.datetime.now(dt.UTC).date()
-    entries = [r.entry for r in opened.log.records() if r.entry is not None]
+    # Damaged records are left out here; `audit verify` and `audit report` name them.
+    entries = [e for e, problem in (r.checked() for r in opened.log.records()) if e and not problem]
     own = rates(hits_in(entries), settings.follow_up_working_days, today)
     document = counts_document(opened.organisation, own, settings.follow_up_working_days, today)
     if combined:

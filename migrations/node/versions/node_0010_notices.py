@@ -8,7 +8,7 @@ existing rows are untouched, and hits answered before get no notice (their discl
 in the trail).
 
 Revision ID: node_0010
-Revises: node_0007
+Revises: node_0009
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0010"
-down_revision = "node_0007"
+down_revision = "node_0009"
 branch_labels = None
 depends_on = None
 
