@@ -202,6 +202,8 @@ def test_network_check_summarises_keys_and_finds_the_development_network_lawful(
     assert result.exit_code == 0, result.output
     assert "pseudonym key k1-" in result.output
     assert "roles: regisseur" in result.output and "lawful:" in result.output
+    assert "service accounts (command line): tester (zvh-test, regisseur)" in result.output
+    assert "per user: 5000 persons a day, at most 8 under one case reference" in result.output
 
 
 @pytest.mark.parametrize(
