@@ -706,6 +706,8 @@ def access_request_deadline(received: dt.date) -> dt.date:
     first_after = dt.date(year, month + 1, 1) + dt.timedelta(days=31)
     last_day = (first_after.replace(day=1) - dt.timedelta(days=1)).day
     return dt.date(year, month + 1, min(received.day, last_day))
+
+
 # --- after the hit: the asker's follow-up (audit/followup.py) ------------------------------------
 # What a professional can record after a hit, each a code the pages show in Dutch: contact made,
 # a casusoverleg planned, no action needed (with one of the reasons), regie taken by a partner.
