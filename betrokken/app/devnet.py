@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomli_w
 
 from betrokken.audit.keys import log_origin, write_log_key
 from betrokken.config.load import load_network
@@ -168,25 +169,38 @@ def find_ports(count: int, base: int | None) -> list[int]:
     raise BadInput("no free range of loopback ports found", hint="pass --base-port")
 
 
-def _s(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+def _toml(header: Sequence[str], data: Mapping[str, object]) -> str:
+    """``data`` as TOML (through tomli-w, never by hand), after ``header``: comment lines for the
+    person who opens the file (a TOML writer keeps no comments of its own)."""
+    comments = "".join(f"# {line}".rstrip() + "\n" for line in header)
+    return comments + "\n" + tomli_w.dumps(data, multiline_strings=True)
 
 
-def _list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_s(v) for v in values) + "]"
+def _pem(issued: Issued) -> str:
+    """One certificate of a ``certificates`` allow-list (docs/adr/0016; the certificate itself,
+    so that clients and servers accept no other in the TLS handshake: ADR 0024, 11)."""
+    return issued.cert_pem.decode("ascii").strip() + "\n"
 
 
-def _allow_list(whose: str, issued: Issued) -> list[str]:
-    """The ``certificates`` allow-list holding one certificate (docs/adr/0016; the certificate
-    itself, so that clients and servers accept no other in the TLS handshake: ADR 0024, 11)."""
-    pem = issued.cert_pem.decode("ascii").strip()
-    return [
-        f"# the certificates of {whose}: only these pass the TLS handshake; revoke one by",
-        "# removing it. sha256 " + fingerprint_pem(issued.cert_pem),
-        "certificates = [",
-        f'"""\n{pem}\n""",',
-        "]",
-    ]
+# What the network file's writer used to say beside its fields, said once at the top.
+NETWORK_HEADER = [
+    "betrokken network file: the same at every partner. See docs/operator.md.",
+    "",
+    "certificates: the allow-list of each party; only these pass the TLS handshake; revoke one",
+    "  by removing it. log_key: the key its audit log's checkpoints are signed with (C2SP vkey).",
+    "keyservice: default_daily_quota and default_daily_bulk_quota are persons per organisation",
+    "  per day: questions, and (separately) its own imports.",
+    "organisations: pseudonym_key is its OPRF public key (from the key service's seed),",
+    "  question_key its question key, envelope_key the HPKE key questions to its node are sealed",
+    "  to; professional_secrecy = beroepsgeheim; acts_for_others: it has no basis of its own and",
+    "  always names an aanmelder (on_behalf_of).",
+    "roles: the closed list of roles a user may ask in. purposes: closed unless configured, only",
+    "  allowed_roles may ask; on_behalf_of lists the partners a question may be asked for (the",
+    "  aanmelder), each with its basis. access_requests: an FG's letter reads each partner's",
+    "  current registration by asking under this purpose.",
+    "service_accounts: the only --user/--role the command line may ask as (people ask through",
+    "  the portal). user_limits: persons a day, and persons one case reference may hold.",
+]
 
 
 @dataclass(frozen=True)
@@ -280,73 +294,55 @@ def init_network(
     police = [o for o in org_ids if "politie" in o or o.startswith("om")]
     municipal = [o for o in org_ids if domains[o] == "gemeente"]
 
-    lines = [
-        "# betrokken network file: the same at every partner. See docs/operator.md.",
-        f"name = {_s(name)}",
-        'desk_contact = "Zorg- en Veiligheidshuis, regiedesk, 023 000 0000"',
-        "",
-        "[keyservice]",
-        f'address = "127.0.0.1:{ks_port}"',
-        'suite = "ristretto255-SHA512"',
-        "# persons per organisation per day: questions, and (separately) its own imports",
-        f"default_daily_quota = {quota}",
-        f"default_daily_bulk_quota = {max(quota, 200_000)}",
-        "max_batch = 1000",
-        f"log_key = {_s(ks_log.verifier())}",
-        *_allow_list("the key service", ks_cert),
-        "",
-        "[coordinator]",
-        f'address = "127.0.0.1:{coord_port}"',
-        "max_batch = 100",
-        "deadline_seconds = 3.0",
-        "rate_limit_per_minute = 600",
-        "# checkpoints of the coordinator's audit log are signed with this key (C2SP vkey)",
-        f"log_key = {_s(coord_log.verifier())}",
-        *_allow_list("the coordinator", coord_cert),
-        "",
-        "# the closed list of roles a user may ask in; every purpose names its allowed_roles",
-        "[[roles]]",
-        'id = "regisseur"',
-        'label = "Regisseur (procesregisseur, casusregisseur)"',
-        "",
-        "[[roles]]",
-        'id = "fg"',
-        'label = "Functionaris gegevensbescherming"',
-        "",
-        "[retention]",
-        f"registration_days = {registration_days}",
-        "audit_years = 5",
-        "",
-        "[access_requests]",
-        "# an FG's letter reads each partner's current registration by asking under this purpose",
-        'purpose = "inzageverzoek"',
-        "",
-    ]
-    for org_id, port in zip(org_ids, node_ports, strict=True):
-        pseudonym_key = derive_organisation_key(seed, org_id).public.hex()
-        envelope_public = base64.b64encode(envelope_keys[org_id].public_bytes()).decode()
-        lines += [
-            "[[organisations]]",
-            f"id = {_s(org_id)}",
-            f"name = {_s(_name(org_id))}",
-            f"domain = {_s(domains[org_id])}",
-            f"contact = {_s(_contact(org_id, len(lines)))}",
-            f'node_address = "127.0.0.1:{port}"',
-            *(["professional_secrecy = true  # beroepsgeheim"] if org_id in secrecy else []),
-            *(
-                ["acts_for_others = true  # no basis of its own: always names an aanmelder"]
-                if org_id in acts_for_others
-                else []
-            ),
-            f"log_key = {_s(node_logs[org_id].verifier())}",
-            "# its OPRF public key (from the key service's seed), its question key, and the",
-            "# HPKE key questions to its node are sealed to",
-            f'pseudonym_key = "{pseudonym_key}"',
-            f"question_key = {_s(question_keys[org_id].verifier())}",
-            f'envelope_key = "{envelope_public}"',
-            *_allow_list("its node and its askers", org_certs[org_id]),
-            "",
-        ]
+    network: dict[str, object] = {
+        "name": name,
+        "desk_contact": "Zorg- en Veiligheidshuis, regiedesk, 023 000 0000",
+        "keyservice": {
+            "address": f"127.0.0.1:{ks_port}",
+            "suite": "ristretto255-SHA512",
+            "default_daily_quota": quota,
+            "default_daily_bulk_quota": max(quota, 200_000),
+            "max_batch": 1000,
+            "log_key": ks_log.verifier(),
+            "certificates": [_pem(ks_cert)],
+        },
+        "coordinator": {
+            "address": f"127.0.0.1:{coord_port}",
+            "max_batch": 100,
+            "deadline_seconds": 3.0,
+            "rate_limit_per_minute": 600,
+            "log_key": coord_log.verifier(),
+            "certificates": [_pem(coord_cert)],
+        },
+        "roles": [
+            {"id": "regisseur", "label": "Regisseur (procesregisseur, casusregisseur)"},
+            {"id": "fg", "label": "Functionaris gegevensbescherming"},
+        ],
+        "retention": {"registration_days": registration_days, "audit_years": 5},
+        "access_requests": {"purpose": "inzageverzoek"},
+    }
+    organisations: list[dict[str, object]] = []
+    for number, (org_id, port) in enumerate(zip(org_ids, node_ports, strict=True)):
+        organisation: dict[str, object] = {
+            "id": org_id,
+            "name": _name(org_id),
+            "domain": domains[org_id],
+            "contact": _contact(org_id, 100 + 37 * number),
+            "node_address": f"127.0.0.1:{port}",
+        }
+        if org_id in secrecy:
+            organisation["professional_secrecy"] = True
+        if org_id in acts_for_others:
+            organisation["acts_for_others"] = True
+        organisation |= {
+            "log_key": node_logs[org_id].verifier(),
+            "pseudonym_key": derive_organisation_key(seed, org_id).public.hex(),
+            "question_key": question_keys[org_id].verifier(),
+            "envelope_key": base64.b64encode(envelope_keys[org_id].public_bytes()).decode(),
+            "certificates": [_pem(org_certs[org_id])],
+        }
+        organisations.append(organisation)
+    network["organisations"] = organisations
     purposes = [
         (
             "zvh-triage",
@@ -388,99 +384,98 @@ def init_network(
     )
     defined = [pid for pid, _, _, allowed in purposes if allowed]
     aanmelders = police + municipal
+    written: list[dict[str, object]] = []
     for pid, description, basis, allowed in purposes:
         if not allowed:
             continue
-        lines += [
-            "[[purposes]]",
-            f"id = {_s(pid)}",
-            f"description = {_s(description)}",
-            f"legal_basis = {_s(basis)}",
-            f"allowed_organisations = {_list(allowed)}",
-            "# closed unless configured: only these roles (from [[roles]]) may ask",
+        purpose: dict[str, object] = {
+            "id": pid,
+            "description": description,
+            "legal_basis": basis,
+            "allowed_organisations": list(allowed),
             # only an FG asks the access-request purpose
-            'allowed_roles = ["fg"]' if pid == "inzageverzoek" else 'allowed_roles = ["regisseur"]',
-        ]
+            "allowed_roles": ["fg"] if pid == "inzageverzoek" else ["regisseur"],
+        }
         if pid == "zsm-context":  # the ZSM desk works nights and weekends
-            lines += ["office_hours = { start = 0, end = 24, weekend = true }"]
+            purpose["office_hours"] = {"start": 0, "end": 24, "weekend": True}
         if pid == "zvh-triage":
-            lines += [
-                "# the partners a question may be asked for (the aanmelder), each with its basis"
+            purpose["on_behalf_of"] = [
+                {"organisation": a, "legal_basis": AANMELDER_BASIS[domains[a]]} for a in aanmelders
             ]
-            lines += ["on_behalf_of = ["]
-            lines += [
-                f"  {{ organisation = {_s(a)}, legal_basis = {_s(AANMELDER_BASIS[domains[a]])} }},"
-                for a in aanmelders
-            ]
-            lines += ["]"]
-        lines.append("")
+        written.append(purpose)
+    network["purposes"] = written
+    policies: list[dict[str, object]] = []
     for pid in defined:
         for org_id in org_ids:
             disclosure = _level(org_id, pid, domains, secrecy)
             if pid == "inzageverzoek":  # a secrecy-bound partner's professional decides
                 disclosure = "defer" if org_id in secrecy else "organisation"
-            lines += [
-                "[[policies]]",
-                f"organisation = {_s(org_id)}",
-                f"purpose = {_s(pid)}",
-                f"level = {_s(disclosure)}",
-            ]
+            policy: dict[str, object] = {
+                "organisation": org_id,
+                "purpose": pid,
+                "level": disclosure,
+            }
             if disclosure != "none":
-                basis = _providing_basis(org_id, disclosure, domains, org_id in secrecy)
-                lines.append(f"providing_basis = {_s(basis)}")
-            lines.append("")
+                policy["providing_basis"] = _providing_basis(
+                    org_id, disclosure, domains, org_id in secrecy
+                )
+            policies.append(policy)
+    network["policies"] = policies
     # The only --user/--role the command line may ask as (people ask through the portal).
     regisseurs = (a for p, _, _, allowed in purposes if p != "inzageverzoek" for a in allowed)
-    for org_id in dict.fromkeys(regisseurs):
-        for service_user in service_users:
-            lines += [
-                "[[service_accounts]]",
-                f"organisation = {_s(org_id)}",
-                f"user = {_s(service_user)}",
-                'role = "regisseur"',
-                "",
-            ]
-    lines += [
-        "# bounds per user: persons a day, and persons one case reference may hold (a household)",
-        "[user_limits]",
-        f"daily_persons = {max(quota // 10, 200)}",
-        "persons_per_case = 8",
-        "",
+    network["service_accounts"] = [
+        {"organisation": org_id, "user": service_user, "role": "regisseur"}
+        for org_id in dict.fromkeys(regisseurs)
+        for service_user in service_users
+    ]
+    network["user_limits"] = {"daily_persons": max(quota // 10, 200), "persons_per_case": 8}
+    fingerprints = [
+        f"  {whose}: {fingerprint_pem(issued.cert_pem)}"
+        for whose, issued in [
+            ("key service", ks_cert),
+            ("coordinator", coord_cert),
+            *((org, org_certs[org]) for org in org_ids),
+        ]
     ]
     network_file = directory / "network.toml"
-    network_file.write_text("\n".join(lines))
+    network_file.write_text(
+        _toml([*NETWORK_HEADER, "", "sha256 of the certificates:", *fingerprints], network)
+    )
 
-    def component(path: Path, body: list[str], stem: str) -> Path:
-        text = [
-            "# betrokken component configuration. Paths are relative to this file.",
-            'network = "../network.toml"',
-            *body,
-            "",
-            "[tls]",
-            f'certificate = "{stem}.crt"',
-            f'private_key = "{stem}.key"',
-            'ca = "../ca/ca.crt"',
-        ]
-        path.write_text("\n".join(text) + "\n")
+    def component(path: Path, settings: dict[str, object], stem: str) -> Path:
+        path.write_text(
+            _toml(
+                ["betrokken component configuration. Paths are relative to this file."],
+                {
+                    "network": "../network.toml",
+                    **settings,
+                    "tls": {
+                        "certificate": f"{stem}.crt",
+                        "private_key": f"{stem}.key",
+                        "ca": "../ca/ca.crt",
+                    },
+                },
+            )
+        )
         return path
 
     ks_config = component(
         ks_dir / "keyservice.toml",
-        [
-            'database = "sqlite:///keyservice.db"',
-            'oprf_seed = "oprf.seed"',
-            'log_key = "log.key"',
-            f'metrics_listen = "127.0.0.1:{metrics["keyservice"]}"',
-        ],
+        {
+            "database": "sqlite:///keyservice.db",
+            "oprf_seed": "oprf.seed",
+            "log_key": "log.key",
+            "metrics_listen": f"127.0.0.1:{metrics['keyservice']}",
+        },
         "keyservice",
     )
     coord_config = component(
         coord_dir / "coordinator.toml",
-        [
-            'database = "sqlite:///coordinator.db"',
-            'log_key = "log.key"',
-            f'metrics_listen = "127.0.0.1:{metrics["coordinator"]}"',
-        ],
+        {
+            "database": "sqlite:///coordinator.db",
+            "log_key": "log.key",
+            "metrics_listen": f"127.0.0.1:{metrics['coordinator']}",
+        },
         "coordinator",
     )
     node_configs: dict[str, Path] = {}
@@ -492,28 +487,27 @@ def init_network(
         write_note_key(node_dir / "question.key", question_keys[org_id])
         write_envelope_key(node_dir / "envelope.key", envelope_keys[org_id])
         path = node_dir / "node.toml"
-        path.write_text(
-            "\n".join(
-                [
-                    "# betrokken node configuration. Paths are relative to this file.",
-                    'network = "../../network.toml"',
-                    f"organisation = {_s(org_id)}",
-                    'database = "sqlite:///node.db"',
-                    'log_key = "log.key"',
-                    "# the organisation's question signing key (to ask) and its node's HPKE key",
-                    'question_key = "question.key"',
-                    'envelope_key = "envelope.key"',
-                    "# Prometheus metrics, loopback only (docs/operator.md, 'Monitoring')",
-                    f'metrics_listen = "127.0.0.1:{metrics[org_id]}"',
-                    "",
-                    "[tls]",
-                    f'certificate = "{org_id}.crt"',
-                    f'private_key = "{org_id}.key"',
-                    'ca = "../../ca/ca.crt"',
-                    "",
-                ]
-            )
-        )
+        node = {
+            "network": "../../network.toml",
+            "organisation": org_id,
+            "database": "sqlite:///node.db",
+            "log_key": "log.key",
+            "question_key": "question.key",
+            "envelope_key": "envelope.key",
+            "metrics_listen": f"127.0.0.1:{metrics[org_id]}",
+            "tls": {
+                "certificate": f"{org_id}.crt",
+                "private_key": f"{org_id}.key",
+                "ca": "../../ca/ca.crt",
+            },
+        }
+        header = [
+            "betrokken node configuration. Paths are relative to this file.",
+            "question_key: the organisation's question signing key (to ask); envelope_key: its",
+            "node's HPKE key. metrics_listen: Prometheus, loopback only (docs/operator.md,",
+            "'Monitoring').",
+        ]
+        path.write_text(_toml(header, node))
         node_configs[org_id] = path
         portal_configs[org_id] = write_portal_config(node_dir, portal_ports[org_id])
     check_lawful(load_network(network_file), str(network_file))  # what we wrote must hold
@@ -528,29 +522,27 @@ def write_portal_config(node_dir: Path, port: int) -> Path:
     secret.touch(mode=0o600)
     secret.write_text(secrets.token_hex(32) + "\n")
     path = node_dir / "portal.toml"
-    path.write_text(
-        "\n".join(
-            [
-                "# betrokken portal configuration (docs/portal.md); paths relative to this file",
-                'node = "node.toml"',
-                "# HTTP on loopback only; in production a reverse proxy on this host serves HTTPS,",
-                "# or give [tls] certificate and private_key and listen on the host's address",
-                f'listen = "127.0.0.1:{port}"',
-                'session_secret = "portal-session.key"',
-                "session_idle_minutes = 30",
-                "session_max_hours = 10",
-                "# local accounts: betrokken portal user add --config portal.toml NAME --role ...",
-                "local_accounts = true",
-                "max_failed_logins = 5",
-                "lockout_minutes = 15",
-                "# login through the organisation's identity provider (OpenID Connect):",
-                "# [oidc]",
-                '# issuer = "https://login.example.nl/realms/zvh"',
-                '# client_id = "betrokken-portal"',
-                '# client_secret_file = "oidc-client.secret"',
-                '# redirect_uri = "https://betrokken.example.nl/inloggen/oidc/terug"',
-                "",
-            ]
-        )
-    )
+    header = [
+        "betrokken portal configuration (docs/portal.md); paths relative to this file",
+        "listen: HTTP on loopback only; in production a reverse proxy on this host serves HTTPS,",
+        "or give [tls] certificate and private_key and listen on the host's address.",
+        "local accounts: betrokken portal user add --config portal.toml NAME --role ...",
+        "login through the organisation's identity provider (OpenID Connect):",
+        "[oidc]",
+        'issuer = "https://login.example.nl/realms/zvh"',
+        'client_id = "betrokken-portal"',
+        'client_secret_file = "oidc-client.secret"',
+        'redirect_uri = "https://betrokken.example.nl/inloggen/oidc/terug"',
+    ]
+    portal = {
+        "node": "node.toml",
+        "listen": f"127.0.0.1:{port}",
+        "session_secret": "portal-session.key",
+        "session_idle_minutes": 30,
+        "session_max_hours": 10,
+        "local_accounts": True,
+        "max_failed_logins": 5,
+        "lockout_minutes": 15,
+    }
+    path.write_text(_toml(header, portal))
     return path

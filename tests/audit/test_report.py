@@ -375,6 +375,24 @@ def test_the_page_is_self_contained_and_well_formed() -> None:
     assert "@page" in text and "A4" in text
 
 
+def test_the_pages_policy_allows_its_own_style_element_and_nothing_else() -> None:
+    import base64
+    import hashlib
+    import re
+
+    entries, _, _ = _population()
+    text = _render(entries)
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
+    assert policy is not None, "the page carries no Content-Security-Policy"
+    rules = dict(rule.strip().split(" ", 1) for rule in policy.group(1).split(";"))
+    assert rules["default-src"] == "'none'"
+    assert "unsafe-inline" not in policy.group(1)
+    styles = re.findall(r"<style>(.*?)</style>", text, flags=re.S)
+    assert len(styles) == 1
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+    assert rules["style-src"] == f"'sha256-{digest}'"
+
+
 def test_no_pseudonym_is_shown_in_full() -> None:
     entries, _, _ = _population()
     text = _render(entries)

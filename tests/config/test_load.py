@@ -78,7 +78,10 @@ def test_bad_toml(tmp_path: Path) -> None:
             "access_requests.purpose names unknown purpose 'inzage'",
         ),
         (
-            ("office_hours = { start = 0, end = 24", "office_hours = { start = 9, end = 9"),
+            (
+                "[purposes.office_hours]\nstart = 0\nend = 24",
+                "[purposes.office_hours]\nstart = 9\nend = 9",
+            ),
             "purposes.1.office_hours",
             "start and end are both 9; use start = 0, end = 24 for all day",
         ),
@@ -225,7 +228,7 @@ def test_network_check_summarises_keys_and_finds_the_development_network_lawful(
     ("change", "rule"),
     [
         # A purpose without roles: anyone's signed role would do.
-        ('allowed_roles = ["regisseur"]', "noemt geen rollen"),
+        ('allowed_roles = [\n    "regisseur",\n]', "noemt geen rollen"),
         # The second zorg member names itself for triage: the GGZ would be a domain of one.
         (
             'organisation = "veilig-thuis-test"\npurpose = "zvh-triage"\nlevel = "domain"',
