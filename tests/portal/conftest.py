@@ -21,6 +21,7 @@ Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse battery staple"  # test accounts only
 SERIOUS = ("serious", "critical")
+# axe-core, vendored with its licence (docs/adr/0030-a-current-axe-core-vendored.md).
+AXE_FILE = Path(__file__).with_name("axe") / "axe.min.js"
+AXE_VERSION = "4.14.1"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
 CLOCKED_PORTAL = Path(__file__).with_name("clocked_portal.py")
 
 
@@ -149,10 +154,9 @@ def browser_problem() -> str | None:
             "chromium-driver (.ci/run does)"
         )
     try:
-        import axe_selenium_python  # noqa: F401
         import selenium  # noqa: F401
     except ImportError as exc:
-        return f"Selenium or axe-selenium-python is not installed ({exc.name})"
+        return f"Selenium is not installed ({exc.name})"
     return None
 
 
@@ -289,23 +293,43 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "main").text)
 
 
-def assert_accessible(driver: Any) -> None:
-    """axe-core on the page shown: no serious or critical violation of any of its rules (WCAG 2
-    A/AA and best practices; the axe-core bundled with axe-selenium-python)."""
-    from axe_selenium_python import Axe
+def axe_source() -> str:
+    """The vendored axe-core (tests/portal/axe/axe.min.js), refused unless it is exactly the
+    release the ADR names: its SHA-256 is checked on every read, so a changed file fails every
+    browser test instead of testing against rules nobody chose."""
+    data = AXE_FILE.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    assert digest == AXE_SHA256, (
+        f"{AXE_FILE} is not axe-core {AXE_VERSION} (SHA-256 {digest}); see tests/portal/axe/SOURCE"
+    )
+    return data.decode("utf-8")
 
-    axe = Axe(driver)
-    axe.inject()
+
+def assert_accessible(driver: Any) -> None:
+    """axe-core on the page shown: no serious or critical violation of any of its rules (WCAG 2.0,
+    2.1 and 2.2 A/AA and best practices), run by the vendored axe-core 4.14.1
+    (docs/adr/0030-a-current-axe-core-vendored.md)."""
+    driver.execute_script(axe_source())
     results = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "axe.run(document, arguments[0])"
-        ".then(r => done({violations: r.violations}))"
+        ".then(r => done({version: axe.version, violations: r.violations}))"
         ".catch(e => done({error: String(e)}));",
         {"resultTypes": ["violations"]},
     )
     assert "error" not in results, results
+    assert results["version"] == AXE_VERSION, results["version"]
     serious = [v for v in results["violations"] if v.get("impact") in SERIOUS]
-    assert not serious, driver.current_url + "\n" + axe.report(serious)
+    assert not serious, driver.current_url + "\n" + axe_report(serious)
+
+
+def axe_report(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['impact']}: {violation['id']} - {violation['help']}")
+        for node in violation.get("nodes", [])[:5]:
+            lines.append(f"    {node.get('target')}: {node.get('failureSummary', '')}")
+    return "\n".join(lines)
 
 
 def files_under(*folders: Path) -> list[Path]:
