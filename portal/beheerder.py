@@ -44,7 +44,7 @@ from betrokken.node.admin import (
     import_table,
     node_facts,
 )
-from betrokken.portal import i18n
+from betrokken.portal import accounts, i18n
 from betrokken.portal.auth import CSRF_FIELD, CsrfRefused, PortalUser, current_user, session_of
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
@@ -436,9 +436,11 @@ MODULE = RoleModule(
         Route("/beheer/import", import_form, methods=["GET"]),
         Route("/beheer/import", import_upload, methods=["POST"]),
         Route("/beheer/import/{token}", import_progress),
+        *accounts.beheerder_routes(),
     ],
     [
         NavItem("/beheer/status", N_("Node status")),
         NavItem("/beheer/import", N_("Import")),
+        NavItem(accounts.ACCOUNTS_PATH, N_("Accounts")),
     ],
 )

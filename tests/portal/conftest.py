@@ -332,6 +332,46 @@ def axe_report(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# What scrolls sideways on the page shown (WCAG 1.4.10 Reflow): the page's own width against the
+# window's, and every element that sticks out on the right or scrolls sideways by itself.
+OVERFLOW = """
+const root = document.documentElement;
+const wide = [];
+for (const el of document.querySelectorAll('body *')) {
+  const style = getComputedStyle(el);
+  if (style.display === 'none' || style.visibility === 'hidden') continue;
+  const box = el.getBoundingClientRect();
+  if (box.width === 0 && box.height === 0) continue;
+  const scrolls = ['auto', 'scroll'].includes(style.overflowX)
+    && el.scrollWidth > el.clientWidth + 1;
+  if (box.right > root.clientWidth + 1 || scrolls) {
+    const cls = typeof el.className === 'string' && el.className
+      ? '.' + el.className.split(' ').join('.') : '';
+    wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + cls
+      + ' right=' + Math.round(box.right) + (scrolls ? ' scrolls sideways' : ''));
+  }
+}
+return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: wide.slice(0, 8)};
+"""
+
+
+def sideways(driver: Any) -> list[str]:
+    """What makes the page shown scroll sideways (empty: it reflows)."""
+    found = driver.execute_script(OVERFLOW)
+    problems = list(found["wide"])
+    if found["scrollWidth"] > found["clientWidth"]:
+        problems.insert(0, f"page {found['scrollWidth']} px wide in {found['clientWidth']} px")
+    return problems
+
+
+def phone(driver: Any, width: int = 390) -> None:
+    """Show pages as a phone does (``width`` CSS px, mobile viewport)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
+
+
 def files_under(*folders: Path) -> list[Path]:
     found = []
     for folder in folders:

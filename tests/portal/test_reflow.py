@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from betrokken.portal import login
-from betrokken.portal.app import role_modules
+from betrokken.portal.app import all_routes, role_modules
 from tests.portal.conftest import (
+    OVERFLOW,
     Chromium,
     PortalAccount,
     PortalRun,
@@ -32,37 +32,20 @@ from tests.portal.conftest import (
 SCREENS = {"telefoon-390": (390, True), "zoom-200": (640, False), "zoom-400": (320, False)}
 
 # Routes that are not pages: they only redirect or act.
-NOT_PAGES = {"/uitloggen", "/taal/{language}", "/inloggen/oidc", "/inloggen/oidc/terug"}
-
-OVERFLOW = """
-const root = document.documentElement;
-const wide = [];
-for (const el of document.querySelectorAll('body *')) {
-  const style = getComputedStyle(el);
-  if (style.display === 'none' || style.visibility === 'hidden') continue;
-  const box = el.getBoundingClientRect();
-  if (box.width === 0 && box.height === 0) continue;
-  const scrolls = ['auto', 'scroll'].includes(style.overflowX)
-    && el.scrollWidth > el.clientWidth + 1;
-  if (box.right > root.clientWidth + 1 || scrolls) {
-    const cls = typeof el.className === 'string' && el.className
-      ? '.' + el.className.split(' ').join('.') : '';
-    wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + cls
-      + ' right=' + Math.round(box.right) + (scrolls ? ' scrolls sideways' : ''));
-  }
-}
-return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: wide.slice(0, 8)};
-"""
+NOT_PAGES = {"/", "/uitloggen", "/taal/{language}", "/inloggen/oidc", "/inloggen/oidc/terug"}
+# Pages only a particular state reaches, checked for reflow where that state is made.
+ELSEWHERE = {"/inloggen/instellen": "tests/portal/test_accounts.py (the first login)"}
 
 
 def portal_pages() -> list[str]:
-    """Every GET route of the running app's login and role modules (not the static files)."""
-    paths = [r.path for r in login.routes() if isinstance(r, Route) and "GET" in (r.methods or ())]
-    for module in role_modules():
-        for route in module.routes:
-            if isinstance(route, Route) and "GET" in (route.methods or ()):
-                paths.append(route.path)
-    return list(dict.fromkeys(p for p in paths if p not in NOT_PAGES))
+    """Every GET route of the app (:func:`~betrokken.portal.app.all_routes`) but the static
+    files and the routes that are not pages."""
+    paths = [
+        route.path
+        for route in all_routes(role_modules())
+        if isinstance(route, Route) and "GET" in (route.methods or ())
+    ]
+    return list(dict.fromkeys(p for p in paths if p not in NOT_PAGES and p not in ELSEWHERE))
 
 
 def _asked(driver: Any, portal: PortalRun) -> str:
@@ -108,6 +91,7 @@ def everyone(portal: PortalRun) -> PortalAccount:
 def test_every_page_has_a_way_to_be_reached_in_this_test() -> None:
     pages = portal_pages()
     assert "/vraag" in pages and "/beheer/status" in pages and "/dpo/logboek" in pages
+    assert "/beheer/accounts" in pages and "/account/wachtwoord" in pages
     missing = [p for p in pages if "{" in p and p not in REACHED_BY]
     assert not missing, f"pages with a parameter and no way to reach them here: {missing}"
 
