@@ -266,7 +266,7 @@ def _new_password_problem(new: str, again: str) -> str:
 
 def qr_svg(uri: str, label: str) -> Markup:
     """The otpauth:// URI as an inline SVG QR code (drawn here: nothing leaves the portal)."""
-    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff")
+    svg = segno.make(uri, error="m").svg_inline(scale=4, border=4, dark="#000", light="#fff")
     svg = re.sub(r"^<svg ", '<svg role="img" focusable="false" ', svg, count=1)
     label_markup = Markup("<title>{}</title>").format(label)
     return Markup(svg.replace(">", ">" + str(label_markup), 1))  # noqa: S704 - segno's own SVG
