@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from betrokken.audit.witness import Accepted
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
-from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
+from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import ENDING_SOON_DAYS, Status
 from betrokken.tabular import Table
 
-__all__ = ["ENDING_SOON_DAYS", "FIELDS", "REQUIRED", "ImportSummary", "NodeFacts"]
+__all__ = ["ENDING_SOON_DAYS", "FIELDS", "HEADERS", "REQUIRED", "ImportSummary", "NodeFacts"]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from betrokken.db import redacted
 from betrokken.errors import BadInput, BetrokkenError, ConfigError
 from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
-from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
+from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import ENDING_SOON_DAYS
 from betrokken.node.witness import CoordinatorLog, witness_once
@@ -308,7 +308,7 @@ def node_import(
             hint="fields: " + ", ".join(FIELDS) + '; e.g. columns = { bsn = "BSN" }',
         )
     mapping = {**configured, **parse_mapping(columns or "")}
-    table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping)
+    table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping, headers=HEADERS)
     registrar, pseudonymiser = _registrar(loaded)
     summary = ImportSummary()
     bar: Any = tqdm(total=table.size, unit="line", disable=quiet, desc="importing", file=sys.stderr)

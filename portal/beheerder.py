@@ -39,6 +39,7 @@ from betrokken.errors import BetrokkenError
 from betrokken.node.admin import (
     ENDING_SOON_DAYS,
     FIELDS,
+    HEADERS,
     REQUIRED,
     ImportSummary,
     import_table,
@@ -359,7 +360,9 @@ async def import_upload(request: Request) -> Response:
         return refuse(_("The file is empty."))
     configured = portal.loaded.node.component.import_.columns
     try:
-        table = read_table(data, name, FIELDS, required=REQUIRED, mapping=configured)
+        table = read_table(
+            data, name, FIELDS, required=REQUIRED, mapping=configured, headers=HEADERS
+        )
     except BetrokkenError as exc:
         return refuse(
             _("The file cannot be read: %(reason)s") % {"reason": exc.message}
