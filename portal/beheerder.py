@@ -422,6 +422,7 @@ async def import_progress(request: Request) -> Response:
             "rejected": summary.rejected,
             "open_until": summary.open_until,
             "sync_skipped": bool(summary.sync_skipped),
+            "field_names": FIELD_NAMES,
         },
     )
 
