@@ -26,6 +26,7 @@ from betrokken.clock import utcnow
 from betrokken.config.load import LoadedPortal
 from betrokken.config.schema import Network, Organisation, Purpose
 from betrokken.portal import i18n
+from betrokken.portal.answers import answer_code
 from betrokken.portal.auth import PortalUser, Sessions, session_of
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
@@ -135,6 +136,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.globals.update(
+    answer_code=answer_code,
     _=i18n.gettext,
     pgettext=i18n.pgettext,
     outcome_label=i18n.outcome_label,

@@ -20,8 +20,10 @@ Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -370,6 +372,25 @@ def phone(driver: Any, width: int = 390) -> None:
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": True},
     )
+
+
+def shot(driver: Any, name: str) -> None:
+    """With BETROKKEN_SCREENSHOTS=<folder>: the whole page at the width shown, as <name>.png
+    (docs/screenshots/ holds the ones docs/portal.md shows)."""
+    folder = os.environ.get("BETROKKEN_SCREENSHOTS")
+    if not folder:
+        return
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    data = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        },
+    )
+    Path(folder, f"{name}.png").write_bytes(base64.b64decode(data["data"]))
 
 
 def files_under(*folders: Path) -> list[Path]:

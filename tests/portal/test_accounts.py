@@ -23,6 +23,7 @@ from tests.portal.conftest import (
     log_out,
     page_text,
     phone,
+    shot,
     sideways,
     submit,
     trail_entries,
@@ -87,6 +88,7 @@ def _enrol(driver: Any, portal: PortalRun, name: str, temporary: str) -> str:
     org_uri = _org_uri(portal, name, secret)
     drawn = segno.make(org_uri, error="m").svg_inline(scale=4, border=4)
     assert f'd="{shown}"' in drawn, "the QR code is not the enrolment URI of the shown secret"
+    shot(driver, "inloggen-instellen")
     assert "googleapis" not in driver.page_source and "http" not in (svg.get_attribute("outerHTML"))
     assert_accessible(driver)
     code = pyotp.TOTP(secret).at(portal.clock())
@@ -132,6 +134,7 @@ def test_a_beheerder_adds_an_account_and_its_user_enrols_with_a_qr_code_at_the_f
     assert re.fullmatch(r"([a-z2-9]{4}-){3}[a-z2-9]{4}", temporary)
     assert "wacht op de eerste keer inloggen" in page_text(driver)
     assert_accessible(driver)
+    shot(driver, "beheerder-accounts")
     added = [e for e in trail_entries(portal.config) if e.reason == "account added"]
     assert added[-1].user == "b.bakker" and added[-1].details["account"] == "n.nieuw"
     log_out(driver)
@@ -164,6 +167,7 @@ def test_the_enrolment_page_reflows_on_a_phone(portal: PortalRun, chromium: Chro
     assert driver.current_url.endswith("/inloggen/instellen")
     assert not sideways(driver), sideways(driver)
     assert_accessible(driver)
+    shot(driver, "telefoon-inloggen-instellen")
 
 
 def test_a_beheerder_unblocks_resets_and_disables_accounts_and_each_change_is_recorded(
@@ -216,6 +220,7 @@ def test_everyone_changes_their_own_password_and_a_wrong_current_one_changes_not
     log_in(driver, portal, user)
     follow(driver, "Wachtwoord wijzigen")
     assert_accessible(driver)
+    shot(driver, "account-wachtwoord")
     driver.find_element(_by("ID"), "huidig").send_keys("niet het wachtwoord")
     driver.find_element(_by("ID"), "nieuw").send_keys(NEW_PASSWORD)
     driver.find_element(_by("ID"), "nogmaals").send_keys(NEW_PASSWORD)

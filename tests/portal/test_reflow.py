@@ -24,6 +24,7 @@ from tests.portal.conftest import (
     PortalRun,
     assert_accessible,
     log_in,
+    shot,
     submit,
 )
 
@@ -125,6 +126,7 @@ def test_every_page_reflows_at_phone_width_and_zoomed_in_without_scrolling_sidew
                 if found["scrollWidth"] > found["clientWidth"] or found["wide"]:
                     failures.append(f"{name} {page}: {found}")
                 if width == 390:
+                    shot(driver, "telefoon" + re.sub(r"[/{}]+", "-", page).rstrip("-"))
                     try:
                         assert_accessible(driver)
                     except AssertionError as exc:
