@@ -99,6 +99,38 @@ def _zip_kind(data: bytes, source: str) -> None:
     )
 
 
+class ColumnProblem(BadInput):
+    """The file is readable but its columns do not say where a field is (a required field not
+    found, or a date column left unread): a person can choose the columns and try again.
+    ``missing``: the fields without a column; ``dated``: the unread column that looks like a
+    date (empty when the problem is only a missing required field)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        missing: Sequence[str] = (),
+        dated: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = tuple(missing)
+        self.dated = dated
+
+
+def preview(data: bytes, source: str, lines: int = 3) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The header and the first ``lines`` lines of a table, as text (for a mapping step)."""
+    header = read_table(data, source, []).header
+    names = list(dict.fromkeys(h.casefold() for h in header if h))
+    table = read_table(data, source, names, mapping={n: n for n in names})
+    shown: list[list[str]] = []
+    for row in table.rows():
+        if len(shown) >= lines:
+            break
+        shown.append([row.text(h.casefold()) if h else "" for h in header])
+    return header, shown
+
+
 class CellError(ValueError):
     """A cell that cannot be read as the field asks. ``kind`` names the problem, not the value."""
 
@@ -453,21 +485,24 @@ def _resolve(
         chosen[name] = hits[0]
     missing = [name for name in fields if name in required and name not in chosen]
     if missing:
-        raise BadInput(
+        raise ColumnProblem(
             f"{source}: no column for {', '.join(missing)}; columns found: {found}",
             hint="the first row must be the header; name the column in the mapping, e.g. "
             f"--columns {missing[0]}=<column header>",
+            missing=missing,
         )
     used = set(chosen.values())
     ignored = tuple(h for i, h in enumerate(header) if h and i not in used)
     unread_dates = [f for f in (headers.dates if headers else ()) if f not in chosen]
     dated = [h for h in ignored if looks_like_a_date(h)]
     if unread_dates and dated:
-        raise BadInput(
+        raise ColumnProblem(
             f"{source}: the column '{dated[0]}' looks like a date but is not read, and no "
             f"column is read for {' or '.join(unread_dates)}",
             hint=f"map it (e.g. --columns {unread_dates[0]}={dated[0]}, or [import] columns in "
             "node.toml), or leave the column out of the export",
+            missing=unread_dates,
+            dated=dated[0],
         )
     return chosen, ignored
 
