@@ -221,13 +221,40 @@ def unknown_value(
     return None
 
 
-def select_records(log: AuditLog, wanted: Filter) -> Iterator[tuple[int, AuditEntry]]:
+def select_records(
+    log: AuditLog, wanted: Filter, damaged: list[tuple[int, str]] | None = None
+) -> Iterator[tuple[int, AuditEntry]]:
+    """The records ``wanted`` selects. A damaged record is skipped — named in ``damaged`` (index,
+    what is wrong) when given, else the reading fails on it."""
     for record in log.records(
         since=wanted.since, until=wanted.until, organisation=wanted.organisation
     ):
-        entry = record.entry
+        if damaged is None:
+            entry = record.entry
+        else:
+            entry, problem = record.checked()
+            if problem is not None:
+                damaged.append((record.index, problem))
+                continue
         if entry is not None and wanted.matches(entry):
             yield record.index, entry
+
+
+def gaps(log: AuditLog) -> list[tuple[int, str]]:
+    """Records missing from the log's numbering (deleted rows), as (index, what), the first of
+    each gap; and records missing after the last stored one, up to the head's size."""
+    found: list[tuple[int, str]] = []
+    expected = 0
+    for record in log.records():
+        if record.index != expected:
+            found.append(
+                (expected, f"missing: records {expected}..{record.index - 1} were removed")
+            )
+        expected = record.index + 1
+    size = log.size()
+    if expected < size:
+        found.append((expected, f"missing: records {expected}..{size - 1} were removed"))
+    return found
 
 
 def with_entries(records: Iterable[StoredRecord]) -> Iterator[tuple[int, AuditEntry | None]]:

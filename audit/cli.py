@@ -15,6 +15,7 @@ import click
 from betrokken.audit.access import (
     Filter,
     OpenedLog,
+    gaps,
     open_log,
     record_access,
     select_records,
@@ -162,7 +163,9 @@ def audit_log(
         events=set(events),
     )
     record_access(opened, user or getpass.getuser(), "log", wanted.describe())
-    rows = [_row(i, e) for i, e in select_records(opened.log, wanted)]
+    damaged: list[tuple[int, str]] = []
+    rows = [_row(i, e) for i, e in select_records(opened.log, wanted, damaged)]
+    damaged = sorted(damaged + gaps(opened.log))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -207,6 +210,15 @@ def audit_log(
                 )
             )
         click.echo(f"{len(rows)} record(s)", err=True)
+    if damaged:
+        for index, problem in damaged:
+            click.echo(f"DAMAGED record {index}: {problem}", err=True)
+        click.echo(
+            f"{len(damaged)} damaged record(s) not shown; every other record is. "
+            "Run `betrokken audit verify` and see docs/dpo.md, 'A damaged log'",
+            err=True,
+        )
+        raise SystemExit(VerificationError.exit_code)
 
 
 def neutralise(value: Any) -> Any:
@@ -353,12 +365,22 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     opened = open_log(config_path)
     record_access(opened, user or getpass.getuser(), "report", {"since": since or ""})
     start = _date(since, "since")
-    entries = [
-        IndexedEntry(r.index, r.entry)
-        for r in opened.log.records()
-        if start is None or r.entry is None or r.entry.at >= start
-    ]
+    entries = []
+    damaged: list[tuple[int, str]] = []
+    for record in opened.log.records():
+        entry, problem = record.checked()
+        if problem is not None:
+            damaged.append((record.index, problem))
+        elif start is None or entry is None or entry.at >= start:
+            entries.append(IndexedEntry(record.index, entry))
+    damaged = sorted(damaged + gaps(opened.log))
     verification = verify_log(opened.log, opened.verifier, network=opened.network).summary()
+    if damaged:
+        verification += "; damaged records not in this report: " + "; ".join(
+            f"{index}: {problem}" for index, problem in damaged[:20]
+        )
+        if len(damaged) > 20:
+            verification += f"; and {len(damaged) - 20} more"
     settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
     page = render_report(
         entries,
@@ -369,6 +391,14 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
     )
     out.write_text(page)
     click.echo(f"report of {len(entries)} records written to {out}")
+    if damaged:
+        for index, problem in damaged:
+            click.echo(f"DAMAGED record {index}: {problem}", err=True)
+        click.echo(
+            f"{len(damaged)} damaged record(s) named in the report, not counted in it",
+            err=True,
+        )
+        raise SystemExit(VerificationError.exit_code)
 
 
 @audit.command("prune")

@@ -56,7 +56,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from betrokken.audit.record import AuditEntry, canonical_json
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
-from betrokken.errors import InternalError, MalformedMessage
+from betrokken.errors import InternalError, LogDamaged, MalformedMessage
 
 log = logging.getLogger("betrokken.audit")
 
@@ -166,6 +166,22 @@ class StoredRecord:
     @property
     def entry(self) -> AuditEntry | None:
         return entry_from_leaf(self.content)[1] if self.content is not None else None
+
+    def checked(self) -> tuple[AuditEntry | None, str | None]:
+        """The record's entry (None when pruned) and what is wrong with it (None when nothing):
+        content that is unreadable, not in canonical form, claims another index, or does not
+        match its leaf hash. A reader shows every good record and names the bad ones."""
+        if self.content is None:
+            return None, None
+        try:
+            claimed, entry = entry_from_leaf(self.content)
+        except MalformedMessage as exc:
+            return None, f"content is unreadable ({exc.message})"
+        if claimed != self.index:
+            return None, f"holds record {claimed} (records moved or reordered)"
+        if merkle.leaf_hash(self.content.encode()) != self.leaf_hash:
+            return None, "content does not match its leaf hash (altered)"
+        return entry, None
 
 
 def utcnow() -> dt.datetime:
@@ -503,9 +519,13 @@ class AuditLog:
             with self.engine.connect() as conn:
                 _, found = _hashes(conn, nodes)
             if len(found) < len(nodes):
-                raise InternalError(
-                    f"the audit log lacks stored hashes for a tree of {size} records",
-                    hint="run `betrokken audit verify` to find what was removed or altered",
+                stored = self.count()
+                raise LogDamaged(
+                    f"the audit log {self.origin} lacks stored hashes for a tree of {size} "
+                    f"records ({stored:,} of {head:,} records are stored): rows were removed",
+                    hint="`betrokken audit verify` names them; restore the log's database from "
+                    "its backup (`betrokken restore`, docs/operator.md 'Recovery'); until then "
+                    "every question is refused, never answered without its proof",
                 )
         return found
 

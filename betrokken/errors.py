@@ -182,6 +182,13 @@ class AuditUnavailable(Unavailable):
     summary = "audit log unavailable, query refused"
 
 
+class LogDamaged(Unavailable):
+    """The audit log lacks what a proof needs (rows removed): a question is refused, never
+    answered without its record's proof, and the message says how to restore the log."""
+
+    summary = "audit log damaged, question refused"
+
+
 class WitnessQuorumMissing(Unavailable):
     """Too few witnesses cosigned the log a question is recorded in: it was not forwarded (no
     node answers under a checkpoint the other witnesses did not see). Never a "no"."""
@@ -231,6 +238,26 @@ class QuestionRefused(VerificationError):
         self.kind = kind
 
 
+# --- exit codes 11 and 12: a node's data older than its anchor; a sync guarded -------------------
+class DataLost(BetrokkenError):
+    """A node's database is empty or older than the state it anchored outside it (its signed state
+    file): it refuses to serve, so it can never answer "not involved" for registrations it lost.
+    The message is Dutch first, then English; the hint names the two ways on."""
+
+    exit_code = 11
+    status = "DATA_LOSS"
+    summary = "gegevens kwijt / data lost"
+
+
+class SyncGuarded(BetrokkenError):
+    """A full import (``--sync``) would end more than the configured share of the active
+    registrations; nothing was changed. ``--force`` goes on."""
+
+    exit_code = 12
+    status = "FAILED_PRECONDITION"
+    summary = "sync stopped before ending too many registrations"
+
+
 # --- exit code 1: everything else -------------------------------------------------------------
 class InternalError(BetrokkenError):
     exit_code = 1
@@ -257,11 +284,14 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     CertificateRefused,
     Unavailable,
     AuditUnavailable,
+    LogDamaged,
     WitnessQuorumMissing,
     WitnessStale,
     VerificationError,
     KeyMismatch,
     QuestionRefused,
+    DataLost,
+    SyncGuarded,
     InternalError,
 )
 

@@ -143,3 +143,14 @@ def trail_details(decision: Decision, withdrawn_on: dt.date | None = None) -> di
     if decision.reactivated and withdrawn_on is not None:
         details["reactivated"] = f"withdrawn by hand on {withdrawn_on}"
     return details
+
+
+def sync_ends_too_many(active: int, ending: int, share: float) -> bool:
+    """Whether a full import (``--sync``) that would end ``ending`` of ``active`` registrations
+    ends more than ``share`` of them: then it stops before ending anything (``--force`` goes on).
+
+    A node with nothing active has nothing to lose; ending exactly the share is allowed.
+    """
+    if active <= 0 or ending <= 0:
+        return False
+    return ending > share * active

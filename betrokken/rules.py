@@ -556,6 +556,77 @@ def is_fresh(at: dt.datetime, now: dt.datetime, window_seconds: float) -> bool:
     return abs((now - at).total_seconds()) <= window_seconds
 
 
+def _offset(seconds: float) -> str:
+    way = "ahead" if seconds > 0 else "behind"
+    return f"{abs(seconds):.0f} s {way}"
+
+
+def whose_clock(
+    asked_at: dt.datetime,
+    recorded_at: dt.datetime | None,
+    now: dt.datetime,
+    window_seconds: float,
+    witnessed_at: dt.datetime | None = None,
+) -> str:
+    """Which side's clock is off, and by how much, when a node finds a question stale.
+
+    The clocks that speak: the asking side's (``asked_at``, in the signed question), the
+    coordinator's (``recorded_at``, in its log record; None when unknown), this node's (``now``)
+    and — the strongest — the other witnesses' (``witnessed_at``: the median time in their
+    cosignatures of the checkpoint the question came under, signed by them seconds before it was
+    forwarded; None when unknown). Clocks that agree (within a quarter of the window, at most
+    30 s) outvote the one that does not.
+    """
+    agree = min(window_seconds / 4, 30.0)
+
+    def off(a: dt.datetime, b: dt.datetime) -> float:
+        return (a - b).total_seconds()
+
+    if witnessed_at is not None:
+        if abs(off(now, witnessed_at)) > agree:
+            return (
+                f"this node's clock is off: {_offset(off(now, witnessed_at))} of the other "
+                "witnesses' clocks (their cosignatures of the checkpoint)"
+            )
+        if recorded_at is not None and abs(off(recorded_at, witnessed_at)) > agree:
+            return (
+                f"the coordinator's clock is off: its record is {_offset(off(recorded_at, now))} "
+                "of this node's and the other witnesses' clocks, which agree — or it forwarded "
+                "an old question"
+            )
+        return (
+            f"the asking side's clock is off: the question is {_offset(off(asked_at, now))} of "
+            "this node's and the other witnesses' clocks, which agree — or it is an old question"
+        )
+    node_vs_asker = off(now, asked_at)
+    if recorded_at is None:
+        return (
+            f"this node's clock is {_offset(node_vs_asker)} of the asking side's; which of the "
+            "two is off is not known (no record time to compare)"
+        )
+    node_vs_coordinator = off(now, recorded_at)
+    asker_vs_coordinator = off(asked_at, recorded_at)
+    if abs(asker_vs_coordinator) <= agree:
+        return (
+            f"this node's clock is off: {_offset(node_vs_coordinator)} of the coordinator's and "
+            "the asking side's, which agree"
+        )
+    if abs(node_vs_coordinator) <= agree:
+        return (
+            f"the asking side's clock is off: {_offset(asker_vs_coordinator)} of the "
+            "coordinator's and this node's, which agree"
+        )
+    if abs(node_vs_asker) <= agree:
+        return (
+            f"the coordinator's clock is off: {_offset(-node_vs_coordinator)} of the asking "
+            "side's and this node's, which agree"
+        )
+    return (
+        f"no two clocks agree: this node is {_offset(node_vs_coordinator)} of the coordinator, "
+        f"the asking side {_offset(asker_vs_coordinator)} of it"
+    )
+
+
 def search_entry_for(
     question: Question, note: str, purpose: Purpose, at: dt.datetime, access_point: str
 ) -> AuditEntry:

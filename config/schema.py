@@ -629,6 +629,14 @@ class NodeConfig(Strict):
         "how often it reads its nodes' health)",
     )
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
+    # No false "no" after a fault (docs/operator.md, 'Recovery'): the signed anchor outside the
+    # database, and the share of active registrations an `import --sync` may end without --force.
+    state_file: str = Field(
+        default="node.state",
+        description="the node's signed state file (relative to this file): what its database "
+        "held, so an empty or older database is refused",
+    )
+    sync_guard_share: float = Field(default=0.10, ge=0.0, le=1.0)
 
 
 class CoordinatorConfig(Strict):

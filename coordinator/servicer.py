@@ -28,6 +28,7 @@ from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Purpose
+from betrokken.coordinator.anchors import NodeAnchors
 from betrokken.coordinator.fanout import (
     ANSWERED,
     FAILED,
@@ -91,6 +92,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self.proof_limiter = RateLimiter(per_minute, what="log-proof")
         self.persons = DailyPersons()
         self.refusals = refusals or RefusalCounter()
+        # What each node cosigned, kept in the coordinator's database: a node whose database
+        # went back is seen (coordinator/anchors.py).
+        self.anchors = NodeAnchors(store.engine)
         if flush_every is not None:
             _start_flushing(self, flush_every)
         # What each node last said it witnessed, so its consistency proof is usually right the
@@ -103,6 +107,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             {org: link.cosign for org, link in self.links.items() if hasattr(link, "cosign")},
             self._latest_checkpoint,
             self.store.consistency_proof,
+            sizes=self.anchors.sizes(),
+            anchors=self.anchors,
         )
 
     def _latest_checkpoint(self) -> tuple[int, str] | None:
@@ -149,6 +155,15 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             witnessed = dict(self._witnessed)
         for org, size in self.rounds.sizes().items():  # what each witness cosigned last
             witnessed[org] = max(size, witnessed.get(org, 0))
+        for org in envelopes:  # a node whose database went back: never a "no" from it
+            behind = self.anchors.behind(org)
+            if behind is not None and org not in short:
+                short[org] = NodeResult(
+                    FAILED,
+                    problem="not asked: its database went back (it accepted "
+                    f"{behind.went_back_to or 0} records of the log, it had cosigned "
+                    f"{behind.cosigned_size}); it may have lost registrations",
+                )
         results = fan_out(
             {org: self.links[org] for org in envelopes if org in self.links and org not in short},
             build,
@@ -250,12 +265,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         if question.network != self.network.name:
             raise BadInput(f"the question is for network '{question.network[:64]}'")
         window = self.network.coordinator.freshness_seconds
-        if not rules.is_fresh(question.at, utcnow(), window):
+        now = utcnow()
+        if not rules.is_fresh(question.at, now, window):
+            ahead = (question.at - now).total_seconds()
             raise QuestionRefused(
                 f"the question was signed at {q.format_time(question.at)}, more than {window} "
-                "seconds from now",
+                f"seconds from the coordinator's time {q.format_time(now)}: the asking side's "
+                f"clock is {abs(ahead):.0f} s {'ahead of' if ahead > 0 else 'behind'} the "
+                "coordinator's",
                 kind="stale",
-                hint="check the clocks of the requesting side and the coordinator (NTP)",
+                hint="correct the asking side's clock (NTP; `betrokken doctor` checks it); if "
+                "every asking organisation sees this, the coordinator's clock is the one off",
             )
         purpose = rules.check_may_ask(
             self.network, requester, question.purpose, question.role, question.on_behalf_of
@@ -565,6 +585,10 @@ def _start_flushing(servicer: CoordinatorServicer, every: float) -> None:
                 alive.flush_refusals()
             except BetrokkenError as exc:  # the log is unavailable: keep counting, try again
                 log.error("counted refusals could not be recorded yet: %s", exc.message)
+            try:
+                alive.anchors.flush()
+            except Exception as exc:  # kept in memory; written at the next flush
+                log.error("the nodes' anchors could not be written yet: %s", exc)
             del alive
 
     def at_exit() -> None:
@@ -575,6 +599,10 @@ def _start_flushing(servicer: CoordinatorServicer, every: float) -> None:
                 alive.flush_refusals(final=True)
             except BetrokkenError as exc:
                 log.error("counted refusals could not be recorded at exit: %s", exc.message)
+            try:
+                alive.anchors.flush()
+            except Exception as exc:
+                log.error("the nodes' anchors could not be written at exit: %s", exc)
 
     threading.Thread(target=loop, daemon=True, name="refusal-counts").start()
     atexit.register(at_exit)

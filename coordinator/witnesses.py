@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from betrokken.audit.witness import witness_cosigners
 from betrokken.config.schema import Network
+from betrokken.coordinator.anchors import NodeAnchors
 from betrokken.crypto.cosignature import Cosigner, add_cosignatures, verify_cosignatures
 from betrokken.errors import BetrokkenError, WitnessQuorumMissing, WitnessStale
 from betrokken.v1 import betrokken_pb2 as pb
@@ -81,6 +82,7 @@ class WitnessRounds:
         proof: Proof,
         *,
         sizes: Mapping[str, int] | None = None,
+        anchors: NodeAnchors | None = None,
     ) -> None:
         self.quorum = network.witness_quorum()
         self.cosigners: dict[str, Cosigner] = witness_cosigners(network)
@@ -88,6 +90,7 @@ class WitnessRounds:
         self.cosign = dict(cosign)
         self.latest = latest
         self.proof = proof
+        self.anchors = anchors  # what each witness cosigned before (coordinator/anchors.py)
         # Enough for every party: `quorum` others even for a party that cosigned itself.
         self.enough = min(self.quorum + 1, len(self.witnesses))
         self._cond = threading.Condition()
@@ -217,6 +220,15 @@ class WitnessRounds:
                 try:
                     response = future.result()
                 except WitnessStale as exc:
+                    if self.anchors is not None and not self.anchors.accepted(
+                        witness, exc.witnessed_size
+                    ):
+                        missing[witness] = (
+                            f"its database went back: it accepted {exc.witnessed_size} records, "
+                            "fewer than it cosigned before"
+                        )
+                        one_more()
+                        continue
                     tries[witness] = tries.get(witness, 0) + 1
                     if exc.witnessed_size > size or tries[witness] > RETRIES:
                         missing[witness] = f"it accepted {exc.witnessed_size} records"
@@ -242,6 +254,10 @@ class WitnessRounds:
                     continue
                 lines[witness] = valid[witness].line
                 self.witnessed(witness, size)
+                if self.anchors is not None:
+                    self.anchors.cosigned(witness, size)
+                    # Its signed time against ours: each node's clock, measured every round.
+                    self.anchors.clock(witness, valid[witness].timestamp - time.time())
         if len(lines) >= self.enough:
             took = time.monotonic() - started
             self._usual = 0.8 * self._usual + 0.2 * took
@@ -270,7 +286,11 @@ class WitnessRounds:
             failure = future.exception()
             if failure is None:
                 self.witnessed(witness, size)
-            elif isinstance(failure, WitnessStale):
+                if self.anchors is not None:
+                    self.anchors.cosigned(witness, size)
+            elif isinstance(failure, WitnessStale) and (
+                self.anchors is None or self.anchors.accepted(witness, failure.witnessed_size)
+            ):
                 self.witnessed(witness, failure.witnessed_size)
 
         return done

@@ -16,7 +16,7 @@ from betrokken.audit.witness import Accepted
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
 from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
-from betrokken.node.server import open_store, open_witness
+from betrokken.node.server import open_anchored_store, open_store, open_witness, refresh_anchor
 from betrokken.node.store import ENDING_SOON_DAYS, Status
 from betrokken.tabular import Table
 
@@ -59,17 +59,29 @@ def import_table(
     actor: str,
     sync: bool,
     progress: Callable[[int], None],
+    force: bool = False,
 ) -> None:
-    """The node's import of ``table`` (as ``betrokken node import``), ``actor`` in its trail."""
+    """The node's import of ``table`` (as ``betrokken node import``), ``actor`` in its trail; a
+    sync that would end more than ``sync_guard_share`` of the active registrations stops
+    (:class:`~betrokken.errors.SyncGuarded`) unless ``force``."""
     from betrokken.keyservice.client import Pseudonymiser
 
     org = loaded.network.organisation(loaded.component.organisation)
     assert org is not None
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     try:
         pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, org.id)
         registrar = Registrar(loaded.network, org, store, pseudonymiser, actor=actor)
         with pseudonymiser:
-            registrar.import_table(table, summary, sync=sync, progress=progress)
+            registrar.import_table(
+                table,
+                summary,
+                sync=sync,
+                progress=progress,
+                guard_share=None if force else loaded.component.sync_guard_share,
+            )
     finally:
-        store.engine.dispose()
+        try:
+            refresh_anchor(loaded, store)
+        finally:
+            store.engine.dispose()

@@ -16,11 +16,17 @@ from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import NodeConfig, Organisation
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.db import redacted
-from betrokken.errors import BadInput, BetrokkenError, ConfigError
+from betrokken.errors import BadInput, BetrokkenError, ConfigError, SyncGuarded
 from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
 from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
-from betrokken.node.server import open_store, open_witness
+from betrokken.node.server import (
+    open_anchored_store,
+    open_store,
+    open_witness,
+    read_own_anchor,
+    refresh_anchor,
+)
 from betrokken.node.store import ENDING_SOON_DAYS
 from betrokken.node.witness import CoordinatorLog, witness_once
 from betrokken.tabular import Table, open_table, parse_mapping
@@ -54,7 +60,7 @@ def node_serve(config_path: Path) -> None:
 def _registrar(loaded: Loaded[NodeConfig]) -> tuple[Registrar, Pseudonymiser]:
 
     pseudonymiser = Pseudonymiser(loaded.network, loaded.tls, loaded.component.organisation)
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     registrar = Registrar(
         loaded.network, _org(loaded), store, pseudonymiser, actor=getpass.getuser()
     )
@@ -169,6 +175,7 @@ def node_register(
     registrar, pseudonymiser = _registrar(loaded)
     with pseudonymiser:
         stored = registrar.register(person, info)
+    refresh_anchor(loaded, registrar.store)
     days = loaded.network.retention.registration_days
     if stored.given_until is None:
         why = f"open case: {days} days after this confirmation; register or import it again"
@@ -202,16 +209,19 @@ def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> 
     loaded = load_node(config_path)
     days = loaded.network.retention.registration_days
     if reference:
-        removed = open_store(loaded).withdraw(
+        store = open_anchored_store(loaded)
+        removed = store.withdraw(
             reference=reference, actor=getpass.getuser(), remember_days=days, today=_today()
         )
         label = f"reference {reference}"
     else:
         person = read_bsn(bsn or "")
         registrar, pseudonymiser = _registrar(loaded)
+        store = registrar.store
         with pseudonymiser:
             removed = registrar.withdraw(person)
         label = person.masked()
+    refresh_anchor(loaded, store)
     if removed:
         click.echo(f"{label}: withdrawn ({removed} registration(s) removed)")
         click.echo(
@@ -220,6 +230,37 @@ def node_withdraw(config_path: Path, bsn: str | None, reference: str | None) -> 
         )
     else:
         click.echo(f"{label}: no registration found; nothing changed")
+
+
+def anchor_lines(loaded: Loaded[NodeConfig], store: Any, active: int) -> list[str]:
+    """What the node's signed state file says against the database: a refusal to come, or a
+    registration count that dropped since it was written."""
+    from betrokken.errors import DataLost
+    from betrokken.node.anchor import problem
+
+    try:
+        anchor = read_own_anchor(loaded)
+    except DataLost as exc:
+        return [f"  PROBLEM:            {exc.message.splitlines()[-1]}"]
+    if anchor is None:
+        return ["  anchor:             none yet (the running node writes its state file)"]
+    why = problem(anchor, store.trail)
+    if why is not None:
+        return [
+            f"  PROBLEM:            {why[1]}; the node refuses to serve (exit code 11): restore "
+            "the backup or `node reset --confirm`"
+        ]
+    lines = [
+        f"  anchor:             {anchor.trail_size:,} trail records, {anchor.active:,} active "
+        f"at {anchor.when()}"
+    ]
+    if active < anchor.active:
+        lines.append(
+            f"  WARNING:            {anchor.active - active:,} fewer active registrations than at "
+            f"{anchor.when()} ({anchor.active:,} -> {active:,}); expiry, withdrawals and --sync "
+            "end registrations (see the trail), anything else is a loss"
+        )
+    return lines
 
 
 def _names(names: tuple[str, ...], limit: int = 8) -> str:
@@ -259,6 +300,13 @@ def import_summary(
                 f"  --sync:   {summary.ended or 0} registration(s) not in the file ended "
                 "(withdrawn; recorded in the node's trail)"
             )
+        if summary.active_before is not None and finished:
+            lines.append(
+                f"  changes:  {summary.added:,} added, {summary.updated:,} updated, "
+                f"{summary.unchanged:,} confirmed, {summary.ended or 0:,} ended, "
+                f"{summary.kept_withdrawn:,} kept withdrawn (of {summary.active_before:,} "
+                "active before)"
+            )
     if summary.rejected:
         lines.append(f"  rejected ({summary.rejected:,} line(s); nothing of them was stored):")
         lines += ["    " + line for line in summary.problems.lines(max_groups=8)]
@@ -284,18 +332,31 @@ def import_summary(
     is_flag=True,
     help="Register again the persons in the file that were withdrawn by hand.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --sync: end the registrations not in the file even when they are more than "
+    "sync_guard_share (default 10%) of the active ones.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @guard
 def node_import(
-    config_path: Path, file: Path, columns: str | None, sync: bool, reactivate: bool, quiet: bool
+    config_path: Path,
+    file: Path,
+    columns: str | None,
+    sync: bool,
+    reactivate: bool,
+    force: bool,
+    quiet: bool,
 ) -> None:
     """Import registrations from a case-system export FILE (CSV or Excel .xlsx).
 
     Fields: bsn (required), since, until, contact, domain, reference, disclosure; header names
     match in any case, other columns are ignored. Every line confirms its registration. Bad
     lines are skipped and summarised, never half-stored. Exit code 0 when every line was
-    stored, 2 when some were rejected, 130 on Ctrl-C, the error's own code when the import
-    stopped (re-running the same command finishes it).
+    stored, 2 when some were rejected, 12 when --sync would end more than sync_guard_share of
+    the active registrations (nothing ended; --force goes on), 130 on Ctrl-C, the error's own
+    code when the import stopped (re-running the same command finishes it).
     """
     from tqdm import tqdm
 
@@ -315,9 +376,21 @@ def node_import(
     try:
         with pseudonymiser, bar:
             registrar.import_table(
-                table, summary, sync=sync, reactivate=reactivate, progress=bar.update
+                table,
+                summary,
+                sync=sync,
+                reactivate=reactivate,
+                progress=bar.update,
+                guard_share=None if force else loaded.component.sync_guard_share,
             )
+    except SyncGuarded as exc:
+        refresh_anchor(loaded, registrar.store)
+        if summary.lines_read:
+            click.echo("\n".join(import_summary(file, table, summary, sync, finished=True)))
+        click.echo(f"import --sync stopped: {exc.message}", err=True)
+        raise
     except (BetrokkenError, KeyboardInterrupt):
+        refresh_anchor(loaded, registrar.store)
         click.echo("\n".join(import_summary(file, table, summary, sync, finished=False)))
         last = summary.last_committed_line
         where = f"every line up to line {last:,} is done" if last else "no line was stored"
@@ -328,6 +401,7 @@ def node_import(
             err=True,
         )
         raise
+    refresh_anchor(loaded, registrar.store)
     click.echo("\n".join(import_summary(file, table, summary, sync, finished=True)))
     if summary.rejected:
         raise SystemExit(BadInput.exit_code)
@@ -351,6 +425,8 @@ def node_status(config_path: Path) -> None:
     if expiring:
         click.echo(f"  WARNING:            {expiring} ({loaded.tls.certificate})")
     click.echo(f"  active:             {status.active} registration(s)")
+    for line in anchor_lines(loaded, store, status.active):
+        click.echo(line)
     for domain, count in sorted(status.by_domain.items()):
         click.echo(f"    domain {domain}: {count}")
     click.echo(
@@ -423,6 +499,56 @@ def node_status(config_path: Path) -> None:
     click.echo("\n".join(peer_lines(NODE, loaded)))
 
 
+@node.command("reset")
+@config_option
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Yes: go on with the database as it is now (recorded in the node's trail).",
+)
+@guard
+def node_reset(config_path: Path, confirm: bool) -> None:
+    """Go on with the node's database as it is now, after it was refused as empty or older than
+    its anchor (exit code 11): the way on when no backup exists.
+
+    Records the reset in the node's trail, with what the anchor said before, and anchors the
+    database anew. Import the whole caseload right after: until then the node answers "not
+    involved" for every registration it lost. Restoring the backup (`betrokken restore`) is
+    better whenever there is one.
+    """
+    from betrokken.errors import DataLost
+    from betrokken.node.anchor import reset_entry
+
+    if not confirm:
+        raise BadInput(
+            "node reset verandert wat de node als waar aanneemt en vraagt --confirm / node "
+            "reset changes what the node takes as true and needs --confirm",
+            hint="zet eerst de back-up terug als die er is (betrokken restore) / restore the "
+            "backup first if there is one (betrokken restore)",
+        )
+    loaded = load_node(config_path)
+    try:
+        old = read_own_anchor(loaded)
+    except DataLost:
+        old = None  # a damaged state file: the reset writes a new one
+    store = open_store(loaded)
+    now = dt.datetime.now(dt.UTC)
+    store.trail.append([reset_entry(store.organisation, getpass.getuser(), old, now)])
+    anchor = refresh_anchor(loaded, store, replace=True)
+    assert anchor is not None
+    click.echo(
+        f"reset vastgelegd in het spoor; de node gaat verder met {anchor.active:,} actieve "
+        "registraties. Importeer nu de hele caseload (node import --sync).\n"
+        f"reset recorded in the trail; the node goes on with {anchor.active:,} active "
+        "registrations. Import the whole caseload now (node import --sync)."
+    )
+    if old is not None:
+        click.echo(
+            f"  before: {old.trail_size:,} trail records, {old.active:,} active registrations "
+            f"at {old.when()}"
+        )
+
+
 @node.command("expire")
 @config_option
 @guard
@@ -431,10 +557,11 @@ def node_expire(config_path: Path) -> None:
     confirmation (the running node also does this hourly). Forget withdrawals past their term."""
 
     loaded = load_node(config_path)
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     today = _today()
     forgotten = store.forget_withdrawals(today)
     removed = store.expire(today, actor=getpass.getuser())
+    refresh_anchor(loaded, store)
     click.echo(f"{removed} ended registration(s) removed; {forgotten} withdrawal(s) forgotten")
 
 

@@ -23,7 +23,8 @@ from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto.bsn import Bsn, mask, parse_bsn
 from betrokken.crypto.pseudonym import Pseudonym
-from betrokken.errors import BadInput, InvalidBsn
+from betrokken.errors import BadInput, InvalidBsn, SyncGuarded
+from betrokken.lifecycle import sync_ends_too_many
 from betrokken.node.store import KEEPABLE, Change, NodeStore, Registration, Stored
 from betrokken.tabular import CellError, Headers, Problems, Row, Table
 
@@ -253,6 +254,7 @@ class ImportSummary:
     ended: int | None = None  # --sync: registrations not in the file that were ended
     sync_skipped: str | None = None  # --sync: why nothing was ended
     open_until: dt.date | None = None  # open cases confirmed now are active until then
+    active_before: int | None = None  # --sync with the guard: active registrations before
 
     @property
     def stored(self) -> int:
@@ -367,6 +369,7 @@ class Registrar:
         sync: bool = False,
         reactivate: bool = False,
         progress: Callable[[int], None] | None = None,
+        guard_share: float | None = None,
     ) -> ImportSummary:
         """Import every row of ``table`` in batches, each committed on its own.
 
@@ -375,11 +378,20 @@ class Registrar:
         Ctrl-C), ``summary.last_committed_line`` says how far it got, and running it again
         finishes it (lines already stored are confirmed, "unchanged").
         With ``sync`` the table is the whole caseload: registrations not in it end, but only
-        when every line was read without a problem.
+        when every line was read without a problem. With ``guard_share`` a sync that would end
+        more than that share of the active registrations raises :class:`SyncGuarded`: before
+        reading a line when the file has too few lines to keep enough of them, else after
+        storing the file's lines and before ending anything.
         """
         summary = summary if summary is not None else ImportSummary()
         started = self.clock()
         today = started.date()
+        active = self.store.status(today).active if sync and guard_share is not None else 0
+        if sync and guard_share is not None:
+            summary.active_before = active
+            at_least = active - table.size
+            if sync_ends_too_many(active, at_least, guard_share):
+                raise self._guarded(at_least, active, guard_share, "at least", before=True)
         summary.open_until = today + dt.timedelta(days=self.retention_days)
         seen_registrations: set[int] = set()
         seen_withdrawals: set[int] = set()
@@ -447,10 +459,33 @@ class Registrar:
                     "far more often a failed export than an empty caseload)"
                 )
             else:
+                if guard_share is not None:
+                    ending = self.store.count_missing(seen_registrations, started)
+                    if sync_ends_too_many(active, ending, guard_share):
+                        error = self._guarded(ending, active, guard_share, "", before=False)
+                        summary.sync_skipped = error.message
+                        raise error
                 summary.ended = self.store.end_missing(
                     seen_registrations, seen_withdrawals, started, actor=self.actor
                 )
         return summary
+
+    @staticmethod
+    def _guarded(ending: int, active: int, share: float, how: str, *, before: bool) -> SyncGuarded:
+        what = f"{how} {ending:,}".strip()
+        done = (
+            "nothing was read or changed"
+            if before
+            else "the file's lines were stored and confirmed; nothing was ended"
+        )
+        return SyncGuarded(
+            f"--sync would end {what} of {active:,} active registrations "
+            f"({ending / active:.0%}), more than the {share:.0%} allowed (sync_guard_share); "
+            f"{done}. A partial export (one team, one month) read as the whole caseload would end "
+            "every case it lacks",
+            hint="check that the file is the whole caseload; if so, run the same command with "
+            "--force (or raise sync_guard_share in node.toml)",
+        )
 
     def _store_batch(
         self,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
 from betrokken.config.load import Loaded, load_node
 from betrokken.config.schema import Network, NodeConfig
-from betrokken.db import report_writable
-from betrokken.errors import ConfigError, VerificationError
+from betrokken.db import CHECKPOINT_SECONDS, checkpoint, report_writable
+from betrokken.errors import ConfigError, Unavailable, VerificationError
 from betrokken.health import Health, database_writable
 from betrokken.identity.keyfiles import read_envelope_key
 from betrokken.identity.names import Identity, Role
@@ -27,6 +28,7 @@ from betrokken.identity.pins import Pins, reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
 from betrokken.node import outbox
+from betrokken.node.anchor import Anchor, measure, problem, read_anchor, refusal, write_anchor
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
 from betrokken.node.witness import CoordinatorLog, compare_with_peers, witness_once
@@ -46,6 +48,7 @@ class RunningNode:
     listen: str
     stop_expiry: threading.Event
     writer: TrailWriter | None = None
+    anchor: Callable[[], object] | None = None  # writes the state file once more at the end
 
     def stop(self) -> None:
         self.server.stop(grace=1).wait()
@@ -59,6 +62,11 @@ class RunningNode:
                 self.writer.drain()
             except Exception:
                 log.exception("the trail writer could not finish; the next start does")
+        if self.anchor is not None:
+            try:
+                self.anchor()
+            except Exception:
+                log.exception("could not write the node's state file at the end")
 
 
 class TrailWriter:
@@ -95,18 +103,30 @@ class TrailWriter:
                 return done
 
     def loop(self, interval: float, stop: threading.Event) -> None:
+        last_checkpoint = time.monotonic()
         while not stop.wait(interval):
             try:
                 self.drain()
             except Exception:
                 log.exception("the trail writer failed; will try again")
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                last_checkpoint = time.monotonic()
+                try:
+                    checkpoint(self.store.engine)
+                except Exception as exc:
+                    log.warning("could not checkpoint the database's WAL (%s)", exc)
 
 
 def _expiry_loop(
-    store: NodeStore, interval: float, audit_years: int, freshness: int, stop: threading.Event
+    loaded: Loaded[NodeConfig],
+    store: NodeStore,
+    interval: float,
+    audit_years: int,
+    freshness: int,
+    stop: threading.Event,
 ) -> None:
     """Remove ended registrations, replay marks past the freshness window, and trail records past
-    the retention term."""
+    the retention term; then anchor what the database holds."""
     while True:
         now = dt.datetime.now(dt.UTC)
         try:
@@ -119,6 +139,10 @@ def _expiry_loop(
                 log.info("retention: %s", pruned.describe())
         except Exception:
             log.exception("expiry failed; will try again")
+        try:
+            refresh_anchor(loaded, store)
+        except Exception:
+            log.exception("could not write the node's state file; will try again")
         if stop.wait(interval):
             return
 
@@ -133,6 +157,77 @@ def open_store(loaded: Loaded[NodeConfig]) -> NodeStore:
 
 def open_witness(store: NodeStore) -> WitnessStore:
     return WitnessStore(store.engine, store.trail, store.organisation)
+
+
+# --- the anchor outside the database (node/anchor.py) ---------------------------------------------
+def anchor_path(loaded: Loaded[NodeConfig]) -> Path:
+    return loaded.resolve(loaded.component.state_file)
+
+
+def _verifier(loaded: Loaded[NodeConfig]) -> str:
+    org = loaded.network.organisation(loaded.component.organisation)
+    assert org is not None
+    return org.log_key
+
+
+def read_own_anchor(loaded: Loaded[NodeConfig]) -> Anchor | None:
+    return read_anchor(anchor_path(loaded), _verifier(loaded))
+
+
+def open_anchored_store(loaded: Loaded[NodeConfig]) -> NodeStore:
+    """The node's store, refused (:class:`DataLost`, exit code 11) when its database is empty or
+    older than what the node anchored in its state file: never a node that lost registrations
+    answering "not involved"."""
+    path = anchor_path(loaded)
+    anchor = read_own_anchor(loaded)
+    try:
+        store = open_store(loaded)
+    except Unavailable as exc:  # an older schema (SchemaOutdated) says `db upgrade` instead
+        if anchor is None or anchor.trail_size == 0:
+            raise
+        # A database that cannot be opened while the anchor says it held data (a lost WAL, a
+        # half-copied file): the way on is the backup, not the database URL.
+        raise refusal(
+            path,
+            (
+                f"de database van de node is niet te openen ({exc.message}), maar had "
+                f"{anchor.trail_size:,} records en {anchor.active:,} actieve registraties",
+                f"the node's database cannot be opened ({exc.message}), but held "
+                f"{anchor.trail_size:,} records and {anchor.active:,} active registrations",
+            ),
+        ) from None
+    if anchor is not None:
+        why = problem(anchor, store.trail)
+        if why is not None:
+            log.error("refusing to serve: %s", why[1])
+            raise refusal(path, why)
+    return store
+
+
+def refresh_anchor(
+    loaded: Loaded[NodeConfig], store: NodeStore, *, replace: bool = False
+) -> Anchor | None:
+    """Write the anchor of the database as it is now (never one of a smaller trail than the
+    anchor on file: that database is refused, not anchored — unless ``replace``, for ``node
+    reset`` and ``restore``). None when not written."""
+    if store.trail.signer is None:
+        return None
+    path = anchor_path(loaded)
+    now = dt.datetime.now(dt.UTC)
+    accepted = open_witness(store).last()
+    current = measure(
+        store.trail,
+        store.organisation,
+        store.status(now.date()).active,
+        accepted.size if accepted else 0,
+        now,
+    )
+    if not replace:
+        old = read_own_anchor(loaded)
+        if old is not None and problem(old, store.trail) is not None:
+            return None
+    write_anchor(path, current, store.trail.signer)
+    return current
 
 
 def _witness_loop(
@@ -205,7 +300,7 @@ def start(config_path: Path | str) -> RunningNode:
     envelope_key = read_envelope_key(
         loaded.resolve(loaded.component.envelope_key), org.envelope_key
     )
-    store = open_store(loaded)
+    store = open_anchored_store(loaded)
     pins = reloading(loaded)
     server = make_server(listen, loaded.tls, pins=pins)
     report_writable(store.engine, loaded.component.database, f"node of {org.id}")
@@ -233,6 +328,7 @@ def start(config_path: Path | str) -> RunningNode:
     threading.Thread(
         target=_expiry_loop,
         args=(
+            loaded,
             store,
             loaded.component.expiry_interval_seconds,
             network.retention.audit_years,
@@ -252,4 +348,4 @@ def start(config_path: Path | str) -> RunningNode:
         name="witness",
     ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    return RunningNode(server, listen, stop, writer)
+    return RunningNode(server, listen, stop, writer, lambda: refresh_anchor(loaded, store))

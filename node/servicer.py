@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 
 import grpc
@@ -30,11 +31,13 @@ from sqlalchemy import Connection
 
 from betrokken import rules
 from betrokken.audit.keys import log_origin
+from betrokken.audit.log import entry_from_leaf
 from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Organisation
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
+from betrokken.crypto.cosignature import verify_cosignatures
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
 from betrokken.errors import (
     MalformedMessage,
@@ -59,6 +62,37 @@ _STAND_IN = q.NeedToKnow(case="-" * 16, user="-" * 12, acted_for="")
 _STAND_IN_BYTES = _STAND_IN.to_bytes()
 
 
+class StaleEpisode:
+    """Stale questions come in episodes (a clock that is off makes every question stale until it
+    is corrected): the first of an episode is an alarm, the rest are counted. An answered question
+    ends the episode."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def begins(self) -> bool:
+        with self._lock:
+            self.count += 1
+            return self.count == 1
+
+    def ends(self) -> int:
+        """How many were refused in the episode that ends now (0: there was none)."""
+        if not self.count:  # the usual case, without the lock
+            return 0
+        with self._lock:
+            count, self.count = self.count, 0
+            return count
+
+
+def _recorded_at(request: pb.LookupRequest) -> dt.datetime | None:
+    """The coordinator's time in the question's record (unverified: for the message only)."""
+    try:
+        return entry_from_leaf(request.proof.record)[1].at
+    except (MalformedMessage, ValueError, UnicodeDecodeError):
+        return None
+
+
 class NodeServicer(WitnessService, pb_grpc.NodeServicer):
     def __init__(
         self,
@@ -78,15 +112,42 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         self.now = now
         self.origin = log_origin(network.name, "coordinator")
         self.pins: Pins = pins or NetworkPins(network)  # the certificate allow-list
+        self.stale = StaleEpisode()
 
     @servicer_method
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
         peer_identity(context, "Node.Lookup", [Role.COORDINATOR], self.pins)
         try:
-            return self._answer(request, context)
+            response = self._answer(request, context)
         except QuestionRefused as exc:
-            self.witness.alarm(exc.kind, exc.message, access_point=context.peer())
+            if exc.kind != "stale" or self.stale.begins():
+                message = exc.message
+                if exc.kind == "stale":
+                    message += (
+                        "; further stale questions are refused without an alarm of their own "
+                        "until one is answered again (the node's log counts them)"
+                    )
+                self.witness.alarm(exc.kind, message, access_point=context.peer())
+            else:
+                log.warning("stale question refused (%d in this episode)", self.stale.count)
             raise
+        ended = self.stale.ends()
+        if ended:
+            log.info("clocks agree again: %d stale question(s) were refused before", ended)
+        return response
+
+    def _witnessed_at(self, request: pb.LookupRequest) -> dt.datetime | None:
+        """The median time in the other witnesses' cosignatures of the question's checkpoint:
+        their clocks, signed seconds before it was forwarded (None when there are none)."""
+        others = {w: c for w, c in self._cosigners.items() if w != self.org.id}
+        try:
+            found = verify_cosignatures(request.proof.checkpoint, others)
+        except MalformedMessage:
+            return None
+        times = sorted(c.timestamp for c in found.values())
+        if not times:
+            return None
+        return dt.datetime.fromtimestamp(times[len(times) // 2], dt.UTC)
 
     def _question(self, request: pb.LookupRequest) -> q.Question:
         """The verified question and its requester (checks a, and the purpose rules)."""
@@ -149,10 +210,15 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         now = self.now()
         window = self.network.coordinator.freshness_seconds
         if not rules.is_fresh(question.at, now, window):
+            verdict = rules.whose_clock(
+                question.at, _recorded_at(request), now, window, self._witnessed_at(request)
+            )
             raise QuestionRefused(
                 f"the question was signed at {q.format_time(question.at)}, more than {window} "
-                "seconds from now",
+                f"seconds from this node's time {q.format_time(now)}: {verdict}",
                 kind="stale",
+                hint="correct the clock that is off (NTP; `timedatectl status`); `betrokken "
+                "doctor` checks this node's",
             )
         witnessed = self.witness.last()
         proven = check_log_proof(

@@ -527,15 +527,7 @@ class NodeStore:
         Returns how many registrations were ended.
         """
         with _writing("end registrations missing from the import"), self.engine.begin() as conn:
-            candidates = conn.execute(
-                select(RegistrationRow.id).where(
-                    or_(
-                        RegistrationRow.confirmed_at.is_(None),
-                        RegistrationRow.confirmed_at < started,
-                    )
-                )
-            ).scalars()
-            missing = [i for i in candidates if i not in seen_registrations]
+            missing = self._missing(conn, seen_registrations, started)
             markers = conn.execute(select(WithdrawalRow.id)).scalars()
             forget = [i for i in markers if i not in seen_withdrawals]
             for chunk in _chunks(forget):
@@ -550,6 +542,23 @@ class NodeStore:
                     note="not in the full caseload (import --sync)",
                 )
             return ended
+
+    @staticmethod
+    def _missing(conn: Connection, seen_registrations: set[int], started: dt.datetime) -> list[int]:
+        candidates = conn.execute(
+            select(RegistrationRow.id).where(
+                or_(
+                    RegistrationRow.confirmed_at.is_(None),
+                    RegistrationRow.confirmed_at < started,
+                )
+            )
+        ).scalars()
+        return [i for i in candidates if i not in seen_registrations]
+
+    def count_missing(self, seen_registrations: set[int], started: dt.datetime) -> int:
+        """How many registrations :meth:`end_missing` would end (nothing changes here)."""
+        with self.engine.connect() as conn:
+            return len(self._missing(conn, seen_registrations, started))
 
     def _remove(
         self,

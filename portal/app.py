@@ -29,6 +29,7 @@ from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
 from betrokken.portal import accounts, i18n, login
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
+from betrokken.portal.i18n import _
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
 
@@ -100,6 +101,7 @@ class PortalMiddleware(BaseHTTPMiddleware):
             request.state.session = session
             if expired is not None:
                 request.state.expired = True
+                request.state.expired_session = expired
                 if expired.user is not None:
                     _record_end(portal, expired.user.name, expired.role, "expired")
         response = await call_next(request)
@@ -112,6 +114,11 @@ class PortalMiddleware(BaseHTTPMiddleware):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
         session = request.state.session
+        if session is not None:
+            try:
+                portal.sessions.save(session)
+            except Exception:  # the database is down: the session lives on in memory
+                log.exception("could not keep the session in the database")
         if session is not None and session.token != token:
             response.set_cookie(
                 SESSION_COOKIE,
@@ -133,10 +140,49 @@ def _record_end(portal: Portal, user: str, role: str, reason: str) -> None:
         log.exception("could not keep the end of a session in the trail")
 
 
+# Forms whose fields (never the BSN) are kept when they are posted into a session that ended.
+KEPT_FORMS = {"/vraag": ("doel", "zaak", "namens")}
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     target = "/inloggen?verlopen=1" if exc.expired else "/inloggen"
+    if exc.expired and request.method == "POST" and request.url.path in KEPT_FORMS:
+        await _keep_form(request, request.url.path)
     return RedirectResponse(target, status_code=303)
+
+
+async def _keep_form(request: Request, path: str) -> None:
+    """A form posted into a session that just ended: not asked, but kept (without the BSN) for
+    after the login, and the user told. Only a form of that session (its CSRF token) is kept: no
+    other site can fill in a form for the next login."""
+    import hmac
+
+    from betrokken.portal.auth import CSRF_FIELD
+
+    portal = portal_of(request)
+    expired = getattr(request.state, "expired_session", None)
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if (
+        expired is None
+        or not isinstance(sent, str)
+        or not hmac.compare_digest(sent, portal.sessions.csrf_token(expired))
+    ):
+        return
+    session = portal.sessions.new()
+    session.data["flash"] = {
+        "path": path,
+        "kept": True,
+        "problem": _(
+            "Your session had ended, so your question was NOT asked. The form is filled in "
+            "again without the BSN: type the BSN again and ask."
+        ),
+        "kind": "problem",
+        "field": "bsn",
+        "values": {name: str(form.get(name, ""))[:200] for name in KEPT_FORMS[path]},
+    }
+    request.state.session = session
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
@@ -265,6 +311,7 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
             idle_seconds=config.session_idle_minutes * 60,
             max_seconds=config.session_max_hours * 3600,
             clock=lambda: clock().timestamp(),
+            engine=requester.trail.engine,
         ),
         trail=requester.trail,
         users=users,

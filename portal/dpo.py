@@ -304,7 +304,13 @@ async def report_document(request: Request) -> Response:
     def work() -> str:
         opened = _open(portal)
         _access(request, opened, user, "report", {})
-        entries = [IndexedEntry(r.index, r.entry) for r in opened.log.records()]
+        # A damaged record is left out, not the whole report (`audit verify` names it).
+        entries = [
+            IndexedEntry(r.index, entry)
+            for r in opened.log.records()
+            for entry, problem in [r.checked()]
+            if problem is None
+        ]
         return render_report(
             entries,
             title=f"betrokken audit report: {opened.log.origin}",

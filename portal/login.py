@@ -35,6 +35,8 @@ def start_session(request: Request, user: PortalUser, method: str) -> Response:
     session.user = user
     session.role = sorted(user.roles)[0] if user.roles else ""
     request.state.session = session
+    kept = session.data.get("flash")
+    target = str(kept["path"]) if isinstance(kept, dict) and kept.get("kept") else "/"
     portal.record(
         Event.LOGIN,
         user.name,
@@ -43,7 +45,7 @@ def start_session(request: Request, user: PortalUser, method: str) -> Response:
         access_point=client_address(request),
         details={"method": method},
     )
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 async def login_page(request: Request) -> Response:
@@ -52,7 +54,13 @@ async def login_page(request: Request) -> Response:
     if session.user is not None:
         return RedirectResponse("/", status_code=303)
     notice = ""
-    if request.query_params.get("verlopen") or request.state.expired:
+    kept = session.data.get("flash")
+    if isinstance(kept, dict) and kept.get("kept"):
+        notice = _(
+            "Your session had ended, so your question was NOT asked. Log in again: the form "
+            "comes back filled in, without the BSN."
+        )
+    elif request.query_params.get("verlopen") or request.state.expired:
         notice = _("Your session has ended. Please log in again.")
     elif request.query_params.get("afgemeld"):
         notice = _("You have logged out.")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Boolean, DateTime, Engine, Integer, MetaData, String, Text, select
+from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, MetaData, String, Text, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from betrokken.clock import utcnow
@@ -51,6 +51,20 @@ class PortalUserRow(PortalBase):
     must_enrol: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PortalSessionRow(PortalBase):
+    """A logged-in session, so a restart (or a second portal process) keeps it: the token's
+    SHA-256 (never the token), the user and role, and its times. What a session shows (answers,
+    letters, a form's problem) stays in the process's memory."""
+
+    __tablename__ = "portal_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
+    user: Mapped[str] = mapped_column(Text)  # JSON: name, roles, organisation, purposes, ...
+    role: Mapped[str] = mapped_column(String(32), default="")
 
 
 @dataclass(frozen=True)

@@ -408,7 +408,7 @@ def test_coordinator_refuses_questions_that_fail_its_checks(services: Services) 
         (
             _query(services, _prepare(services, at=now - dt.timedelta(hours=1))),
             "DATA_LOSS",
-            "seconds from now",
+            "the asking side's clock is 3600 s behind the coordinator's",
         ),
         (_query(services, good, envelopes=[]), "INVALID_ARGUMENT", "exactly the nodes"),
         (

@@ -217,6 +217,15 @@ CASES = [
     Case("db current, config with bad bytes", ("db", "current", "--config", "{not_utf8}"), C5),
     Case("db upgrade, missing config", ("db", "upgrade", "--config", "{missing}"), C5),
     Case("db upgrade, config is a folder", ("db", "upgrade", "--config", "{folder}"), C2),
+    Case("backup, missing config", ("backup", "--config", "{missing}", "{tmp}/b.db"), C5),
+    Case(
+        "backup into a folder that is not there", ("backup", "--config", "{node}", "{tmp}/no/b"), C2
+    ),
+    Case("restore, no such backup", ("restore", "--config", "{node}", "{tmp}/nope.db"), C2),
+    Case(
+        "restore, not a database", ("restore", "--config", "{node}", "{not_utf8}"), frozenset({8})
+    ),
+    Case("node reset without --confirm", ("node", "reset", "--config", "{node}"), C2),
     # audit
     Case(
         "verify a database that does not exist", ("audit", "verify", "--config", "{mistyped}"), C5

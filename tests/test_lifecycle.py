@@ -16,6 +16,7 @@ from betrokken.lifecycle import (
     Held,
     Marker,
     decide,
+    sync_ends_too_many,
     trail_details,
 )
 
@@ -162,3 +163,21 @@ def test_what_the_trail_record_of_a_change_says(
     decision: Decision, withdrawn_on: dt.date | None, details: dict[str, str]
 ) -> None:
     assert trail_details(decision, withdrawn_on) == details
+
+
+@pytest.mark.parametrize(
+    ("active", "ending", "share", "stops"),
+    [
+        (207_001, 206_001, 0.10, True),  # a 1,000-line file read as the whole caseload
+        (100, 10, 0.10, False),  # exactly the share: allowed
+        (100, 11, 0.10, True),
+        (0, 0, 0.10, False),  # nothing active: nothing to lose
+        (5, 5, 1.0, False),  # a share of 1 turns the guard off
+        (5, 1, 0.0, True),  # a share of 0 stops every ending
+        (5, 0, 0.0, False),
+    ],
+)
+def test_a_sync_stops_when_it_would_end_more_than_the_share(
+    active: int, ending: int, share: float, stops: bool
+) -> None:
+    assert sync_ends_too_many(active, ending, share) is stops

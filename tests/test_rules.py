@@ -363,6 +363,50 @@ def test_a_record_differs_from_its_question_field_by_field(network: Network) -> 
     assert rules.record_problems(leaky, question, note, network) == ["nothing else"]
 
 
+_T = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("asked", "recorded", "now", "names"),
+    [
+        (0, 1, 181, "this node's clock is off: 180 s ahead"),  # the node's clock +3 min
+        (0, 1, -179, "this node's clock is off: 180 s behind"),
+        (-180, 0, 1, "the asking side's clock is off: 180 s behind"),
+        (0, 180, 2, "the coordinator's clock is off: 178 s ahead"),
+        (0, 200, 500, "no two clocks agree"),
+        (0, None, 200, "which of the two is off is not known"),
+    ],
+)
+def test_a_stale_question_names_whose_clock_is_off_and_by_how_much(
+    asked: int, recorded: int | None, now: int, names: str
+) -> None:
+    verdict = rules.whose_clock(
+        _at(asked), None if recorded is None else _at(recorded), _at(now), 120
+    )
+    assert names in verdict
+
+
+def _at(seconds: int) -> dt.datetime:
+    return _T + dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("asked", "recorded", "now", "witnessed", "names"),
+    [
+        (0, 1, 181, 1, "this node's clock is off: 180 s ahead of the other witnesses'"),
+        # The coordinator replays an old question under a fresh checkpoint: the node's clock
+        # agrees with the witnesses', so it is not the node's.
+        (-600, -600, 0, 0, "the coordinator's clock is off"),
+        (-600, 0, 0, 1, "the asking side's clock is off: the question is 600 s behind"),
+    ],
+)
+def test_the_other_witnesses_cosigning_times_outvote_a_clock_that_is_off(
+    asked: int, recorded: int, now: int, witnessed: int, names: str
+) -> None:
+    verdict = rules.whose_clock(_at(asked), _at(recorded), _at(now), 120, _at(witnessed))
+    assert names in verdict
+
+
 # --- a lawful network file (closed unless configured) ----------------------------------------
 def _purpose(network: Network, purpose_id: str, **changes: object) -> Network:
     purposes = [p.model_copy(update=changes) if p.id == purpose_id else p for p in network.purposes]

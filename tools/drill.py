@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, text
 from betrokken.app.cluster import Cluster, betrokken_command
 from betrokken.app.demo import ORGS, POLITIE, ZVH, synthetic_population, write_export
 from betrokken.app.devnet import DevNetwork, init_network
-from betrokken.crypto.bsn import Bsn
+from betrokken.crypto.bsn import Bsn, parse_bsn
 
 PG_ADMIN = os.environ.get(
     "BETROKKEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -86,7 +86,7 @@ class Drilled:
             "--case",
             case,
             "--user",
-            "drill",
+            "tester",  # the development network's service account (people use the portal)
         )
 
     def pids(self) -> dict[str, int]:
@@ -353,6 +353,270 @@ def drill_pg_restart(p: Drilled) -> None:
     check(p.pids() == pids, "no betrokken process was restarted")
 
 
+# --- the faults that would end in a false "no" (docs/operator.md, "Recovery") --------------------
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def outcome_of(done: subprocess.CompletedProcess[str], org: str) -> str:
+    """The outcome the asking side shows for ``org`` (from `query --json`)."""
+    import json
+
+    try:
+        answer = json.loads(done.stdout)
+        return str(
+            next(
+                o["outcome"]
+                for o in answer["persons"][0]["organisations"]
+                if o["organisation_id"] == org
+            )
+        )
+    except (ValueError, KeyError, StopIteration):
+        return "-"
+
+
+def ask_json(f: Drilled, case: str) -> subprocess.CompletedProcess[str]:
+    return f.run(
+        "query",
+        "--config",
+        f.net.node_configs[ZVH],
+        "--bsn",
+        f.person.digits,
+        "--purpose",
+        "zvh-triage",
+        "--case",
+        case,
+        "--user",
+        "tester",
+        "--json",
+    )
+
+
+def node_files(f: Drilled) -> list[Path]:
+    db = f.net.node_configs[POLITIE].parent / "node.db"
+    return [db, db.with_name("node.db-wal"), db.with_name("node.db-shm")]
+
+
+def start_refused(f: Drilled) -> subprocess.CompletedProcess[str]:
+    return f.run("node", "serve", "--config", f.net.node_configs[POLITIE], timeout=60)
+
+
+def answered_again(f: Drilled, case: str) -> subprocess.CompletedProcess[str]:
+    """Ask until the whole network answers (the coordinator sees a restarted node serving at
+    its next health probe), or the time is up; the last answer."""
+    started = time.monotonic()
+    while True:
+        done = ask_json(f, case)
+        if done.returncode == 0 or time.monotonic() - started > RECOVERY_SECONDS:
+            return done
+        time.sleep(0.5)
+
+
+def drill_node_database_deleted(f: Drilled, base: Path) -> None:
+    say("\n6. A node's database and WAL deleted: it refuses to serve, the backup restores it")
+    config = f.net.node_configs[POLITIE]
+    backup = base / "politie.backup"
+    made = f.run("backup", "--config", config, backup)
+    check(made.returncode == 0 and "verified" in made.stdout, f"backup while running: {show(made)}")
+    before = ask_json(f, "DRILL6-BEFORE")
+    check(outcome_of(before, POLITIE) == "involved", "politie answers 'involved' before")
+    f.cluster.stop_node(POLITIE)
+    for path in node_files(f):
+        path.unlink(missing_ok=True)
+    say("    rm node.db node.db-wal node.db-shm")
+    refused = start_refused(f)
+    tail = refused.stderr.strip().splitlines()
+    check(refused.returncode == 11, f"node serve refuses: exit {refused.returncode}")
+    check(
+        any("is leeg" in line for line in tail) and any("is empty" in line for line in tail),
+        "the refusal, Dutch then English: "
+        + next((line for line in tail if "data lost" in line), "-")[:140],
+    )
+    asked = ask_json(f, "DRILL6-LOST")
+    check(
+        asked.returncode == 3 and outcome_of(asked, POLITIE) == "unreachable",
+        f"a question meanwhile: exit {asked.returncode}, politie {outcome_of(asked, POLITIE)} "
+        "(never 'not involved')",
+    )
+    doctor = f.run("doctor", "--config", config)
+    check(doctor.returncode == 2 and "anchor" in doctor.stdout, "doctor: PROBLEM anchor")
+    restored = f.run("restore", "--config", config, backup)
+    check(restored.returncode == 0, f"restore: {show(restored)}")
+    f.cluster.start_node(POLITIE)
+    after = answered_again(f, "DRILL6-AFTER")
+    check(
+        after.returncode == 0 and outcome_of(after, POLITIE) == "involved",
+        f"after the restore: exit {after.returncode}, politie {outcome_of(after, POLITIE)}",
+    )
+
+
+def drill_wal_deleted(f: Drilled) -> None:
+    say("\n7. A node's WAL deleted after SIGKILL: a bounded loss; a loss is refused, never a 'no'")
+    from betrokken.db import CHECKPOINT_SECONDS
+
+    config = f.net.node_configs[POLITIE]
+    say(f"    waiting {CHECKPOINT_SECONDS:.0f} s: the running node checkpoints its WAL that often")
+    time.sleep(CHECKPOINT_SECONDS + 2)
+    process = f.cluster.processes.pop(f"node-{POLITIE}")
+    process.kill()
+    process.wait()
+    wal = node_files(f)[1]
+    size = wal.stat().st_size if wal.exists() else 0
+    wal.unlink(missing_ok=True)
+    node_files(f)[2].unlink(missing_ok=True)
+    say(f"    SIGKILL, rm node.db-wal ({size:,} bytes)")
+    f.cluster.start_node(POLITIE)
+    asked = answered_again(f, "DRILL7")
+    check(
+        asked.returncode == 0 and outcome_of(asked, POLITIE) == "involved",
+        f"checkpointed: nothing lost, politie {outcome_of(asked, POLITIE)}",
+    )
+    other = parse_bsn("111222333")
+    f.run("node", "register", "--config", config, "--bsn", other.digits)
+    process = f.cluster.processes.pop(f"node-{POLITIE}")
+    process.kill()
+    process.wait()
+    for path in node_files(f)[1:]:
+        path.unlink(missing_ok=True)
+    say("    a registration, then at once SIGKILL and rm node.db-wal")
+    refused = start_refused(f)
+    check(
+        refused.returncode in (0, 11),
+        f"node serve: exit {refused.returncode}"
+        + (" (its anchor is ahead of the database: refused)" if refused.returncode == 11 else ""),
+    )
+    if refused.returncode == 11:
+        reset = f.run("node", "reset", "--config", config, "--confirm")
+        check(reset.returncode == 0, f"node reset --confirm: {show(reset)}")
+    f.cluster.start_node(POLITIE)
+
+
+def drill_sync_guard(f: Drilled, base: Path) -> None:
+    say("\n8. A partial export imported with --sync: stopped before anything changes")
+    config = f.net.node_configs[POLITIE]
+    status = f.run("node", "status", "--config", config).stdout
+    part = base / "part.csv"
+    part.write_text(f"bsn\n{f.person.digits}\n")
+    guarded = f.run("node", "import", "--config", config, part, "--sync", "--quiet")
+    check(guarded.returncode == 12, f"import --sync: {show(guarded)}")
+    after = f.run("node", "status", "--config", config).stdout
+    active = [line for line in status.splitlines() if "active:" in line]
+    check(active == [line for line in after.splitlines() if "active:" in line], "nothing ended")
+
+
+def drill_damaged_record(f: Drilled) -> None:
+    say("\n9. A record of the coordinator's log altered: reports still work, the bad one named")
+    db = f.net.coordinator_config.parent / "coordinator.db"
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            'UPDATE log_records SET content = replace(content, \'"at":"20\', \'"at":"19\') '
+            'WHERE "index" = (SELECT min("index") FROM log_records WHERE event = \'search\')'
+        )
+    shown = f.run("audit", "log", "--config", f.net.coordinator_config, "--user", "drill")
+    damaged = [line for line in shown.stderr.splitlines() if line.startswith("DAMAGED")]
+    check(
+        shown.returncode == 8 and len(damaged) == 1 and shown.stdout.count("\n") > 0,
+        f"audit log: exit {shown.returncode}, {shown.stdout.count(chr(10))} records shown; "
+        + (damaged[0] if damaged else "-"),
+    )
+    asked = ask_json(f, "DRILL9")
+    check(asked.returncode == 0, f"a question after the damage: {show(asked)}")
+
+
+def drill_clock_skew(f: Drilled) -> None:
+    say("\n10. A node's clock 3 minutes ahead: every question refused, one alarm naming its clock")
+    if not FAKETIME.is_file():
+        check(False, f"{FAKETIME} missing: apt-get install libfaketime")
+        return
+    f.cluster.stop_node(POLITIE)
+    os.environ.update(LD_PRELOAD=str(FAKETIME), FAKETIME="+180s")
+    try:
+        f.cluster.start_node(POLITIE)
+    finally:
+        del os.environ["LD_PRELOAD"], os.environ["FAKETIME"]
+    db = node_files(f)[0]
+    import sqlite3
+
+    def alarms() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(
+                "select content from log_records where event = 'alarm' order by \"index\""
+            ).fetchall()
+        return [str(c) for (c,) in rows if '"reason":"stale"' in c]
+
+    before = len(alarms())
+    codes = [ask_json(f, f"DRILL10-{i}") for i in range(3)]
+    check(
+        all(c.returncode == 3 and outcome_of(c, POLITIE) == "error" for c in codes),
+        "3 questions: partial, politie 'error' (never 'not involved')",
+    )
+    new = alarms()[before:]
+    check(len(new) == 1, f"{len(new)} stale alarm(s) in politie's trail")
+    check(
+        bool(new) and "this node's clock is off" in new[0],
+        "it names the clock: "
+        + (new[0].split("seconds from this node's time")[-1][28:110] if new else "-"),
+    )
+    f.cluster.stop_node(POLITIE)
+    f.cluster.start_node(POLITIE)
+    again = answered_again(f, "DRILL10-AFTER")
+    check(again.returncode == 0, f"the clock right again: {show(again)}")
+
+
+def drill_portal_restart(f: Drilled) -> None:
+    say("\n11. The ZVH's portal restarted with a user logged in and a question form open")
+    import httpx
+    import pyotp
+
+    from betrokken.app.demo_portal import _csrf, add_account
+
+    account = add_account(f.cluster, ZVH, "drill.regisseur", ("regisseur",))
+    url = f.cluster.start_portal(ZVH)
+    with httpx.Client(base_url=url, follow_redirects=True, timeout=60) as client:
+        login = client.get("/inloggen")
+        client.post(
+            "/inloggen",
+            data={
+                "csrf": _csrf(login),
+                "gebruikersnaam": account.name,
+                "wachtwoord": account.password,
+                "code": pyotp.TOTP(account.secret).now(),
+            },
+        )
+        csrf = _csrf(client.get("/vraag"))
+        f.cluster.stop_process(f"portal-{ZVH}")
+        f.cluster.start_portal(ZVH)
+        say("    portal stopped (SIGTERM) and started again")
+        again = client.get("/vraag")
+        check(again.url.path == "/vraag", f"still logged in: {again.url.path}")
+        answer = client.post(
+            "/vraag",
+            data={"csrf": csrf, "bsn": f.person.digits, "doel": "zvh-triage", "zaak": "DRILL11"},
+        )
+        check(
+            "/antwoord/" in str(answer.url),
+            f"the form opened before the restart posts: {answer.url.path}",
+        )
+    f.cluster.stop_process(f"portal-{ZVH}")
+
+
+def faults(base: Path) -> None:
+    say("\nnetwork F: faults that would otherwise end in a false 'no' (SQLite)")
+    f = network(base, "faults", {})
+    try:
+        first = f.ask("DRILL-F-START")
+        check(first.returncode == 0, f"a question to the healthy network: {show(first)}")
+        drill_node_database_deleted(f, base)
+        drill_wal_deleted(f)
+        drill_sync_guard(f, base)
+        drill_damaged_record(f)
+        drill_clock_skew(f)
+        drill_portal_restart(f)
+    finally:
+        f.cluster.stop()
+
+
 # --- running it ----------------------------------------------------------------------------------
 def preconditions() -> list[str]:
     problems = []
@@ -372,6 +636,10 @@ def preconditions() -> list[str]:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["faults"]:  # only the fault drills: no root, no shared PostgreSQL restart
+        base = Path(tempfile.mkdtemp(prefix="betrokken-drill-"))
+        faults(base)
+        return finish(base)
     problems = preconditions()
     if problems:
         say("make drill cannot run here: " + "; ".join(problems))
@@ -416,10 +684,15 @@ def main() -> int:
             drill_pg_restart(p)
             p.cluster.stop()
             running.remove(p)
+        faults(base)
     finally:
         for drilled in running:
             drilled.cluster.stop()
         subprocess.run(["umount", "-l", str(small)], check=False)
+    return finish(base)
+
+
+def finish(base: Path) -> int:
     say("")
     if FAILED:
         say(f"DRILLS FAILED ({len(FAILED)}): " + "; ".join(FAILED))

@@ -21,6 +21,7 @@ from betrokken import migrations
 def declared(component: str) -> MetaData:
     from betrokken.audit.log import LogBase
     from betrokken.audit.witness import WitnessBase
+    from betrokken.coordinator.anchors import AnchorBase
     from betrokken.keyservice.store import Base as KeyServiceBase
     from betrokken.node.store import Base as NodeBase
     from betrokken.portal.users import PortalBase
@@ -28,7 +29,7 @@ def declared(component: str) -> MetaData:
     sources = {
         "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
         "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
-        "coordinator": (LogBase.metadata,),
+        "coordinator": (LogBase.metadata, AnchorBase.metadata),
     }[component]
     combined = MetaData()
     for metadata in sources:

@@ -179,6 +179,38 @@ def status(ctx: click.Context, config_path: Path) -> None:
     click.echo("\n".join(status_lines(component, loaded)))
 
 
+@main.command("backup")
+@config_option
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@guard
+def backup_command(config_path: Path, target: Path) -> None:
+    """Copy a component's database to TARGET while it runs, and check the copy.
+
+    SQLite: the online backup API, then an integrity check, the audit log's head and its latest
+    signed checkpoint recomputed. PostgreSQL: pg_dump, checked by pg_restore --list. Schedule it
+    (docs/operator.md, 'Recovery'); keep the copies elsewhere.
+    """
+    from betrokken.app.backup import backup
+
+    click.echo("\n".join(backup(config_path, target)))
+
+
+@main.command("restore")
+@config_option
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@guard
+def restore_command(config_path: Path, source: Path) -> None:
+    """Put the backup SOURCE back as a stopped component's database.
+
+    The backup is checked first; the database that was there is kept aside. A node records the
+    restore in its trail and anchors the restored database; then import the case system's
+    export again, so what changed since the backup comes back.
+    """
+    from betrokken.app.backup import restore
+
+    click.echo("\n".join(restore(config_path, source)))
+
+
 @main.command("doctor")
 @config_option
 @guard

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,21 +21,57 @@ def betrokken_command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "betrokken", *(str(a) for a in args)]
 
 
-def _wait_for_port(
-    address: str, process: subprocess.Popen[bytes], log: Path, timeout: float
-) -> None:
+# How long a process may take to start before the cluster gives up on it. Not the usual wait:
+# each start ends as soon as the process is ready (its port answers; a portal, its login page),
+# or at once when the process exits. A loaded machine took longer than 30 s for a portal.
+STARTUP_SECONDS = float(os.environ.get("BETROKKEN_STARTUP_SECONDS", "180"))
+
+
+def _listens(address: str) -> bool:
     host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _http_ready(address: str) -> bool:
+    """A portal is ready when it answers an HTTP request (any status: the login page)."""
+    import http.client
+
+    host, port = address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        connection.request("GET", "/inloggen")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def _wait_for_port(
+    address: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float | None = None,
+    ready: Callable[[str], bool] = _listens,
+) -> None:
+    timeout = STARTUP_SECONDS if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise Unavailable(f"process for {address} exited with {process.returncode}:\n{tail}")
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise Unavailable(f"nothing listens on {address} after {timeout:.0f}s; see {log}")
+        if ready(address):
+            return
+        time.sleep(0.1)
+    raise Unavailable(
+        f"{address} was not ready after {timeout:.0f} s (the process still runs); see {log}",
+        hint="a loaded machine: BETROKKEN_STARTUP_SECONDS sets how long to wait",
+    )
 
 
 @dataclass
@@ -62,9 +99,15 @@ class Cluster:
         self.processes[name] = process
         return process, log
 
-    def _start(self, name: str, command: list[str], address: str) -> None:
+    def _start(
+        self,
+        name: str,
+        command: list[str],
+        address: str,
+        ready: Callable[[str], bool] = _listens,
+    ) -> None:
         process, log = self._spawn(name, command)
-        _wait_for_port(address, process, log, timeout=30)
+        _wait_for_port(address, process, log, ready=ready)
 
     def start_process(self, name: str, command: list[str], address: str) -> None:
         """Start ``command`` as this cluster's process ``name`` (its log ``logs/NAME.log``) and
@@ -91,7 +134,7 @@ class Cluster:
         try:
             spawned = [(self._spawn(name, command), address) for name, command, address in starting]
             for (process, log), address in spawned:
-                _wait_for_port(address, process, log, timeout=60)
+                _wait_for_port(address, process, log)
             self._start(
                 "coordinator",
                 betrokken_command("coordinator", "serve", "--config", self.net.coordinator_config),
@@ -118,7 +161,7 @@ class Cluster:
         config = config or self.net.portal_configs[org_id]
         listen = load_portal(config).portal.listen
         command = betrokken_command("portal", "serve", "--config", config)
-        self._start(name or f"portal-{org_id}", command, listen)
+        self._start(name or f"portal-{org_id}", command, listen, ready=_http_ready)
         return f"http://{listen}"
 
     def stop_process(self, name: str) -> int | None:

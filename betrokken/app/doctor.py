@@ -395,6 +395,11 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
             return
         yield Finding(OK, "database", f"{shown} can be reached")
         if found.status is migrations.Status.EMPTY:
+            if component == NODE:
+                lost = _node_anchor(loaded, None)
+                if lost is not None:
+                    yield lost
+                    return
             yield Finding(OK, "schema", "empty: created at the current schema at the first start")
             return
         if found.status is not migrations.Status.CURRENT:
@@ -421,7 +426,55 @@ def _database(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         engine.dispose()
 
 
+def _node_anchor(loaded: Loaded[Any], engine: Any, active: int | None = None) -> Finding | None:
+    """The node's signed state file against its database (node/anchor.py): a database the node
+    would refuse, or a registration count that dropped since the anchor was written."""
+    from betrokken.audit.log import AuditLog
+    from betrokken.errors import DataLost
+    from betrokken.node.anchor import NEXT_STEPS_EN, problem
+    from betrokken.node.server import anchor_path, read_own_anchor
+
+    fix = NEXT_STEPS_EN + " (docs/operator.md, 'Recovery')"
+    try:
+        anchor = read_own_anchor(loaded)
+    except DataLost as exc:
+        return Finding(PROBLEM, "anchor", exc.message.splitlines()[-1], fix)
+    if anchor is None:
+        return Finding(
+            WARNING,
+            "anchor",
+            f"{anchor_path(loaded)} does not exist yet",
+            "start the node once: it writes its state file (before that a lost database "
+            "cannot be told from a new one)",
+        )
+    if engine is None:
+        return Finding(
+            PROBLEM,
+            "anchor",
+            f"the node's database is empty, but held {anchor.trail_size:,} trail records and "
+            f"{anchor.active:,} active registrations at {anchor.when()}: the node refuses to serve",
+            fix,
+        )
+    why = problem(anchor, AuditLog.attached(engine, None, "node"))
+    if why is not None:
+        return Finding(PROBLEM, "anchor", why[1] + ": the node refuses to serve", fix)
+    if active is not None and active < anchor.active:
+        return Finding(
+            WARNING,
+            "registrations",
+            f"{anchor.active - active:,} fewer active registrations than at {anchor.when()} "
+            f"({anchor.active:,} -> {active:,})",
+            "expiry, withdrawals and `import --sync` end registrations (see the trail); "
+            "anything else is a loss: " + fix,
+        )
+    return Finding(
+        OK, "anchor", f"the database holds what the state file anchored ({anchor.when()})"
+    )
+
+
 def _node_data(loaded: Loaded[Any], engine: Any) -> Iterator[Finding]:
+    import datetime as dt
+
     from betrokken.audit.log import RECORDS
     from betrokken.node.store import RegistrationRow
 
@@ -436,6 +489,14 @@ def _node_data(loaded: Loaded[Any], engine: Any) -> Iterator[Finding]:
         alarms = conn.execute(
             select(func.count()).select_from(RECORDS).where(RECORDS.c.event == "alarm")
         ).scalar_one()
+        active = conn.execute(
+            select(func.count())
+            .select_from(RegistrationRow)
+            .where(RegistrationRow.until >= dt.datetime.now(dt.UTC).date())
+        ).scalar_one()
+    anchored = _node_anchor(loaded, engine, int(active))
+    if anchored is not None:
+        yield anchored
     if old:
         yield Finding(
             WARNING,

@@ -343,12 +343,31 @@ def status_lines(component: str, loaded: Loaded[Any]) -> list[str]:
             lines += _log_figures(engine)
             if component == KEYSERVICE:
                 lines += _quota_lines(loaded, engine)
+            else:
+                lines += _anchor_lines(engine)
         finally:
             engine.dispose()
     if component == KEYSERVICE:
         lines.append(f"  OPRF seed:          {_seed_line(loaded)}")
     lines.append("  health (mutual TLS):")
     lines += peer_lines(component, loaded)
+    return lines
+
+
+def _anchor_lines(engine: Engine) -> list[str]:
+    """What the coordinator remembers of each node (coordinator/anchors.py)."""
+    from betrokken.coordinator.anchors import NodeAnchors
+
+    try:
+        anchors = NodeAnchors(engine).all()
+    except Exception:  # an older schema: `db upgrade` says so above
+        return []
+    if not anchors:
+        return ["  node anchors:       none yet (each node's cosignatures make them)"]
+    lines = ["  node anchors:"]
+    for anchor in anchors:
+        flag = "WARNING: " if anchor.behind else ""
+        lines.append(f"    {flag}{anchor.describe()}")
     return lines
 
 

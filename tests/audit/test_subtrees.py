@@ -32,7 +32,7 @@ from betrokken.audit.verify import verify_log
 from betrokken.crypto import merkle
 from betrokken.crypto.note import NoteKey, open_checkpoint
 from betrokken.db import make_engine
-from betrokken.errors import InternalError, MalformedMessage
+from betrokken.errors import LogDamaged, MalformedMessage
 
 KEY = NoteKey.generate("betrokken/test/subtrees")
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
@@ -390,6 +390,6 @@ def test_a_missing_stored_subtree_hash_is_reported_and_a_proof_needing_it_fails_
     result = verify_log(log, KEY.verifier())
     assert [p.index for p in result.problems] == [7]
     assert "records 4..7 is missing" in result.summary()
-    with pytest.raises(InternalError, match="lacks stored hashes"):
+    with pytest.raises(LogDamaged, match="lacks stored hashes"):
         log.inclusion_proof(0, 8)
     assert log.inclusion_proof(16, 20) == merkle.inclusion_proof(log.leaf_hashes(), 16)

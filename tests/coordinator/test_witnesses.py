@@ -7,16 +7,20 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData
 
 from betrokken.app.devnet import DevNetwork
 from betrokken.config.schema import Network
+from betrokken.coordinator.anchors import NodeAnchors
 from betrokken.coordinator.fanout import NodeFailed, NodeUnreachable
 from betrokken.coordinator.witnesses import WitnessRounds
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, cosign, note_body, verify_cosignatures
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
+from betrokken.db import make_engine
 from betrokken.errors import WitnessQuorumMissing, WitnessStale
 from betrokken.v1 import betrokken_pb2 as pb
 from tests.harness import NetKeys
@@ -210,3 +214,52 @@ def test_questions_waiting_together_share_rounds_that_never_overlap(
         assert all(pool.map(question, range(16)))
     assert log.rounds < 16  # one round covered several questions
     assert most == 1
+
+
+def test_a_witness_whose_database_went_back_is_named_not_counted_and_remembered(
+    network: Network, devnet: DevNetwork, tmp_path: Path
+) -> None:
+    """A node that cosigned 3 records and later says it accepted 0 lost its database: the round
+    does not count it (it is asked nothing more), the event survives a restart of the
+    coordinator, and it is trusted again once it cosigns its anchored size."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}", MetaData(), component="coordinator")
+    anchors = NodeAnchors(engine)
+    log = Log()
+    rounds, witnesses = _rounds(network, devnet, log)
+    rounds.anchors = anchors
+    for _ in range(3):
+        log.append()
+    assert "politie-test" in rounds.covering(3, time.monotonic() + 10).cosigners
+    assert anchors.sizes()["politie-test"] == 3
+    witnesses["politie-test"].accepted = 0  # the attacker's (or the disk's) move
+    log.append()
+    cosigned = rounds.covering(4, time.monotonic() + 10)
+    assert "politie-test" not in cosigned.cosigners
+    assert "its database went back" in cosigned.missing["politie-test"]
+    behind = anchors.behind("politie-test")
+    assert behind is not None and behind.went_back_to == 0
+    anchors.flush()
+    again = NodeAnchors(engine)  # a restarted coordinator remembers
+    assert again.behind("politie-test") is not None and again.sizes()["politie-test"] == 3
+    again.cosigned("politie-test", 5)
+    assert again.behind("politie-test") is None
+    described = {a.organisation: a.describe() for a in again.all()}
+    assert "went back" in described["politie-test"] and "caught up" in described["politie-test"]
+
+
+def test_each_witness_clock_is_measured_from_its_signed_cosigning_time(
+    network: Network, devnet: DevNetwork, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}", MetaData(), component="coordinator")
+    anchors = NodeAnchors(engine)
+    log = Log()
+    rounds, _ = _rounds(network, devnet, log)
+    rounds.anchors = anchors
+    log.append()
+    rounds.covering(1, time.monotonic() + 10)
+    offsets = {a.organisation: a.clock_offset for a in anchors.all()}
+    assert offsets and all(o is not None and abs(o) < 5 for o in offsets.values())
+    anchors.clock("politie-test", 181.0)
+    anchors.flush()
+    described = {a.organisation: a.describe() for a in NodeAnchors(engine).all()}
+    assert "its clock 181 s ahead of the coordinator's" in described["politie-test"]

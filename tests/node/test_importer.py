@@ -13,7 +13,7 @@ import pytest
 from betrokken.config.schema import Network
 from betrokken.crypto.bsn import Bsn, generate_bsn
 from betrokken.crypto.pseudonym import Pseudonym
-from betrokken.errors import Unavailable
+from betrokken.errors import SyncGuarded, Unavailable
 from betrokken.node.importer import (
     FIELDS,
     REQUIRED,
@@ -324,3 +324,57 @@ def test_an_import_batch_is_one_trail_record_per_kind_and_an_access_request_stil
     assert request(people[0]) == [first, last]  # added, then updated
     assert request(people[5]) == [first]  # added only
     assert request(people[6]) == []  # never imported
+
+
+def test_a_sync_with_far_fewer_lines_than_registrations_stops_before_reading_a_line(
+    registrar: Registrar, tmp_path: Path, clock: Clock
+) -> None:
+    """The fault: a 1,000-line export of one team read as the whole caseload ended 207,001
+    registrations. With the guard, a file too short to keep 90% stops before anything changes."""
+    people = _people(40)
+    registrar.import_table(
+        _table(tmp_path / "a.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    )
+    size = registrar.store.trail.size()
+    clock.advance(1)
+    part = _table(tmp_path / "b.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people[:5]))
+    summary = ImportSummary()
+    with pytest.raises(SyncGuarded) as refused:
+        registrar.import_table(part, summary, sync=True, guard_share=0.10)
+    assert refused.value.exit_code == 12
+    assert "at least 35 of 40 active registrations" in refused.value.message
+    assert "nothing was read or changed" in refused.value.message
+    assert "--force" in (refused.value.hint or "")
+    assert summary.lines_read == 0 and registrar.store.trail.size() == size
+    assert _found(registrar, people, 1) == 40
+    # --force (no guard) goes on
+    forced = registrar.import_table(part, sync=True, guard_share=None)
+    assert forced.ended == 35 and _found(registrar, people, 1) == 5
+
+
+def test_a_sync_whose_lines_match_too_few_registrations_ends_nothing(
+    registrar: Registrar, tmp_path: Path, clock: Clock
+) -> None:
+    """A file as long as the caseload but of other persons (another organisation's export):
+    its lines are stored, nothing is ended, and the error says how many would have ended."""
+    people = _people(20)
+    others = _people(20, seed=99)
+    registrar.import_table(
+        _table(tmp_path / "a.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people))
+    )
+    clock.advance(1)
+    wrong = _table(
+        tmp_path / "b.csv",
+        "bsn\n" + "".join(f"{p.digits}\n" for p in people[:17] + others[:3]),
+    )
+    summary = ImportSummary()
+    with pytest.raises(SyncGuarded) as refused:
+        registrar.import_table(wrong, summary, sync=True, guard_share=0.10)
+    assert "would end 3 of 20 active registrations (15%)" in refused.value.message
+    assert "nothing was ended" in refused.value.message
+    assert summary.ended is None and _found(registrar, people, 1) == 20
+    # ending exactly the share is allowed
+    allowed = _table(
+        tmp_path / "c.csv", "bsn\n" + "".join(f"{p.digits}\n" for p in people[:18] + others[:3])
+    )
+    assert registrar.import_table(allowed, sync=True, guard_share=0.10).ended == 2
