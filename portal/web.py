@@ -27,7 +27,7 @@ from betrokken.config.load import LoadedPortal
 from betrokken.config.schema import Network, Organisation, Purpose
 from betrokken.portal import i18n
 from betrokken.portal.answers import answer_code
-from betrokken.portal.auth import PortalUser, Sessions, session_of
+from betrokken.portal.auth import PortalSession, PortalUser, Sessions, session_of
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
 
@@ -147,6 +147,16 @@ _environment.globals.update(
 )
 
 
+def session_end(sessions: Sessions, session: PortalSession | None) -> str:
+    """When the session ends without further activity, in Dutch time (HH:MM)."""
+    if session is None:
+        return ""
+    end = min(session.last_seen + sessions.idle_seconds, session.created + sessions.max_seconds)
+    return (
+        dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
+    )
+
+
 def render(
     request: Request,
     template: str,
@@ -173,6 +183,7 @@ def render(
         user=user,
         nav=nav,
         csrf=portal.sessions.csrf_token(session) if session else "",
+        session_ends=session_end(portal.sessions, session) if user is not None else None,
         language=i18n.current_language(),
         now=dt.datetime.now(dt.UTC),
         **(context or {}),

@@ -3,6 +3,7 @@ from the answer page, the filter sent by POST (nothing in the address)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from selenium.webdriver.common.by import By
@@ -52,6 +53,8 @@ def test_my_questions_are_found_again_by_case_number_and_by_the_answer_code(
     second = _ask(driver, portal, several.digits, "ZVH-ZOEK-0002")
     assert first != second
     follow(driver, "Mijn vragen")
+    header = driver.find_element(By.TAG_NAME, "header").text
+    assert re.search(r"Sessie eindigt om \d\d:\d\d zonder activiteit", header), header
     text = page_text(driver)
     assert "Zaak ZVH-ZOEK-0001" in text and "Zaak ZVH-ZOEK-0002" in text
     assert "2 zaken; pagina 1 van 1." in text
