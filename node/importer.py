@@ -62,6 +62,7 @@ HEADERS = Headers(
         "reference": (
             "zaaknummer",
             "dossiernummer",
+            "zaak",
             "zaaknr",
             "zaaknr.",
             "dossiernr",
