@@ -152,9 +152,7 @@ def session_end(sessions: Sessions, session: PortalSession | None) -> str:
     if session is None:
         return ""
     end = min(session.last_seen + sessions.idle_seconds, session.created + sessions.max_seconds)
-    return (
-        dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
-    )
+    return dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
 
 
 def render(
