@@ -73,6 +73,7 @@ def _accounts_page(
     request: Request,
     *,
     problem: str = "",
+    problem_field: str = "",
     done: str = "",
     handover: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
@@ -87,6 +88,7 @@ def _accounts_page(
             "accounts": [(a, account_state(a)) for a in accounts],
             "roles": ROLES,
             "problem": problem,
+            "problem_field": problem_field,
             "done": done,
             "handover": handover,
             "form": form or {"username": "", "display_name": "", "roles": []},
@@ -120,6 +122,7 @@ async def accounts_submit(request: Request) -> Response:
                     "The user name is 1 to 128 letters, digits, dots, hyphens, underscores or @, "
                     "e.g. r.jansen. Correct it and add the account again."
                 ),
+                problem_field="nieuw-gebruikersnaam",
                 form=typed,
                 status=400,
             )
@@ -127,6 +130,7 @@ async def accounts_submit(request: Request) -> Response:
             return _accounts_page(
                 request,
                 problem=_("Choose at least one role for the account, then add it again."),
+                problem_field="rol-" + ROLES[0],
                 form=typed,
                 status=400,
             )
@@ -138,6 +142,7 @@ async def accounts_submit(request: Request) -> Response:
                     "user needs a new password and code."
                 )
                 % {"name": username},
+                problem_field="nieuw-gebruikersnaam",
                 form=typed,
                 status=400,
             )
@@ -202,12 +207,17 @@ async def accounts_submit(request: Request) -> Response:
 
 
 def _password_page(
-    request: Request, *, problem: str = "", done: str = "", status: int = 200
+    request: Request,
+    *,
+    problem: str = "",
+    problem_field: str = "",
+    done: str = "",
+    status: int = 200,
 ) -> Response:
     return render(
         request,
         "account/password.html",
-        {"problem": problem, "done": done, "minimum": MIN_PASSWORD},
+        {"problem": problem, "problem_field": problem_field, "done": done, "minimum": MIN_PASSWORD},
         status=status,
     )
 
@@ -231,12 +241,13 @@ async def password_submit(request: Request) -> Response:
     again = str(form.get("nogmaals", ""))
     problem = _new_password_problem(new, again)
     if problem:
-        return _password_page(request, problem=problem, status=400)
+        return _password_page(request, problem=problem, problem_field="nieuw", status=400)
     changed = await run_in_threadpool(store.change_password, user.name, current, new)
     if not changed:
         return _password_page(
             request,
             problem=_("Your current password is not correct. Type it again."),
+            problem_field="huidig",
             status=400,
         )
     portal.record(
@@ -280,7 +291,9 @@ def _enrolling(request: Request) -> str:
     return name
 
 
-def _enrol_page(request: Request, username: str, *, problem: str = "", status: int = 200) -> Any:
+def _enrol_page(
+    request: Request, username: str, *, problem: str = "", field: str = "", status: int = 200
+) -> Any:
     portal = portal_of(request)
     store = _users(portal)
     secret = store.enrolment_secret(username)
@@ -295,6 +308,7 @@ def _enrol_page(request: Request, username: str, *, problem: str = "", status: i
             "qr": qr_svg(uri, _("QR code for your authenticator app")),
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "problem": problem,
+            "problem_field": field,
             "minimum": MIN_PASSWORD,
         },
         status=status,
@@ -314,7 +328,7 @@ async def enrol_submit(request: Request) -> Response:
     new = str(form.get("nieuw", ""))
     problem = _new_password_problem(new, str(form.get("nogmaals", "")))
     if problem:
-        return _enrol_page(request, username, problem=problem, status=400)  # type: ignore[no-any-return]
+        return _enrol_page(request, username, problem=problem, field="nieuw", status=400)  # type: ignore[no-any-return]
     try:
         account = await run_in_threadpool(
             store.finish_enrolment, username, code, new, portal.clock()
@@ -330,6 +344,7 @@ async def enrol_submit(request: Request) -> Response:
                 "type the six digits it shows now."
             )
             % {"name": username},
+            field="code",
             status=400,
         )
     user = PortalUser(

@@ -227,6 +227,13 @@ def test_everyone_changes_their_own_password_and_a_wrong_current_one_changes_not
     submit(driver, "/account/wachtwoord")
     assert driver.title.startswith("Fout: Wachtwoord wijzigen")
     assert "Uw huidige wachtwoord klopt niet" in page_text(driver)
+    # One form pattern: the error summary names the field as a link, and has the focus.
+    summary = driver.find_element(_by("CSS_SELECTOR"), ".error-summary")
+    assert summary.find_element(_by("TAG_NAME"), "h2").text == "Er is een probleem"
+    link = summary.find_element(_by("TAG_NAME"), "a")
+    assert link.get_attribute("href").endswith("#huidig")
+    assert driver.execute_script("return document.activeElement.id") == "fout"
+    assert driver.find_element(_by("ID"), "huidig").get_attribute("aria-invalid") == "true"
     assert_accessible(driver)
     driver.find_element(_by("ID"), "huidig").send_keys(PASSWORD)
     driver.find_element(_by("ID"), "nieuw").send_keys(NEW_PASSWORD)
