@@ -358,7 +358,7 @@ def audit_subject(
 @guard
 def audit_report(config_path: Path, out: Path, since: str | None, user: str | None) -> None:
     """Write a self-contained HTML report with charts and the anomalies a DPO looks for."""
-    from betrokken.audit.report import IndexedEntry, ReportSettings, render_report
+    from betrokken.audit.report import IndexedEntry, render_report, settings_for
     from betrokken.audit.verify import verify_log
 
     _writable(out)
@@ -381,7 +381,7 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
         )
         if len(damaged) > 20:
             verification += f"; and {len(damaged) - 20} more"
-    settings = ReportSettings(max_batch=opened.network.coordinator.max_batch)
+    settings = settings_for(opened.network, accounts=_accounts(opened, entries))
     page = render_report(
         entries,
         title=f"betrokken audit report: {opened.log.origin}",
@@ -399,6 +399,24 @@ def audit_report(config_path: Path, out: Path, since: str | None, user: str | No
             err=True,
         )
         raise SystemExit(VerificationError.exit_code)
+
+
+def _accounts(opened: OpenedLog, entries: list[Any]) -> frozenset[str] | None:
+    """For an organisation's trail: the names people log in to its portal with (its accounts,
+    and whoever logged in through its identity provider); elsewhere None (not known)."""
+    import sqlalchemy as sa
+
+    if opened.kind != "node":
+        return None
+    try:
+        with opened.log.engine.connect() as conn:
+            names = {row[0] for row in conn.execute(sa.text("select username from portal_users"))}
+    except sa.exc.SQLAlchemyError:
+        return None
+    names |= {
+        e.entry.user for e in entries if e.entry is not None and e.entry.event.value == "login"
+    }
+    return frozenset(names)
 
 
 @audit.command("prune")

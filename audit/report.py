@@ -12,245 +12,47 @@ import datetime as dt
 import html
 import math
 import re
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from betrokken.audit.anomalies import (
+    KINDS,
+    QUESTIONS,
+    Anomaly,
+    Hours,
+    IndexedEntry,
+    ReportSettings,
+    find_anomalies,
+    local,
+    persons_in,
+    questions,
+    weight,
+)
+from betrokken.audit.anomalies import _plural as _anomaly_plural
 from betrokken.audit.record import AuditEntry, Event
+from betrokken.config.schema import Network, OfficeHours
 
-KINDS = ("volume", "off-hours", "repeat-subject", "batch-near-limit", "quota", "alarm")
+__all__ = [
+    "KINDS",
+    "STYLE",
+    "Anomaly",
+    "Hours",
+    "IndexedEntry",
+    "ReportSettings",
+    "find_anomalies",
+    "persons_in",
+    "render_report",
+    "settings_for",
+]
+
 # Questions: the coordinator's search records, and an organisation's records of its own questions.
-_QUESTIONS = (Event.SEARCH, Event.OWN_QUERY)
+_QUESTIONS = QUESTIONS
 _LONG_HEX = re.compile(r"[0-9a-fA-F]{64,}")
 _MAX_DAYS = 92  # longer periods are charted per month
-
-
-@dataclass(frozen=True)
-class IndexedEntry:
-    """One record of the log with its leaf index."""
-
-    index: int
-    entry: AuditEntry | None  # None: content pruned after the retention term
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    """Something a DPO should look at, with the records behind it."""
-
-    kind: str  # one of KINDS
-    title: str
-    indices: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """Thresholds of the anomalies and the local time they are judged in."""
-
-    max_batch: int = 100
-    timezone: str = "Europe/Amsterdam"
-    office_start: int = 7  # local hour, inclusive
-    office_end: int = 19  # local hour, exclusive
-    volume_factor: float = 3.0
-    volume_minimum: int = 10
-    repeat_minimum: int = 3
-    batch_fraction: float = 0.9
-
-
-# --- anomalies ---------------------------------------------------------------------------------
-def _local(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(zone)
-
-
-def _searches(entries: Sequence[IndexedEntry]) -> list[tuple[int, AuditEntry]]:
-    return [
-        (item.index, item.entry)
-        for item in entries
-        if item.entry is not None and item.entry.event in _QUESTIONS
-    ]
-
-
-def persons_in(entry: AuditEntry) -> int:
-    """How many persons a question was about (the coordinator records only the number)."""
-    if entry.subjects:
-        return len(entry.subjects)
-    try:
-        return int(entry.details.get("persons", "0"))
-    except ValueError:
-        return 0
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _who(organisation: str, user: str) -> str:
-    return f"user {user or '(unknown)'} ({organisation or 'unknown organisation'})"
-
-
-def _day(day: dt.date) -> str:
-    return f"{day:%A} {day.isoformat()}"
-
-
-def find_anomalies(entries: Sequence[IndexedEntry], settings: ReportSettings) -> list[Anomaly]:
-    """Flag unusual volume, off-hours and repeated questions, near-limit batches and quotas."""
-    zone = ZoneInfo(settings.timezone)
-    searches = _searches(entries)
-    found: list[Anomaly] = []
-    found += _volume(searches, settings, zone)
-    found += _off_hours(searches, settings, zone)
-    found += _repeats(searches, settings)
-    found += _batches(searches, settings, zone)
-    found += _quota(entries, zone)
-    found += _alarms(entries, zone)
-    return found
-
-
-def _volume(
-    searches: list[tuple[int, AuditEntry]], settings: ReportSettings, zone: ZoneInfo
-) -> list[Anomaly]:
-    """A user far above their own usual daily number of questions."""
-    per_user: dict[tuple[str, str], dict[dt.date, list[int]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for index, entry in searches:
-        day = _local(entry.at, zone).date()
-        per_user[(entry.organisation, entry.user)][day].append(index)
-    found: list[Anomaly] = []
-    for (organisation, user), days in sorted(per_user.items()):
-        for day, indices in sorted(days.items()):
-            count = len(indices)
-            others = [len(v) for d, v in days.items() if d != day]
-            if others:
-                usual = statistics.median(others)
-                flagged = (
-                    count >= settings.volume_minimum and count > settings.volume_factor * usual
-                )
-                usual_text = f"usually {usual:g} a day"
-            else:
-                flagged = count >= settings.volume_minimum * 3
-                usual_text = "no other active days"
-            if flagged:
-                title = (
-                    f"{_who(organisation, user)} asked {_plural(count, 'question')} on "
-                    f"{_day(day)}; {usual_text}"
-                )
-                found.append(Anomaly("volume", title, tuple(indices)))
-    return found
-
-
-def _off_hours(
-    searches: list[tuple[int, AuditEntry]], settings: ReportSettings, zone: ZoneInfo
-) -> list[Anomaly]:
-    """Questions outside office hours (local time) or in the weekend, per user per day."""
-    grouped: dict[tuple[str, str, dt.date], list[tuple[int, dt.datetime]]] = defaultdict(list)
-    for index, entry in searches:
-        local = _local(entry.at, zone)
-        weekend = local.weekday() >= 5
-        if weekend or not settings.office_start <= local.hour < settings.office_end:
-            grouped[(entry.organisation, entry.user, local.date())].append((index, local))
-    found: list[Anomaly] = []
-    for (organisation, user, day), items in sorted(grouped.items()):
-        times = ", ".join(f"{t:%H:%M}" for _, t in items[:12])
-        if len(items) > 12:
-            times += ", …"
-        when = "in the weekend" if day.weekday() >= 5 else "outside office hours"
-        title = (
-            f"{_who(organisation, user)} asked {_plural(len(items), 'question')} {when} on "
-            f"{_day(day)} at {times} (office hours {settings.office_start:02d}:00–"
-            f"{settings.office_end:02d}:00, Monday to Friday)"
-        )
-        found.append(Anomaly("off-hours", title, tuple(i for i, _ in items)))
-    return found
-
-
-def _repeats(searches: list[tuple[int, AuditEntry]], settings: ReportSettings) -> list[Anomaly]:
-    """The same organisation asking about the same person for the same case again and again."""
-    seen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    fingerprints: dict[str, str] = {}
-    users: dict[int, str] = {}
-    for index, entry in searches:
-        users[index] = entry.user
-        for subject in entry.subjects:
-            indices = seen[(entry.organisation, subject.pseudonym, subject.case)]
-            if not indices or indices[-1] != index:
-                indices.append(index)
-            fingerprints[subject.pseudonym] = subject.fingerprint
-    # Persons asked about together (a repeated list) become one anomaly, not one per person.
-    merged: dict[tuple[str, str, tuple[int, ...]], list[str]] = defaultdict(list)
-    for (organisation, pseudonym, case), indices in seen.items():
-        if len(indices) >= settings.repeat_minimum:
-            merged[(organisation, case, tuple(indices))].append(fingerprints[pseudonym])
-    found: list[Anomaly] = []
-    for (organisation, case, records), prints in sorted(
-        merged.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])
-    ):
-        prints.sort()
-        persons = prints[0] if len(prints) == 1 else f"{len(prints)} persons ({prints[0]}, …)"
-        asked_by = ", ".join(sorted({users[i] or "(unknown)" for i in records}))
-        title = (
-            f"{organisation or 'unknown organisation'} asked {len(records)} times about "
-            f"{persons} for the same case {case or '(no case)'} (asked by {asked_by})"
-        )
-        found.append(Anomaly("repeat-subject", title, records))
-    return found
-
-
-def _batches(
-    searches: list[tuple[int, AuditEntry]], settings: ReportSettings, zone: ZoneInfo
-) -> list[Anomaly]:
-    """List questions with nearly the allowed number of persons."""
-    threshold = settings.batch_fraction * settings.max_batch - 1e-9
-    found: list[Anomaly] = []
-    for index, entry in searches:
-        size = persons_in(entry)
-        if size and size >= threshold:
-            title = (
-                f"{_who(entry.organisation, entry.user)} asked about {size} persons at once "
-                f"on {_local(entry.at, zone):%Y-%m-%d %H:%M}; the limit is {settings.max_batch}"
-            )
-            found.append(Anomaly("batch-near-limit", title, (index,)))
-    return found
-
-
-def _quota(entries: Sequence[IndexedEntry], zone: ZoneInfo) -> list[Anomaly]:
-    """Refusals because an organisation's quota was used up, per organisation per day."""
-    grouped: dict[tuple[str, dt.date], list[int]] = defaultdict(list)
-    for item in entries:
-        entry = item.entry
-        if entry is not None and entry.event is Event.REFUSAL and entry.reason == "QuotaExceeded":
-            grouped[(entry.organisation, _local(entry.at, zone).date())].append(item.index)
-    return [
-        Anomaly(
-            "quota",
-            f"{organisation or 'unknown organisation'} had used up its quota on {_day(day)}: "
-            f"{_plural(len(indices), 'refusal')}",
-            tuple(indices),
-        )
-        for (organisation, day), indices in sorted(grouped.items())
-    ]
-
-
-def _alarms(entries: Sequence[IndexedEntry], zone: ZoneInfo) -> list[Anomaly]:
-    """Questions a node refused because they failed its checks, and witness alarms, per kind."""
-    grouped: dict[tuple[str, dt.date], list[int]] = defaultdict(list)
-    for item in entries:
-        entry = item.entry
-        if entry is not None and entry.event is Event.ALARM:
-            grouped[(entry.reason, _local(entry.at, zone).date())].append(item.index)
-    return [
-        Anomaly(
-            "alarm",
-            f"{_plural(len(indices), 'alarm')} of kind '{kind}' on {_day(day)}: a question that "
-            "failed this organisation's checks (forged, unlogged, replayed, …) or a fork of the "
-            "coordinator's log",
-            tuple(indices),
-        )
-        for (kind, day), indices in sorted(grouped.items())
-    ]
+_searches = questions
+_local = local
+_plural = _anomaly_plural
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -350,6 +152,30 @@ def _timeline(
         labels.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return "month", [(label, months.get(label, 0)) for label in labels]
+
+
+def settings_for(network: Network, *, accounts: frozenset[str] | None = None) -> ReportSettings:
+    """The report's settings from the network file: list limit, office hours per purpose."""
+
+    def hours(value: OfficeHours) -> Hours:
+        return Hours(value.start, value.end, value.weekend)
+
+    return ReportSettings(
+        max_batch=network.coordinator.max_batch,
+        office_hours=hours(network.office_hours),
+        purpose_hours={
+            p.id: hours(p.office_hours) for p in network.purposes if p.office_hours is not None
+        },
+        accounts=accounts,
+    )
+
+
+def _weighted(refusals: Sequence[AuditEntry]) -> Counter[str]:
+    """Refusals per reason, a counted record (``details.count``) for that many."""
+    counts: Counter[str] = Counter()
+    for entry in refusals:
+        counts[entry.reason] += weight(entry)
+    return counts
 
 
 def _by_count(counter: Counter[str]) -> list[tuple[str, int]]:
@@ -495,7 +321,7 @@ def render_report(
             "refusals",
             "Refusals per reason",
             "refusals",
-            _by_count(Counter(e.reason for e in refusals)),
+            _by_count(_weighted(refusals)),
         ),
         _bar_chart("partial", f"Partial answers per {unit}", "partial answers", partial_items),
     ]
@@ -579,7 +405,7 @@ def render_report(
                 else "(which persons is sealed: only the asking organisations' trails can say)"
             ),
         ),
-        ("Refusals", str(len(refusals))),
+        ("Refusals", str(sum(weight(e) for e in refusals))),
         ("Anomalies", f'<span data-anomalies="{len(anomalies)}">{len(anomalies)}</span>'),
     ]
     summary = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in header_rows)

@@ -696,3 +696,13 @@ def record_problems(
         "nothing else": sorted(entry.details),
     }
     return [name for name in expected if expected[name] != actual[name]]
+
+
+def access_request_deadline(received: dt.date) -> dt.date:
+    """The last day to answer an access request received on ``received``: one month later
+    (article 12, third paragraph, GDPR), the same day of the next month, or that month's last
+    day when it is shorter (31 January: 28 or 29 February)."""
+    year, month = divmod(received.year * 12 + received.month, 12)  # the next month, 0-based
+    first_after = dt.date(year, month + 1, 1) + dt.timedelta(days=31)
+    last_day = (first_after.replace(day=1) - dt.timedelta(days=1)).day
+    return dt.date(year, month + 1, min(received.day, last_day))

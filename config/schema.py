@@ -265,6 +265,44 @@ class Organisation(Strict):
         return self.tls_name or default_server_name(self.id)
 
 
+# --- the FG's report and the access-request letter (office hours, the letter's fixed texts) ------
+class OfficeHours(Strict):
+    """When questions for a purpose are expected, in Amsterdam time; the FG's report flags the
+    others. ``start`` to ``end`` o'clock (a start after the end runs over midnight; 0 to 24 is
+    all day); ``weekend``: Saturday and Sunday too (a ZSM desk: 0, 24, true)."""
+
+    start: int = Field(default=7, ge=0, le=23)
+    end: int = Field(default=19, ge=1, le=24)
+    weekend: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError(
+                f"office_hours: start and end are both {self.start}; use start = 0, end = 24 "
+                "for all day"
+            )
+        return self
+
+
+class AccessRequestSettings(Strict):
+    """What an access-request letter says that the network decides once for every partner."""
+
+    purpose: str = Field(
+        default="",
+        description="the purpose an FG asks the partners' nodes under, for the letter's current "
+        "registrations (each partner's policy for it is its restriction: organisation, domain, "
+        "defer for a professional to decide, or none); empty: the letter reads only the FG's own "
+        "node",
+    )
+
+    source: str = Field(
+        default="",
+        description="where the registrations come from, in words for the citizen (default: each "
+        "partner's own case system)",
+    )
+
+
 class Role(Strict):
     """A role a user may ask in: a closed list per network."""
 
@@ -321,6 +359,11 @@ class Purpose(Strict):
         ge=0,
         le=3660,
         description="how long a question may leave a signal at the nodes; 0: never",
+    )
+    office_hours: OfficeHours | None = Field(
+        default=None,
+        description="when this purpose is asked (the FG's report flags the rest); absent: the "
+        "network's office_hours",
     )
 
 
@@ -441,6 +484,12 @@ class Network(Strict):
     advice_codes: list[AdviceCode] = Field(
         default_factory=list, description="the advice a registration may carry, shown with a hit"
     )
+    office_hours: OfficeHours = Field(
+        default_factory=OfficeHours,
+        description="office hours of every purpose without its own (default 07:00-19:00, "
+        "Monday to Friday)",
+    )
+    access_requests: AccessRequestSettings = Field(default_factory=AccessRequestSettings)
     roles: list[Role] = Field(default_factory=list, description="every role a user may ask in")
     service_accounts: list[ServiceAccount] = Field(
         default_factory=list, description="the only --user/--role the command line asks as"
@@ -537,6 +586,22 @@ class Network(Strict):
 
     def daily_access_quota(self, org_id: str) -> int:
         return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
+
+    @model_validator(mode="after")
+    def _access_request_purpose(self) -> Self:
+        named = self.access_requests.purpose
+        if named and self.purpose(named) is None:
+            raise ValueError(
+                f"access_requests.purpose names unknown purpose '{named}'; known purposes: "
+                + ", ".join(p.id for p in self.purposes)
+            )
+        return self
+
+    def office_hours_for(self, purpose_id: str) -> OfficeHours:
+        purpose = self.purpose(purpose_id)
+        if purpose is not None and purpose.office_hours is not None:
+            return purpose.office_hours
+        return self.office_hours
 
     def advice(self, code: str) -> AdviceCode | None:
         return next((a for a in self.advice_codes if a.code == code), None)

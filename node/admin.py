@@ -15,12 +15,21 @@ from dataclasses import dataclass
 from betrokken.audit.witness import Accepted
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
+from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_anchored_store, open_store, open_witness, refresh_anchor
 from betrokken.node.store import ENDING_SOON_DAYS, Status
 from betrokken.tabular import Table
 
-__all__ = ["ENDING_SOON_DAYS", "FIELDS", "HEADERS", "REQUIRED", "ImportSummary", "NodeFacts"]
+__all__ = [
+    "ENDING_SOON_DAYS",
+    "FIELDS",
+    "HEADERS",
+    "REQUIRED",
+    "Held",
+    "ImportSummary",
+    "NodeFacts",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,27 @@ def node_facts(loaded: Loaded[NodeConfig], today: dt.date) -> NodeFacts:
         )
     finally:
         store.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Held:
+    """One active registration about a person, for the DPO's access-request letter."""
+
+    since: dt.date
+    domain: str
+    contact: str
+    advice: str | None
+
+
+def held_about(loaded: Loaded[NodeConfig], pseudonym: Pseudonym, today: dt.date) -> list[Held]:
+    """The organisation's active registrations under its own pseudonym of one person, as the
+    node holds them now (its registrations, not its trail)."""
+    store = open_store(loaded)
+    try:
+        hits = store.find([pseudonym], today)
+    finally:
+        store.engine.dispose()
+    return [Held(h.since, h.domain, h.contact, h.advice) for h in hits.values()]
 
 
 def import_table(

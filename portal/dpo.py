@@ -9,15 +9,13 @@ record cannot be written, nothing is shown.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from betrokken.audit.access import (
@@ -30,14 +28,22 @@ from betrokken.audit.access import (
     unknown_value,
 )
 from betrokken.audit.log import CHECKPOINTS
-from betrokken.audit.record import AuditEntry
+from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
+from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import BetrokkenError, InvalidBsn
 from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import gettext as _
-from betrokken.portal.letter import Letter, build_letter, read_addressee
+from betrokken.portal.letter import (
+    CurrentRegistration,
+    Letter,
+    build_letter,
+    partner_lines,
+    read_addressee,
+)
+from betrokken.portal.register import Register
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.tabular import CellError, parse_date
 
@@ -281,63 +287,190 @@ async def log_page(request: Request) -> Response:
 
 
 # --- the report ---------------------------------------------------------------------------------
+def _accounts(portal: Portal, opened: OpenedLog) -> frozenset[str]:
+    """The names people log in with: the portal's own accounts and whoever logged in through
+    the organisation's identity provider (a login record names them)."""
+    names = {a.username for a in portal.users.accounts()} if portal.users is not None else set()
+    names |= {
+        entry.user
+        for r in opened.log.records()
+        for entry, problem in [r.checked()]
+        if entry is not None and problem is None and entry.event is Event.LOGIN
+    }
+    return frozenset(names)
+
+
 async def report_page(request: Request) -> Response:
-    user = current_user(request, ROLE)
-    portal = portal_of(request)
-
-    def work() -> None:
-        _access(request, _open(portal), user, "report-page", {})
-
-    await run_in_threadpool(work)
-    return render(request, "dpo/report.html", {})
-
-
-async def report_document(request: Request) -> Response:
-    """The report itself (``audit report``'s page): its own document with its one style sheet,
-    allowed by that style's hash (the portal's policy allows no inline style otherwise)."""
-    from betrokken.audit.report import STYLE, IndexedEntry, ReportSettings, render_report
+    """The FG's report in Dutch, inside the portal: anomalies first, each linking to its records."""
+    from betrokken.audit.report import IndexedEntry, settings_for
     from betrokken.audit.verify import verify_log
+    from betrokken.portal.report import ReportView, build_report
 
     user = current_user(request, ROLE)
     portal = portal_of(request)
+    language = i18n.current_language()
+    values = {k: str(request.query_params.get(k, "")).strip()[:20] for k in ("van", "tot")}
+    bounds: dict[str, dt.datetime | None] = {}
+    problem = ""
+    for name, label in (("van", N_("From")), ("tot", N_("Up to and including"))):
+        try:
+            bounds[name] = _local_day(values[name], end=name == "tot") if values[name] else None
+        except ValueError:
+            problem = _("'%(field)s' is not a date. Type a date such as 23-11-2026.") % {
+                "field": _(label)
+            }
+            bounds[name] = None
 
-    def work() -> str:
+    def within(at: dt.datetime) -> bool:
+        since, until = bounds["van"], bounds["tot"]
+        return (since is None or at >= since) and (until is None or at < until)
+
+    def work() -> ReportView:
+        i18n.set_language(language)
         opened = _open(portal)
-        _access(request, opened, user, "report", {})
-        # A damaged record is left out, not the whole report (`audit verify` names it).
+        _access(request, opened, user, "report", {k: v for k, v in values.items() if v})
         entries = [
             IndexedEntry(r.index, entry)
             for r in opened.log.records()
+            # a damaged record is left out, not the whole report (the status page names it)
             for entry, problem in [r.checked()]
-            if problem is None
+            if problem is None and (entry is None or within(entry.at))
         ]
-        return render_report(
+        result = verify_log(opened.log, opened.verifier, network=opened.network)
+        settings = settings_for(opened.network, accounts=_accounts(portal, opened))
+        return build_report(
             entries,
-            title=f"betrokken audit report: {opened.log.origin}",
+            settings,
+            names={o.id: o.name for o in portal.network.organisations},
+            purposes=[p.id for p in portal.network.purposes],
+            event_label=lambda event: _(EVENTS.get(event, event)),
             generated_at=dt.datetime.now(dt.UTC),
-            settings=ReportSettings(max_batch=opened.network.coordinator.max_batch),
-            verification=verify_log(opened.log, opened.verifier, network=opened.network).summary(),
+            verified=result.ok,
+            verification=result.summary(),
+            checked=result.size,
         )
 
-    page = await run_in_threadpool(work)
-    digest = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-    policy = (
-        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self'; "
-        "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    view = await run_in_threadpool(work)
+    return render(
+        request,
+        "dpo/report.html",
+        {"report": view, "values": values, "problem": problem},
+        status=400 if problem else 200,
     )
-    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+
+async def report_document(request: Request) -> Response:
+    """The earlier address of the report, which was a page of its own in English."""
+    current_user(request, ROLE)
+    return RedirectResponse("/dpo/rapport", status_code=303)
 
 
 # --- the access request -------------------------------------------------------------------------
 def _blank() -> dict[str, str]:
-    return {"name": "", "address": "", "requested_on": "", "reference": ""}
+    return {
+        "salutation": "",
+        "surname": "",
+        "name": "",
+        "address": "",
+        "requested_on": "",
+        "reference": "",
+        "own_text": "",
+        "signer": "",
+    }
+
+
+def ask_partners(
+    portal: Portal, user: PortalUser, person: Bsn, case: str
+) -> list[tuple[str, str, str, str]] | None:
+    """The FG's own access-request question to the partners' nodes, under the network's
+    access-request purpose (signed, recorded like any question, in the FG's name and role):
+    per partner its organisation, outcome, name and contact. None when the network names no
+    such purpose, or the question could not be asked (the letter then says so)."""
+    from betrokken.requester.client import Person
+
+    purpose = portal.network.purpose(portal.network.access_requests.purpose)
+    if purpose is None:
+        return None
+    # The network's role for an FG is the one the purpose allows (the portal's role is "dpo").
+    role = purpose.allowed_roles[0] if purpose.allowed_roles else ROLE
+    try:
+        result = portal.ask([Person(person, case)], purpose=purpose.id, user=user.name, role=role)
+    except BetrokkenError:
+        return None
+    found = []
+    for answer in result.persons[0].answers if result.persons else ():
+        given = answer.answer
+        org_id = answer.organisation_id or (f"domain:{given.domain}" if given.domain else "")
+        found.append((org_id, given.outcome.value, given.organisation_name, given.contact))
+    return found
+
+
+def current_registrations(
+    portal: Portal, pseudonym: Pseudonym, today: dt.date
+) -> list[CurrentRegistration]:
+    """This organisation's registration about the person as its node holds it now, read under
+    the organisation's own pseudonym from the node's registrations (not from the log)."""
+    from betrokken.node.admin import held_about
+
+    found = []
+    for hit in held_about(portal.loaded.node, pseudonym, today):
+        advice = portal.network.advice(hit.advice) if hit.advice else None
+        found.append(
+            CurrentRegistration(hit.since, hit.domain, hit.contact, advice.label if advice else "")
+        )
+    return found
+
+
+def _register(portal: Portal) -> Register:
+    return Register(portal.trail.engine)
+
+
+def _register_rows(portal: Portal) -> list[dict[str, object]]:
+    today = dt.datetime.now(i18n.AMSTERDAM).date()
+    return [
+        {
+            "request": r,
+            "received": r.received_on.strftime("%d-%m-%Y"),
+            "deadline": r.deadline.strftime("%d-%m-%Y"),
+            "made": i18n.local_time(r.made_at),
+            "sent": r.sent_on.strftime("%d-%m-%Y") if r.sent_on else "",
+            "overdue": r.overdue(today),
+            "days_left": r.days_left(today),
+        }
+        for r in _register(portal).requests()
+    ]
 
 
 async def request_form(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
-    await run_in_threadpool(lambda: _access(request, _open(portal), user, "subject-form", {}))
-    return render(request, "dpo/request.html", {"values": _blank(), "problems": {}})
+
+    def work() -> list[dict[str, object]]:
+        _access(request, _open(portal), user, "subject-form", {})
+        return _register_rows(portal)
+
+    rows = await run_in_threadpool(work)
+    return render(
+        request, "dpo/request.html", {"values": _blank(), "problems": {}, "register": rows}
+    )
+
+
+async def request_sent(request: Request) -> Response:
+    """The FG marks a request's letter as sent (the register's last step)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    try:
+        request_id = int(str(form.get("id", "")))
+    except ValueError:
+        return RedirectResponse("/dpo/inzage", status_code=303)
+
+    def work() -> None:
+        _access(request, _open(portal), user, "subject-sent", {"request": str(request_id)})
+        _register(portal).sent(request_id, dt.datetime.now(i18n.AMSTERDAM).date(), user.name)
+
+    await run_in_threadpool(work)
+    return RedirectResponse("/dpo/inzage#register", status_code=303)
 
 
 def _letter_for(
@@ -358,6 +491,14 @@ def _letter_for(
     own = found[portal.organisation.id][0]
     _access(request, opened, user, "subject", {"fingerprint": own.fingerprint})
     records = find_records(opened.log, keys)
+    today = dt.datetime.now(i18n.AMSTERDAM).date()
+    current = current_registrations(portal, own, today)
+    registered = _register(portal).letter_made(
+        addressee.reference, own.fingerprint, addressee.requested_on or today, user.name
+    )
+    # The question's case is the request: our reference, else the register's number for it.
+    case = addressee.reference or f"INZAGE-{registered.id}"
+    partners = ask_partners(portal, user, person, case)
     return build_letter(
         records,
         keys,
@@ -365,8 +506,12 @@ def _letter_for(
         portal.organisation,
         addressee,
         person.masked(),
-        dt.datetime.now(i18n.AMSTERDAM).date(),
+        today,
         i18n.current_language(),
+        current=current,
+        partners=partner_lines(partners, portal.network, portal.organisation)
+        if partners is not None
+        else None,
     )
 
 
@@ -390,7 +535,11 @@ async def request_letter(request: Request) -> Response:
         return render(
             request,
             "dpo/request.html",
-            {"values": values, "problems": {k: _(v) for k, v in problems.items()}},
+            {
+                "values": values,
+                "problems": {k: _(v) for k, v in problems.items()},
+                "register": [],
+            },
             status=400,
         )
     language = i18n.current_language()
@@ -452,6 +601,7 @@ MODULE = RoleModule(
         Route("/dpo/inzage", request_form, methods=["GET"]),
         Route("/dpo/inzage", request_letter, methods=["POST"]),
         Route("/dpo/inzage/brief", letter_page),
+        Route("/dpo/inzage/verzonden", request_sent, methods=["POST"]),
     ],
     [
         NavItem("/dpo/status", N_("Log status")),

@@ -19,7 +19,7 @@ from babel.dates import format_date, format_datetime
 
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import Happening, PersonKeys, happenings
-from betrokken.config.schema import Network, Organisation
+from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_
 from betrokken.tabular import CellError, parse_date
@@ -28,6 +28,9 @@ ZONE = ZoneInfo("Europe/Amsterdam")
 MAX_NAME = 200
 MAX_ADDRESS = 400
 MAX_REFERENCE = 100
+MAX_TEXT = 3000  # the FG's own paragraph(s)
+MAX_SIGNER = 200
+SALUTATIONS = ("heer", "mevrouw", "")  # "": neither; the letter then uses the full name
 AP_ADDRESS = "Autoriteit Persoonsgegevens, Postbus 93374, 2509 AJ Den Haag"
 AP_SITE = "https://www.autoriteitpersoonsgegevens.nl"
 
@@ -69,14 +72,30 @@ ROLES = {
 class Addressee:
     """Who the letter goes to, as the DPO typed it from the request."""
 
-    name: str
+    name: str  # on the envelope, e.g. "de heer B. Jansen"
     address: str  # lines as typed
     requested_on: dt.date | None
     reference: str
+    salutation: str = ""  # one of SALUTATIONS
+    surname: str = ""  # in the salutation: "Geachte heer Jansen,"
+    own_text: str = ""  # the FG's own paragraph(s), as typed
+    signer: str = ""  # who signs for the controller, e.g. "J. de Boer, directeur"
 
     @property
     def address_lines(self) -> list[str]:
         return [line.strip() for line in self.address.splitlines() if line.strip()]
+
+    @property
+    def own_paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.own_text.split("\n\n") if p.strip()]
+
+    def greeting(self) -> str:
+        """The salutation line: "Geachte heer Jansen," — never "Geachte de heer B. Jansen,"."""
+        if self.salutation == "heer" and self.surname:
+            return _("Dear Mr %(surname)s,") % {"surname": self.surname}
+        if self.salutation == "mevrouw" and self.surname:
+            return _("Dear Ms %(surname)s,") % {"surname": self.surname}
+        return _("Dear %(name)s,") % {"name": self.surname or self.name}
 
 
 def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
@@ -87,6 +106,29 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
         " ".join(line.split()) for line in form.get("address", "").splitlines() if line.strip()
     )
     reference = " ".join(form.get("reference", "").split())
+    salutation = form.get("salutation", "").strip()
+    surname = " ".join(form.get("surname", "").split())
+    signer = " ".join(form.get("signer", "").split())
+    own_text = "\n".join(line.rstrip() for line in form.get("own_text", "").splitlines()).strip()
+    if salutation not in SALUTATIONS:
+        problems["salutation"] = N_("Choose how the person is addressed from the list.")
+    if salutation and not surname:
+        problems["surname"] = N_(
+            "Fill in the surname for the salutation (for example Jansen, or De Vries)."
+        )
+    elif len(surname) > MAX_NAME or not surname.isprintable():
+        problems["surname"] = N_(
+            "The surname is too long or holds characters that cannot be printed."
+        )
+    if len(own_text) > MAX_TEXT or not own_text.replace("\n", " ").isprintable():
+        problems["own_text"] = N_(
+            "Your own text is longer than 3000 characters or holds characters that cannot be "
+            "printed."
+        )
+    if len(signer) > MAX_SIGNER or not signer.isprintable():
+        problems["signer"] = N_(
+            "The signer is too long or holds characters that cannot be printed."
+        )
     if not name:
         problems["name"] = N_("Fill in the name of the person who asked.")
     elif len(name) > MAX_NAME or not name.isprintable():
@@ -108,7 +150,10 @@ def read_addressee(form: Mapping[str, str]) -> tuple[Addressee, dict[str, str]]:
             problems["requested_on"] = N_(
                 "The date of the request is not a date (use the date field, e.g. 2026-11-23)."
             )
-    return Addressee(name, address, requested_on, reference), problems
+    addressee = Addressee(
+        name, address, requested_on, reference, salutation, surname, own_text, signer
+    )
+    return addressee, problems
 
 
 @dataclass(frozen=True)
@@ -134,6 +179,46 @@ class LookupLine:
     legal_basis: str
     answers: tuple[Answer, ...]
     together: int = 1  # asked together with this many persons (a list)
+
+
+@dataclass(frozen=True)
+class PurposeGroup:
+    """The look-ups of one purpose, under its description and legal basis."""
+
+    purpose: str
+    legal_basis: str
+    lines: tuple[LookupLine, ...]
+
+
+@dataclass(frozen=True)
+class CurrentRegistration:
+    """This organisation's registration about the person as its node holds it now (read from
+    the node's own registrations under the organisation's pseudonym, not from the log)."""
+
+    since: dt.date
+    domain: str
+    contact: str
+    advice: str = ""  # the advice's label, if the registration carries one
+
+
+@dataclass(frozen=True)
+class PartnerLine:
+    """What one partner's node answered the FG's own access-request question (its current
+    registration, as far as its policy for that purpose lets it say)."""
+
+    name: str
+    what: str
+    contact: str = ""
+    limited: bool = False  # it declined, deferred or did not answer: its answer is limited
+
+
+@dataclass(frozen=True)
+class PurposeLine:
+    """A purpose of the network, for the letter's list of purposes (article 15, first paragraph,
+    under a, GDPR)."""
+
+    description: str
+    legal_basis: str
 
 
 @dataclass(frozen=True)
@@ -180,6 +265,23 @@ class Letter:
     staff: tuple[StaffLine, ...] = field(default=())
     ap_address: str = AP_ADDRESS
     ap_site: str = AP_SITE
+    current: tuple[CurrentRegistration, ...] = ()
+    current_since: tuple[str, ...] = ()  # the current registrations' since-dates, worded
+    purposes: tuple[PurposeLine, ...] = ()
+    recipients: tuple[str, ...] = ()  # organisations our node told of its involvement
+    partners: tuple[PartnerLine, ...] | None = None  # None: the partners were not asked
+    partners_asked_on: str = ""
+    registration_days: int = 730
+    audit_years: int = 5
+    source: str = ""
+
+    @property
+    def groups(self) -> tuple[PurposeGroup, ...]:
+        """The look-ups grouped by purpose, in the order each purpose first appears."""
+        order: dict[tuple[str, str], list[LookupLine]] = {}
+        for line in self.lookups:
+            order.setdefault((line.purpose, line.legal_basis), []).append(line)
+        return tuple(PurposeGroup(p, b, tuple(lines)) for (p, b), lines in order.items())
 
 
 def local_time(moment: dt.datetime, locale: str) -> str:
@@ -192,6 +294,36 @@ def local_time(moment: dt.datetime, locale: str) -> str:
 
 def local_date(day: dt.date, locale: str) -> str:
     return format_date(day, "d MMMM y", locale=locale)
+
+
+PARTNER_ANSWERS = {
+    "involved": N_("involved with you now"),
+    "involved-domain-only": N_("involved with you now (only the kind of organisation was given)"),
+    "not-involved": N_("not involved with you now"),
+    "declined": N_("limited its answer: it does not answer this question"),
+    "deferred": N_("limited its answer: a professional there decides whether it is told"),
+    "pending": N_("limited its answer: a professional there decides whether it is told"),
+    "unreachable": N_("could not be reached; ask it directly"),
+    "error": N_("did not answer (technical error); ask it directly"),
+}
+
+
+def partner_lines(
+    answers: Sequence[tuple[str, str, str, str]], network: Network, own: Organisation
+) -> list[PartnerLine]:
+    """The partners' answers to the FG's question: (organisation id or "domain:…", outcome,
+    organisation name, contact) each, this organisation's own left out (its node is read
+    directly)."""
+    lines = []
+    for org_id, outcome, name, contact in answers:
+        if org_id == own.id:
+            continue
+        shown = name or _organisation(network, org_id)
+        what = _(PARTNER_ANSWERS[outcome]) if outcome in PARTNER_ANSWERS else outcome
+        limited = outcome not in ("involved", "involved-domain-only", "not-involved")
+        given = contact if outcome in ("involved", "involved-domain-only") else ""
+        lines.append(PartnerLine(shown, what, given, limited))
+    return sorted(lines, key=lambda line: line.name)
 
 
 def _organisation(network: Network, org_id: str) -> str:
@@ -211,12 +343,38 @@ def _purpose(network: Network, purpose_id: str) -> str:
     return purpose.description if purpose else purpose_id or "-"
 
 
-def _answers(item: Happening, network: Network, own: Organisation) -> tuple[Answer, ...]:
+LIMITED = N_(
+    "this partner limits what we may tell you of its answers (article 23 GDPR); you can ask it "
+    "directly"
+)
+
+
+def restricting(network: Network, own: Organisation) -> frozenset[str]:
+    """The partners whose answers the letter may not quote: those whose policy for the network's
+    access-request purpose is ``none`` or ``defer`` (that policy is their restriction, artikel
+    23 AVG / artikel 41 UAVG). Without such a purpose nobody has said, and nothing is held back."""
+    purpose = network.access_requests.purpose
+    if not purpose:
+        return frozenset()
+    return frozenset(
+        o.id
+        for o in network.organisations
+        if o.id != own.id
+        and network.disclosure_level(o.id, purpose) in (DisclosureLevel.NONE, DisclosureLevel.DEFER)
+    )
+
+
+def _answers(
+    item: Happening, network: Network, own: Organisation, restricted: frozenset[str] = frozenset()
+) -> tuple[Answer, ...]:
     if item.event is Event.OWN_QUERY:
         if not item.answers:
             return (Answer("", _("no answer was recorded (the question did not get through)")),)
         return tuple(
-            Answer(_organisation(network, org), _(ANSWERS.get(value, value)))
+            Answer(
+                _organisation(network, org),
+                _(LIMITED) if org in restricted else _(ANSWERS.get(value, value)),
+            )
             for org, value in item.answers
         )
     if item.event is Event.DISCLOSURE:
@@ -262,12 +420,18 @@ def build_letter(
     masked_bsn: str,
     today: dt.date,
     locale: str,
+    *,
+    current: Sequence[CurrentRegistration] = (),
+    partners: Sequence[PartnerLine] | None = None,
 ) -> Letter:
-    """The letter from the person's records in this organisation's trail (or any log)."""
+    """The letter from the person's records in this organisation's trail (or any log), and its
+    current registration about the person (``current``, read from its node)."""
     lookups: list[LookupLine] = []
     refusals: list[LookupLine] = []
     registrations: list[RegistrationLine] = []
     staff: list[StaffLine] = []
+    recipients: set[str] = set()
+    restricted = restricting(network, own)
     for item in happenings(records, keys):
         when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
@@ -282,12 +446,15 @@ def build_letter(
             role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",
-            answers=_answers(item, network, own)
+            answers=_answers(item, network, own, restricted)
             if item.event is not Event.REFUSAL
             else (Answer("", _("the question was refused; nothing was asked")),),
             together=item.persons,
         )
         (refusals if item.event is Event.REFUSAL else lookups).append(line)
+        level = item.reason.removeprefix("disclosed:").strip()
+        if item.event is Event.DISCLOSURE and level in ("organisation", "domain"):
+            recipients.add(line.organisation)
         staff.append(
             StaffLine(
                 when,
@@ -316,4 +483,13 @@ def build_letter(
         refusals=tuple(refusals),
         trails=trails,
         staff=tuple(staff),
+        current=tuple(current),
+        partners=tuple(partners) if partners is not None else None,
+        partners_asked_on=local_date(today, locale) if partners is not None else "",
+        current_since=tuple(local_date(c.since, locale) for c in current),
+        purposes=tuple(PurposeLine(p.description, p.legal_basis) for p in network.purposes),
+        recipients=tuple(sorted(recipients)),
+        registration_days=network.retention.registration_days,
+        audit_years=network.retention.audit_years,
+        source=network.access_requests.source,
     )

@@ -563,3 +563,20 @@ def test_the_command_line_asks_only_as_a_service_account_of_the_network_file(
         with pytest.raises(PurposeNotAllowed) as info:
             rules.check_service_account(network, organisation, user, role)
         assert "service account" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("received", "deadline"),
+    [
+        (dt.date(2026, 11, 2), dt.date(2026, 12, 2)),
+        (dt.date(2026, 12, 15), dt.date(2027, 1, 15)),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 28)),
+        (dt.date(2028, 1, 31), dt.date(2028, 2, 29)),
+        (dt.date(2026, 3, 31), dt.date(2026, 4, 30)),
+        (dt.date(2026, 2, 28), dt.date(2026, 3, 28)),
+    ],
+)
+def test_an_access_request_is_answered_within_one_month_of_receipt(
+    received: dt.date, deadline: dt.date
+) -> None:
+    assert rules.access_request_deadline(received) == deadline

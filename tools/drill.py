@@ -354,7 +354,10 @@ def drill_pg_restart(p: Drilled) -> None:
 
 
 # --- the faults that would end in a false "no" (docs/operator.md, "Recovery") --------------------
-FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+FAKETIME = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
+)
 
 
 def outcome_of(done: subprocess.CompletedProcess[str], org: str) -> str:

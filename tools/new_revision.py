@@ -24,10 +24,17 @@ def declared(component: str) -> MetaData:
     from betrokken.coordinator.anchors import AnchorBase
     from betrokken.keyservice.store import Base as KeyServiceBase
     from betrokken.node.store import Base as NodeBase
+    from betrokken.portal.register import RegisterBase
     from betrokken.portal.users import PortalBase
 
     sources = {
-        "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
+        "node": (
+            NodeBase.metadata,
+            LogBase.metadata,
+            WitnessBase.metadata,
+            PortalBase.metadata,
+            RegisterBase.metadata,
+        ),
         "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
         "coordinator": (LogBase.metadata, AnchorBase.metadata),
     }[component]

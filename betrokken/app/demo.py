@@ -230,8 +230,38 @@ def _audit_steps(
         )
         == 0
     )
+    ok &= _fishing_steps(out, directory, zvh, several)
     out(f"   open {report} in a browser; the access request is in {letter}")
     return ok
+
+
+def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
+    """Fishing the ZVH's DPO must find in the ZVH's own trail (the coordinator cannot see who
+    was asked about): one person under three case references, one case reference for five
+    persons, and a user name nobody logs in to the portal with (a service account)."""
+    ok = True
+    out("\n== 11b. Fishing: one person under three case references, one case for five persons")
+
+    def question(bsn: Bsn, case: str) -> bool:
+        args = ["query", "--config", zvh, "--bsn", "-", "--purpose", "zvh-triage"]
+        # a service account of the network file: typed at the command line, no portal account
+        args += ["--case", case, "--user", "r.jansen", "--on-behalf-of", POLITIE]
+        return _run(out, args, 0, "complete answer", bsn=bsn.digits) == 0
+
+    for case in ("ZVH-2026-0901", "ZVH-2026-0902", "ZVH-2026-0903"):
+        ok &= question(several, case)
+    rng = random.Random(2026_0999)
+    for person in (generate_bsn(rng) for _ in range(5)):
+        ok &= question(person, "ZVH-2026-0999")
+    report = directory / "audit-report-zvh.html"
+    out("\n== 11c. The ZVH's DPO reads the report of the ZVH's own trail")
+    command = ["audit", "report", "--config", zvh, "--out", str(report), "--user", "fg.zvh"]
+    ok &= _run(out, command, 0, "report written") == 0
+    page = report.read_text() if report.exists() else ""
+    wanted = ("person-many-cases", "case-many-persons", "unknown-user")
+    found = [kind for kind in wanted if f'data-kind="{kind}"' in page]
+    out(f"   flagged: {', '.join(found) or 'nothing'} (open {report})")
+    return ok and found == list(wanted)
 
 
 def run_demo(

@@ -317,6 +317,10 @@ def init_network(
         f"registration_days = {registration_days}",
         "audit_years = 5",
         "",
+        "[access_requests]",
+        "# an FG's letter reads each partner's current registration by asking under this purpose",
+        'purpose = "inzageverzoek"',
+        "",
     ]
     for org_id, port in zip(org_ids, node_ports, strict=True):
         pseudonym_key = derive_organisation_key(seed, org_id).public.hex()
@@ -365,6 +369,23 @@ def init_network(
             municipal,
         ),
     ]
+    # The FG's access-request question (the letter's current registrations): an asking
+    # organisation's FG may ask it; each partner's policy for it is its restriction (art. 23 AVG).
+    purposes.append(
+        (
+            "inzageverzoek",
+            "Beantwoorden van een inzageverzoek van de betrokkene zelf: welke partners nu bij hem "
+            "of haar betrokken zijn",
+            "artikel 15, eerste lid, AVG; artikel 6, eerste lid, onder c, AVG",
+            # the organisations that ask already (another asker would change the witnesses'
+            # quorum), but not one that acts for others: it answers no access request of its own
+            [
+                a
+                for a in dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed)
+                if a not in acts_for_others
+            ],
+        )
+    )
     defined = [pid for pid, _, _, allowed in purposes if allowed]
     aanmelders = police + municipal
     for pid, description, basis, allowed in purposes:
@@ -377,8 +398,11 @@ def init_network(
             f"legal_basis = {_s(basis)}",
             f"allowed_organisations = {_list(allowed)}",
             "# closed unless configured: only these roles (from [[roles]]) may ask",
-            'allowed_roles = ["regisseur"]',
+            # only an FG asks the access-request purpose
+            'allowed_roles = ["fg"]' if pid == "inzageverzoek" else 'allowed_roles = ["regisseur"]',
         ]
+        if pid == "zsm-context":  # the ZSM desk works nights and weekends
+            lines += ["office_hours = { start = 0, end = 24, weekend = true }"]
         if pid == "zvh-triage":
             lines += [
                 "# the partners a question may be asked for (the aanmelder), each with its basis"
@@ -393,6 +417,8 @@ def init_network(
     for pid in defined:
         for org_id in org_ids:
             disclosure = _level(org_id, pid, domains, secrecy)
+            if pid == "inzageverzoek":  # a secrecy-bound partner's professional decides
+                disclosure = "defer" if org_id in secrecy else "organisation"
             lines += [
                 "[[policies]]",
                 f"organisation = {_s(org_id)}",
@@ -404,7 +430,8 @@ def init_network(
                 lines.append(f"providing_basis = {_s(basis)}")
             lines.append("")
     # The only --user/--role the command line may ask as (people ask through the portal).
-    for org_id in dict.fromkeys(a for _, _, _, allowed in purposes for a in allowed):
+    regisseurs = (a for p, _, _, allowed in purposes if p != "inzageverzoek" for a in allowed)
+    for org_id in dict.fromkeys(regisseurs):
         for service_user in service_users:
             lines += [
                 "[[service_accounts]]",

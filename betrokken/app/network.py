@@ -111,6 +111,13 @@ def network_check(network_file: Path) -> None:
             + (f" ({policy.providing_basis})" if policy.providing_basis else "")
         )
     click.echo("  roles: " + (", ".join(r.id for r in net.roles) or "none"))
+    accounts = [f"{a.user} ({a.organisation}, {a.role})" for a in net.service_accounts]
+    click.echo("  service accounts (command line): " + (", ".join(accounts) or "none"))
+    limits = net.user_limits
+    click.echo(
+        f"  per user: {limits.daily_persons} persons a day, at most {limits.persons_per_case} "
+        "under one case reference (a household)"
+    )
     # Closed unless configured: roles, k-anonymous domains, professional secrecy, a providing
     # basis, aanmelders (betrokken.rules.network_problems); refused with exit code 9.
     from betrokken.rules import check_lawful

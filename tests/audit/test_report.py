@@ -24,8 +24,9 @@ NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "area", "base", "source"}
 
 
-def _subject(n: int, case: str = "C") -> Subject:
-    return Subject(f"{n:0128x}", "k1", f"ps-{n:012x}", case)
+def _subject(n: int, case: str | None = None) -> Subject:
+    """A person; without a case, each person has a case of their own."""
+    return Subject(f"{n:0128x}", "k1", f"ps-{n:012x}", f"C-{n}" if case is None else case)
 
 
 def _search(
@@ -35,7 +36,7 @@ def _search(
     purpose: str,
     subjects: int = 1,
     first: int = 0,
-    case: str = "C",
+    case: str | None = None,
 ) -> AuditEntry:
     return AuditEntry(
         event=Event.SEARCH,
@@ -106,7 +107,7 @@ def _population() -> tuple[list[IndexedEntry], dict[str, list[int]], dict[str, l
     ]
     # A batch of 9 of the maximum 10.
     planted["batch-near-limit"] = [
-        add(_search(_local(19, 8), "zvh", "anna", "zvh-triage", subjects=9, first=50_000, case="B"))
+        add(_search(_local(19, 8), "zvh", "anna", "zvh-triage", subjects=9, first=50_000))
     ]
     # Quota exhaustion at the key service (twice the same day: one anomaly).
     planted["quota"] = [
@@ -286,18 +287,24 @@ def test_office_hours_are_judged_in_local_time() -> None:
     assert "2026-12-05" in saturday.title and "weekend" in saturday.title
 
 
-def test_a_repeated_list_is_one_anomaly_and_a_new_case_is_none() -> None:
+def test_a_repeated_list_is_one_anomaly_and_a_new_case_each_time_is_another() -> None:
     entries = [
         IndexedEntry(k, _search(_local(17, 10, k), "zvh", "zsm", "zsm", subjects=5, case="Z"))
         for k in range(3)
     ]
+    # The same person under three made-up case references: no repeat per case, but fishing.
     entries += [
         IndexedEntry(3 + k, _search(_local(17, 11, k), "zvh", "x", "zvh", first=99, case=f"N{k}"))
         for k in range(3)
     ]
-    (anomaly,) = find_anomalies(entries, ReportSettings())
-    assert anomaly.kind == "repeat-subject" and anomaly.indices == (0, 1, 2)
-    assert "5 persons" in anomaly.title
+    found = find_anomalies(entries, ReportSettings())
+    assert [(a.kind, a.indices) for a in found] == [
+        ("repeat-subject", (0, 1, 2)),
+        ("case-many-persons", (0, 1, 2)),
+        ("person-many-cases", (3, 4, 5)),
+    ]
+    assert "5 persons" in found[0].title
+    assert found[2].facts["cases"] == "N0, N1, N2"
 
 
 def test_batch_threshold_and_quota_per_organisation_per_day() -> None:

@@ -25,6 +25,11 @@ def test_a_development_network_loads(devnet: DevNetwork) -> None:
     assert network.disclosure_level("ggz-test", "zsm-context") is DisclosureLevel.DEFER
     assert network.disclosure_level("ggz-test", "zvh-triage") is DisclosureLevel.DOMAIN
     assert network.disclosure_level("politie-test", "zvh-triage") is DisclosureLevel.ORGANISATION
+    # ZSM works nights and weekends; a purpose without its own hours has the network's.
+    zsm = network.office_hours_for("zsm-context")
+    assert (zsm.start, zsm.end, zsm.weekend) == (0, 24, True)
+    triage = network.office_hours_for("zvh-triage")
+    assert (triage.start, triage.end, triage.weekend) == (7, 19, False)
     load_keyservice(devnet.keyservice_config)
     load_coordinator(devnet.coordinator_config)
     for path in devnet.node_configs.values():
@@ -67,6 +72,16 @@ def test_bad_toml(tmp_path: Path) -> None:
             "not a known",
         ),
         (('suite = "ristretto255-SHA512"', 'suite = "P256"'), "keyservice.suite", "only the suite"),
+        (
+            ('purpose = "inzageverzoek"', 'purpose = "inzage"'),
+            "(top level)",
+            "access_requests.purpose names unknown purpose 'inzage'",
+        ),
+        (
+            ("office_hours = { start = 0, end = 24", "office_hours = { start = 9, end = 9"),
+            "purposes.1.office_hours",
+            "start and end are both 9; use start = 0, end = 24 for all day",
+        ),
         (
             ("deadline_seconds = 3.0", "deadline_seconds = -1"),
             "coordinator.deadline_seconds",
@@ -202,6 +217,8 @@ def test_network_check_summarises_keys_and_finds_the_development_network_lawful(
     assert result.exit_code == 0, result.output
     assert "pseudonym key k1-" in result.output
     assert "roles: regisseur" in result.output and "lawful:" in result.output
+    assert "service accounts (command line): tester (zvh-test, regisseur)" in result.output
+    assert "per user: 5000 persons a day, at most 8 under one case reference" in result.output
 
 
 @pytest.mark.parametrize(

@@ -364,6 +364,8 @@ def test_the_report_shows_what_the_log_holds(running: Running, tmp_path: Path) -
     bsn = running.truth.registrations[RECLASSERING][9]
     for _ in range(3):  # the same person, the same case: a repeat-subject anomaly
         assert running.query(ZVH, bsn.digits, "zvh-triage", "CASE-REPEAT").code == 0
+    for case in ("NOSY-A", "NOSY-B", "NOSY-C"):  # the same person under three cases
+        assert running.query(ZVH, bsn.digits, "zvh-triage", case).code == 0
     out = tmp_path / "report.html"
     result = running.run(
         "audit", "report", "--config", str(running.net.coordinator_config), "--out", str(out)
@@ -396,6 +398,9 @@ def test_the_report_shows_what_the_log_holds(running: Running, tmp_path: Path) -
     zvh_page = Page()
     zvh_page.feed(own.read_text())
     assert "repeat-subject" in zvh_page.anomalies
+    assert "person-many-cases" in zvh_page.anomalies
+    # "tester" typed with --user is no account of the ZVH's portal (it has none here).
+    assert "unknown-user" in zvh_page.anomalies and "tester" in own.read_text()
 
 
 def test_the_log_can_be_filtered_and_exported(running: Running) -> None:

@@ -402,7 +402,7 @@ def test_p6_with_a_quorum_set_too_low_the_nodes_own_comparison_raises_the_alarm(
     # Both signed checkpoints are the evidence (newlines escaped in a trail record): the fork's
     # and the one the peer witnessed, each signed by the coordinator's key.
     assert details["evidence"].count(f"\u2014 {origin} ") == 2, details["evidence"]
-    assert details["peer"] in (ZVH, RECLASSERING, GGZ, GEMEENTE)
+    assert details["peer"] in set(ORGS) - {TARGET}
     status = scene.running.run("node", "status", "--config", str(scene.net.node_configs[TARGET]))
     assert "peer-fork" in status.stdout and "compared with" in status.stdout
 
@@ -450,7 +450,7 @@ def test_p6_a_question_cosigned_and_then_dropped_from_the_log_is_caught_by_every
                 timeout=10,
             )
         lines.append(response.cosignature)
-    assert len(lines) == 4
+    assert len(lines) == len(ORGS) - 1
     target = running.network.organisation(TARGET)
     assert target is not None and target.node_address
     witnessed = scene.witnessed(TARGET)

@@ -45,6 +45,7 @@ from betrokken.keyservice.store import QuotaStore
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
+from betrokken.portal.register import RegisterBase
 from betrokken.portal.users import PortalBase
 from tests.cli import run_process
 from tests.ops.conftest import CopiedNet, run, set_database
@@ -52,7 +53,13 @@ from tests.ops.conftest import CopiedNet, run, set_database
 pytestmark = pytest.mark.postgres
 
 DECLARED = {
-    "node": (NodeBase.metadata, LogBase.metadata, WitnessBase.metadata, PortalBase.metadata),
+    "node": (
+        NodeBase.metadata,
+        LogBase.metadata,
+        WitnessBase.metadata,
+        PortalBase.metadata,
+        RegisterBase.metadata,
+    ),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
     "coordinator": (LogBase.metadata, AnchorBase.metadata),
 }

@@ -23,7 +23,15 @@ from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
 from betrokken.identity.keyfiles import read_seed
 from betrokken.portal import i18n
-from betrokken.portal.letter import Addressee, Answer, Letter, build_letter, read_addressee
+from betrokken.portal.letter import (
+    Addressee,
+    Answer,
+    CurrentRegistration,
+    Letter,
+    build_letter,
+    partner_lines,
+    read_addressee,
+)
 
 ORGS = (ZVH, POLITIE, GEMEENTE, GGZ)
 PERSON, OTHER = "999993653", "999990019"
@@ -134,7 +142,12 @@ def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
     engine.dispose()
 
 
-def _letter(trail: Trail, language: str) -> Letter:
+def _letter(
+    trail: Trail,
+    language: str,
+    extra: dict[str, str] | None = None,
+    current: tuple[CurrentRegistration, ...] = (),
+) -> Letter:
     i18n.set_language(language)
     own = trail.network.organisation(ZVH)
     assert own is not None
@@ -145,6 +158,7 @@ def _letter(trail: Trail, language: str) -> Letter:
             "requested_on": "2-11-2026",
             "reference": "FG-2026-031",
         }
+        | (extra or {})
     )
     assert problems == {}
     return build_letter(
@@ -156,6 +170,7 @@ def _letter(trail: Trail, language: str) -> Letter:
         "*****3653",
         dt.date(2026, 11, 23),
         language,
+        current=current,
     )
 
 
@@ -252,6 +267,60 @@ def test_the_letter_in_english_uses_the_same_records(trail: Trail) -> None:
 
 
 @pytest.mark.parametrize(
+    ("salutation", "surname", "language", "greeting"),
+    [
+        ("heer", "Jansen", "nl", "Geachte heer Jansen,"),
+        ("mevrouw", "De Vries", "nl", "Geachte mevrouw De Vries,"),
+        ("", "", "nl", "Geachte Mw. A. de Vries,"),
+        ("mevrouw", "De Vries", "en", "Dear Ms De Vries,"),
+    ],
+)
+def test_the_salutation_and_the_name_on_the_envelope_are_separate_fields(
+    trail: Trail, salutation: str, surname: str, language: str, greeting: str
+) -> None:
+    letter = _letter(trail, language, {"salutation": salutation, "surname": surname})
+    assert letter.addressee.greeting() == greeting
+    assert letter.addressee.name == "Mw. A. de Vries"  # the envelope keeps what was typed
+
+
+def test_look_ups_are_grouped_by_purpose_under_its_legal_basis(trail: Trail) -> None:
+    letter = _letter(trail, "nl")
+    triage = trail.network.purpose("zvh-triage")
+    zsm = trail.network.purpose("zsm-context")
+    assert triage is not None and zsm is not None
+    groups = [(g.purpose, g.legal_basis, len(g.lines)) for g in letter.groups]
+    assert groups == [
+        (triage.description, triage.legal_basis, 1),
+        (zsm.description, "Wet politiegegevens art. 20", 1),
+    ]
+    assert sum(len(g.lines) for g in letter.groups) == len(letter.lookups)
+
+
+def test_the_letter_holds_every_article_15_element_from_the_network_and_the_node(
+    trail: Trail,
+) -> None:
+    today = CurrentRegistration(dt.date(2025, 12, 16), "veiligheid", "ZVH, 023-555 0000", "")
+    letter = _letter(
+        trail,
+        "nl",
+        {"own_text": "Eerste alinea.\n\nTweede alinea.", "signer": "J. de Boer, directeur"},
+        current=(today,),
+    )
+    assert letter.current == (today,) and letter.current_since == ("16 december 2025",)
+    assert [p.description for p in letter.purposes] == [
+        p.description for p in trail.network.purposes
+    ]
+    # The police asked and our node said we are involved: the police received it.
+    assert letter.recipients == (_name(trail, POLITIE),)
+    assert (letter.registration_days, letter.audit_years) == (
+        trail.network.retention.registration_days,
+        trail.network.retention.audit_years,
+    )
+    assert letter.addressee.own_paragraphs == ["Eerste alinea.", "Tweede alinea."]
+    assert letter.addressee.signer == "J. de Boer, directeur"
+
+
+@pytest.mark.parametrize(
     ("form", "fields"),
     [
         ({"name": "", "address": "", "requested_on": "", "reference": ""}, {"name"}),
@@ -260,6 +329,11 @@ def test_the_letter_in_english_uses_the_same_records(trail: Trail) -> None:
         ({"name": "A\x00B", "reference": "x" * 101}, {"name", "reference"}),
         ({"name": "A", "address": "Straat 1\n" * 60}, {"address"}),
         ({"name": "A", "requested_on": "2026-11-02", "reference": "R-1"}, set()),
+        ({"name": "A", "salutation": "dokter", "surname": "B"}, {"salutation"}),
+        ({"name": "A", "salutation": "heer"}, {"surname"}),
+        ({"name": "A", "own_text": "x" * 3001}, {"own_text"}),
+        ({"name": "A", "own_text": "a\x07b", "signer": "s" * 201}, {"own_text", "signer"}),
+        ({"name": "A", "salutation": "mevrouw", "surname": "De Vries"}, set()),
     ],
 )
 def test_the_addressee_form_names_each_field_that_is_wrong(
@@ -267,6 +341,74 @@ def test_the_addressee_form_names_each_field_that_is_wrong(
 ) -> None:
     _addressee, problems = read_addressee(form)
     assert set(problems) == fields
+
+
+def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limited(
+    trail: Trail,
+) -> None:
+    i18n.set_language("nl")
+    own = trail.network.organisation(ZVH)
+    assert own is not None
+    lines = partner_lines(
+        [
+            (ZVH, "involved", _name(trail, ZVH), "ons eigen contact"),  # read from our node
+            (POLITIE, "involved", _name(trail, POLITIE), "politie, 0900"),
+            (GEMEENTE, "not-involved", "", ""),
+            ("domain:zorg", "deferred", "", "regiedesk"),
+        ],
+        trail.network,
+        own,
+    )
+    shown = [(line.name, line.what, line.contact, line.limited) for line in lines]
+    assert shown == sorted(
+        [
+            (_name(trail, POLITIE), "nu bij u betrokken", "politie, 0900", False),
+            (_name(trail, GEMEENTE), "nu niet bij u betrokken", "", False),
+            (
+                "een organisatie uit het domein zorg (naam niet gedeeld)",
+                "heeft zijn antwoord beperkt: een professional daar beslist of het wordt verteld",
+                "",
+                True,
+            ),
+        ]
+    )
+    letter = _letter(trail, "nl")
+    assert letter.partners is None  # not asked: the letter says so instead of listing nobody
+
+
+def test_a_partner_whose_access_request_policy_restricts_is_not_quoted_from_our_look_ups(
+    trail: Trail,
+) -> None:
+    """The police's policy for the access-request purpose is `none`: the letter does not tell the
+    person what the police answered our own question ("Politie: betrokken"); without that policy
+    (the file's default here) it does."""
+    from betrokken.config.schema import DisclosureLevel, DisclosurePolicy
+
+    purpose = trail.network.access_requests.purpose
+    assert purpose, "the development network names an access-request purpose"
+    quoted = f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld"
+    assert quoted in [str(a) for a in _letter(trail, "nl").lookups[0].answers]
+    policies = [
+        p.model_copy(update={"level": DisclosureLevel.NONE})
+        if (p.organisation, p.purpose) == (POLITIE, purpose)
+        else p
+        for p in trail.network.policies
+    ]
+    if not any((p.organisation, p.purpose) == (POLITIE, purpose) for p in policies):
+        policies.append(
+            DisclosurePolicy(organisation=POLITIE, purpose=purpose, level=DisclosureLevel.NONE)
+        )
+    restricted = trail.network.model_copy(update={"policies": policies})
+    assert restricted.disclosure_level(POLITIE, purpose) is DisclosureLevel.NONE
+    letter = _letter(dataclasses.replace(trail, network=restricted), "nl")
+    answers = [str(a) for a in letter.lookups[0].answers]
+    assert quoted not in answers
+    assert (
+        f"{_name(trail, POLITIE)}: deze partner beperkt wat wij u over zijn antwoorden mogen "
+        "vertellen (artikel 23 AVG); u kunt het hem rechtstreeks vragen"
+    ) in answers
+    # The other partners' answers stay as they were.
+    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in answers
 
 
 def test_a_question_asked_for_a_partner_names_the_aanmelder_in_the_letter(trail: Trail) -> None:

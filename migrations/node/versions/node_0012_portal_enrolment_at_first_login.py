@@ -6,7 +6,7 @@ the temporary password. One column, false for every existing account (they were 
 command line). See portal/users.py and portal/accounts.py.
 
 Revision ID: node_0012
-Revises: node_0009
+Revises: node_0011
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0012"
-down_revision = "node_0009"
+down_revision = "node_0011"
 branch_labels = None
 depends_on = None
 
