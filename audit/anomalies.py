@@ -93,6 +93,8 @@ class ReportSettings:
     hit_rate_minimum: int = 10  # persons a user asked about before their hit rate is judged
     hit_rate_factor: float = 0.5  # flagged below this share of the other users' rate
     accounts: frozenset[str] | None = None  # the portal's accounts; None: not known here
+    follow_up_working_days: int = 10  # the network's after_the_hit settings
+    follow_up_goal_percent: int = 90
 
     def hours_for(self, purpose: str) -> Hours:
         return self.purpose_hours.get(purpose, self.office_hours)

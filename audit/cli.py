@@ -419,6 +419,79 @@ def _accounts(opened: OpenedLog, entries: list[Any]) -> frozenset[str] | None:
     return frozenset(names)
 
 
+@audit.command("follow-up")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="The counts as JSON, to share.")
+@click.option(
+    "--combine",
+    "combined",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another organisation's counts (JSON); with it, the network's rates are shown.",
+)
+@user_option
+@guard
+def audit_follow_up(
+    config_path: Path, as_json: bool, combined: tuple[Path, ...], user: str | None
+) -> None:
+    """How many hits of this organisation's questions were followed up in time, per partner and
+    purpose (numbers only); with --combine, the network's rates per organisation and purpose."""
+    import json
+
+    from betrokken.audit.followup import (
+        combine,
+        counts_document,
+        describe,
+        hits_in,
+        rates,
+    )
+    from betrokken.errors import BadInput
+
+    opened = open_log(config_path)
+    if opened.kind != "node":
+        raise BadInput(
+            f"{config_path}: hits and their follow-up are in an organisation's own trail",
+            hint="pass the organisation's node.toml",
+        )
+    record_access(opened, user or getpass.getuser(), "follow-up", {"combine": str(len(combined))})
+    settings = opened.network.after_the_hit
+    today = dt.datetime.now(dt.UTC).date()
+    # Damaged records are left out here; `audit verify` and `audit report` name them.
+    entries = [e for e, problem in (r.checked() for r in opened.log.records()) if e and not problem]
+    own = rates(hits_in(entries), settings.follow_up_working_days, today)
+    document = counts_document(opened.organisation, own, settings.follow_up_working_days, today)
+    if combined:
+        documents = [document]
+        for path in combined:
+            try:
+                documents.append(json.loads(path.read_text()))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise BadInput(
+                    f"{path}: not JSON",
+                    hint="make it with `betrokken audit follow-up --json` at that organisation",
+                ) from None
+        network = combine(documents)
+        click.echo(
+            describe(
+                network,
+                settings.follow_up_working_days,
+                settings.follow_up_goal_percent,
+                "organisation",
+            ),
+            nl=False,
+        )
+        return
+    if as_json:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    click.echo(
+        describe(
+            own, settings.follow_up_working_days, settings.follow_up_goal_percent, "partner found"
+        ),
+        nl=False,
+    )
+
+
 @audit.command("prune")
 @config_option
 @user_option

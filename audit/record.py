@@ -34,6 +34,10 @@ class Event(StrEnum):
     LOGIN_FAILED = "login-failed"  # a failed or refused portal login (reason; never the password)
     ROLE_CHANGE = "role-change"  # a portal account was added, changed, reset or disabled
     KEY_USE = "key-use"  # the key service evaluated under every key for a DPO's access request
+    NOTICE = (
+        "notice"  # the found partner's contact point acknowledged a notice of a hit (node trail)
+    )
+    FOLLOW_UP = "follow-up"  # the asker recorded what it did after a hit (node trail)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from betrokken.audit.anomalies import (
     weight,
 )
 from betrokken.audit.anomalies import _plural as _anomaly_plural
+from betrokken.audit.followup import hits_in, report_section
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import Network, OfficeHours
 
@@ -167,6 +168,8 @@ def settings_for(network: Network, *, accounts: frozenset[str] | None = None) ->
             p.id: hours(p.office_hours) for p in network.purposes if p.office_hours is not None
         },
         accounts=accounts,
+        follow_up_working_days=network.after_the_hit.follow_up_working_days,
+        follow_up_goal_percent=network.after_the_hit.follow_up_goal_percent,
     )
 
 
@@ -242,6 +245,7 @@ table.data tr{border:1px solid #ccc;margin:0 0 .6em;padding:.2em .4em}
 overflow-wrap:anywhere}
 .summary th{white-space:normal}
 }
+.figure{font-size:2em;font-weight:700;margin:.3em 0}
 @page{size:A4;margin:14mm 12mm}@page wide{size:A4 landscape;margin:12mm}
 @media print{
 body{max-width:none;margin:0;padding:0;font-size:10pt}
@@ -437,6 +441,16 @@ def render_report(
         f"{verified}{pruned_html}</header>"
         + section("anomalies", "Anomalies", "".join(anomaly_parts))
         + section("figures", "Figures", "".join(charts))
+        + section(
+            "follow-up",
+            "Follow-up of hits",
+            report_section(
+                hits_in(entry for _, entry in present),
+                settings.follow_up_working_days,
+                settings.follow_up_goal_percent,
+                _local(generated_at, zone).date(),
+            ),
+        )
         + section(
             "events",
             "Records per event type",

@@ -706,3 +706,45 @@ def access_request_deadline(received: dt.date) -> dt.date:
     first_after = dt.date(year, month + 1, 1) + dt.timedelta(days=31)
     last_day = (first_after.replace(day=1) - dt.timedelta(days=1)).day
     return dt.date(year, month + 1, min(received.day, last_day))
+
+
+# --- after the hit: the asker's follow-up (audit/followup.py) ------------------------------------
+# What a professional can record after a hit, each a code the pages show in Dutch: contact made,
+# a casusoverleg planned, no action needed (with one of the reasons), regie taken by a partner.
+FOLLOW_UP_STATES = (
+    "contact-gelegd",
+    "casusoverleg-gepland",
+    "geen-actie-nodig",
+    "regie-overgenomen",
+)
+# Why no action is needed: codes, never free text (a reason typed by hand would hold personal data).
+NO_ACTION_REASONS = ("al-afgestemd", "niet-relevant-voor-de-zaak", "zaak-afgesloten")
+
+
+def check_follow_up(network: Network, state: str, reason: str = "", regie: str = "") -> None:
+    """A follow-up the asker may record: a known state; a reason exactly for 'geen-actie-nodig';
+    an organisation of the network exactly for 'regie-overgenomen'."""
+    if state not in FOLLOW_UP_STATES:
+        raise BadInput(
+            f"'{state[:40]}' is not a follow-up state",
+            hint="one of " + ", ".join(FOLLOW_UP_STATES),
+        )
+    if (state == "geen-actie-nodig") != bool(reason):
+        raise BadInput(
+            "a reason goes with 'geen-actie-nodig', and only with it",
+            hint="one of " + ", ".join(NO_ACTION_REASONS),
+        )
+    if reason and reason not in NO_ACTION_REASONS:
+        raise BadInput(
+            f"'{reason[:40]}' is not a reason", hint="one of " + ", ".join(NO_ACTION_REASONS)
+        )
+    if (state == "regie-overgenomen") != bool(regie):
+        raise BadInput(
+            "the organisation that took regie goes with 'regie-overgenomen', and only with it",
+            hint="name an organisation of the network file",
+        )
+    if regie and network.organisation(regie) is None:
+        raise BadInput(
+            f"'{regie[:64]}' is not an organisation of the network",
+            hint="name an organisation of the network file",
+        )

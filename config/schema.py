@@ -393,6 +393,29 @@ class DisclosurePolicy(Strict):
     )
 
 
+class AfterTheHit(Strict):
+    """What happens after a hit: the found partner's notices, the asker's follow-up (network file
+    ``[after_the_hit]``; docs/adr/0024, sections 5-7)."""
+
+    notice_days: int = Field(
+        default=90,
+        ge=1,
+        le=3660,
+        description="how long a node keeps a notice for its contact point (then it is deleted; "
+        "the trail keeps the disclosure and the acknowledgement)",
+    )
+    follow_up_working_days: int = Field(
+        default=10, ge=1, le=260, description="a hit counts as followed up in time within this"
+    )
+    follow_up_goal_percent: int = Field(
+        default=90,
+        ge=0,
+        le=100,
+        description="the share of hits followed up in time the network "
+        "aims at (the reports show it beside the figure)",
+    )
+
+
 class KeyServiceSettings(Strict):
     address: Address
     suite: str = "ristretto255-SHA512"
@@ -495,6 +518,7 @@ class Network(Strict):
         default_factory=list, description="the only --user/--role the command line asks as"
     )
     user_limits: UserLimits = Field(default_factory=UserLimits)
+    after_the_hit: AfterTheHit = Field(default_factory=AfterTheHit)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -153,6 +153,62 @@ def decode(entry: bytes) -> Answered:
         raise MalformedMessage("an outbox entry has unknown fields") from None
 
 
+# The levels whose hit tells the found partner's contact point (docs/adr/0024, section 7): the
+# asker learns of the partner (by name or by field), so the partner learns of the asker.
+NOTICE_LEVELS = frozenset({"organisation", "domain"})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the found partner's contact point reads about one hit: who asked (organisation, role,
+    on whose behalf), the purpose, the case, when, the asker's contact point and this node's own
+    reference of the registration. Nothing of the asker's other answers (the node never has them),
+    nor the asking user (the disclosure record in the trail has that, for the DPO)."""
+
+    answer_id: str
+    person: int  # the person's place in the question
+    asked_at: dt.datetime
+    requester: str
+    role: str
+    on_behalf_of: str
+    purpose: str
+    case: str
+    reference: str
+    level: str
+    asker_contact: str
+
+
+def notices(entries: Sequence[bytes], contact_of: Callable[[str], str]) -> list[Notice]:
+    """The notices of a batch of outbox entries: one per hit at a level that names or points to
+    this partner; nothing for a miss. ``contact_of`` gives an organisation's contact point (the
+    network file's)."""
+    out: list[Notice] = []
+    for raw in entries:
+        try:
+            answered = decode(raw)
+        except MalformedMessage:
+            continue  # records() makes the alarm
+        for hit in answered.hits:
+            if hit.level not in NOTICE_LEVELS:
+                continue
+            out.append(
+                Notice(
+                    answer_id=answered.answer_id,
+                    person=hit.index,
+                    asked_at=parse_time(answered.at),
+                    requester=answered.requester,
+                    role=answered.role,
+                    on_behalf_of=answered.on_behalf_of or answered.requester,
+                    purpose=answered.purpose,
+                    case=hit.case,
+                    reference=hit.reference,
+                    level=hit.level,
+                    asker_contact=contact_of(answered.requester),
+                )
+            )
+    return out
+
+
 def records(
     entries: Sequence[bytes], organisation: str, legal_basis: Callable[[str], str]
 ) -> list[AuditEntry]:

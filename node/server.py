@@ -93,11 +93,18 @@ class TrailWriter:
                 )
         return records
 
+    def _contact(self, organisation_id: str) -> str:
+        organisation = self.network.organisation(organisation_id)
+        return organisation.contact if organisation else ""
+
+    def _notices(self, entries: Sequence[bytes]) -> list[outbox.Notice]:
+        return outbox.notices(entries, self._contact)
+
     def drain(self) -> int:
-        """Write every waiting entry; how many there were."""
+        """Write every waiting entry (trail records and notices); how many there were."""
         done = 0
         while True:
-            count = self.store.drain_outbox(self._records)
+            count = self.store.drain_outbox(self._records, notices=self._notices)
             done += count
             if count == 0:
                 return done
@@ -124,9 +131,10 @@ def _expiry_loop(
     audit_years: int,
     freshness: int,
     stop: threading.Event,
+    notice_days: int = 90,
 ) -> None:
-    """Remove ended registrations, replay marks past the freshness window, and trail records past
-    the retention term; then anchor what the database holds."""
+    """Remove ended registrations, replay marks past the freshness window, notices past their
+    term, and trail records past the retention term; then anchor what the database holds."""
     while True:
         now = dt.datetime.now(dt.UTC)
         try:
@@ -134,6 +142,7 @@ def _expiry_loop(
             if removed:
                 log.info("expired %d ended registration(s)", removed)
             store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
+            store.forget_notices(now - dt.timedelta(days=notice_days))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
@@ -334,6 +343,7 @@ def start(config_path: Path | str) -> RunningNode:
             network.retention.audit_years,
             network.coordinator.freshness_seconds,
             stop,
+            network.after_the_hit.notice_days,
         ),
         daemon=True,
         name="expiry",

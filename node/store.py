@@ -50,6 +50,23 @@ from betrokken.errors import QuestionRefused, Unavailable
 from betrokken.lifecycle import KEEPABLE as KEEPABLE
 from betrokken.lifecycle import Change as Change
 from betrokken.lifecycle import Marker
+from betrokken.node.outbox import Notice
+
+
+def _notice_row(notice: Notice) -> dict[str, object]:
+    return {
+        "answer_id": notice.answer_id,
+        "person": notice.person,
+        "asked_at": notice.asked_at,
+        "requester": notice.requester,
+        "role": notice.role,
+        "on_behalf_of": notice.on_behalf_of,
+        "purpose": notice.purpose,
+        "case_reference": notice.case,
+        "reference": notice.reference,
+        "level": notice.level,
+        "asker_contact": notice.asker_contact,
+    }
 
 
 class Base(DeclarativeBase):
@@ -123,6 +140,34 @@ class AnsweredQuestion(Base):
     answer_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     outbox: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class NoticeRow(Base):
+    """A notice for this organisation's contact point: a partner asked about a person known here
+    and was told (docs/adr/0024, section 7). Written by the trail writer from the answer's outbox
+    entry, in the transaction that records the disclosure; kept ``after_the_hit.notice_days``."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("answer_id", "person", name="uq_notice_answer_person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answer_id: Mapped[str] = mapped_column(String(64))
+    person: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(256))
+    on_behalf_of: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))
+    case_reference: Mapped[str] = mapped_column(String(256))
+    reference: Mapped[str] = mapped_column(String(256))
+    level: Mapped[str] = mapped_column(String(16))
+    asker_contact: Mapped[str] = mapped_column(String(256))
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    read_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class _Contended(Exception):
@@ -684,7 +729,10 @@ class NodeStore:
             ) from None
 
     def drain_outbox(
-        self, records: Callable[[Sequence[bytes]], list[AuditEntry]], limit: int = 500
+        self,
+        records: Callable[[Sequence[bytes]], list[AuditEntry]],
+        limit: int = 500,
+        notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
     ) -> int:
         """Turn waiting outbox entries into trail records, in one transaction; how many entries.
 
@@ -694,12 +742,15 @@ class NodeStore:
         that did not claim the whole batch rolls back) or after a crash.
         """
         try:
-            return self._drain_outbox(records, limit)
+            return self._drain_outbox(records, limit, notices)
         except _Contended:
             return 0  # rolled back; the other writer records them
 
     def _drain_outbox(
-        self, records: Callable[[Sequence[bytes]], list[AuditEntry]], limit: int
+        self,
+        records: Callable[[Sequence[bytes]], list[AuditEntry]],
+        limit: int,
+        notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
     ) -> int:
         with _writing("write answered questions into the trail"), self.engine.begin() as conn:
             waiting = conn.execute(
@@ -721,9 +772,13 @@ class NodeStore:
             )
             if claimed.rowcount != len(waiting):  # another writer took some: only ours
                 raise _Contended()
-            entries = records([bytes(entry) for _, entry in waiting])
+            raw = [bytes(entry) for _, entry in waiting]
+            entries = records(raw)
             if entries:
                 self.trail.append(entries, conn)
+            told = notices(raw) if notices is not None else []
+            if told:
+                conn.execute(insert(NoticeRow), [_notice_row(n) for n in told])
         return len(waiting)
 
     def outbox_waiting(self) -> int:
@@ -744,6 +799,13 @@ class NodeStore:
                     AnsweredQuestion.at < before, AnsweredQuestion.outbox.is_(None)
                 )
             )
+        return int(result.rowcount or 0)
+
+    def forget_notices(self, before: dt.datetime) -> int:
+        """Delete notices of questions asked before ``before`` (past ``notice_days``); the trail
+        keeps the disclosure and any acknowledgement."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(NoticeRow).where(NoticeRow.asked_at < before))
         return int(result.rowcount or 0)
 
     def disclosures(self) -> int:

@@ -64,6 +64,8 @@ EVENTS = {
     "logout": N_("logged out"),
     "login-failed": N_("failed login"),
     "role-change": N_("role changed"),
+    "notice": N_("notice of a hit acknowledged"),
+    "follow-up": N_("follow-up of a hit recorded"),
 }
 FIELDS = {
     "event": N_("Kind of record"),

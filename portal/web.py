@@ -9,6 +9,7 @@ role and returns :func:`render`. See README-dev.md.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from betrokken.portal.auth import PortalSession, PortalUser, Sessions, session_o
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
 
+log = logging.getLogger("betrokken.portal")
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
@@ -45,6 +47,8 @@ def N_(message: str) -> str:
 class NavItem:
     path: str
     label: str  # English message id; shown translated
+    # How many new things wait on the page (shown beside the label, e.g. new notices); None: none
+    new: Callable[[Portal], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,16 @@ def session_end(sessions: Sessions, session: PortalSession | None) -> str:
     return dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
 
 
+def _new(item: NavItem, portal: Portal) -> int:
+    """The menu's count of new things; a page still shows when it cannot be counted."""
+    assert item.new is not None
+    try:
+        return item.new(portal)
+    except Exception:
+        log.warning("could not count what is new on %s", item.path, exc_info=True)
+        return 0
+
+
 def render(
     request: Request,
     template: str,
@@ -173,6 +187,7 @@ def render(
         if user is not None and user.has(module.role)
         for item in module.nav
     ]
+    waiting = {item.path: _new(item, portal) for item in nav if item.new is not None}
     page = _environment.get_template(template).render(
         request=request,
         path=request.url.path,
@@ -180,6 +195,7 @@ def render(
         organisation_label=portal.label,
         user=user,
         nav=nav,
+        waiting=waiting,
         csrf=portal.sessions.csrf_token(session) if session else "",
         session_ends=session_end(portal.sessions, session) if user is not None else None,
         language=i18n.current_language(),

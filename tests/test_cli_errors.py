@@ -276,6 +276,11 @@ CASES = [
     ),
     Case("prune a database that does not exist", ("audit", "prune", "--config", "{mistyped}"), C5),
     Case(
+        "follow-up, combined with a file that is not JSON",
+        ("audit", "follow-up", "--config", "{node}", "--combine", "/etc/hostname"),
+        C2,
+    ),
+    Case(
         "report of a coordinator that never recorded",
         ("audit", "report", "--config", "{coord}", "--out", "{tmp}/r.html"),
         C5,

@@ -106,6 +106,21 @@ def portal_steps(out: Out, cluster: Cluster, several: Bsn) -> tuple[bool, list[s
     out(f"   the portal says: {found.group() if found else '(no hit shown)'}")
     out(f"   {'complete answer' if complete else 'INCOMPLETE answer'}; answered for r.jansen")
     ok = bool(found) and several.masked() in text and several.digits not in text
+    # After the hit: the police's notice, the ZVH's follow-up, a simulated month's figure.
+    import random
+
+    from betrokken.app.demo_after import notice_and_follow_up, simulated_month
+    from betrokken.config.load import load_network
+
+    politie = next(a for a in accounts if a.organisation == "politie-nh" and "regisseur" in a.roles)
+    network = load_network(cluster.net.network_file)
+    police = network.organisation(politie.organisation)
+    ok &= notice_and_follow_up(
+        out, addresses[politie.organisation], politie, police.name if police else "",
+        addresses[zvh.organisation], zvh, "ZVH-2026-0160",
+    )  # fmt: skip
+    share = simulated_month(out, network, zvh.organisation, random.Random(20261207))
+    ok &= share is not None
     lines = ["Portals (HTTP on loopback; log in with the account, password and TOTP code):"]
     for org, url in addresses.items():
         lines.append(f"   {org:<18} {url}/")

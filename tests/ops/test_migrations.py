@@ -287,7 +287,10 @@ def test_a_release_0_1_node_database_upgrades_with_its_data_kept(
     upgraded = run("db", "upgrade", "--config", config)
     assert upgraded.code == 0, upgraded.output
     assert "node_0001 (a database from before schema migrations)" in upgraded.stdout
-    assert "node_0002, node_0003, node_0004, node_0005, node_0006, node_0007" in upgraded.stdout
+    assert (
+        "node_0002, node_0003, node_0004, node_0005, node_0006, node_0007, node_0009, node_0010, "
+        "node_0011" in upgraded.stdout
+    )
     if database_url.startswith("sqlite"):
         assert "backup:" in upgraded.stdout
         backups = list(config.parent.glob("node.db.before-release-0.1-*"))

@@ -6,7 +6,7 @@ deadline (one month later, article 12, third paragraph, GDPR), when the letter w
 whom, and when it was sent. A new, empty table: existing rows are untouched.
 
 Revision ID: node_0011
-Revises: node_0009
+Revises: node_0010
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0011"
-down_revision = "node_0009"
+down_revision = "node_0010"
 branch_labels = None
 depends_on = None
 

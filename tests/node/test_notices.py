@@ -1,0 +1,124 @@
+"""The found partner is told: the trail writer keeps one notice per hit, nothing for a miss; the
+portal's door reads, marks read and acknowledges them (docs/adr/0024, section 7)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+
+import pytest
+
+from betrokken.audit.record import Event
+from betrokken.crypto.bsn import generate_bsn
+from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.question import format_time
+from betrokken.errors import BadInput
+from betrokken.node import notices, outbox
+from betrokken.node.store import NodeStore
+from tests.conftest import LocalPseudonymiser
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+CONTACTS = {"zvh": "ZVH-desk 023 555 0100", "politie": "Wijkagent 0900-8844"}
+
+
+@pytest.fixture
+def people(local_pseudonymiser: LocalPseudonymiser) -> list[Pseudonym]:
+    rng = random.Random(5)
+    return local_pseudonymiser.pseudonymise([generate_bsn(rng) for _ in range(3)])
+
+
+def _hit(person: Pseudonym, index: int, level: str, case: str) -> outbox.Disclosed:
+    return outbox.Disclosed(
+        index, person.value.hex(), person.key_id, case, "r.jansen", "", level, f"OWN-{index}"
+    )
+
+
+def _answered(answer_id: str, *hits: outbox.Disclosed) -> outbox.Answered:
+    return outbox.Answered(
+        answer_id=answer_id,
+        at=format_time(NOW),
+        requester="zvh",
+        on_behalf_of="politie",
+        role="regisseur",
+        purpose="zvh-triage",
+        kind="list",
+        access_point="ipv4:127.0.0.1:1",
+        hits=hits,
+    )
+
+
+def _drain(store: NodeStore) -> int:
+    return store.drain_outbox(
+        lambda e: outbox.records(e, "ggz", lambda p: "basis"),
+        notices=lambda e: outbox.notices(e, CONTACTS.__getitem__),
+    )
+
+
+def test_a_hit_at_a_naming_level_leaves_a_notice_with_who_why_and_how_to_reach_them(
+    people: list[Pseudonym],
+) -> None:
+    entry = outbox.encode(
+        _answered("a-1", _hit(people[1], 1, "organisation", "C-2")), 3
+    )  # persons 0 and 2 were misses
+    [notice] = outbox.notices([entry], CONTACTS.__getitem__)
+    assert dataclasses.asdict(notice) == {
+        "answer_id": "a-1",
+        "person": 1,
+        "asked_at": NOW,
+        "requester": "zvh",
+        "role": "regisseur",
+        "on_behalf_of": "politie",
+        "purpose": "zvh-triage",
+        "case": "C-2",
+        "reference": "OWN-1",
+        "level": "organisation",
+        "asker_contact": CONTACTS["zvh"],
+    }
+
+
+def test_a_miss_leaves_no_notice_and_neither_does_a_level_that_tells_nothing(
+    people: list[Pseudonym],
+) -> None:
+    miss = outbox.encode(outbox.Answered(), 1)
+    told_nothing = outbox.encode(_answered("a-2", _hit(people[0], 0, "none", "C-1")), 1)
+    domain = outbox.encode(_answered("a-3", _hit(people[0], 0, "domain", "C-1")), 1)
+    assert outbox.notices([miss, told_nothing], CONTACTS.__getitem__) == []
+    assert [n.level for n in outbox.notices([domain], CONTACTS.__getitem__)] == ["domain"]
+
+
+@pytest.mark.postgres
+def test_the_writer_keeps_the_notice_with_the_disclosure_and_acknowledging_is_one_trail_record(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    store.answered(
+        "a-1", NOW, outbox.encode(_answered("a-1", _hit(people[0], 0, "domain", "C")), 1)
+    )
+    store.answered("a-2", NOW, outbox.encode(outbox.Answered(), 1))  # a miss
+    assert _drain(store) == 2
+    [notice] = notices.list_notices(store.engine)
+    assert notice.unread and notice.case == "C" and notice.asker_contact == CONTACTS["zvh"]
+    assert notices.unread_count(store.engine) == 1
+    opened = notices.open_notice(store.engine, notice.id, "k.smit")
+    assert not opened.unread and opened.read_by == "k.smit" and opened.acknowledged_at is None
+    # Opening it again by someone else does not change who read it first.
+    assert notices.open_notice(store.engine, notice.id, "other").read_by == "k.smit"
+
+    def acknowledgements() -> list[object]:
+        return [r.entry for r in store.trail.records() if r.entry.event is Event.NOTICE]
+
+    assert acknowledgements() == []
+    done = notices.acknowledge(store.engine, store.trail, "ggz", notice.id, "k.smit", "regisseur")
+    assert done.acknowledged_by == "k.smit" and done.acknowledged_at is not None
+    notices.acknowledge(store.engine, store.trail, "ggz", notice.id, "other", "regisseur")
+    [record] = acknowledgements()
+    assert record.user == "k.smit" and record.answer_id == "a-1"  # type: ignore[attr-defined]
+    assert record.details["asked_by"] == "zvh"  # type: ignore[attr-defined]
+    with pytest.raises(BadInput):
+        notices.acknowledge(store.engine, store.trail, "ggz", notice.id + 1, "k.smit", "regisseur")
+    # Past its term the notice goes; the trail keeps the disclosure and the acknowledgement.
+    assert store.forget_notices(NOW) == 0
+    assert store.forget_notices(NOW + dt.timedelta(seconds=1)) == 1
+    assert notices.list_notices(store.engine) == []
+    assert len(acknowledgements()) == 1 and store.disclosures() == 1
