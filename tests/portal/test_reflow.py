@@ -35,7 +35,10 @@ SCREENS = {"telefoon-390": (390, True), "zoom-200": (640, False), "zoom-400": (3
 # Routes that are not pages: they only redirect or act.
 NOT_PAGES = {"/", "/uitloggen", "/taal/{language}", "/inloggen/oidc", "/inloggen/oidc/terug"}
 # Pages only a particular state reaches, checked for reflow where that state is made.
-ELSEWHERE = {"/inloggen/instellen": "tests/portal/test_accounts.py (the first login)"}
+ELSEWHERE = {
+    "/inloggen/instellen": "tests/portal/test_accounts.py (the first login)",
+    "/meldingen/{id}": "tests/portal/test_meldingen.py (a partner's question makes one; 320 px)",
+}
 
 
 def portal_pages() -> list[str]:
