@@ -214,13 +214,23 @@ def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running)
     with sqlite3.connect(coordinator_db) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         (subjects,) = conn.execute("select count(*) from log_subjects").fetchone()
+        anchors = {r[1] for r in conn.execute("pragma table_info(node_anchors)")}
     assert tables <= {
         "log_records",
         "log_subjects",
         "log_head",
         "log_checkpoints",
         "log_subtrees",
+        "node_anchors",  # per node: the log size it cosigned and its clock, nothing of a person
         "alembic_version",
+    }
+    assert anchors <= {
+        "organisation",
+        "cosigned_size",
+        "updated_at",
+        "went_back_at",
+        "went_back_to",
+        "clock_offset",
     }
     assert subjects == 0  # no record is indexed by a person
     data = b"".join(p.read_bytes() for p in coordinator_db.parent.glob("coordinator.db*"))
