@@ -229,6 +229,15 @@ table.data{border-collapse:collapse;width:100%;font-size:.8em}
 break-inside:avoid}.anomaly .kind{font-weight:600}.anomaly .refs{font-size:.9em}
 :target{outline:2px solid #e0a100}
 table.data.events{width:auto;min-width:20em}
+@media screen and (max-width:48em){
+table.data,table.data thead,table.data tbody,table.data tr,table.data th,
+table.data td{display:block;width:auto;min-width:0}
+table.data thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.data tr{border:1px solid #ccc;margin:0 0 .6em;padding:.2em .4em}
+.data td,.data td.num,.data td.time,.fp{border:none;text-align:left;white-space:normal;
+overflow-wrap:anywhere}
+.summary th{white-space:normal}
+}
 .figure{font-size:2em;font-weight:700;margin:.3em 0}
 @page{size:A4;margin:14mm 12mm}@page wide{size:A4 landscape;margin:12mm}
 @media print{

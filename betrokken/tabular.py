@@ -50,6 +50,87 @@ DATE_FORMS = "YYYY-MM-DD or dd-mm-jjjj"
 _SAVE_HINT = "save the export again as CSV UTF-8 (or as an Excel workbook, .xlsx)"
 
 
+@dataclass(frozen=True)
+class Headers:
+    """What a header may say besides a field's own name: ``aliases`` per field (the words case
+    systems use, e.g. Startdatum for since), and the ``dates`` fields: when one of them is not
+    read while a column whose header looks like a date is left unread, the file is refused
+    (a forgotten end date would leave a closed case open)."""
+
+    aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    dates: Sequence[str] = ()
+
+
+_DATE_HEADER = re.compile(r"datum|date|\bdd?-?mm|jjjj|yyyy", re.IGNORECASE)
+
+
+def looks_like_a_date(header: str) -> bool:
+    return bool(_DATE_HEADER.search(header))
+
+
+# Files that are not tables, by their first bytes (never by their name).
+_NOT_TABLES = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+
+def _zip_kind(data: bytes, source: str) -> None:
+    """Refuse a ZIP file that is not an Excel workbook (a Word or PowerPoint file, an archive)."""
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # the workbook reader names the problem
+    if "xl/workbook.xml" in names:
+        return
+    if "word/document.xml" in names:
+        what = "a Word document (.docx)"
+    elif "ppt/presentation.xml" in names:
+        what = "a PowerPoint presentation (.pptx)"
+    elif "content.xml" in names:
+        what = "an OpenDocument file (.odt/.ods)"
+    else:
+        what = "a ZIP archive"
+    raise BadInput(
+        f"{source}: this is {what}, not a table",
+        hint="export the cases from the case system as CSV UTF-8 or as an Excel workbook (.xlsx)",
+    )
+
+
+class ColumnProblem(BadInput):
+    """The file is readable but its columns do not say where a field is (a required field not
+    found, or a date column left unread): a person can choose the columns and try again.
+    ``missing``: the fields without a column; ``dated``: the unread column that looks like a
+    date (empty when the problem is only a missing required field)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        missing: Sequence[str] = (),
+        dated: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = tuple(missing)
+        self.dated = dated
+
+
+def preview(data: bytes, source: str, lines: int = 3) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The header and the first ``lines`` lines of a table, as text (for a mapping step)."""
+    header = read_table(data, source, []).header
+    names = list(dict.fromkeys(h.casefold() for h in header if h))
+    table = read_table(data, source, names, mapping={n: n for n in names})
+    shown: list[list[str]] = []
+    for row in table.rows():
+        if len(shown) >= lines:
+            break
+        shown.append([row.text(h.casefold()) if h else "" for h in header])
+    return header, shown
+
+
 class CellError(ValueError):
     """A cell that cannot be read as the field asks. ``kind`` names the problem, not the value."""
 
@@ -235,6 +316,7 @@ def open_table(
     *,
     required: Iterable[str] = (),
     mapping: Mapping[str, str] | None = None,
+    headers: Headers | None = None,
 ) -> Table:
     """Open a CSV or XLSX file (recognised by its content, not its name)."""
     try:
@@ -247,7 +329,7 @@ def open_table(
         raise BadInput(f"{path}: not readable (permission denied)") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror})") from None
-    return read_table(data, str(path), fields, required=required, mapping=mapping)
+    return read_table(data, str(path), fields, required=required, mapping=mapping, headers=headers)
 
 
 def read_table(
@@ -257,6 +339,7 @@ def read_table(
     *,
     required: Iterable[str] = (),
     mapping: Mapping[str, str] | None = None,
+    headers: Headers | None = None,
 ) -> Table:
     """Read a table from bytes (an upload, or a file's contents); ``source`` names it in errors."""
     fields = [f.lower() for f in fields]
@@ -267,14 +350,23 @@ def read_table(
             f"the column mapping names unknown field(s) {', '.join(unknown)}",
             hint="fields: " + ", ".join(fields),
         )
+    headers = headers or Headers()
+    for magic, what in _NOT_TABLES:
+        if data.startswith(magic):
+            raise BadInput(
+                f"{source}: this is {what}, not a table",
+                hint="export the cases from the case system as CSV UTF-8 or as an Excel "
+                "workbook (.xlsx)",
+            )
     if data.startswith(_XLSX_MAGIC):
-        return _xlsx(data, source, fields, set(required), mapping)
+        _zip_kind(data, source)
+        return _xlsx(data, source, fields, set(required), mapping, headers)
     if data.startswith(_OLE_MAGIC):
         raise BadInput(
             f"{source}: an old Excel file (.xls) or a password-protected workbook",
             hint="save it as an Excel workbook (.xlsx) without a password, or as CSV UTF-8",
         )
-    return _csv(data, source, fields, set(required), mapping)
+    return _csv(data, source, fields, set(required), mapping, headers)
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -353,6 +445,7 @@ def _resolve(
     fields: Sequence[str],
     required: set[str],
     mapping: Mapping[str, str],
+    headers: Headers | None = None,
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     """Which header position feeds each field; the header names nobody reads."""
     positions: dict[str, list[int]] = {}
@@ -366,6 +459,12 @@ def _resolve(
         if not column:  # field= : deliberately not read
             continue
         hits = positions.get(" ".join(column.split()).casefold(), [])
+        if not hits and name not in mapping and headers is not None:
+            taken = set(chosen.values())
+            for alias in headers.aliases.get(name, ()):
+                hits = [i for i in positions.get(alias.casefold(), []) if i not in taken]
+                if hits:
+                    break
         if not hits:
             if name in mapping:
                 raise BadInput(
@@ -386,13 +485,25 @@ def _resolve(
         chosen[name] = hits[0]
     missing = [name for name in fields if name in required and name not in chosen]
     if missing:
-        raise BadInput(
+        raise ColumnProblem(
             f"{source}: no column for {', '.join(missing)}; columns found: {found}",
             hint="the first row must be the header; name the column in the mapping, e.g. "
             f"--columns {missing[0]}=<column header>",
+            missing=missing,
         )
     used = set(chosen.values())
     ignored = tuple(h for i, h in enumerate(header) if h and i not in used)
+    unread_dates = [f for f in (headers.dates if headers else ()) if f not in chosen]
+    dated = [h for h in ignored if looks_like_a_date(h)]
+    if unread_dates and dated:
+        raise ColumnProblem(
+            f"{source}: the column '{dated[0]}' looks like a date but is not read, and no "
+            f"column is read for {' or '.join(unread_dates)}",
+            hint=f"map it (e.g. --columns {unread_dates[0]}={dated[0]}, or [import] columns in "
+            "node.toml), or leave the column out of the export",
+            missing=unread_dates,
+            dated=dated[0],
+        )
     return chosen, ignored
 
 
@@ -418,6 +529,7 @@ def _csv(
     fields: Sequence[str],
     required: set[str],
     mapping: Mapping[str, str],
+    headers: Headers,
 ) -> Table:
     text, encoding = decode(data, source)
     if not text.strip():
@@ -434,7 +546,7 @@ def _csv(
     except csv.Error as exc:
         raise BadInput(f"{source}: the header line cannot be read ({exc})") from None
     header_line = reader.line_num
-    chosen, ignored = _resolve(header, source, fields, required, mapping)
+    chosen, ignored = _resolve(header, source, fields, required, mapping, headers)
     size = max(0, text.count("\n") + (0 if text.endswith("\n") else 1) - header_line)
 
     def rows() -> Iterator[Row]:
@@ -480,6 +592,7 @@ def _xlsx(
     fields: Sequence[str],
     required: set[str],
     mapping: Mapping[str, str],
+    headers: Headers,
 ) -> Table:
     from openpyxl import Workbook, load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
@@ -514,7 +627,7 @@ def _xlsx(
         book.close()
     while header and not header[-1]:
         header.pop()
-    chosen, ignored = _resolve(header, source, fields, required, mapping)
+    chosen, ignored = _resolve(header, source, fields, required, mapping, headers)
 
     def rows() -> Iterator[Row]:
         book = workbook()

@@ -16,12 +16,20 @@ from betrokken.audit.witness import Accepted
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
 from betrokken.crypto.pseudonym import Pseudonym
-from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
+from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_anchored_store, open_store, open_witness, refresh_anchor
 from betrokken.node.store import ENDING_SOON_DAYS, Status
 from betrokken.tabular import Table
 
-__all__ = ["ENDING_SOON_DAYS", "FIELDS", "REQUIRED", "Held", "ImportSummary", "NodeFacts"]
+__all__ = [
+    "ENDING_SOON_DAYS",
+    "FIELDS",
+    "HEADERS",
+    "REQUIRED",
+    "Held",
+    "ImportSummary",
+    "NodeFacts",
+]
 
 
 @dataclass(frozen=True)

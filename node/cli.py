@@ -19,7 +19,7 @@ from betrokken.db import redacted
 from betrokken.errors import BadInput, BetrokkenError, ConfigError, SyncGuarded
 from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
-from betrokken.node.importer import FIELDS, REQUIRED, ImportSummary, Registrar
+from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import (
     open_anchored_store,
     open_store,
@@ -369,7 +369,7 @@ def node_import(
             hint="fields: " + ", ".join(FIELDS) + '; e.g. columns = { bsn = "BSN" }',
         )
     mapping = {**configured, **parse_mapping(columns or "")}
-    table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping)
+    table = open_table(file, FIELDS, required=REQUIRED, mapping=mapping, headers=HEADERS)
     registrar, pseudonymiser = _registrar(loaded)
     summary = ImportSummary()
     bar: Any = tqdm(total=table.size, unit="line", disable=quiet, desc="importing", file=sys.stderr)

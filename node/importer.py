@@ -26,10 +26,55 @@ from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import BadInput, InvalidBsn, SyncGuarded
 from betrokken.lifecycle import sync_ends_too_many
 from betrokken.node.store import KEEPABLE, Change, NodeStore, Registration, Stored
-from betrokken.tabular import CellError, Problems, Row, Table
+from betrokken.tabular import CellError, Headers, Problems, Row, Table
 
 FIELDS = ("bsn", "since", "until", "contact", "domain", "reference", "disclosure", "advice")
 REQUIRED = ("bsn",)
+# The headers Dutch case systems use for the fields, recognised without a mapping (an explicit
+# mapping always wins); a date-like column left unread while since or until is not read is
+# refused (tabular.Headers).
+HEADERS = Headers(
+    aliases={
+        "bsn": ("burgerservicenummer", "bsn-nummer", "sofinummer"),
+        "since": (
+            "startdatum",
+            "begindatum",
+            "datum start",
+            "datum begin",
+            "ingangsdatum",
+            "aanvangsdatum",
+            "datum aanvang",
+            "vanaf",
+            "van",
+        ),
+        "until": (
+            "einddatum",
+            "datum einde",
+            "datum eind",
+            "afsluitdatum",
+            "datum afsluiting",
+            "tot en met",
+            "tot",
+            "t/m",
+        ),
+        "contact": ("contactpersoon", "contactgegevens", "telefoon", "telefoonnummer"),
+        "domain": ("domein",),
+        "reference": (
+            "zaaknummer",
+            "dossiernummer",
+            "zaak",
+            "zaaknr",
+            "zaaknr.",
+            "dossiernr",
+            "dossiernr.",
+            "kenmerk",
+            "referentie",
+        ),
+        "disclosure": ("openbaarheid", "verstrekking"),
+        "advice": ("advies",),
+    },
+    dates=("since", "until"),
+)
 BATCH = 500
 # Columns whose empty cell is a statement of the case system (no end; the policy decides);
 # for the others an empty cell means "not given": an existing registration keeps its value.

@@ -8,14 +8,16 @@ next steps are keyed by :class:`~betrokken.answer.Outcome` in the catalogue (i18
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from betrokken.answer import Outcome
 from betrokken.audit.record import AuditEntry
 from betrokken.config.schema import Network
-from betrokken.portal.i18n import _, outcome_explanation, outcome_label, pgettext
+from betrokken.portal.i18n import AMSTERDAM, _, outcome_explanation, outcome_label, pgettext
 from betrokken.requester.client import OrganisationResult, PersonResult
 
 # Hits first, then what needs a person's attention, then the rest.
@@ -230,3 +232,70 @@ def my_questions(network: Network, user: str, entries: Iterable[AuditEntry]) -> 
 
 _INVOLVED_VALUES = {o.value for o in Outcome if o.involved}
 _MISSING_VALUES = {o.value for o in Outcome if not o.answered}
+
+
+T = TypeVar("T")
+
+# Crockford's base 32: no I, L, O or U, so a code read aloud or typed cannot be misheard as
+# another letter (and 0/1 are never letters).
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def answer_code(answer_id: str) -> str:
+    """The answer's short code to read aloud or quote in a case file: 8 characters (40 bits of
+    SHA-256 over the answer number), shown as ``ABCD-EFGH``. Derived, never stored: the answer
+    number stays the key in every trail."""
+    if not answer_id:
+        return ""
+    value = int.from_bytes(hashlib.sha256(answer_id.encode()).digest()[:5], "big")
+    chars = [_CODE_ALPHABET[(value >> shift) & 31] for shift in range(35, -1, -5)]
+    return "".join(chars[:4]) + "-" + "".join(chars[4:])
+
+
+def normal_code(text: str) -> str:
+    """A typed code as :func:`answer_code` shows it (case, spaces, hyphens and the letters
+    people read for digits forgiven)."""
+    cleaned = "".join(text.upper().split()).replace("-", "")
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
+    return cleaned[:4] + "-" + cleaned[4:] if len(cleaned) == 8 else cleaned
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What "Mijn vragen" shows: a part of the case number, a first and a last day (Dutch time),
+    an answer code; empty parts match everything."""
+
+    case: str = ""
+    first: dt.date | None = None
+    last: dt.date | None = None
+    code: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.case or self.first or self.last or self.code)
+
+    def keeps(self, question: AskedQuestion) -> bool:
+        day = question.at.astimezone(AMSTERDAM).date()
+        if self.case and self.case.casefold() not in question.case.casefold():
+            return False
+        if self.first and day < self.first:
+            return False
+        if self.last and day > self.last:
+            return False
+        return not (self.code and answer_code(question.answer_id) != normal_code(self.code))
+
+
+def filter_cases(cases: Sequence[CaseHistory], wanted: CaseFilter) -> list[CaseHistory]:
+    kept = []
+    for case in cases:
+        questions = [q for q in case.questions if wanted.keeps(q)]
+        if questions:
+            kept.append(CaseHistory(case.case, questions))
+    return kept
+
+
+def page_of(items: Sequence[T], number: int, size: int) -> tuple[list[T], int, int]:
+    """(the items on page ``number``, counted from 1 and kept within range; that page; pages)."""
+    pages = max(1, -(-len(items) // size))
+    number = min(max(1, number), pages)
+    return list(items[(number - 1) * size : number * size]), number, pages

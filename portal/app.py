@@ -27,7 +27,7 @@ from betrokken.audit.record import Event
 from betrokken.clock import utcnow
 from betrokken.config.load import LoadedPortal
 from betrokken.errors import ConfigError
-from betrokken.portal import i18n, login
+from betrokken.portal import accounts, i18n, login
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
 from betrokken.portal.i18n import _
 from betrokken.portal.throttle import LoginThrottle
@@ -226,16 +226,23 @@ async def _home(request: Request) -> Response:
     return render(request, "home.html")
 
 
-def create_app(portal: Portal) -> Starlette:
-    portal.modules = role_modules()
+def all_routes(modules: list[RoleModule]) -> list[BaseRoute]:
+    """Every route of the portal (tests walk them: tests/portal/test_reflow.py)."""
     routes: list[BaseRoute] = [
         Route("/", _home),
         Route("/taal/{language}", _language),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         *login.routes(),
+        *accounts.routes(),
     ]
-    for module in portal.modules:
+    for module in modules:
         routes.extend(module.routes)
+    return routes
+
+
+def create_app(portal: Portal) -> Starlette:
+    portal.modules = role_modules()
+    routes = all_routes(portal.modules)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(PortalMiddleware)],

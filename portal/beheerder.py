@@ -18,9 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 import secrets
 import threading
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,20 +37,36 @@ from starlette.routing import Route
 
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
+from betrokken.crypto.bsn import mask
 from betrokken.errors import BetrokkenError
 from betrokken.node.admin import (
     ENDING_SOON_DAYS,
     FIELDS,
+    HEADERS,
     REQUIRED,
     ImportSummary,
     import_table,
     node_facts,
 )
-from betrokken.portal import i18n
-from betrokken.portal.auth import CSRF_FIELD, CsrfRefused, PortalUser, current_user, session_of
+from betrokken.portal import accounts, i18n
+from betrokken.portal.auth import (
+    CSRF_FIELD,
+    CsrfRefused,
+    PortalUser,
+    checked_form,
+    current_user,
+    session_of,
+)
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
-from betrokken.tabular import Problems, Table, read_table
+from betrokken.tabular import (
+    ColumnProblem,
+    Problems,
+    Table,
+    looks_like_a_date,
+    preview,
+    read_table,
+)
 
 log = logging.getLogger("betrokken.portal.beheerder")
 ROLE = "beheerder"
@@ -359,13 +377,26 @@ async def import_upload(request: Request) -> Response:
         return refuse(_("The file is empty."))
     configured = portal.loaded.node.component.import_.columns
     try:
-        table = read_table(data, name, FIELDS, required=REQUIRED, mapping=configured)
+        table = read_table(
+            data, name, FIELDS, required=REQUIRED, mapping=configured, headers=HEADERS
+        )
+    except ColumnProblem as exc:
+        # Readable, but the columns need a person's choice: the mapping step, the file kept in
+        # memory (never on disk) under a token only this user's page knows.
+        pending = PendingImport(secrets.token_urlsafe(16), user.name, data, name, sync)
+        _pending(request)[pending.token] = pending
+        return _mapping_page(request, pending, problem=column_problem(exc), initial=configured)
     except BetrokkenError as exc:
         return refuse(
             _("The file cannot be read: %(reason)s") % {"reason": exc.message}
             + (f" — {exc.hint}" if exc.hint else "")
         )
     del data  # the table keeps what it needs until the import ends
+    return _start(request, user, table, name, sync)
+
+
+def _start(request: Request, user: PortalUser, table: Table, name: str, sync: bool) -> Response:
+    portal: Portal = portal_of(request)
     job = ImportJob(
         token=secrets.token_urlsafe(16),
         user=user.name,
@@ -385,6 +416,157 @@ async def import_upload(request: Request) -> Response:
         target=_run_import, args=(job, table, portal.loaded.node), daemon=True, name="import"
     ).start()
     return RedirectResponse(f"/beheer/import/{job.token}", status_code=303)
+
+
+def column_problem(exc: ColumnProblem) -> str:
+    """What is wrong with the columns, in the reader's language."""
+    fields = ", ".join(_(FIELD_NAMES.get(f, f)) for f in exc.missing)
+    if exc.dated:
+        return _(
+            "The column “%(column)s” looks like a date but is not read, and no column is read "
+            "for %(fields)s. Choose what it holds; if it holds neither, leave it out of the "
+            "export (a forgotten end date would keep a closed case open)."
+        ) % {"column": exc.dated, "fields": fields}
+    return _("No column of the file is recognised as %(fields)s.") % {"fields": fields}
+
+
+@dataclass
+class PendingImport:
+    """An upload waiting for the beheerder's choice of columns (in memory, for a short while)."""
+
+    token: str
+    user: str
+    data: bytes
+    file_name: str
+    sync: bool
+    created: float = field(default_factory=time.monotonic)
+
+
+PENDING_SECONDS = 15 * 60
+_BSN_LIKE = re.compile(r"\d{7,9}")
+
+
+def _pending(request: Request) -> dict[str, PendingImport]:
+    pending: dict[str, PendingImport] | None = getattr(request.app.state, "pending", None)
+    if pending is None:
+        pending = {}
+        request.app.state.pending = pending
+    now = time.monotonic()
+    for token in [t for t, p in pending.items() if now - p.created > PENDING_SECONDS]:
+        del pending[token]
+    return pending
+
+
+def _masked(cell: str) -> str:
+    """A preview cell as shown: anything that could be a BSN masked like every BSN here."""
+    return _BSN_LIKE.sub(lambda m: mask(m.group(0).zfill(9)), cell)
+
+
+def _recognised(header: tuple[str, ...], initial: Mapping[str, str]) -> list[str]:
+    """The field each column is read as unless the beheerder chooses otherwise."""
+    chosen: list[str] = []
+    for name in header:
+        folded = name.casefold()
+        guess = next((f for f, column in initial.items() if column.casefold() == folded), "")
+        if not guess:
+            guess = next(
+                (
+                    f
+                    for f in FIELDS
+                    if f == folded or folded in (a.casefold() for a in HEADERS.aliases.get(f, ()))
+                ),
+                "",
+            )
+        chosen.append("" if guess in chosen else guess)
+    return chosen
+
+
+def _mapping_page(
+    request: Request,
+    pending: PendingImport,
+    *,
+    problem: str,
+    initial: Mapping[str, str],
+    chosen: list[str] | None = None,
+) -> Response:
+    try:
+        header, lines = preview(pending.data, pending.file_name)
+    except BetrokkenError as exc:
+        _pending(request).pop(pending.token, None)
+        return render(
+            request,
+            "beheerder/import.html",
+            {
+                "problem": _("The file cannot be read: %(reason)s") % {"reason": exc.message},
+                "limit": number(MAX_UPLOAD_BYTES // (1024 * 1024)),
+                "jobs": [],
+            },
+            status=400,
+        )
+    return render(
+        request,
+        "beheerder/mapping.html",
+        {
+            "pending": pending,
+            "problem": problem,
+            "columns": list(
+                zip(
+                    header,
+                    chosen or _recognised(header, initial),
+                    [looks_like_a_date(h) for h in header],
+                    strict=True,
+                )
+            ),
+            "lines": [[_masked(c) for c in line] for line in lines],
+            "fields": [(f, FIELD_NAMES.get(f, f)) for f in FIELDS],
+        },
+        status=400,
+    )
+
+
+async def import_mapping(request: Request) -> Response:
+    """The beheerder's choice of columns for a pending upload: read again with it."""
+    user: PortalUser = current_user(request, ROLE)
+    form = await checked_form(request)
+    pending = _pending(request).get(str(form.get("token", "")))
+    if pending is None or pending.user != user.name:
+        return render(
+            request,
+            "beheerder/import.html",
+            {
+                "problem": _(
+                    "The uploaded file is no longer here (it is kept for 15 minutes only). "
+                    "Upload it again."
+                ),
+                "limit": number(MAX_UPLOAD_BYTES // (1024 * 1024)),
+                "jobs": [],
+            },
+            status=400,
+        )
+    header = preview(pending.data, pending.file_name, lines=0)[0]
+    chosen = [str(form.get(f"kolom-{i}", "")) for i in range(len(header))]
+    chosen = [c if c in FIELDS else "" for c in chosen]
+    mapping = {f: "" for f in FIELDS}  # nothing read unless chosen
+    for column, name in zip(header, chosen, strict=True):
+        if name:
+            mapping[name] = column
+    try:
+        table = read_table(
+            pending.data,
+            pending.file_name,
+            FIELDS,
+            required=REQUIRED,
+            mapping=mapping,
+            headers=HEADERS,
+        )
+    except ColumnProblem as exc:
+        return _mapping_page(
+            request, pending, problem=column_problem(exc), initial={}, chosen=chosen
+        )
+    except BetrokkenError as exc:
+        return _mapping_page(request, pending, problem=exc.message, initial={}, chosen=chosen)
+    del _pending(request)[pending.token]
+    return _start(request, user, table, pending.file_name, pending.sync)
 
 
 async def import_progress(request: Request) -> Response:
@@ -419,6 +601,7 @@ async def import_progress(request: Request) -> Response:
             "rejected": summary.rejected,
             "open_until": summary.open_until,
             "sync_skipped": bool(summary.sync_skipped),
+            "field_names": FIELD_NAMES,
         },
     )
 
@@ -435,10 +618,13 @@ MODULE = RoleModule(
         Route("/beheer/status", status_page),
         Route("/beheer/import", import_form, methods=["GET"]),
         Route("/beheer/import", import_upload, methods=["POST"]),
+        Route("/beheer/import/kolommen", import_mapping, methods=["POST"]),
         Route("/beheer/import/{token}", import_progress),
+        *accounts.beheerder_routes(),
     ],
     [
         NavItem("/beheer/status", N_("Node status")),
         NavItem("/beheer/import", N_("Import")),
+        NavItem(accounts.ACCOUNTS_PATH, N_("Accounts")),
     ],
 )

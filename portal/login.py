@@ -15,6 +15,8 @@ from betrokken.portal.i18n import _
 from betrokken.portal.users import USERNAME
 from betrokken.portal.web import client_address, portal_of, render
 
+ENROL_PATH = "/inloggen/instellen"
+
 
 def _session(request: Request) -> PortalSession:
     """This visitor's session (a new, anonymous one for a first visit: the login form's CSRF
@@ -103,6 +105,25 @@ async def login_submit(request: Request) -> Response:
         ).format(seconds=max(1, math.ceil(wait)))
         return _login_failed(request, username, error, status=429)
     outcome = await run_in_threadpool(portal.users.login, username, password, code, now)
+    if outcome.reason == "enrol":  # the right temporary password: set up the app first
+        portal.throttle.succeeded(source, username)
+        session = portal.sessions.renew(_session(request))
+        session.data["enrolling"] = username
+        request.state.session = session
+        return RedirectResponse(ENROL_PATH, status_code=303)
+    if outcome.reason == "code-used":  # not a guess: the user's own code, a second time
+        portal.record(
+            Event.LOGIN_FAILED,
+            username,
+            reason="code-used",
+            access_point=source,
+            details={"method": "local"},
+        )
+        error = _(
+            "This code has already been used. Wait for the next code in your app (a new one "
+            "every 30 seconds) and log in with that one."
+        )
+        return _login_failed(request, username, error)
     if outcome.account is not None:
         portal.throttle.succeeded(source, username)
         account = outcome.account

@@ -10,6 +10,7 @@ the browser's history never holds the form that carried the BSN; no page is cach
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -34,7 +35,15 @@ from betrokken.errors import (
     Unavailable,
     VerificationError,
 )
-from betrokken.portal.answers import my_questions, overview, person_view
+from betrokken.portal.answers import (
+    CaseFilter,
+    answer_code,
+    filter_cases,
+    my_questions,
+    overview,
+    page_of,
+    person_view,
+)
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.i18n import _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
@@ -399,9 +408,44 @@ def _problem_lines(problems: Problems) -> list[str]:
 
 
 # --- my questions ------------------------------------------------------------------------------
+MINE_PAGE_SIZE = 10  # cases per page
+
+
+def _day(text: str) -> tuple[dt.date | None, bool]:
+    """A date field of the filter: (the day, whether it could be read)."""
+    text = text.strip()
+    if not text:
+        return None, True
+    for form in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, form).date(), True
+        except ValueError:
+            continue
+    return None, False
+
+
 async def mine_page(request: Request) -> Response:
+    """The user's questions, per case. Filter and page are POSTed, never in the address (a
+    question page takes nothing from it)."""
     user = current_user(request, ROLE)
     portal = portal_of(request)
+    wanted, number, problem = CaseFilter(), 1, ""
+    if request.method == "POST":
+        form = await checked_form(request)
+        first, first_ok = _day(str(form.get("van", "")))
+        last, last_ok = _day(str(form.get("tot", "")))
+        if not (first_ok and last_ok):
+            problem = _("A date is not a date. Use the calendar, or type it as dd-mm-jjjj.")
+        wanted = CaseFilter(
+            case=str(form.get("zaak", "")).strip()[:128],
+            first=first,
+            last=last,
+            code=str(form.get("code", "")).strip()[:16],
+        )
+        try:
+            number = int(str(form.get("pagina", "1")))
+        except ValueError:
+            number = 1
 
     def read() -> list[Any]:
         entries = [
@@ -411,7 +455,9 @@ async def mine_page(request: Request) -> Response:
         ]
         return my_questions(portal.network, user.name, entries)
 
-    cases = await run_in_threadpool(read)
+    everything = await run_in_threadpool(read)
+    cases = filter_cases(everything, wanted)
+    shown, number, pages = page_of(cases, number, MINE_PAGE_SIZE)
     portal.record(
         Event.LOG_ACCESS,
         user.name,
@@ -420,7 +466,21 @@ async def mine_page(request: Request) -> Response:
         access_point=client_address(request),
         details={"filter": f"user={user.name}, event=own-query"},
     )
-    return render(request, "regisseur/mine.html", {"cases": cases})
+    return render(
+        request,
+        "regisseur/mine.html",
+        {
+            "cases": shown,
+            "total": len(cases),
+            "asked_any": bool(everything),
+            "wanted": wanted,
+            "page": number,
+            "pages": pages,
+            "problem": problem,
+            "answer_code": answer_code,
+        },
+        status=400 if problem else 200,
+    )
 
 
 MODULE = RoleModule(
@@ -431,7 +491,7 @@ MODULE = RoleModule(
         Route("/lijst", list_page, methods=["GET"]),
         Route("/lijst", list_submit, methods=["POST"]),
         Route("/antwoord/{key}", answer_page, methods=["GET"]),
-        Route("/mijn-vragen", mine_page, methods=["GET"]),
+        Route("/mijn-vragen", mine_page, methods=["GET", "POST"]),
     ],
     nav=[
         NavItem("/vraag", N_("Ask about a person")),

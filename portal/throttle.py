@@ -75,6 +75,11 @@ class LoginThrottle:
             for key in self._keys(source, account):
                 self._counts.pop(key, None)
 
+    def release(self, account: str) -> None:
+        """A beheerder unblocks the account: its failures are forgotten (not the source's)."""
+        with self._lock:
+            self._counts.pop(self._keys("", account)[1], None)
+
     def _forget(self, now: float) -> None:
         while self._counts:
             key, count = next(iter(self._counts.items()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from dataclasses import dataclass
 
 import pyotp
@@ -45,6 +46,9 @@ class PortalUserRow(PortalBase):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_totp_step: Mapped[int] = mapped_column(Integer, default=0)
+    # Added or reset in the browser: the password is a temporary one and the TOTP secret has not
+    # been shown to anyone; the next login with that password enrols (migration node_0012).
+    must_enrol: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
@@ -72,6 +76,7 @@ class Account:
     disabled: bool
     locked_until: dt.datetime | None
     failed_logins: int
+    must_enrol: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,10 @@ class Enrolment:
 @dataclass(frozen=True)
 class LoginOutcome:
     account: Account | None  # set when the login succeeded
-    reason: str = ""  # "unknown", "disabled", "locked", "password", "code" when it did not
+    # "unknown", "disabled", "password", "code" when it did not; "code-used" for a right code
+    # used before (not a guess: not counted); "enrol" for a right temporary password of an
+    # account that must enrol first (no session yet: the enrolment page)
+    reason: str = ""
     locked_until: dt.datetime | None = None
     known: bool = False  # the user name is an existing account
 
@@ -111,6 +119,7 @@ def _account(row: PortalUserRow) -> Account:
         row.disabled,
         _aware(row.locked_until),
         row.failed_logins,
+        row.must_enrol,
     )
 
 
@@ -161,7 +170,11 @@ class UserStore:
         roles: tuple[str, ...],
         purposes: tuple[str, ...] = (),
         display_name: str = "",
+        *,
+        enrol_at_login: bool = False,
     ) -> Enrolment:
+        """A new account. ``enrol_at_login``: ``password`` is a temporary one, handed over in
+        person, and the user is shown the TOTP secret (a QR code) at the first login."""
         check_username(username)
         check_password(password)
         roles = check_roles(roles)
@@ -185,6 +198,7 @@ class UserStore:
                     failed_logins=0,
                     locked_until=None,
                     last_totp_step=0,
+                    must_enrol=enrol_at_login,
                     created_at=now,
                     changed_at=now,
                 )
@@ -202,6 +216,7 @@ class UserStore:
         roles: tuple[str, ...] | None = None,
         purposes: tuple[str, ...] | None = None,
         new_code: bool = True,
+        enrol_at_login: bool = False,
     ) -> tuple[Enrolment, Account, Account]:
         """New password and/or TOTP secret, roles or purposes; unlocks and re-enables.
         Returns the enrolment and the account before and after."""
@@ -226,6 +241,8 @@ class UserStore:
             row.disabled = False
             row.failed_logins = 0
             row.locked_until = None
+            if new_code:
+                row.must_enrol = enrol_at_login
             row.changed_at = utcnow()
             after = _account(row)
         return Enrolment(username, password, secret, self.uri(username, secret)), before, after
@@ -237,6 +254,56 @@ class UserStore:
             row.disabled = True
             row.changed_at = utcnow()
         return before
+
+    def unblock(self, username: str) -> Account:
+        """Failed logins forgotten (the portal's throttle forgets the name too: see the page)."""
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, username)
+            before = _account(row)
+            row.failed_logins = 0
+            row.locked_until = None
+            row.changed_at = utcnow()
+        return before
+
+    def change_password(self, username: str, current: str, new: str) -> bool:
+        """The user's own password change: False (and nothing changed) when ``current`` is wrong."""
+        check_password(new)
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, username)
+            if row.disabled or not _verify(row.password_hash, current):
+                return False
+            row.password_hash = _HASHER.hash(new)
+            row.changed_at = utcnow()
+        return True
+
+    def enrolment_secret(self, username: str) -> str | None:
+        """The TOTP secret to show at enrolment, only while the account must enrol."""
+        with Session(self.engine) as session:
+            row = session.get(PortalUserRow, username)
+            if row is None or row.disabled or not row.must_enrol:
+                return None
+            return row.totp_secret
+
+    def finish_enrolment(
+        self, username: str, code: str, new_password: str, now: dt.datetime | None = None
+    ) -> Account | None:
+        """The first code from the user's app proves the secret arrived; the temporary password
+        is replaced. None (nothing changed) when the code is not right."""
+        check_password(new_password)
+        now = now or utcnow()
+        with Session(self.engine) as session, session.begin():
+            row = session.get(PortalUserRow, username)
+            if row is None or row.disabled or not row.must_enrol:
+                return None
+            step = _totp_step(row.totp_secret, code.strip().replace(" ", ""), now)
+            if step is None or step <= row.last_totp_step:
+                return None
+            row.last_totp_step = step
+            row.password_hash = _HASHER.hash(new_password)
+            row.must_enrol = False
+            row.failed_logins = 0
+            row.changed_at = utcnow()
+            return _account(row)
 
     def accounts(self) -> list[Account]:
         with Session(self.engine) as session:
@@ -276,9 +343,15 @@ class UserStore:
                 return LoginOutcome(None, "disabled", known=True)
             if not _verify(row.password_hash, password):
                 return self._failed(row, "password", now)
+            if row.must_enrol:  # the code is not asked: the user has no app set up yet
+                return LoginOutcome(None, "enrol", known=True)
             step = _totp_step(row.totp_secret, code.strip().replace(" ", ""), now)
-            if step is None or step <= row.last_totp_step:
+            if step is None:
                 return self._failed(row, "code", now)
+            if step <= row.last_totp_step:
+                # The right code, used before (typed twice, or seen over a shoulder): said as
+                # such, and not a failure (the password and the app are the user's own).
+                return LoginOutcome(None, "code-used", known=True)
             row.last_totp_step = step
             row.failed_logins = 0
             row.locked_until = None
@@ -308,3 +381,10 @@ def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
         if pyotp.utils.strings_equal(totp.generate_otp(step), code):
             return step
     return None
+
+
+def temporary_password() -> str:
+    """A password for the beheerder to hand over in person: 4 groups of 4 letters and digits
+    without look-alikes (no 0/O, 1/l/I), about 80 bits."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))

@@ -27,7 +27,8 @@ from betrokken.clock import utcnow
 from betrokken.config.load import LoadedPortal
 from betrokken.config.schema import Network, Organisation, Purpose
 from betrokken.portal import i18n
-from betrokken.portal.auth import PortalUser, Sessions, session_of
+from betrokken.portal.answers import answer_code
+from betrokken.portal.auth import PortalSession, PortalUser, Sessions, session_of
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
 
@@ -139,6 +140,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.globals.update(
+    answer_code=answer_code,
     _=i18n.gettext,
     pgettext=i18n.pgettext,
     outcome_label=i18n.outcome_label,
@@ -147,6 +149,14 @@ _environment.globals.update(
     LANGUAGES=i18n.LANGUAGES,
     LANGUAGE_NAMES=i18n.LANGUAGE_NAMES,
 )
+
+
+def session_end(sessions: Sessions, session: PortalSession | None) -> str:
+    """When the session ends without further activity, in Dutch time (HH:MM)."""
+    if session is None:
+        return ""
+    end = min(session.last_seen + sessions.idle_seconds, session.created + sessions.max_seconds)
+    return dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
 
 
 def _new(item: NavItem, portal: Portal) -> int:
@@ -187,6 +197,7 @@ def render(
         nav=nav,
         waiting=waiting,
         csrf=portal.sessions.csrf_token(session) if session else "",
+        session_ends=session_end(portal.sessions, session) if user is not None else None,
         language=i18n.current_language(),
         now=dt.datetime.now(dt.UTC),
         **(context or {}),

@@ -20,7 +20,10 @@ Without Chromium (``/usr/bin/chromium`` and ``/usr/bin/chromedriver``, Debian's 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +45,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse battery staple"  # test accounts only
 SERIOUS = ("serious", "critical")
+# axe-core, vendored with its licence (docs/adr/0030-a-current-axe-core-vendored.md).
+AXE_FILE = Path(__file__).with_name("axe") / "axe.min.js"
+AXE_VERSION = "4.14.1"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
 CLOCKED_PORTAL = Path(__file__).with_name("clocked_portal.py")
 
 
@@ -149,10 +156,9 @@ def browser_problem() -> str | None:
             "chromium-driver (.ci/run does)"
         )
     try:
-        import axe_selenium_python  # noqa: F401
         import selenium  # noqa: F401
     except ImportError as exc:
-        return f"Selenium or axe-selenium-python is not installed ({exc.name})"
+        return f"Selenium is not installed ({exc.name})"
     return None
 
 
@@ -289,23 +295,102 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "main").text)
 
 
-def assert_accessible(driver: Any) -> None:
-    """axe-core on the page shown: no serious or critical violation of any of its rules (WCAG 2
-    A/AA and best practices; the axe-core bundled with axe-selenium-python)."""
-    from axe_selenium_python import Axe
+def axe_source() -> str:
+    """The vendored axe-core (tests/portal/axe/axe.min.js), refused unless it is exactly the
+    release the ADR names: its SHA-256 is checked on every read, so a changed file fails every
+    browser test instead of testing against rules nobody chose."""
+    data = AXE_FILE.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    assert digest == AXE_SHA256, (
+        f"{AXE_FILE} is not axe-core {AXE_VERSION} (SHA-256 {digest}); see tests/portal/axe/SOURCE"
+    )
+    return data.decode("utf-8")
 
-    axe = Axe(driver)
-    axe.inject()
+
+def assert_accessible(driver: Any) -> None:
+    """axe-core on the page shown: no serious or critical violation of any of its rules (WCAG 2.0,
+    2.1 and 2.2 A/AA and best practices), run by the vendored axe-core 4.14.1
+    (docs/adr/0030-a-current-axe-core-vendored.md)."""
+    driver.execute_script(axe_source())
     results = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "axe.run(document, arguments[0])"
-        ".then(r => done({violations: r.violations}))"
+        ".then(r => done({version: axe.version, violations: r.violations}))"
         ".catch(e => done({error: String(e)}));",
         {"resultTypes": ["violations"]},
     )
     assert "error" not in results, results
+    assert results["version"] == AXE_VERSION, results["version"]
     serious = [v for v in results["violations"] if v.get("impact") in SERIOUS]
-    assert not serious, driver.current_url + "\n" + axe.report(serious)
+    assert not serious, driver.current_url + "\n" + axe_report(serious)
+
+
+def axe_report(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['impact']}: {violation['id']} - {violation['help']}")
+        for node in violation.get("nodes", [])[:5]:
+            lines.append(f"    {node.get('target')}: {node.get('failureSummary', '')}")
+    return "\n".join(lines)
+
+
+# What scrolls sideways on the page shown (WCAG 1.4.10 Reflow): the page's own width against the
+# window's, and every element that sticks out on the right or scrolls sideways by itself.
+OVERFLOW = """
+const root = document.documentElement;
+const wide = [];
+for (const el of document.querySelectorAll('body *')) {
+  const style = getComputedStyle(el);
+  if (style.display === 'none' || style.visibility === 'hidden') continue;
+  const box = el.getBoundingClientRect();
+  if (box.width === 0 && box.height === 0) continue;
+  const scrolls = ['auto', 'scroll'].includes(style.overflowX)
+    && el.scrollWidth > el.clientWidth + 1;
+  if (box.right > root.clientWidth + 1 || scrolls) {
+    const cls = typeof el.className === 'string' && el.className
+      ? '.' + el.className.split(' ').join('.') : '';
+    wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + cls
+      + ' right=' + Math.round(box.right) + (scrolls ? ' scrolls sideways' : ''));
+  }
+}
+return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: wide.slice(0, 8)};
+"""
+
+
+def sideways(driver: Any) -> list[str]:
+    """What makes the page shown scroll sideways (empty: it reflows)."""
+    found = driver.execute_script(OVERFLOW)
+    problems = list(found["wide"])
+    if found["scrollWidth"] > found["clientWidth"]:
+        problems.insert(0, f"page {found['scrollWidth']} px wide in {found['clientWidth']} px")
+    return problems
+
+
+def phone(driver: Any, width: int = 390) -> None:
+    """Show pages as a phone does (``width`` CSS px, mobile viewport)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
+
+
+def shot(driver: Any, name: str) -> None:
+    """With BETROKKEN_SCREENSHOTS=<folder>: the whole page at the width shown, as <name>.png
+    (docs/screenshots/ holds the ones docs/portal.md shows)."""
+    folder = os.environ.get("BETROKKEN_SCREENSHOTS")
+    if not folder:
+        return
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    data = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        },
+    )
+    Path(folder, f"{name}.png").write_bytes(base64.b64decode(data["data"]))
 
 
 def files_under(*folders: Path) -> list[Path]:
