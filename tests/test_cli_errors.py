@@ -133,6 +133,16 @@ CASES = [
         ("network", "init", "{tmp}/n3", "--orgs", "a,b", "--name", "x" + SURROGATES),
         C2,
     ),
+    Case(
+        "init, a name with a space",
+        ("network", "init", "{tmp}/n4", "--orgs", "a,b", "--name", "Zorg en Veiligheid"),
+        C2,
+    ),
+    Case(
+        "init, a name with a quote",
+        ("network", "init", "{tmp}/n5", "--orgs", "a,b", "--name", 'zvh"x'),
+        C2,
+    ),
     Case("check a missing file", ("network", "check", "{missing}"), C5),
     Case("check bad bytes", ("network", "check", "{not_utf8}"), C5),
     Case("check a folder", ("network", "check", "{folder}"), C2),

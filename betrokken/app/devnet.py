@@ -224,10 +224,17 @@ def init_network(
     service_users: Sequence[str] = ("tester",),
     acts_for_others: Sequence[str] = (),
 ) -> DevNetwork:
-    if not name or not name.isprintable() or len(name.encode("utf-8", "replace")) > 64:
+    # The name is part of every log's origin and key name (signed notes allow no space or '+').
+    if (
+        not name
+        or not name.isprintable()
+        or any(c in name for c in " +\"'")
+        or len(name.encode("utf-8", "replace")) > 64
+    ):
         raise BadInput(
-            f"the network name '{shown(name)}' must be printable text of at most 64 bytes",
-            hint="e.g. --name kennemerland",
+            f"the network name '{shown(name)}' must be printable text of at most 64 bytes, "
+            "without spaces, quotes or '+'",
+            hint="e.g. --name kennemerland or --name zvh-kennemerland",
         )
     if base_port is not None and not 1024 <= base_port <= 65535 - (2 + len(org_ids)):
         raise BadInput(
