@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
+from betrokken import rules
 from betrokken.audit.anomalies import (
     KINDS,
     Anomaly,
@@ -27,6 +29,7 @@ from betrokken.audit.anomalies import (
     questions,
     weight,
 )
+from betrokken.audit.followup import hits_in, overall, rates
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.report import _timeline
 from betrokken.portal import i18n
@@ -166,6 +169,81 @@ class HoursRow:
 
 
 @dataclass(frozen=True)
+class FollowUpRow:
+    partner: str
+    purpose: str
+    hits: int
+    followed: int
+    in_time: int
+    waiting: int
+    share: str
+
+
+@dataclass(frozen=True)
+class FollowUpView:
+    """The share of our hits followed up within the network's working days: counts only."""
+
+    share: str
+    in_time: int
+    counted: int  # hits whose term has passed or that were followed up
+    waiting: int
+    days: int
+    goal: int
+    met: bool
+    rows: tuple[FollowUpRow, ...]
+
+
+def _percent(share: float | None) -> str:
+    if share is None:
+        return "–"
+    return format_decimal(share * 100, format="0.0", locale=i18n.current_language()) + "%"
+
+
+def _found(found: str, names: dict[str, str]) -> str:
+    if found.startswith(rules.DOMAIN_LABEL):
+        return _("An organisation in the field {domain}").format(
+            domain=found.removeprefix(rules.DOMAIN_LABEL).split(" (")[0]
+        )
+    return names.get(found.split(" (")[0], found)
+
+
+def follow_up_view(
+    present: Sequence[tuple[int, AuditEntry]],
+    settings: ReportSettings,
+    names: dict[str, str],
+    today: dt.date,
+) -> FollowUpView | None:
+    """The follow-up of the hits in this trail (None: no hits here)."""
+    days, goal = settings.follow_up_working_days, settings.follow_up_goal_percent
+    found = rates(hits_in(e for _i, e in present), days, today)
+    if not found:
+        return None
+    total = overall(found)
+    share = total.share_in_time
+    return FollowUpView(
+        share=_percent(share),
+        in_time=total.in_time,
+        counted=total.hits - total.waiting,
+        waiting=total.waiting,
+        days=days,
+        goal=goal,
+        met=share is not None and share * 100 >= goal,
+        rows=tuple(
+            FollowUpRow(
+                _found(r.partner, names),
+                r.purpose,
+                r.hits,
+                r.followed,
+                r.in_time,
+                r.waiting,
+                _percent(r.share_in_time),
+            )
+            for r in found
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class ReportView:
     generated: str
     period: str
@@ -183,6 +261,7 @@ class ReportView:
     hit_rates: tuple[HitRow, ...]
     rows: tuple[RecordRow, ...]
     hours: tuple[HoursRow, ...]
+    follow_up: FollowUpView | None = None
 
 
 def _day(iso: str) -> str:
@@ -370,4 +449,5 @@ def build_report(
         hit_rates=rates,
         rows=rows,
         hours=hours,
+        follow_up=follow_up_view(present, settings, names, generated_at.astimezone(zone).date()),
     )

@@ -66,6 +66,8 @@ def test_the_fg_report_flags_one_person_under_three_case_references_in_dutch(
     for case in ("NOSY-A", "NOSY-B", "NOSY-C"):
         done = running.query(ZVH, nosy.digits, "zvh-triage", case)
         assert done.code == 0, done.stderr
+    hit = running.query(ZVH, running.named["several"].digits, "zvh-triage", "ZVH-HIT-1")
+    assert hit.code == 0, hit.stderr
     dpo = portal.user("dpo")
     log_in(browser, portal, dpo)
     browser.get(portal.url + "/dpo/rapport")
@@ -86,6 +88,9 @@ def test_the_fg_report_flags_one_person_under_three_case_references_in_dutch(
     assert unknown and "Gebruikersnaam zonder account in het portaal" in unknown[0][1]
     # The hours per purpose and the hit rate per user are shown.
     assert "Kantooruren per doel" in text and "Gevonden betrokkenheid per gebruiker" in text
+    # The follow-up of the ZVH's own hits: none followed up yet, all still within their term.
+    assert "Opvolging van treffers" in text and "werkdagen" in text
+    assert browser.find_elements(_by("CSS_SELECTOR"), "table.follow-up-rates tr[data-hits]")
     assert browser.find_elements(_by("CSS_SELECTOR"), "table.hit-rates tr[data-user=tester]")
     # Nothing in English where a Dutch FG reads.
     for english in ("Anomalies", "asked about", "Questions per", "office hours"):
