@@ -89,10 +89,14 @@ def notice_and_follow_up(
     """The found partner reads and acknowledges its notice; the asker records the follow-up."""
     out("\n== 13. Both professionals told: the police see a notice of the ZVH's question")
     with _logged_in(found_url, found) as client:
-        listing = client.get("/meldingen")
-        link = re.search(
-            r'<a href="(/meldingen/\d+)">([^<]*' + re.escape(case) + ")</a>", listing.text
-        )
+        # The police's node writes the notice with the answer's trail record, within a second or
+        # so of answering (its trail writer): look again for a while before calling it missing.
+        pattern = re.compile(r'<a href="(/meldingen/\d+)">([^<]*' + re.escape(case) + ")</a>")
+        deadline = time.monotonic() + 15
+        while (link := pattern.search(client.get("/meldingen").text)) is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         if link is None:
             out(f"   no notice for case {case} at the police (UNEXPECTED)")
             return False
