@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from betrokken.crypto.bsn import generate_bsn
+from betrokken.crypto.bsn import Bsn, generate_bsn
 from tests.portal.conftest import (
     PortalRun,
     assert_accessible,
@@ -34,18 +34,23 @@ def _upload(browser: Any, portal: PortalRun, path: Path) -> None:
     submit(browser, "/beheer/import")
 
 
-def test_an_export_with_dutch_headers_imports_start_end_and_case_number(
-    portal: PortalRun, browser: Any, tmp_path: Path
-) -> None:
-    running = portal.running
-    rng = random.Random(1848)
-    known = running.all_bsns()
-    fresh = []
+def _two_unknown_persons(portal: PortalRun, seed: int) -> list[Bsn]:
+    """Two valid BSNs registered nowhere yet, noted as typed (the P1 scan looks for them)."""
+    rng = random.Random(seed)
+    known = portal.running.all_bsns()
+    fresh: list[Bsn] = []
     while len(fresh) < 2:
         candidate = generate_bsn(rng)
         if candidate.digits not in known and candidate not in fresh:
             fresh.append(candidate)
-    running.typed.update(b.digits for b in fresh)
+    portal.running.typed.update(b.digits for b in fresh)
+    return fresh
+
+
+def test_an_export_with_dutch_headers_imports_start_end_and_case_number(
+    portal: PortalRun, browser: Any, tmp_path: Path
+) -> None:
+    fresh = _two_unknown_persons(portal, 1848)
     export = tmp_path / "export zaaksysteem.csv"
     export.write_text(
         "BSN;Startdatum;Einddatum;Dossiernummer\n"
@@ -93,15 +98,7 @@ def test_unrecognised_headers_lead_to_a_mapping_step_that_refuses_an_unread_date
 ) -> None:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    running = portal.running
-    rng = random.Random(2718)
-    known = running.all_bsns()
-    fresh = []
-    while len(fresh) < 2:
-        candidate = generate_bsn(rng)
-        if candidate.digits not in known and candidate not in fresh:
-            fresh.append(candidate)
-    running.typed.update(b.digits for b in fresh)
+    fresh = _two_unknown_persons(portal, 2718)
     export = tmp_path / "export.csv"
     export.write_text(
         "Burger;Datum in zorg;Datum uit zorg;Zaak\n"
