@@ -38,6 +38,10 @@ class Event(StrEnum):
         "notice"  # the found partner's contact point acknowledged a notice of a hit (node trail)
     )
     FOLLOW_UP = "follow-up"  # the asker recorded what it did after a hit (node trail)
+    # A defer partner's professional decided, or the term passed (node trail, docs/adr/0037).
+    DECISION = "decision"
+    DELIVERY = "delivery"  # the coordinator kept a sealed late message for an asker (its log)
+    LATE_ANSWER = "late-answer"  # the asker received and checked a late answer (node trail)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ class Outcome(StrEnum):
     # Answered by a node whose professionals decide per case: the same for a hit and a miss until
     # the decision or the deadline (docs/adr/0024). Answered, not involved, and never a "no".
     PENDING = "pending"
+    # A deferred question's late answer when nothing is shared: the same for a person not known
+    # there, a professional's refusal and a term that passed undecided (docs/adr/0037). Answered,
+    # and never "not involved".
+    NO_DISCLOSURE = "no-disclosure"
     UNREACHABLE = "unreachable"
     ERROR = "error"
 
@@ -38,7 +42,11 @@ class Outcome(StrEnum):
 
 # What a node itself may answer after a lookup; DECLINED and DEFERRED come from the network file,
 # UNREACHABLE and ERROR are the requester's to conclude.
-LOOKUP_OUTCOMES = frozenset({Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY, Outcome.NOT_INVOLVED})
+LOOKUP_OUTCOMES = frozenset(
+    {Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY, Outcome.NOT_INVOLVED, Outcome.PENDING}
+)
+# What a deferred question's late answer may say, per person (docs/adr/0037).
+LATE_OUTCOMES = frozenset({Outcome.INVOLVED, Outcome.NO_DISCLOSURE})
 MAX_TEXT = 512
 _FIELDS = (
     "organisation_id",

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
+from betrokken.answer import LATE_OUTCOMES, LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purpose
 from betrokken.crypto.question import Kind as QuestionKind
@@ -297,6 +297,17 @@ def network_problems(network: Network) -> list[str]:
                         f"('{org.id}', '{purpose.id}')",
                     )
                 )
+    for policy in network.policies:
+        unknown = [r for r in policy.decided_by if r not in DECIDING_PORTAL_ROLES]
+        if policy.decided_by and (policy.level is not DisclosureLevel.DEFER or unknown):
+            problems.append(
+                _rule(
+                    f"alleen bij 'defer' beslist een professional, in een portaalrol "
+                    f"({', '.join(DECIDING_PORTAL_ROLES)}); '{policy.organisation}' noemt "
+                    f"decided_by voor '{policy.purpose}' ('{policy.level.value}')",
+                    "decided_by goes with level defer and names portal roles only",
+                )
+            )
     for account in network.service_accounts:
         if account.organisation not in known_orgs or account.role not in role_ids:
             problems.append(
@@ -358,8 +369,13 @@ def level(network: Network, org_id: str, purpose_id: str) -> DisclosureLevel:
 
 
 def needs_lookup(disclosure: DisclosureLevel) -> bool:
-    """Only ``organisation`` and ``domain`` look anything up; ``none`` and ``defer`` never do."""
-    return disclosure in (DisclosureLevel.ORGANISATION, DisclosureLevel.DOMAIN)
+    """``organisation``, ``domain`` and ``defer`` receive the question and look the person up
+    (``defer`` for its professionals to decide, docs/adr/0037); ``none`` never does."""
+    return disclosure in (
+        DisclosureLevel.ORGANISATION,
+        DisclosureLevel.DOMAIN,
+        DisclosureLevel.DEFER,
+    )
 
 
 def nodes_to_ask(network: Network, purpose_id: str, requester: str) -> list[Organisation]:
@@ -426,10 +442,13 @@ def effective_level(policy: DisclosureLevel, found: Found) -> DisclosureLevel:
 def answer_for(
     disclosure: DisclosureLevel, org: Organisation, found: Found | None, desk_contact: str
 ) -> Answer:
-    """A node's answer for one person after a lookup (level organisation or domain).
+    """A node's answer for one person after a lookup (level organisation, domain or defer).
 
     A hit carries the registration's advice code, if any (the same codes for every member of a
-    network, so it does not tell domain members apart)."""
+    network, so it does not tell domain members apart). ``defer`` answers ``pending``, the same
+    for a hit and a miss: its professionals decide, and the asker hears at the deadline."""
+    if disclosure is DisclosureLevel.DEFER:
+        return Answer(Outcome.PENDING, organisation_id=org.id, organisation_name=org.name)
     if found is None:
         if disclosure is DisclosureLevel.DOMAIN:
             return Answer(Outcome.NOT_INVOLVED, domain=org.domain)
@@ -476,6 +495,10 @@ def check_reply(answer: Answer, label: str, network: Network | None = None) -> N
         raise MalformedMessage(
             f"the advice '{answer.advice[:64]}' is not one the network file gives"
         )
+    if answer.outcome is Outcome.PENDING and (
+        label.startswith(DOMAIN_LABEL) or answer.organisation_id != label or answer.contact
+    ):
+        raise MalformedMessage("a 'pending' answer names only its own organisation")
     if label.startswith(DOMAIN_LABEL):
         if answer.organisation_id or answer.organisation_name or answer.outcome is Outcome.INVOLVED:
             raise MalformedMessage("a domain-only answer names an organisation")
@@ -748,3 +771,96 @@ def check_follow_up(network: Network, state: str, reason: str = "", regie: str =
             f"'{regie[:64]}' is not an organisation of the network",
             hint="name an organisation of the network file",
         )
+
+
+# --- defer decided by a professional, and the late answer (docs/adr/0037) ------------------------
+# What a professional decides about a deferred question, and the grounds each decision is recorded
+# with (codes, never free text: a typed reason would hold personal data in a trail kept for years).
+DECISIONS = ("delen", "niet-delen")
+# The portal roles a network file may let decide (``decided_by``): the professionals who work with
+# the person, never the beheerder; the FG when an organisation wants its FG to decide.
+DECIDING_PORTAL_ROLES = ("regisseur", "dpo")
+DISCLOSE_GROUNDS = ("toestemming", "wettelijke-plicht", "conflict-van-plichten", "meldrecht")
+DECLINE_GROUNDS = ("beroepsgeheim", "geen-toestemming", "belang-van-de-client")
+# The kinds of late message the coordinator's mailbox carries.
+LATE_KINDS = ("decision", "signal")
+# How long the coordinator keeps a late message nobody collected.
+MAILBOX_DAYS = 30
+
+
+def defer_deadline(asked_at: dt.datetime, purpose: Purpose) -> dt.datetime:
+    """When a deferred question's term ends: the question's signed time plus the purpose's
+    ``defer_hours``. Neither the asker nor the node chooses it, and both compute the same."""
+    return asked_at + dt.timedelta(hours=purpose.defer_hours)
+
+
+def deciding_roles(network: Network, org_id: str, purpose_id: str) -> frozenset[str]:
+    """The portal roles of ``org_id`` that decide its deferred questions for a purpose: the
+    policy's ``decided_by``; nobody when the level is not ``defer`` or the policy names none."""
+    for policy in network.policies:
+        if policy.organisation == org_id and policy.purpose == purpose_id:
+            if policy.level is DisclosureLevel.DEFER:
+                return frozenset(policy.decided_by)
+            return frozenset()
+    return frozenset()
+
+
+def check_decision(
+    network: Network,
+    org_id: str,
+    purpose_id: str,
+    roles: frozenset[str],
+    decision: str,
+    ground: str,
+    now: dt.datetime,
+    deadline: dt.datetime,
+) -> None:
+    """A professional's decision that may be recorded: by a role the network file lets decide
+    for this organisation and purpose, before the term ends, a known decision with a ground of
+    its own list."""
+    allowed = deciding_roles(network, org_id, purpose_id)
+    if not allowed & roles:
+        raise PurposeNotAllowed(
+            f"your role may not decide about questions for purpose '{purpose_id}' here",
+            hint="the network file's policy for this purpose names who decides (decided_by)",
+        )
+    if now >= deadline:
+        raise BadInput(
+            "the term of this question has passed; the asker was told no information was given",
+            hint="contact the asker outside this system if sharing is still needed",
+        )
+    if decision not in DECISIONS:
+        raise BadInput(f"'{decision[:20]}' is not a decision", hint="delen or niet-delen")
+    grounds = DISCLOSE_GROUNDS if decision == "delen" else DECLINE_GROUNDS
+    if ground not in grounds:
+        raise BadInput(
+            f"'{ground[:40]}' is not a ground for '{decision}'", hint="one of " + ", ".join(grounds)
+        )
+
+
+def late_answer(org: Organisation, found: Found | None, decision: str) -> Answer:
+    """One person's late answer: the organisation with its contact point when a professional
+    decided to share, else ``no-disclosure`` — the same for a miss, a refusal and a term that
+    passed undecided, so the asker cannot tell them apart."""
+    if found is not None and decision == "delen":
+        return Answer(
+            Outcome.INVOLVED,
+            organisation_id=org.id,
+            organisation_name=org.name,
+            domain=found.domain,
+            contact=found.contact,
+            since=found.since.isoformat(),
+        )
+    return Answer(Outcome.NO_DISCLOSURE, organisation_id=org.id, organisation_name=org.name)
+
+
+def check_late_answer(answer: Answer, label: str) -> None:
+    """What a late answer under ``label`` may say; anything else is a malformed message."""
+    if answer.outcome not in LATE_OUTCOMES:
+        raise MalformedMessage(f"a late answer cannot be '{answer.outcome}'")
+    if label.startswith(DOMAIN_LABEL) or answer.organisation_id != label:
+        raise MalformedMessage(
+            f"a late answer labelled '{label[:64]}' is from another organisation"
+        )
+    if answer.outcome is Outcome.NO_DISCLOSURE and (answer.contact or answer.since):
+        raise MalformedMessage("a 'no-disclosure' answer carries a contact point")

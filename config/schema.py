@@ -365,6 +365,13 @@ class Purpose(Strict):
         description="when this purpose is asked (the FG's report flags the rest); absent: the "
         "network's office_hours",
     )
+    defer_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=720,
+        description="how long a 'defer' partner's professionals have to decide, counted from the "
+        "question; then the asker is told the decision, or 'no information given'",
+    )
 
 
 class AdviceCode(Strict):
@@ -390,6 +397,11 @@ class DisclosurePolicy(Strict):
         default="",
         description="the organisation's own basis for disclosing (verstrekkingsgrondslag); "
         "required for every level but 'none'",
+    )
+    decided_by: list[Identifier] = Field(
+        default_factory=list,
+        description="level 'defer': the portal roles of this organisation whose professionals "
+        "decide (e.g. regisseur); empty: nobody, so every question passes its term undecided",
     )
 
 

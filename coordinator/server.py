@@ -14,6 +14,7 @@ from betrokken.audit.keys import read_log_key
 from betrokken.audit.retention import prune_expired
 from betrokken.config.load import load_coordinator
 from betrokken.coordinator.fanout import GrpcNodeLink, GuardedLink, NodeLink
+from betrokken.coordinator.mailbox import MailboxServicer, prune_mailbox
 from betrokken.coordinator.servicer import CoordinatorServicer
 from betrokken.coordinator.store import AuditStore
 from betrokken.db import report_writable
@@ -32,6 +33,9 @@ def _prune_loop(store: AuditStore, years: int, interval: float) -> None:
             result = prune_expired(store.log, years, dt.datetime.now(dt.UTC), "retention-schedule")
             if result.count:
                 log.info("retention: %s", result.describe())
+            dropped = prune_mailbox(store, dt.datetime.now(dt.UTC))
+            if dropped:
+                log.info("mailbox: %d message(s) nobody collected in time deleted", dropped)
         except Exception:
             log.exception("retention: pruning failed; will try again")
         time.sleep(interval)
@@ -75,6 +79,8 @@ def start(config_path: Path | str) -> tuple[grpc.Server, str]:
     report_writable(store.engine, loaded.component.database, "coordinator")
     servicer = CoordinatorServicer(network, store, links, pins=pins)
     pb_grpc.add_CoordinatorServicer_to_server(metrics.instrument(servicer), server)
+    # The mailbox of late answers (docs/adr/0037): sealed, kept for the asker, on the same port.
+    pb_grpc.add_MailboxServicer_to_server(MailboxServicer(network, store, pins=pins), server)
     health = Health(
         server,
         "coordinator",

@@ -32,7 +32,7 @@ from betrokken.errors import MalformedMessage, escape_text
 VERSION = 1
 # Padded sizes: JSON of the longest fields a question allows (text of at most 128 bytes, which
 # JSON may escape to twice that), with room to spare.
-OUTBOX_HEADER = 1024
+OUTBOX_HEADER = 1280  # with a deferred question's reply key, label and deadline
 OUTBOX_ITEM = 1536
 _LENGTH = 4
 
@@ -73,10 +73,20 @@ class Answered:
     # Persons found whose sealed part did not open with their pseudonym: a requester that sealed
     # something else than it looked up. Recorded as an alarm; the answer itself is unchanged.
     unreadable: tuple[int, ...] = field(default_factory=tuple)
+    # A deferred question (level defer, docs/adr/0037), hit or miss: the reply key, the label and
+    # the term's end, for the late answer; and how many persons it asked about.
+    reply_key: str = ""  # hex; empty unless deferred
+    label: str = ""
+    deadline: str = ""
+    persons: int = 0
 
     @property
     def disclosed(self) -> bool:
         return bool(self.hits or self.unreadable)
+
+    @property
+    def deferred(self) -> bool:
+        return bool(self.reply_key)
 
 
 def _text(value: str, limit: int = 128) -> str:
@@ -125,9 +135,16 @@ def encode(answered: Answered, persons: int, decoys: Sequence[Disclosed] = ()) -
         "hits": [_item(hit) for hit in answered.hits],
         "unreadable": list(answered.unreadable),
     }
+    if answered.deferred:
+        document.update(
+            reply_key=answered.reply_key,
+            label=answered.label,
+            deadline=answered.deadline,
+            persons=answered.persons,
+        )
     body = _json(document)
     _json([_item(decoy) for decoy in decoys])  # the same work for a person not found
-    if not answered.disclosed:
+    if not answered.disclosed and not answered.deferred:
         body = _MISS
     total = size(persons)
     if _LENGTH + len(body) > total:  # cannot happen with the limits a question has
@@ -235,6 +252,9 @@ def records(
         at = parse_time(answered.at)
         for hit in answered.hits:
             value = bytes.fromhex(hit.pseudonym)
+            if hit.level == "defer":  # nothing disclosed yet: a professional decides
+                out.append(_awaiting(answered, hit, at, legal_basis(answered.purpose)))
+                continue
             details = {
                 "registration_reference": hit.reference,
                 "on_behalf_of": answered.on_behalf_of,
@@ -285,3 +305,34 @@ def records(
                 )
             )
     return out
+
+
+def _awaiting(answered: Answered, hit: Disclosed, at: dt.datetime, basis: str) -> AuditEntry:
+    """The trail record of a deferred question about a person known here: asked, and waiting
+    for a professional's decision until the term ends (nothing was disclosed)."""
+    return AuditEntry(
+        event=Event.DECISION,
+        at=at,
+        answer_id=answered.answer_id,
+        organisation=answered.requester,
+        user=hit.user,
+        acted_for=hit.acted_for,
+        role=answered.role,
+        access_point=answered.access_point,
+        purpose=answered.purpose,
+        legal_basis=basis,
+        subjects=(
+            Subject(
+                hit.pseudonym,
+                hit.key_id,
+                Pseudonym(bytes.fromhex(hit.pseudonym), hit.key_id).fingerprint,
+                hit.case,
+            ),
+        ),
+        reason="pending",
+        details={
+            "registration_reference": hit.reference,
+            "on_behalf_of": answered.on_behalf_of,
+            "deadline": answered.deadline,
+        },
+    )

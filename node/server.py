@@ -27,8 +27,9 @@ from betrokken.identity.names import Identity, Role
 from betrokken.identity.pins import Pins, reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
-from betrokken.node import outbox
+from betrokken.node import deferrals, outbox
 from betrokken.node.anchor import Anchor, measure, problem, read_anchor, refusal, write_anchor
+from betrokken.node.late import LATE_INTERVAL_SECONDS, CoordinatorMailbox, late_loop
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
 from betrokken.node.witness import CoordinatorLog, compare_with_peers, witness_once
@@ -104,7 +105,9 @@ class TrailWriter:
         """Write every waiting entry (trail records and notices); how many there were."""
         done = 0
         while True:
-            count = self.store.drain_outbox(self._records, notices=self._notices)
+            count = self.store.drain_outbox(
+                self._records, notices=self._notices, also=deferrals.keep
+            )
             done += count
             if count == 0:
                 return done
@@ -357,5 +360,20 @@ def start(config_path: Path | str) -> RunningNode:
         daemon=True,
         name="witness",
     ).start()
+    if store.trail.signer is not None:  # late answers are signed with the trail key
+        threading.Thread(
+            target=late_loop,
+            args=(
+                store,
+                network,
+                org,
+                store.trail.signer,
+                CoordinatorMailbox(network, loaded.tls, pins),
+                LATE_INTERVAL_SECONDS,
+                stop,
+            ),
+            daemon=True,
+            name="late-answers",
+        ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
     return RunningNode(server, listen, stop, writer, lambda: refresh_anchor(loaded, store))

@@ -34,7 +34,7 @@ from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
 from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
-from betrokken.config.schema import Network, Organisation
+from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.cosignature import verify_cosignatures
@@ -282,6 +282,11 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         keep: Callable[[Connection], None] | None,
     ) -> pb.LookupResponse:
         level = rules.level(self.network, self.org.id, question.purpose)
+        deferred = (
+            self._deferred(question, content)
+            if level is DisclosureLevel.DEFER
+            else outbox.Answered()
+        )
         found = self.store.lookup(
             [item.lookup for item in content.items], {self.org.pseudonym_key_id}, now.date()
         )
@@ -319,7 +324,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                     case=opened.case,
                     user=opened.user,
                     acted_for=opened.acted_for,
-                    level=rules.effective_level(level, hit).value,
+                    level="defer" if deferred.deferred else rules.effective_level(level, hit).value,
                     reference=hit.reference or "",
                     advice=hit.advice or "",
                 )
@@ -335,6 +340,10 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             access_point=peer,
             hits=tuple(hits),
             unreadable=tuple(unreadable),
+            reply_key=deferred.reply_key,
+            label=deferred.label,
+            deadline=deferred.deadline,
+            persons=deferred.persons,
         )
         # Nothing is disclosed without a durable row: the replay mark and the outbox entry, one
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes
@@ -366,6 +375,18 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             witnessed_size=last.size if last else 0,
             node_tags=tags,
             tag_signature=signature,
+        )
+
+    def _deferred(self, question: q.Question, content: q.EnvelopeContent) -> outbox.Answered:
+        """What a deferred question keeps for its late answer, hit or miss (docs/adr/0037): the
+        reply key, this node's label and the term's end from the signed time and the purpose."""
+        purpose = self.network.purpose(question.purpose)
+        assert purpose is not None  # checked with the question
+        return outbox.Answered(
+            reply_key=content.reply_key.hex(),
+            label=rules.reply_label(self.network, self.org, question.purpose),
+            deadline=q.format_time(rules.defer_deadline(question.at, purpose)),
+            persons=question.persons,
         )
 
     def _open_item(

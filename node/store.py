@@ -733,8 +733,12 @@ class NodeStore:
         records: Callable[[Sequence[bytes]], list[AuditEntry]],
         limit: int = 500,
         notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
+        also: Callable[[Connection, Sequence[bytes]], None] | None = None,
     ) -> int:
         """Turn waiting outbox entries into trail records, in one transaction; how many entries.
+
+        ``also`` writes what else the entries leave (a deferred question's request or timer,
+        :mod:`betrokken.node.deferrals`) in the same transaction.
 
         ``records`` makes the trail records of a batch of entries (:mod:`betrokken.node.outbox`).
         An entry is emptied in the same transaction that appends its records (one statement for
@@ -742,7 +746,7 @@ class NodeStore:
         that did not claim the whole batch rolls back) or after a crash.
         """
         try:
-            return self._drain_outbox(records, limit, notices)
+            return self._drain_outbox(records, limit, notices, also)
         except _Contended:
             return 0  # rolled back; the other writer records them
 
@@ -751,6 +755,7 @@ class NodeStore:
         records: Callable[[Sequence[bytes]], list[AuditEntry]],
         limit: int,
         notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
+        also: Callable[[Connection, Sequence[bytes]], None] | None = None,
     ) -> int:
         with _writing("write answered questions into the trail"), self.engine.begin() as conn:
             waiting = conn.execute(
@@ -779,6 +784,8 @@ class NodeStore:
             told = notices(raw) if notices is not None else []
             if told:
                 conn.execute(insert(NoticeRow), [_notice_row(n) for n in told])
+            if also is not None:
+                also(conn, raw)
         return len(waiting)
 
     def outbox_waiting(self) -> int:

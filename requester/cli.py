@@ -227,3 +227,58 @@ def _query(
     if problem is not None:  # the answer stands; then the problem, with its own exit code
         raise _AfterTheAnswer(problem.message, hint=problem.hint)
     sys.exit(EXIT_COMPLETE if result.complete else EXIT_PARTIAL)
+
+
+@click.command("collect")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@guard
+def collect(config_path: Path, as_json: bool) -> None:
+    """Collect the late answers waiting at the coordinator's mailbox (a defer partner's decision
+    at the end of its term), check each against the sender's pinned key and keep it.
+
+    Exit codes: 0 collected (or nothing waiting), 8 a message was refused (forged or altered: an
+    alarm in the trail), 5 configuration, 6 certificate refused, 7 the coordinator unreachable.
+    """
+    from betrokken.config.load import load_node
+    from betrokken.errors import VerificationError
+    from betrokken.requester.late import collector_from_config, list_late
+
+    loaded = load_node(config_path)
+    collector = collector_from_config(loaded)
+    try:
+        done = collector.collect()
+        answers = list_late(collector.engine)
+    finally:
+        collector.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "kept": done.kept,
+                    "refused": done.refused,
+                    "problems": list(done.problems),
+                    "late_answers": [
+                        {
+                            "answer_id": a.answer_id,
+                            "from": a.sender,
+                            "purpose": a.purpose,
+                            "answers": [{"case": c, **x.to_json()} for c, x in a.answers],
+                        }
+                        for a in answers
+                    ],
+                },
+                indent=2,
+                ensure_ascii=True,
+            )
+        )
+    else:
+        click.echo(f"{done.kept} late answer(s) collected, {done.refused} refused")
+        for problem in done.problems:
+            click.echo(f"  refused: {problem}")
+    if done.refused:
+        raise VerificationError(
+            f"{done.refused} late message(s) failed their check and were refused",
+            hint="the trail holds an alarm for each; tell the DPO (the coordinator or another "
+            "party may have altered them)",
+        )

@@ -59,6 +59,7 @@ from betrokken.identity.names import COORDINATOR_URI, Identity, Role
 from betrokken.identity.pins import NetworkPins, Pins, reloading
 from betrokken.identity.rpc import PeerChannel, check_own_certificate, error_from_rpc
 from betrokken.keyservice.client import QUESTION, Pseudonymiser
+from betrokken.requester import late
 from betrokken.requester.trail import own_query_entry
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -326,6 +327,27 @@ class Requester:
         except BetrokkenError as exc:
             self._keep(self._entry(ask, persons, own, error=exc), quiet=True)
             raise
+        # A defer partner answers later: its reply key is kept, sealed, for the late answer.
+        pending = {
+            answer.organisation_id
+            for person in result.persons
+            for answer in person.answers
+            if answer.answer.outcome is Outcome.PENDING
+        }
+        if pending:
+            keep = late.keeping(
+                keep,
+                late.awaited_rows(
+                    self.network,
+                    self.org,
+                    prepared.note,
+                    prepared.reply_keys,
+                    ask.purpose,
+                    ask.user,
+                    [p.case for p in persons],
+                    pending,
+                ),
+            )
         # The question and its receipt's checkpoint are kept together: one durable transaction.
         problem, index = self._keep(self._entry(ask, persons, own, result=result), also=keep)
         return dataclasses.replace(result, trail_problem=problem, trail_index=index)

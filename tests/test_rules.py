@@ -61,7 +61,7 @@ def test_who_may_ask_what_on_whose_behalf(
     [
         # The asker's own key and the keys of the nodes the purpose asks; never a none/defer node.
         ("zvh-test", "zvh-triage", ["zvh-test", "politie-test", "gemeente-test", ZORG, VT]),
-        ("politie-test", "zsm-context", ["politie-test", "zvh-test", "gemeente-test", VT]),
+        ("politie-test", "zsm-context", ["politie-test", "zvh-test", "gemeente-test", ZORG, VT]),
     ],
 )
 def test_the_keys_a_question_is_evaluated_under(
@@ -95,9 +95,10 @@ def test_a_purpose_with_roles_admits_only_those_roles(network: Network) -> None:
 @pytest.mark.parametrize(
     ("requester", "purpose", "asked", "by_policy"),
     [
-        # Every other node that looks something up gets an envelope; none/defer nodes get nothing.
+        # Every other node that looks something up gets an envelope, a defer node too (its
+        # professionals decide on a hit); a none node gets nothing.
         ("zvh-test", "zvh-triage", {"politie-test", "gemeente-test", ZORG, VT}, set()),
-        ("politie-test", "zsm-context", {"zvh-test", "gemeente-test", VT}, {ZORG}),
+        ("politie-test", "zsm-context", {"zvh-test", "gemeente-test", ZORG, VT}, set()),
         ("gemeente-test", "wijkteam-coordination", {"zvh-test", "politie-test", ZORG, VT}, set()),
     ],
 )
@@ -115,10 +116,10 @@ def test_which_nodes_are_asked_and_which_answer_by_policy(
         (DisclosureLevel.ORGANISATION, True),
         (DisclosureLevel.DOMAIN, True),
         (DisclosureLevel.NONE, False),
-        (DisclosureLevel.DEFER, False),
+        (DisclosureLevel.DEFER, True),
     ],
 )
-def test_only_organisation_and_domain_look_anything_up(
+def test_every_level_but_none_looks_the_person_up(
     level: DisclosureLevel, looks_up: bool
 ) -> None:
     assert rules.needs_lookup(level) is looks_up
@@ -257,6 +258,7 @@ def test_what_a_reply_under_a_label_may_say(label: str, answer: Answer, allowed:
 
 NOT = Answer(Outcome.NOT_INVOLVED, organisation_id="politie-test")
 HIT = Answer(Outcome.INVOLVED, organisation_id="politie-test")
+WAIT = rules.Reply("ggz-test", [Answer(Outcome.PENDING, organisation_id="ggz-test")])
 
 
 @pytest.mark.parametrize(
@@ -264,19 +266,23 @@ HIT = Answer(Outcome.INVOLVED, organisation_id="politie-test")
     [
         # Everyone answered.
         (
-            [rules.Reply("politie-test", [HIT]), rules.Reply("gemeente-test", [NOT])],
-            ["deferred", "involved", "not-involved"],
+            [rules.Reply("politie-test", [HIT]), rules.Reply("gemeente-test", [NOT]), WAIT],
+            ["involved", "not-involved", "pending"],
             True,
         ),
         # No reply from a node is never a "no" (P5).
         (
-            [rules.Reply("politie-test", None), rules.Reply("gemeente-test", [NOT])],
-            ["deferred", "unreachable", "not-involved"],
+            [rules.Reply("politie-test", None), rules.Reply("gemeente-test", [NOT]), WAIT],
+            ["unreachable", "not-involved", "pending"],
             False,
         ),
         (
-            [rules.Reply("politie-test", None, Outcome.ERROR), rules.Reply("gemeente-test", [NOT])],
-            ["deferred", "error", "not-involved"],
+            [
+                rules.Reply("politie-test", None, Outcome.ERROR),
+                rules.Reply("gemeente-test", [NOT]),
+                WAIT,
+            ],
+            ["error", "not-involved", "pending"],
             False,
         ),
     ],
@@ -284,11 +290,11 @@ HIT = Answer(Outcome.INVOLVED, organisation_id="politie-test")
 def test_answers_combine_into_completeness(
     network: Network, replies: list[rules.Reply], outcomes: list[str], complete: bool
 ) -> None:
-    # politie-test asking zsm-context: ggz-test defers by policy (first), then the named replies.
+    # zsm-context: ggz-test defers, so it answers "pending" (answered, never a "no"), in
+    # network order with the other named replies.
     [person] = rules.combine(network, "zsm-context", "zvh-test", replies, 1)
     assert [r.answer.outcome.value for r in person.answers] == outcomes
     assert person.complete is complete
-    assert person.answers[0].answer.by_policy
 
 
 def test_anonymous_answers_come_last_sorted_so_their_order_says_nothing(network: Network) -> None:

@@ -38,6 +38,11 @@ LAZY_COMMANDS = {
         "query",
         "Ask whether other organisations are involved (betrokken) with a person.",
     ),
+    "collect": (
+        "betrokken.requester.cli",
+        "collect",
+        "Collect the late answers of deferred questions from the coordinator's mailbox.",
+    ),
     "portal": (
         "betrokken.portal.cli",
         "portal",

@@ -426,6 +426,8 @@ def init_network(
                 policy["providing_basis"] = _providing_basis(
                     org_id, disclosure, domains, org_id in secrecy
                 )
+            if disclosure == "defer":  # its regisseurs (professionals) decide in the portal
+                policy["decided_by"] = ["regisseur"]
             policies.append(policy)
     network["policies"] = policies
     # The only --user/--role the command line may ask as (people ask through the portal).

@@ -36,17 +36,20 @@ from betrokken.audit.witness import WitnessBase
 from betrokken.clock import utcnow
 from betrokken.config.load import load_coordinator, load_keyservice, load_node
 from betrokken.coordinator.anchors import AnchorBase
+from betrokken.coordinator.mailbox import MailboxBase
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.db import make_engine
 from betrokken.errors import SchemaOutdated
 from betrokken.keyservice.store import Base as KeyServiceBase
 from betrokken.keyservice.store import QuotaStore
+from betrokken.node.deferrals import DeferralBase
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
 from betrokken.portal.register import RegisterBase
 from betrokken.portal.users import PortalBase
+from betrokken.requester.late import LateBase
 from tests.cli import run_process
 from tests.ops.conftest import CopiedNet, run, set_database
 
@@ -59,9 +62,11 @@ DECLARED = {
         WitnessBase.metadata,
         PortalBase.metadata,
         RegisterBase.metadata,
+        DeferralBase.metadata,
+        LateBase.metadata,
     ),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
-    "coordinator": (LogBase.metadata, AnchorBase.metadata),
+    "coordinator": (LogBase.metadata, AnchorBase.metadata, MailboxBase.metadata),
 }
 
 

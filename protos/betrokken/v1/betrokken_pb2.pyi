@@ -240,3 +240,51 @@ class ProofResponse(_message.Message):
     HASHES_FIELD_NUMBER: _ClassVar[int]
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class DeliverRequest(_message.Message):
+    __slots__ = ("answer_id", "label", "kind", "sealed", "signature")
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    answer_id: str
+    label: str
+    kind: str
+    sealed: bytes
+    signature: bytes
+    def __init__(self, answer_id: _Optional[str] = ..., label: _Optional[str] = ..., kind: _Optional[str] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class DeliverResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CollectRequest(_message.Message):
+    __slots__ = ("acknowledge",)
+    ACKNOWLEDGE_FIELD_NUMBER: _ClassVar[int]
+    acknowledge: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, acknowledge: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class MailMessage(_message.Message):
+    __slots__ = ("id", "answer_id", "sender", "label", "kind", "sealed", "signature")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    answer_id: str
+    sender: str
+    label: str
+    kind: str
+    sealed: bytes
+    signature: bytes
+    def __init__(self, id: _Optional[int] = ..., answer_id: _Optional[str] = ..., sender: _Optional[str] = ..., label: _Optional[str] = ..., kind: _Optional[str] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class CollectResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[MailMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[MailMessage, _Mapping]]] = ...) -> None: ...

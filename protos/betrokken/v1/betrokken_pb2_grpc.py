@@ -562,3 +562,140 @@ class Coordinator:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class MailboxStub:
+    """---------------------------------------------------------------- the coordinator's mailbox
+    Late messages from a node to an earlier asker (docs/adr/0037): a defer partner's decision at
+    the end of its term. Served on the coordinator's port beside Coordinator. The coordinator keeps
+    the sealed bytes for the organisation that asked the question and cannot read them: they are
+    sealed under the question's reply key and signed by the sending node's trail key, which the
+    asker checks against the network file.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Deliver = channel.unary_unary(
+                '/betrokken.v1.Mailbox/Deliver',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.DeliverRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.DeliverResponse.FromString,
+                _registered_method=True)
+        self.Collect = channel.unary_unary(
+                '/betrokken.v1.Mailbox/Collect',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.CollectRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CollectResponse.FromString,
+                _registered_method=True)
+
+
+class MailboxServicer:
+    """---------------------------------------------------------------- the coordinator's mailbox
+    Late messages from a node to an earlier asker (docs/adr/0037): a defer partner's decision at
+    the end of its term. Served on the coordinator's port beside Coordinator. The coordinator keeps
+    the sealed bytes for the organisation that asked the question and cannot read them: they are
+    sealed under the question's reply key and signed by the sending node's trail key, which the
+    asker checks against the network file.
+    """
+
+    def Deliver(self, request, context):
+        """Called by a node (its organisation's certificate): keep a message for the question's asker.
+        Refused unless the question is in the coordinator's log and this node was asked in it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Collect(self, request, context):
+        """Called by an organisation: the messages waiting for it; the ids in `acknowledge` (collected
+        before and stored by the caller) are deleted first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MailboxServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Deliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deliver,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.DeliverRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.DeliverResponse.SerializeToString,
+            ),
+            'Collect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Collect,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.CollectRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.CollectResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'betrokken.v1.Mailbox', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('betrokken.v1.Mailbox', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Mailbox:
+    """---------------------------------------------------------------- the coordinator's mailbox
+    Late messages from a node to an earlier asker (docs/adr/0037): a defer partner's decision at
+    the end of its term. Served on the coordinator's port beside Coordinator. The coordinator keeps
+    the sealed bytes for the organisation that asked the question and cannot read them: they are
+    sealed under the question's reply key and signed by the sending node's trail key, which the
+    asker checks against the network file.
+    """
+
+    @staticmethod
+    def Deliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Mailbox/Deliver',
+            betrokken_dot_v1_dot_betrokken__pb2.DeliverRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.DeliverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Collect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Mailbox/Collect',
+            betrokken_dot_v1_dot_betrokken__pb2.CollectRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.CollectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
