@@ -778,8 +778,8 @@ def check_follow_up(network: Network, state: str, reason: str = "", regie: str =
 # with (codes, never free text: a typed reason would hold personal data in a trail kept for years).
 DECISIONS = ("delen", "niet-delen")
 # The portal roles a network file may let decide (``decided_by``): the professionals who work with
-# the person, never the beheerder; the FG when an organisation wants its FG to decide.
-DECIDING_PORTAL_ROLES = ("regisseur", "dpo")
+# the person (the portal role regisseur), never the beheerder or the FG.
+DECIDING_PORTAL_ROLES = ("regisseur",)
 DISCLOSE_GROUNDS = ("toestemming", "wettelijke-plicht", "conflict-van-plichten", "meldrecht")
 DECLINE_GROUNDS = ("beroepsgeheim", "geen-toestemming", "belang-van-de-client")
 # The kinds of late message the coordinator's mailbox carries.

@@ -1,4 +1,5 @@
-"""The found partner's "Meldingen": a partner asked about a person known here and was told.
+"""The "Meldingen": a partner asked about a person known here and was told; and the late answers
+of a defer partner to this user's own questions (docs/adr/0037).
 
 On a hit at level ``organisation`` or ``domain`` the node keeps a notice for the organisation's
 contact point (docs/adr/0024, section 7; :mod:`betrokken.node.notices`). Its professionals (the
@@ -10,6 +11,7 @@ organisation's own reference; never what other partners answered.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -18,12 +20,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from betrokken.errors import BadInput
+from betrokken.errors import BadInput, BetrokkenError
 from betrokken.node import notices as store
-from betrokken.portal.answers import Segment, contact_segments
+from betrokken.portal.answers import (
+    OrganisationAnswer,
+    Segment,
+    contact_segments,
+    organisation_answer,
+)
 from betrokken.portal.auth import checked_form, current_user
 from betrokken.portal.i18n import _
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
+from betrokken.requester import late as late_store
+from betrokken.requester.client import OrganisationResult
 
 ROLE = "regisseur"
 
@@ -69,15 +78,81 @@ def _view(portal: Portal, notice: store.Notice) -> NoticeView:
     )
 
 
+@dataclass(frozen=True)
+class LateView:
+    """A late answer to one of the user's questions: a defer partner's decision."""
+
+    late: late_store.LateAnswer
+    sender: str
+    purpose: str
+    answers: list[tuple[str, OrganisationAnswer]]  # per person: case, answer
+
+
+_COLLECTORS: dict[int, late_store.MailboxCollector] = {}
+_COLLECTING = threading.Lock()
+
+
+def _collect(portal: Portal) -> str:
+    """Collect the organisation's mailbox at the coordinator; a problem to show, or ''."""
+    with _COLLECTING:
+        collector = _COLLECTORS.get(id(portal))
+        try:
+            if collector is None:
+                collector = _COLLECTORS[id(portal)] = late_store.collector_from_config(
+                    portal.loaded.node
+                )
+            done = collector.collect()
+        except BetrokkenError:
+            return _(
+                "Late answers could not be collected from the coordinator now; this page tries "
+                "again when you open it."
+            )
+    if done.refused:
+        return _(
+            "{count} late message(s) failed their check and were refused (recorded as an alarm "
+            "for your DPO)."
+        ).format(count=done.refused)
+    return ""
+
+
+def _late_view(portal: Portal, answer: late_store.LateAnswer) -> LateView:
+    purpose = portal.network.purpose(answer.purpose)
+    return LateView(
+        late=answer,
+        sender=_name(portal, answer.sender),
+        purpose=purpose.description if purpose else answer.purpose,
+        answers=[
+            (case, organisation_answer(portal.network, OrganisationResult(answer.sender, a)))
+            for case, a in answer.answers
+        ],
+    )
+
+
+def _late(portal: Portal, user: str) -> tuple[str, list[LateView], list[late_store.Awaited]]:
+    problem = _collect(portal)
+    engine = portal.trail.engine
+    views = [_late_view(portal, a) for a in late_store.list_late(engine, user)]
+    awaited = late_store.list_awaited(engine, user)
+    late_store.mark_read(engine, user)
+    return problem, views, awaited
+
+
 async def list_page(request: Request) -> Response:
-    current_user(request, ROLE)
+    user = current_user(request, ROLE)
     portal = portal_of(request)
     found = await run_in_threadpool(store.list_notices, portal.trail.engine)
     views = [_view(portal, n) for n in found]
+    problem, late, awaited = await run_in_threadpool(_late, portal, user.name)
     return render(
         request,
         "meldingen/list.html",
-        {"notices": views, "unread": sum(1 for v in views if v.notice.unread)},
+        {
+            "notices": views,
+            "unread": sum(1 for v in views if v.notice.unread),
+            "late": late,
+            "awaited": [(a, _name(portal, a.sender)) for a in awaited],
+            "late_problem": problem,
+        },
     )
 
 

@@ -405,6 +405,8 @@ def init_network(
         }
         if pid == "zsm-context":  # the ZSM desk works nights and weekends
             purpose["office_hours"] = {"start": 0, "end": 24, "weekend": True}
+            # a suspect is decided on within days: a defer partner decides within a shift
+            purpose["defer_hours"] = 8
         if pid == "zvh-triage":
             purpose["on_behalf_of"] = [
                 {"organisation": a, "legal_basis": AANMELDER_BASIS[domains[a]]} for a in aanmelders

@@ -42,6 +42,7 @@ from tests.conftest import network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
+DEFER_HOURS = 0.01  # zsm-context's term for a defer partner's professionals: 36 seconds
 Result = Done  # what a command gave: exit code, standard output and error (tests/cli.py)
 
 
@@ -141,7 +142,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     policy = 'organisation = "gemeente-haarlem"\npurpose = "zsm-context"\nlevel = '
     text = net.network_file.read_text()
     assert policy + '"organisation"' in text
-    net.network_file.write_text(text.replace(policy + '"organisation"', policy + '"none"'))
+    text = text.replace(policy + '"organisation"', policy + '"none"')
+    # The GGZ's professionals decide zsm-context questions within 36 seconds here (8 hours in the
+    # development network), so a test sees a late answer arrive.
+    assert "defer_hours = 8\n" in text
+    net.network_file.write_text(text.replace("defer_hours = 8\n", f"defer_hours = {DEFER_HOURS}\n"))
     truth, named = synthetic_population(random.Random(7), ORGS, PER_NODE)
     # Some people registered only at the GGZ, for the defer and domain tests.
     cluster = Cluster(net)

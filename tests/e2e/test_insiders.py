@@ -618,9 +618,10 @@ def test_a_node_that_keeps_every_envelope_of_persons_it_does_not_know_finds_no_u
 def test_a_node_that_discloses_nothing_for_a_purpose_receives_no_bytes_about_it(
     running: Running,
 ) -> None:
-    """GGZ defers for zsm-context, the gemeente declines it: neither node hears of the question."""
+    """The gemeente declines zsm-context: its node hears nothing of the question. (The GGZ,
+    which defers, now receives it: its professionals decide; see tests/e2e/test_defer.py.)"""
     person = running.named["several"].digits  # registered at both
-    for org in (GGZ, GEMEENTE):
+    for org in (GEMEENTE,):
         with replaced_node(running, org) as node:
             answer = running.query(POLITIE, person, "zsm-context", "ZSM-NOTHING")
             assert answer.code == 0, answer.stderr
@@ -631,7 +632,7 @@ def test_a_node_that_discloses_nothing_for_a_purpose_receives_no_bytes_about_it(
         entry = next(
             o for o in answer.json["persons"][0]["organisations"] if o["organisation_id"] == org
         )
-        assert entry["by_policy"] is True and entry["outcome"] in ("deferred", "declined")
+        assert entry["by_policy"] is True and entry["outcome"] == "declined"
 
 
 # --- a coordinator that tampers with answers -----------------------------------------------------
@@ -904,10 +905,11 @@ def test_the_key_service_evaluates_only_for_what_a_caller_may_ask_with_a_quota_p
                 fishing.pseudonymise_under([person] * 21, everyone, ACCESS_REQUEST, role="dpo")
             fishing.pseudonymise_under([person], everyone, ACCESS_REQUEST, role="dpo")
         # 2. The politie may ask zsm-context: only under the keys of the nodes that purpose asks
-        #    (not the GGZ's, which defers, nor the gemeente's, which declines) and its own.
+        #    (the GGZ's too, which defers: its professionals decide on a hit; not the
+        #    gemeente's, which declines) and its own.
         ask = {"purpose": "zsm-context", "role": "regisseur"}
         with Pseudonymiser(network, running.keys.tls(POLITIE), POLITIE) as politie:
-            for outside in (GGZ, GEMEENTE):
+            for outside in (GEMEENTE,):
                 with pytest.raises(PurposeNotAllowed):
                     politie.pseudonymise_under([person], [POLITIE, outside], QUESTION, **ask)
             with pytest.raises(PurposeNotAllowed):  # a purpose it may not ask
