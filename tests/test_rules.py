@@ -119,9 +119,7 @@ def test_which_nodes_are_asked_and_which_answer_by_policy(
         (DisclosureLevel.DEFER, True),
     ],
 )
-def test_every_level_but_none_looks_the_person_up(
-    level: DisclosureLevel, looks_up: bool
-) -> None:
+def test_every_level_but_none_looks_the_person_up(level: DisclosureLevel, looks_up: bool) -> None:
     assert rules.needs_lookup(level) is looks_up
 
 
