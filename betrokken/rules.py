@@ -854,6 +854,17 @@ def late_answer(org: Organisation, found: Found | None, decision: str) -> Answer
     return Answer(Outcome.NO_DISCLOSURE, organisation_id=org.id, organisation_name=org.name)
 
 
+def may_watch(disclosure: DisclosureLevel) -> bool:
+    """Only a node that names itself keeps a watch: a signal comes from one organisation, so a
+    domain-only partner would be named by it, and a defer partner's professional decides instead."""
+    return disclosure is DisclosureLevel.ORGANISATION
+
+
+def watch_until(asked_at: dt.datetime, watch_days: int) -> dt.datetime:
+    """Until when a question's watch is kept at a node: its signed time plus ``watch_days``."""
+    return asked_at + dt.timedelta(days=watch_days)
+
+
 def check_late_answer(answer: Answer, label: str) -> None:
     """What a late answer under ``label`` may say; anything else is a malformed message."""
     if answer.outcome not in LATE_OUTCOMES:

@@ -112,10 +112,10 @@ class MailboxServicer(pb_grpc.MailboxServicer):
     ) -> pb.DeliverResponse:
         sender = peer_identity(context, "Mailbox.Deliver", [Role.ORGANISATION], self.pins)
         org = sender.organisation_id or ""
-        if request.kind != "decision":
+        if request.kind not in rules.LATE_KINDS:
             raise BadInput(
                 f"the mailbox carries no '{request.kind[:20]}' messages",
-                hint="kind 'decision' (a deferred question's late answer)",
+                hint="kind 'decision' (a deferred question's late answer) or 'signal'",
             )
         if request.label != org:
             raise BadInput("a late answer is labelled with its sender's own organisation")
@@ -139,7 +139,7 @@ class MailboxServicer(pb_grpc.MailboxServicer):
                     MailRow.kind == request.kind,
                 )
             ).first()
-            if seen is not None:
+            if seen is not None and request.kind == "decision":
                 return pb.DeliverResponse()  # delivered before (a retry): kept once
             conn.execute(
                 insert(_MAIL).values(

@@ -342,7 +342,9 @@ def _nonce(index: int) -> bytes:
 
 
 # Fields of the sealed plaintext: (tag byte, length byte, UTF-8 value), then zero padding.
-_SEALED_FIELDS = {1: "case", 2: "user", 3: "acted_for"}
+# 4: the watch (docs/adr/0037): the reply key a signal is sealed under, as 64 hex digits, present
+# only when the question leaves a watch with a node that names itself.
+_SEALED_FIELDS = {1: "case", 2: "user", 3: "acted_for", 4: "watch"}
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,7 @@ class NeedToKnow:
     case: str
     user: str
     acted_for: str = ""
+    watch: str = ""  # hex reply key for a later signal; empty: the question leaves no watch
 
     def to_bytes(self) -> bytes:
         out = bytearray()
@@ -389,7 +392,14 @@ class NeedToKnow:
             case=check_text(values["case"], "the case"),
             user=check_text(values["user"], "the user"),
             acted_for=check_text(values["acted_for"], "acted for", required=False),
+            watch=_watch(values["watch"]),
         )
+
+
+def _watch(value: str) -> str:
+    if value and not _HEX64.fullmatch(value):
+        raise MalformedMessage("a sealed item's watch is not a reply key")
+    return value
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from betrokken.crypto import late
 from betrokken.crypto import question as q
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
-from betrokken.errors import BadInput, MalformedMessage
+from betrokken.errors import BadInput, MalformedMessage, VerificationError
 from betrokken.node import outbox
 from betrokken.node.store import NodeStore
 
@@ -106,6 +106,32 @@ class DeferralRequestRow(DeferralBase):
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class WatchRow(DeferralBase):
+    """A person a question asked about and this node did not know, with the watch the question
+    left (docs/adr/0037): the lookup hash (a one-way hash this node cannot compute without the
+    key service) and the sealed item, which opens only with the person's pseudonym. Deleted when
+    it signals or its term ends."""
+
+    __tablename__ = "watches"
+    __table_args__ = (
+        Index("ix_watches_lookup_key", "lookup_key"),
+        Index("ix_watches_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lookup_key: Mapped[bytes] = mapped_column(LargeBinary)
+    answer_id: Mapped[str] = mapped_column(String(64))
+    person: Mapped[int] = mapped_column(Integer)
+    persons: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    requester: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+_WATCHES: Table = WatchRow.__table__  # type: ignore[assignment]
 _QUESTIONS: Table = DeferredQuestionRow.__table__  # type: ignore[assignment]
 _REQUESTS: Table = DeferralRequestRow.__table__  # type: ignore[assignment]
 
@@ -120,11 +146,27 @@ def keep(conn: Connection, entries: Sequence[bytes]) -> None:
     transaction (nothing for a question to a node that does not defer)."""
     questions: list[dict[str, object]] = []
     requests: list[dict[str, object]] = []
+    watches: list[dict[str, object]] = []
     for raw in entries:
         try:
             answered = outbox.decode(raw)
         except MalformedMessage:
             continue  # outbox.records() makes the alarm
+        for watch in answered.watches:
+            watches.append(
+                {
+                    "lookup_key": bytes.fromhex(watch.lookup),
+                    "answer_id": answered.answer_id,
+                    "person": watch.index,
+                    "persons": answered.persons,
+                    "label": answered.label,
+                    "key_id": watch.key_id,
+                    "sealed": bytes.fromhex(watch.sealed),
+                    "requester": answered.requester,
+                    "purpose": answered.purpose,
+                    "expires_at": q.parse_time(answered.watch_until),
+                }
+            )
         if not answered.deferred:
             continue
         deadline = q.parse_time(answered.deadline)
@@ -158,6 +200,8 @@ def keep(conn: Connection, entries: Sequence[bytes]) -> None:
                     "key_id": hit.key_id,
                 }
             )
+    if watches:
+        conn.execute(insert(_WATCHES), watches)
     if questions:
         conn.execute(insert(_QUESTIONS), questions)
     if requests:
@@ -427,3 +471,102 @@ def _closing_records(
                 )
             )
     return out
+
+
+# --- signals: a person asked about earlier is registered here now -------------------------------
+def signal_due(
+    store: NodeStore,
+    network: Network,
+    org: Organisation,
+    signer: NoteKey,
+    mailbox: MailboxLink,
+    now: dt.datetime,
+) -> int:
+    """Send a signal for every watch whose person is registered here now; delete watches past
+    their term. How many signals were sent.
+
+    A watch matches an active registration by its lookup hash; the node then has the person's
+    pseudonym, derives the key of the sealed item, and opens it: the reply key the asker left for
+    the signal, and the case. The signal is one late message of kind ``signal``: the question's
+    persons, ``involved`` with this organisation's contact point for the one registered now and
+    ``no-disclosure`` for the others. A disclosure record goes into the trail."""
+    engine = store.engine
+    with engine.begin() as conn:
+        conn.execute(delete(_WATCHES).where(_WATCHES.c.expires_at <= now))
+    with engine.connect() as conn:
+        watches = conn.execute(select(*_WATCHES.columns)).mappings().all()
+    if not watches:
+        return 0
+    found = store.lookup(
+        [bytes(w["lookup_key"]) for w in watches], {org.pseudonym_key_id}, now.date()
+    )
+    sent = 0
+    for watch in watches:
+        hit = found.get(bytes(watch["lookup_key"]))
+        if hit is None:
+            continue
+        item = q.LookupItem(bytes(watch["lookup_key"]), watch["key_id"], bytes(watch["sealed"]))
+        try:
+            opened = item.open(hit.pseudonym, watch["answer_id"], org.id, watch["person"])
+        except (VerificationError, MalformedMessage):
+            opened = None
+        if opened is None or not opened.watch:
+            with engine.begin() as conn:  # nothing a signal could be sealed under
+                conn.execute(delete(_WATCHES).where(_WATCHES.c.id == watch["id"]))
+            continue
+        answers = [
+            rules.late_answer(org, hit if index == watch["person"] else None, "delen")
+            for index in range(watch["persons"])
+        ]
+        label = watch["label"]
+        content = q.ReplyContent(watch["answer_id"], label, tuple(a.to_fields() for a in answers))
+        sealed, signature = late.seal_late(
+            signer,
+            bytes.fromhex(opened.watch),
+            network.name,
+            watch["answer_id"],
+            org.id,
+            label,
+            "signal",
+            content.to_bytes(),
+        )
+        try:
+            mailbox.deliver(watch["answer_id"], label, "signal", sealed, signature)
+        except Exception as exc:
+            log.warning(
+                "signal of %s not delivered yet (%s); will try again", watch["answer_id"], exc
+            )
+            continue
+        purpose = network.purpose(watch["purpose"])
+        record = AuditEntry(
+            event=Event.DISCLOSURE,
+            at=now,
+            answer_id=watch["answer_id"],
+            organisation=watch["requester"],
+            user=opened.user,
+            acted_for=opened.acted_for,
+            purpose=watch["purpose"],
+            legal_basis=purpose.legal_basis if purpose else "",
+            subjects=(
+                Subject(
+                    hit.pseudonym.hex(),
+                    hit.key_id,
+                    Pseudonym(hit.pseudonym, hit.key_id).fingerprint,
+                    opened.case,
+                ),
+            ),
+            reason="disclosed: organisation (signal)",
+            details={"registration_reference": hit.reference or ""},
+        )
+        with engine.begin() as conn:
+            store.trail.append([record], conn)
+            conn.execute(delete(_WATCHES).where(_WATCHES.c.id == watch["id"]))
+        log.info("signal sent answer_id=%s", watch["answer_id"])
+        sent += 1
+    return sent
+
+
+def watch_count(engine: Engine) -> int:
+    """How many watches this node keeps (the FG's report counts them)."""
+    with engine.connect() as conn:
+        return len(conn.execute(select(_WATCHES.c.id)).all())

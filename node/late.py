@@ -20,7 +20,7 @@ from betrokken.crypto.note import NoteKey
 from betrokken.identity.names import COORDINATOR_URI, Identity, Role
 from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import PeerChannel, error_from_rpc
-from betrokken.node.deferrals import deliver_due
+from betrokken.node.deferrals import deliver_due, signal_due
 from betrokken.node.store import NodeStore
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -93,6 +93,9 @@ def late_loop(
             sent = deliver_due(store, network, org, signer, mailbox, now())
             if sent:
                 log.info("late answers: %d delivered to the coordinator's mailbox", sent)
+            signalled = signal_due(store, network, org, signer, mailbox, now())
+            if signalled:
+                log.info("signals: %d delivered to the coordinator's mailbox", signalled)
         except Exception:
             log.exception("late answers: a round failed; will try again")
     mailbox.close()

@@ -58,6 +58,17 @@ class Disclosed:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """A person not found, of a question that leaves a watch (docs/adr/0037): the lookup hash and
+    the sealed item as received. The node cannot open it; once it registers the person, it can."""
+
+    index: int
+    lookup: str  # hex
+    key_id: str
+    sealed: str  # hex
+
+
+@dataclass(frozen=True)
 class Answered:
     """What an answered question leaves; ``hits`` empty (and nothing else kept) for a miss."""
 
@@ -79,6 +90,8 @@ class Answered:
     label: str = ""
     deadline: str = ""
     persons: int = 0
+    watches: tuple[Watch, ...] = ()
+    watch_until: str = ""
 
     @property
     def disclosed(self) -> bool:
@@ -135,6 +148,21 @@ def encode(answered: Answered, persons: int, decoys: Sequence[Disclosed] = ()) -
         "hits": [_item(hit) for hit in answered.hits],
         "unreadable": list(answered.unreadable),
     }
+    if answered.watches:
+        document.update(
+            label=answered.label,
+            persons=answered.persons,
+            watch_until=answered.watch_until,
+            watches=[
+                {
+                    "index": w.index,
+                    "lookup": w.lookup,
+                    "key_id": _text(w.key_id),
+                    "sealed": w.sealed,
+                }
+                for w in answered.watches
+            ],
+        )
     if answered.deferred:
         document.update(
             reply_key=answered.reply_key,
@@ -144,7 +172,7 @@ def encode(answered: Answered, persons: int, decoys: Sequence[Disclosed] = ()) -
         )
     body = _json(document)
     _json([_item(decoy) for decoy in decoys])  # the same work for a person not found
-    if not answered.disclosed and not answered.deferred:
+    if not answered.disclosed and not answered.deferred and not answered.watches:
         body = _MISS
     total = size(persons)
     if _LENGTH + len(body) > total:  # cannot happen with the limits a question has
@@ -165,7 +193,8 @@ def decode(entry: bytes) -> Answered:
     try:
         hits = tuple(Disclosed(**hit) for hit in data.pop("hits", []))
         unreadable = tuple(int(i) for i in data.pop("unreadable", []))
-        return Answered(**data, hits=hits, unreadable=unreadable)
+        watches = tuple(Watch(**w) for w in data.pop("watches", []))
+        return Answered(**data, hits=hits, unreadable=unreadable, watches=watches)
     except TypeError:
         raise MalformedMessage("an outbox entry has unknown fields") from None
 

@@ -294,6 +294,8 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         hits: list[outbox.Disclosed] = []
         decoys: list[outbox.Disclosed] = []
         unreadable: list[int] = []
+        watching = question.watch_days > 0 and rules.may_watch(level)
+        watches: list[outbox.Watch] = []
         for index, item in enumerate(content.items):
             hit = found.get(item.lookup)
             opened = self._open_item(question, item, index, hit)
@@ -312,6 +314,10 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                         reference=_STAND_IN.case,
                     )
                 )
+                if watching:  # kept sealed: opened only if this node registers the person later
+                    watches.append(
+                        outbox.Watch(index, item.lookup.hex(), item.key_id, item.sealed.hex())
+                    )
                 continue
             if opened is None:
                 unreadable.append(index)
@@ -341,9 +347,15 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             hits=tuple(hits),
             unreadable=tuple(unreadable),
             reply_key=deferred.reply_key,
-            label=deferred.label,
+            label=deferred.label or (self.org.id if watches else ""),
             deadline=deferred.deadline,
-            persons=deferred.persons,
+            persons=deferred.persons or (question.persons if watches else 0),
+            watches=tuple(watches),
+            watch_until=(
+                q.format_time(rules.watch_until(question.at, question.watch_days))
+                if watches
+                else ""
+            ),
         )
         # Nothing is disclosed without a durable row: the replay mark and the outbox entry, one
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes

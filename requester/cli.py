@@ -94,6 +94,14 @@ def _read_list(path: Path, default_case: str | None, limit: int) -> list[Person]
     is_flag=True,
     help="A list of persons asked together as one household or casus (one case for all).",
 )
+@click.option(
+    "--watch-days",
+    type=click.IntRange(0, 3660),
+    default=0,
+    help="Leave a watch at the partners that name themselves: if one registers the person later, "
+    "within this many days, you are told (collect it with `betrokken collect`); at most the "
+    "purpose's watch_days.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @guard
 def query(
@@ -107,6 +115,7 @@ def query(
     role: str,
     on_behalf_of: str | None,
     gezin: bool,
+    watch_days: int,
     as_json: bool,
 ) -> None:
     """Ask whether other organisations are involved (betrokken) with a person.
@@ -128,6 +137,7 @@ def query(
             as_json,
             on_behalf_of=on_behalf_of,
             gezin=gezin,
+            watch_days=watch_days,
         )
     except (SystemExit, KeyboardInterrupt):
         raise
@@ -165,6 +175,7 @@ def _query(
     *,
     on_behalf_of: str | None = None,
     gezin: bool = False,
+    watch_days: int = 0,
 ) -> None:
     from betrokken import rules
     from betrokken.config.load import load_node
@@ -207,6 +218,7 @@ def _query(
             role=role,
             on_behalf_of=on_behalf_of,
             gezin=gezin,
+            watch_days=watch_days,
         )
     problem = (
         Unavailable(
@@ -262,6 +274,7 @@ def collect(config_path: Path, as_json: bool) -> None:
                         {
                             "answer_id": a.answer_id,
                             "from": a.sender,
+                            "kind": a.kind,
                             "purpose": a.purpose,
                             "answers": [{"case": c, **x.to_json()} for c, x in a.answers],
                         }

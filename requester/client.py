@@ -156,6 +156,10 @@ def prepare_question(
     groups = rules.reply_groups(network, purpose, requester.id)
     reply_keys = {label: env.new_reply_key() for label in groups}
     envelopes: dict[str, bytes] = {}
+
+    def watches(org: Organisation) -> bool:
+        return watch_days > 0 and rules.may_watch(rules.level(network, org.id, purpose))
+
     for org in asked:
         label = rules.reply_label(network, org, purpose)
         content = q.EnvelopeContent(
@@ -169,7 +173,12 @@ def prepare_question(
                     answer_id,
                     org.id,
                     index,
-                    q.NeedToKnow(case=case, user=user, acted_for=acted_for),
+                    q.NeedToKnow(
+                        case=case,
+                        user=user,
+                        acted_for=acted_for,
+                        watch=reply_keys[label].hex() if watches(org) else "",
+                    ),
                 )
                 for index, (p, case) in enumerate(zip(pseudonyms[org.id], cases, strict=True))
             ),
@@ -334,7 +343,7 @@ class Requester:
             for answer in person.answers
             if answer.answer.outcome is Outcome.PENDING
         }
-        if pending:
+        if pending or ask.watch_days:
             keep = late.keeping(
                 keep,
                 late.awaited_rows(
@@ -346,6 +355,7 @@ class Requester:
                     ask.user,
                     [p.case for p in persons],
                     pending,
+                    ask.watch_days,
                 ),
             )
         # The question and its receipt's checkpoint are kept together: one durable transaction.

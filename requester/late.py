@@ -38,7 +38,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     delete,
     insert,
     select,
@@ -75,6 +74,7 @@ class AwaitedRow(LateBase):
 
     answer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     label: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # decision (a defer partner) or signal
     purpose: Mapped[str] = mapped_column(String(64))
     user: Mapped[str] = mapped_column(String(256))
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -83,13 +83,13 @@ class AwaitedRow(LateBase):
 
 class LateAnswerRow(LateBase):
     __tablename__ = "late_answers"
-    __table_args__ = (UniqueConstraint("answer_id", "sender", name="uq_late_answer_sender"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     answer_id: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(64))
     user: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     answers: Mapped[str] = mapped_column(Text)  # JSON: per person case and answer
     read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -113,25 +113,31 @@ def awaited_rows(
     user: str,
     cases: Sequence[str],
     pending_from: set[str],
+    watch_days: int = 0,
 ) -> list[dict[str, Any]]:
-    """The awaited answers of one question: one per ``defer`` partner that answered ``pending``,
-    its reply key and the persons' cases sealed to this organisation's own envelope key."""
+    """The awaited answers of one question: one per ``defer`` partner that answered ``pending``
+    (kind ``decision``, until the term's end), and, when the question leaves a watch, one per
+    partner that names itself (kind ``signal``, until the watch ends); each with its reply key
+    and the persons' cases sealed to this organisation's own envelope key."""
     purpose = network.purpose(purpose_id)
     if purpose is None or not org.envelope_key:
         return []
     question = q.peek_question(note)
-    deadline = rules.defer_deadline(question.at, purpose)
     rows = []
     for label, key in reply_keys.items():
-        if label not in pending_from:
-            continue
-        if rules.level(network, label, purpose_id) is not DisclosureLevel.DEFER:
+        level = rules.level(network, label, purpose_id)
+        if label in pending_from and level is DisclosureLevel.DEFER:
+            kind, deadline = "decision", rules.defer_deadline(question.at, purpose)
+        elif watch_days > 0 and rules.may_watch(level):
+            kind, deadline = "signal", rules.watch_until(question.at, watch_days)
+        else:
             continue
         secret = json.dumps({"reply_key": key.hex(), "cases": list(cases)}).encode()
         rows.append(
             {
                 "answer_id": question.answer_id,
                 "label": label,
+                "kind": kind,
                 "purpose": purpose_id,
                 "user": user,
                 "deadline": deadline,
@@ -238,6 +244,12 @@ class MailboxCollector:
                 handled.append(message.id)
         if handled:
             self._call(handled)
+        with self.engine.begin() as conn:  # a term long past: nothing will come any more
+            conn.execute(
+                delete(_AWAITED).where(
+                    _AWAITED.c.deadline < utcnow() - dt.timedelta(days=rules.MAILBOX_DAYS)
+                )
+            )
         return Collected(kept, refused, tuple(problems))
 
     def _keep(self, message: pb.MailMessage) -> None:
@@ -258,7 +270,7 @@ class MailboxCollector:
                 f"{message.sender[:64]}, which this organisation does not wait for"
             )
         sender = self.network.organisation(message.sender)
-        if sender is None or message.kind != "decision" or message.label != message.sender:
+        if sender is None or message.kind != awaited["kind"] or message.label != message.sender:
             raise VerificationError("a late message from an unknown sender or of another kind")
         secret = json.loads(env.open_sealed(self.envelope_key, AWAITED_INFO, awaited["sealed"]))
         plain = late.open_late(
@@ -285,19 +297,25 @@ class MailboxCollector:
         shown = [
             {"case": case, **answer.to_json()} for case, answer in zip(cases, answers, strict=True)
         ]
+        signal = message.kind == "signal"
+        if signal and not any(a.outcome.involved for a in answers):
+            raise MalformedMessage("a signal names nobody")
         with self.engine.begin() as conn:
             exists = conn.execute(
                 select(_LATE.c.id).where(
-                    _LATE.c.answer_id == message.answer_id, _LATE.c.sender == message.sender
+                    _LATE.c.answer_id == message.answer_id,
+                    _LATE.c.sender == message.sender,
+                    _LATE.c.kind == "decision",
                 )
             ).first()
-            if exists is None:
+            if exists is None or signal:
                 conn.execute(
                     insert(_LATE).values(
                         answer_id=message.answer_id,
                         sender=message.sender,
                         purpose=awaited["purpose"],
                         user=awaited["user"],
+                        kind=message.kind,
                         received_at=now,
                         answers=json.dumps(shown, sort_keys=True),
                     )
@@ -311,7 +329,7 @@ class MailboxCollector:
                             organisation=self.org.id,
                             user=awaited["user"],
                             purpose=awaited["purpose"],
-                            reason="received",
+                            reason=message.kind,
                             details={
                                 "from": message.sender,
                                 "outcomes": ",".join(a.outcome.value for a in answers),
@@ -320,12 +338,13 @@ class MailboxCollector:
                     ],
                     conn,
                 )
-            conn.execute(
-                delete(_AWAITED).where(
-                    _AWAITED.c.answer_id == message.answer_id,
-                    _AWAITED.c.label == message.sender,
+            if not signal:  # a watch stays until its end: another person may be registered
+                conn.execute(
+                    delete(_AWAITED).where(
+                        _AWAITED.c.answer_id == message.answer_id,
+                        _AWAITED.c.label == message.sender,
+                    )
                 )
-            )
 
     def _alarm(self, message: pb.MailMessage, why: str) -> None:
         log.warning("refused a late message for %s: %s", message.answer_id[:64], why)
@@ -356,6 +375,11 @@ class LateAnswer:
     received_at: dt.datetime
     answers: tuple[tuple[str, Answer], ...]  # (case, answer) per person
     read: bool
+    kind: str = "decision"
+
+    @property
+    def signal(self) -> bool:
+        return self.kind == "signal"
 
 
 @dataclass(frozen=True)
@@ -396,20 +420,26 @@ def list_late(engine: Engine, user: str | None = None) -> list[LateAnswer]:
             received_at=_utc(row["received_at"]),
             answers=tuple(_answer(item) for item in json.loads(row["answers"])),
             read=row["read_at"] is not None,
+            kind=row["kind"],
         )
         for row in rows
     ]
 
 
 def list_awaited(engine: Engine, user: str | None = None) -> list[Awaited]:
-    """The late answers still awaited (their term not yet ended, or not yet collected)."""
-    statement = select(
-        _AWAITED.c.answer_id,
-        _AWAITED.c.label,
-        _AWAITED.c.purpose,
-        _AWAITED.c.user,
-        _AWAITED.c.deadline,
-    ).order_by(_AWAITED.c.deadline)
+    """The defer partners' decisions still awaited (their term not yet ended, or not yet
+    collected); watches are not listed, they may never signal."""
+    statement = (
+        select(
+            _AWAITED.c.answer_id,
+            _AWAITED.c.label,
+            _AWAITED.c.purpose,
+            _AWAITED.c.user,
+            _AWAITED.c.deadline,
+        )
+        .where(_AWAITED.c.kind == "decision")
+        .order_by(_AWAITED.c.deadline)
+    )
     if user is not None:
         statement = statement.where(_AWAITED.c.user == user)
     with engine.connect() as conn:

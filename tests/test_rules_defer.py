@@ -182,3 +182,23 @@ def test_decided_by_goes_with_defer_and_names_a_deciding_portal_role(
     )
     found = [p for p in rules.network_problems(changed) if "decided_by" in p]
     assert bool(found) is problem
+
+
+@pytest.mark.parametrize(
+    ("level", "watches"),
+    [
+        (DisclosureLevel.ORGANISATION, True),
+        # a signal names its sender: a domain-only partner would be named by it
+        (DisclosureLevel.DOMAIN, False),
+        (DisclosureLevel.DEFER, False),  # its professional decides instead
+        (DisclosureLevel.NONE, False),
+    ],
+)
+def test_only_a_partner_that_names_itself_keeps_a_watch(
+    level: DisclosureLevel, watches: bool
+) -> None:
+    assert rules.may_watch(level) is watches
+
+
+def test_a_watch_lasts_the_questions_watch_days_from_its_signed_time() -> None:
+    assert rules.watch_until(ASKED, 30) == ASKED + dt.timedelta(days=30)

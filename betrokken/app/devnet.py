@@ -408,6 +408,9 @@ def init_network(
             # a suspect is decided on within days: a defer partner decides within a shift
             purpose["defer_hours"] = 8
         if pid == "zvh-triage":
+            # a question may leave a watch for the casus's term: a partner that registers the
+            # person later tells the ZVH (the VIR's core act, without a central index)
+            purpose["watch_days"] = 90
             purpose["on_behalf_of"] = [
                 {"organisation": a, "legal_basis": AANMELDER_BASIS[domains[a]]} for a in aanmelders
             ]

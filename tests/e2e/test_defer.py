@@ -12,6 +12,7 @@ alters or forges is refused by the politie (an alarm in its trail), never shown.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -19,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from betrokken.app.demo import GGZ, POLITIE
+from betrokken.app.demo import GGZ, POLITIE, ZVH
 from betrokken.audit.record import Event
 from betrokken.config.load import load_coordinator, load_node
-from betrokken.crypto.bsn import Bsn
+from betrokken.crypto.bsn import Bsn, generate_bsn
 from betrokken.db import sqlite_path
 from betrokken.node import deferrals
 from betrokken.node.server import open_store
@@ -177,3 +178,63 @@ def test_the_coordinators_mailbox_holds_no_case_user_or_outcome_and_cannot_alter
         assert alarms
     finally:
         store.engine.dispose()
+
+
+def test_a_partner_that_registers_the_person_later_tells_the_earlier_asker(
+    running: Running,
+) -> None:
+    """The VIR's core act without its index: the ZVH asks about a person nobody knows and leaves
+    a watch; the politie's node keeps only the person's lookup hash and the sealed item (it cannot
+    read the case); when the politie registers the person, the ZVH is told "now also involved:
+    politie", with its contact point and the ZVH's own case."""
+    rng = random.Random(37)
+    known = running.all_bsns()
+    person = next(b for b in iter(lambda: generate_bsn(rng), None) if b.digits not in known)
+    running.typed.add(person.digits)
+    case = "ZVH-WATCH-0037"
+    asked = running.query(ZVH, person.digits, "zvh-triage", case, "--watch-days", "30")
+    assert asked.code == 0, asked.output
+    answer_id = asked.json["answer_id"]
+    outcomes = {o["outcome"] for o in asked.json["persons"][0]["organisations"]}
+    assert outcomes <= {"not-involved"}  # known nowhere yet
+
+    node = load_node(running.net.node_configs[POLITIE])
+    politie_db = sqlite_path(node.component.database)
+    assert politie_db is not None
+
+    def watched() -> list[Any]:
+        with sqlite3.connect(politie_db) as db:
+            return db.execute(
+                "SELECT answer_id FROM watches WHERE answer_id = ?", (answer_id,)
+            ).fetchall()
+
+    _wait_for("the politie's watch", watched)
+    data = politie_db.read_bytes()
+    wal = politie_db.with_name(politie_db.name + "-wal")
+    if wal.exists():
+        data += wal.read_bytes()
+    assert case.encode() not in data  # sealed: the node cannot read whose case it is
+
+    registered = running.run(
+        "node", "register", "--config", str(running.net.node_configs[POLITIE]), "--bsn", "-",
+        "--reference", "PNH-LATER-0037", stdin=person.digits + "\n",
+    )  # fmt: skip
+    assert registered.code == 0, registered.output
+    try:
+        collect = ["collect", "--config", str(running.net.node_configs[ZVH]), "--json"]
+
+        def signalled() -> dict[str, Any] | None:
+            done = running.run(*collect)
+            return next((a for a in done.json["late_answers"] if a["answer_id"] == answer_id), None)
+
+        signal = _wait_for("the ZVH's signal", signalled)
+        assert signal["kind"] == "signal" and signal["from"] == POLITIE
+        [told] = signal["answers"]
+        assert told["outcome"] == "involved" and told["organisation_id"] == POLITIE
+        assert told["case"] == case and told["contact"]
+        assert watched() == []  # the watch is gone once it signalled
+    finally:
+        running.run(
+            "node", "withdraw", "--config", str(running.net.node_configs[POLITIE]), "--bsn", "-",
+            stdin=person.digits + "\n",
+        )  # fmt: skip

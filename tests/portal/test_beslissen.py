@@ -1,0 +1,111 @@
+"""Defer decided by a professional, in a real browser, in Dutch, with axe (docs/adr/0037).
+
+The police's regisseur asks zsm-context about a person the GGZ knows: "Professional beslist". The
+GGZ's professional opens "Beslissen over delen", sees who asked, why, for which case and until
+when (never the BSN), and decides to share on the ground of consent (a record in the GGZ's own
+trail). The police's "Meldingen" shows the question in progress, and, once the term has ended,
+the GGZ with its contact point. Screenshots at desktop and phone width go to
+``$BETROKKEN_SCREENSHOTS`` when it is set."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from betrokken.app.demo import GGZ
+from betrokken.audit.record import Event
+from betrokken.config.load import load_portal
+from tests.portal.conftest import (
+    CLOCKED_PORTAL,
+    PortalClock,
+    PortalRun,
+    assert_accessible,
+    log_in,
+    page_text,
+    trail_entries,
+)
+from tests.portal.test_meldingen import politie_portal, screenshot  # noqa: F401 - a fixture
+from tests.portal.test_regisseur import ask
+
+
+@pytest.fixture(scope="module")
+def ggz_portal(portal: PortalRun) -> Iterator[PortalRun]:
+    """The GGZ's own portal, with one professional who decides."""
+    running = portal.running
+    config = running.net.portal_configs[GGZ]
+    clock = PortalClock(running.net.directory / "portal-clock-ggz")
+    run = PortalRun(running, GGZ, "", config, clock)
+    run.add_user("g.arts", "regisseur")
+    listen = load_portal(config).portal.listen
+    name = f"portal-{GGZ}"
+    command = [sys.executable, str(CLOCKED_PORTAL), str(config), str(clock.file)]
+    running.cluster.start_process(name, command, listen)
+    run.url = f"http://{listen}"
+    try:
+        yield run
+    finally:
+        running.cluster.stop_process(name)
+
+
+def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_term(
+    portal: PortalRun,
+    politie_portal: PortalRun,  # noqa: F811 - the fixture imported above
+    ggz_portal: PortalRun,
+    browser: Any,
+) -> None:
+    running = portal.running
+    known = next(b for b in running.truth.registrations[GGZ] if running.truth.where(b) == {GGZ})
+    case = f"ZSM-2026-{secrets.randbelow(9000) + 1000}"
+    log_in(browser, politie_portal, politie_portal.user("regisseur"))
+    answer = ask(browser, politie_portal, known.digits, case, "zsm-context")
+    assert "Professional beslist" in answer
+
+    # The GGZ's professional: one request, with who asked, why, the case and the term.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    log_in(browser, ggz_portal, ggz_portal.user("regisseur"))
+    browser.get(ggz_portal.url + "/beslissen")
+    text = page_text(browser)
+    assert "Beslissen over delen" in text
+    item = next(
+        li for li in browser.find_elements(By.CSS_SELECTOR, "li.follow-up") if case in li.text
+    )
+    assert "Politie Noord-Holland" in item.text and "Beslissen vóór" in item.text
+    assert "nog niet besloten" in item.text
+    assert known.digits not in browser.page_source
+    assert_accessible(browser)
+    screenshot(browser, "beslissen-lijst")
+    item.find_element(By.CSS_SELECTOR, "input[value='delen:toestemming']").click()
+    item.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+    text = page_text(browser)
+    assert "Het besluit is vastgelegd" in text
+    decided = next(
+        li.text for li in browser.find_elements(By.CSS_SELECTOR, "li.follow-up") if case in li.text
+    )
+    assert "Delen: Toestemming van de cliënt" in decided and "g.arts" in decided
+    assert_accessible(browser)
+    records = [
+        e for e in trail_entries(ggz_portal.config)
+        if e.event is Event.DECISION and e.user == "g.arts"
+    ]  # fmt: skip
+    assert records and records[-1].reason == "delen: toestemming"
+
+    # The police: in progress, then (after the term) the GGZ with its contact point.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    log_in(browser, politie_portal, politie_portal.user("regisseur"))
+    browser.get(politie_portal.url + "/meldingen")
+    deadline = time.monotonic() + 180
+    while "GGZ Kennemerland heeft beslist" not in page_text(browser):
+        assert time.monotonic() < deadline, page_text(browser)
+        time.sleep(2)
+        browser.get(politie_portal.url + "/meldingen")
+    text = page_text(browser)
+    assert f"Zaak {case}" in text and "Betrokken —" in text and "Contact:" in text
+    assert "In behandeling bij GGZ Kennemerland" not in text  # collected: no longer awaited
+    assert_accessible(browser)
+    screenshot(browser, "meldingen-later-antwoord")
