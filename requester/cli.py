@@ -289,6 +289,14 @@ def collect(config_path: Path, as_json: bool) -> None:
         click.echo(f"{done.kept} late answer(s) collected, {done.refused} refused")
         for problem in done.problems:
             click.echo(f"  refused: {problem}")
+        for late in answers:
+            what = "now also involved" if late.signal else "decided"
+            click.echo(f"{late.sender} {what} (question {late.answer_id}, {late.purpose}):")
+            for case, answer in late.answers:
+                if late.signal and not answer.outcome.involved:
+                    continue
+                contact = f"; contact: {answer.contact}" if answer.contact else ""
+                click.echo(f"  case {case}: {answer.outcome.value}{contact}")
     if done.refused:
         raise VerificationError(
             f"{done.refused} late message(s) failed their check and were refused",

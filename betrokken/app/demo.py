@@ -12,6 +12,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,43 @@ class Seen:
             return "nothing: the question was stopped before it was sent"
         opened = open_log(self.net.coordinator_config)
         return describe(opened.log, opened.network, answer_id)
+
+
+def _signal_step(
+    out: Out, zvh: str, politie: str, truth: GroundTruth, named: dict[str, Bsn], seen: Seen
+) -> bool:
+    """The VIR's core act without its index: a watch left with a question; the partner that
+    registers the person later tells the earlier asker, sealed, through the coordinator."""
+    out(
+        "\n== 7b. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
+        "politie registers the person later, and the ZVH is told"
+    )
+    known = {b.digits for regs in truth.registrations.values() for b in regs}
+    known |= {b.digits for b in named.values()}
+    rng = random.Random(77)
+    later = next(b for b in iter(lambda: generate_bsn(rng), None) if b.digits not in known)
+    args = ["query", "--config", zvh, "--bsn", "-", "--purpose", "zvh-triage"]
+    args += ["--case", "ZVH-2026-0199", "--user", "r.jansen", "--on-behalf-of", POLITIE]
+    ok = _run(out, [*args, "--watch-days", "30"], 0, "complete answer", later.digits, seen) == 0
+    register = ["node", "register", "--config", politie, "--bsn", "-"]
+    ok &= _run(out, [*register, "--reference", "PNH-2026-0199"], 0, "registered", later.digits)
+    deadline = time.monotonic() + 60
+    while True:  # the politie's node matches its watches every few seconds
+        done = subprocess.run(
+            betrokken_command("collect", "--config", zvh),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "now also involved" in done.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    out(f"\n$ betrokken collect --config {zvh}")
+    out("  " + done.stdout.rstrip().replace("\n", "\n  "))
+    if "now also involved" not in done.stdout:
+        out("  [no signal arrived (UNEXPECTED)]")
+        return False
+    return ok
 
 
 def _run(
@@ -331,7 +369,10 @@ def run_demo(
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
         out("\n== 2. A person known nowhere")
         ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
-        out("\n== 3. ZSM asks for the same person: the GGZ defers (nothing reaches its node)")
+        out(
+            "\n== 3. ZSM asks for the same person: the GGZ answers 'pending' (its professional "
+            "decides within the term)"
+        )
         ok &= ask(politie, several.digits, "zsm-context", "ZSM-NH-77812", "zsm.officier", 0)
         out(f"\n== 4. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
         cluster.stop_node(RECLASSERING)
@@ -355,6 +396,7 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
+        ok &= _signal_step(out, zvh, politie, truth, named, seen)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps
 
