@@ -29,6 +29,7 @@ ORDER = {
     Outcome.UNREACHABLE: 3,
     Outcome.ERROR: 3,
     Outcome.DECLINED: 4,
+    Outcome.NO_DISCLOSURE: 4,
     Outcome.NOT_INVOLVED: 5,
 }
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -125,7 +126,7 @@ def organisation_answer(network: Network, result: OrganisationResult) -> Organis
     if outcome in (Outcome.UNREACHABLE, Outcome.ERROR) and result.organisation_id:
         org = network.organisation(result.organisation_id)
         contact = org.contact if org else ""
-    if outcome in (Outcome.NOT_INVOLVED, Outcome.DECLINED):
+    if outcome in (Outcome.NOT_INVOLVED, Outcome.DECLINED, Outcome.NO_DISCLOSURE):
         contact = ""
     return OrganisationAnswer(
         who=who(network, result),

@@ -17,7 +17,8 @@ LABELS = {
     Outcome.NOT_INVOLVED: "not involved",
     Outcome.DECLINED: "declined by policy (nothing was asked)",
     Outcome.DEFERRED: "DEFERRED to a professional (nothing was asked)",
-    Outcome.PENDING: "PENDING: a professional decides (not a 'no')",
+    Outcome.PENDING: "PENDING: a professional decides (not a 'no'; `betrokken collect` later)",
+    Outcome.NO_DISCLOSURE: "no information given (not a 'no')",
     Outcome.UNREACHABLE: "UNREACHABLE (no answer; not a 'no')",
     Outcome.ERROR: "ERROR (no answer; not a 'no')",
 }
