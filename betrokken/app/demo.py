@@ -141,7 +141,7 @@ def _signal_step(
     args += ["--case", "ZVH-2026-0199", "--user", "r.jansen", "--on-behalf-of", POLITIE]
     ok = _run(out, [*args, "--watch-days", "30"], 0, "complete answer", later.digits, seen) == 0
     register = ["node", "register", "--config", politie, "--bsn", "-"]
-    ok &= _run(out, [*register, "--reference", "PNH-2026-0199"], 0, "registered", later.digits)
+    ok &= _run(out, [*register, "--reference", "PNH-2026-0199"], 0, "registered", later.digits) == 0
     deadline = time.monotonic() + 60
     while True:  # the politie's node matches its watches every few seconds
         done = subprocess.run(
