@@ -246,8 +246,10 @@ def _query(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @guard
 def collect(config_path: Path, as_json: bool) -> None:
-    """Collect the late answers waiting at the coordinator's mailbox (a defer partner's decision
-    at the end of its term), check each against the sender's pinned key and keep it.
+    """Collect the late answers of deferred questions from the coordinator's mailbox.
+
+    A defer partner's decision arrives at the end of its term, a signal when a partner registers
+    a person asked about earlier; each is checked against the sender's pinned key and kept.
 
     Exit codes: 0 collected (or nothing waiting), 8 a message was refused (forged or altered: an
     alarm in the trail), 5 configuration, 6 certificate refused, 7 the coordinator unreachable.

@@ -218,6 +218,8 @@ CASES = [
         C5,
     ),
     Case("keys, missing config", ("node", "keys", "--config", "{missing}"), C5),
+    Case("collect, missing config", ("collect", "--config", "{missing}"), C5),
+    Case("collect, no coordinator", ("collect", "--config", "{node}"), UNREACHABLE),
     Case("keys, config with bad bytes", ("node", "keys", "--config", "{not_utf8}"), C5),
     Case("keys without --create, files missing", ("node", "keys", "--config", "{keyless}"), C5),
     # operations: status, doctor, db (docs/operator.md)

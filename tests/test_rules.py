@@ -73,11 +73,13 @@ def test_the_keys_a_question_is_evaluated_under(
 
 def test_a_signal_is_left_only_as_long_as_the_purpose_allows(network: Network) -> None:
     purpose = network.purpose("zvh-triage")
-    assert purpose is not None and purpose.watch_days == 0
+    assert purpose is not None and purpose.watch_days == 90  # the development network's triage
     rules.check_watch_days(purpose, 0)
+    rules.check_watch_days(purpose, 90)
     with pytest.raises(PurposeNotAllowed):
-        rules.check_watch_days(purpose, 1)
-    rules.check_watch_days(purpose.model_copy(update={"watch_days": 90}), 90)
+        rules.check_watch_days(purpose, 91)
+    with pytest.raises(PurposeNotAllowed):
+        rules.check_watch_days(purpose.model_copy(update={"watch_days": 0}), 1)
 
 
 def test_a_purpose_with_roles_admits_only_those_roles(network: Network) -> None:
