@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from betrokken.app.demo import GGZ
+from betrokken.app.demo import GGZ, POLITIE
 from betrokken.audit.record import Event
 from betrokken.config.load import load_portal
 from tests.portal.conftest import (
@@ -30,8 +30,27 @@ from tests.portal.conftest import (
     page_text,
     trail_entries,
 )
-from tests.portal.test_meldingen import politie_portal, screenshot  # noqa: F401 - a fixture
+from tests.portal.test_meldingen import screenshot
 from tests.portal.test_regisseur import ask
+
+
+@pytest.fixture(scope="module")
+def police_portal(portal: PortalRun) -> Iterator[PortalRun]:
+    """The police's portal, with a ZSM officer of its own (test_meldingen has another)."""
+    running = portal.running
+    config = running.net.portal_configs[POLITIE]
+    clock = PortalClock(running.net.directory / "portal-clock-politie-zsm")
+    run = PortalRun(running, POLITIE, "", config, clock)
+    run.add_user("z.officier", "regisseur")
+    listen = load_portal(config).portal.listen
+    name = f"portal-{POLITIE}"
+    command = [sys.executable, str(CLOCKED_PORTAL), str(config), str(clock.file)]
+    running.cluster.start_process(name, command, listen)
+    run.url = f"http://{listen}"
+    try:
+        yield run
+    finally:
+        running.cluster.stop_process(name)
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +74,15 @@ def ggz_portal(portal: PortalRun) -> Iterator[PortalRun]:
 
 def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_term(
     portal: PortalRun,
-    politie_portal: PortalRun,  # noqa: F811 - the fixture imported above
+    police_portal: PortalRun,
     ggz_portal: PortalRun,
     browser: Any,
 ) -> None:
     running = portal.running
     known = next(b for b in running.truth.registrations[GGZ] if running.truth.where(b) == {GGZ})
     case = f"ZSM-2026-{secrets.randbelow(9000) + 1000}"
-    log_in(browser, politie_portal, politie_portal.user("regisseur"))
-    answer = ask(browser, politie_portal, known.digits, case, "zsm-context")
+    log_in(browser, police_portal, police_portal.user("regisseur"))
+    answer = ask(browser, police_portal, known.digits, case, "zsm-context")
     assert "Professional beslist" in answer
 
     # The GGZ's professional: one request, with who asked, why, the case and the term.
@@ -79,7 +98,9 @@ def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_te
     assert "nog niet besloten" in item.text
     assert known.digits not in browser.page_source
     assert_accessible(browser)
+    where = item.get_attribute("id")
     screenshot(browser, "beslissen-lijst")
+    item = browser.find_element(By.ID, where)  # found again after the screenshot's resizing
     item.find_element(By.CSS_SELECTOR, "input[value='delen:toestemming']").click()
     item.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
     text = page_text(browser)
@@ -97,13 +118,13 @@ def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_te
 
     # The police: in progress, then (after the term) the GGZ with its contact point.
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    log_in(browser, politie_portal, politie_portal.user("regisseur"))
-    browser.get(politie_portal.url + "/meldingen")
+    log_in(browser, police_portal, police_portal.user("regisseur"))
+    browser.get(police_portal.url + "/meldingen")
     deadline = time.monotonic() + 180
     while "GGZ Kennemerland heeft beslist" not in page_text(browser):
         assert time.monotonic() < deadline, page_text(browser)
         time.sleep(2)
-        browser.get(politie_portal.url + "/meldingen")
+        browser.get(police_portal.url + "/meldingen")
     text = page_text(browser)
     assert f"Zaak {case}" in text and "Betrokken —" in text and "Contact:" in text
     assert "In behandeling bij GGZ Kennemerland" not in text  # collected: no longer awaited
