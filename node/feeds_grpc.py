@@ -1,8 +1,8 @@
 """The registration API's gRPC door: a thin adapter on :class:`~betrokken.node.feeds_api.FeedService`.
 
-The caller is one of the node's listed case systems, known by an OAuth 2.0 access token (the
-``authorization`` metadata, from the HTTP gateway's ``/oauth/token``) or by the common name of
-its TLS client certificate, signed by the node's CA. A call refused as a whole ends with a gRPC
+The caller connects with mutual TLS (a client certificate signed by the node's CA) and is one of
+the node's listed case systems, named by an OAuth 2.0 access token (the ``authorization``
+metadata, from the HTTP gateway's ``/oauth/token``) or else by its certificate's common name. A call refused as a whole ends with a gRPC
 status and its problem document (RFC 9457, JSON) in the trailing metadata ``betrokken-problem``.
 """
 
@@ -145,14 +145,15 @@ class RegistrationsServicer(pb_grpc.RegistrationsServicer):
 def make_server(
     listen: str, tls: TlsFiles, service: FeedService, tokens: Tokens
 ) -> tuple[grpc.Server, int]:
-    """A gRPC server for the registration service on ``listen`` (TLS with the node's certificate;
-    a client certificate signed by the node's CA is asked for, not required)."""
+    """A gRPC server for the registration service on ``listen``: mutual TLS as every gRPC port of
+    betrokken (the node's certificate; a client certificate signed by the node's CA). The system
+    is the one its access token names, else the one its certificate's common name names."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="feed-grpc"))
     pb_grpc.add_RegistrationsServicer_to_server(RegistrationsServicer(service, tokens), server)
     credentials = grpc.ssl_server_credentials(
         [(Path(tls.private_key).read_bytes(), Path(tls.certificate).read_bytes())],
         root_certificates=Path(tls.ca).read_bytes(),
-        require_client_auth=False,
+        require_client_auth=True,
     )
     port = server.add_secure_port(listen, credentials)
     return server, port

@@ -49,8 +49,11 @@ class RunningNode:
     stop_expiry: threading.Event
     writer: TrailWriter | None = None
     anchor: Callable[[], object] | None = None  # writes the state file once more at the end
+    feeds: Callable[[], None] | None = None  # stops the registration API, when it runs
 
     def stop(self) -> None:
+        if self.feeds is not None:
+            self.feeds()
         self.server.stop(grace=1).wait()
         self.after_stop()
 
@@ -358,4 +361,34 @@ def start(config_path: Path | str) -> RunningNode:
         name="witness",
     ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    return RunningNode(server, listen, stop, writer, lambda: refresh_anchor(loaded, store))
+    feeds = _start_feeds(loaded, store)
+    return RunningNode(
+        server, listen, stop, writer, lambda: refresh_anchor(loaded, store), feeds=feeds
+    )
+
+
+def _start_feeds(loaded: Loaded[NodeConfig], store: NodeStore) -> Callable[[], None] | None:
+    """The registration API for the organisation's case systems, when node.toml has [feed_api]
+    (node/feeds_http.py, node/feeds_grpc.py): its HTTP gateway and, with grpc_listen, its gRPC
+    service, both TLS with the node's certificate. Returns what stops them."""
+    api = loaded.component.feed_api
+    if api is None:
+        return None
+    from betrokken.node import feeds_grpc, feeds_http
+
+    gateway = feeds_http.serve(loaded, store)
+    assert gateway is not None
+    grpc_server: grpc.Server | None = None
+    if api.grpc_listen:
+        grpc_server, _port = feeds_grpc.make_server(
+            api.grpc_listen, loaded.tls, gateway.service, gateway.tokens
+        )
+        grpc_server.start()
+        log.info("registration API (gRPC) on %s", api.grpc_listen)
+
+    def stop_feeds() -> None:
+        if grpc_server is not None:
+            grpc_server.stop(grace=1).wait()
+        gateway.stop()
+
+    return stop_feeds
