@@ -247,7 +247,7 @@ class TokenAnswer(_Strict):
     """An OAuth 2.0 access token (RFC 6749, section 5.1)."""
 
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme's name, not a secret
     expires_in: int
 
 
@@ -273,8 +273,10 @@ KINDS = {
             "invalid-bsn",
             422,
             _("Invalid BSN"),
-            _("The BSN is not valid; nothing was changed for this change. Check it in the case "
-              "system."),
+            _(
+                "The BSN is not valid; nothing was changed for this change. Check it in the case "
+                "system."
+            ),
         ),
         Kind(
             "invalid-details",
@@ -286,44 +288,56 @@ KINDS = {
             "idempotency-key-missing",
             400,
             _("Idempotency key missing or malformed"),
-            _("Every change needs an idempotency key of 8 to 128 letters, digits or . _ : - "
-              "(the Idempotency-Key header); use a new one for each new request."),
+            _(
+                "Every change needs an idempotency key of 8 to 128 letters, digits or . _ : - "
+                "(the Idempotency-Key header); use a new one for each new request."
+            ),
         ),
         Kind(
             "idempotency-key-reused",
             422,
             _("Idempotency key used for another request"),
-            _("This idempotency key was used before for a different request; nothing was "
-              "changed. Use a new key for a new request, the same key only to retry the same "
-              "request."),
+            _(
+                "This idempotency key was used before for a different request; nothing was "
+                "changed. Use a new key for a new request, the same key only to retry the same "
+                "request."
+            ),
         ),
         Kind(
             "in-progress",
             409,
             _("The same request is being applied"),
-            _("A request with this idempotency key is being applied right now; retry in a "
-              "moment to get its answer."),
+            _(
+                "A request with this idempotency key is being applied right now; retry in a "
+                "moment to get its answer."
+            ),
         ),
         Kind(
             "too-many-changes",
             422,
             _("Too many changes in one call"),
-            _("A bulk call carries more changes than the node allows; split it into smaller "
-              "calls."),
+            _(
+                "A bulk call carries more changes than the node allows; split it into smaller "
+                "calls."
+            ),
         ),
         Kind(
             "unauthenticated",
             401,
             _("Not authenticated"),
-            _("The call has no valid access token or client certificate; get a token at "
-              "/oauth/token with the system's client credentials."),
+            _(
+                "The call has no valid access token or client certificate; get a token at "
+                "/oauth/token with the system's client credentials."
+            ),
         ),
         Kind(
             "not-a-feed",
             403,
             _("This system may not feed registrations"),
-            _("The system is not listed among the node's feeds; the node's beheerder adds it "
-              "to node.toml."),
+            _(
+                "The system is not listed among the node's feeds; the node's beheerder adds it "
+                "to node.toml."
+            ),
         ),
         Kind(
             "not-found",
@@ -461,9 +475,7 @@ class _Item:
 
 
 def _refused(index: int, operation: Operation, problem_: Problem) -> ChangeResult:
-    return ChangeResult(
-        index=index, operation=operation, outcome=Outcome.REFUSED, problem=problem_
-    )
+    return ChangeResult(index=index, operation=operation, outcome=Outcome.REFUSED, problem=problem_)
 
 
 _OUTCOMES = {
@@ -552,9 +564,7 @@ class FeedService:
             counts: dict[str, int] = {}
             for result in results:
                 counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-            answer = Answer(
-                200, BulkAnswer(results=results, counts=counts).model_dump(mode="json")
-            )
+            answer = Answer(200, BulkAnswer(results=results, counts=counts).model_dump(mode="json"))
         self.store.finish_feed_request(
             system.name, key, self.owner, answer.status, json.dumps(answer.body).encode()
         )
@@ -605,13 +615,19 @@ class FeedService:
         try:
             item.bsn = parse_bsn(change.bsn)
         except InvalidBsn:
-            item.result = _refused(index, op, problem("invalid-bsn", reason=bsn_problem(change.bsn)))
+            item.result = _refused(
+                index, op, problem("invalid-bsn", reason=bsn_problem(change.bsn))
+            )
             return item
-        extra = {
-            name
-            for name in ("since", "contact", "reference", "domain", "domain_only", "advice")
-            if getattr(change, name) is not None
-        } | ({"open"} if change.open else set()) | ({"reactivate"} if change.reactivate else set())
+        extra = (
+            {
+                name
+                for name in ("since", "contact", "reference", "domain", "domain_only", "advice")
+                if getattr(change, name) is not None
+            }
+            | ({"open"} if change.open else set())
+            | ({"reactivate"} if change.reactivate else set())
+        )
         allowed = {
             Operation.REGISTER: extra,
             Operation.CONFIRM: set(),
@@ -783,14 +799,14 @@ class FeedService:
             )
             return
         # end: later than today → the case system's end; otherwise ended now
-        later = [(i, p) for i, p in present if i.change.until is not None and i.change.until >= today]
+        later = [
+            (i, p) for i, p in present if i.change.until is not None and i.change.until >= today
+        ]
         at_once = [(i, p) for i, p in present if i.change.until is None or i.change.until < today]
         self._upsert(
             [item for item, _p in later],
             [
-                self._registration(
-                    p, Details(until=item.change.until), today, KEEPABLE - {"until"}
-                )
+                self._registration(p, Details(until=item.change.until), today, KEEPABLE - {"until"})
                 for item, p in later
             ],
             actor,

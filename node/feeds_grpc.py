@@ -1,9 +1,11 @@
-"""The registration API's gRPC door: a thin adapter on :class:`~betrokken.node.feeds_api.FeedService`.
+"""The registration API's gRPC door: a thin adapter on the one
+:class:`~betrokken.node.feeds_api.FeedService`.
 
 The caller connects with mutual TLS (a client certificate signed by the node's CA) and is one of
 the node's listed case systems, named by an OAuth 2.0 access token (the ``authorization``
-metadata, from the HTTP gateway's ``/oauth/token``) or else by its certificate's common name. A call refused as a whole ends with a gRPC
-status and its problem document (RFC 9457, JSON) in the trailing metadata ``betrokken-problem``.
+metadata, from the HTTP gateway's ``/oauth/token``) or else by its certificate's common name. A
+call refused as a whole ends with a gRPC status and its problem document (RFC 9457, JSON) in the
+trailing metadata ``betrokken-problem``.
 """
 
 from __future__ import annotations
@@ -92,18 +94,21 @@ class RegistrationsServicer(pb_grpc.RegistrationsServicer):
                     found = self.tokens.system(token.strip())
                     if found is not None:
                         return found
-        names = context.auth_context().get("x509_common_name", [])
+        names: Any = context.auth_context().get("x509_common_name") or []
         if names:
-            found = self.tokens.by_certificate(names[0].decode(errors="replace"))
+            found = self.tokens.by_certificate(bytes(names[0]).decode(errors="replace"))
             if found is None:
                 raise FeedProblem(problem("not-a-feed"))
             return found
         raise FeedProblem(problem("unauthenticated"))
 
-    def _abort(self, context: grpc.ServicerContext, found: Problem) -> Any:
+    def _abort(self, context: grpc.ServicerContext, found: Problem) -> pb.FeedResponse:
         body = json.dumps(found.model_dump(mode="json", exclude_none=True))
-        context.set_trailing_metadata(((PROBLEM_KEY, body.encode("ascii", "backslashreplace").decode()),))
+        context.set_trailing_metadata(
+            ((PROBLEM_KEY, body.encode("ascii", "backslashreplace").decode()),)
+        )
         context.abort(_CODES.get(found.status, grpc.StatusCode.INVALID_ARGUMENT), found.title_en)
+        raise AssertionError("abort raises")  # pragma: no cover
 
     def Apply(self, request: pb.FeedRequest, context: grpc.ServicerContext) -> pb.FeedResponse:
         status = 500
@@ -139,7 +144,9 @@ class RegistrationsServicer(pb_grpc.RegistrationsServicer):
             status = 503
             return self._abort(context, problem("unavailable", reason=exc.summary))
         finally:
-            log.info("registration API (gRPC): apply (%d change(s)) -> %d", len(request.changes), status)
+            log.info(
+                "registration API (gRPC): apply (%d change(s)) -> %d", len(request.changes), status
+            )
 
 
 def make_server(

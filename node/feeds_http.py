@@ -70,7 +70,11 @@ def problem_response(found: Problem, headers: dict[str, str] | None = None) -> R
 
 def _answer(answer: Answer) -> Response:
     media = PROBLEM_JSON if answer.status >= 400 else "application/json"
-    body = {k: v for k, v in answer.body.items() if v is not None} if media == PROBLEM_JSON else answer.body
+    body = (
+        {k: v for k, v in answer.body.items() if v is not None}
+        if media == PROBLEM_JSON
+        else answer.body
+    )
     return Response(json.dumps(body), status_code=answer.status, media_type=media)
 
 
@@ -113,9 +117,7 @@ class Gateway:
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise FeedProblem(
-                problem("invalid-request", reason="the body is not JSON")
-            ) from None
+            raise FeedProblem(problem("invalid-request", reason="the body is not JSON")) from None
 
     async def _guarded(
         self, request: Request, what: str, call: Callable[[], Awaitable[Response]]
@@ -186,7 +188,9 @@ class Gateway:
             try:
                 form = {
                     k: v[0]
-                    for k, v in parse_qs((await request.body()).decode(), strict_parsing=False).items()
+                    for k, v in parse_qs(
+                        (await request.body()).decode(), strict_parsing=False
+                    ).items()
                 }
             except (UnicodeDecodeError, ValueError):
                 form = {}
@@ -205,7 +209,9 @@ class Gateway:
             issued = self.tokens.issue(client_id, client_secret)
             if issued is None:
                 raise FeedProblem(problem("unauthenticated"))
-            return JSONResponse(issued.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+            return JSONResponse(
+                issued.model_dump(mode="json"), headers={"Cache-Control": "no-store"}
+            )
 
         return await self._guarded(request, "token", call)
 
@@ -408,7 +414,9 @@ class RunningGateway:
         self.close()
 
 
-def build_service(loaded: Loaded[NodeConfig], store: NodeStore) -> tuple[FeedService, Tokens, Callable[[], None]]:
+def build_service(
+    loaded: Loaded[NodeConfig], store: NodeStore
+) -> tuple[FeedService, Tokens, Callable[[], None]]:
     """The service of ``loaded``'s node, pseudonymising through the key service."""
     from betrokken.keyservice.client import Pseudonymiser
 

@@ -1008,9 +1008,7 @@ class NodeStore:
     def forget_feed_requests(self, before: dt.datetime) -> int:
         """Forget idempotency keys claimed before ``before``; how many."""
         with self.engine.begin() as conn:
-            result = conn.execute(
-                delete(FeedRequestRow).where(FeedRequestRow.claimed_at < before)
-            )
+            result = conn.execute(delete(FeedRequestRow).where(FeedRequestRow.claimed_at < before))
         return int(result.rowcount or 0)
 
     def record_feed_state(
@@ -1061,14 +1059,17 @@ class NodeStore:
             rows = conn.execute(select(FeedStateRow).order_by(FeedStateRow.system)).all()
         return [
             FeedState(
-                r.system, r.last_success_at, r.accepted, r.refused, r.last_refused_at, r.last_refusal
+                r.system,
+                r.last_success_at,
+                r.accepted,
+                r.refused,
+                r.last_refused_at,
+                r.last_refusal,
             )
             for r in rows
         ]
 
-    def end_registrations(
-        self, pseudonyms: Sequence[Pseudonym], actor: str, note: str = ""
-    ) -> int:
+    def end_registrations(self, pseudonyms: Sequence[Pseudonym], actor: str, note: str = "") -> int:
         """End the registrations of ``pseudonyms`` now, as their case system says the
         involvement ended: removed (trail reason ``ended``), with no withdrawal remembered, so a
         later registration by the case system registers the person again. How many."""

@@ -103,9 +103,13 @@ def test_a_retried_call_changes_nothing_and_gets_the_same_answer(
 ) -> None:
     (person,) = people(1)
     call = {"bsn": person.digits}
-    first = client.post("/v1/registrations/register", json=call, headers=headers(client, "k-retry-1"))
+    first = client.post(
+        "/v1/registrations/register", json=call, headers=headers(client, "k-retry-1")
+    )
     size = service.store.trail.size()
-    again = client.post("/v1/registrations/register", json=call, headers=headers(client, "k-retry-1"))
+    again = client.post(
+        "/v1/registrations/register", json=call, headers=headers(client, "k-retry-1")
+    )
     assert (first.status_code, first.json()) == (again.status_code, again.json())
     assert again.json()["outcome"] == "added"  # not "confirmed": the call was not applied again
     assert service.store.trail.size() == size
