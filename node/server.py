@@ -40,6 +40,9 @@ STARTUP_RETRY_SECONDS = 2.0
 # within a second of the answer. A fixed rhythm, not woken by a hit (which a busy database would
 # show in the time of the next lookup).
 OUTBOX_INTERVAL_SECONDS = 0.5
+# How long the registration API keeps a call's idempotency key and answer (docs/adr/0035): a
+# case system retries within minutes or hours; a week covers a weekend's outage.
+FEED_KEY_DAYS = 7
 
 
 @dataclass
@@ -146,6 +149,7 @@ def _expiry_loop(
                 log.info("expired %d ended registration(s)", removed)
             store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
             store.forget_notices(now - dt.timedelta(days=notice_days))
+            store.forget_feed_requests(now - dt.timedelta(days=FEED_KEY_DAYS))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
