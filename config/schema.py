@@ -766,6 +766,23 @@ class NodeConfig(Strict):
     feeds: list[FeedSystem] = Field(default_factory=list)
     feed_api: FeedApi | None = None
 
+    @field_validator("feeds")
+    @classmethod
+    def _distinct_feeds(cls, feeds: list[FeedSystem]) -> list[FeedSystem]:
+        for what, values in (
+            ("name", [f.name for f in feeds]),
+            ("token_sha256", [f.token_sha256 for f in feeds if f.token_sha256]),
+            ("client_cert_cn", [f.client_cert_cn for f in feeds if f.client_cert_cn]),
+        ):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                shown_twice = ", ".join(twice) if what == "name" else f"{len(twice)} value(s)"
+                raise ValueError(
+                    f"two feeds share a {what} ({shown_twice}): each system needs its own, or "
+                    "its changes would be written into the trail under another system's name"
+                )
+        return feeds
+
 
 class CoordinatorConfig(Strict):
     network: str
