@@ -358,7 +358,7 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
-        out(f"\n== 8. The {GEMEENTE} wijkteam system registers a person through the API")
+        out(f"\n== 7b. The {GEMEENTE} wijkteam system registers a person through the API")
         registered = {b for people in truth.registrations.values() for b in people}
         fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
         ok &= feed_step(out, feed, fed)
