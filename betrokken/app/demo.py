@@ -130,7 +130,7 @@ def _signal_step(
     """The VIR's core act without its index: a watch left with a question; the partner that
     registers the person later tells the earlier asker, sealed, through the coordinator."""
     out(
-        "\n== 7b. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
+        "\n== 7c. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
         "politie registers the person later, and the ZVH is told"
     )
     known = {b.digits for regs in truth.registrations.values() for b in regs}
@@ -324,6 +324,9 @@ def run_demo(
     )
     rng = random.Random(20261123)
     truth, named = synthetic_population(rng, ORGS, per_node)
+    from betrokken.app.demo_feed import enable_feed, feed_step
+
+    feed = enable_feed(net, GEMEENTE)
     ok = True
     cluster = Cluster(net)
     try:
@@ -396,6 +399,11 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
+        out(f"\n== 7b. The {GEMEENTE} wijkteam system registers a person through the API")
+        registered = {b for people in truth.registrations.values() for b in people}
+        fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
+        ok &= feed_step(out, feed, fed)
+        ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
         ok &= _signal_step(out, zvh, politie, truth, named, seen)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps
