@@ -18,6 +18,7 @@ import functools
 import hashlib
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import (
@@ -691,6 +692,33 @@ class ImportSettings(Strict):
     )
 
 
+class FeedSystem(Strict):
+    """``[[feeds]]`` in node.toml: one of the organisation's case systems that feeds the node
+    without a person in between (docs/operator.md, 'Feeds'). Closed by default: a system has no
+    drop folder and no quiet alarm unless configured."""
+
+    name: Identifier = Field(description="the system's name, as the trail and the reports say it")
+    drop_folder: Path | None = Field(
+        default=None,
+        description="folder (relative to this file) the system's nightly full export is dropped "
+        "into; `betrokken node watch` imports each complete .csv/.xlsx file with --sync "
+        "semantics for this system. Absent: no folder is watched",
+    )
+    quiet_after_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        description="raise an alarm when no successful feed came from this system for this long "
+        "(e.g. 1560 for a nightly export: 26 hours); absent: no alarm",
+    )
+    hold_back_share: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="a file that would end more than this share of the registrations this "
+        "system feeds is held back for a beheerder to confirm in the portal",
+    )
+
+
 class NodeConfig(Strict):
     network: str = Field(description="path to network.toml (relative to this file)")
     organisation: Identifier
@@ -726,6 +754,16 @@ class NodeConfig(Strict):
         "held, so an empty or older database is refused",
     )
     sync_guard_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    # The case systems that feed this node by themselves (docs/operator.md, 'Feeds').
+    feeds: list[FeedSystem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _feeds_named_once(self) -> Self:
+        _no_duplicates("feeds", [f.name for f in self.feeds])
+        folders = [str(f.drop_folder) for f in self.feeds if f.drop_folder is not None]
+        if len(set(folders)) != len(folders):
+            raise ValueError("feeds: two systems share one drop_folder; give each its own")
+        return self
 
 
 class CoordinatorConfig(Strict):

@@ -588,6 +588,17 @@ class NodeStore:
                 )
             return ended
 
+    def end_in(self, conn: Connection, ids: Sequence[int], actor: str, note: str) -> int:
+        """End the registrations ``ids`` in ``conn``'s transaction, each with a trail record (as
+        :meth:`end_missing` does); for a feeding system's full export (:mod:`betrokken.node.feeds`).
+        Returns how many were ended."""
+        ended = 0
+        for chunk in _chunks(list(ids)):
+            ended += self._remove_in(
+                conn, RegistrationRow.id.in_(chunk), "withdrawn", actor, note=note
+            )
+        return ended
+
     @staticmethod
     def _missing(conn: Connection, seen_registrations: set[int], started: dt.datetime) -> list[int]:
         candidates = conn.execute(
