@@ -542,24 +542,30 @@ def feed_health(
     with store.engine.begin() as conn:
         for feed in feeds:
             _ensure(conn, feed.name, now)
-        rows = {
-            r.system: r
-            for r in conn.execute(
-                select(FeedStatusRow).where(FeedStatusRow.system.in_([f.name for f in feeds]))
-            ).all()
-        }
-        held = dict(
-            conn.execute(
-                select(HeldFileRow.system, func.count())
-                .where(HeldFileRow.done_at.is_(None))
-                .group_by(HeldFileRow.system)
-            ).all()
-        )
+        return read_health(conn, feeds, now)
+
+
+def read_health(conn: Any, feeds: Sequence[FeedSystem], now: dt.datetime) -> list[FeedHealth]:
+    """Every configured system's health, changing nothing (``betrokken doctor``): a system the
+    node has not looked at yet counts as known from ``now``."""
+    rows = {
+        r.system: r
+        for r in conn.execute(
+            select(FeedStatusRow).where(FeedStatusRow.system.in_([f.name for f in feeds]))
+        ).all()
+    }
+    held = dict(
+        conn.execute(
+            select(HeldFileRow.system, func.count())
+            .where(HeldFileRow.done_at.is_(None))
+            .group_by(HeldFileRow.system)
+        ).all()
+    )
     out = []
     for feed in feeds:
-        row = rows[feed.name]
-        last = _utc(row.last_success_at)
-        since = last or _utc(row.known_since) or now
+        row = rows.get(feed.name)
+        last = _utc(row.last_success_at) if row is not None else None
+        since = last or (_utc(row.known_since) if row is not None else None) or now
         out.append(
             FeedHealth(
                 system=feed.name,
@@ -567,14 +573,14 @@ def feed_health(
                 last_success=last,
                 lag=now - last if last else None,
                 quiet_for=max(now - since, dt.timedelta(0)),
-                last_event=row.last_event,
-                last_event_at=_utc(row.last_event_at),
-                last_added=row.last_added,
-                last_confirmed=row.last_confirmed,
-                last_ended=row.last_ended,
-                last_refused=row.last_refused,
-                refused_total=row.refused_total,
-                last_problem=row.last_problem,
+                last_event=row.last_event if row is not None else None,
+                last_event_at=_utc(row.last_event_at) if row is not None else None,
+                last_added=row.last_added if row is not None else 0,
+                last_confirmed=row.last_confirmed if row is not None else 0,
+                last_ended=row.last_ended if row is not None else 0,
+                last_refused=row.last_refused if row is not None else 0,
+                refused_total=row.refused_total if row is not None else 0,
+                last_problem=row.last_problem if row is not None else None,
                 held=int(held.get(feed.name, 0)),
                 quiet_after=dt.timedelta(minutes=feed.quiet_after_minutes)
                 if feed.quiet_after_minutes

@@ -23,6 +23,7 @@ from betrokken.errors import Unavailable
 from betrokken.metrics import node_metrics
 from betrokken.node import feeds
 from betrokken.node.store import NodeStore
+from tests.cli import invoke
 from tests.conftest import LocalPseudonymiser
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
@@ -309,3 +310,67 @@ def test_a_quiet_feed_raises_one_alarm_per_quiet_spell_and_shows_in_the_metrics(
     assert 'betrokken_node_feed_quiet{system="gcos"} 0.0' in text
     again = later + dt.timedelta(minutes=61)
     assert [h.system for h in feeds.raise_quiet_alarms(feed.store, configured, again)] == ["gcos"]
+
+
+def _node_toml(devnet: DevNetwork, tmp_path: Path, feeds_toml: str) -> Path:
+    """politie-test's node.toml with a database of its own and ``feeds_toml`` added."""
+    loaded = load_node(devnet.node_configs["politie-test"])
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f'network = "{devnet.network_file}"\n'
+        'organisation = "politie-test"\n'
+        f'database = "sqlite:///{tmp_path / "node.db"}"\n'
+        f'log_key = "{loaded.resolve(loaded.component.log_key)}"\n'
+        f'state_file = "{tmp_path / "node.state"}"\n'
+        "[tls]\n"
+        f'certificate = "{loaded.tls.certificate}"\n'
+        f'private_key = "{loaded.tls.private_key}"\n'
+        f'ca = "{loaded.tls.ca}"\n' + feeds_toml,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_node_status_and_the_doctor_warn_of_a_quiet_feed_and_of_a_held_back_export(
+    devnet: DevNetwork, tmp_path: Path
+) -> None:
+    config = _node_toml(
+        devnet,
+        tmp_path,
+        '[[feeds]]\nname = "gcos"\ndrop_folder = "gcos"\nquiet_after_minutes = 60\n'
+        '[[feeds]]\nname = "wijkteam"\n',
+    )
+    loaded = load_node(config)
+    store = NodeStore(loaded.component.database)
+    try:
+        two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+        feeds.feed_health(store, loaded.component.feeds, two_hours_ago)  # first look, then quiet
+        feeds.hold_file(store, "wijkteam", "export.csv", 40, 100, two_hours_ago)
+    finally:
+        store.engine.dispose()
+    status = invoke("node", "status", "--config", config)
+    assert "WARNING: gcos is quiet for 120 min" in status.stdout, status.output
+    assert "WARNING: 1 export(s) of wijkteam held back" in status.stdout
+    doctor = invoke("doctor", "--config", config)
+    assert "feed gcos" in doctor.stdout and "no successful feed for 120 minutes" in doctor.stdout
+    assert "the drop folder" in doctor.stdout  # gcos/ does not exist yet
+    assert "1 export(s) held back" in doctor.stdout
+
+
+def test_a_feed_config_is_closed_by_default_and_two_systems_cannot_share_a_name_or_folder(
+    devnet: DevNetwork, tmp_path: Path
+) -> None:
+    from betrokken.errors import ConfigError
+
+    plain = load_node(_node_toml(devnet, tmp_path, ""))
+    assert plain.component.feeds == []
+    one = FeedSystem(name="gcos")
+    assert (one.drop_folder, one.quiet_after_minutes, one.hold_back_share) == (None, None, 0.10)
+    twice = (
+        '[[feeds]]\nname = "gcos"\ndrop_folder = "a"\n[[feeds]]\nname = "ggz"\ndrop_folder = "a"\n'
+    )
+    with pytest.raises(ConfigError, match="drop_folder"):
+        load_node(_node_toml(devnet, tmp_path, twice))
+    same = '[[feeds]]\nname = "gcos"\n[[feeds]]\nname = "gcos"\n'
+    with pytest.raises(ConfigError, match="twice"):
+        load_node(_node_toml(devnet, tmp_path, same))
