@@ -312,8 +312,9 @@ def test_a_quiet_feed_raises_one_alarm_per_quiet_spell_and_shows_in_the_metrics(
     assert [h.system for h in feeds.raise_quiet_alarms(feed.store, configured, again)] == ["gcos"]
 
 
-def _node_toml(devnet: DevNetwork, tmp_path: Path, feeds_toml: str) -> Path:
-    """politie-test's node.toml with a database of its own and ``feeds_toml`` added."""
+def _node_toml(devnet: DevNetwork, tmp_path: Path, feeds_toml: str, top: str = "") -> Path:
+    """politie-test's node.toml with a database of its own, ``top`` (keys before the tables) and
+    ``feeds_toml`` added."""
     loaded = load_node(devnet.node_configs["politie-test"])
     path = tmp_path / "node.toml"
     path.write_text(
@@ -321,8 +322,7 @@ def _node_toml(devnet: DevNetwork, tmp_path: Path, feeds_toml: str) -> Path:
         'organisation = "politie-test"\n'
         f'database = "sqlite:///{tmp_path / "node.db"}"\n'
         f'log_key = "{loaded.resolve(loaded.component.log_key)}"\n'
-        f'state_file = "{tmp_path / "node.state"}"\n'
-        "[tls]\n"
+        f'state_file = "{tmp_path / "node.state"}"\n' + top + "[tls]\n"
         f'certificate = "{loaded.tls.certificate}"\n'
         f'private_key = "{loaded.tls.private_key}"\n'
         f'ca = "{loaded.tls.ca}"\n' + feeds_toml,
