@@ -355,6 +355,10 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
+        from betrokken.app.demo_feed import feed_step
+
+        known = [p for people in truth.registrations.values() for p in people]
+        ok &= feed_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps
 
