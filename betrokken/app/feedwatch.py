@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +67,17 @@ def complete_files(folder: Path, now: dt.datetime, stable_seconds: float) -> lis
     return [path for _changed, _name, path in sorted(found)]
 
 
+def safe_name(name: str) -> str:
+    """A file name as the watcher keeps it (in its folders, reports and database): letters,
+    digits, ``.``, ``-`` and ``_`` only, at most 120 characters, its suffix kept."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:100] or "export"
+    ending = re.sub(r"[^A-Za-z0-9]", "_", suffix)[:10]
+    return f"{clean}.{ending}" if ending else clean
+
+
 def _free(folder: Path, name: str, now: dt.datetime) -> Path:
     """A name in ``folder`` not yet taken: ``name``, else with the time before it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,7 +120,7 @@ class Watcher:
                     handled += 1
             self._orphans(system, folder)
             for path in complete_files(folder, self.clock(), self.stable_seconds):
-                claimed = _free(busy, path.name, self.clock())
+                claimed = _free(busy, safe_name(path.name), self.clock())
                 path.rename(claimed)  # atomic: the exporter cannot replace it under us
                 self._process(system, folder, claimed, share=system.hold_back_share)
                 handled += 1
@@ -157,7 +169,18 @@ class Watcher:
             path.unlink()
             log.warning("feed %s: %s could not be read (%s)", system.name, name, exc.message)
             return
-        done = feeds.apply_full_export(self._registrar(system), table, share)
+        try:
+            done = feeds.apply_full_export(self._registrar(system), table, share)
+        except BetrokkenError as exc:  # the key service or database away: the next round
+            feeds.record_feed_event(
+                self.store,
+                system.name,
+                feeds.FeedEvent.FAILED,
+                at=now,
+                source=name,
+                problem=exc.message,
+            )
+            raise
         summary = done.summary
         facts = ReportFacts(
             system.name,

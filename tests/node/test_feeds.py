@@ -374,3 +374,17 @@ def test_a_feed_config_is_closed_by_default_and_two_systems_cannot_share_a_name_
     same = '[[feeds]]\nname = "gcos"\n[[feeds]]\nname = "gcos"\n'
     with pytest.raises(ConfigError, match="twice"):
         load_node(_node_toml(devnet, tmp_path, same))
+
+
+def test_a_file_name_from_the_folder_is_kept_only_in_a_safe_short_form(feed: Feed) -> None:
+    from betrokken.app.feedwatch import safe_name
+
+    assert safe_name("export 2026-12-07.csv") == "export_2026-12-07.csv"
+    assert safe_name("x" * 500 + ".xlsx") == "x" * 100 + ".xlsx"
+    assert safe_name("\x1b[31mrood\n.csv") == "__31mrood_.csv"
+    people = _people(2)
+    feed.drop(people, "Export\tnacht " + "z" * 220 + ".csv")
+    assert feed.watcher.round() == 1
+    assert feed.found(people) == 2
+    [report] = feed.reports()
+    assert "Bestand: Export_nacht_" in report and "\t" not in report
