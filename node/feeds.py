@@ -198,29 +198,49 @@ def record_feed_event(
 
 # --- holdings and the end of what a system no longer holds ----------------------------------------
 def hold(store: NodeStore, system: str, registration_ids: Iterable[int], at: dt.datetime) -> None:
-    """``system`` holds these registrations (its export or call named them now)."""
+    """``system`` holds these registrations (its export or call named them now): a few statements
+    per batch of registrations, whatever their number."""
     ids = list(registration_ids)
     regs = RegistrationRow.__table__
+    holdings = FeedHoldingRow.__table__
     with store.engine.begin() as conn:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            rows = conn.execute(
-                select(regs.c.pseudonym, regs.c.key_id).where(regs.c.id.in_(chunk))
-            ).all()
-            for pseudonym, key_id in rows:
-                this = and_(
-                    FeedHoldingRow.system == system,
-                    FeedHoldingRow.pseudonym == pseudonym,
-                    FeedHoldingRow.key_id == key_id,
-                )
-                if not conn.execute(
-                    update(FeedHoldingRow).where(this).values(confirmed_at=at)
-                ).rowcount:
-                    conn.execute(
-                        insert(FeedHoldingRow).values(
-                            system=system, pseudonym=pseudonym, key_id=key_id, confirmed_at=at
-                        )
+            named = {
+                (bytes(p), k)
+                for p, k in conn.execute(
+                    select(regs.c.pseudonym, regs.c.key_id).where(regs.c.id.in_(chunk))
+                ).all()
+            }
+            if not named:
+                continue
+            values = [p for p, _ in named]
+            held = {
+                (bytes(p), k)
+                for p, k in conn.execute(
+                    select(holdings.c.pseudonym, holdings.c.key_id).where(
+                        holdings.c.system == system, holdings.c.pseudonym.in_(values)
                     )
+                ).all()
+            }
+            if held:
+                conn.execute(
+                    update(FeedHoldingRow)
+                    .where(
+                        FeedHoldingRow.system == system,
+                        FeedHoldingRow.pseudonym.in_([p for p, _ in held]),
+                    )
+                    .values(confirmed_at=at)
+                )
+            new = named - held
+            if new:
+                conn.execute(
+                    insert(FeedHoldingRow),
+                    [
+                        {"system": system, "pseudonym": p, "key_id": k, "confirmed_at": at}
+                        for p, k in sorted(new)
+                    ],
+                )
 
 
 @dataclass(frozen=True)
@@ -250,7 +270,22 @@ def _missing(conn: Any, system: str, seen: set[int], started: dt.datetime) -> Mi
             ),
         )
     ).all()
-    others = holdings.alias("others")
+    mine, others = holdings.alias("mine"), holdings.alias("others")
+    elsewhere = {
+        (bytes(p), k)
+        for p, k in conn.execute(
+            select(others.c.pseudonym, others.c.key_id)
+            .join(
+                mine,
+                and_(
+                    mine.c.pseudonym == others.c.pseudonym,
+                    mine.c.key_id == others.c.key_id,
+                    mine.c.system == system,
+                ),
+            )
+            .where(others.c.system != system)
+        ).all()
+    }
     end: list[int] = []
     release: list[tuple[bytes, str]] = []
     for reg_id, pseudonym, key_id, confirmed_at in rows:
@@ -259,16 +294,7 @@ def _missing(conn: Any, system: str, seen: set[int], started: dt.datetime) -> Mi
         confirmed = _utc(confirmed_at)
         if confirmed is not None and confirmed >= started:
             continue  # confirmed by hand or by another feed while this export ran
-        held_elsewhere = conn.execute(
-            select(func.count())
-            .select_from(others)
-            .where(
-                others.c.pseudonym == pseudonym,
-                others.c.key_id == key_id,
-                others.c.system != system,
-            )
-        ).scalar_one()
-        if held_elsewhere:
+        if (bytes(pseudonym), key_id) in elsewhere:
             release.append((bytes(pseudonym), key_id))
         else:
             end.append(int(reg_id))
@@ -300,12 +326,12 @@ def end_missing(
             else []
         )
         ended = store.end_in(conn, gone.end, actor, f"not in the full export of {system}")
-        for pseudonym, key_id in [*gone.release, *ended_keys]:
+        let_go = [bytes(p) for p, _ in [*gone.release, *ended_keys]]
+        for start in range(0, len(let_go), _CHUNK):
             conn.execute(
                 delete(holdings).where(
                     holdings.c.system == system,
-                    holdings.c.pseudonym == pseudonym,
-                    holdings.c.key_id == key_id,
+                    holdings.c.pseudonym.in_(let_go[start : start + _CHUNK]),
                 )
             )
         # holdings of registrations that ended otherwise (expiry, a withdrawal by hand)

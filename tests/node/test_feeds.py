@@ -246,14 +246,15 @@ def test_a_system_ends_only_what_it_fed_and_what_another_system_holds_stays(
 
 
 def test_a_crash_mid_import_leaves_no_half_state_and_the_next_round_finishes_it(
-    devnet: DevNetwork, database_url: str, tmp_path: Path
+    devnet: DevNetwork, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("betrokken.node.importer.BATCH", 10)  # batches of 10 lines
     feed = Feed(devnet, database_url, tmp_path)
-    people = _people(1205)
+    people = _people(45)
     feed.drop(people)
     feed.watcher.round()
     feed.clock.advance(days=1)
-    stays, leaves = people[:1200], people[1200:]
+    stays, leaves = people[:42], people[42:]
 
     class KeyServiceGoneAfterOneBatch(LocalPseudonymiser):
         calls = 0
@@ -265,16 +266,22 @@ def test_a_crash_mid_import_leaves_no_half_state_and_the_next_round_finishes_it(
             return super().pseudonymise(bsns)
 
     feed.watcher.pseudonyms = KeyServiceGoneAfterOneBatch()
-    feed.drop(stays)
+    newcomers = _people(3, seed=77)
+    feed.drop(newcomers + stays)
     with pytest.raises(Unavailable):
         feed.watcher.round()
-    assert feed.found(leaves) == 5  # nothing ended half-way
+    assert feed.found(newcomers) == 3  # the first batch is stored ...
+    assert feed.found(leaves) == 3  # ... and nothing ended half-way
     assert [p.name for p in (feed.folder() / BUSY).iterdir()] == ["export.csv"]
+    [health] = feeds.feed_health(feed.store, feed.loaded.component.feeds, feed.clock())
+    assert health.last_event == "failed" and health.last_problem == "the key service went away"
     feed.watcher.pseudonyms = feed.pseudonyms
     assert feed.watcher.round() == 1
-    assert feed.found(stays) == 1200 and feed.found(leaves) == 0
+    assert feed.found(stays + newcomers) == 45 and feed.found(leaves) == 0
     assert not any((feed.folder() / BUSY).iterdir())
-    assert "Beëindigd (niet meer in de export van het systeem): 5" in feed.reports()[-1]
+    report = feed.reports()[-1]
+    assert "Beëindigd (niet meer in de export van het systeem): 3" in report
+    assert "Toegevoegd: 0" in report  # the newcomers were stored by the round that crashed
 
 
 def test_a_quiet_feed_raises_one_alarm_per_quiet_spell_and_shows_in_the_metrics(
