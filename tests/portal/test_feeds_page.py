@@ -126,6 +126,8 @@ def test_a_held_back_export_ends_registrations_only_after_a_beheerder_confirms_i
     assert "Aanleveringen" in page.text and "Wacht op uw besluit" in page.text
     assert "export-2.csv" in page.text and "10 van de 20" in page.text
     assert "Laatst gelukt" in page.text  # the system's health
+    status = feed_portal.client.get("/beheer/status")
+    assert "Aanleveringen die aandacht nodig hebben: gcos." in status.text
     [held] = feeds.held_files(feed_portal.store)
 
     # without the form's token nothing is decided
