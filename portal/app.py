@@ -36,7 +36,7 @@ from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
 log = logging.getLogger("betrokken.portal")
 
 # Each role's pages are one module of this package; a module that is not there is left out.
-ROLE_MODULES = ("regisseur", "meldingen", "opvolging", "dpo", "beheerder")
+ROLE_MODULES = ("regisseur", "meldingen", "opvolging", "dpo", "beheerder", "feeds")
 LANGUAGE_COOKIE = "taal"
 
 CSP = (

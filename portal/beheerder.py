@@ -45,6 +45,7 @@ from betrokken.node.admin import (
     HEADERS,
     REQUIRED,
     ImportSummary,
+    feed_overview,
     import_table,
     node_facts,
 )
@@ -241,7 +242,12 @@ async def status_page(request: Request) -> Response:
     current_user(request, ROLE)
     portal = portal_of(request)
     overview = await run_in_threadpool(node_overview, portal.loaded.node)
-    return render(request, "beheerder/status.html", {"node": overview})
+    health, held = await run_in_threadpool(
+        feed_overview, portal.loaded.node, dt.datetime.now(dt.UTC)
+    )
+    # feeding systems quiet too long, or with an export waiting for a beheerder (docs/adr/0036)
+    attention = sorted({h.system for h in health if h.quiet} | {f.system for f in held})
+    return render(request, "beheerder/status.html", {"node": overview, "feeds": attention})
 
 
 # --- import -------------------------------------------------------------------------------------
