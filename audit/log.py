@@ -206,6 +206,7 @@ class _Remembered:
         self.hashes: OrderedDict[merkle.Subtree, bytes] = OrderedDict()
         self.records: OrderedDict[int, str] = OrderedDict()
         self.checkpoints: OrderedDict[int, SignedCheckpoint] = OrderedDict()
+        self.newest: SignedCheckpoint | None = None
         self.head = 0
 
     def forget(self) -> None:
@@ -213,6 +214,7 @@ class _Remembered:
             self.hashes.clear()
             self.records.clear()
             self.checkpoints.clear()
+            self.newest = None
             self.head = 0
 
     def known(
@@ -255,6 +257,8 @@ class _Remembered:
             self._keep(self.records, records, RECENT_KEPT)
             if checkpoint is not None:
                 self._keep(self.checkpoints, {checkpoint.size: checkpoint}, RECENT_KEPT)
+                if self.newest is None or checkpoint.size > self.newest.size:
+                    self.newest = checkpoint
 
     @staticmethod
     def _keep(kept: OrderedDict[Any, Any], new: dict[Any, Any], limit: int) -> None:
@@ -592,6 +596,14 @@ class AuditLog:
                 select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)
             ).first()
         return SignedCheckpoint(row.size, row.root, row.note) if row else None
+
+    def newest_checkpoint(self) -> SignedCheckpoint | None:
+        """The newest checkpoint this process signed (no look-up), else :meth:`latest_checkpoint`.
+
+        What a cosigning round asks the witnesses to cosign: it covers every record this process
+        wrote; one another writer added since is covered by the next round."""
+        newest = self._mem.newest
+        return newest if newest is not None else self.latest_checkpoint()
 
     def checkpoint(self, size: int) -> SignedCheckpoint | None:
         mem = self._mem

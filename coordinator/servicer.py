@@ -112,7 +112,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         )
 
     def _latest_checkpoint(self) -> tuple[int, str] | None:
-        latest = self.store.log.latest_checkpoint()
+        latest = self.store.log.newest_checkpoint()
         return (latest.size, latest.note) if latest is not None else None
 
     # --- the question ----------------------------------------------------------------------------
