@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -36,8 +37,9 @@ from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import (
     Accepted,
     WitnessStore,
+    check_cosigned,
     check_log_proof,
-    check_network_cosigned,
+    witness_cosigners,
 )
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
@@ -45,6 +47,7 @@ from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.bsn import Bsn
+from betrokken.crypto.cosignature import Cosigner
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import (
@@ -292,6 +295,15 @@ class Requester:
         )
         trail, witness = open_trail(loaded)
         return cls(network, org.id, loaded.tls, key, trail, witness, timeout, reloading(loaded))
+
+    @cached_property
+    def _cosigners(self) -> dict[str, Cosigner]:
+        """The witnesses' cosigner keys from the network file, read once (not per receipt)."""
+        return witness_cosigners(self.network)
+
+    @cached_property
+    def _quorum(self) -> int:
+        return self.network.witness_quorum()
 
     def close(self) -> None:
         self.pseudonymiser.close()
@@ -554,8 +566,12 @@ class Requester:
                 witnessed,
             )
             # Cosigned by enough witnesses besides this organisation (docs/adr/0024, 10).
-            check_network_cosigned(
-                response.receipt.checkpoint, proven.checkpoint.size, self.network, self.org.id
+            check_cosigned(
+                response.receipt.checkpoint,
+                proven.checkpoint.size,
+                self._cosigners,
+                self._quorum,
+                self.org.id,
             )
         except (QuestionRefused, WitnessStale) as exc:
             if isinstance(exc, QuestionRefused):
