@@ -58,7 +58,8 @@ def test_query_help_imports_neither_sqlalchemy_nor_pydantic_nor_grpc() -> None:
         "    main(['query', '--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in ('sqlalchemy', 'grpc', 'pydantic', 'rbcl') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'grpc', 'pydantic', 'rbcl')"
+        " if m in sys.modules)\n"
         "print('HEAVY', ','.join(heavy))\n"
     )
     done = subprocess.run(
