@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -226,11 +226,24 @@ async def _home(request: Request) -> Response:
     return render(request, "home.html")
 
 
+async def _extend(request: Request) -> Response:
+    """ "Verleng sessie" (the session dialog, WCAG 2.2.1): the request itself is the activity
+    that moves the session's end; answers how long it now lasts."""
+    from betrokken.portal.auth import checked_form, current_user, session_of
+    from betrokken.portal.web import seconds_left
+
+    current_user(request)
+    await checked_form(request)
+    portal = portal_of(request)
+    return JSONResponse({"seconds_left": seconds_left(portal.sessions, session_of(request))})
+
+
 def all_routes(modules: list[RoleModule]) -> list[BaseRoute]:
     """Every route of the portal (tests walk them: tests/portal/test_reflow.py)."""
     routes: list[BaseRoute] = [
         Route("/", _home),
         Route("/taal/{language}", _language),
+        Route("/sessie/verleng", _extend, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         *login.routes(),
         *accounts.routes(),

@@ -10,7 +10,6 @@ the browser's history never holds the form that carried the BSN; no page is cach
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -45,7 +44,9 @@ from betrokken.portal.answers import (
     person_view,
 )
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
+from betrokken.portal.forms import AskForm, FormErrors, ListForm, MineFilter, parse
 from betrokken.portal.i18n import _
+from betrokken.portal.reading import refusal_text
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.requester.client import Person, QueryResult
 from betrokken.tabular import Problems, read_table
@@ -55,15 +56,6 @@ MAX_CASE = 64
 MAX_UPLOAD = 5 * 1024 * 1024
 CASE_COLUMNS = ("case", "zaaknummer", "zaak", "zaak-id", "kenmerk")
 KEPT_ANSWERS = 20  # per session, in memory; gone at log-out or expiry
-
-
-class FormProblem(Exception):
-    """Something in the form to correct; nothing was asked."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def _purpose(portal: Portal, user: PortalUser, chosen: str) -> str:
@@ -91,18 +83,6 @@ class PolicyRefused(Exception):
         super().__init__(message)
         self.message = message
         self.technical = technical
-
-
-def _case(text: str) -> str:
-    case = " ".join(text.split())
-    if not case:
-        raise FormProblem(_("Fill in the case number."), "zaak")
-    if len(case) > MAX_CASE or not case.isprintable():
-        raise FormProblem(
-            _("A case number is at most {limit} characters of plain text.").format(limit=MAX_CASE),
-            "zaak",
-        )
-    return case
 
 
 async def _ask(
@@ -274,29 +254,41 @@ async def ask_submit(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     form = await checked_form(request)
-    doel = str(form.get("doel", ""))
-    zaak = str(form.get("zaak", ""))
-    namens = str(form.get("namens", ""))[:64]
-    context = _form_context(request, user, doel=doel, zaak=zaak, namens=namens)
+    parsed = parse(AskForm, form)
+    context = _form_context(
+        request,
+        user,
+        doel=str(form.get("doel", ""))[:64],
+        zaak=str(form.get("zaak", ""))[:200],
+        namens=str(form.get("namens", ""))[:64],
+    )
+    if isinstance(parsed, FormErrors):
+        return _errors_redirect(request, "/vraag", context, parsed)
     try:
-        purpose = _purpose(portal, user, doel)
-        case = _case(zaak)
-        try:
-            bsn = parse_bsn(str(form.get("bsn", "")))
-        except InvalidBsn:
-            raise FormProblem(
-                _(
-                    "This is not a valid BSN: a BSN has 9 digits and passes the eleven test. "
-                    "Check the number in your case system and type it again."
-                ),
-                "bsn",
-            ) from None
-        results = await _ask(request, user, [Person(bsn, case)], purpose, namens)
-    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+        purpose = _purpose(portal, user, parsed.doel)
+        results = await _ask(
+            request, user, [Person(parsed.bsn, parsed.zaak)], purpose, parsed.namens
+        )
+    except (PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/vraag", context, exc)
     result = results[0]
     view = person_view(portal.network, 1, result.persons[0])
     return _keep_answer(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
+
+
+def _errors_redirect(
+    request: Request, path: str, context: dict[str, Any], errors: FormErrors
+) -> Response:
+    """The form's errors (never the BSN) kept for the form page, and the browser sent there."""
+    session = session_of(request)
+    assert session is not None  # checked_form made sure
+    session.data["flash"] = {
+        "path": path,
+        "errors": [(e.field, e.message) for e in errors],
+        "problems": context.get("problems", []),
+        "values": context.get("values", {}),
+    }
+    return RedirectResponse(path, status_code=303)
 
 
 def _answer_context(portal: Portal, result: QueryResult, views: list[Any]) -> dict[str, Any]:
@@ -321,31 +313,43 @@ async def list_submit(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     form = await checked_form(request)
-    doel = str(form.get("doel", ""))
-    default_case = " ".join(str(form.get("zaak", "")).split())
-    namens = str(form.get("namens", ""))[:64]
-    gezin = "ja" if form.get("gezin") == "ja" else ""
-    context = _form_context(request, user, doel=doel, zaak=default_case, namens=namens, gezin=gezin)
+    parsed = parse(ListForm, form)
+    context = _form_context(
+        request,
+        user,
+        doel=str(form.get("doel", ""))[:64],
+        zaak=" ".join(str(form.get("zaak", "")).split())[:200],
+        namens=str(form.get("namens", ""))[:64],
+        gezin="ja" if form.get("gezin") == "ja" else "",
+    )
+    errors = parsed if isinstance(parsed, FormErrors) else FormErrors()
     upload = form.get("bestand")
-    try:
-        purpose = _purpose(portal, user, doel)
-        if default_case:
-            default_case = _case(default_case)
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise FormProblem(_("Choose the file with the list."), "bestand")
+    data = b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors.add("bestand", _("Choose the file with the list."))
+    else:
         data = await upload.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            raise FormProblem(_("The file is larger than 5 MB; split the list."), "bestand")
-        persons, problems, read = await run_in_threadpool(_read_list, data, default_case)
-        if problems:
-            context["problems"] = problems
-            context["read"] = read
-            raise FormProblem(
-                _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
+            errors.add("bestand", _("The file is larger than 5 MB; split the list."))
+    if errors or isinstance(parsed, FormErrors):
+        return _errors_redirect(request, "/lijst", context, errors)
+    persons, problems, read = await run_in_threadpool(_read_list, data, parsed.zaak)
+    if problems:
+        context["problems"] = problems
+        context["read"] = read
+        return _errors_redirect(
+            request,
+            "/lijst",
+            context,
+            FormErrors().add(
                 "bestand",
-            )
-        results = await _ask(request, user, persons, purpose, namens, gezin=bool(gezin))
-    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+                _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
+            ),
+        )
+    try:
+        purpose = _purpose(portal, user, parsed.doel)
+        results = await _ask(request, user, persons, purpose, parsed.namens, gezin=parsed.gezin)
+    except (PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/lijst", context, exc)
     views = [
         person_view(portal.network, number, person)
@@ -366,7 +370,7 @@ def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str],
     try:
         table = read_table(data, _("the file"), ["bsn", *CASE_COLUMNS], required=["bsn"])
     except BadInput as exc:
-        return [], [_("The file cannot be read: {message}").format(message=exc.message)], ""
+        return [], [refusal_text(exc, {"bsn": "BSN"})], ""
     problems = Problems()
     persons: list[Person] = []
     for row in table.rows():
@@ -411,41 +415,20 @@ def _problem_lines(problems: Problems) -> list[str]:
 MINE_PAGE_SIZE = 10  # cases per page
 
 
-def _day(text: str) -> tuple[dt.date | None, bool]:
-    """A date field of the filter: (the day, whether it could be read)."""
-    text = text.strip()
-    if not text:
-        return None, True
-    for form in ("%Y-%m-%d", "%d-%m-%Y"):
-        try:
-            return dt.datetime.strptime(text, form).date(), True
-        except ValueError:
-            continue
-    return None, False
-
-
 async def mine_page(request: Request) -> Response:
     """The user's questions, per case. Filter and page are POSTed, never in the address (a
     question page takes nothing from it)."""
     user = current_user(request, ROLE)
     portal = portal_of(request)
-    wanted, number, problem = CaseFilter(), 1, ""
+    wanted, number, errors = CaseFilter(), 1, FormErrors()
     if request.method == "POST":
         form = await checked_form(request)
-        first, first_ok = _day(str(form.get("van", "")))
-        last, last_ok = _day(str(form.get("tot", "")))
-        if not (first_ok and last_ok):
-            problem = _("A date is not a date. Use the calendar, or type it as dd-mm-jjjj.")
-        wanted = CaseFilter(
-            case=str(form.get("zaak", "")).strip()[:128],
-            first=first,
-            last=last,
-            code=str(form.get("code", "")).strip()[:16],
-        )
-        try:
-            number = int(str(form.get("pagina", "1")))
-        except ValueError:
-            number = 1
+        parsed = parse(MineFilter, form)
+        if isinstance(parsed, FormErrors):
+            errors = parsed
+            parsed = MineFilter(zaak=str(form.get("zaak", "")).strip()[:128])
+        wanted = CaseFilter(case=parsed.zaak, first=parsed.van, last=parsed.tot, code=parsed.code)
+        number = parsed.pagina
 
     def read() -> list[Any]:
         entries = [
@@ -476,10 +459,10 @@ async def mine_page(request: Request) -> Response:
             "wanted": wanted,
             "page": number,
             "pages": pages,
-            "problem": problem,
+            "errors": errors,
             "answer_code": answer_code,
         },
-        status=400 if problem else 200,
+        status=400 if errors else 200,
     )
 
 
