@@ -10,10 +10,15 @@ the browser's history never holds the form that carried the BSN; no page is cach
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -35,17 +40,23 @@ from betrokken.errors import (
     VerificationError,
 )
 from betrokken.portal.answers import (
+    EXPORT_COLUMNS,
+    AskedQuestion,
     CaseFilter,
+    ReopenedAnswer,
     answer_code,
+    export_rows,
     filter_cases,
+    find_answer,
     my_questions,
     overview,
     page_of,
     person_view,
+    reopen,
 )
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.forms import AskForm, FormErrors, ListForm, MineFilter, parse
-from betrokken.portal.i18n import _
+from betrokken.portal.i18n import AMSTERDAM, _
 from betrokken.portal.reading import refusal_text
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.requester.client import Person, QueryResult
@@ -93,6 +104,7 @@ async def _ask(
     namens: str = "",
     *,
     gezin: bool = False,
+    retry_of: str = "",
 ) -> list[QueryResult]:
     """Ask through the organisation's requester, in questions of at most the network's size."""
     portal = portal_of(request)
@@ -110,6 +122,7 @@ async def _ask(
                     role=ROLE,
                     on_behalf_of=namens or None,
                     gezin=gezin,
+                    retry_of=retry_of,
                 )
                 return result
 
@@ -217,6 +230,98 @@ def _keep_answer(request: Request, template: str, context: dict[str, Any]) -> Re
     return RedirectResponse(f"/antwoord/{key}", status_code=303)
 
 
+# --- asking the incomplete persons again -------------------------------------------------------
+# The BSNs of the persons whose answer was incomplete, kept with the answer in the session for a
+# "vraag de onvolledige opnieuw": sealed with a key that exists only in this process's memory
+# (AES-GCM), so they are never in the clear outside a question and gone with a restart.
+_SEAL = AESGCM(AESGCM.generate_key(bit_length=256))
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How to ask the incomplete persons of an answer again."""
+
+    sealed: bytes
+    nonce: bytes
+    count: int
+    purpose: str
+    namens: str
+    gezin: bool
+    answer_id: str
+
+
+def _retry(
+    persons: Sequence[Person],
+    views: Sequence[Any],
+    result: QueryResult,
+    namens: str,
+    *,
+    gezin: bool,
+) -> Retry | None:
+    again = [
+        f"{person.bsn.digits}\t{person.case}"
+        for person, view in zip(persons, views, strict=False)
+        if not view.complete
+    ]
+    if not again:
+        return None
+    nonce = secrets.token_bytes(12)
+    sealed = _SEAL.encrypt(nonce, "\n".join(again).encode(), result.answer_id.encode())
+    return Retry(sealed, nonce, len(again), result.purpose, namens, gezin, result.answer_id)
+
+
+def _unseal(retry: Retry) -> list[Person]:
+    text = _SEAL.decrypt(retry.nonce, retry.sealed, retry.answer_id.encode()).decode()
+    persons = []
+    for line in text.split("\n"):
+        digits, case = line.split("\t", 1)
+        persons.append(Person(parse_bsn(digits), case))
+    return persons
+
+
+async def retry_submit(request: Request) -> Response:
+    """Ask again only the persons whose answer was incomplete, marked as a retry of that answer
+    (the FG's report does not count it as a repeat)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    await checked_form(request)
+    session = session_of(request)
+    answers = session.data.get("answers", {}) if session else {}
+    kept = answers.get(request.path_params["key"]) if isinstance(answers, dict) else None
+    retry = kept[1].get("retry") if kept else None
+    if not isinstance(retry, Retry):
+        return RedirectResponse("/mijn-vragen", status_code=303)
+    persons = _unseal(retry)
+    back = f"/antwoord/{request.path_params['key']}"
+    try:
+        purpose = _purpose(portal, user, retry.purpose)
+        results = await _ask(
+            request,
+            user,
+            persons,
+            purpose,
+            retry.namens,
+            gezin=retry.gezin and len(persons) > 1,
+            retry_of=retry.answer_id,
+        )
+    except (PolicyRefused, NoAnswer) as exc:
+        return _problem_redirect(request, back, {}, exc)
+    views = [
+        person_view(portal.network, number, person)
+        for number, person in enumerate((p for r in results for p in r.persons), start=1)
+    ]
+    context = _answer_context(portal, results[0], views)
+    context.update(
+        overview=overview(views),
+        results=results,
+        incomplete=sum(1 for v in views if not v.complete),
+        hits=sum(1 for v in views if v.involved),
+        retry=_retry(persons, views, results[0], retry.namens, gezin=retry.gezin),
+        retry_of=retry.answer_id,
+    )
+    return _keep_answer(request, "regisseur/list_result.html", context)
+
+
 async def answer_page(request: Request) -> Response:
     current_user(request, ROLE)
     session = session_of(request)
@@ -225,6 +330,7 @@ async def answer_page(request: Request) -> Response:
     if kept is None:
         return render(request, "regisseur/gone.html", status=404)
     template, context = kept
+    context = {**context, **_flash(request, request.url.path)}
     return render(request, template, context)
 
 
@@ -273,7 +379,11 @@ async def ask_submit(request: Request) -> Response:
         return _problem_redirect(request, "/vraag", context, exc)
     result = results[0]
     view = person_view(portal.network, 1, result.persons[0])
-    return _keep_answer(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
+    context = _answer_context(portal, result, [view])
+    context["retry"] = _retry(
+        [Person(parsed.bsn, parsed.zaak)], [view], result, parsed.namens, gezin=False
+    )
+    return _keep_answer(request, "regisseur/answer.html", context)
 
 
 def _errors_redirect(
@@ -361,6 +471,7 @@ async def list_submit(request: Request) -> Response:
         results=results,
         incomplete=sum(1 for v in views if not v.complete),
         hits=sum(1 for v in views if v.involved),
+        retry=_retry(persons, views, results[0], parsed.namens, gezin=parsed.gezin),
     )
     return _keep_answer(request, "regisseur/list_result.html", context)
 
@@ -466,6 +577,140 @@ async def mine_page(request: Request) -> Response:
     )
 
 
+# --- an answer found again, and exported ------------------------------------------------------
+def _own_entries(portal: Portal, user: PortalUser) -> list[Any]:
+    return [
+        entry
+        for _, entry in with_entries(portal.trail.records())
+        if entry is not None and entry.user == user.name
+    ]
+
+
+def _found(portal: Portal, user: PortalUser, code: str) -> Any:
+    return find_answer(_own_entries(portal, user), user.name, code)
+
+
+async def reopened_page(request: Request) -> Response:
+    """An answer found again under "Mijn vragen", rebuilt from the record of the question in the
+    organisation's own trail: only the user who asked it finds it (any other code: not found)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    code = request.path_params["code"]
+    entry = await run_in_threadpool(
+        lambda: find_answer(_own_entries(portal, user), user.name, code)
+    )
+    if entry is None:
+        return render(request, "regisseur/gone.html", status=404)
+    answer = reopen(portal.network, entry)
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: answer reopened",
+        access_point=client_address(request),
+        details={"answer": entry.answer_id},
+    )
+    return render(request, "regisseur/reopened.html", {"answer": answer})
+
+
+def _safe(cell: str) -> str:
+    """A cell a spreadsheet never reads as a formula."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def _download(rows: list[list[str]], kind: str, name: str) -> Response:
+    header = [_(c) for c in EXPORT_COLUMNS]
+    if kind == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(_("Answers"))
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_safe(c) for c in row])
+        out = io.BytesIO()
+        book.save(out)
+        return Response(
+            out.getvalue(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_safe(c) for c in row] for row in rows)
+    return Response(
+        ("\ufeff" + text.getvalue()).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+async def reopened_export(request: Request) -> Response:
+    """One answer as CSV or XLSX for the case file (no BSN: the trail keeps none)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    kind = request.path_params["kind"]
+    if kind not in ("csv", "xlsx"):
+        return render(request, "regisseur/gone.html", status=404)
+    code = request.path_params["code"]
+    entry = await run_in_threadpool(
+        lambda: find_answer(_own_entries(portal, user), user.name, code)
+    )
+    if entry is None:
+        return render(request, "regisseur/gone.html", status=404)
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: answer exported",
+        access_point=client_address(request),
+        details={"answer": entry.answer_id, "format": kind},
+    )
+    rows = export_rows([reopen(portal.network, entry)])
+    return _download(rows, kind, "antwoord-" + answer_code(entry.answer_id))
+
+
+async def mine_export(request: Request) -> Response:
+    """ "Mijn vragen" (as filtered) as CSV or XLSX: every answered question, per person and
+    organisation."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    parsed = parse(MineFilter, form)
+    wanted = (
+        CaseFilter()
+        if isinstance(parsed, FormErrors)
+        else CaseFilter(case=parsed.zaak, first=parsed.van, last=parsed.tot, code=parsed.code)
+    )
+    kind = "xlsx" if form.get("formaat") == "xlsx" else "csv"
+    entries = await run_in_threadpool(lambda: _own_entries(portal, user))
+    answered = [
+        reopen(portal.network, e)
+        for e in entries
+        if e.event is Event.OWN_QUERY and e.answer_id and e.reason == "answered"
+    ]
+    kept = [
+        a
+        for a in sorted(answered, key=lambda a: a.at, reverse=True)
+        if any(wanted.keeps(q) for q in [_asked(a, p.case) for p in a.persons])
+    ]
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: my questions exported",
+        access_point=client_address(request),
+        details={"filter": f"user={user.name}, event=own-query", "format": kind},
+    )
+    today = dt.datetime.now(AMSTERDAM).strftime("%Y-%m-%d")
+    return _download(export_rows(kept), kind, f"mijn-vragen-{today}")
+
+
+def _asked(answer: ReopenedAnswer, case: str) -> AskedQuestion:
+    return AskedQuestion(answer.at, case, answer.purpose, answer.answer_id, "", [])
+
+
 MODULE = RoleModule(
     role=ROLE,
     routes=[
@@ -475,6 +720,10 @@ MODULE = RoleModule(
         Route("/lijst", list_submit, methods=["POST"]),
         Route("/antwoord/{key}", answer_page, methods=["GET"]),
         Route("/mijn-vragen", mine_page, methods=["GET", "POST"]),
+        Route("/mijn-vragen/export", mine_export, methods=["POST"]),
+        Route("/mijn-vragen/{code}", reopened_page, methods=["GET"]),
+        Route("/mijn-vragen/{code}/{kind}", reopened_export, methods=["GET"]),
+        Route("/antwoord/{key}/opnieuw", retry_submit, methods=["POST"]),
     ],
     nav=[
         NavItem("/vraag", N_("Ask about a person")),
