@@ -485,8 +485,18 @@ async def request_form(request: Request) -> Response:
         return _register_rows(portal)
 
     rows = await run_in_threadpool(work)
+    values, errors = _blank(), FormErrors()
+    session = session_of(request)
+    kept = session.data.get("flash") if session is not None else None
+    if isinstance(kept, dict) and kept.get("path") == "/dpo/inzage":
+        # A letter form sent into a session that had ended: filled in again (never the BSN).
+        del session.data["flash"]  # type: ignore[union-attr]
+        values.update({k: str(v) for k, v in kept.get("values", {}).items() if k in values})
+        errors = FormErrors.of(kept.get("errors", []))
     return render(
-        request, "dpo/request.html", {"values": _blank(), "problems": {}, "register": rows}
+        request,
+        "dpo/request.html",
+        {"values": values, "problems": {}, "errors": errors, "register": rows},
     )
 
 

@@ -32,8 +32,10 @@ class InProcess:
         assert found, page.text
         return found.group(1)
 
-    def log_in(self, user: PortalAccount) -> Any:
-        self.client.cookies.clear()
+    def log_in(self, user: PortalAccount, *, fresh: bool = True) -> Any:
+        """Log ``user`` in through the login form (``fresh``: as a new visitor, no cookie)."""
+        if fresh:
+            self.client.cookies.clear()
         done = self.client.post(
             "/inloggen",
             data={

@@ -130,3 +130,34 @@ def test_a_question_form_with_mistakes_shows_one_summary_linking_each_field_and_
     assert 'id="zaak-fout"' in page and "Vul het zaaknummer in." in page
     assert typed not in page
     assert len(trail_entries(inprocess.run.config)) == before  # nothing was asked
+
+
+def test_a_letter_form_sent_after_the_session_ended_comes_back_filled_in_without_the_bsn(
+    inprocess: InProcess,  # noqa: F811
+    portal: PortalRun,
+) -> None:
+    fg = portal.add_user("f.formulier", "dpo")
+    inprocess.log_in(fg)
+    token = inprocess.csrf("/dpo/inzage")
+    person = inprocess.run.running.named["several"].digits
+    inprocess.run.running.typed.add(person)
+    inprocess.clock.advance(inprocess.portal.sessions.idle_seconds + 60)
+    sent = inprocess.client.post(
+        "/dpo/inzage",
+        data={
+            "csrf": token,
+            "bsn": person,
+            "name": "de heer B. Bewaard",
+            "address": "Kerkstraat 1\n2011 AA Haarlem",
+            "reference": "INZ-BEWAARD-1",
+        },
+    )
+    assert sent.url.path == "/inloggen"
+    assert "wat u verstuurde is NIET uitgevoerd" in sent.text
+    back = inprocess.log_in(fg, fresh=False)
+    assert back.url.path == "/dpo/inzage"
+    assert 'value="de heer B. Bewaard"' in back.text and "Kerkstraat 1" in back.text
+    assert 'value="INZ-BEWAARD-1"' in back.text
+    assert "<title>Fout: " in back.text and 'href="#bsn"' in back.text
+    assert "de brief is NIET gemaakt" in back.text
+    assert person not in back.text  # never the BSN
