@@ -424,10 +424,9 @@ def export_rows(answers: Iterable[ReopenedAnswer]) -> list[list[str]]:
                 answer.purpose,
                 answer_code(answer.answer_id),
             ]
-            for given in person.answers or [None]:
-                if given is None:
-                    rows.append([*base, "", "", "", complete])
-                    continue
+            if not person.answers:
+                rows.append([*base, "", "", "", complete])
+            for given in person.answers:
                 contact = "".join(s.text for s in given.contact)
                 rows.append([*base, given.who, given.label, contact, complete])
     return rows

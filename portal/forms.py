@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from betrokken.crypto.bsn import Bsn, parse_bsn
@@ -100,8 +100,12 @@ def _value(data: Mapping[str, Any], name: str) -> Any:
 def _message(model: type[Form], field: str, error: Any) -> str:
     if error["type"] == "form":
         ctx = dict(error.get("ctx") or {})
-        message = str(ctx.pop("message"))
-        return _(message).format(**ctx) if ctx else _(message)
+        message = _(str(ctx.pop("message")))
+        if not ctx:
+            return message
+        # Values that are message ids themselves (a field's label) are translated too.
+        values = {k: _(str(v)) if k == "field" else v for k, v in ctx.items()}
+        return message % values if "%(" in message else message.format(**values)
     return _(model.messages.get(field, N_("Check what you filled in here.")))
 
 
@@ -249,10 +253,18 @@ class Period(Form):
     van: dt.date | None = None
     tot: dt.date | None = None
 
+    labels: ClassVar[dict[str, str]] = {"van": N_("From"), "tot": N_("Up to and including")}
+
     @field_validator("van", "tot", mode="before")
     @classmethod
-    def _day(cls, value: object) -> dt.date | None:
-        return day(str(value)[:20])
+    def _day(cls, value: object, info: ValidationInfo) -> dt.date | None:
+        try:
+            return day(str(value)[:20])
+        except PydanticCustomError:
+            raise problem(
+                N_("'%(field)s' is not a date. Type a date such as 23-11-2026."),
+                field=cls.labels[str(info.field_name)],
+            ) from None
 
 
 # --- the beheerder's forms ----------------------------------------------------------------------

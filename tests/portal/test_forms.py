@@ -57,7 +57,7 @@ def test_dates_are_read_as_a_person_types_them_or_named_as_not_a_date() -> None:
     )
     wrong = parse(Period, {"van": "31-02-2026", "tot": ""})
     assert isinstance(wrong, FormErrors) and [e.field for e in wrong] == ["van"]
-    assert wrong.get("van").startswith("Dit is geen datum")
+    assert wrong.get("van").startswith("'Vanaf' is geen datum")
 
 
 def test_every_refusal_of_the_file_reader_has_a_dutch_message_that_says_what_to_upload() -> None:
