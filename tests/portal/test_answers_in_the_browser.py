@@ -127,3 +127,28 @@ def test_before_the_session_ends_a_dialog_warns_and_extends_it_by_keyboard(
     assert "Uitloggen" in driver.find_element(_by("TAG_NAME"), "body").text
     driver.close()
     driver.switch_to.window(driver.window_handles[0])
+
+
+def test_a_question_with_mistakes_gets_the_one_error_summary_with_focus_and_links(
+    portal: PortalRun, chromium: Chromium
+) -> None:
+    driver = chromium.fresh()
+    log_in(driver, portal, portal.user("regisseur"))
+    typed = "123456789"  # fails the elfproef
+    portal.running.typed.add(typed)
+    driver.get(portal.url + "/vraag")
+    driver.find_element(_by("ID"), "bsn").send_keys(typed)
+    submit(driver, "/vraag")
+    assert driver.title.startswith("Fout: Vraag over een persoon")
+    assert driver.switch_to.active_element.get_attribute("id") == "fout"
+    links = driver.find_elements(_by("CSS_SELECTOR"), "#fout a")
+    assert [a.get_attribute("href").rsplit("#", 1)[1] for a in links] == ["bsn", "zaak"]
+    assert "Dit is geen geldig BSN" in links[0].text and "zaaknummer" in links[1].text
+    bsn = driver.find_element(_by("ID"), "bsn")
+    assert bsn.get_attribute("aria-invalid") == "true"
+    assert driver.find_element(_by("ID"), "bsn-fout").is_displayed()
+    assert typed not in driver.page_source
+    assert_accessible(driver)
+    shot(driver, "regisseur-tikfout")
+    links[1].click()  # the link takes the keyboard to the field
+    assert driver.switch_to.active_element.get_attribute("id") == "zaak"

@@ -99,6 +99,7 @@ def test_a_word_document_named_csv_is_refused_by_its_content(
     described = browser.find_element(_by("ID"), "bestand").get_attribute("aria-describedby")
     assert "bestand-fout" in described.split()
     assert_accessible(browser)
+    shot(browser, "beheerder-import-fout")
     log_out(browser)
 
 
