@@ -6,7 +6,19 @@
 // 3. Print buttons (data-print) print the page.
 document.addEventListener("DOMContentLoaded", function () {
   var summary = document.querySelector("[data-focus]");
-  if (summary) summary.focus();
+  if (summary) {
+    summary.focus();
+    // A link in the summary takes the keyboard to its field (not only the view).
+    summary.querySelectorAll("a[href^='#']").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var field = document.getElementById(link.getAttribute("href").slice(1));
+        if (!field) return;
+        event.preventDefault();
+        field.scrollIntoView({ block: "center" });
+        field.focus();
+      });
+    });
+  }
 
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.hidden = false;
