@@ -58,7 +58,7 @@ from betrokken.portal.auth import (
     current_user,
     session_of,
 )
-from betrokken.portal.forms import FormErrors
+from betrokken.portal.forms import FormErrors, ImportForm, parse
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.reading import refusal_text, row_text
 from betrokken.portal.web import (
@@ -400,7 +400,8 @@ async def import_upload(request: Request) -> Response:
         return refuse(_("Choose a file to import (CSV or Excel .xlsx)."))
     data = await upload.read()
     name = Path(upload.filename).name[:100]
-    sync = form.get("volledig") == "ja"
+    options = parse(ImportForm, form)
+    sync = isinstance(options, ImportForm) and options.volledig
     await form.close()
     if not data:
         return refuse(_("The file is empty."))
