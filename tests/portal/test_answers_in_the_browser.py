@@ -138,6 +138,7 @@ def test_a_question_with_mistakes_gets_the_one_error_summary_with_focus_and_link
     portal.running.typed.add(typed)
     driver.get(portal.url + "/vraag")
     driver.find_element(_by("ID"), "bsn").send_keys(typed)
+    driver.find_element(_by("ID"), "zaak").send_keys("Z" * 70)  # longer than a case number
     submit(driver, "/vraag")
     assert driver.title.startswith("Fout: Vraag over een persoon")
     assert driver.switch_to.active_element.get_attribute("id") == "fout"
