@@ -231,6 +231,7 @@ class _Asking:
     on_behalf_of: str
     kind: q.Kind
     watch_days: int
+    retry_of: str = ""  # the answer whose incomplete persons this question asks again
 
 
 class Requester:
@@ -329,15 +330,18 @@ class Requester:
         on_behalf_of: str | None = None,
         gezin: bool = False,
         watch_days: int = 0,
+        retry_of: str = "",
     ) -> QueryResult:
         """Ask about ``persons``; the question and its answers are kept in the organisation's trail.
 
         ``on_behalf_of`` is the aanmelder, the organisation the question is asked for (default:
         this organisation itself); ``gezin`` asks several persons together as one household or
         casus; ``watch_days`` leaves a signal at the nodes for that long (at most what the
-        purpose allows). Raises the BetrokkenError that stopped it (refused by policy, a service
-        unreachable, a verification that failed); a failure to keep the trail after the answer
-        arrived does not hide the answer (see ``QueryResult.trail_problem``).
+        purpose allows); ``retry_of`` marks the question as asking again the persons whose answer
+        ``retry_of`` was incomplete (recorded in the trail, so it is not read as a repeat).
+        Raises the BetrokkenError that stopped it (refused by policy, a service unreachable, a
+        verification that failed); a failure to keep the trail after the answer arrived does
+        not hide the answer (see ``QueryResult.trail_problem``).
         """
         own: list[Pseudonym] = []
         ask = _Asking(
@@ -348,6 +352,7 @@ class Requester:
             on_behalf_of=on_behalf_of or self.org.id,
             kind=q.kind_for(len(persons), gezin),
             watch_days=watch_days,
+            retry_of=retry_of[:64],
         )
         try:
             self._check_input(persons, ask)
@@ -406,6 +411,8 @@ class Requester:
         details = {**entry.details, "on_behalf_of": ask.on_behalf_of, "kind": ask.kind.value}
         if ask.watch_days:
             details["watch_days"] = str(ask.watch_days)
+        if ask.retry_of:
+            details["retry_of"] = ask.retry_of
         return dataclasses.replace(entry, details=details)
 
     def _check_input(self, persons: Sequence[Person], ask: _Asking) -> None:
