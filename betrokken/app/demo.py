@@ -130,7 +130,7 @@ def _signal_step(
     """The VIR's core act without its index: a watch left with a question; the partner that
     registers the person later tells the earlier asker, sealed, through the coordinator."""
     out(
-        "\n== 7c. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
+        "\n== 7e. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
         "politie registers the person later, and the ZVH is told"
     )
     known = {b.digits for regs in truth.registrations.values() for b in regs}
@@ -404,6 +404,10 @@ def run_demo(
         fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
         ok &= feed_step(out, feed, fed)
         ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
+        from betrokken.app.demo_folder import folder_step
+
+        known = [p for people in truth.registrations.values() for p in people]
+        ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
         ok &= _signal_step(out, zvh, politie, truth, named, seen)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps

@@ -15,7 +15,7 @@ envelope key (``awaited_answers``), and the late answers it collected and checke
 (``late_answers``), which its portal shows. New, empty tables (docs/adr/0037).
 
 Revision ID: node_0015
-Revises: node_0013
+Revises: node_0014
 Create Date: 2026-12-07
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0015"
-down_revision = "node_0013"
+down_revision = "node_0014"
 branch_labels = None
 depends_on = None
 
