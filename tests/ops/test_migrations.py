@@ -43,8 +43,8 @@ from betrokken.db import make_engine
 from betrokken.errors import SchemaOutdated
 from betrokken.keyservice.store import Base as KeyServiceBase
 from betrokken.keyservice.store import QuotaStore
-from betrokken.node.feeds import FeedBase
 from betrokken.node.deferrals import DeferralBase
+from betrokken.node.feeds import FeedBase
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
