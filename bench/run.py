@@ -384,6 +384,8 @@ def query_at(n: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
         requester = _requester(bn)
         pids = process_ids(bn)
         warm = ask_times(requester, bn, 5)  # warm: channels, witness state, caches
+        # the nodes record the warm-up's answers a moment later: not in the first idle window
+        time.sleep(2 * SETTLE_SECONDS)
         window = statistics.median(warm) * sizes.questions + SETTLE_SECONDS
         p50, p95, p99 = [], [], []
         cpu_runs: dict[str, list[float]] = {}
