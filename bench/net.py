@@ -73,8 +73,22 @@ class BenchNet:
         return load_node(self.net.node_configs[org]).component.database
 
     def start(self) -> None:
-        self.cluster = Cluster(self.net)
-        self.cluster.start()
+        """Start every process; when a port was taken meanwhile (other benches on this machine
+        build their networks at the same time), move the network to free ports and start once
+        more."""
+        from betrokken.errors import Unavailable
+
+        for attempt in range(3):
+            self.cluster = Cluster(self.net)
+            try:
+                self.cluster.start()
+                return
+            except Unavailable as exc:
+                self.cluster = None
+                if "cannot listen" not in str(exc) or attempt == 2:
+                    raise
+                move_ports(self.net)
+                self.network = load_network(self.net.network_file)
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -126,7 +140,32 @@ def _quiet_witness(node_config: Path) -> None:
     node_config.write_text(text.replace("\n[tls]", f"\n{line}\n[tls]", 1))
 
 
-_NEXT_BASE = [21_000]
+# Each bench process starts at its own place in 21000-51000, so benches run at the same time on
+# this machine (other sessions measure too) rarely reach for the same ports.
+_NEXT_BASE = [21_000 + (os.getpid() % 300) * 100]
+_ADDRESS = re.compile(r"127\.0\.0\.1:(\d+)")
+
+
+def _config_files(net: DevNetwork) -> list[Path]:
+    return [
+        net.network_file,
+        net.keyservice_config,
+        net.coordinator_config,
+        *net.node_configs.values(),
+        *net.portal_configs.values(),
+    ]
+
+
+def move_ports(net: DevNetwork) -> None:
+    """Every loopback port of the network's files moved to a free range (same order)."""
+    files = _config_files(net)
+    ports = sorted({int(p) for f in files for p in _ADDRESS.findall(f.read_text())})
+    base = _free_base(len(ports))
+    moved = {old: base + k for k, old in enumerate(ports)}
+    for path in files:
+        path.write_text(
+            _ADDRESS.sub(lambda m: f"127.0.0.1:{moved[int(m.group(1))]}", path.read_text())
+        )
 
 
 def _free_base(count: int) -> int:

@@ -127,6 +127,27 @@ def cpu_table(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def not_measured(d: dict[str, Any]) -> list[str]:
+    """A line naming the scenarios this run left out (a reduced run: ``--only``), if any."""
+    present = {
+        "crypto": bool(d.get("crypto")),
+        "query": any(isinstance(e, dict) for e in d.get("query", {}).values()),
+        "log": any(d.get("log", {}).get("p50_ms", {}).values()),
+        "import": bool(d.get("import")),
+        "changes": bool(d.get("changes")),
+        "small (PostgreSQL)": bool(d.get("postgres")),
+        "rss": bool((d.get("coordinator") or {}).get("rss_mb")),
+    }
+    missing = [name for name, there in present.items() if not there]
+    if not missing:
+        return []
+    return [
+        f"Not measured in this run: {', '.join(missing)} (their rows below are empty; the dated "
+        "files in bench/results/ keep the runs that measured them).",
+        "",
+    ]
+
+
 def figures(d: dict[str, Any]) -> str:
     m = d["machine"]
     c = d["crypto"]
@@ -137,6 +158,7 @@ def figures(d: dict[str, Any]) -> str:
         f"{fig(m.get('loadavg_through_run'))} through the run "
         "(other work shared the machine). Figures: median (min–max, runs).",
         "",
+        *not_measured(d),
         "| crypto floor | |",
         "|---|---|",
         f"| one ristretto255 multiplication | {fig(c.get('mult_us'), ' µs')} |",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,36 @@ def test_the_bench_network_gives_the_asker_no_node_and_the_nodes_a_long_witness_
     _quiet_witness(node)
     top = node.read_text().split("[tls]")[0]
     assert f"witness_interval_seconds = {3600.0}" in top
+
+
+def test_a_bench_network_whose_port_was_taken_moves_every_address_to_a_free_range(
+    tmp_path: Path,
+) -> None:
+    from bench.net import move_ports
+    from betrokken.app.devnet import DevNetwork
+
+    files = {}
+    for name, text in {
+        "network.toml": 'address = "127.0.0.1:21050"\nnode_address = "127.0.0.1:21051"\n',
+        "ks.toml": 'metrics_listen = "127.0.0.1:21052"\n',
+        "coord.toml": 'metrics_listen = "127.0.0.1:21053"\n',
+        "node.toml": 'metrics_listen = "127.0.0.1:21054"\ndatabase = "sqlite:///node.db"\n',
+        "portal.toml": 'listen = "127.0.0.1:21055"\n',
+    }.items():
+        files[name] = tmp_path / name
+        files[name].write_text(text)
+    net = DevNetwork(
+        tmp_path,
+        files["network.toml"],
+        files["ks.toml"],
+        files["coord.toml"],
+        {"org-01": files["node.toml"]},
+        {"org-01": files["portal.toml"]},
+    )
+    move_ports(net)
+    texts = "".join(f.read_text() for f in files.values())
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", texts)]
+    assert len(ports) == 6 and len(set(ports)) == 6
+    assert not {21050, 21051, 21052, 21053, 21054, 21055} & set(ports)
+    assert ports == sorted(ports)  # the order kept: the network's address first, then the nodes'
+    assert 'database = "sqlite:///node.db"' in files["node.toml"].read_text()
