@@ -707,10 +707,12 @@ def coordinator_rss(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
         if sizes.quick
         else [(r, g) for r in sizes.rss_registrations for g in sizes.rss_log_sizes]
     )
+    failed: dict[str, str] = {}
     for per_node, records in pairs:
+        name = f"registrations={per_node},log={records}"
         say(f"coordinator RSS: 5 nodes of {per_node} registrations, a log of {records}")
         bn = build(work, 5, per_node, name=f"rss-{per_node}-{records}")
-        try:
+        try:  # one pair that fails is reported; the others still count
             _fill_log(bn, records)
             bn.start()
             requester = _requester(bn)
@@ -718,9 +720,14 @@ def coordinator_rss(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
             ask_times(requester, bn, sizes.rss_questions)
             ask_times(requester, bn, 2, batch=20)
             requester.close()
-            rss[f"registrations={per_node},log={records}"] = round(rss_mb(bn.pid("coordinator")), 1)
+            rss[name] = round(rss_mb(bn.pid("coordinator")), 1)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            say(f"coordinator RSS {name} FAILED: {failed[name]}")
         finally:
             bn.remove()
+    if len(rss) < 2:
+        raise RuntimeError(f"the coordinator's memory was read for fewer than two pairs: {failed}")
     low, high = min(rss.values()), max(rss.values())
     out["coordinator"] = {
         "rss_mb": rss,
@@ -728,6 +735,8 @@ def coordinator_rss(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
         "measured": "VmRSS of the coordinator process after the same workload (5 warm-up "
         f"questions, {sizes.rss_questions} one-person questions, two of 20 persons), 5 nodes",
     }
+    if failed:
+        out["coordinator"]["failed"] = failed
     say(f"coordinator RSS: {rss}")
 
 
