@@ -478,7 +478,12 @@ def batch_at(bn: BenchNet, requester: Any, sizes: Sizes, out: dict[str, Any]) ->
     persons = 100
     times = ask_times(requester, bn, sizes.batch_runs, batch=persons)
     per_s = figure([persons / t for t in times], 1)
-    entry: dict[str, Any] = {"persons": persons, "nodes": len(bn.nodes), "per_s": per_s}
+    entry: dict[str, Any] = {
+        "persons": persons,
+        "nodes": len(bn.nodes),
+        "registrations_per_node": bn.per_node,
+        "per_s": per_s,
+    }
     peer = psi_peer(bn, sizes, persons)
     if isinstance(peer, str):
         entry.update(peer_per_s=None, peer_reused_per_s=None, vs_peer=None, vs_peer_reused=None)
@@ -494,7 +499,6 @@ def batch_at(bn: BenchNet, requester: Any, sizes: Sizes, out: dict[str, Any]) ->
         )
         entry["peer_registrations_per_node"] = sizes.psi_per_node
         entry["peer_nodes_measured"] = peer["nodes_measured"]
-        entry["registrations_per_node"] = bn.per_node
     say(f"batch: {entry['per_s']['median']} persons/s; peer {entry.get('peer_per_s')}")
     out["batch"] = entry
 
