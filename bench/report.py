@@ -240,7 +240,9 @@ def figures(d: dict[str, Any]) -> str:
             f"{k.replace(',', ', ')}: {v} MB"
             for k, v in (d["coordinator"].get("rss_mb") or {}).items()
         )
-        + f" (difference {fig(d['coordinator'].get('difference'))}). PostgreSQL against SQLite: "
+        + f" (difference {fig(d['coordinator'].get('difference'))}"
+        + (f"; {d['coordinator']['measured_in']}" if d["coordinator"].get("measured_in") else "")
+        + "). PostgreSQL against SQLite: "
         f"questions ×{fig(d['postgres'].get('query_ratio'))}, imports "
         f"×{fig(d['postgres'].get('import_ratio'))} (time ratios).",
     ]
