@@ -40,6 +40,9 @@ STARTUP_RETRY_SECONDS = 2.0
 # within a second of the answer. A fixed rhythm, not woken by a hit (which a busy database would
 # show in the time of the next lookup).
 OUTBOX_INTERVAL_SECONDS = 0.5
+# How long the registration API keeps a call's idempotency key and answer (docs/adr/0035): a
+# case system retries within minutes or hours; a week covers a weekend's outage.
+FEED_KEY_DAYS = 7
 
 
 @dataclass
@@ -49,8 +52,11 @@ class RunningNode:
     stop_expiry: threading.Event
     writer: TrailWriter | None = None
     anchor: Callable[[], object] | None = None  # writes the state file once more at the end
+    feeds: Callable[[], None] | None = None  # stops the registration API, when it runs
 
     def stop(self) -> None:
+        if self.feeds is not None:
+            self.feeds()
         self.server.stop(grace=1).wait()
         self.after_stop()
 
@@ -143,6 +149,7 @@ def _expiry_loop(
                 log.info("expired %d ended registration(s)", removed)
             store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
             store.forget_notices(now - dt.timedelta(days=notice_days))
+            store.forget_feed_requests(now - dt.timedelta(days=FEED_KEY_DAYS))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
@@ -358,4 +365,34 @@ def start(config_path: Path | str) -> RunningNode:
         name="witness",
     ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    return RunningNode(server, listen, stop, writer, lambda: refresh_anchor(loaded, store))
+    feeds = _start_feeds(loaded, store)
+    return RunningNode(
+        server, listen, stop, writer, lambda: refresh_anchor(loaded, store), feeds=feeds
+    )
+
+
+def _start_feeds(loaded: Loaded[NodeConfig], store: NodeStore) -> Callable[[], None] | None:
+    """The registration API for the organisation's case systems, when node.toml has [feed_api]
+    (node/feeds_http.py, node/feeds_grpc.py): its HTTP gateway and, with grpc_listen, its gRPC
+    service, both TLS with the node's certificate. Returns what stops them."""
+    api = loaded.component.feed_api
+    if api is None:
+        return None
+    from betrokken.node import feeds_grpc, feeds_http
+
+    gateway = feeds_http.serve(loaded, store)
+    assert gateway is not None
+    grpc_server: grpc.Server | None = None
+    if api.grpc_listen:
+        grpc_server, _port = feeds_grpc.make_server(
+            api.grpc_listen, loaded.tls, gateway.service, gateway.tokens
+        )
+        grpc_server.start()
+        log.info("registration API (gRPC) on %s", api.grpc_listen)
+
+    def stop_feeds() -> None:
+        if grpc_server is not None:
+            grpc_server.stop(grace=1).wait()
+        gateway.stop()
+
+    return stop_feeds
