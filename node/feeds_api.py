@@ -29,6 +29,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -594,19 +595,20 @@ class FeedService:
         results = [item.result for item in items if item.result is not None]
         assert len(results) == len(items)
         refused = [r for r in results if r.outcome is Outcome.REFUSED]
+        counted = Counter(r.outcome for r in results)
+        first = refused[0].problem if refused else None
         record_feed_event(
-            self.store, system.name, FeedEvent.ACCEPTED, len(results) - len(refused), now=now
+            self.store,
+            system.name,
+            FeedEvent.SUCCESS if len(refused) < len(results) else FeedEvent.REFUSED,
+            at=now,
+            source="registration API",
+            added=counted[Outcome.ADDED],
+            confirmed=counted[Outcome.CONFIRMED] + counted[Outcome.UPDATED],
+            ended=counted[Outcome.ENDED] + counted[Outcome.WITHDRAWN],
+            refused=len(refused),
+            problem=(first.reason_en or first.title_en or "") if first else "",
         )
-        if refused:
-            first = refused[0].problem
-            record_feed_event(
-                self.store,
-                system.name,
-                FeedEvent.REFUSED,
-                len(refused),
-                detail=(first.reason_en or first.title_en) if first else None,
-                now=now,
-            )
         return results
 
     def _parse(self, index: int, change: BulkChange, today: dt.date) -> _Item:

@@ -17,8 +17,9 @@ from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
+from betrokken.clock import utcnow
 from betrokken.config.load import Loaded, load_node
-from betrokken.config.schema import Network, NodeConfig
+from betrokken.config.schema import FeedSystem, Network, NodeConfig
 from betrokken.db import CHECKPOINT_SECONDS, checkpoint, report_writable
 from betrokken.errors import ConfigError, Unavailable, VerificationError
 from betrokken.health import Health, database_writable
@@ -27,7 +28,7 @@ from betrokken.identity.names import Identity, Role
 from betrokken.identity.pins import Pins, reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
-from betrokken.node import outbox
+from betrokken.node import feeds, outbox
 from betrokken.node.anchor import Anchor, measure, problem, read_anchor, refusal, write_anchor
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
@@ -159,6 +160,23 @@ def _expiry_loop(
             refresh_anchor(loaded, store)
         except Exception:
             log.exception("could not write the node's state file; will try again")
+        if stop.wait(interval):
+            return
+
+
+FEED_CHECK_SECONDS = 60.0
+
+
+def _feed_alarm_loop(
+    store: NodeStore, feeding: Sequence[FeedSystem], interval: float, stop: threading.Event
+) -> None:
+    """An alarm (trail and log) for each feeding system quiet longer than it may be
+    (docs/operator.md, 'Feeds')."""
+    while True:
+        try:
+            feeds.raise_quiet_alarms(store, feeding, utcnow())
+        except Exception:
+            log.exception("feed health check failed; will try again")
         if stop.wait(interval):
             return
 
@@ -328,7 +346,11 @@ def start(config_path: Path | str) -> RunningNode:
         log.info("trail writer: %d answered question(s) of the previous run recorded", left)
     servicer = NodeServicer(network, org, store, envelope_key, witness, pins=pins)
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
-    metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
+    figures = node_figures(store, witness, org.pseudonym_key_id)
+    feeding = loaded.component.feeds
+    metrics = node_metrics(
+        network, lambda: figures() + feeds.feed_figures(store, feeding, utcnow())
+    )
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
     health = Health(
         server,
@@ -364,6 +386,13 @@ def start(config_path: Path | str) -> RunningNode:
         daemon=True,
         name="witness",
     ).start()
+    if any(f.quiet_after_minutes for f in feeding):
+        threading.Thread(
+            target=_feed_alarm_loop,
+            args=(store, feeding, FEED_CHECK_SECONDS, stop),
+            daemon=True,
+            name="feed-health",
+        ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
     feeds = _start_feeds(loaded, store)
     return RunningNode(

@@ -191,23 +191,6 @@ class FeedRequestRow(Base):
     answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
-class FeedStateRow(Base):
-    """Per case system: when it last fed a change, and how many it fed and had refused."""
-
-    __tablename__ = "feed_state"
-
-    system: Mapped[str] = mapped_column(String(64), primary_key=True)
-    last_success_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    accepted: Mapped[int] = mapped_column(Integer, default=0)
-    refused: Mapped[int] = mapped_column(Integer, default=0)
-    last_refused_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    last_refusal: Mapped[str | None] = mapped_column(String(256), nullable=True)
-
-
 @dataclass(frozen=True)
 class Claim:
     """What :meth:`NodeStore.claim_feed_request` found for an idempotency key."""
@@ -215,16 +198,6 @@ class Claim:
     state: str  # "claimed" (apply it), "done" (answer below), "busy", "mismatch"
     status: int | None = None
     answer: bytes | None = None
-
-
-@dataclass(frozen=True)
-class FeedState:
-    system: str
-    last_success_at: dt.datetime | None
-    accepted: int
-    refused: int
-    last_refused_at: dt.datetime | None
-    last_refusal: str | None
 
 
 class _Contended(Exception):
@@ -645,6 +618,17 @@ class NodeStore:
                 )
             return ended
 
+    def end_in(self, conn: Connection, ids: Sequence[int], actor: str, note: str) -> int:
+        """End the registrations ``ids`` in ``conn``'s transaction, each with a trail record (as
+        :meth:`end_missing` does); for a feeding system's full export (:mod:`betrokken.node.feeds`).
+        Returns how many were ended."""
+        ended = 0
+        for chunk in _chunks(list(ids)):
+            ended += self._remove_in(
+                conn, RegistrationRow.id.in_(chunk), "withdrawn", actor, note=note
+            )
+        return ended
+
     @staticmethod
     def _missing(conn: Connection, seen_registrations: set[int], started: dt.datetime) -> list[int]:
         candidates = conn.execute(
@@ -1010,64 +994,6 @@ class NodeStore:
         with self.engine.begin() as conn:
             result = conn.execute(delete(FeedRequestRow).where(FeedRequestRow.claimed_at < before))
         return int(result.rowcount or 0)
-
-    def record_feed_state(
-        self,
-        system: str,
-        *,
-        accepted: int = 0,
-        refused: int = 0,
-        now: dt.datetime,
-        refusal: str | None = None,
-    ) -> None:
-        """Count what a case system fed: accepted and refused changes, and when."""
-        with _writing("record a feed's state"), self.engine.begin() as conn:
-            values: dict[str, object] = {
-                "accepted": FeedStateRow.accepted + accepted,
-                "refused": FeedStateRow.refused + refused,
-            }
-            if accepted:
-                values["last_success_at"] = now
-            if refused:
-                values["last_refused_at"] = now
-                values["last_refusal"] = (refusal or "")[:256] or None
-            changed = conn.execute(
-                update(FeedStateRow).where(FeedStateRow.system == system).values(**values)
-            )
-            if changed.rowcount:
-                return
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(FeedStateRow).values(
-                            system=system,
-                            accepted=accepted,
-                            refused=refused,
-                            last_success_at=now if accepted else None,
-                            last_refused_at=now if refused else None,
-                            last_refusal=((refusal or "")[:256] or None) if refused else None,
-                        )
-                    )
-            except IntegrityError:  # another call inserted it first: add to that row
-                conn.execute(
-                    update(FeedStateRow).where(FeedStateRow.system == system).values(**values)
-                )
-
-    def feed_states(self) -> list[FeedState]:
-        """Every case system's feed state, by name."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(FeedStateRow).order_by(FeedStateRow.system)).all()
-        return [
-            FeedState(
-                r.system,
-                r.last_success_at,
-                r.accepted,
-                r.refused,
-                r.last_refused_at,
-                r.last_refusal,
-            )
-            for r in rows
-        ]
 
     def end_registrations(self, pseudonyms: Sequence[Pseudonym], actor: str, note: str = "") -> int:
         """End the registrations of ``pseudonyms`` now, as their case system says the

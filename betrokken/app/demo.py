@@ -363,6 +363,10 @@ def run_demo(
         fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
         ok &= feed_step(out, feed, fed)
         ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
+        from betrokken.app.demo_folder import folder_step
+
+        known = [p for people in truth.registrations.values() for p in people]
+        ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps
 

@@ -40,7 +40,7 @@ def _free_port() -> int:
 def _accepted(database: Path) -> int:
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT accepted FROM feed_state WHERE system = 'gcos'").fetchone()
+            row = conn.execute("SELECT count(*) FROM registrations").fetchone()
     except sqlite3.Error:
         return 0
     return int(row[0]) if row else 0

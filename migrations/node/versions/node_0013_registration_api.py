@@ -1,9 +1,9 @@
-"""The registration API for the partners' case systems: ``feed_requests`` and ``feed_state``.
+"""The registration API for the partners' case systems: ``feed_requests``.
 
 ``feed_requests`` keeps each call of the API under the calling system's idempotency key, with a
 SHA-256 of the request (never the request: it holds BSNs) and the answer once applied, so a
-retried call changes nothing and gets the same answer; ``feed_state`` counts per case system
-what it fed and had refused, and when (docs/adr/0035). Two new, empty tables: nothing existing
+retried call changes nothing and gets the same answer (docs/adr/0035). What each system fed
+and had refused is counted in ``feed_status`` (node_0014). A new, empty table: nothing existing
 changes.
 
 Revision ID: node_0013
@@ -35,16 +35,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("system", "key"),
     )
     op.create_index("ix_feed_requests_claimed_at", "feed_requests", ["claimed_at"])
-    op.create_table(
-        "feed_state",
-        sa.Column("system", sa.String(64), nullable=False),
-        sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("accepted", sa.Integer(), nullable=False),
-        sa.Column("refused", sa.Integer(), nullable=False),
-        sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_refusal", sa.String(256), nullable=True),
-        sa.PrimaryKeyConstraint("system"),
-    )
 
 
 def downgrade() -> None:
