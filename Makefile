@@ -61,8 +61,10 @@ drill: $(VENV)/.installed-test
 	BETROKKEN_FEED_ROWS=100000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_feed_api.py
 
 # Measurements on real processes (docs/performance.md): not part of `test`. `bench` writes
-# bench/results/latest.json (+ a dated copy and latest.txt) in about 25 minutes; `bench-quick`
-# the same keys at smaller sizes within 3 minutes. openmined-psi (the peer baseline) lives in its
+# bench/results/latest.json (+ a dated copy and latest.txt) in about 40 minutes; `bench-quick`
+# the same keys at smaller sizes in about 5 minutes on an idle machine (15 at a load of 20).
+# A question is measured in CPU per process (docs/adr/0034); `python -m bench.report` writes the
+# tables of docs/performance.md from latest.json. openmined-psi (the peer baseline) lives in its
 # own environment, .venv-psi: it needs protobuf < 7, betrokken protobuf 7 (docs/adr/0022).
 .venv-psi/.installed: requirements/psi.txt
 	$(PYTHON) -m venv .venv-psi

@@ -25,13 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its finished threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+from bench.cpu import cpu_seconds
 
 
 def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, Any]:

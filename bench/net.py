@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from betrokken.identity.keyfiles import read_seed
 
 ASKER = "zvh-bench"
 PURPOSE = "zvh-triage"
+SERVICE_USER = "bench"  # the command line asks only as a service account of the network file
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -71,8 +73,22 @@ class BenchNet:
         return load_node(self.net.node_configs[org]).component.database
 
     def start(self) -> None:
-        self.cluster = Cluster(self.net)
-        self.cluster.start()
+        """Start every process; when a port was taken meanwhile (other benches on this machine
+        build their networks at the same time), move the network to free ports and start once
+        more."""
+        from betrokken.errors import Unavailable
+
+        for attempt in range(3):
+            self.cluster = Cluster(self.net)
+            try:
+                self.cluster.start()
+                return
+            except Unavailable as exc:
+                self.cluster = None
+                if "cannot listen" not in str(exc) or attempt == 2:
+                    raise
+                move_ports(self.net)
+                self.network = load_network(self.net.network_file)
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -101,7 +117,55 @@ def _loosen(network_file: Path) -> None:
     network_file.write_text(text)
 
 
-_NEXT_BASE = [21_000]
+# The witness loop of each node (it checks the coordinator's log and compares it with other
+# nodes, every 60 s by default) is not part of a question: it ran in some measured windows and not
+# in others. It runs once when a node starts, then not again while the bench measures.
+WITNESS_INTERVAL_SECONDS = 3600.0
+
+
+def _without_asker_node(network_file: Path, asker: str) -> None:
+    """The asking organisation asks and answers nothing: without a node_address it has no node
+    process (an idle process on the same two cores is a cost no question has) and is no witness."""
+    text = network_file.read_text()
+    blocks = text.split("[[organisations]]")
+    for k, block in enumerate(blocks[1:], start=1):
+        if re.search(rf'^id = "{re.escape(asker)}"$', block, re.M):
+            blocks[k] = re.sub(r'^node_address = "[^"]*"\n', "", block, count=1, flags=re.M)
+    network_file.write_text("[[organisations]]".join(blocks))
+
+
+def _quiet_witness(node_config: Path) -> None:
+    text = node_config.read_text()
+    line = f"witness_interval_seconds = {WITNESS_INTERVAL_SECONDS}\n"
+    node_config.write_text(text.replace("\n[tls]", f"\n{line}\n[tls]", 1))
+
+
+# Each bench process starts at its own place in 21000-51000, so benches run at the same time on
+# this machine (other sessions measure too) rarely reach for the same ports.
+_NEXT_BASE = [21_000 + (os.getpid() % 300) * 100]
+_ADDRESS = re.compile(r"127\.0\.0\.1:(\d+)")
+
+
+def _config_files(net: DevNetwork) -> list[Path]:
+    return [
+        net.network_file,
+        net.keyservice_config,
+        net.coordinator_config,
+        *net.node_configs.values(),
+        *net.portal_configs.values(),
+    ]
+
+
+def move_ports(net: DevNetwork) -> None:
+    """Every loopback port of the network's files moved to a free range (same order)."""
+    files = _config_files(net)
+    ports = sorted({int(p) for f in files for p in _ADDRESS.findall(f.read_text())})
+    base = _free_base(len(ports))
+    moved = {old: base + k for k, old in enumerate(ports)}
+    for path in files:
+        path.write_text(
+            _ADDRESS.sub(lambda m: f"127.0.0.1:{moved[int(m.group(1))]}", path.read_text())
+        )
 
 
 def _free_base(count: int) -> int:
@@ -239,9 +303,17 @@ def build(
     label = name or f"bench-{nodes}"
     base = _free_base(2 * (3 + nodes))
     net = init_network(
-        directory / label, [ASKER, *ids], name=label, quota=10_000_000, base_port=base
+        directory / label,
+        [ASKER, *ids],
+        name=label,
+        quota=10_000_000,
+        base_port=base,
+        service_users=(SERVICE_USER,),
     )
     _loosen(net.network_file)
+    _without_asker_node(net.network_file, ASKER)
+    for org_id in ids:
+        _quiet_witness(net.node_configs[org_id])
     network = load_network(net.network_file)
     seed = read_seed(net.keyservice_config.parent / "oprf.seed")
     population = people(persons)

@@ -1,7 +1,7 @@
 """Write the figures of ``bench/results/latest.json`` into docs/performance.md.
 
 ``python -m bench.report`` replaces what stands between ``<!-- bench:NAME -->`` and
-``<!-- /bench:NAME -->`` in docs/performance.md (figures, goals, changes, national) with tables
+``<!-- /bench:NAME -->`` in docs/performance.md (cpu, figures, goals, changes, national) with tables
 made from the JSON, so the document quotes exactly the committed run. The prose around them is
 written by hand.
 """
@@ -29,10 +29,123 @@ def fig(value: Any, unit: str = "") -> str:
     return f"{value:g}{unit}"
 
 
+def count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "—"
+
+
 def med(value: Any) -> float | None:
     if isinstance(value, dict):
         return float(value["median"])
     return None if value is None else float(value)
+
+
+KIND_LABELS = (
+    ("requester", "requester"),
+    ("keyservice", "key service"),
+    ("coordinator", "coordinator"),
+    ("node", "each node (mean)"),
+    ("node_max", "slowest node"),
+    ("total", "**total**"),
+    ("floor", "question floor"),
+    ("protocol_floor", "protocol floor"),
+)
+
+
+def cpu_table(d: dict[str, Any]) -> str:
+    """CPU ms per question per process kind and N, the floors, the ratios and the load."""
+    c = d.get("cpu") or {}
+    ns = sorted((n for n, e in c.items() if n.isdigit() and isinstance(e, dict)), key=int)
+    if not ns:
+        return "(not measured in this run)"
+    lines = [
+        "CPU ms per question (utime + stime of each process over the measured window, less its "
+        "idle rate over an equal window just before; the floors in this thread's CPU time). "
+        "Median (min–max, runs).",
+        "",
+        "| CPU ms per question | " + " | ".join(f"N={n}" for n in ns) + " |",
+        "|---|" + "---|" * len(ns),
+    ]
+    for key, label in KIND_LABELS:
+        lines.append(f"| {label} | " + " | ".join(fig(c[n].get(key)) for n in ns) + " |")
+    lines.append(
+        "| total / question floor | "
+        + " | ".join(fig(c[n].get("total_floor_ratio")) for n in ns)
+        + " |"
+    )
+    lines.append(
+        "| total / protocol floor | "
+        + " | ".join(fig(c[n].get("total_protocol_floor_ratio")) for n in ns)
+        + " |"
+    )
+    lines.append(
+        "| witness quorum | " + " | ".join(str(c[n].get("witness_quorum", "—")) for n in ns) + " |"
+    )
+    lines.append(
+        "| load average (1 min) in the windows | "
+        + " | ".join(fig(c[n].get("load1")) for n in ns)
+        + " |"
+    )
+    lines += [
+        "",
+        f"CPU one more node adds to a question (least squares over N): "
+        f"**{fig(c.get('per_added_node_ms'), ' ms')}**.",
+    ]
+    units = c.get("units_us") or {}
+    counts = {n: c[n].get("protocol_counts") or {} for n in ns}
+    primitives = [k for k in units if not k.startswith("api_")]
+    if primitives:
+        lines += [
+            "",
+            "The protocol floor: each primitive's CPU, measured in one thread, times how often a "
+            "question needs it (bench/cpu.py, `protocol_counts`).",
+            "",
+            "| primitive | CPU µs | " + " | ".join(f"per question, N={n}" for n in ns) + " |",
+            "|---|---|" + "---|" * len(ns),
+        ]
+        for name in primitives:
+            lines.append(
+                f"| {name.replace('_', ' ')} | {fig(units[name])} | "
+                + " | ".join(str(counts[n].get(name, "—")) for n in ns)
+                + " |"
+            )
+        api = [k for k in units if k.startswith("api_")]
+        if api:
+            lines += [
+                "",
+                "The same signatures through betrokken's note and cosignature code (parsing, "
+                "base64, key ids — not part of the floor): "
+                + ", ".join(f"{k[4:].replace('_', ' ')} {fig(units[k], ' µs')}" for k in api)
+                + ".",
+            ]
+    cli = d.get("cli") or {}
+    lines += [
+        "",
+        f"CLI in CPU: `betrokken query` {fig(cli.get('query_cpu_ms'), ' ms')}, "
+        f"`betrokken --help` {fig(cli.get('help_cpu_ms'), ' ms')}, a bare `python -c pass` "
+        f"{fig(cli.get('bare_python_cpu_ms'), ' ms')}.",
+    ]
+    return "\n".join(lines)
+
+
+def not_measured(d: dict[str, Any]) -> list[str]:
+    """A line naming the scenarios this run left out (a reduced run: ``--only``), if any."""
+    present = {
+        "crypto": bool(d.get("crypto")),
+        "query": any(isinstance(e, dict) for e in d.get("query", {}).values()),
+        "log": any(d.get("log", {}).get("p50_ms", {}).values()),
+        "import": bool(d.get("import")),
+        "changes": bool(d.get("changes")),
+        "small (PostgreSQL)": bool(d.get("postgres")),
+        "rss": bool((d.get("coordinator") or {}).get("rss_mb")),
+    }
+    missing = [name for name, there in present.items() if not there]
+    if not missing:
+        return []
+    return [
+        f"Not measured in this run: {', '.join(missing)} (their rows below are empty; the dated "
+        "files in bench/results/ keep the runs that measured them).",
+        "",
+    ]
 
 
 def figures(d: dict[str, Any]) -> str:
@@ -41,9 +154,11 @@ def figures(d: dict[str, Any]) -> str:
     lines = [
         f"Run of {d['at']} ({'QUICK' if d['quick'] else 'full'} run, {d['seconds']:.0f} s) on "
         f"{m['nproc']} cores ({m['cpu']}), Python {m['python']}; load average "
-        f"{m['loadavg_at_start'][0]:.1f} at the start and {m['loadavg_at_end'][0]:.1f} at the end "
+        f"{m['loadavg_at_start'][0]:.1f} at the start and {m['loadavg_at_end'][0]:.1f} at the end, "
+        f"{fig(m.get('loadavg_through_run'))} through the run "
         "(other work shared the machine). Figures: median (min–max, runs).",
         "",
+        *not_measured(d),
         "| crypto floor | |",
         "|---|---|",
         f"| one ristretto255 multiplication | {fig(c.get('mult_us'), ' µs')} |",
@@ -63,8 +178,8 @@ def figures(d: dict[str, Any]) -> str:
             lines.append(f"| N={n} | not measured: {d['query'].get(f'{n}_why', '')} | | | | | |")
             continue
         lines.append(
-            f"| N={n} | {fig(e['p50_ms'])} | {fig(e['p95_ms'])} | {fig(e['p99_ms'])} | "
-            f"{fig(e['floor_ms'])} | {fig(e['p50_floor_ratio'])} | {fig(e['qps'])} |"
+            f"| N={n} | {fig(e.get('p50_ms'))} | {fig(e.get('p95_ms'))} | {fig(e.get('p99_ms'))} | "
+            f"{fig(e.get('floor_ms'))} | {fig(e.get('p50_floor_ratio'))} | {fig(e.get('qps'))} |"
         )
     log = d["log"]
     lines += [
@@ -88,9 +203,9 @@ def figures(d: dict[str, Any]) -> str:
     ]
     cli = d["cli"]
     lines += [
-        f"CLI: `betrokken --help` {fig(cli.get('help_ms'), ' ms')}; a bare `python -c pass` "
-        f"{fig(cli.get('bare_python_ms'), ' ms')}; `betrokken query` (one person, "
-        f"N={cli.get('query_nodes')}) {fig(cli.get('query_wall_ms'), ' ms')} wall.",
+        f"CLI, wall: `betrokken --help` {fig(cli.get('help_ms'), ' ms')}; a bare `python -c "
+        f"pass` {fig(cli.get('bare_python_ms'), ' ms')}; `betrokken query` (one person, "
+        f"N={cli.get('query_nodes')}) {fig(cli.get('query_wall_ms'), ' ms')}.",
         "",
         f"| import ({d['sizes']['import_rows']:,} rows, `betrokken node import`) | rows/s | "
         "of the floor | bytes/registration | peak RSS MB |",
@@ -101,8 +216,8 @@ def figures(d: dict[str, Any]) -> str:
         e = imp.get(kind)
         if e:
             lines.append(
-                f"| {kind} | {fig(e['per_s'])} | {fig(e['floor_ratio'])} | "
-                f"{fig(e['bytes_per_registration'])} | {fig(e['peak_rss_mb'])} |"
+                f"| {kind} | {fig(e.get('per_s'))} | {fig(e.get('floor_ratio'))} | "
+                f"{fig(e.get('bytes_per_registration'))} | {fig(e.get('peak_rss_mb'))} |"
             )
     lines.append(
         f"| floor: the VOPRF of an import on one core | {fig(imp.get('floor_per_s'))} | 1 | | |"
@@ -110,16 +225,24 @@ def figures(d: dict[str, Any]) -> str:
     b = d["batch"]
     lines += [
         "",
-        f"Batch: {b.get('persons')} persons against {b.get('nodes')} nodes in one question: "
-        f"{fig(b.get('per_s'))} persons/s; openmined-psi pairwise {fig(b.get('peer_per_s'))} "
+        f"Batch: {b.get('persons')} persons against {b.get('nodes')} nodes of "
+        f"{count(b.get('registrations_per_node'))} registrations in one question: "
+        f"{fig(b.get('per_s'))} persons/s; openmined-psi pairwise against sets of "
+        f"{count(b.get('peer_registrations_per_node'))} (measured against "
+        f"{b.get('peer_nodes_measured', '?')} node(s), times {b.get('nodes')}) "
+        f"{fig(b.get('peer_per_s'))} "
         f"persons/s with set-up, {fig(b.get('peer_reused_per_s'))} with set-up reused "
         f"(betrokken ×{fig(b.get('vs_peer'))} and ×{fig(b.get('vs_peer_reused'))}). "
         + (f"Not measured: {b['why']}." if b.get("why") else ""),
         "",
-        "Coordinator RSS with 5 nodes of 1,000 and of 100,000 registrations: "
-        f"{d['coordinator']['rss_mb'].get('1000')} MB and "
-        f"{d['coordinator']['rss_mb'].get('100000')} MB "
-        f"(difference {fig(d['coordinator'].get('difference'))}). PostgreSQL against SQLite: "
+        "Coordinator RSS after the same workload, 5 nodes: "
+        + ", ".join(
+            f"{k.replace(',', ', ')}: {v} MB"
+            for k, v in (d["coordinator"].get("rss_mb") or {}).items()
+        )
+        + f" (difference {fig(d['coordinator'].get('difference'))}"
+        + (f"; {d['coordinator']['measured_in']}" if d["coordinator"].get("measured_in") else "")
+        + "). PostgreSQL against SQLite: "
         f"questions ×{fig(d['postgres'].get('query_ratio'))}, imports "
         f"×{fig(d['postgres'].get('import_ratio'))} (time ratios).",
     ]
@@ -156,7 +279,7 @@ def changes(d: dict[str, Any]) -> str:
         after = next(v for k, v in e.items() if k.startswith("after_") and isinstance(v, dict))
         unit = next(k for k in e if k.startswith("before_") and isinstance(e[k], dict))[7:]
         lines.append(
-            f"| {label} | {fig(before)} {unit} | {fig(after)} {unit} | ×{fig(e['speedup'])} |"
+            f"| {label} | {fig(before)} {unit} | {fig(after)} {unit} | ×{fig(e.get('speedup'))} |"
         )
     e = ch.get("import_trail")
     if e:
@@ -233,6 +356,20 @@ def national(d: dict[str, Any]) -> str:
                 "the goals are missed'."
             )
         )
+    cpu = d.get("cpu") or {}
+    cpu_ns = sorted((int(n) for n, e in cpu.items() if n.isdigit() and isinstance(e, dict)))
+    added = med(cpu.get("per_added_node_ms"))
+    if cpu_ns and added is not None:
+        base = cpu_ns[-1] if cpu_ns[-1] <= 40 else max([n for n in cpu_ns if n <= 40] or [10])
+        at_base = med(cpu[str(base)]["total"]) if str(base) in cpu else None
+        if at_base is not None:
+            total40 = at_base + added * (40 - base)
+            lines.append(
+                f"* **CPU of a question in a region of 40 nodes**: {at_base:g} ms at N={base} + "
+                f"{40 - base} × {added:g} ms per added node = {total40:.0f} ms of CPU, spread "
+                "over the 43 processes; on one machine of 2 cores at least "
+                f"{total40 / 2:.0f} ms of wall time, on a machine per node far less."
+            )
     if q10 and slope is not None:
         p40 = med(q10["p50_ms"]) + slope * 30  # from N=10 to N=40 along the measured slope
         lines.append(
@@ -254,10 +391,11 @@ def national(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    data = json.loads(RESULTS.read_text())
-    text = DOC.read_text()
+def main(doc: Path = DOC, results: Path = RESULTS) -> int:
+    data = json.loads(results.read_text())
+    text = doc.read_text()
     for name, make in (
+        ("cpu", cpu_table),
         ("figures", figures),
         ("goals", goals),
         ("changes", changes),
@@ -269,7 +407,7 @@ def main() -> int:
             return 1
         body = make(data)
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
-    DOC.write_text(text)
+    doc.write_text(text)
     return 0
 
 

@@ -7,6 +7,7 @@ between medians measured in this same run. A scenario that cannot run here is ``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import multiprocessing
@@ -24,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
+from bench.cpu import LoadSampler, unit_costs
 from bench.net import ASKER, PURPOSE, BenchNet, build, disk_bytes, people, rss_mb
 from bench.stats import Figure, figure, median_of, percentile, ratio, slope, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PSI_PYTHON = ROOT / ".venv-psi" / "bin" / "python"
+LOAD = LoadSampler()  # the load average, sampled through the whole run
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,11 @@ class Sizes:
     psi_runs: int
     cli_runs: int
     crypto_repeat: int
+    rss_registrations: tuple[int, int]  # the coordinator's memory: two registration counts ...
+    rss_log_sizes: tuple[int, int]  # ... times two log sizes, after the same workload
+    rss_questions: int
+    psi_per_node: int  # the peer baseline's set per node: always the full run's registrations
+    psi_nodes: int  # against how many nodes the peer baseline runs (scaled to the batch's N)
 
 
 FULL = Sizes(
@@ -61,7 +70,7 @@ FULL = Sizes(
     nodes=(2, 5, 10, 20, 50),
     skipped_nodes=(),
     rounds=5,
-    questions=30,
+    questions=40,
     qps_seconds=4.0,
     qps_rounds=3,
     log_sizes=(1_000, 100_000, 1_000_000),
@@ -73,6 +82,11 @@ FULL = Sizes(
     psi_runs=3,
     cli_runs=7,
     crypto_repeat=200,
+    rss_registrations=(1_000, 100_000),
+    rss_log_sizes=(1_000, 100_000),
+    rss_questions=40,
+    psi_per_node=100_000,
+    psi_nodes=5,
 )
 QUICK = Sizes(
     quick=True,
@@ -81,7 +95,7 @@ QUICK = Sizes(
     nodes=(2, 5),
     skipped_nodes=(10, 20, 50),
     rounds=3,
-    questions=10,
+    questions=20,
     qps_seconds=2.0,
     qps_rounds=1,
     log_sizes=(1_000, 100_000),
@@ -93,6 +107,11 @@ QUICK = Sizes(
     psi_runs=1,
     cli_runs=3,
     crypto_repeat=30,
+    rss_registrations=(1_000, 10_000),
+    rss_log_sizes=(1_000, 20_000),
+    rss_questions=15,
+    psi_per_node=100_000,
+    psi_nodes=1,
 )
 
 
@@ -289,14 +308,20 @@ def _asker_once(turn: int) -> bool:
     persons = _ASKER["persons"]
     try:
         _ASKER["requester"].ask(
-            [Person(persons[turn % len(persons)], "CASE-QPS")],
+            [Person(persons[turn % len(persons)], f"CASE-QPS-{os.getpid()}-{turn}")],
             purpose=PURPOSE,
             user="bench",
             role="regisseur",
         )
         return True
-    except Exception:
+    except Exception as exc:
+        _ASKER.setdefault("error", f"{type(exc).__name__}: {str(exc)[:300]}")
         return False
+
+
+def _asker_error(_: int) -> str | None:
+    error: str | None = _ASKER.get("error")
+    return error
 
 
 def _asker(start_at: float, seconds: float) -> tuple[int, int]:
@@ -326,36 +351,103 @@ def qps(bn: BenchNet, sizes: Sizes, askers: int = 8) -> tuple[Figure, int]:
             results = pool.starmap(_asker, [(start_at, sizes.qps_seconds)] * askers, chunksize=1)
             values.append(sum(d for d, _ in results) / sizes.qps_seconds)
             failures += sum(f for _, f in results)
+        if failures:
+            errors = [e for e in pool.map(_asker_error, range(askers), chunksize=1) if e]
+            say(f"qps: {failures} questions failed, e.g. {errors[:1]}")
     return figure(values, 1), failures
 
 
 # --- scenarios on running networks ---------------------------------------------------------------
+IDLE_MAX_SECONDS = 30.0  # the idle window before each measured one is as long, up to this
+SETTLE_SECONDS = 1.0  # after the last question: the nodes' trail writer records its answers
+
+
+def process_ids(bn: BenchNet) -> dict[str, int]:
+    """Every process a question runs in: the asking process (this one) and the network's."""
+    assert bn.cluster is not None
+    return {"requester": os.getpid(), **{n: p.pid for n, p in bn.cluster.processes.items()}}
+
+
+def protocol_units(out: dict[str, Any], sizes: Sizes) -> dict[str, float]:
+    """Each protocol primitive's CPU µs (bench/cpu.py), measured once per run, three times."""
+    if "units_us" not in out["cpu"]:
+        runs = [unit_costs(repeat=max(50, sizes.crypto_repeat)) for _ in range(3)]
+        out["cpu"]["units_us"] = {k: figure([r[k] for r in runs], 2) for k in runs[0]}
+    return {k: float(v["median"]) for k, v in out["cpu"]["units_us"].items()}
+
+
 def query_at(n: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
     say(f"query: building a network of {n} nodes with {sizes.per_node} registrations each")
     bn = build(work, n, sizes.per_node)
     try:
         bn.start()
         requester = _requester(bn)
-        ask_times(requester, bn, 5)  # warm: channels, witness state, caches
+        pids = process_ids(bn)
+        warm = ask_times(requester, bn, 5)  # warm: channels, witness state, caches
+        # the nodes record the warm-up's answers a moment later: not in the first idle window
+        time.sleep(2 * SETTLE_SECONDS)
+        window = statistics.median(warm) * sizes.questions + SETTLE_SECONDS
         p50, p95, p99 = [], [], []
+        cpu_runs: dict[str, list[float]] = {}
+        loads: list[float] = []
         for r in range(sizes.rounds):
+            idle_start = cpu.read(pids)
+            time.sleep(min(max(window, 1.0), IDLE_MAX_SECONDS))
+            idle_end = cpu.read(pids)
+            began = time.time()
+            start = cpu.read(pids)
             samples = ms(ask_times(requester, bn, sizes.questions, offset=r * 7))
+            time.sleep(SETTLE_SECONDS)
+            end = cpu.read(pids)
+            window = end.at - start.at
+            loads += LOAD.between(began, time.time()) or [os.getloadavg()[0]]
+            kinds = cpu.by_kind(cpu.per_question(idle_start, idle_end, start, end, len(samples)))
+            for kind, value in kinds.items():
+                cpu_runs.setdefault(kind, []).append(value)
             p50.append(percentile(samples, 50))
             p95.append(percentile(samples, 95))
             p99.append(percentile(samples, 99))
         floor = QuestionFloor(bn, work / f"floor-{n}")
-        floors = []
+        floors, floor_cpu = [], []
         for r in range(sizes.rounds):
-            runs = []
+            runs, cpu_ms = [], []
             for turn in range(sizes.questions):
-                start = time.perf_counter()
+                start_cpu = time.thread_time()
+                start_wall = time.perf_counter()
                 floor.once(r * 1000 + turn)
-                runs.append((time.perf_counter() - start) * 1000)
+                runs.append((time.perf_counter() - start_wall) * 1000)
+                cpu_ms.append((time.thread_time() - start_cpu) * 1000)
             floors.append(statistics.median(runs))
+            floor_cpu.append(statistics.fmean(cpu_ms))  # a mean, as the processes' CPU is
         floor.close()
+        units = protocol_units(out, sizes)
+        quorum = bn.network.witness_quorum()
+        counts = cpu.protocol_counts(n, quorum, len(bn.network.witness_ids()))
+        extra = cpu.protocol_extra_ms(counts, units)
+        entry_cpu: dict[str, Any] = {kind: figure(values) for kind, values in cpu_runs.items()}
+        entry_cpu["floor"] = figure(floor_cpu)
+        entry_cpu["protocol_floor"] = figure([f + extra for f in floor_cpu])
+        entry_cpu["protocol_counts"] = counts
+        entry_cpu["witness_quorum"] = quorum
+        entry_cpu["load1"] = figure(loads, 2)
+        entry_cpu["questions_per_run"] = sizes.questions
+        entry_cpu["total_runs_ms"] = [round(v, 3) for v in cpu_runs["total"]]
+        entry_cpu["total_floor_ratio"] = ratio(
+            median_of(entry_cpu["total"]), median_of(entry_cpu["floor"])
+        )
+        entry_cpu["total_protocol_floor_ratio"] = ratio(
+            median_of(entry_cpu["total"]), median_of(entry_cpu["protocol_floor"])
+        )
+        out["cpu"][str(n)] = entry_cpu
         say(
             f"query N={n}: p50 {statistics.median(p50):.1f} ms, "
-            f"floor {statistics.median(floors):.1f} ms"
+            f"floor {statistics.median(floors):.1f} ms; CPU per question "
+            + ", ".join(
+                f"{k} {median_of(entry_cpu[k]):.2f}"
+                for k in ("requester", "keyservice", "coordinator", "node", "total")
+            )
+            + f" ms; floor {median_of(entry_cpu['floor']):.2f}, protocol floor "
+            f"{median_of(entry_cpu['protocol_floor']):.2f} ms (load {statistics.median(loads):.1f})"
         )
         entry: dict[str, Any] = {
             "p50_ms": figure(p50),
@@ -373,11 +465,8 @@ def query_at(n: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
             say(f"query N={n}: {entry['qps']['median']} questions/s with 8 askers")
         out["query"][str(n)] = entry
         if n == 5:
-            if sizes.per_node == sizes.small_per_node:  # the quick run: this is the small one
-                out["_coordinator_small"] = rss_mb(bn.pid("coordinator"))
+            if sizes.per_node == sizes.small_per_node:  # the small network is this one
                 out["_small_sqlite_p50"] = entry["p50_ms"]
-            else:
-                out["_coordinator_large"] = rss_mb(bn.pid("coordinator"))
             batch_at(bn, requester, sizes, out)
             cli_query(bn, sizes, out)
         requester.close()
@@ -389,7 +478,12 @@ def batch_at(bn: BenchNet, requester: Any, sizes: Sizes, out: dict[str, Any]) ->
     persons = 100
     times = ask_times(requester, bn, sizes.batch_runs, batch=persons)
     per_s = figure([persons / t for t in times], 1)
-    entry: dict[str, Any] = {"persons": persons, "nodes": len(bn.nodes), "per_s": per_s}
+    entry: dict[str, Any] = {
+        "persons": persons,
+        "nodes": len(bn.nodes),
+        "registrations_per_node": bn.per_node,
+        "per_s": per_s,
+    }
     peer = psi_peer(bn, sizes, persons)
     if isinstance(peer, str):
         entry.update(peer_per_s=None, peer_reused_per_s=None, vs_peer=None, vs_peer_reused=None)
@@ -403,6 +497,8 @@ def batch_at(bn: BenchNet, requester: Any, sizes: Sizes, out: dict[str, Any]) ->
             "openmined-psi (ECDH-PSI, GCS set-up, fpr 1e-9), the same 100 persons against each "
             "node's set pairwise, client and server in one process"
         )
+        entry["peer_registrations_per_node"] = sizes.psi_per_node
+        entry["peer_nodes_measured"] = peer["nodes_measured"]
     say(f"batch: {entry['per_s']['median']} persons/s; peer {entry.get('peer_per_s')}")
     out["batch"] = entry
 
@@ -413,10 +509,11 @@ def psi_peer(bn: BenchNet, sizes: Sizes, persons: int) -> dict[str, Any] | str:
             "openmined-psi is not installed: `make bench` makes .venv-psi with it (it needs "
             "protobuf < 7, betrokken protobuf 7, so it cannot share betrokken's environment)"
         )
+    measured = min(len(bn.nodes), sizes.psi_nodes)
     params = {
         "client": [b.digits for b in bn.persons[:persons]],
-        "nodes": len(bn.nodes),
-        "per_node": bn.per_node,
+        "nodes": measured,
+        "per_node": sizes.psi_per_node,
         "runs": sizes.psi_runs,
     }
     done = subprocess.run(
@@ -430,6 +527,12 @@ def psi_peer(bn: BenchNet, sizes: Sizes, persons: int) -> dict[str, Any] | str:
     if done.returncode != 0:
         return f"openmined-psi failed: {done.stderr.strip()[-300:]}"
     result: dict[str, Any] = json.loads(done.stdout)
+    # Pairwise PSI is one independent exchange per node, each the same size: the time against
+    # all nodes is that against one times the nodes (the quick run measures one).
+    scale = len(bn.nodes) / measured
+    result["with_setup_s"] = [t * scale for t in result["with_setup_s"]]
+    result["reused_s"] = [t * scale for t in result["reused_s"]]
+    result["nodes_measured"] = measured
     return result
 
 
@@ -437,12 +540,31 @@ def _betrokken() -> str:
     return str(Path(sys.executable).parent / "betrokken")
 
 
+def run_cpu(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall ms and CPU ms (user + system of the child, from wait4) of one command. Its output
+    goes to files, so the child is reaped here, by wait4, with its resource usage."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = (time.perf_counter() - start) * 1000
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        done = subprocess.CompletedProcess(
+            command,
+            code,
+            stdout.read().decode(errors="replace"),
+            stderr.read().decode("utf-8", "replace"),
+        )
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, done
+
+
 def cli_query(bn: BenchNet, sizes: Sizes, out: dict[str, Any]) -> None:
-    walls = []
+    walls, cpus = [], []
     for turn in range(sizes.cli_runs):
         bsn = bn.persons[turn % len(bn.persons)].digits
-        start = time.perf_counter()
-        done = subprocess.run(
+        wall, used, done = run_cpu(
             [
                 _betrokken(),
                 "query",
@@ -457,33 +579,36 @@ def cli_query(bn: BenchNet, sizes: Sizes, out: dict[str, Any]) -> None:
                 "--user",
                 "bench",
                 "--json",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+            ]
         )
-        walls.append((time.perf_counter() - start) * 1000)
         if done.returncode != 0:
             raise RuntimeError(f"betrokken query failed: {done.stderr[-500:]}")
+        walls.append(wall)
+        cpus.append(used)
     out["cli"]["query_wall_ms"] = figure(walls)
+    out["cli"]["query_cpu_ms"] = figure(cpus)
     out["cli"]["query_nodes"] = len(bn.nodes)
 
 
 def cli_help(sizes: Sizes, out: dict[str, Any]) -> None:
-    walls = []
+    walls, cpus = [], []
     for _ in range(sizes.cli_runs + 3):
-        start = time.perf_counter()
-        subprocess.run([_betrokken(), "--help"], capture_output=True, check=True)
-        walls.append((time.perf_counter() - start) * 1000)
-    bare = []
+        wall, used, done = run_cpu([_betrokken(), "--help"])
+        if done.returncode != 0:
+            raise RuntimeError(f"betrokken --help failed: {done.stderr[-500:]}")
+        walls.append(wall)
+        cpus.append(used)
+    bare, bare_cpu = [], []
     for _ in range(sizes.cli_runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        bare.append((time.perf_counter() - start) * 1000)
+        wall, used, _done = run_cpu([sys.executable, "-c", "pass"])
+        bare.append(wall)
+        bare_cpu.append(used)
     out["cli"]["help_ms"] = figure(walls)
+    out["cli"]["help_cpu_ms"] = figure(cpus)
     out["cli"]["bare_python_ms"] = figure(bare)
+    out["cli"]["bare_python_cpu_ms"] = figure(bare_cpu)
     out["cli"]["help_vs_bare_python"] = ratio(
-        median_of(out["cli"]["help_ms"]), statistics.median(bare)
+        median_of(out["cli"]["help_cpu_ms"]), statistics.median(bare_cpu)
     )
 
 
@@ -539,9 +664,9 @@ def log_at(size: int, sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
 
 
 def coordinator_and_postgres(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
-    """The coordinator's memory with small nodes, and questions with nodes on PostgreSQL."""
+    """Questions with nodes on PostgreSQL against the same on SQLite."""
     p50: dict[str, Figure] = {}
-    if "_small_sqlite_p50" in out:  # measured on the query scenario's network of this size
+    if out.get("_small_sqlite_p50"):  # measured on the query scenario's network of this size
         p50["sqlite"] = out.pop("_small_sqlite_p50")
     for kind in [k for k in ("sqlite", "postgres") if k not in p50]:
         say(f"small network of 5 nodes ({sizes.small_per_node} registrations) on {kind}")
@@ -554,13 +679,69 @@ def coordinator_and_postgres(sizes: Sizes, work: Path, out: dict[str, Any]) -> N
             for r in range(sizes.rounds):
                 runs.append(percentile(ms(ask_times(requester, bn, sizes.questions, r)), 50))
             p50[kind] = figure(runs)
-            if kind == "sqlite":
-                out["_coordinator_small"] = rss_mb(bn.pid("coordinator"))
             requester.close()
         finally:
             bn.remove()
     out["postgres"]["query_p50_ms"] = p50
     out["postgres"]["query_ratio"] = ratio(median_of(p50["postgres"]), median_of(p50["sqlite"]))
+
+
+def _fill_log(bn: BenchNet, records: int) -> None:
+    """The coordinator's log already holding ``records`` records (bench/bulklog.py)."""
+    from bench.bulklog import add_records
+    from betrokken.audit.log import AuditLog, LogBase
+    from betrokken.config.load import load_coordinator
+    from betrokken.db import make_engine
+
+    url = load_coordinator(bn.net.coordinator_config).component.database
+    engine = make_engine(url, LogBase.metadata, component="coordinator")
+    AuditLog(engine, None, "bench")  # the head row
+    add_records(engine, 0, records)
+    AuditLog(engine, None, "bench")  # stores the subtree hashes
+    engine.dispose()
+
+
+def coordinator_rss(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
+    """The coordinator's memory after the same workload, against two registration counts per
+    node and two log sizes: it holds no registrations, and its log is on disk."""
+    rss: dict[str, float] = {}
+    # every pair in the full run; the quick run the two corners (both small, both large)
+    pairs = (
+        list(zip(sizes.rss_registrations, sizes.rss_log_sizes, strict=True))
+        if sizes.quick
+        else [(r, g) for r in sizes.rss_registrations for g in sizes.rss_log_sizes]
+    )
+    failed: dict[str, str] = {}
+    for per_node, records in pairs:
+        name = f"registrations={per_node},log={records}"
+        say(f"coordinator RSS: 5 nodes of {per_node} registrations, a log of {records}")
+        bn = build(work, 5, per_node, name=f"rss-{per_node}-{records}")
+        try:  # one pair that fails is reported; the others still count
+            _fill_log(bn, records)
+            bn.start()
+            requester = _requester(bn)
+            ask_times(requester, bn, 5)
+            ask_times(requester, bn, sizes.rss_questions)
+            ask_times(requester, bn, 2, batch=20)
+            requester.close()
+            rss[name] = round(rss_mb(bn.pid("coordinator")), 1)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            say(f"coordinator RSS {name} FAILED: {failed[name]}")
+        finally:
+            bn.remove()
+    if len(rss) < 2:
+        raise RuntimeError(f"the coordinator's memory was read for fewer than two pairs: {failed}")
+    low, high = min(rss.values()), max(rss.values())
+    out["coordinator"] = {
+        "rss_mb": rss,
+        "difference": ratio(high - low, low),
+        "measured": "VmRSS of the coordinator process after the same workload (5 warm-up "
+        f"questions, {sizes.rss_questions} one-person questions, two of 20 persons), 5 nodes",
+    }
+    if failed:
+        out["coordinator"]["failed"] = failed
+    say(f"coordinator RSS: {rss}")
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -619,7 +800,11 @@ def imports(sizes: Sizes, work: Path, out: dict[str, Any]) -> None:
                 NodeStore(url).engine.dispose()  # the schema, so its size is not counted
                 before = disk_bytes(path) if kind == "sqlite" else _pg_size(name)
                 copy = config.parent / f"import-{kind}-{run}.toml"
-                copy.write_text(config.read_text().replace('"sqlite:///node.db"', f'"{url}"'))
+                # each import its own database and its own signed state file: a state written by
+                # the previous import would make the next, empty database look rolled back
+                text = config.read_text().replace('"sqlite:///node.db"', f'"{url}"')
+                state = f'state_file = "import-{kind}-{run}.state"\n'
+                copy.write_text(text.replace("\n[tls]", f"\n{state}\n[tls]", 1))
                 start = time.perf_counter()
                 process = subprocess.Popen(
                     [_betrokken(), "node", "import", "--config", str(copy), str(export), "--quiet"],
@@ -698,6 +883,7 @@ def skeleton(sizes: Sizes) -> dict[str, Any]:
             "runs": sizes.rounds,
         },
         "crypto": {},
+        "cpu": {},
         "query": {},
         "fanout": {},
         "log": {"p50_ms": {}, "witness_consistency_ms": {}},
@@ -710,7 +896,11 @@ def skeleton(sizes: Sizes) -> dict[str, Any]:
 
 
 def finish(out: dict[str, Any], sizes: Sizes) -> None:
-    why_quick = "not measured in the quick run (make bench-quick); make bench measures it"
+    why_quick = (
+        "not measured in the quick run (make bench-quick); make bench measures it"
+        if sizes.quick
+        else "not measured in this reduced run (--nodes); make bench measures it"
+    )
     for n in sizes.skipped_nodes:
         out["query"][str(n)] = None
         out["query"][f"{n}_why"] = why_quick
@@ -745,19 +935,16 @@ def finish(out: dict[str, Any], sizes: Sizes) -> None:
             out["log"]["p50_ms"][str(high)]["median"], out["log"]["p50_ms"][str(low)]["median"]
         )
         out["log"]["growth_between"] = [low, high]
-    small = out.pop("_coordinator_small", None)
-    large = out.pop("_coordinator_large", None)
-    out["coordinator"] = {
-        "rss_mb": {
-            "1000": None if small is None else round(small, 1),
-            "100000": None if large is None else round(large, 1),
-        },
-        "registrations_per_node": [sizes.small_per_node, FULL.per_node],
-        "difference": ratio(abs((large or 0) - (small or 0)), small) if small and large else None,
-        "measured": "VmRSS of the coordinator process after its questions, 5 nodes",
-    }
-    if large is None:
-        out["coordinator"]["why"] = why_quick
+    if not out["coordinator"]:
+        out["coordinator"] = {"rss_mb": None, "difference": None, "why": "not measured in this run"}
+    added = cpu.added_per_node(
+        {int(n): e["total_runs_ms"] for n, e in out["cpu"].items() if n.isdigit()}
+    )
+    out["cpu"]["per_added_node_ms"] = added
+    out["cpu"]["per_added_node_from"] = (
+        "least-squares slope of the total CPU per question over N, one slope per run index "
+        "(run k of every N); median, min and max of those slopes"
+    )
     out.pop("_small_sqlite_p50", None)
     out["goals"] = goals(out)
 
@@ -778,6 +965,62 @@ def _goal(
     }
 
 
+def cpu_goals(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The goals on CPU per question (docs/performance.md, "Goals"): each from medians of this
+    run; a goal whose figures were not measured is "not measured"."""
+
+    def c(n: int, key: str) -> float | None:
+        entry = out["cpu"].get(str(n))
+        return median_of(entry.get(key)) if isinstance(entry, dict) else None
+
+    def q(n: int, key: str) -> float | None:
+        entry = out["query"].get(str(n))
+        return median_of(entry.get(key)) if isinstance(entry, dict) else None
+
+    result = []
+    for n in (5, 10):
+        result.append(
+            _goal(f"cpu total / floor at N={n}", ratio(c(n, "total"), c(n, "floor")), 2.0)
+        )
+        result.append(
+            _goal(
+                f"cpu total / protocol floor at N={n}",
+                ratio(c(n, "total"), c(n, "protocol_floor")),
+                1.5,
+            )
+        )
+    for n in (5, 10):
+        result.append(_goal(f"cpu.{n}.node ms (each node)", c(n, "node"), 1.5))
+    result.append(_goal("cpu.10.coordinator ms", c(10, "coordinator"), 3.0))
+    result.append(
+        _goal("cpu.per_added_node_ms", median_of(out["cpu"].get("per_added_node_ms")), 3.0)
+    )
+    # Wall time on an idle machine against the CPU the question needs on 2 cores, and
+    # throughput against what 2 cores can give at that CPU per question.
+    total10, p50 = c(10, "total"), q(10, "p50_ms")
+    wall_goal = round(1.3 * total10 / 2 + 5, 2) if total10 and total10 > 0 else None
+    result.append(
+        _goal(
+            "query.p50_ms at N=10 against 1.3 x (cpu total / 2 cores) + 5 ms",
+            p50 if wall_goal else None,
+            wall_goal or 0,
+        )
+    )
+    total5, qps5 = c(5, "total"), q(5, "qps")
+    qps_goal = round(0.8 * 2000 / total5, 1) if total5 and total5 > 0 else None
+    result.append(
+        _goal(
+            "query.qps at N=5, 8 askers, against 0.8 x (2 cores / cpu total)",
+            qps5 if qps_goal else None,
+            qps_goal or 0,
+            True,
+        )
+    )
+    result.append(_goal("cli.query_cpu_ms", median_of(out["cli"].get("query_cpu_ms")), 300))
+    result.append(_goal("cli.help_cpu_ms", median_of(out["cli"].get("help_cpu_ms")), 150))
+    return result
+
+
 def goals(out: dict[str, Any]) -> list[dict[str, Any]]:
     def q(n: int, key: str) -> float | None:
         entry = out["query"].get(str(n))
@@ -788,7 +1031,8 @@ def goals(out: dict[str, Any]) -> list[dict[str, Any]]:
 
     imp = out["import"].get("sqlite") or {}
     batch = out["batch"]
-    result = [
+    result = cpu_goals(out)
+    result += [
         _goal("query.p50_ms at N=10", q(10, "p50_ms"), 15),
         _goal("query.p99_ms at N=10", q(10, "p99_ms"), 40),
         _goal("query.p99_ms at N=50", q(50, "p99_ms"), 120),
@@ -798,7 +1042,7 @@ def goals(out: dict[str, Any]) -> list[dict[str, Any]]:
         for n in (2, 5, 10, 20, 50)
     ]
     result += [
-        _goal("fanout.slope_ms_per_node", out["fanout"].get("slope_ms_per_node"), 1.0),
+        _goal("fanout.slope_ms_per_node (wall)", out["fanout"].get("slope_ms_per_node"), 1.0),
         _goal("log.growth_ratio", out["log"].get("growth_ratio"), 1.2),
         _goal("cli.query_wall_ms", median_of(out["cli"].get("query_wall_ms")), 300),
         _goal("cli.help_ms", median_of(out["cli"].get("help_ms")), 150),
@@ -813,16 +1057,7 @@ def goals(out: dict[str, Any]) -> list[dict[str, Any]]:
         _goal("batch.vs_peer", batch.get("vs_peer"), 50, True),
         _goal("batch.vs_peer_reused", batch.get("vs_peer_reused"), 1, True),
         _goal("coordinator.rss_mb difference", out["coordinator"].get("difference"), 0.10),
-        _goal(
-            "query.qps at N=5",
-            median_of(
-                out["query"].get("5", {}).get("qps")
-                if isinstance(out["query"].get("5"), dict)
-                else None
-            ),
-            100,
-            True,
-        ),
+        _goal("query.qps at N=5", q(5, "qps"), 100, True),
     ]
     return result
 
@@ -839,6 +1074,19 @@ def summary(out: dict[str, Any]) -> str:
             f"single / {c['voprf_batch_us_per_element']['median']} us per element batched, "
             f"HPKE {c['hpke_us']['median']} us"
         )
+    for n, entry in out["cpu"].items():
+        if n.isdigit() and isinstance(entry, dict):
+            lines.append(
+                f"cpu N={n} (ms per question): "
+                + ", ".join(
+                    f"{k} {entry[k]['median']}"
+                    for k in (*cpu.KINDS, "total", "floor", "protocol_floor")
+                )
+                + f"; total/floor x{entry['total_floor_ratio']}, "
+                f"total/protocol floor x{entry['total_protocol_floor_ratio']}, "
+                f"load {entry['load1']['median']}"
+            )
+    lines.append(f"cpu per added node: {out['cpu'].get('per_added_node_ms')} ms")
     for n, entry in out["query"].items():
         if isinstance(entry, dict):
             lines.append(
@@ -877,7 +1125,7 @@ def summary(out: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCENARIOS = ("crypto", "changes", "cli", "query", "log", "import", "small")
+SCENARIOS = ("crypto", "changes", "cli", "query", "log", "import", "small", "rss")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -888,8 +1136,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--nodes", help="comma-separated N to measure (default: the size's)")
+    parser.add_argument("--rounds", type=int, help="runs of each figure (default: the size's)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.nodes:  # a reduced run: the other N are reported as not measured
+        nodes = tuple(int(n) for n in args.nodes.split(","))
+        skipped = tuple(n for n in (*sizes.nodes, *sizes.skipped_nodes) if n not in nodes)
+        sizes = dataclasses.replace(sizes, nodes=nodes, skipped_nodes=skipped)
+    if args.rounds:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
     only = set(args.only.split(","))
     if args.quick and args.only == parser.get_default("only"):
         only.discard("changes")  # the before/after pairs: make bench measures them
@@ -900,6 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
     out["machine"] = machine()
     work = Path(tempfile.mkdtemp(prefix="betrokken-bench-"))
     out["errors"] = []
+    LOAD.start()
 
     def guarded(name: str, step: Callable[[], object]) -> None:
         """A scenario that fails is reported (its keys stay null), the others still run."""
@@ -936,10 +1193,16 @@ def main(argv: list[str] | None = None) -> int:
             guarded("import", lambda: imports(sizes, work, out))
         if "small" in only:
             guarded("small", lambda: coordinator_and_postgres(sizes, work, out))
+        if "rss" in only:
+            guarded("rss", lambda: coordinator_rss(sizes, work, out))
     finally:
+        LOAD.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     out["machine"]["loadavg_at_end"] = os.getloadavg()
+    loads = [load for _, load in LOAD.samples]
+    out["machine"]["loadavg_through_run"] = figure(loads, 2) if loads else None
+    out["machine"]["loadavg_samples"] = f"every {LOAD.every:g} s, {len(loads)} samples"
     out["at"] = at.isoformat(timespec="seconds")
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["incomplete_answers"] = INCOMPLETE[0]
