@@ -9,6 +9,7 @@ is the point."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import threading
@@ -38,7 +39,7 @@ from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from tests.cli import Done, invoke, run_process
-from tests.conftest import network_ports
+from tests.conftest import WORKER, network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
@@ -127,8 +128,31 @@ class Running:
         return people | {b.digits for b in self.named.values()} | self.typed
 
 
+def only_network_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fail when another worker of this run already made the run's network.
+
+    The tests on it read what earlier ones left (the P1 scans run last and look for every BSN
+    typed), so they run on one worker, in order: tests/conftest.py puts them in one group and
+    ``--dist loadgroup`` (pytest's options) keeps a group on one worker. Workers share the run's
+    temporary folder; the first to make the network leaves its name there."""
+    if not WORKER:
+        return  # one process runs every test
+    mark = tmp_path_factory.getbasetemp().parent / "the-runs-network"
+    try:
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise AssertionError(
+            f"worker {mark.read_text() or '?'} already runs this run's network: run the workers "
+            "with --dist loadgroup (pytest's options in pyproject.toml) so that its tests stay "
+            "on one worker"
+        ) from None
+    with os.fdopen(fd, "w") as out:
+        out.write(WORKER)
+
+
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    only_network_of_the_run(tmp_path_factory)
     base = tmp_path_factory.mktemp("e2e")
     net = init_network(
         base / "network",

@@ -1,0 +1,16 @@
+"""The tests on the run's network run on one worker, in order (docs/adr/0031-two-test-workers.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import NETWORK_GROUP, worker_group
+from tests.e2e.conftest import Running
+
+
+def test_a_test_on_the_runs_network_runs_in_the_networks_group(
+    request: pytest.FixtureRequest, running: Running
+) -> None:
+    assert worker_group(request.node) == NETWORK_GROUP
+    assert [m.args for m in request.node.iter_markers("xdist_group")] == [(NETWORK_GROUP,)]
+    assert request.node.get_closest_marker("e2e") is not None
