@@ -1,4 +1,4 @@
-"""The tests on the run's network run on one worker, in order (docs/adr/0031-two-test-workers.md)."""
+"""The tests on the run's network run on one worker, in order (docs/adr/0031)."""
 
 from __future__ import annotations
 
