@@ -49,6 +49,7 @@ BROWSER_FIXTURES = frozenset({"browser", "browser_profile", "chromium"})
 # ("gw0", "gw1"; empty when pytest runs alone) keeps what each makes apart.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 NETWORK_GROUP = "network"
+PROCESS_GROUP = "process"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
@@ -67,21 +68,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def worker_group(item: pytest.Item) -> str | None:
     """Which tests one worker runs together, in the order of the files (docs/adr/0031):
 
-    * every test on the run's network or its Chromium (``running``, ``browser``, ``chromium``
-      and what is built on them): they share one network and one browser, started once, and
-      some read what the ones before them left (the P1 scans run last);
+    * the tests on one network (``running``, and what is built on it) or on the browser beside
+      it (``browser``, ``chromium``): ``network:tests/e2e`` and ``network:tests/portal``, one
+      group per place that defines the network. They share a network and a browser, started once,
+      and some read what the ones before them left (the P1 scans run last);
     * the tests of a module with a module-wide fixture (a network of its own, a filled log): it
       is made once, not once on each worker.
 
     Any other test goes to whichever worker is free."""
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if fixtures & (PROCESS_FIXTURES | BROWSER_FIXTURES):
-        return NETWORK_GROUP
     info = getattr(item, "_fixtureinfo", None)
-    definitions = info.name2fixturedefs.values() if info is not None else ()
-    if any(defs and defs[-1].scope == "module" for defs in definitions):
+    definitions = info.name2fixturedefs if info is not None else {}
+    for name in sorted(PROCESS_FIXTURES) + sorted(BROWSER_FIXTURES):
+        if definitions.get(name):
+            return f"{NETWORK_GROUP}:{definitions[name][-1].baseid}"
+    if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
         return item.nodeid.split("::")[0]
+    if item.get_closest_marker("e2e") is not None:
+        return f"{PROCESS_GROUP}:{item.nodeid}"  # a group of one, handed out early
     return None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With workers (``-n``): :func:`networks_first` (docs/adr/0031)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class NetworksFirst(LoadGroupScheduling):  # type: ignore[misc]
+        ordered = False
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the first hand-out: the queue is complete, order it once
+                self.ordered = True
+                units = sorted(self.workqueue.items(), key=lambda unit: networks_first(unit[0]))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
+
+    return NetworksFirst(config, log)
+
+
+def networks_first(scope: str) -> int:
+    """The order in which the workers are handed the groups: first the networks (one to each
+    worker, so that both start at once and neither waits at the end for a network no one began),
+    then every other test that starts processes (the slow ones, so that none is the last), then
+    the modules with a fixture of their own, then the rest (pytest-xdist keeps its order within
+    each: the largest groups first, then the order of the files)."""
+    if scope.startswith(f"{NETWORK_GROUP}:"):
+        return 0
+    if scope.startswith(f"{PROCESS_GROUP}:"):
+        return 1
+    if "::" not in scope:
+        return 2
+    return 3
 
 
 def _starts_a_process_of_its_own(args: Any) -> str | None:

@@ -11,6 +11,7 @@ from tests.e2e.conftest import Running
 def test_a_test_on_the_runs_network_runs_in_the_networks_group(
     request: pytest.FixtureRequest, running: Running
 ) -> None:
-    assert worker_group(request.node) == NETWORK_GROUP
-    assert [m.args for m in request.node.iter_markers("xdist_group")] == [(NETWORK_GROUP,)]
+    group = f"{NETWORK_GROUP}:tests/e2e"  # the portal's tests: network:tests/portal
+    assert worker_group(request.node) == group
+    assert [m.args for m in request.node.iter_markers("xdist_group")] == [(group,)]
     assert request.node.get_closest_marker("e2e") is not None
