@@ -56,16 +56,20 @@ CLOCKED_PORTAL = Path(__file__).with_name("clocked_portal.py")
 @dataclass
 class PortalClock:
     """The portal's time: real time plus ``offset`` seconds, which only the tests move on (and
-    write to ``file`` for a portal running as its own process)."""
+    write to ``file`` for a portal running as its own process). With ``stopped_at`` time stands
+    still there unless a test moves it on: an in-process portal's throttle and sessions then see
+    exactly the time the test says, however slowly a loaded machine runs the test."""
 
     file: Path | None = None
     offset: float = 0.0
+    stopped_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         self._write()
 
     def __call__(self) -> dt.datetime:
-        return utcnow() + dt.timedelta(seconds=self.offset)
+        now = self.stopped_at if self.stopped_at is not None else utcnow()
+        return now + dt.timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
