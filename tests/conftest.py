@@ -63,6 +63,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = worker_group(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+            if config.getoption("loadgroup", False):  # a worker of `make test`
+                _name_the_group(item, group)
+
+
+def _name_the_group(item: pytest.Item, group: str) -> None:
+    """Give the test the node id ``<id>@<group>``, by which pytest-xdist's ``loadgroup`` hands a
+    group to one worker. pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9 no longer
+    reads (the id is ``item._id``, a structured ``NodeId``), so its groups would silently be
+    ignored; tests/e2e/test_workers.py fails if a group is not in the id."""
+    suffixed = f"{item.nodeid}@{group}"
+    node_id = getattr(item, "_id", None)
+    if node_id is not None and hasattr(type(node_id), "parse"):
+        item._id = type(node_id).parse(suffixed)
+    else:
+        item._nodeid = suffixed
 
 
 def worker_group(item: pytest.Item) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import NETWORK_GROUP, worker_group
+from tests.conftest import NETWORK_GROUP, WORKER, worker_group
 from tests.e2e.conftest import Running
 
 
@@ -15,3 +15,5 @@ def test_a_test_on_the_runs_network_runs_in_the_networks_group(
     assert worker_group(request.node) == group
     assert [m.args for m in request.node.iter_markers("xdist_group")] == [(group,)]
     assert request.node.get_closest_marker("e2e") is not None
+    if WORKER:  # pytest-xdist hands groups out by the node id's suffix
+        assert request.node.nodeid.endswith(f"@{group}"), request.node.nodeid
