@@ -34,11 +34,14 @@ $(VENV)/.installed-lint: requirements/lint.txt pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/betrokken demo
 
-# The tiers (docs/adr/0025-test-tiers.md). `test` runs every test (what CI runs); `check` is the
-# loop while working: lint and every test that starts no process and no browser, side by side on
-# the two cores, within 90 seconds. Under CI=true no test skips for want of PostgreSQL or Chromium.
+# The tiers (docs/adr/0025-test-tiers.md). `test` runs every test (what CI runs) on two workers
+# (docs/adr/0031-two-test-workers.md): one takes the tests on the run's network and browser, in
+# order, the other the rest, and each takes more while the other is busy. `check` is the loop
+# while working: lint and every test that starts no process and no browser, side by side on the
+# two cores, within 90 seconds. Under CI=true no test skips for want of PostgreSQL or Chromium.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 check: $(VENV)/.installed-lint
 	@$(MAKE) --no-print-directory --output-sync=target -j2 lint check-tests

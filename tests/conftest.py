@@ -12,10 +12,12 @@ system tools (``chattr``, ``systemd-analyze``) are allowed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
@@ -43,6 +45,14 @@ PROCESS_FIXTURES = frozenset({"running"})
 BROWSER_FIXTURES = frozenset({"browser", "browser_profile", "chromium"})
 
 
+# Under `make test` two workers share the tests (pytest-xdist, --dist loadgroup): the worker's name
+# ("gw0", "gw1"; empty when pytest runs alone) keeps what each makes apart.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+NETWORK_GROUP = "network"
+PROCESS_GROUP = "process"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -50,6 +60,82 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if fixtures & (PROCESS_FIXTURES | BROWSER_FIXTURES):
             item.add_marker(pytest.mark.e2e)
+        group = worker_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            if config.getoption("loadgroup", False):  # a worker of `make test`
+                _name_the_group(item, group)
+
+
+def _name_the_group(item: pytest.Item, group: str) -> None:
+    """Give the test the node id ``<id>@<group>``, by which pytest-xdist's ``loadgroup`` hands a
+    group to one worker. pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9 no longer
+    reads (the id is ``item._id``, a structured ``NodeId``), so its groups would silently be
+    ignored; tests/e2e/test_workers.py fails if a group is not in the id."""
+    suffixed = f"{item.nodeid}@{group}"
+    node_id = getattr(item, "_id", None)
+    if node_id is not None and hasattr(type(node_id), "parse"):
+        item._id = type(node_id).parse(suffixed)
+    else:
+        item._nodeid = suffixed
+
+
+def worker_group(item: pytest.Item) -> str | None:
+    """Which tests one worker runs together, in the order of the files (docs/adr/0031):
+
+    * the tests on one network (``running``, and what is built on it) or on the browser beside
+      it (``browser``, ``chromium``): ``network:tests/e2e`` and ``network:tests/portal``, one
+      group per place that defines the network. They share a network and a browser, started once,
+      and some read what the ones before them left (the P1 scans run last);
+    * the tests of a module with a module-wide fixture (a network of its own, a filled log): it
+      is made once, not once on each worker.
+
+    Any other test goes to whichever worker is free."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs if info is not None else {}
+    for name in sorted(PROCESS_FIXTURES) + sorted(BROWSER_FIXTURES):
+        if definitions.get(name):
+            return f"{NETWORK_GROUP}:{definitions[name][-1].baseid}"
+    if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
+        return item.nodeid.split("::")[0]
+    if item.get_closest_marker("e2e") is not None:
+        return f"{PROCESS_GROUP}:{item.nodeid}"  # a group of one, handed out early
+    return None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With workers (``-n``): :func:`networks_first` (docs/adr/0031)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class NetworksFirst(LoadGroupScheduling):  # type: ignore[misc]
+        ordered = False
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the first hand-out: the queue is complete, order it once
+                self.ordered = True
+                units = sorted(self.workqueue.items(), key=lambda unit: networks_first(unit[0]))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
+
+    return NetworksFirst(config, log)
+
+
+def networks_first(scope: str) -> int:
+    """The order in which the workers are handed the groups: first the networks (one to each
+    worker, so that both start at once and neither waits at the end for a network no one began),
+    then every other test that starts processes (the slow ones, so that none is the last), then
+    the modules with a fixture of their own, then the rest (pytest-xdist keeps its order within
+    each: the largest groups first, then the order of the files)."""
+    if scope.startswith(f"{NETWORK_GROUP}:"):
+        return 0
+    if scope.startswith(f"{PROCESS_GROUP}:"):
+        return 1
+    if "::" not in scope:
+        return 2
+    return 3
 
 
 def _starts_a_process_of_its_own(args: Any) -> str | None:
@@ -84,20 +170,46 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         subprocess.Popen.__init__ = real  # type: ignore[method-assign]
 
 
+# Blocks of loopback ports for networks that tests start (network_ports), each held by the process
+# that took it (an exclusive flock on a file per block; the kernel drops it when the process ends).
+PORT_BLOCK = 50
+PORT_BLOCKS = range(20000, 30000, PORT_BLOCK)
+_held_blocks: list[int] = []  # open descriptors: the locks this process holds until it ends
+
+
+def _hold_block(base: int) -> bool:
+    """Take the machine-wide lock on the block at ``base``; False when another process has it."""
+    path = Path(tempfile.gettempdir()) / f"betrokken-test-ports-{base}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _held_blocks.append(fd)
+    return True
+
+
 def network_ports(organisations: int) -> int:
-    """The first of the loopback ports a development network of ``organisations`` takes, chosen
-    at random among free blocks in 20000-29999.
+    """The first of the loopback ports a development network of ``organisations`` takes: a block
+    of 50 in 20000-29999 that no other process holds, taken for as long as this one runs.
 
     ``network init`` without ``--base-port`` takes the first free block from 7400, so two runs of
-    the suite started together on one machine (engineers share one) would take the same block and
-    one network's command would reach the other's key service. A block at random makes that
-    unlikely; a network that runs processes in a test takes its ports from here."""
+    the suite on one machine (engineers share one), or the two workers of one run (``make test``:
+    docs/adr/0031-two-test-workers.md), would take the same block: nothing listens there until the
+    servers start. Each block is held by the process that took it (a lock on a file, which the
+    kernel drops when the process ends), so no other worker or run takes it while this process
+    lives; among the free blocks one is drawn at random."""
     count = 3 * organisations + 4  # init_network: two services, nodes, metrics, portals
-    rng = random.SystemRandom()
-    for _ in range(200):
-        base = rng.randrange(20000, 30000 - count)
+    assert count <= PORT_BLOCK, f"{organisations} organisations need more than one block"
+    blocks = list(PORT_BLOCKS)
+    random.SystemRandom().shuffle(blocks)
+    for base in blocks:
+        if not _hold_block(base):
+            continue
         if all(port_is_free(port) for port in range(base, base + count)):
-            return base
+            return base  # held until this process ends: a module's network may stop and start
+        os.close(_held_blocks.pop())  # something else listens there: leave the block
     raise AssertionError(f"no block of {count} free loopback ports in 20000-29999")
 
 
@@ -126,7 +238,7 @@ def postgres_database() -> Iterator[str]:
     """One PostgreSQL database for the whole run (made once: CREATE DATABASE costs a checkpoint);
     :func:`database_url` empties it before each test that uses it."""
     require_or_skip(_postgres_problem())
-    name = f"betrokken_test_{uuid.uuid4().hex[:12]}"
+    name = f"betrokken_test_{WORKER or 'main'}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -1,7 +1,8 @@
 """A real network for end-to-end tests: every service its own process, mTLS on loopback.
 
-One network for the whole run (``running``, session-scoped): the key service, the coordinator and
-five nodes, started at once, filled from case-system exports. The commands a test gives it
+One network for the tests of this folder (``running``, session-scoped; the portal's tests have
+their own, made the same way: :func:`start_running`): the key service, the coordinator and five
+nodes, started at once, filled from case-system exports. The commands a test gives it
 (``running.run``, ``running.query``) run in this process against those servers
 (:func:`tests.cli.invoke`): what is tested is what the command does over the real network, not
 the interpreter starting. ``running.run_process`` starts the command as its own process where that
@@ -9,6 +10,7 @@ is the point."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import threading
@@ -38,7 +40,7 @@ from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from tests.cli import Done, invoke, run_process
-from tests.conftest import network_ports
+from tests.conftest import WORKER, network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
@@ -128,9 +130,36 @@ class Running:
         return people | {b.digits for b in self.named.values()} | self.typed
 
 
-@pytest.fixture(scope="session")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    base = tmp_path_factory.mktemp("e2e")
+def made_once_per_run(tmp_path_factory: pytest.TempPathFactory, which: str) -> None:
+    """Fail when another worker of this run already made the network ``which``.
+
+    The tests on one network read what earlier ones left (the P1 scans run last and look for
+    every BSN typed), so they run on one worker, in order: tests/conftest.py puts them in one
+    group and ``--dist loadgroup`` (pytest's options) keeps a group on one worker. The workers
+    share the run's temporary folder; the first to make a network leaves its name there."""
+    if not WORKER:
+        return  # one process runs every test
+    mark = tmp_path_factory.getbasetemp().parent / f"network-{which}"
+    try:
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise AssertionError(
+            f"worker {mark.read_text() or '?'} already runs this run's {which} network: run the "
+            "workers with --dist loadgroup (pytest's options in pyproject.toml) so that its "
+            "tests stay on one worker"
+        ) from None
+    with os.fdopen(fd, "w") as out:
+        out.write(WORKER)
+
+
+def start_running(tmp_path_factory: pytest.TempPathFactory, which: str) -> Iterator[Running]:
+    """A network of :data:`ORGS`, running and filled, until the generator is closed.
+
+    Two are made in a run, each once: this folder's (``which="e2e"``) and the portal tests'
+    (tests/portal/conftest.py, ``which="portal"``), so that the two workers of `make test` each
+    drive one (docs/adr/0031-two-test-workers.md)."""
+    made_once_per_run(tmp_path_factory, which)
+    base = tmp_path_factory.mktemp(which)
     net = init_network(
         base / "network",
         ORGS,
@@ -169,6 +198,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         yield state
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The network of the tests in this folder, made once in a run."""
+    yield from start_running(tmp_path_factory, "e2e")
 
 
 @pytest.fixture

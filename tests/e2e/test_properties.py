@@ -23,7 +23,7 @@ from betrokken.identity.rpc import channel
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from tests.e2e.conftest import Running, replaced_node
-from tests.harness import trail_written
+from tests.harness import bsns_written, trail_written
 
 pytestmark = pytest.mark.e2e
 
@@ -49,15 +49,11 @@ def _inside_a_digest(data: bytes, start: int, end: int) -> bool:
 
 
 def _bsns_in(data: bytes, bsns: set[str]) -> list[str]:
-    found = []
-    for bsn in bsns:
-        needle = bsn.encode()
-        at = data.find(needle)
-        while at >= 0:
-            if not _inside_a_digest(data, at, at + len(needle)):
-                found.append(bsn)
-            at = data.find(needle, at + 1)
-    return found
+    return [
+        bsn
+        for at, bsn, encoding in bsns_written(data, bsns)
+        if encoding == "ascii" and not _inside_a_digest(data, at, at + len(bsn))
+    ]
 
 
 def _trail(running: Running, org: str, event: str) -> list[dict[str, object]]:

@@ -1,7 +1,8 @@
 """A running network plus one organisation's portal, a user per role, and a real browser.
 
-``portal`` serves the ZVH's portal (the organisation that asks) as its own process on loopback,
-beside the network of tests/e2e/conftest.py, through ``betrokken portal serve``'s own code with one
+``running`` is the portal tests' own network, made like tests/e2e's (:func:`start_running`) and
+once in a run. ``portal`` serves the ZVH's portal (the organisation that asks) as its own process
+on loopback, beside that network, through ``betrokken portal serve``'s own code with one
 difference: its clock is :class:`PortalClock`, real time plus an offset the tests move on
 (tests/portal/clocked_portal.py). A TOTP code works once and only in its time step (or one either
 side), so a test that needs the next step moves the portal's clock on to it instead of waiting.
@@ -39,7 +40,7 @@ from betrokken.clock import utcnow
 from betrokken.config.load import load_portal
 from tests.cli import invoke
 from tests.conftest import require_or_skip
-from tests.e2e.conftest import Running, ggz_only, running  # noqa: F401 - shared fixtures
+from tests.e2e.conftest import Running, ggz_only, start_running  # noqa: F401 - ggz_only
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -55,16 +56,20 @@ CLOCKED_PORTAL = Path(__file__).with_name("clocked_portal.py")
 @dataclass
 class PortalClock:
     """The portal's time: real time plus ``offset`` seconds, which only the tests move on (and
-    write to ``file`` for a portal running as its own process)."""
+    write to ``file`` for a portal running as its own process). With ``stopped_at`` time stands
+    still there unless a test moves it on: an in-process portal's throttle and sessions then see
+    exactly the time the test says, however slowly a loaded machine runs the test."""
 
     file: Path | None = None
     offset: float = 0.0
+    stopped_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         self._write()
 
     def __call__(self) -> dt.datetime:
-        return utcnow() + dt.timedelta(seconds=self.offset)
+        now = self.stopped_at if self.stopped_at is not None else utcnow()
+        return now + dt.timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
@@ -131,7 +136,14 @@ class PortalRun:
 
 
 @pytest.fixture(scope="session")
-def portal(running: Running) -> Iterator[PortalRun]:  # noqa: F811 - the shared fixture
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The portal tests' own network, made once in a run like tests/e2e's (and beside it: under
+    `make test` the two are driven by the two workers, docs/adr/0031-two-test-workers.md)."""
+    yield from start_running(tmp_path_factory, "portal")
+
+
+@pytest.fixture(scope="session")
+def portal(running: Running) -> Iterator[PortalRun]:
     config = running.net.portal_configs[ZVH]
     clock = PortalClock(running.net.directory / "portal-clock")
     run = PortalRun(running, ZVH, "", config, clock)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from betrokken.app.demo import GEMEENTE
+from betrokken.clock import utcnow
 from betrokken.config.load import load_portal
 from betrokken.portal.app import build_portal, create_app
 from betrokken.portal.auth import current_user
@@ -59,8 +60,9 @@ async def _dpo_only(request: Request) -> PlainTextResponse:
 
 @pytest.fixture
 def inprocess(portal: PortalRun) -> Iterator[InProcess]:
-    """The portal's application in this process, on a clock of its own that the test moves."""
-    clock = PortalClock()
+    """The portal's application in this process, on a clock of its own that only the test moves
+    (a wait between two attempts, a second of a throttle, is the test's to decide)."""
+    clock = PortalClock(stopped_at=utcnow())
     state = build_portal(load_portal(portal.config), clock)
     app = create_app(state)
     app.router.routes.append(Route("/proef-dpo", _dpo_only))  # a page behind the dpo role

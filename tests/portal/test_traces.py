@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import require_or_skip
+from tests.harness import bsns_written
 from tests.portal.conftest import Chromium, PortalRun, browser_problem, files_under
 
 
@@ -21,11 +22,9 @@ def test_no_bsn_is_left_in_any_file_of_the_network_the_portal_or_the_browser(
     files = files_under(running.net.directory, browser_profile)
     assert portal.log in files and portal.log.stat().st_size > 0
     assert any(p.name == "History" for p in files), "the browser kept its history on disk"
-    offenders = []
-    for path in files:
-        data = path.read_bytes()
-        for bsn in bsns:
-            for form in (bsn.encode(), bsn.encode("utf-16-le")):
-                if form in data:
-                    offenders.append(f"{path} holds {bsn[-3:]}")
+    offenders = [
+        f"{path} holds {bsn[-3:]} ({encoding})"
+        for path in files
+        for _, bsn, encoding in bsns_written(path.read_bytes(), bsns)
+    ]
     assert not offenders, "\n".join(offenders)
