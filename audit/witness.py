@@ -47,6 +47,7 @@ from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, cosign, note_body, verify_cosignatures
 from betrokken.crypto.note import Checkpoint, NoteKey, open_checkpoint
+from betrokken.db import Driver, Statements
 from betrokken.errors import (
     BadInput,
     BetrokkenError,
@@ -163,8 +164,117 @@ def _state_lock(engine: Engine) -> threading.RLock:
         return _STATE_LOCKS.setdefault(key, threading.RLock())
 
 
+class _Memory:
+    """A database's witness state as a node's every question reads it, kept in memory: the newest
+    accepted checkpoint, the roots of the accepted sizes from ``floor`` up, and the roots of the
+    seen checkpoints. Shared by every :class:`WitnessStore` of one engine in this process (the
+    servicer, the witness loop, the anchor), changed only after the transaction that wrote the
+    database committed (write-through), and read again from the database at every witness check
+    (what another process wrote: ``node witness``, the asking side's first checkpoint)."""
+
+    WINDOW = 1024  # accepted sizes kept; older ones are read from the database when asked
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loaded = False
+        self.last: Accepted | None = None
+        self.roots: dict[int, bytes] = {}
+        self.floor = 0  # every accepted size >= floor is in roots
+        self.seen: dict[int, bytes] = {}
+        self.changes = 0  # write-throughs so far: a load that overlapped one reads again
+
+    def load(self, engine: Engine) -> None:
+        while not self._load(engine):
+            pass
+
+    def _load(self, engine: Engine) -> bool:
+        changes = self.changes
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(_W.c.size, _W.c.root, _W.c.note, _W.c.accepted_at)
+                .order_by(_W.c.size.desc())
+                .limit(self.WINDOW)
+            ).all()
+            seen = conn.execute(select(_S.c.size, _S.c.root)).all()
+        with self.lock:
+            if changes != self.changes:
+                return False
+            self.roots = {int(r.size): bytes(r.root) for r in rows}
+            self.floor = int(rows[-1].size) if len(rows) == self.WINDOW else 0
+            top = rows[0] if rows else None
+            self.last = (
+                Accepted(int(top.size), bytes(top.root), top.note, top.accepted_at)
+                if top is not None
+                else None
+            )
+            self.seen = {int(r.size): bytes(r.root) for r in seen}
+            self.loaded = True
+        return True
+
+    def accepted(self, checkpoint: Checkpoint, note: str, at: dt.datetime | None) -> None:
+        with self.lock:
+            self.changes += 1
+            if not self.loaded:
+                return  # read from the database when first needed
+            roots = dict(self.roots)  # readers hold the old dict without a lock
+            roots.setdefault(checkpoint.size, checkpoint.root)
+            if len(roots) > 2 * self.WINDOW:
+                keep = sorted(roots)[-self.WINDOW :]
+                roots = {size: roots[size] for size in keep}
+                self.floor = keep[0]
+            self.roots = roots
+            if self.last is None or checkpoint.size > self.last.size:
+                self.last = Accepted(checkpoint.size, checkpoint.root, note, at)
+
+    def forget(self) -> None:
+        with self.lock:
+            self.changes += 1
+            self.loaded = False
+
+    def confirmed(self, sizes: Sequence[int]) -> None:
+        with self.lock:
+            self.changes += 1
+            if self.loaded:
+                gone = set(sizes)
+                self.seen = {s: r for s, r in self.seen.items() if s not in gone}
+
+    def saw(self, size: int, root: bytes) -> None:
+        with self.lock:
+            self.changes += 1
+            if self.loaded and size not in self.seen:
+                self.seen = {**self.seen, size: root}
+
+
+_MEMORIES: weakref.WeakKeyDictionary[Engine, _Memory] = weakref.WeakKeyDictionary()
+
+
+def _memory(engine: Engine) -> _Memory:
+    with _STATE_LOCKS_LOCK:
+        memory = _MEMORIES.get(engine)
+        if memory is None:
+            memory = _MEMORIES[engine] = _Memory()
+        return memory
+
+
+# A seen checkpoint kept with its question in one statement: a new size is added; a known one
+# with the same root gets the answer id (a bounded list); another root changes nothing, and
+# that (no row) is the fork. One statement, so two questions at once need no lock between them.
+_SEE_SQL = (
+    "INSERT INTO seen_checkpoints (size, root, note, seen_at, answer_ids) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (size) DO UPDATE SET answer_ids = CASE "
+    "WHEN length(seen_checkpoints.answer_ids) < 64000 "
+    "THEN seen_checkpoints.answer_ids || ',' || excluded.answer_ids "
+    "ELSE seen_checkpoints.answer_ids END "
+    "WHERE seen_checkpoints.root = excluded.root"
+)
+
+
 class WitnessStore:
-    """The checkpoints of the coordinator's log this organisation accepted, and its alarms."""
+    """The checkpoints of the coordinator's log this organisation accepted, and its alarms.
+
+    With ``in_memory`` (a running node) what every question reads of it is kept in memory
+    (:class:`_Memory`); otherwise every read goes to the database.
+    """
 
     def __init__(
         self,
@@ -172,6 +282,7 @@ class WitnessStore:
         trail: AuditLog,
         organisation: str = "",
         clock: Callable[[], float] = time.time,
+        in_memory: bool = False,
     ) -> None:
         self.engine = engine
         self.trail = trail
@@ -182,11 +293,42 @@ class WitnessStore:
         self._at_exit = False
         self.lock = _state_lock(engine)  # held while a checkpoint is checked and stored
         WitnessBase.metadata.create_all(engine)
+        self._memory = _memory(engine) if in_memory else None
+        if in_memory:
+            statements = Statements(engine)
+            self._see_sql = statements.sql(_SEE_SQL)
+            self._seen_at = statements.bind(_S.c.seen_at)
+
+    def reload(self) -> None:
+        """Read the state kept in memory from the database again (at every witness check)."""
+        if self._memory is not None:
+            self._memory.load(self.engine)
+
+    def _loaded(self) -> _Memory | None:
+        memory = self._memory
+        if memory is not None and not memory.loaded:
+            memory.load(self.engine)
+        return memory
 
     def last(self) -> Accepted | None:
+        memory = self._loaded()
+        if memory is not None:
+            if memory.last is not None:
+                return memory.last
+            memory.load(self.engine)  # nothing accepted yet: perhaps another process did
+            return memory.last
         with self.engine.connect() as conn:
             row = conn.execute(_LAST).first()
         return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
+
+    def root_at(self, size: int) -> bytes | None:
+        """The root of the checkpoint of ``size`` records this organisation accepted, if any."""
+        memory = self._loaded()
+        if memory is not None and size >= memory.floor:
+            return memory.roots.get(size)
+        with self.engine.connect() as conn:
+            root = conn.execute(_WITNESSED_ROOT, {"size": size}).scalar_one_or_none()
+        return bytes(root) if root is not None else None
 
     def at_size(self, size: int) -> Accepted | None:
         """The checkpoint of exactly ``size`` records this organisation accepted, if any."""
@@ -203,8 +345,16 @@ class WitnessStore:
         if conn is None:
             with self.engine.begin() as own:
                 self._accept(own, checkpoint, note)
+            self._accepted(checkpoint, note)
         else:
             self._accept(conn, checkpoint, note)
+            if self._memory is not None:  # committed by the caller: read again when needed
+                self._memory.forget()
+
+    def _accepted(self, checkpoint: Checkpoint, note: str) -> None:
+        """Write-through, after the commit."""
+        if self._memory is not None:
+            self._memory.accepted(checkpoint, note, utcnow())
 
     def _accept(
         self, conn: Connection, checkpoint: Checkpoint, note: str, known: bool | None = None
@@ -236,8 +386,38 @@ class WitnessStore:
 
     def check_seen(self, checkpoint: Checkpoint) -> None:
         """Refuse at once a checkpoint whose size this organisation saw with another root."""
-        with self.engine.connect() as conn:
-            self._conflict(conn, checkpoint)
+        memory = self._loaded()
+        if memory is None:
+            with self.engine.connect() as conn:
+                self._conflict(conn, checkpoint)
+            return
+        for root in (self.root_at(checkpoint.size), memory.seen.get(checkpoint.size)):
+            if root is not None and root != checkpoint.root:
+                raise QuestionRefused(
+                    f"the coordinator signed two different logs of {checkpoint.size} records "
+                    "(a fork)",
+                    kind="fork",
+                )
+
+    def see(self, driver: Driver, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
+        """:meth:`seen` inside a node's answer (``driver``'s transaction; in memory after the
+        commit): nothing when the size was accepted with this root, else one statement."""
+        self.check_seen(checkpoint)
+        if self.root_at(checkpoint.size) is not None:
+            return  # already part of the witnessed log
+        memory = self._memory
+        assert memory is not None, "a WitnessStore made with in_memory=True"
+        cursor = driver.execute(
+            self._see_sql,
+            (checkpoint.size, checkpoint.root, note, self._seen_at(utcnow()), answer_id),
+        )
+        if cursor.rowcount == 0:  # the size was seen with another root (not yet in memory)
+            raise QuestionRefused(
+                f"the coordinator signed two different logs of {checkpoint.size} records (a fork)",
+                kind="fork",
+            )
+        size, root = checkpoint.size, checkpoint.root
+        driver.after_commit.append(lambda: memory.saw(size, root))
 
     def _conflict(self, conn: Connection, checkpoint: Checkpoint) -> None:
         for statement in (_WITNESSED_ROOT, _SEEN_ROOT):
@@ -296,6 +476,7 @@ class WitnessStore:
                     last = Accepted(row.size, bytes(row.root), row.note) if row else None
                     known = self._check_cosignable(conn, checkpoint, last, old_size, proof)
                     self._accept(conn, checkpoint, note, known)
+                self._accepted(checkpoint, note)
             except _Contradiction as exc:
                 self.alarm("cosign-fork", exc.message, evidence=f"{exc.known}\n{note}"[:4000])
                 raise QuestionRefused(exc.message, kind="cosign-fork") from None
@@ -368,6 +549,8 @@ class WitnessStore:
         if sizes:
             with self.engine.begin() as conn:
                 conn.execute(delete(Seen).where(Seen.size.in_(list(sizes))))
+            if self._memory is not None:
+                self._memory.confirmed(sizes)
 
     def compared(self, peer: str, own_size: int, peer_size: int, outcome: str) -> None:
         """Keep the outcome of the latest comparison with ``peer``."""

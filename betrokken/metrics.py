@@ -413,8 +413,10 @@ def _caller(context: Any) -> str:
 def node_metrics(
     network: Network,
     read_figures: Callable[[], Iterable[tuple[str, str, float, dict[str, str]]]],
+    question_of: Callable[[Any], Any] | None = None,
 ) -> Metrics:
-    """A node's metrics. ``read_figures`` yields (name, help, value, labels) from its database."""
+    """A node's metrics. ``read_figures`` yields (name, help, value, labels) from its database;
+    ``question_of`` gives a lookup's question as the servicer read it (else it is read here)."""
     metrics = Metrics("node", network)
     lookups = Counter(
         "betrokken_node_lookups",
@@ -431,7 +433,9 @@ def node_metrics(
     )
 
     def lookup(request: Any, response: Any, code: str, took: float, _: Any) -> None:
-        question = _peek(request.question)
+        question = question_of(request) if question_of is not None else None
+        if question is None:
+            question = _peek(request.question)
         purpose = bounded(question.purpose, metrics.purposes) if question else OTHER
         lookups.labels(purpose, "answered" if response is not None else "refused").inc()
         if response is not None and question is not None:

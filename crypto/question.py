@@ -295,6 +295,15 @@ def peek_question(note: str) -> Question:
         raise MalformedMessage(exc.message) from None
 
 
+def verify_question(note: str, claimed: Question, verifier: str) -> Question:
+    """``claimed`` — what :func:`peek_question` read from ``note`` — once the signature by
+    ``verifier`` on that note verifies (VerificationError): the note is parsed once. The body
+    the signature covers is the very text :func:`peek_question` parsed (all before the last
+    empty line)."""
+    open_note(note, verifier)
+    return claimed
+
+
 def open_question(note: str, verifier: str) -> Question:
     """Verify the signature by ``verifier`` (VerificationError) and parse the question."""
     return Question.from_body(open_note(note, verifier))

@@ -165,7 +165,9 @@ def open_store(loaded: Loaded[NodeConfig]) -> NodeStore:
 
 
 def open_witness(store: NodeStore) -> WitnessStore:
-    return WitnessStore(store.engine, store.trail, store.organisation)
+    """The node's witness state; what every question reads of it kept in memory (one copy per
+    database in this process, shared by the servicer, the witness loop and the anchor)."""
+    return WitnessStore(store.engine, store.trail, store.organisation, in_memory=True)
 
 
 # --- the anchor outside the database (node/anchor.py) ---------------------------------------------
@@ -321,7 +323,9 @@ def start(config_path: Path | str) -> RunningNode:
         log.info("trail writer: %d answered question(s) of the previous run recorded", left)
     servicer = NodeServicer(network, org, store, envelope_key, witness, pins=pins)
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
-    metrics = node_metrics(network, node_figures(store, witness, org.pseudonym_key_id))
+    metrics = node_metrics(
+        network, node_figures(store, witness, org.pseudonym_key_id), servicer.question_of
+    )
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
     health = Health(
         server,
