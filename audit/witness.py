@@ -165,84 +165,46 @@ def _state_lock(engine: Engine) -> threading.RLock:
 
 
 class _Memory:
-    """A database's witness state as a node's every question reads it, kept in memory: the newest
-    accepted checkpoint, the roots of the accepted sizes from ``floor`` up, and the roots of the
-    seen checkpoints. Shared by every :class:`WitnessStore` of one engine in this process (the
+    """The newest checkpoint a database's witness state accepted, kept in memory for a node's
+    every question. Shared by every :class:`WitnessStore` of one engine in this process (the
     servicer, the witness loop, the anchor), changed only after the transaction that wrote the
-    database committed (write-through), and read again from the database at every witness check
-    (what another process wrote: ``node witness``, the asking side's first checkpoint)."""
-
-    WINDOW = 1024  # accepted sizes kept; older ones are read from the database when asked
+    database committed (write-through), and never stale: every question reads the database's
+    largest accepted size in its one statement of witness state (:meth:`WitnessStore.at_question`)
+    and reads the checkpoint again when another process (``node witness``, the asking side)
+    accepted a newer one."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.loaded = False
         self.last: Accepted | None = None
-        self.roots: dict[int, bytes] = {}
-        self.floor = 0  # every accepted size >= floor is in roots
-        self.seen: dict[int, bytes] = {}
         self.changes = 0  # write-throughs so far: a load that overlapped one reads again
 
-    def load(self, engine: Engine) -> None:
-        while not self._load(engine):
-            pass
-
-    def _load(self, engine: Engine) -> bool:
-        changes = self.changes
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(_W.c.size, _W.c.root, _W.c.note, _W.c.accepted_at)
-                .order_by(_W.c.size.desc())
-                .limit(self.WINDOW)
-            ).all()
-            seen = conn.execute(select(_S.c.size, _S.c.root)).all()
-        with self.lock:
-            if changes != self.changes:
-                return False
-            self.roots = {int(r.size): bytes(r.root) for r in rows}
-            self.floor = int(rows[-1].size) if len(rows) == self.WINDOW else 0
-            top = rows[0] if rows else None
-            self.last = (
-                Accepted(int(top.size), bytes(top.root), top.note, top.accepted_at)
-                if top is not None
-                else None
-            )
-            self.seen = {int(r.size): bytes(r.root) for r in seen}
-            self.loaded = True
-        return True
+    def load(self, engine: Engine) -> Accepted | None:
+        while True:
+            changes = self.changes
+            with engine.connect() as conn:
+                row = conn.execute(_LAST).first()
+            with self.lock:
+                if changes != self.changes:
+                    continue
+                self.last = (
+                    Accepted(int(row.size), bytes(row.root), row.note, row.accepted_at)
+                    if row is not None
+                    else None
+                )
+                self.loaded = True
+                return self.last
 
     def accepted(self, checkpoint: Checkpoint, note: str, at: dt.datetime | None) -> None:
         with self.lock:
             self.changes += 1
-            if not self.loaded:
-                return  # read from the database when first needed
-            roots = dict(self.roots)  # readers hold the old dict without a lock
-            roots.setdefault(checkpoint.size, checkpoint.root)
-            if len(roots) > 2 * self.WINDOW:
-                keep = sorted(roots)[-self.WINDOW :]
-                roots = {size: roots[size] for size in keep}
-                self.floor = keep[0]
-            self.roots = roots
-            if self.last is None or checkpoint.size > self.last.size:
+            if self.loaded and (self.last is None or checkpoint.size > self.last.size):
                 self.last = Accepted(checkpoint.size, checkpoint.root, note, at)
 
     def forget(self) -> None:
         with self.lock:
             self.changes += 1
             self.loaded = False
-
-    def confirmed(self, sizes: Sequence[int]) -> None:
-        with self.lock:
-            self.changes += 1
-            if self.loaded:
-                gone = set(sizes)
-                self.seen = {s: r for s, r in self.seen.items() if s not in gone}
-
-    def saw(self, size: int, root: bytes) -> None:
-        with self.lock:
-            self.changes += 1
-            if self.loaded and size not in self.seen:
-                self.seen = {**self.seen, size: root}
 
 
 _MEMORIES: weakref.WeakKeyDictionary[Engine, _Memory] = weakref.WeakKeyDictionary()
@@ -256,6 +218,14 @@ def _memory(engine: Engine) -> _Memory:
         return memory
 
 
+# All a question needs of the witness state, in one statement: the largest accepted size (is
+# the newest checkpoint in memory still the newest?), and the roots accepted and seen at the
+# question's size.
+_AT_QUESTION_SQL = (
+    "SELECT (SELECT max(size) FROM witnessed_checkpoints), "
+    "(SELECT root FROM witnessed_checkpoints WHERE size = ?), "
+    "(SELECT root FROM seen_checkpoints WHERE size = ?)"
+)
 # A seen checkpoint kept with its question in one statement: a new size is added; a known one
 # with the same root gets the answer id (a bounded list); another root changes nothing, and
 # that (no row) is the fork. One statement, so two questions at once need no lock between them.
@@ -267,6 +237,30 @@ _SEE_SQL = (
     "ELSE seen_checkpoints.answer_ids END "
     "WHERE seen_checkpoints.root = excluded.root"
 )
+
+
+@dataclass(frozen=True)
+class AtQuestion:
+    """The witness state a question's checkpoint is checked against (one statement)."""
+
+    last: Accepted | None  # the newest accepted checkpoint
+    accepted: bytes | None  # the root accepted at the question's size, if any
+    seen: bytes | None  # the root seen with an earlier question at that size, if any
+
+    def known(self, size: int) -> Accepted | None:
+        """The accepted checkpoint of ``size`` records (root only), for check_log_proof."""
+        return Accepted(size, self.accepted, "") if self.accepted is not None else None
+
+    def check(self, checkpoint: Checkpoint) -> None:
+        """Refuse at once a checkpoint whose size this organisation accepted or saw with
+        another root (a fork)."""
+        for root in (self.accepted, self.seen):
+            if root is not None and root != checkpoint.root:
+                raise QuestionRefused(
+                    f"the coordinator signed two different logs of {checkpoint.size} records "
+                    "(a fork)",
+                    kind="fork",
+                )
 
 
 class WitnessStore:
@@ -297,38 +291,39 @@ class WitnessStore:
         if in_memory:
             statements = Statements(engine)
             self._see_sql = statements.sql(_SEE_SQL)
+            self._at_question_sql = statements.sql(_AT_QUESTION_SQL)
             self._seen_at = statements.bind(_S.c.seen_at)
 
     def reload(self) -> None:
-        """Read the state kept in memory from the database again (at every witness check)."""
+        """Read the newest checkpoint kept in memory from the database again."""
         if self._memory is not None:
             self._memory.load(self.engine)
 
-    def _loaded(self) -> _Memory | None:
-        memory = self._memory
-        if memory is not None and not memory.loaded:
-            memory.load(self.engine)
-        return memory
-
     def last(self) -> Accepted | None:
-        memory = self._loaded()
+        memory = self._memory
         if memory is not None:
-            if memory.last is not None:
+            if memory.loaded and memory.last is not None:
                 return memory.last
-            memory.load(self.engine)  # nothing accepted yet: perhaps another process did
-            return memory.last
+            return memory.load(self.engine)  # nothing accepted yet: perhaps another process did
         with self.engine.connect() as conn:
             row = conn.execute(_LAST).first()
         return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
 
-    def root_at(self, size: int) -> bytes | None:
-        """The root of the checkpoint of ``size`` records this organisation accepted, if any."""
-        memory = self._loaded()
-        if memory is not None and size >= memory.floor:
-            return memory.roots.get(size)
-        with self.engine.connect() as conn:
-            root = conn.execute(_WITNESSED_ROOT, {"size": size}).scalar_one_or_none()
-        return bytes(root) if root is not None else None
+    def at_question(self, driver: Driver, size: int) -> AtQuestion:
+        """What a question with a checkpoint of ``size`` records is checked against, read in one
+        statement on the question's own connection (``driver``); the newest checkpoint comes
+        from memory unless the database holds a newer one."""
+        memory = self._memory
+        assert memory is not None, "a WitnessStore made with in_memory=True"
+        top, accepted, seen = driver.first(self._at_question_sql, (size, size))
+        last = memory.last if memory.loaded else memory.load(self.engine)
+        if (last.size if last is not None else None) != top:
+            last = memory.load(self.engine)  # another process accepted one
+        return AtQuestion(
+            last,
+            bytes(accepted) if accepted is not None else None,
+            bytes(seen) if seen is not None else None,
+        )
 
     def at_size(self, size: int) -> Accepted | None:
         """The checkpoint of exactly ``size`` records this organisation accepted, if any."""
@@ -386,38 +381,27 @@ class WitnessStore:
 
     def check_seen(self, checkpoint: Checkpoint) -> None:
         """Refuse at once a checkpoint whose size this organisation saw with another root."""
-        memory = self._loaded()
-        if memory is None:
-            with self.engine.connect() as conn:
-                self._conflict(conn, checkpoint)
-            return
-        for root in (self.root_at(checkpoint.size), memory.seen.get(checkpoint.size)):
-            if root is not None and root != checkpoint.root:
-                raise QuestionRefused(
-                    f"the coordinator signed two different logs of {checkpoint.size} records "
-                    "(a fork)",
-                    kind="fork",
-                )
+        with self.engine.connect() as conn:
+            self._conflict(conn, checkpoint)
 
-    def see(self, driver: Driver, checkpoint: Checkpoint, note: str, answer_id: str) -> None:
-        """:meth:`seen` inside a node's answer (``driver``'s transaction; in memory after the
-        commit): nothing when the size was accepted with this root, else one statement."""
-        self.check_seen(checkpoint)
-        if self.root_at(checkpoint.size) is not None:
+    def see(
+        self, driver: Driver, checkpoint: Checkpoint, note: str, answer_id: str, at: AtQuestion
+    ) -> None:
+        """:meth:`seen` inside a node's answer (``driver``'s transaction), with the state the
+        question was checked against (``at``): nothing when its size was accepted with this
+        root, else one statement, which refuses a root another question saw meanwhile."""
+        at.check(checkpoint)
+        if at.accepted is not None:
             return  # already part of the witnessed log
-        memory = self._memory
-        assert memory is not None, "a WitnessStore made with in_memory=True"
         cursor = driver.execute(
             self._see_sql,
             (checkpoint.size, checkpoint.root, note, self._seen_at(utcnow()), answer_id),
         )
-        if cursor.rowcount == 0:  # the size was seen with another root (not yet in memory)
+        if cursor.rowcount == 0:  # seen with another root since the question was checked
             raise QuestionRefused(
                 f"the coordinator signed two different logs of {checkpoint.size} records (a fork)",
                 kind="fork",
             )
-        size, root = checkpoint.size, checkpoint.root
-        driver.after_commit.append(lambda: memory.saw(size, root))
 
     def _conflict(self, conn: Connection, checkpoint: Checkpoint) -> None:
         for statement in (_WITNESSED_ROOT, _SEEN_ROOT):
@@ -549,8 +533,6 @@ class WitnessStore:
         if sizes:
             with self.engine.begin() as conn:
                 conn.execute(delete(Seen).where(Seen.size.in_(list(sizes))))
-            if self._memory is not None:
-                self._memory.confirmed(sizes)
 
     def compared(self, peer: str, own_size: int, peer_size: int, outcome: str) -> None:
         """Keep the outcome of the latest comparison with ``peer``."""

@@ -146,9 +146,12 @@ class Driver:
         return list(cursor.fetchall())
 
     def first(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row (None when none); the statement is run to its end, so that SQLite
+        holds no read snapshot after it (a later write in the transaction starts from now)."""
         cursor = self.cursor
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        rows = cursor.fetchall()
+        return rows[0] if rows else None
 
 
 class Statements:

@@ -32,7 +32,7 @@ from betrokken import rules
 from betrokken.answer import Answer
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
-from betrokken.audit.witness import Accepted, WitnessStore, check_log_proof
+from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Organisation
 from betrokken.crypto import envelope as env
@@ -211,9 +211,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         self, request: pb.LookupRequest, context: grpc.ServicerContext
     ) -> pb.LookupResponse:
         question = self._question(request)
-        note = request.question
-        sealed = request.envelope
-        if q.digest(sealed) not in question.envelopes:
+        if q.digest(request.envelope) not in question.envelopes:
             raise QuestionRefused(
                 "the envelope is not the one the question commits to for this node",
                 kind="misdirected",
@@ -231,29 +229,45 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 hint="correct the clock that is off (NTP; `timedatectl status`); `betrokken "
                 "doctor` checks this node's",
             )
-        witnessed = self.witness.last()
+        # One connection and one transaction from here: the witness state the log proof is
+        # checked against, the lookup, the answered mark with its outbox entry and the
+        # checkpoint kept with it, committed durably before anything is sealed.
+        with self.store.answering() as answering:
+            content, answers = self._in_log(answering, request, question, now, context.peer())
+        return self._reply(question, content, answers)
+
+    def _in_log(
+        self,
+        answering: Answering,
+        request: pb.LookupRequest,
+        question: q.Question,
+        now: dt.datetime,
+        peer: str,
+    ) -> tuple[q.EnvelopeContent, list[Answer]]:
+        """Checks (b) to (f) and the lookup, in the question's transaction."""
         size = request.proof.tree_size
-        known = self.witness.root_at(size)  # it cosigned that one, likely
+        at = self.witness.at_question(answering.driver, size)  # one statement
         proven = check_log_proof(
             log_proof_from_wire(request.proof),
             self.network.coordinator.log_key,
             self.origin,
-            witnessed,
-            Accepted(size, known, "") if known is not None else None,
+            at.last,
+            at.known(size),  # it cosigned that one, likely
         )
         # Only under a checkpoint enough other witnesses cosigned (docs/adr/0024, section 10).
         self.check_cosigned(request.proof.checkpoint, proven.checkpoint.size)
-        problems = rules.record_problems(proven.entry, question, note, self.network)
+        problems = rules.record_problems(proven.entry, question, request.question, self.network)
         if problems:
             raise QuestionRefused(
                 f"the question differs from its record in the log: {', '.join(problems)}",
                 kind="record-mismatch",
             )
+        keep: Callable[[Driver], None] | None
         if proven.first_seen:
             self.witness.accept(proven.checkpoint, request.proof.checkpoint)
             keep = None
         else:  # kept with the answer; confirmed against the newest log by the witness loop
-            self.witness.check_seen(proven.checkpoint)
+            at.check(proven.checkpoint)
             checkpoint, note_text, answer_id = (
                 proven.checkpoint,
                 request.proof.checkpoint,
@@ -261,12 +275,14 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             )
 
             def keep(driver: Driver) -> None:
-                self.witness.see(driver, checkpoint, note_text, answer_id)
+                self.witness.see(driver, checkpoint, note_text, answer_id, at)
 
         # Only now is the envelope opened.
         info = q.envelope_info(self.network.name, question.answer_id, self.org.id)
         try:
-            content = q.EnvelopeContent.from_bytes(env.open_sealed(self.private_key, info, sealed))
+            content = q.EnvelopeContent.from_bytes(
+                env.open_sealed(self.private_key, info, request.envelope)
+            )
         except (VerificationError, MalformedMessage) as exc:
             raise QuestionRefused(
                 f"the envelope cannot be used: {exc.message}", kind="envelope"
@@ -284,21 +300,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 f"({own_key})",
                 kind="wrong-key",
             )
-        return self._lookup(question, content, now, context.peer(), keep)
-
-    def _lookup(
-        self,
-        question: q.Question,
-        content: q.EnvelopeContent,
-        now: dt.datetime,
-        peer: str,
-        keep: Callable[[Driver], None] | None,
-    ) -> pb.LookupResponse:
-        # One connection and one transaction: the lookup, the answered mark with its outbox
-        # entry and the checkpoint kept with it, committed durably before anything is sealed.
-        with self.store.answering() as answering:
-            answers = self._answers(answering, question, content, now, peer, keep)
-        return self._reply(question, content, answers)
+        return content, self._answers(answering, question, content, now, peer, keep)
 
     def _answers(
         self,
