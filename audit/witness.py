@@ -47,7 +47,7 @@ from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, cosign, note_body, verify_cosignatures
 from betrokken.crypto.note import Checkpoint, NoteKey, open_checkpoint
-from betrokken.db import Driver, Statements
+from betrokken.db import Driver, Statements, driver_transaction
 from betrokken.errors import (
     BadInput,
     BetrokkenError,
@@ -292,6 +292,11 @@ class WitnessStore:
             statements = Statements(engine)
             self._see_sql = statements.sql(_SEE_SQL)
             self._at_question_sql = statements.sql(_AT_QUESTION_SQL)
+            self._add_witnessed_sql = statements.sql(
+                "INSERT INTO witnessed_checkpoints (size, root, note, accepted_at) "
+                "VALUES (?, ?, ?, ?)"
+            )
+            self._accepted_at = statements.bind(_W.c.accepted_at)
             self._seen_at = statements.bind(_S.c.seen_at)
 
     def reload(self) -> None:
@@ -455,11 +460,24 @@ class WitnessStore:
         """
         with self.lock:
             try:
-                with self.engine.begin() as conn:
-                    row = conn.execute(_LAST).first()
-                    last = Accepted(row.size, bytes(row.root), row.note) if row else None
-                    known = self._check_cosignable(conn, checkpoint, last, old_size, proof)
-                    self._accept(conn, checkpoint, note, known)
+                if self._memory is not None:
+                    self._cosign_on_driver(checkpoint, note, old_size, proof)
+                else:
+                    with self.engine.begin() as conn:
+                        row = conn.execute(_LAST).first()
+                        last = Accepted(row.size, bytes(row.root), row.note) if row else None
+                        roots = [
+                            bytes(r)
+                            for r in conn.execute(_ROOTS_AT, {"size": checkpoint.size}).scalars()
+                        ]
+                        witnessed = (
+                            conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first()
+                            is not None
+                        )
+                        known = self._check_cosignable(
+                            checkpoint, last, old_size, proof, roots, witnessed
+                        )
+                        self._accept(conn, checkpoint, note, known)
                 self._accepted(checkpoint, note)
             except _Contradiction as exc:
                 self.alarm("cosign-fork", exc.message, evidence=f"{exc.known}\n{note}"[:4000])
@@ -467,22 +485,52 @@ class WitnessStore:
         stamp = int(time.time() if now is None else now)
         return cosign(note_body(note), key, stamp)
 
+    def _cosign_on_driver(
+        self, checkpoint: Checkpoint, note: str, old_size: int, proof: Sequence[bytes]
+    ) -> None:
+        """The check and the store of :meth:`cosign` in one transaction run by the driver: one
+        statement reads the witness state at the checkpoint's size, one stores it."""
+        memory = self._memory
+        assert memory is not None
+        with driver_transaction(self.engine) as driver:
+            top, accepted, seen = driver.first(
+                self._at_question_sql, (checkpoint.size, checkpoint.size)
+            )
+            last = memory.last if memory.loaded else memory.load(self.engine)
+            if (last.size if last is not None else None) != top:
+                last = memory.load(self.engine)  # another process accepted one
+            roots = [bytes(r) for r in (accepted, seen) if r is not None]
+            known = self._check_cosignable(
+                checkpoint, last, old_size, proof, roots, accepted is not None
+            )
+            if not known:
+                driver.execute(
+                    self._add_witnessed_sql,
+                    (checkpoint.size, checkpoint.root, note, self._accepted_at(utcnow())),
+                )
+
+    def _note_at(self, size: int) -> str:
+        with self.engine.connect() as conn:
+            known = conn.execute(_WITNESSED_NOTE, {"size": size}).scalar_one_or_none()
+        return str(known or "")
+
     def _check_cosignable(
         self,
-        conn: Connection,
         checkpoint: Checkpoint,
         last: Accepted | None,
         old_size: int,
         proof: Sequence[bytes],
+        roots: Sequence[bytes],
+        witnessed: bool,
     ) -> bool:
-        """Refuse what may not be cosigned; whether this very checkpoint was accepted before."""
-        roots = conn.execute(_ROOTS_AT, {"size": checkpoint.size}).scalars().all()
-        if any(bytes(root) != checkpoint.root for root in roots):
-            known = conn.execute(_WITNESSED_NOTE, {"size": checkpoint.size}).scalar_one_or_none()
+        """Refuse what may not be cosigned, given the roots accepted or seen at the
+        checkpoint's size (``roots``) and whether one was accepted there (``witnessed``);
+        whether this very checkpoint was accepted before."""
+        if any(root != checkpoint.root for root in roots):
             raise _Contradiction(
                 f"asked to cosign a log of {checkpoint.size} records: the coordinator signed "
                 f"two different logs of {checkpoint.size} records (a fork)",
-                known or "",
+                self._note_at(checkpoint.size),
             )
         have = last.size if last is not None else 0
         if old_size != have or checkpoint.size < have:
@@ -513,7 +561,7 @@ class WitnessStore:
             )
         if accepted or not roots:
             return accepted  # the usual case: a new, larger checkpoint, never accepted
-        return conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first() is not None
+        return witnessed
 
     def unconfirmed(self) -> list[Accepted]:
         with self.engine.connect() as conn:

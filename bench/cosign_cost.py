@@ -97,6 +97,8 @@ def measure(
             "keyservice": per_question.get("keyservice", 0.0),
             "coordinator": per_question.get("coordinator", 0.0),
             "node_mean": statistics.fmean(node_cpu),
+            # the asking organisation's node, never asked: what a node costs idle per question
+            "node_idle": per_question.get(f"node-{ASKER}", 0.0),
             "node_max": max(node_cpu),
             "nodes_total": sum(node_cpu),
             "all_processes": requester_ms + sum(per_question.values()),
