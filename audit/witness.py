@@ -113,8 +113,6 @@ _WITNESSED_ROOT = select(_W.c.root).where(_W.c.size == bindparam("size"))
 _SEEN_ROOT = select(_S.c.root).where(_S.c.size == bindparam("size"))
 _WITNESSED_NOTE = select(_W.c.note).where(_W.c.size == bindparam("size"))
 _AT_SIZE = select(_W).where(_W.c.size == bindparam("size"))
-# Every root this organisation holds for one size: witnessed, or seen with a question.
-_ROOTS_AT = _WITNESSED_ROOT.union_all(_SEEN_ROOT)
 _SEEN_IDS = select(_S.c.answer_ids).where(_S.c.size == bindparam("size"))
 _ADD_SEEN = insert(_S)
 _ADD_WITNESSED = insert(_W)
@@ -266,8 +264,10 @@ class AtQuestion:
 class WitnessStore:
     """The checkpoints of the coordinator's log this organisation accepted, and its alarms.
 
-    With ``in_memory`` (a running node) what every question reads of it is kept in memory
-    (:class:`_Memory`); otherwise every read goes to the database.
+    With ``in_memory`` (a running node) the newest accepted checkpoint is kept in memory
+    (:class:`_Memory`); otherwise every read goes to the database. A node's answer and a
+    cosignature read and write it through the driver, in the caller's or one transaction
+    (docs/adr/0032).
     """
 
     def __init__(
@@ -288,16 +288,19 @@ class WitnessStore:
         self.lock = _state_lock(engine)  # held while a checkpoint is checked and stored
         WitnessBase.metadata.create_all(engine)
         self._memory = _memory(engine) if in_memory else None
-        if in_memory:
-            statements = Statements(engine)
-            self._see_sql = statements.sql(_SEE_SQL)
-            self._at_question_sql = statements.sql(_AT_QUESTION_SQL)
-            self._add_witnessed_sql = statements.sql(
-                "INSERT INTO witnessed_checkpoints (size, root, note, accepted_at) "
-                "VALUES (?, ?, ?, ?)"
-            )
-            self._accepted_at = statements.bind(_W.c.accepted_at)
-            self._seen_at = statements.bind(_S.c.seen_at)
+        statements = Statements(engine)  # a node's answer and cosignature, run by the driver
+        self._see_sql = statements.sql(_SEE_SQL)
+        self._at_question_sql = statements.sql(_AT_QUESTION_SQL)
+        self._last_sql = statements.sql(
+            "SELECT size, root, note, accepted_at FROM witnessed_checkpoints "
+            "ORDER BY size DESC LIMIT 1"
+        )
+        self._add_witnessed_sql = statements.sql(
+            "INSERT INTO witnessed_checkpoints (size, root, note, accepted_at) VALUES (?, ?, ?, ?)"
+        )
+        self._seen_at = statements.bind(_S.c.seen_at)
+        self._accepted_at = statements.bind(_W.c.accepted_at)
+        self._read_accepted_at = statements.result(_W.c.accepted_at)
 
     def reload(self) -> None:
         """Read the newest checkpoint kept in memory from the database again."""
@@ -318,12 +321,8 @@ class WitnessStore:
         """What a question with a checkpoint of ``size`` records is checked against, read in one
         statement on the question's own connection (``driver``); the newest checkpoint comes
         from memory unless the database holds a newer one."""
-        memory = self._memory
-        assert memory is not None, "a WitnessStore made with in_memory=True"
         top, accepted, seen = driver.first(self._at_question_sql, (size, size))
-        last = memory.last if memory.loaded else memory.load(self.engine)
-        if (last.size if last is not None else None) != top:
-            last = memory.load(self.engine)  # another process accepted one
+        last = self._newest(driver, top)
         return AtQuestion(
             last,
             bytes(accepted) if accepted is not None else None,
@@ -383,6 +382,22 @@ class WitnessStore:
                 self._seen(own, checkpoint, note, answer_id)
         else:
             self._seen(conn, checkpoint, note, answer_id)
+
+    def _newest(self, driver: Driver, top: int | None) -> Accepted | None:
+        """The newest accepted checkpoint, whose size the database says is ``top``: from memory
+        when it holds that one, else read on ``driver``'s connection (and kept)."""
+        memory = self._memory
+        if memory is not None and memory.loaded:
+            last = memory.last
+            if (last.size if last is not None else None) == top:
+                return last
+        if memory is not None:
+            return memory.load(self.engine)  # another process accepted one (or the first read)
+        row = driver.first(self._last_sql)
+        if row is None:
+            return None
+        size, root, note, at = row
+        return Accepted(int(size), bytes(root), note, self._read_accepted_at(at))
 
     def check_seen(self, checkpoint: Checkpoint) -> None:
         """Refuse at once a checkpoint whose size this organisation saw with another root."""
@@ -460,24 +475,7 @@ class WitnessStore:
         """
         with self.lock:
             try:
-                if self._memory is not None:
-                    self._cosign_on_driver(checkpoint, note, old_size, proof)
-                else:
-                    with self.engine.begin() as conn:
-                        row = conn.execute(_LAST).first()
-                        last = Accepted(row.size, bytes(row.root), row.note) if row else None
-                        roots = [
-                            bytes(r)
-                            for r in conn.execute(_ROOTS_AT, {"size": checkpoint.size}).scalars()
-                        ]
-                        witnessed = (
-                            conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first()
-                            is not None
-                        )
-                        known = self._check_cosignable(
-                            checkpoint, last, old_size, proof, roots, witnessed
-                        )
-                        self._accept(conn, checkpoint, note, known)
+                self._cosign_on_driver(checkpoint, note, old_size, proof)
                 self._accepted(checkpoint, note)
             except _Contradiction as exc:
                 self.alarm("cosign-fork", exc.message, evidence=f"{exc.known}\n{note}"[:4000])
@@ -490,15 +488,11 @@ class WitnessStore:
     ) -> None:
         """The check and the store of :meth:`cosign` in one transaction run by the driver: one
         statement reads the witness state at the checkpoint's size, one stores it."""
-        memory = self._memory
-        assert memory is not None
         with driver_transaction(self.engine) as driver:
             top, accepted, seen = driver.first(
                 self._at_question_sql, (checkpoint.size, checkpoint.size)
             )
-            last = memory.last if memory.loaded else memory.load(self.engine)
-            if (last.size if last is not None else None) != top:
-                last = memory.load(self.engine)  # another process accepted one
+            last = self._newest(driver, top)
             roots = [bytes(r) for r in (accepted, seen) if r is not None]
             known = self._check_cosignable(
                 checkpoint, last, old_size, proof, roots, accepted is not None
