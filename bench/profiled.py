@@ -2,8 +2,9 @@
 the main thread, where a gRPC server just waits): ``python bench/profiled.py OUT.prof ARGS...``.
 
 Each thread's ``run`` gets its own profiler (timed by the thread's CPU time when
-``BETROKKEN_PROFILE_CPU=1``: on a busy machine wall time is mostly waiting); at exit (services stop cleanly on SIGTERM) they are
-merged into ``OUT.prof``. Standard library only; used by ``python -m bench.hotspots``.
+``BETROKKEN_PROFILE_CPU=1``: on a busy machine wall time is mostly waiting); at exit (services
+stop cleanly on SIGTERM) they are merged into ``OUT.prof``. Standard library only; used by
+``python -m bench.hotspots``.
 """
 
 from __future__ import annotations
