@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
@@ -185,6 +185,44 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _as_sqlalchemy(engine: Engine, exc: Exception, raw: Any) -> sa_exc.StatementError:
+    """A driver's error as SQLAlchemy would raise it; one that means the store is unavailable
+    is logged and empties the pool, as :func:`_on_error` does for SQLAlchemy's statements."""
+    wrapped = sa_exc.DBAPIError.instance(
+        None,
+        None,
+        exc,
+        engine.dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        dialect=engine.dialect,
+    )
+    if is_unavailable(wrapped):
+        with suppress(Exception):
+            raw.invalidate(exc)
+        engine.pool.dispose()
+        _log_unavailable(redacted(engine.url.render_as_string(hide_password=True)), exc)
+    return wrapped
+
+
+@contextmanager
+def driver_on(conn: Connection) -> Iterator[Driver]:
+    """A :class:`Driver` on a SQLAlchemy connection's own DBAPI connection, in its transaction
+    (for a few plain statements next to SQLAlchemy's); a driver's error comes out as
+    SQLAlchemy's, as in :func:`driver_transaction`."""
+    engine = conn.engine
+    raw = conn.connection
+    dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+    try:
+        driver = Driver(raw, engine.dialect.loaded_dbapi.IntegrityError)
+        try:
+            yield driver
+        finally:
+            with suppress(dbapi_error):
+                driver.cursor.close()
+    except dbapi_error as exc:
+        raise _as_sqlalchemy(engine, exc, raw) from None
+
+
 @contextmanager
 def driver_transaction(engine: Engine) -> Iterator[Driver]:
     """One connection checkout and one transaction, committed at the end (rolled back on any
@@ -210,14 +248,7 @@ def driver_transaction(engine: Engine) -> Iterator[Driver]:
             with suppress(dbapi_error):
                 driver.cursor.close()
     except dbapi_error as exc:
-        wrapped = sa_exc.DBAPIError.instance(
-            None, None, exc, dbapi_error, hide_parameters=True, dialect=engine.dialect
-        )
-        if is_unavailable(wrapped):
-            raw.invalidate(exc)
-            engine.pool.dispose()
-            _log_unavailable(redacted(engine.url.render_as_string(hide_password=True)), exc)
-        raise wrapped from None
+        raise _as_sqlalchemy(engine, exc, raw) from None
     finally:
         raw.close()
     for hook in driver.after_commit:

@@ -43,7 +43,7 @@ from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.crypto.question import lookup_key
-from betrokken.db import Driver, Statements, driver_transaction, make_engine
+from betrokken.db import Driver, Statements, driver_on, driver_transaction, make_engine
 from betrokken.errors import QuestionRefused, Unavailable
 
 # The lifecycle rules' names, as callers of the store know them.
@@ -296,6 +296,27 @@ class _AnswerStatements:
             "AND key_id = ANY(?) AND until >= ? AND since <= ?"
         )
         self._in: dict[tuple[int, int], str] = {}
+        self.waiting = self.sql.sql(
+            "SELECT answer_hash, outbox FROM answered_questions WHERE outbox IS NOT NULL "
+            "ORDER BY at LIMIT ?"
+        )
+        self._claim_any = self.sql.sql(
+            "UPDATE answered_questions SET outbox = NULL "
+            "WHERE answer_hash = ANY(?) AND outbox IS NOT NULL"
+        )
+        self._claim_in: dict[int, str] = {}
+
+    def claim(self, hashes: list[str]) -> tuple[str, Sequence[object]]:
+        """The statement that empties the outbox entries of ``hashes`` still waiting."""
+        if not self.sqlite:
+            return self._claim_any, (hashes,)
+        text = self._claim_in.get(len(hashes))
+        if text is None:
+            text = self._claim_in[len(hashes)] = (
+                "UPDATE answered_questions SET outbox = NULL WHERE answer_hash IN "  # noqa: S608
+                f"({', '.join('?' * len(hashes))}) AND outbox IS NOT NULL"
+            )
+        return text, hashes
 
     def find(self, lookups: int, key_ids: int) -> str:
         if not self.sqlite:
@@ -829,27 +850,22 @@ class NodeStore:
         limit: int,
         notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
     ) -> int:
-        with _writing("write answered questions into the trail"), self.engine.begin() as conn:
-            waiting = conn.execute(
-                select(_ANSWERED.c.answer_hash, _ANSWERED.c.outbox)
-                .where(_ANSWERED.c.outbox.is_not(None))
-                .order_by(_ANSWERED.c.at)
-                .limit(limit)
-            ).all()
+        st = self._statements
+        with (
+            _writing("write answered questions into the trail"),
+            self.engine.begin() as conn,
+            driver_on(conn) as driver,
+        ):
+            # The claim of the waiting entries as plain statements run by the driver: the
+            # writer looks twice a second, also when nothing waits (docs/adr/0032).
+            waiting = [(h, bytes(e)) for h, e in driver.all(st.waiting, (limit,))]
             if not waiting:
                 return 0
             hashes = [answer_hash for answer_hash, _ in waiting]
-            claimed = conn.execute(
-                update(AnsweredQuestion)
-                .where(
-                    AnsweredQuestion.answer_hash.in_(hashes),
-                    AnsweredQuestion.outbox.is_not(None),
-                )
-                .values(outbox=None)
-            )
-            if claimed.rowcount != len(waiting):  # another writer took some: only ours
+            claimed = driver.execute(*st.claim(hashes)).rowcount
+            if claimed != len(waiting):  # another writer took some: only ours
                 raise _Contended()
-            raw = [bytes(entry) for _, entry in waiting]
+            raw = [entry for _, entry in waiting]
             entries = records(raw)
             if entries:
                 self.trail.append(entries, conn)
