@@ -193,6 +193,14 @@ class _Memory:
                 self.loaded = True
                 return self.last
 
+    def store(self, last: Accepted | None, changes: int) -> None:
+        """Keep ``last``, read when ``changes`` write-throughs had been made (unless more were
+        made since: then the next read reads again)."""
+        with self.lock:
+            if changes == self.changes:
+                self.last = last
+                self.loaded = True
+
     def accepted(self, checkpoint: Checkpoint, note: str, at: dt.datetime | None) -> None:
         with self.lock:
             self.changes += 1
@@ -385,19 +393,24 @@ class WitnessStore:
 
     def _newest(self, driver: Driver, top: int | None) -> Accepted | None:
         """The newest accepted checkpoint, whose size the database says is ``top``: from memory
-        when it holds that one, else read on ``driver``'s connection (and kept)."""
+        when it holds that one, else read on ``driver``'s connection (no second connection
+        while this one is held) and kept."""
         memory = self._memory
-        if memory is not None and memory.loaded:
-            last = memory.last
-            if (last.size if last is not None else None) == top:
-                return last
+        changes = 0
         if memory is not None:
-            return memory.load(self.engine)  # another process accepted one (or the first read)
+            changes = memory.changes
+            last = memory.last
+            if memory.loaded and (last.size if last is not None else None) == top:
+                return last
         row = driver.first(self._last_sql)
         if row is None:
-            return None
-        size, root, note, at = row
-        return Accepted(int(size), bytes(root), note, self._read_accepted_at(at))
+            last = None
+        else:
+            size, root, note, at = row
+            last = Accepted(int(size), bytes(root), note, self._read_accepted_at(at))
+        if memory is not None:
+            memory.store(last, changes)  # another process accepted one (or the first read)
+        return last
 
     def check_seen(self, checkpoint: Checkpoint) -> None:
         """Refuse at once a checkpoint whose size this organisation saw with another root."""
