@@ -9,8 +9,10 @@ once: the last used time step is kept, so a code seen over someone's shoulder ca
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 import pyotp
@@ -25,7 +27,15 @@ from betrokken.errors import BadInput
 ROLES = ("regisseur", "dpo", "beheerder")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 MIN_PASSWORD = 12
-_HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
+# argon2id at OWASP's first recommended setting (19 MiB, 2 passes, 1 lane): about 30 ms of CPU per
+# check on this project's 2-core machines, against 215 ms for the library's default (64 MiB, 3
+# passes, 4 lanes), so 50 people logging in at 09:00 wait about a second, not half a minute, and
+# hold 1 GB less memory. Hashes made with other settings still verify and are rehashed at the next
+# login (docs/adr/0019-portal-framework-auth-sessions.md, "Password hashing").
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# At most this many checks at once: each holds 19 MiB and a core; the rest wait their turn in the
+# order they came instead of all slowing down together.
+_HASHING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 _DUMMY_HASH = _HASHER.hash("betrokken: a password nobody has")
 
 
@@ -190,7 +200,7 @@ class UserStore:
                 PortalUserRow(
                     username=username,
                     display_name=display_name or username,
-                    password_hash=_HASHER.hash(password),
+                    password_hash=_hashed(password),
                     totp_secret=secret,
                     roles=",".join(roles),
                     purposes=",".join(purposes),
@@ -228,7 +238,7 @@ class UserStore:
             row = self._row(session, username)
             before = _account(row)
             if password is not None:
-                row.password_hash = _HASHER.hash(password)
+                row.password_hash = _hashed(password)
             secret = row.totp_secret
             if new_code:
                 secret = pyotp.random_base32()
@@ -272,7 +282,7 @@ class UserStore:
             row = self._row(session, username)
             if row.disabled or not _verify(row.password_hash, current):
                 return False
-            row.password_hash = _HASHER.hash(new)
+            row.password_hash = _hashed(new)
             row.changed_at = utcnow()
         return True
 
@@ -299,7 +309,7 @@ class UserStore:
             if step is None or step <= row.last_totp_step:
                 return None
             row.last_totp_step = step
-            row.password_hash = _HASHER.hash(new_password)
+            row.password_hash = _hashed(new_password)
             row.must_enrol = False
             row.failed_logins = 0
             row.changed_at = utcnow()
@@ -329,19 +339,28 @@ class UserStore:
         self, username: str, password: str, code: str, now: dt.datetime | None = None
     ) -> LoginOutcome:
         """Check password and TOTP code; count failures (the throttle, not a lock, slows
-        guessing: portal/throttle.py)."""
+        guessing: portal/throttle.py). The password check runs outside any transaction, so 50
+        logins at once queue for the hasher, not for database connections."""
         now = now or utcnow()
-        with Session(self.engine) as session, session.begin():
+        with Session(self.engine) as session:
             row = session.get(PortalUserRow, username) if USERNAME.fullmatch(username) else None
-            if row is None:
-                _verify(_DUMMY_HASH, password)  # the same work as for an existing account
-                return LoginOutcome(None, "unknown")
-            # No lock: a lock is something an outsider can hold (portal/throttle.py slows
-            # guessing instead). A disabled account does the same work as any other.
-            if row.disabled:
-                _verify(_DUMMY_HASH, password)
-                return LoginOutcome(None, "disabled", known=True)
-            if not _verify(row.password_hash, password):
+            found = None if row is None else (row.disabled, row.password_hash)
+        if found is None:
+            _verify(_DUMMY_HASH, password)  # the same work as for an existing account
+            return LoginOutcome(None, "unknown")
+        disabled, hashed = found
+        # No lock: a lock is something an outsider can hold (portal/throttle.py slows guessing
+        # instead). A disabled account does the same work as any other.
+        if disabled:
+            _verify(_DUMMY_HASH, password)
+            return LoginOutcome(None, "disabled", known=True)
+        right = _verify(hashed, password)
+        rehash = _hashed(password) if right and _HASHER.check_needs_rehash(hashed) else None
+        with Session(self.engine) as session, session.begin():
+            row = session.get(PortalUserRow, username)
+            if row is None or row.password_hash != hashed:  # removed or changed meanwhile
+                return LoginOutcome(None, "unknown" if row is None else "password", known=True)
+            if not right:
                 return self._failed(row, "password", now)
             if row.must_enrol:  # the code is not asked: the user has no app set up yet
                 return LoginOutcome(None, "enrol", known=True)
@@ -355,8 +374,8 @@ class UserStore:
             row.last_totp_step = step
             row.failed_logins = 0
             row.locked_until = None
-            if _HASHER.check_needs_rehash(row.password_hash):
-                row.password_hash = _HASHER.hash(password)
+            if rehash is not None:
+                row.password_hash = rehash
             return LoginOutcome(_account(row), known=True)
 
     def _failed(self, row: PortalUserRow, reason: str, now: dt.datetime) -> LoginOutcome:
@@ -365,10 +384,16 @@ class UserStore:
 
 
 def _verify(hashed: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(hashed, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    with _HASHING:
+        try:
+            return _HASHER.verify(hashed, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+def _hashed(password: str) -> str:
+    with _HASHING:
+        return _HASHER.hash(password)
 
 
 def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:

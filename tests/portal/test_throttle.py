@@ -98,3 +98,28 @@ def test_every_failure_does_the_same_work_and_no_account_is_ever_locked(store: U
     # Thirty failures later, the right password and code still log in: nothing is locked.
     code = pyotp.TOTP(secret).now()
     assert store.login("r.jansen", PASSWORD, code).account is not None
+
+
+def test_a_password_hashed_with_older_settings_still_logs_in_and_is_rehashed_to_the_current_ones(
+    store: UserStore,
+) -> None:
+    """Accounts made before the hashing settings changed keep working; their next login stores
+    a hash with the current settings (the cheaper check that lets 50 people log in at once)."""
+    from argon2 import PasswordHasher
+    from sqlalchemy.orm import Session
+
+    from betrokken.portal.users import PortalUserRow
+
+    secret = store.add("r.jansen", PASSWORD, ("regisseur",)).totp_secret
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(PASSWORD)
+    with Session(store.engine) as session, session.begin():
+        row = session.get(PortalUserRow, "r.jansen")
+        assert row is not None
+        row.password_hash = older
+    assert store.login("r.jansen", PASSWORD, "000000").reason == "code"  # no rehash on a failure
+    with Session(store.engine) as session:
+        assert session.get(PortalUserRow, "r.jansen").password_hash == older  # type: ignore[union-attr]
+    assert store.login("r.jansen", PASSWORD, pyotp.TOTP(secret).now()).account is not None
+    with Session(store.engine) as session:
+        stored = session.get(PortalUserRow, "r.jansen").password_hash  # type: ignore[union-attr]
+    assert stored != older and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
