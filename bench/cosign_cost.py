@@ -55,6 +55,7 @@ def measure(
             pids = {name: p.pid for name, p in bn.cluster.processes.items()}
             requester = Requester.from_config(load_node(bn.asker_config))
             incomplete = 0
+            unanswered: dict[str, int] = {}
 
             def ask(turn: int) -> float:
                 nonlocal incomplete
@@ -63,11 +64,16 @@ def measure(
                 result = requester.ask([person], purpose=PURPOSE, user="bench", role="regisseur")
                 elapsed = time.perf_counter() - start
                 incomplete += 0 if result.complete else 1
+                for answer in result.persons[0].answers:
+                    if not answer.answer.answered:  # which node did not answer, and how
+                        key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
+                        unanswered[key] = unanswered.get(key, 0) + 1
                 return elapsed
 
             for turn in range(warm):
                 ask(turn)
             incomplete = 0
+            unanswered.clear()
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = os.times()
             walls = [ask(warm + turn) * 1000 for turn in range(questions)]
@@ -90,6 +96,7 @@ def measure(
         "database": "postgresql" if postgres else "sqlite",
         "questions": questions,
         "incomplete": incomplete,
+        "unanswered": unanswered,
         "wall_p50_ms": statistics.median(walls),
         "wall_p90_ms": walls[int(0.9 * (len(walls) - 1))],
         "cpu_ms_per_question": {
