@@ -65,7 +65,7 @@ def measure(
                 elapsed = time.perf_counter() - start
                 incomplete += 0 if result.complete else 1
                 for answer in result.persons[0].answers:
-                    if not answer.answer.answered:  # which node did not answer, and how
+                    if not answer.answer.outcome.answered:  # which node did not answer, and how
                         key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
                         unanswered[key] = unanswered.get(key, 0) + 1
                 return elapsed
