@@ -310,10 +310,12 @@ class WitnessStore:
         self._accepted_at = statements.bind(_W.c.accepted_at)
         self._read_accepted_at = statements.result(_W.c.accepted_at)
 
-    def reload(self) -> None:
-        """Read the newest checkpoint kept in memory from the database again."""
+    def reload(self) -> Accepted | None:
+        """The newest accepted checkpoint as the database holds it now (what another process
+        accepted too), kept in memory again."""
         if self._memory is not None:
-            self._memory.load(self.engine)
+            return self._memory.load(self.engine)
+        return self.last()
 
     def last(self) -> Accepted | None:
         memory = self._memory
