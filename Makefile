@@ -53,9 +53,12 @@ lint: $(VENV)/.installed-lint
 	$(BIN)/python tools/importcheck.py
 
 # Store drills on real processes (docs/operator.md, "Recovery"): a database read-only, a full disk,
-# PostgreSQL read-only and restarted. Needs root; RESTARTS the local PostgreSQL, so not in `test`.
+# PostgreSQL read-only and restarted; then a case system's feed of 100,000 changes with the node
+# killed in the middle (the suite runs the same test with 5,000). Needs root; RESTARTS the local
+# PostgreSQL, so not in `test`.
 drill: $(VENV)/.installed-test
 	$(BIN)/python tools/drill.py
+	BETROKKEN_FEED_ROWS=100000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_feed_api.py
 
 # Measurements on real processes (docs/performance.md): not part of `test`. `bench` writes
 # bench/results/latest.json (+ a dated copy and latest.txt) in about 25 minutes; `bench-quick`

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from betrokken.audit.record import AuditEntry, Event
+from betrokken.audit.record import AuditEntry, Event, Subject
 
 KINDS = (
     "volume",
@@ -256,14 +256,42 @@ def _off_hours(
     return found
 
 
+# Answers that leave a person's answer incomplete (no answer from an organisation).
+UNANSWERED = frozenset({"unreachable", "error"})
+
+
+def is_retry(entry: AuditEntry, subject: Subject, by_answer: Mapping[str, AuditEntry]) -> bool:
+    """Whether ``entry`` asks about ``subject`` again only because its earlier answer was
+    incomplete: the question names the answer it retries (``details.retry_of``), that answer is
+    the same organisation's and user's, earlier, about the same person for the same case, and an
+    organisation did not answer about that person there. A retry of a complete answer, or of
+    another person's, is a repeat like any other."""
+    earlier = by_answer.get(entry.details.get("retry_of", ""))
+    if earlier is None or earlier is entry:
+        return False
+    if (earlier.organisation, earlier.user) != (entry.organisation, entry.user):
+        return False
+    if earlier.at > entry.at:
+        return False
+    for before in earlier.subjects:
+        if before.pseudonym == subject.pseudonym and before.case == subject.case:
+            outcomes = earlier.outcomes.get(before.fingerprint, {})
+            return any(value in UNANSWERED for value in outcomes.values())
+    return False
+
+
 def _repeats(asked: list[tuple[int, AuditEntry]], settings: ReportSettings) -> list[Anomaly]:
-    """The same organisation asking about the same person for the same case again and again."""
+    """The same organisation asking about the same person for the same case again and again;
+    asking again the persons whose answer was incomplete (:func:`is_retry`) is not a repeat."""
     seen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     fingerprints: dict[str, str] = {}
     users: dict[int, str] = {}
+    by_answer = {e.answer_id: e for _, e in asked if e.answer_id and e.event is Event.OWN_QUERY}
     for index, entry in asked:
         users[index] = entry.user
         for subject in entry.subjects:
+            if is_retry(entry, subject, by_answer):
+                continue
             indices = seen[(entry.organisation, subject.pseudonym, subject.case)]
             if not indices or indices[-1] != index:
                 indices.append(index)

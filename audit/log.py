@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -41,14 +43,10 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    cast,
     delete,
     func,
     insert,
-    literal_column,
-    null,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -188,6 +186,89 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+HASHES_KEPT = 65_536  # stored hashes a log remembers (a few MB): the ones every proof needs
+RECENT_KEPT = 1_024  # of its own latest appends: records and checkpoints remembered
+
+
+class _Remembered:
+    """What an :class:`AuditLog` remembers of its own database between proofs.
+
+    The hash of a perfect subtree never changes once its last leaf is written (the log only
+    grows), so each is read once, or kept straight from the append that completed it; the
+    records and checkpoints this process appended are kept for the receipts made right after;
+    ``head`` is the largest size this process saw the log at (a proof for a size up to it needs
+    no look-up of the head). All bounded, least recently used first out. An append that finds the
+    head smaller than remembered (a log rolled back by hand) makes it forget everything.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.hashes: OrderedDict[merkle.Subtree, bytes] = OrderedDict()
+        self.records: OrderedDict[int, str] = OrderedDict()
+        self.checkpoints: OrderedDict[int, SignedCheckpoint] = OrderedDict()
+        self.newest: SignedCheckpoint | None = None
+        self.head = 0
+
+    def forget(self) -> None:
+        with self.lock:
+            self.hashes.clear()
+            self.records.clear()
+            self.checkpoints.clear()
+            self.newest = None
+            self.head = 0
+
+    def known(
+        self, size: int, nodes: Sequence[merkle.Subtree]
+    ) -> tuple[dict[merkle.Subtree, bytes], list[merkle.Subtree]] | None:
+        """The remembered hashes of ``nodes`` and the ones to read; None when ``size`` is beyond
+        the head remembered (then the head is read, with all of them)."""
+        found: dict[merkle.Subtree, bytes] = {}
+        missing: list[merkle.Subtree] = []
+        with self.lock:
+            if size > self.head:
+                return None
+            hashes = self.hashes
+            for node in nodes:
+                value = hashes.get(node)
+                if value is None:
+                    missing.append(node)
+                else:
+                    hashes.move_to_end(node)
+                    found[node] = value
+        return found, missing
+
+    def learn(self, head: int, hashes: dict[merkle.Subtree, bytes]) -> None:
+        """Hashes read from the database with its head (a head read outside the append lock
+        may be older than one remembered: it only ever moves the remembered head forward)."""
+        with self.lock:
+            self.head = max(self.head, head)
+            self._keep(self.hashes, hashes, HASHES_KEPT)
+
+    def appended(
+        self,
+        head: int,
+        hashes: dict[merkle.Subtree, bytes],
+        records: dict[int, str],
+        checkpoint: SignedCheckpoint | None,
+    ) -> None:
+        with self.lock:
+            self.head = max(self.head, head)
+            self._keep(self.hashes, hashes, HASHES_KEPT)
+            self._keep(self.records, records, RECENT_KEPT)
+            if checkpoint is not None:
+                self._keep(self.checkpoints, {checkpoint.size: checkpoint}, RECENT_KEPT)
+                if self.newest is None or checkpoint.size > self.newest.size:
+                    self.newest = checkpoint
+
+    @staticmethod
+    def _keep(kept: OrderedDict[Any, Any], new: dict[Any, Any], limit: int) -> None:
+        kept.update(new)
+        for key in new:
+            kept.move_to_end(key)
+        while len(kept) > limit:
+            kept.popitem(last=False)
+
+
 def _covered(max_position: int | None) -> int:
     """How many leaves the stored subtrees cover, from the highest stored position."""
     if max_position is None:
@@ -207,19 +288,35 @@ def _highest() -> Label[int]:
 
 
 # One query for a proof: the head's size, the leaf hashes (level 0) and the stored subtree hashes
-# it needs. Built once: building the statement per call cost more than running it (profiled).
+# it needs. The SQL text is made once per number of leaves and subtrees asked for and given to the
+# driver as it is: building the statement per call cost more than running it (profiled), and an
+# "expanding" IN list is rewritten by SQLAlchemy on every execution.
 _KIND_HEAD, _KIND_LEAF, _KIND_SUBTREE = 0, 1, 2
-_PROOF_READ = union_all(
-    select(literal_column(str(_KIND_HEAD)), HEAD.c.size, cast(null(), LargeBinary)).where(
-        HEAD.c.id == 1
-    ),
-    select(literal_column(str(_KIND_LEAF)), RECORDS.c.index, RECORDS.c.leaf_hash).where(
-        RECORDS.c.index.in_(bindparam("leaves", expanding=True))
-    ),
-    select(literal_column(str(_KIND_SUBTREE)), SUBTREES.c.position, SUBTREES.c.hash).where(
-        SUBTREES.c.position.in_(bindparam("inner", expanding=True))
-    ),
-)
+_PROOF_SQL: dict[tuple[str, str, int, int], str] = {}
+
+
+def _proof_sql(dialect: str, paramstyle: str, leaves: int, inner: int) -> str:
+    key = (dialect, paramstyle, leaves, inner)
+    sql = _PROOF_SQL.get(key)
+    if sql is None:
+        # Only constants and placeholders go into the text; the values are bound by the driver.
+        mark = "?" if paramstyle == "qmark" else "%s"
+        nothing = "CAST(NULL AS bytea)" if dialect == "postgresql" else "NULL"
+        parts = [f"SELECT {_KIND_HEAD}, size, {nothing} FROM log_head WHERE id = 1"]  # noqa: S608
+        if leaves:
+            marks = ", ".join([mark] * leaves)
+            parts.append(
+                f'SELECT {_KIND_LEAF}, "index", leaf_hash FROM log_records '  # noqa: S608
+                f'WHERE "index" IN ({marks})'
+            )
+        if inner:
+            marks = ", ".join([mark] * inner)
+            parts.append(
+                f"SELECT {_KIND_SUBTREE}, position, hash FROM log_subtrees "  # noqa: S608
+                f"WHERE position IN ({marks})"
+            )
+        sql = _PROOF_SQL.setdefault(key, " UNION ALL ".join(parts))
+    return sql
 
 
 # The statements of an append, built once too (measured: building them per call cost more than
@@ -247,12 +344,23 @@ def _hashes(
     }
     size = 0
     found: dict[merkle.Subtree, bytes] = {}
-    for kind, key, value in conn.execute(_PROOF_READ, {"leaves": leaves, "inner": list(inner)}):
+    sql = _proof_sql(conn.dialect.name, conn.dialect.paramstyle, len(leaves), len(inner))
+    for kind, key, value in conn.exec_driver_sql(sql, (*leaves, *inner)):
         if kind == _KIND_HEAD:
             size = int(key)
         else:
             found[(0, int(key)) if kind == _KIND_LEAF else inner[int(key)]] = bytes(value)
     return size, found
+
+
+@dataclass
+class _Wrote:
+    """What one append wrote, remembered once it is committed."""
+
+    size: int = 0
+    hashes: dict[merkle.Subtree, bytes] = field(default_factory=dict)
+    records: dict[int, str] = field(default_factory=dict)
+    checkpoint: SignedCheckpoint | None = None
 
 
 class AuditLog:
@@ -262,6 +370,7 @@ class AuditLog:
         self.engine = engine
         self.signer = signer
         self.origin = origin
+        self._remembered = _Remembered()
         LogBase.metadata.create_all(engine)
         with engine.begin() as conn:
             if conn.execute(select(HEAD.c.id)).first() is None:
@@ -281,7 +390,16 @@ class AuditLog:
         nothing is created or backfilled on opening; appends catch up in their own transaction."""
         log = cls.__new__(cls)
         log.engine, log.signer, log.origin = engine, signer, origin
+        log._remembered = _Remembered()
         return log
+
+    @property
+    def _mem(self) -> _Remembered:
+        """What this log remembers (made on first use for a log made without ``__init__``)."""
+        mem: _Remembered | None = self.__dict__.get("_remembered")
+        if mem is None:
+            mem = self.__dict__.setdefault("_remembered", _Remembered())
+        return mem
 
     # --- stored subtrees -----------------------------------------------------------------------
     @staticmethod
@@ -328,6 +446,7 @@ class AuditLog:
                 covered - 1,
                 size,
             )
+            self._mem.forget()
             conn.execute(
                 delete(SUBTREES).where(SUBTREES.c.position >= merkle.stored_position(0, size))
             )
@@ -373,19 +492,29 @@ class AuditLog:
 
     # --- writing -------------------------------------------------------------------------------
     def append(self, entries: Sequence[AuditEntry], conn: Connection | None = None) -> list[int]:
-        """Append records (in ``conn``'s transaction if given); returns their indices."""
+        """Append records (in ``conn``'s transaction if given); returns their indices.
+
+        In a transaction of its own, what it wrote is remembered once committed (the receipt and
+        the proofs made next need no look-up); in the caller's, nothing is (it may roll back)."""
         if conn is None:
+            wrote = _Wrote()
             with self.engine.begin() as own:
-                return self._append(own, entries)
+                indices = self._append(own, entries, wrote)
+            self._mem.appended(wrote.size, wrote.hashes, wrote.records, wrote.checkpoint)
+            return indices
         return self._append(conn, entries)
 
-    def _append(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
+    def _append(
+        self, conn: Connection, entries: Sequence[AuditEntry], wrote: _Wrote | None = None
+    ) -> list[int]:
         # Taking the head row first serialises appends (a row lock on PostgreSQL).
         conn.execute(_LOCK_HEAD)
         head = conn.execute(_READ_HEAD).one()
         frontier = merkle.Frontier.from_json(json.loads(head.frontier))
         if frontier.size != head.size:
             raise InternalError("audit log head is inconsistent; run `betrokken audit verify`")
+        if head.size < self._mem.head:  # rolled back by hand since: nothing remembered holds
+            self._mem.forget()
         if _covered(head.highest) != _should_cover(head.size):
             started = time.perf_counter()
             built = self._catch_up(conn, head.size, head.highest, trim=True)
@@ -423,10 +552,15 @@ class AuditLog:
                 {"index": index, "pseudonym": subject.pseudonym or subject.fingerprint}
                 for subject in entry.subjects
             ]
+            completed = frontier.append(leaf)
             subtrees += [
                 {"position": merkle.stored_position(level, i), "hash": value}
-                for level, i, value in frontier.append(leaf)
+                for level, i, value in completed
             ]
+            if wrote is not None:
+                wrote.hashes[(0, index)] = leaf
+                wrote.hashes.update(((level, i), value) for level, i, value in completed)
+                wrote.records[index] = records[-1]["content"]  # type: ignore[assignment]
             indices.append(index)
         if records:
             conn.execute(_ADD_RECORD, records)
@@ -445,6 +579,10 @@ class AuditLog:
                 _ADD_CHECKPOINT,
                 {"size": frontier.size, "root": root, "note": note, "created_at": utcnow()},
             )
+            if wrote is not None:
+                wrote.checkpoint = SignedCheckpoint(frontier.size, root, note)
+        if wrote is not None:
+            wrote.size = frontier.size
         return indices
 
     # --- reading -------------------------------------------------------------------------------
@@ -459,7 +597,20 @@ class AuditLog:
             ).first()
         return SignedCheckpoint(row.size, row.root, row.note) if row else None
 
+    def newest_checkpoint(self) -> SignedCheckpoint | None:
+        """The newest checkpoint this process signed (no look-up), else :meth:`latest_checkpoint`.
+
+        What a cosigning round asks the witnesses to cosign: it covers every record this process
+        wrote; one another writer added since is covered by the next round."""
+        newest = self._mem.newest
+        return newest if newest is not None else self.latest_checkpoint()
+
     def checkpoint(self, size: int) -> SignedCheckpoint | None:
+        mem = self._mem
+        with mem.lock:
+            kept = mem.checkpoints.get(size)
+        if kept is not None:
+            return kept
         with self.engine.connect() as conn:
             row = conn.execute(select(CHECKPOINTS).where(CHECKPOINTS.c.size == size)).first()
         return SignedCheckpoint(row.size, row.root, row.note) if row else None
@@ -490,14 +641,28 @@ class AuditLog:
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two tree sizes (<= the head), from stored hashes."""
-        if not 0 <= old_size <= new_size:
-            raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
-        hashes = self._subtree_hashes(new_size, merkle.consistency_subtrees(old_size, new_size))
-        if hashes is None:
-            raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
-        return merkle.consistency_proof_from(
-            old_size, new_size, lambda level, i: hashes[(level, i)]
+        return self.consistency_proofs([old_size], new_size)[0]
+
+    def consistency_proofs(self, old_sizes: Sequence[int], new_size: int) -> list[list[bytes]]:
+        """Consistency proofs from each of ``old_sizes`` to ``new_size``, with one read at most
+        (of the hashes not remembered): a witness confirms all it saw in one call."""
+        for old_size in old_sizes:
+            if not 0 <= old_size <= new_size:
+                raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
+        nodes = list(
+            dict.fromkeys(
+                n for old in old_sizes for n in merkle.consistency_subtrees(old, new_size)
+            )
         )
+        hashes = self._subtree_hashes(new_size, nodes)
+        if hashes is None:
+            raise MalformedMessage(
+                f"no consistency proof from {min(old_sizes, default=0)} to {new_size}"
+            )
+        return [
+            merkle.consistency_proof_from(old, new_size, lambda level, i: hashes[(level, i)])
+            for old in old_sizes
+        ]
 
     def root(self, size: int) -> bytes:
         """The root of the tree of ``size`` (<= the head), from its right edge's stored hashes."""
@@ -509,16 +674,24 @@ class AuditLog:
     def _subtree_hashes(
         self, size: int, nodes: Sequence[merkle.Subtree]
     ) -> dict[merkle.Subtree, bytes] | None:
-        """The stored hashes of ``nodes`` of the tree of ``size``; None if the log is smaller."""
+        """The stored hashes of ``nodes`` of the tree of ``size``; None if the log is smaller.
+
+        Remembered ones are not read again; the rest (and the head, unless ``size`` is within
+        the head remembered) in one query."""
+        mem = self._mem
+        remembered = mem.known(size, nodes)
+        known, missing = remembered if remembered is not None else ({}, list(nodes))
+        if remembered is not None and not missing:
+            return known
         with self.engine.connect() as conn:
-            head, found = _hashes(conn, nodes)
+            head, found = _hashes(conn, missing)
         if size > head:
             return None
-        if len(found) < len(nodes):  # a writer that does not store subtrees appended since
+        if len(found) < len(missing):  # a writer that does not store subtrees appended since
             self.build_subtrees()
             with self.engine.connect() as conn:
-                _, found = _hashes(conn, nodes)
-            if len(found) < len(nodes):
+                _, found = _hashes(conn, missing)
+            if len(found) < len(missing):
                 stored = self.count()
                 raise LogDamaged(
                     f"the audit log {self.origin} lacks stored hashes for a tree of {size} "
@@ -527,7 +700,21 @@ class AuditLog:
                     "its backup (`betrokken restore`, docs/operator.md 'Recovery'); until then "
                     "every question is refused, never answered without its proof",
                 )
-        return found
+        mem.learn(head, found)
+        known.update(found)
+        return known
+
+    def record_content(self, index: int) -> str | None:
+        """The content of record ``index`` (None when there is none, or it was pruned); one this
+        process appended lately is not read again."""
+        mem = self._mem
+        with mem.lock:
+            kept = mem.records.get(index)
+        if kept is not None:
+            return kept
+        for record in self.records(indices=[index]):
+            return record.content
+        return None
 
     def stored_subtrees(self) -> Iterator[tuple[int, bytes]]:
         """Every stored subtree hash as (``merkle.stored_position``, hash), in position order."""
@@ -601,6 +788,8 @@ class AuditLog:
                 .where(RECORDS.c.index.in_(indices))
                 .values(content=None, pruned_at=now, answer_id="", organisation="")
             )
+        with self._mem.lock:
+            self._mem.records.clear()
         return len(indices), min(indices), max(indices)
 
     def count(self) -> int:

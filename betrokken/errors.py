@@ -257,6 +257,14 @@ class SyncGuarded(BetrokkenError):
     status = "FAILED_PRECONDITION"
     summary = "sync stopped before ending too many registrations"
 
+    # What the guard measured, for a page that says it in the reader's language: how many
+    # registrations the sync would end (at least, when ``before``), of how many active ones,
+    # against which share; ``before``: nothing was read yet (else the file's lines were stored).
+    ending: int = 0
+    active: int = 0
+    share: float = 0.0
+    before: bool = False
+
 
 # --- exit code 1: everything else -------------------------------------------------------------
 class InternalError(BetrokkenError):

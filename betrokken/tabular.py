@@ -70,10 +70,10 @@ def looks_like_a_date(header: str) -> bool:
 
 # Files that are not tables, by their first bytes (never by their name).
 _NOT_TABLES = (
-    (b"%PDF", "a PDF document"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"{\\rtf", "an RTF document"),
+    (b"%PDF", "pdf"),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"{\\rtf", "rtf"),
 )
 
 
@@ -86,16 +86,73 @@ def _zip_kind(data: bytes, source: str) -> None:
     if "xl/workbook.xml" in names:
         return
     if "word/document.xml" in names:
-        what = "a Word document (.docx)"
+        what = "docx"
     elif "ppt/presentation.xml" in names:
-        what = "a PowerPoint presentation (.pptx)"
+        what = "pptx"
     elif "content.xml" in names:
-        what = "an OpenDocument file (.odt/.ods)"
+        what = "opendocument"
     else:
-        what = "a ZIP archive"
-    raise BadInput(
-        f"{source}: this is {what}, not a table",
-        hint="export the cases from the case system as CSV UTF-8 or as an Excel workbook (.xlsx)",
+        what = "zip"
+    raise _not_a_table(source, what)
+
+
+class ReadRefused(BadInput):
+    """A file the reader cannot use. ``kind`` (one of :data:`READ_REFUSALS`) and ``values`` say
+    what, so a page in another language can say it in its own words; the message stays the
+    English one the command line prints."""
+
+    def __init__(
+        self, kind: str, message: str, *, hint: str | None = None, **values: str | int
+    ) -> None:
+        super().__init__(message, hint=hint)
+        assert kind in READ_REFUSALS, kind
+        self.kind = kind
+        self.values = values
+
+
+# What is wrong with one line (Row.problem): the same words for every such line, so they group.
+ROW_TOO_LONG = "more cells than the header has columns: a delimiter inside a value without quotes?"
+ROW_NOT_CSV = "cannot be read as CSV"
+ROW_PROBLEMS = (ROW_TOO_LONG, ROW_NOT_CSV)
+
+# Every way the reader refuses a file (ReadRefused.kind), with the values its message holds.
+READ_REFUSALS = {
+    "not-a-table": ("what",),  # what: a key of NOT_TABLE_KINDS
+    "old-excel": (),
+    "not-utf16": ("byte",),
+    "mixed-encoding": ("line",),
+    "unknown-encoding": ("line",),
+    "nul-bytes": ("line",),
+    "unknown-mapped-field": ("fields",),
+    "mapped-column-missing": ("column", "field", "found"),
+    "column-twice": ("column", "field", "count"),
+    "column-mapped-twice": ("column", "other", "field"),
+    "unreadable-workbook": (),
+    "no-sheets": (),
+    "empty-sheet": ("sheet",),
+    "empty": (),
+    "unreadable-header": (),
+}
+# What a file that is not a table is, by its first bytes or its ZIP contents.
+NOT_TABLE_KINDS = {
+    "pdf": "a PDF document",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "rtf": "an RTF document",
+    "docx": "a Word document (.docx)",
+    "pptx": "a PowerPoint presentation (.pptx)",
+    "opendocument": "an OpenDocument file (.odt/.ods)",
+    "zip": "a ZIP archive",
+}
+_TABLE_HINT = "export the cases from the case system as CSV UTF-8 or as an Excel workbook (.xlsx)"
+
+
+def _not_a_table(source: str, what: str) -> ReadRefused:
+    return ReadRefused(
+        "not-a-table",
+        f"{source}: this is {NOT_TABLE_KINDS[what]}, not a table",
+        hint=_TABLE_HINT,
+        what=what,
     )
 
 
@@ -346,23 +403,22 @@ def read_table(
     mapping = {k.lower(): v for k, v in (mapping or {}).items()}
     unknown = [name for name in mapping if name not in fields]
     if unknown:
-        raise BadInput(
+        raise ReadRefused(
+            "unknown-mapped-field",
             f"the column mapping names unknown field(s) {', '.join(unknown)}",
             hint="fields: " + ", ".join(fields),
+            fields=", ".join(unknown),
         )
     headers = headers or Headers()
     for magic, what in _NOT_TABLES:
         if data.startswith(magic):
-            raise BadInput(
-                f"{source}: this is {what}, not a table",
-                hint="export the cases from the case system as CSV UTF-8 or as an Excel "
-                "workbook (.xlsx)",
-            )
+            raise _not_a_table(source, what)
     if data.startswith(_XLSX_MAGIC):
         _zip_kind(data, source)
         return _xlsx(data, source, fields, set(required), mapping, headers)
     if data.startswith(_OLE_MAGIC):
-        raise BadInput(
+        raise ReadRefused(
+            "old-excel",
             f"{source}: an old Excel file (.xls) or a password-protected workbook",
             hint="save it as an Excel workbook (.xlsx) without a password, or as CSV UTF-8",
         )
@@ -385,9 +441,11 @@ def decode(data: bytes, source: str) -> tuple[str, str]:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise BadInput(
+            raise ReadRefused(
+                "not-utf16",
                 f"{source}: the file says it is UTF-16 but is not (near byte {exc.start})",
                 hint=_SAVE_HINT,
+                byte=exc.start,
             ) from None
         return _no_nul(text, source), "UTF-16"
     else:
@@ -398,18 +456,22 @@ def decode(data: bytes, source: str) -> tuple[str, str]:
         first_bad = exc.start
     offset = len(data) - len(body)
     if _UTF8_MULTIBYTE.search(body):
-        raise BadInput(
+        raise ReadRefused(
+            "mixed-encoding",
             f"{source}: line {_line_of(body, first_bad)} has bytes that are not UTF-8, while "
             "other lines are UTF-8: the file mixes encodings",
             hint=_SAVE_HINT,
+            line=_line_of(body, first_bad),
         )
     try:
         text = body.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise BadInput(
+        raise ReadRefused(
+            "unknown-encoding",
             f"{source}: line {_line_of(data, offset + exc.start)} holds bytes that are neither "
             "UTF-8 nor Windows-1252 text",
             hint=_SAVE_HINT,
+            line=_line_of(data, offset + exc.start),
         ) from None
     return _no_nul(text, source), "Windows-1252"
 
@@ -417,10 +479,12 @@ def decode(data: bytes, source: str) -> tuple[str, str]:
 def _no_nul(text: str, source: str) -> str:
     index = text.find("\x00")
     if index >= 0:
-        raise BadInput(
+        raise ReadRefused(
+            "nul-bytes",
             f"{source}: line {text.count(chr(10), 0, index) + 1} holds NUL bytes: "
             "not a text file (or a UTF-16 file without its byte order mark)",
             hint=_SAVE_HINT,
+            line=text.count(chr(10), 0, index) + 1,
         )
     return text
 
@@ -467,21 +531,35 @@ def _resolve(
                     break
         if not hits:
             if name in mapping:
-                raise BadInput(
+                raise ReadRefused(
+                    "mapped-column-missing",
                     f"{source}: column '{column}' (mapped to {name}) is not in the file; "
                     f"columns found: {found}",
                     hint="correct the column mapping (--columns or [import] columns in node.toml)",
+                    column=column,
+                    field=name,
+                    found=found,
                 )
             continue
         if len(hits) > 1:
-            raise BadInput(
+            raise ReadRefused(
+                "column-twice",
                 f"{source}: the column '{column}' (for {name}) appears {len(hits)} times "
                 "in the header",
                 hint="rename or remove the duplicates, or map the field to another column",
+                column=column,
+                field=name,
+                count=len(hits),
             )
         if hits[0] in chosen.values():
             other = next(f for f, i in chosen.items() if i == hits[0])
-            raise BadInput(f"{source}: column '{column}' is mapped to both {other} and {name}")
+            raise ReadRefused(
+                "column-mapped-twice",
+                f"{source}: column '{column}' is mapped to both {other} and {name}",
+                column=column,
+                other=other,
+                field=name,
+            )
         chosen[name] = hits[0]
     missing = [name for name in fields if name in required and name not in chosen]
     if missing:
@@ -517,8 +595,7 @@ def _row(line: int, cells: Sequence[Cell], width: int, chosen: Mapping[str, int]
         return Row(
             line,
             values,
-            problem=f"more cells than the header has columns ({len(cells)} > {width}): "
-            "a delimiter inside a value without quotes?",
+            problem=ROW_TOO_LONG,
         )
     return Row(line, values)
 
@@ -533,7 +610,9 @@ def _csv(
 ) -> Table:
     text, encoding = decode(data, source)
     if not text.strip():
-        raise BadInput(f"{source}: the file is empty", hint="the first line must be a header")
+        raise ReadRefused(
+            "empty", f"{source}: the file is empty", hint="the first line must be a header"
+        )
     first_line = text.lstrip("\r\n").splitlines()[0]
     delimiter = _sniff_delimiter(first_line)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
@@ -544,7 +623,9 @@ def _csv(
                 header = [_clean_header(c) for c in cells]
                 break
     except csv.Error as exc:
-        raise BadInput(f"{source}: the header line cannot be read ({exc})") from None
+        raise ReadRefused(
+            "unreadable-header", f"{source}: the header line cannot be read ({exc})"
+        ) from None
     header_line = reader.line_num
     chosen, ignored = _resolve(header, source, fields, required, mapping, headers)
     size = max(0, text.count("\n") + (0 if text.endswith("\n") else 1) - header_line)
@@ -558,8 +639,8 @@ def _csv(
                 cells = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                yield Row(reader.line_num, {}, problem=f"cannot be read as CSV ({exc})")
+            except csv.Error:
+                yield Row(reader.line_num, {}, problem=ROW_NOT_CSV)
                 continue
             row = _row(reader.line_num, cells, len(header), chosen)
             if row is not None:
@@ -601,7 +682,8 @@ def _xlsx(
         try:
             return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-            raise BadInput(
+            raise ReadRefused(
+                "unreadable-workbook",
                 f"{source}: not a readable Excel workbook ({type(exc).__name__})",
                 hint="open it in Excel and save it again as .xlsx, or export CSV UTF-8",
             ) from None
@@ -609,7 +691,7 @@ def _xlsx(
     book = workbook()
     try:
         if not book.worksheets:
-            raise BadInput(f"{source}: the workbook has no sheets")
+            raise ReadRefused("no-sheets", f"{source}: the workbook has no sheets")
         sheet = book.worksheets[0]
         title, sheets = sheet.title, len(book.worksheets)
         header: list[str] = []
@@ -621,7 +703,9 @@ def _xlsx(
                 header_line = number
                 break
         if not header:
-            raise BadInput(f"{source}: the first sheet ('{title}') is empty")
+            raise ReadRefused(
+                "empty-sheet", f"{source}: the first sheet ('{title}') is empty", sheet=title
+            )
         size = max(0, (sheet.max_row or header_line) - header_line)
     finally:
         book.close()

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import (
@@ -691,6 +692,64 @@ class ImportSettings(Strict):
     )
 
 
+class FeedSystem(Strict):
+    """``[[feeds]]`` in node.toml: one of the organisation's case systems allowed to feed the
+    node's registrations without a person in between (docs/operator.md 'Feeds',
+    docs/integration.md). Closed by default: a system not listed here may not feed, has no drop
+    folder and no alarm.
+
+    The registration API (node/feeds_api.py) knows a system by its OAuth 2.0 client-credentials
+    secret (``token_sha256``: the SHA-256 of the secret, hex; the secret itself is never stored)
+    and/or the common name of its TLS client certificate (``client_cert_cn``); `betrokken node
+    watch` imports the nightly full exports it drops into ``drop_folder``.
+    """
+
+    name: Identifier = Field(description="the system's name, written into the node's trail")
+    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the system's client secret for the registration API",
+    )
+    client_cert_cn: str | None = Field(
+        default=None,
+        max_length=253,
+        description="common name of the system's TLS client certificate (signed by the node's CA)",
+    )
+    drop_folder: Path | None = Field(
+        default=None,
+        description="folder (relative to this file) the system's nightly full export is dropped "
+        "into; `betrokken node watch` imports each complete .csv/.xlsx file with --sync "
+        "semantics for this system. Absent: no folder is watched",
+    )
+    quiet_after_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        description="raise an alarm when no successful feed came from this system for this long "
+        "(e.g. 1560 for a nightly export: 26 hours); absent: no alarm",
+    )
+    hold_back_share: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="a file that would end more than this share of the registrations this "
+        "system feeds is held back for a beheerder to confirm in the portal",
+    )
+
+
+class FeedApi(Strict):
+    """``[feed_api]`` in node.toml: where the registration API listens (absent: it does not)."""
+
+    listen: Address = Field(
+        default="127.0.0.1:8470",
+        description="host:port of the HTTP/JSON gateway (TLS with the node's certificate)",
+    )
+    grpc_listen: Address | None = Field(
+        default=None, description="host:port of the gRPC registration service; absent = none"
+    )
+    max_changes: int = Field(
+        default=1000, ge=1, le=10_000, description="the most changes one bulk call may carry"
+    )
+
+
 class NodeConfig(Strict):
     network: str = Field(description="path to network.toml (relative to this file)")
     organisation: Identifier
@@ -726,6 +785,27 @@ class NodeConfig(Strict):
         "held, so an empty or older database is refused",
     )
     sync_guard_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    # The partners' case systems that feed registrations (closed unless listed) and the API.
+    feeds: list[FeedSystem] = Field(default_factory=list)
+    feed_api: FeedApi | None = None
+
+    @field_validator("feeds")
+    @classmethod
+    def _distinct_feeds(cls, feeds: list[FeedSystem]) -> list[FeedSystem]:
+        for what, values in (
+            ("name", [f.name for f in feeds]),
+            ("token_sha256", [f.token_sha256 for f in feeds if f.token_sha256]),
+            ("client_cert_cn", [f.client_cert_cn for f in feeds if f.client_cert_cn]),
+            ("drop_folder", [str(f.drop_folder) for f in feeds if f.drop_folder is not None]),
+        ):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                shown_twice = ", ".join(twice) if what == "name" else f"{len(twice)} value(s)"
+                raise ValueError(
+                    f"two feeds share a {what} ({shown_twice}): each system needs its own, or "
+                    "its changes would be written into the trail under another system's name"
+                )
+        return feeds
 
 
 class CoordinatorConfig(Strict):

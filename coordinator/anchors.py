@@ -18,7 +18,18 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, Float, Integer, MetaData, String, select
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -41,6 +52,20 @@ class NodeAnchorRow(AnchorBase):
     went_back_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     went_back_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
     clock_offset: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+ANCHORS: Table = NodeAnchorRow.__table__  # type: ignore[assignment]
+_UPDATE_ANCHOR = (
+    update(ANCHORS)
+    .where(ANCHORS.c.organisation == bindparam("org"))
+    .values(
+        cosigned_size=bindparam("new_cosigned_size"),
+        updated_at=bindparam("new_updated_at"),
+        went_back_at=bindparam("new_went_back_at"),
+        went_back_to=bindparam("new_went_back_to"),
+        clock_offset=bindparam("new_clock_offset"),
+    )
+)
 
 
 @dataclass
@@ -174,16 +199,38 @@ class NodeAnchors:
             self._dirty.clear()
         if not changed:
             return 0
-        with Session(self.engine) as session, session.begin():
-            for anchor in changed:
-                session.merge(
-                    NodeAnchorRow(
-                        organisation=anchor.organisation,
-                        cosigned_size=anchor.cosigned_size,
-                        updated_at=anchor.updated_at,
-                        went_back_at=anchor.went_back_at,
-                        went_back_to=anchor.went_back_to,
-                        clock_offset=anchor.clock_offset,
+        rows = [
+            {
+                "org": anchor.organisation,
+                "new_cosigned_size": anchor.cosigned_size,
+                "new_updated_at": anchor.updated_at,
+                "new_went_back_at": anchor.went_back_at,
+                "new_went_back_to": anchor.went_back_to,
+                "new_clock_offset": anchor.clock_offset,
+            }
+            for anchor in changed
+        ]
+        # Two statements however many changed (every cosigning round moves a few): the rows
+        # there are updated at once, the ones not there yet are added.
+        with self.engine.begin() as conn:
+            there = set(
+                conn.execute(
+                    select(ANCHORS.c.organisation).where(
+                        ANCHORS.c.organisation.in_([r["org"] for r in rows])
                     )
+                ).scalars()
+            )
+            old = [r for r in rows if r["org"] in there]
+            new = [r for r in rows if r["org"] not in there]
+            if old:
+                conn.execute(_UPDATE_ANCHOR, old)
+            if new:
+                conn.execute(
+                    insert(ANCHORS),
+                    [
+                        {"organisation": r["org"]}
+                        | {key.removeprefix("new_"): v for key, v in r.items() if key != "org"}
+                        for r in new
+                    ],
                 )
         return len(changed)

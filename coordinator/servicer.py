@@ -112,7 +112,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         )
 
     def _latest_checkpoint(self) -> tuple[int, str] | None:
-        latest = self.store.log.latest_checkpoint()
+        latest = self.store.log.newest_checkpoint()
         return (latest.size, latest.note) if latest is not None else None
 
     # --- the question ----------------------------------------------------------------------------
@@ -513,7 +513,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self, request: pb.ConsistencyRequest, context: grpc.ServicerContext
     ) -> pb.ProofResponse:
         peer = self._proof_caller(context, "Coordinator.GetConsistencyProof")
-        hashes = self.store.log.consistency_proof(request.old_size, request.new_size)
+        hashes = self.store.consistency_proof(request.old_size, request.new_size)
         if peer.organisation_id:  # the witness will now accept new_size
             with self._witnessed_lock:
                 self._witnessed[peer.organisation_id] = request.new_size
@@ -527,12 +527,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self._proof_caller(context, "Coordinator.GetConsistencyProofs")
         if len(request.old_sizes) > MAX_PROOFS_PER_CALL:
             raise BadInput(f"at most {MAX_PROOFS_PER_CALL} proofs per call")
-        return pb.ProofBatchResponse(
-            proofs=[
-                pb.ProofResponse(hashes=self.store.log.consistency_proof(old, request.new_size))
-                for old in request.old_sizes
-            ]
-        )
+        # Every node confirms the checkpoints it was shown against one newest size: made once.
+        proofs = self.store.consistency_proofs(list(request.old_sizes), request.new_size)
+        return pb.ProofBatchResponse(proofs=[pb.ProofResponse(hashes=p) for p in proofs])
 
     @servicer_method
     def GetInclusionProof(

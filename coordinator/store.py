@@ -10,6 +10,8 @@ reference or answer either.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -22,10 +24,36 @@ from betrokken.crypto.note import NoteKey
 from betrokken.db import make_engine
 from betrokken.errors import AuditUnavailable, MalformedMessage
 
-PROOFS_KEPT = 512  # consistency proofs remembered (a few per question)
-_PROOFS_LOCK = threading.Lock()
+PROOFS_KEPT = 1024  # consistency proofs remembered (a few per question, and the witnesses')
 # The events recorded for one answer id: by the answer_id index only (see asked_before).
 _EVENTS_OF_ANSWER = select(RECORDS.c.event).where(RECORDS.c.answer_id == bindparam("answer_id"))
+
+
+class _Proofs:
+    """Consistency proofs made, by (old size, new size): bounded, least recently used out."""
+
+    def __init__(self, limit: int = PROOFS_KEPT) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[int, int], tuple[bytes, ...]] = OrderedDict()
+
+    def get(self, olds: Sequence[int], new: int) -> list[tuple[bytes, ...] | None]:
+        found: list[tuple[bytes, ...] | None] = []
+        with self._lock:
+            kept = self._kept
+            for old in olds:
+                proof = kept.get((old, new))
+                if proof is not None:
+                    kept.move_to_end((old, new))
+                found.append(proof)
+        return found
+
+    def put(self, new: int, made: dict[int, list[bytes]]) -> None:
+        with self._lock:
+            for old, proof in made.items():
+                self._kept[(old, new)] = tuple(proof)
+            while len(self._kept) > self.limit:
+                self._kept.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -44,21 +72,30 @@ class AuditStore:
         self.engine = make_engine(url, LogBase.metadata, component="coordinator")
         self.log = AuditLog(self.engine, signer, origin)
 
+    @property
+    def _proofs(self) -> _Proofs:
+        proofs: _Proofs | None = self.__dict__.get("_kept_proofs")
+        if proofs is None:
+            proofs = self.__dict__.setdefault("_kept_proofs", _Proofs())
+        return proofs
+
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
-        """The log's consistency proof from ``old`` to ``new``, remembered: a proof between two
+        """The log's consistency proof from ``old`` to ``new``, made once: a proof between two
         sizes of an append-only log never changes, and a question needs the same few (its
         witnesses' and its nodes' sizes to the cosigned one) in its round, its lookups and its
-        receipt."""
-        cache: dict[tuple[int, int], list[bytes]] = self.__dict__.setdefault("_proofs", {})
-        key = (old, new)
-        proof = cache.get(key)
-        if proof is None:
-            proof = self.log.consistency_proof(old, new)
-            with _PROOFS_LOCK:
-                if len(cache) >= PROOFS_KEPT:
-                    cache.pop(next(iter(cache)))
-                cache[key] = proof
-        return list(proof)
+        receipt, as the witnesses' checks need the same few for every node."""
+        return self.consistency_proofs([old], new)[0]
+
+    def consistency_proofs(self, olds: Sequence[int], new: int) -> list[list[bytes]]:
+        """:meth:`consistency_proof` for each of ``olds``; those not made before in one read."""
+        proofs = self._proofs
+        found = dict(zip(olds, proofs.get(olds, new), strict=True))
+        missing = list(dict.fromkeys(old for old, proof in found.items() if proof is None))
+        if missing:
+            made = dict(zip(missing, self.log.consistency_proofs(missing, new), strict=True))
+            proofs.put(new, made)
+            found.update((old, tuple(proof)) for old, proof in made.items())
+        return [list(found[old] or ()) for old in olds]
 
     def append(self, entry: AuditEntry) -> int:
         """Write one record durably (with its signed checkpoint), or raise AuditUnavailable."""
@@ -88,18 +125,18 @@ class AuditStore:
         try:
             size = at[0] if at is not None else index + 1
             checkpoint = self.log.checkpoint(size)
-            record = next(iter(self.log.records(indices=[index])))
+            content = self.log.record_content(index)
             proof = self.log.inclusion_proof(index, size)
-        except (SQLAlchemyError, StopIteration):
+        except SQLAlchemyError:
             raise AuditUnavailable("the audit log could not produce a receipt") from None
-        if checkpoint is None or record.content is None:
+        if checkpoint is None or content is None:
             raise AuditUnavailable("the audit log has no checkpoint for this record")
         note = checkpoint.note
         if at is not None:
             if not at[1].startswith(checkpoint.note.rstrip("\n")):
                 raise AuditUnavailable("the cosigned checkpoint is not the log's own")
             note = at[1]
-        return Receipt(index, size, note, proof, record.content.encode())
+        return Receipt(index, size, note, proof, content.encode())
 
     def consistency(self, size: int, witnessed: int) -> list[bytes]:
         """The proof between ``size`` and a witness's ``witnessed`` size, in either direction.

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from betrokken.errors import MalformedMessage
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+# The ranges a proof is made of depend only on the sizes (and index) asked for, so a service that
+# makes the same few proofs for many parties works each list out once: the lists are kept (as
+# tuples, so no caller can change them) for the most recent few thousand sizes asked.
+RANGES_KEPT = 4096
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -164,6 +169,11 @@ def range_subtrees(start: int, end: int) -> list[Subtree]:
     ``start`` must be a multiple of the largest power of two not above ``end - start``, which
     holds for every range an RFC 9162 proof names (and for every prefix ``[0, size)``).
     """
+    return list(_range_subtrees(start, end))
+
+
+@lru_cache(maxsize=RANGES_KEPT)
+def _range_subtrees(start: int, end: int) -> tuple[Subtree, ...]:
     size = end - start
     if start < 0 or size <= 0 or start % (1 << (size.bit_length() - 1)):
         raise MalformedMessage(f"leaves {start}..{end - 1} are not a subtree range")
@@ -172,12 +182,12 @@ def range_subtrees(start: int, end: int) -> list[Subtree]:
         level = (end - start).bit_length() - 1
         nodes.append((level, start >> level))
         start += 1 << level
-    return nodes
+    return tuple(nodes)
 
 
 def range_hash(start: int, end: int, subtree: SubtreeHash) -> bytes:
     """MTH(D[start:end]) from the hashes of its perfect subtrees (see ``range_subtrees``)."""
-    nodes = range_subtrees(start, end)
+    nodes = _range_subtrees(start, end)
     result = subtree(*nodes[-1])
     for level, index in reversed(nodes[:-1]):
         result = node_hash(subtree(level, index), result)
@@ -191,7 +201,12 @@ def root_from(size: int, subtree: SubtreeHash) -> bytes:
     return range_hash(0, size, subtree) if size else EMPTY_ROOT
 
 
-def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=RANGES_KEPT)
+def _inclusion_ranges(index: int, size: int) -> tuple[tuple[int, int], ...]:
+    return tuple(_inclusion_walk(index, size))
+
+
+def _inclusion_walk(index: int, size: int) -> list[tuple[int, int]]:
     if not 0 <= index < size:
         raise MalformedMessage(f"no leaf {index} in a tree of {size}")
     ranges = []  # PATH(m, D[n]) walked from the top: each step's sibling range
@@ -207,7 +222,12 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return ranges[::-1]  # the proof lists the deepest sibling first
 
 
-def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=RANGES_KEPT)
+def _consistency_ranges(old_size: int, new_size: int) -> tuple[tuple[int, int], ...]:
+    return tuple(_consistency_walk(old_size, new_size))
+
+
+def _consistency_walk(old_size: int, new_size: int) -> list[tuple[int, int]]:
     if not 0 <= old_size <= new_size:
         raise MalformedMessage(f"no consistency proof from {old_size} to {new_size}")
     if old_size in (0, new_size):
@@ -227,18 +247,28 @@ def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
     return ranges[::-1]
 
 
-def _needed(ranges: Sequence[tuple[int, int]]) -> list[Subtree]:
-    return list(dict.fromkeys(n for start, end in ranges for n in range_subtrees(start, end)))
+def _needed(ranges: Sequence[tuple[int, int]]) -> tuple[Subtree, ...]:
+    return tuple(dict.fromkeys(n for start, end in ranges for n in _range_subtrees(start, end)))
+
+
+@lru_cache(maxsize=RANGES_KEPT)
+def _inclusion_needed(index: int, size: int) -> tuple[Subtree, ...]:
+    return _needed(_inclusion_ranges(index, size))
+
+
+@lru_cache(maxsize=RANGES_KEPT)
+def _consistency_needed(old_size: int, new_size: int) -> tuple[Subtree, ...]:
+    return _needed(_consistency_ranges(old_size, new_size))
 
 
 def inclusion_subtrees(index: int, size: int) -> list[Subtree]:
     """The perfect subtrees whose hashes ``inclusion_proof_from`` asks for (at most 2 log2 n)."""
-    return _needed(_inclusion_ranges(index, size))
+    return list(_inclusion_needed(index, size))
 
 
 def consistency_subtrees(old_size: int, new_size: int) -> list[Subtree]:
     """The perfect subtrees whose hashes ``consistency_proof_from`` asks for."""
-    return _needed(_consistency_ranges(old_size, new_size))
+    return list(_consistency_needed(old_size, new_size))
 
 
 def inclusion_proof_from(index: int, size: int, subtree: SubtreeHash) -> list[bytes]:

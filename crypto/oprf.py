@@ -18,6 +18,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 import rbcl
@@ -448,40 +449,76 @@ def finalize(
     (MalformedMessage); in VOPRF mode it first verifies the batched proof against the pinned
     ``public`` key and raises VerificationError when it does not verify.
     """
+    return finalize_many(
+        inputs, blinds, blinded_elements, [(evaluated_elements, public, proof)], mode=mode
+    )[0]
+
+
+def finalize_many(
+    inputs: Sequence[bytes],
+    blinds: Sequence[bytes],
+    blinded_elements: Sequence[bytes],
+    evaluations: Sequence[tuple[Sequence[bytes], bytes | None, bytes]],
+    *,
+    mode: int = MODE_VOPRF,
+) -> list[list[bytes]]:
+    """:func:`finalize` of one blinded batch evaluated under several keys: each evaluation is
+    ``(evaluated_elements, public, proof)`` and is checked exactly as :func:`finalize` checks
+    it; what the evaluations share (the inputs, the blinded elements, the blinds and their
+    inverses) is checked and computed once."""
     ctx = _context(mode)
     count = len(inputs)
-    if not len(blinds) == len(blinded_elements) == len(evaluated_elements) == count:
+    if not len(blinds) == len(blinded_elements) == count:
         raise MalformedMessage(
             f"batch lengths differ: {count} inputs, {len(blinds)} blinds, "
-            f"{len(blinded_elements)} blinded elements, "
-            f"{len(evaluated_elements)} evaluated elements"
+            f"{len(blinded_elements)} blinded elements"
         )
-    evaluated = _received_batch(evaluated_elements, "evaluated element")
     blinded = [validate_element(e, f"blinded element {i}") for i, e in enumerate(blinded_elements)]
     scalars = [_own_scalar(b, f"blind {index}") for index, b in enumerate(blinds)]
     for data in inputs:
         _check_input(data)
-    if mode == MODE_VOPRF:
-        if public is None:
-            raise ValueError("finalize in VOPRF mode needs the key service's pinned public key")
-        public = validate_element(public, "the pinned public key")
-        if len(proof) != PROOF_SIZE:
+    inverses: list[bytes] | None = None
+    outputs = []
+    for evaluated_elements, public, proof in evaluations:
+        if len(evaluated_elements) != count:
             raise MalformedMessage(
-                f"proof has the wrong size: {len(proof)} bytes, a proof has {PROOF_SIZE}"
+                f"batch lengths differ: {count} inputs, {len(blinds)} blinds, "
+                f"{len(blinded_elements)} blinded elements, "
+                f"{len(evaluated_elements)} evaluated elements"
             )
-        if not _verify_proof(ctx, public, blinded, evaluated, bytes(proof)):
-            raise VerificationError(
-                "the key service's proof does not verify against the pinned public key "
-                f"{public.hex()[:16]}…: the answer was not made with that key, or was altered",
-                hint="check that the network file pins the key service's current public key; "
-                "if it does, tell the network's administrators",
-            )
-    return [
-        _output(data, _mult(_G.scalar_inverse(scalar), element, f"evaluated element {index}"))
-        for index, (data, scalar, element) in enumerate(
-            zip(inputs, scalars, evaluated, strict=True)
+        evaluated = _received_batch(evaluated_elements, "evaluated element")
+        if mode == MODE_VOPRF:
+            if public is None:
+                raise ValueError("finalize in VOPRF mode needs the key service's pinned public key")
+            public = _pinned_key(bytes(public))
+            if len(proof) != PROOF_SIZE:
+                raise MalformedMessage(
+                    f"proof has the wrong size: {len(proof)} bytes, a proof has {PROOF_SIZE}"
+                )
+            if not _verify_proof(ctx, public, blinded, evaluated, bytes(proof)):
+                raise VerificationError(
+                    "the key service's proof does not verify against the pinned public key "
+                    f"{public.hex()[:16]}…: the answer was not made with that key, or was altered",
+                    hint="check that the network file pins the key service's current public key; "
+                    "if it does, tell the network's administrators",
+                )
+        if inverses is None:
+            inverses = [_G.scalar_inverse(scalar) for scalar in scalars]
+        outputs.append(
+            [
+                _output(data, _mult(inverse, element, f"evaluated element {index}"))
+                for index, (data, inverse, element) in enumerate(
+                    zip(inputs, inverses, evaluated, strict=True)
+                )
+            ]
         )
-    ]
+    return outputs
+
+
+@lru_cache(maxsize=256)
+def _pinned_key(public: bytes) -> bytes:
+    """A pinned public key, validated once (a bad one raises, and is not remembered)."""
+    return validate_element(public, "the pinned public key")
 
 
 def evaluate(secret: bytes, input: bytes, mode: int = MODE_VOPRF) -> bytes:

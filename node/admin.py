@@ -16,17 +16,23 @@ from betrokken.audit.witness import Accepted
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
 from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.node import feeds
+from betrokken.node.feeds import CONFIRM, REFUSE, FeedHealth, HeldFile
 from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import open_anchored_store, open_store, open_witness, refresh_anchor
 from betrokken.node.store import ENDING_SOON_DAYS, Status
 from betrokken.tabular import Table
 
 __all__ = [
+    "CONFIRM",
     "ENDING_SOON_DAYS",
     "FIELDS",
     "HEADERS",
+    "REFUSE",
     "REQUIRED",
+    "FeedHealth",
     "Held",
+    "HeldFile",
     "ImportSummary",
     "NodeFacts",
 ]
@@ -115,3 +121,28 @@ def import_table(
             refresh_anchor(loaded, store)
         finally:
             store.engine.dispose()
+
+
+def feed_overview(
+    loaded: Loaded[NodeConfig], now: dt.datetime
+) -> tuple[list[FeedHealth], list[HeldFile]]:
+    """Each configured feeding system's health, and the full exports held back for a beheerder
+    (docs/operator.md, 'Feeds')."""
+    store = open_store(loaded)
+    try:
+        return feeds.feed_health(store, loaded.component.feeds, now), feeds.held_files(store)
+    finally:
+        store.engine.dispose()
+
+
+def decide_held(
+    loaded: Loaded[NodeConfig], held_id: int, decision: str, user: str, now: dt.datetime
+) -> HeldFile:
+    """A beheerder confirms or refuses a held-back export (recorded in the trail); the watcher
+    (`betrokken node watch`) then applies or discards it. Raises ``LookupError`` when the file is
+    not waiting for a decision."""
+    store = open_store(loaded)
+    try:
+        return feeds.decide(store, held_id, decision, user, now)
+    finally:
+        store.engine.dispose()

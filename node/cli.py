@@ -493,10 +493,47 @@ def node_status(config_path: Path) -> None:
             "                      questions refused because they failed this node's checks, or "
             "a fork of the coordinator's log; see docs/dpo.md 'Alarms'"
         )
+    for line in feed_lines(loaded, store):
+        click.echo(line)
     from betrokken.health import NODE, peer_lines
 
     click.echo("  health (mutual TLS):")
     click.echo("\n".join(peer_lines(NODE, loaded)))
+
+
+def feed_lines(loaded: Loaded[NodeConfig], store: Any) -> list[str]:
+    """The feeding systems' health for `node status` (docs/operator.md, 'Feeds')."""
+    from betrokken.node.feeds import feed_health
+
+    now = dt.datetime.now(dt.UTC)
+    health = feed_health(store, loaded.component.feeds, now)
+    if not health:
+        return ["  feeds:              none configured ([[feeds]] in node.toml)"]
+    lines = ["  feeds:"]
+    for feed in health:
+        if feed.last_success and feed.lag is not None:
+            minutes = int(feed.lag.total_seconds() // 60)
+            last = f"last success {feed.last_success:%Y-%m-%d %H:%M} UTC ({minutes} min ago)"
+        else:
+            last = "no success yet"
+        lines.append(
+            f"    {feed.system}: {last}; last export {feed.last_added} added, "
+            f"{feed.last_confirmed} confirmed, {feed.last_ended} ended, {feed.last_refused} "
+            f"line(s) refused ({feed.refused_total} in total)"
+        )
+        if feed.quiet:
+            limit = int((feed.quiet_after or dt.timedelta()).total_seconds() // 60)
+            lines.append(
+                f"    WARNING: {feed.system} is quiet for "
+                f"{int(feed.quiet_for.total_seconds() // 60)} min, longer than "
+                f"quiet_after_minutes ({limit}): check its export and `betrokken node watch`"
+            )
+        if feed.held:
+            lines.append(
+                f"    WARNING: {feed.held} export(s) of {feed.system} held back: they would end "
+                "too many registrations; a beheerder confirms or refuses them in the portal"
+            )
+    return lines
 
 
 @node.command("reset")

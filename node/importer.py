@@ -479,7 +479,7 @@ class Registrar:
             if before
             else "the file's lines were stored and confirmed; nothing was ended"
         )
-        return SyncGuarded(
+        guarded = SyncGuarded(
             f"--sync would end {what} of {active:,} active registrations "
             f"({ending / active:.0%}), more than the {share:.0%} allowed (sync_guard_share); "
             f"{done}. A partial export (one team, one month) read as the whole caseload would end "
@@ -487,6 +487,13 @@ class Registrar:
             hint="check that the file is the whole caseload; if so, run the same command with "
             "--force (or raise sync_guard_share in node.toml)",
         )
+        guarded.ending, guarded.active, guarded.share, guarded.before = (
+            ending,
+            active,
+            share,
+            before,
+        )
+        return guarded
 
     def _store_batch(
         self,

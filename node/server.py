@@ -17,8 +17,9 @@ from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.retention import prune_expired
 from betrokken.audit.witness import WitnessStore
+from betrokken.clock import utcnow
 from betrokken.config.load import Loaded, load_node
-from betrokken.config.schema import Network, NodeConfig
+from betrokken.config.schema import FeedSystem, Network, NodeConfig
 from betrokken.db import CHECKPOINT_SECONDS, checkpoint, report_writable
 from betrokken.errors import ConfigError, Unavailable, VerificationError
 from betrokken.health import Health, database_writable
@@ -27,7 +28,7 @@ from betrokken.identity.names import Identity, Role
 from betrokken.identity.pins import Pins, reloading
 from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
-from betrokken.node import outbox
+from betrokken.node import feeds, outbox
 from betrokken.node.anchor import Anchor, measure, problem, read_anchor, refusal, write_anchor
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
@@ -40,6 +41,9 @@ STARTUP_RETRY_SECONDS = 2.0
 # within a second of the answer. A fixed rhythm, not woken by a hit (which a busy database would
 # show in the time of the next lookup).
 OUTBOX_INTERVAL_SECONDS = 0.5
+# How long the registration API keeps a call's idempotency key and answer (docs/adr/0035): a
+# case system retries within minutes or hours; a week covers a weekend's outage.
+FEED_KEY_DAYS = 7
 
 
 @dataclass
@@ -49,8 +53,11 @@ class RunningNode:
     stop_expiry: threading.Event
     writer: TrailWriter | None = None
     anchor: Callable[[], object] | None = None  # writes the state file once more at the end
+    feeds: Callable[[], None] | None = None  # stops the registration API, when it runs
 
     def stop(self) -> None:
+        if self.feeds is not None:
+            self.feeds()
         self.server.stop(grace=1).wait()
         self.after_stop()
 
@@ -143,6 +150,7 @@ def _expiry_loop(
                 log.info("expired %d ended registration(s)", removed)
             store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
             store.forget_notices(now - dt.timedelta(days=notice_days))
+            store.forget_feed_requests(now - dt.timedelta(days=FEED_KEY_DAYS))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
@@ -152,6 +160,23 @@ def _expiry_loop(
             refresh_anchor(loaded, store)
         except Exception:
             log.exception("could not write the node's state file; will try again")
+        if stop.wait(interval):
+            return
+
+
+FEED_CHECK_SECONDS = 60.0
+
+
+def _feed_alarm_loop(
+    store: NodeStore, feeding: Sequence[FeedSystem], interval: float, stop: threading.Event
+) -> None:
+    """An alarm (trail and log) for each feeding system quiet longer than it may be
+    (docs/operator.md, 'Feeds')."""
+    while True:
+        try:
+            feeds.raise_quiet_alarms(store, feeding, utcnow())
+        except Exception:
+            log.exception("feed health check failed; will try again")
         if stop.wait(interval):
             return
 
@@ -323,8 +348,12 @@ def start(config_path: Path | str) -> RunningNode:
         log.info("trail writer: %d answered question(s) of the previous run recorded", left)
     servicer = NodeServicer(network, org, store, envelope_key, witness, pins=pins)
     # Operations (docs/operator.md, 'Monitoring'): metrics of every call, the health service.
+    figures = node_figures(store, witness, org.pseudonym_key_id)
+    feeding = loaded.component.feeds
     metrics = node_metrics(
-        network, node_figures(store, witness, org.pseudonym_key_id), servicer.question_of
+        network,
+        lambda: figures() + feeds.feed_figures(store, feeding, utcnow()),
+        servicer.question_of,
     )
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
     health = Health(
@@ -361,5 +390,42 @@ def start(config_path: Path | str) -> RunningNode:
         daemon=True,
         name="witness",
     ).start()
+    if any(f.quiet_after_minutes for f in feeding):
+        threading.Thread(
+            target=_feed_alarm_loop,
+            args=(store, feeding, FEED_CHECK_SECONDS, stop),
+            daemon=True,
+            name="feed-health",
+        ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    return RunningNode(server, listen, stop, writer, lambda: refresh_anchor(loaded, store))
+    feeds = _start_feeds(loaded, store)
+    return RunningNode(
+        server, listen, stop, writer, lambda: refresh_anchor(loaded, store), feeds=feeds
+    )
+
+
+def _start_feeds(loaded: Loaded[NodeConfig], store: NodeStore) -> Callable[[], None] | None:
+    """The registration API for the organisation's case systems, when node.toml has [feed_api]
+    (node/feeds_http.py, node/feeds_grpc.py): its HTTP gateway and, with grpc_listen, its gRPC
+    service, both TLS with the node's certificate. Returns what stops them."""
+    api = loaded.component.feed_api
+    if api is None:
+        return None
+    from betrokken.node import feeds_grpc, feeds_http
+
+    gateway = feeds_http.serve(loaded, store)
+    assert gateway is not None
+    grpc_server: grpc.Server | None = None
+    if api.grpc_listen:
+        grpc_server, _port = feeds_grpc.make_server(
+            api.grpc_listen, loaded.tls, gateway.service, gateway.tokens
+        )
+        grpc_server.start()
+        log.info("registration API (gRPC) on %s", api.grpc_listen)
+
+    def stop_feeds() -> None:
+        if grpc_server is not None:
+            grpc_server.stop(grace=1).wait()
+        gateway.stop()
+
+    return stop_feeds

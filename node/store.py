@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -168,6 +168,36 @@ class NoticeRow(Base):
         DateTime(timezone=True), nullable=True
     )
     acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class FeedRequestRow(Base):
+    """A call of the registration API by a case system, kept under its idempotency key so a
+    retried call changes nothing and gets the same answer (node/feeds_api.py).
+
+    ``body_sha256`` is a hash of the request (never the request: it holds BSNs); ``owner`` is the
+    serving process that claimed the key, ``answer`` the JSON answer once it was applied (no
+    BSN in it either). A key whose owner is another process and has no answer was left by a
+    process that stopped mid-call: the next call with it takes it over and applies it again.
+    """
+
+    __tablename__ = "feed_requests"
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :meth:`NodeStore.claim_feed_request` found for an idempotency key."""
+
+    state: str  # "claimed" (apply it), "done" (answer below), "busy", "mismatch"
+    status: int | None = None
+    answer: bytes | None = None
 
 
 class _Contended(Exception):
@@ -706,6 +736,17 @@ class NodeStore:
                 )
             return ended
 
+    def end_in(self, conn: Connection, ids: Sequence[int], actor: str, note: str) -> int:
+        """End the registrations ``ids`` in ``conn``'s transaction, each with a trail record (as
+        :meth:`end_missing` does); for a feeding system's full export (:mod:`betrokken.node.feeds`).
+        Returns how many were ended."""
+        ended = 0
+        for chunk in _chunks(list(ids)):
+            ended += self._remove_in(
+                conn, RegistrationRow.id.in_(chunk), "withdrawn", actor, note=note
+            )
+        return ended
+
     @staticmethod
     def _missing(conn: Connection, seen_registrations: set[int], started: dt.datetime) -> list[int]:
         candidates = conn.execute(
@@ -964,3 +1005,97 @@ class NodeStore:
             last_confirmation=last_confirmation,
             answers_waiting=self.outbox_waiting(),
         )
+
+    # --- the registration API's idempotency keys and feed state (node/feeds_api.py) ------------
+    def claim_feed_request(
+        self, system: str, key: str, body_sha256: str, owner: str, now: dt.datetime
+    ) -> Claim:
+        """Claim an idempotency key for ``owner``, or say what became of it before.
+
+        ``claimed``: apply the call, then :meth:`finish_feed_request`; ``done``: it was applied,
+        here is its answer; ``busy``: the same process applies it right now; ``mismatch``: the
+        key was used for another request.
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(FeedRequestRow).values(
+                        system=system, key=key, body_sha256=body_sha256, owner=owner, claimed_at=now
+                    )
+                )
+            return Claim("claimed")
+        except IntegrityError:
+            pass
+        with _writing("read an idempotency key"), self.engine.begin() as conn:
+            row = conn.execute(
+                select(
+                    FeedRequestRow.body_sha256,
+                    FeedRequestRow.owner,
+                    FeedRequestRow.status,
+                    FeedRequestRow.answer,
+                ).where(FeedRequestRow.system == system, FeedRequestRow.key == key)
+            ).one_or_none()
+            if row is None:  # released between the two statements: try once more
+                return self.claim_feed_request(system, key, body_sha256, owner, now)
+            if row.body_sha256 != body_sha256:
+                return Claim("mismatch")
+            if row.answer is not None:
+                return Claim("done", row.status, bytes(row.answer))
+            if row.owner == owner:
+                return Claim("busy")
+            taken = conn.execute(
+                update(FeedRequestRow)
+                .where(
+                    FeedRequestRow.system == system,
+                    FeedRequestRow.key == key,
+                    FeedRequestRow.owner == row.owner,
+                    FeedRequestRow.answer.is_(None),
+                )
+                .values(owner=owner, claimed_at=now)
+            )
+            return Claim("claimed" if taken.rowcount == 1 else "busy")
+
+    def finish_feed_request(
+        self, system: str, key: str, owner: str, status: int, answer: bytes
+    ) -> None:
+        """Keep the answer of an applied call under its idempotency key."""
+        with _writing("keep the answer of a call"), self.engine.begin() as conn:
+            conn.execute(
+                update(FeedRequestRow)
+                .where(
+                    FeedRequestRow.system == system,
+                    FeedRequestRow.key == key,
+                    FeedRequestRow.owner == owner,
+                )
+                .values(status=status, answer=answer)
+            )
+
+    def release_feed_request(self, system: str, key: str, owner: str) -> None:
+        """Let go of a claimed key whose call failed before it changed anything (to retry)."""
+        with _writing("release an idempotency key"), self.engine.begin() as conn:
+            conn.execute(
+                delete(FeedRequestRow).where(
+                    FeedRequestRow.system == system,
+                    FeedRequestRow.key == key,
+                    FeedRequestRow.owner == owner,
+                    FeedRequestRow.answer.is_(None),
+                )
+            )
+
+    def forget_feed_requests(self, before: dt.datetime) -> int:
+        """Forget idempotency keys claimed before ``before``; how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(FeedRequestRow).where(FeedRequestRow.claimed_at < before))
+        return int(result.rowcount or 0)
+
+    def end_registrations(self, pseudonyms: Sequence[Pseudonym], actor: str, note: str = "") -> int:
+        """End the registrations of ``pseudonyms`` now, as their case system says the
+        involvement ended: removed (trail reason ``ended``), with no withdrawal remembered, so a
+        later registration by the case system registers the person again. How many."""
+        if not pseudonyms:
+            return 0
+        values = [p.value for p in pseudonyms]
+        key_ids = list({p.key_id for p in pseudonyms})
+        condition = RegistrationRow.pseudonym.in_(values) & RegistrationRow.key_id.in_(key_ids)
+        with _writing("end registrations"), self.engine.begin() as conn:
+            return self._remove_in(conn, condition, "ended", actor, note=note)

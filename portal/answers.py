@@ -299,3 +299,134 @@ def page_of(items: Sequence[T], number: int, size: int) -> tuple[list[T], int, i
     pages = max(1, -(-len(items) // size))
     number = min(max(1, number), pages)
     return list(items[(number - 1) * size : number * size]), number, pages
+
+
+# --- an answer found again: rebuilt from the asker's own trail record --------------------------
+@dataclass(frozen=True)
+class ReopenedAnswer:
+    """One question of the user's, as the organisation's trail holds it: when, why, per person
+    (a number in the question and the case; the trail keeps no BSN) what each organisation
+    answered, with the contact point the network file gives for it."""
+
+    at: dt.datetime
+    answer_id: str
+    purpose: str
+    legal_basis: str
+    role: str
+    complete: bool
+    retry_of: str
+    persons: list[PersonView]
+
+
+def find_answer(entries: Iterable[AuditEntry], user: str, code: str) -> AuditEntry | None:
+    """The user's own answered question with this answer code (the newest when two share one);
+    None for a code of another user's question: nobody reopens another's answer."""
+    wanted = normal_code(code)
+    found = None
+    for entry in entries:
+        if entry.event.value != "own-query" or entry.user != user or not entry.answer_id:
+            continue
+        if answer_code(entry.answer_id) == wanted and (found is None or entry.at > found.at):
+            found = entry
+    return found
+
+
+def _reopened_answer(network: Network, key: str, value: str) -> OrganisationAnswer:
+    try:
+        outcome = Outcome(value)
+    except ValueError:
+        outcome = Outcome.ERROR
+    contact = ""
+    if outcome.involved or not outcome.answered:
+        if key.startswith("domain:"):
+            contact = network.desk_contact
+        else:
+            org = network.organisation(key.split(" (")[0])
+            contact = org.contact if org else ""
+    return OrganisationAnswer(
+        who=_name_of(network, key),
+        outcome=outcome,
+        label=outcome_label(outcome),
+        explanation=outcome_explanation(outcome),
+        next_step=pgettext("outcome-next", outcome.value),
+        contact=contact_segments(contact) if contact else [],
+        since="",
+        detail="",
+    )
+
+
+def reopen(network: Network, entry: AuditEntry) -> ReopenedAnswer:
+    persons = []
+    for number, subject in enumerate(entry.subjects, start=1):
+        answers = sorted(
+            (
+                _reopened_answer(network, key, value)
+                for key, value in entry.outcomes.get(subject.fingerprint, {}).items()
+            ),
+            key=lambda a: ORDER[a.outcome],
+        )
+        persons.append(
+            PersonView(
+                number=number,
+                masked_bsn="",
+                case=subject.case,
+                fingerprint=subject.fingerprint,
+                complete=all(a.outcome.answered for a in answers),
+                answers=answers,
+                involved=[a.who for a in answers if a.outcome.involved],
+                missing=[a.who for a in answers if not a.outcome.answered],
+            )
+        )
+    purpose = network.purpose(entry.purpose)
+    return ReopenedAnswer(
+        at=entry.at,
+        answer_id=entry.answer_id,
+        purpose=purpose.description if purpose else entry.purpose,
+        legal_basis=entry.legal_basis,
+        role=entry.role,
+        complete=entry.completeness != "partial" and all(p.complete for p in persons),
+        retry_of=entry.details.get("retry_of", ""),
+        persons=persons,
+    )
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue; translated where it is shown."""
+    return message
+
+
+# The columns of an export, in the reader's language (no BSN: the trail keeps none).
+EXPORT_COLUMNS = (
+    N_("Case"),
+    N_("Person in the question"),
+    N_("Asked at"),
+    N_("Purpose"),
+    N_("Answer code"),
+    N_("Organisation"),
+    N_("Answer"),
+    N_("Contact"),
+    N_("Complete?"),
+)
+
+
+def export_rows(answers: Iterable[ReopenedAnswer]) -> list[list[str]]:
+    """One row per person and organisation (a person without answers: one row)."""
+    from betrokken.portal.i18n import local_time
+
+    rows = []
+    for answer in answers:
+        for person in answer.persons:
+            complete = _("complete") if person.complete else _("incomplete")
+            base = [
+                person.case,
+                str(person.number),
+                local_time(answer.at),
+                answer.purpose,
+                answer_code(answer.answer_id),
+            ]
+            if not person.answers:
+                rows.append([*base, "", "", "", complete])
+            for given in person.answers:
+                contact = "".join(s.text for s in given.contact)
+                rows.append([*base, given.who, given.label, contact, complete])
+    return rows

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -31,12 +31,12 @@ from betrokken.portal import accounts, i18n, login
 from betrokken.portal.auth import SESSION_COOKIE, CsrfRefused, Forbidden, LoginRequired, Sessions
 from betrokken.portal.i18n import _
 from betrokken.portal.throttle import LoginThrottle
-from betrokken.portal.web import STATIC, Portal, RoleModule, portal_of, render
+from betrokken.portal.web import N_, STATIC, Portal, RoleModule, portal_of, render
 
 log = logging.getLogger("betrokken.portal")
 
 # Each role's pages are one module of this package; a module that is not there is left out.
-ROLE_MODULES = ("regisseur", "meldingen", "opvolging", "dpo", "beheerder")
+ROLE_MODULES = ("regisseur", "meldingen", "opvolging", "dpo", "beheerder", "feeds")
 LANGUAGE_COOKIE = "taal"
 
 CSP = (
@@ -140,8 +140,46 @@ def _record_end(portal: Portal, user: str, role: str, reason: str) -> None:
         log.exception("could not keep the end of a session in the trail")
 
 
-# Forms whose fields (never the BSN) are kept when they are posted into a session that ended.
-KEPT_FORMS = {"/vraag": ("doel", "zaak", "namens")}
+# Forms whose fields (never the BSN, never a file) are kept when they are posted into a session
+# that ended: filled in again after the login, with the field to fill in again and why.
+KEPT_FORMS = {
+    "/vraag": ("doel", "zaak", "namens"),
+    "/lijst": ("doel", "zaak", "namens", "gezin"),
+    "/dpo/inzage": (
+        "salutation",
+        "surname",
+        "name",
+        "address",
+        "requested_on",
+        "reference",
+        "own_text",
+        "signer",
+    ),
+}
+# What the kept form says, and the field it asks to fill in again.
+KEPT_MESSAGES = {
+    "/vraag": (
+        "bsn",
+        N_(
+            "Your session had ended, so your question was NOT asked. The form is filled in "
+            "again without the BSN: type the BSN again and ask."
+        ),
+    ),
+    "/lijst": (
+        "bestand",
+        N_(
+            "Your session had ended, so your list was NOT asked. The form is filled in again "
+            "without the file: choose the file again and ask."
+        ),
+    ),
+    "/dpo/inzage": (
+        "bsn",
+        N_(
+            "Your session had ended, so the letter was NOT made. The form is filled in again "
+            "without the BSN: type the BSN again."
+        ),
+    ),
+}
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
@@ -171,16 +209,12 @@ async def _keep_form(request: Request, path: str) -> None:
     ):
         return
     session = portal.sessions.new()
+    field, message = KEPT_MESSAGES[path]
     session.data["flash"] = {
         "path": path,
         "kept": True,
-        "problem": _(
-            "Your session had ended, so your question was NOT asked. The form is filled in "
-            "again without the BSN: type the BSN again and ask."
-        ),
-        "kind": "problem",
-        "field": "bsn",
-        "values": {name: str(form.get(name, ""))[:200] for name in KEPT_FORMS[path]},
+        "errors": [(field, _(message))],
+        "values": {name: str(form.get(name, ""))[:4000] for name in KEPT_FORMS[path]},
     }
     request.state.session = session
 
@@ -226,11 +260,24 @@ async def _home(request: Request) -> Response:
     return render(request, "home.html")
 
 
+async def _extend(request: Request) -> Response:
+    """ "Verleng sessie" (the session dialog, WCAG 2.2.1): the request itself is the activity
+    that moves the session's end; answers how long it now lasts."""
+    from betrokken.portal.auth import checked_form, current_user, session_of
+    from betrokken.portal.web import seconds_left
+
+    current_user(request)
+    await checked_form(request)
+    portal = portal_of(request)
+    return JSONResponse({"seconds_left": seconds_left(portal.sessions, session_of(request))})
+
+
 def all_routes(modules: list[RoleModule]) -> list[BaseRoute]:
     """Every route of the portal (tests walk them: tests/portal/test_reflow.py)."""
     routes: list[BaseRoute] = [
         Route("/", _home),
         Route("/taal/{language}", _language),
+        Route("/sessie/verleng", _extend, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         *login.routes(),
         *accounts.routes(),

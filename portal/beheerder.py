@@ -35,16 +35,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from betrokken.audit.record import Event
 from betrokken.config.load import Loaded
 from betrokken.config.schema import NodeConfig
 from betrokken.crypto.bsn import mask
-from betrokken.errors import BetrokkenError
+from betrokken.errors import BadInput, BetrokkenError, SyncGuarded
 from betrokken.node.admin import (
     ENDING_SOON_DAYS,
     FIELDS,
     HEADERS,
     REQUIRED,
     ImportSummary,
+    feed_overview,
     import_table,
     node_facts,
 )
@@ -57,8 +59,18 @@ from betrokken.portal.auth import (
     current_user,
     session_of,
 )
+from betrokken.portal.forms import FormErrors, ImportForm, parse
 from betrokken.portal.i18n import gettext as _
-from betrokken.portal.web import N_, NavItem, Portal, RoleModule, portal_of, render
+from betrokken.portal.reading import refusal_text, row_text
+from betrokken.portal.web import (
+    N_,
+    NavItem,
+    Portal,
+    RoleModule,
+    client_address,
+    portal_of,
+    render,
+)
 from betrokken.tabular import (
     ColumnProblem,
     Problems,
@@ -87,6 +99,8 @@ PROBLEMS = (
     N_("not a date that exists (use YYYY-MM-DD or dd-mm-jjjj)"),
     N_("until is before since"),
     N_("until is in the past: the registration would be ended at once"),
+    N_("advice is not a code of the network file"),
+    N_("the registration's end is in the past"),
     N_("disclosure may only be 'domain' or empty"),
     N_("reference is longer than 128 characters"),
     N_("contact is longer than 256 characters"),
@@ -110,7 +124,7 @@ def problem_text(kind: str) -> str:
     name, sep, rest = kind.partition(": ")
     if sep and name in FIELD_NAMES:
         return f"{_(FIELD_NAMES[name])}: {_(rest)}"
-    return _(kind)
+    return row_text(kind)
 
 
 def number(value: int) -> str:
@@ -241,7 +255,12 @@ async def status_page(request: Request) -> Response:
     current_user(request, ROLE)
     portal = portal_of(request)
     overview = await run_in_threadpool(node_overview, portal.loaded.node)
-    return render(request, "beheerder/status.html", {"node": overview})
+    health, held = await run_in_threadpool(
+        feed_overview, portal.loaded.node, dt.datetime.now(dt.UTC)
+    )
+    # feeding systems quiet too long, or with an export waiting for a beheerder (docs/adr/0036)
+    attention = sorted({h.system for h in health if h.quiet} | {f.system for f in held})
+    return render(request, "beheerder/status.html", {"node": overview, "feeds": attention})
 
 
 # --- import -------------------------------------------------------------------------------------
@@ -263,6 +282,13 @@ class ImportJob:
     finished: bool = False
     failure: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    force: bool = False  # a guarded sync the beheerder confirmed
+    # A sync the guard stopped: what it measured, and the file (in memory) until it is confirmed
+    # or :data:`PENDING_SECONDS` have passed.
+    guarded: SyncGuarded | None = None
+    held: Table | None = None
+    held_since: float = 0.0
+    confirmed: str = ""  # the token of the import the confirmation started
 
     def advance(self, lines: int) -> None:
         with self.lock:
@@ -323,8 +349,17 @@ async def read_upload(request: Request) -> FormData:
 def _run_import(job: ImportJob, table: Table, loaded: Loaded[NodeConfig]) -> None:
     try:
         import_table(
-            loaded, table, job.summary, actor=job.user, sync=job.sync, progress=job.advance
+            loaded,
+            table,
+            job.summary,
+            actor=job.user,
+            sync=job.sync,
+            progress=job.advance,
+            force=job.force,
         )
+    except SyncGuarded as exc:
+        job.failure = exc.message
+        job.guarded, job.held, job.held_since = exc, table, time.monotonic()
     except BetrokkenError as exc:
         job.failure = exc.message
     except Exception as exc:  # the page says so; the log has the kind, never a value
@@ -353,7 +388,7 @@ async def import_upload(request: Request) -> Response:
         return render(
             request,
             "beheerder/import.html",
-            {"problem": problem, "limit": limit, "jobs": []},
+            {"problem": problem, "problem_field": "bestand", "limit": limit, "jobs": []},
             status=status,
         )
 
@@ -371,7 +406,8 @@ async def import_upload(request: Request) -> Response:
         return refuse(_("Choose a file to import (CSV or Excel .xlsx)."))
     data = await upload.read()
     name = Path(upload.filename).name[:100]
-    sync = form.get("volledig") == "ja"
+    options = parse(ImportForm, form)
+    sync = isinstance(options, ImportForm) and options.volledig
     await form.close()
     if not data:
         return refuse(_("The file is empty."))
@@ -386,18 +422,24 @@ async def import_upload(request: Request) -> Response:
         pending = PendingImport(secrets.token_urlsafe(16), user.name, data, name, sync)
         _pending(request)[pending.token] = pending
         return _mapping_page(request, pending, problem=column_problem(exc), initial=configured)
-    except BetrokkenError as exc:
-        return refuse(
-            _("The file cannot be read: %(reason)s") % {"reason": exc.message}
-            + (f" — {exc.hint}" if exc.hint else "")
-        )
+    except BadInput as exc:
+        return refuse(refusal_text(exc, FIELD_NAMES))
     del data  # the table keeps what it needs until the import ends
     return _start(request, user, table, name, sync)
 
 
-def _start(request: Request, user: PortalUser, table: Table, name: str, sync: bool) -> Response:
+def _start(
+    request: Request,
+    user: PortalUser,
+    table: Table,
+    name: str,
+    sync: bool,
+    *,
+    force: bool = False,
+) -> Response:
     portal: Portal = portal_of(request)
     job = ImportJob(
+        force=force,
         token=secrets.token_urlsafe(16),
         user=user.name,
         file_name=name,
@@ -491,13 +533,14 @@ def _mapping_page(
 ) -> Response:
     try:
         header, lines = preview(pending.data, pending.file_name)
-    except BetrokkenError as exc:
+    except BadInput as exc:
         _pending(request).pop(pending.token, None)
         return render(
             request,
             "beheerder/import.html",
             {
-                "problem": _("The file cannot be read: %(reason)s") % {"reason": exc.message},
+                "problem": refusal_text(exc, FIELD_NAMES),
+                "problem_field": "bestand",
                 "limit": number(MAX_UPLOAD_BYTES // (1024 * 1024)),
                 "jobs": [],
             },
@@ -509,6 +552,7 @@ def _mapping_page(
         {
             "pending": pending,
             "problem": problem,
+            "problem_field": _mapping_field(header, chosen or _recognised(header, initial)),
             "columns": list(
                 zip(
                     header,
@@ -522,6 +566,15 @@ def _mapping_page(
         },
         status=400,
     )
+
+
+def _mapping_field(header: tuple[str, ...], chosen: list[str]) -> str:
+    """The column choice the mapping's problem links to: the first column that looks like a date
+    and is not read, else the first column."""
+    for index, (name, field_) in enumerate(zip(header, chosen, strict=True)):
+        if looks_like_a_date(name) and not field_:
+            return f"kolom-{index}"
+    return "kolom-0"
 
 
 async def import_mapping(request: Request) -> Response:
@@ -538,6 +591,7 @@ async def import_mapping(request: Request) -> Response:
                     "The uploaded file is no longer here (it is kept for 15 minutes only). "
                     "Upload it again."
                 ),
+                "problem_field": "bestand",
                 "limit": number(MAX_UPLOAD_BYTES // (1024 * 1024)),
                 "jobs": [],
             },
@@ -563,8 +617,10 @@ async def import_mapping(request: Request) -> Response:
         return _mapping_page(
             request, pending, problem=column_problem(exc), initial={}, chosen=chosen
         )
-    except BetrokkenError as exc:
-        return _mapping_page(request, pending, problem=exc.message, initial={}, chosen=chosen)
+    except BadInput as exc:
+        return _mapping_page(
+            request, pending, problem=refusal_text(exc, FIELD_NAMES), initial={}, chosen=chosen
+        )
     del _pending(request)[pending.token]
     return _start(request, user, table, pending.file_name, pending.sync)
 
@@ -574,6 +630,10 @@ async def import_progress(request: Request) -> Response:
     job = _jobs(request).get(request.path_params["token"])
     if job is None or job.user != user.name:
         raise HTTPException(404)
+    return _progress_page(request, job)
+
+
+def _progress_page(request: Request, job: ImportJob, errors: FormErrors | None = None) -> Response:
     with job.lock:
         done = job.done
     summary = job.summary
@@ -602,8 +662,89 @@ async def import_progress(request: Request) -> Response:
             "open_until": summary.open_until,
             "sync_skipped": bool(summary.sync_skipped),
             "field_names": FIELD_NAMES,
+            "guarded": guarded_text(job.guarded) if job.guarded else "",
+            "can_confirm": job.guarded is not None and _held(job),
+            "errors": errors or FormErrors(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+def guarded_text(guarded: SyncGuarded) -> str:
+    """What the sync guard stopped, in the reader's language (the error's own text is English)."""
+    values = {
+        "ending": number(guarded.ending),
+        "active": number(guarded.active),
+        "percent": format_percent(guarded.ending / guarded.active if guarded.active else 0),
+        "allowed": format_percent(guarded.share),
+    }
+    if guarded.before:
+        text = _(
+            "The file has too few lines to be the whole caseload: importing it as the whole "
+            "caseload would end at least %(ending)s of the %(active)s active registrations "
+            "(%(percent)s), more than the %(allowed)s allowed. Nothing was read or changed."
+        )
+    else:
+        text = _(
+            "Importing this file as the whole caseload would end %(ending)s of the %(active)s "
+            "active registrations (%(percent)s), more than the %(allowed)s allowed. The file's "
+            "lines were stored and confirmed; nothing was ended."
+        )
+    return text % values
+
+
+def format_percent(share: float) -> str:
+    return f"{round(share * 100)}%"
+
+
+def _held(job: ImportJob) -> bool:
+    """Whether a guarded sync's file is still here to confirm (kept for 15 minutes)."""
+    if job.held is not None and time.monotonic() - job.held_since > PENDING_SECONDS:
+        job.held = None
+    return job.held is not None and not job.confirmed
+
+
+async def confirm_sync(request: Request) -> Response:
+    """The beheerder confirms a sync the guard stopped: the same file is imported again as the
+    whole caseload, ending what it lacks (``node import --sync --force``), recorded in the trail."""
+    user: PortalUser = current_user(request, ROLE)
+    portal: Portal = portal_of(request)
+    form = await checked_form(request)
+    job = _jobs(request).get(request.path_params["token"])
+    if job is None or job.user != user.name:
+        raise HTTPException(404)
+    if job.guarded is None or not _held(job):
+        return RedirectResponse(f"/beheer/import/{job.token}", status_code=303)
+    if form.get("zeker") != "ja":
+        return _progress_page(
+            request,
+            job,
+            errors=FormErrors().add(
+                "zeker",
+                _("Tick that you checked the file is the whole caseload, or import another file."),
+            ),
+        )
+    table, guarded = job.held, job.guarded
+    assert table is not None
+    portal.record(
+        Event.REGISTRATION,
+        user.name,
+        ROLE,
+        reason="sync-confirmed",
+        access_point=client_address(request),
+        details={
+            "action": "sync-confirmed",
+            "file": job.file_name,
+            "ending": str(guarded.ending),
+            "active": str(guarded.active),
+            "allowed share": f"{guarded.share:.2f}",
+            "refused import": job.token[:8],
         },
     )
+    response = _start(request, user, table, job.file_name, True, force=True)
+    job.confirmed = response.headers["location"].rsplit("/", 1)[-1]
+    job.held = None
+    return response
 
 
 async def home(request: Request) -> Response:
@@ -620,6 +761,7 @@ MODULE = RoleModule(
         Route("/beheer/import", import_upload, methods=["POST"]),
         Route("/beheer/import/kolommen", import_mapping, methods=["POST"]),
         Route("/beheer/import/{token}", import_progress),
+        Route("/beheer/import/{token}/bevestig", confirm_sync, methods=["POST"]),
         *accounts.beheerder_routes(),
     ],
     [

@@ -35,6 +35,7 @@ from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import BetrokkenError, InvalidBsn
 from betrokken.portal import i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
+from betrokken.portal.forms import FormErrors, Period, parse
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.letter import (
     CurrentRegistration,
@@ -204,8 +205,28 @@ def _local_day(value: str, end: bool) -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time(), tzinfo=i18n.AMSTERDAM).astimezone(dt.UTC)
 
 
-def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], str]:
-    """The filter from the query string, the values as typed, and what is wrong ('' if none)."""
+# The filter's fields (audit.access) by the name of their input on the page.
+FILTER_INPUTS = {
+    "organisation": "organisatie",
+    "user": "gebruiker",
+    "purpose": "doel",
+    "case": "zaak",
+    "outcome": "uitkomst",
+    "event": "soort",
+}
+
+
+def _day_start(day: dt.date | None, *, end: bool) -> dt.datetime | None:
+    """The UTC moment an Amsterdam day starts (for ``end``: the next day starts)."""
+    if day is None:
+        return None
+    if end:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=i18n.AMSTERDAM).astimezone(dt.UTC)
+
+
+def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], FormErrors]:
+    """The filter from the query string, the values as typed, and what is wrong per field."""
     values = {
         name: str(params.get(name, "")).strip()
         for name in ("van", "tot", "organisatie", "gebruiker", "doel", "zaak", "uitkomst", "soort")
@@ -224,7 +245,7 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
                 moment = _local_day(values[name], end=name == "tot")
             except ValueError:
                 message = _("'%(field)s' is not a date. Type a date such as 23-11-2026.")
-                return wanted, values, message % {"field": _(label)}
+                return wanted, values, FormErrors().add(name, message % {"field": _(label)})
             if name == "van":
                 wanted.since = moment
             else:
@@ -235,9 +256,12 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
             return (
                 wanted,
                 values,
-                _(
-                    "The account name and case number must be printable text of at most 128 "
-                    "characters."
+                FormErrors().add(
+                    name,
+                    _(
+                        "The account name and case number must be printable text of at most "
+                        "128 characters."
+                    ),
                 ),
             )
     found = unknown_value(wanted, portal.network, purpose=True)
@@ -247,8 +271,9 @@ def read_filter(params: Any, portal: Portal) -> tuple[Filter, dict[str, str], st
             "'%(value)s' is not a known value for '%(field)s'. Choose one of the values in the "
             "list."
         )
-        return wanted, values, message % {"value": value[:40], "field": _(FIELDS[field])}
-    return wanted, values, ""
+        shown = message % {"value": value[:40], "field": _(FIELDS[field])}
+        return wanted, values, FormErrors().add(FILTER_INPUTS.get(field, ""), shown)
+    return wanted, values, FormErrors()
 
 
 async def log_page(request: Request) -> Response:
@@ -278,7 +303,7 @@ async def log_page(request: Request) -> Response:
             "total": total,
             "max_rows": MAX_ROWS,
             "values": values,
-            "problem": problem,
+            "errors": problem,
             "events": [(e, _(EVENTS.get(e, e))) for e in choices["event"]],
             "outcomes": choices["outcome"],
             "organisations": portal.network.organisations,
@@ -312,16 +337,10 @@ async def report_page(request: Request) -> Response:
     portal = portal_of(request)
     language = i18n.current_language()
     values = {k: str(request.query_params.get(k, "")).strip()[:20] for k in ("van", "tot")}
-    bounds: dict[str, dt.datetime | None] = {}
-    problem = ""
-    for name, label in (("van", N_("From")), ("tot", N_("Up to and including"))):
-        try:
-            bounds[name] = _local_day(values[name], end=name == "tot") if values[name] else None
-        except ValueError:
-            problem = _("'%(field)s' is not a date. Type a date such as 23-11-2026.") % {
-                "field": _(label)
-            }
-            bounds[name] = None
+    period = parse(Period, values)
+    errors = period if isinstance(period, FormErrors) else FormErrors()
+    days = period if isinstance(period, Period) else Period()
+    bounds = {"van": _day_start(days.van, end=False), "tot": _day_start(days.tot, end=True)}
 
     def within(at: dt.datetime) -> bool:
         since, until = bounds["van"], bounds["tot"]
@@ -356,8 +375,8 @@ async def report_page(request: Request) -> Response:
     return render(
         request,
         "dpo/report.html",
-        {"report": view, "values": values, "problem": problem},
-        status=400 if problem else 200,
+        {"report": view, "values": values, "errors": errors},
+        status=400 if errors else 200,
     )
 
 
@@ -368,6 +387,20 @@ async def report_document(request: Request) -> Response:
 
 
 # --- the access request -------------------------------------------------------------------------
+# The letter form's fields in the order of the page (the error summary follows it).
+LETTER_FIELDS = (
+    "bsn",
+    "salutation",
+    "surname",
+    "name",
+    "address",
+    "requested_on",
+    "reference",
+    "own_text",
+    "signer",
+)
+
+
 def _blank() -> dict[str, str]:
     return {
         "salutation": "",
@@ -452,8 +485,18 @@ async def request_form(request: Request) -> Response:
         return _register_rows(portal)
 
     rows = await run_in_threadpool(work)
+    values, errors = _blank(), FormErrors()
+    session = session_of(request)
+    kept = session.data.get("flash") if session is not None else None
+    if isinstance(kept, dict) and kept.get("path") == "/dpo/inzage":
+        # A letter form sent into a session that had ended: filled in again (never the BSN).
+        del session.data["flash"]  # type: ignore[union-attr]
+        values.update({k: str(v) for k, v in kept.get("values", {}).items() if k in values})
+        errors = FormErrors.of(kept.get("errors", []))
     return render(
-        request, "dpo/request.html", {"values": _blank(), "problems": {}, "register": rows}
+        request,
+        "dpo/request.html",
+        {"values": values, "problems": {}, "errors": errors, "register": rows},
     )
 
 
@@ -540,6 +583,9 @@ async def request_letter(request: Request) -> Response:
             {
                 "values": values,
                 "problems": {k: _(v) for k, v in problems.items()},
+                "errors": FormErrors.of(
+                    (k, _(problems[k])) for k in LETTER_FIELDS if k in problems
+                ),
                 "register": [],
             },
             status=400,

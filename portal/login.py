@@ -56,9 +56,16 @@ async def login_page(request: Request) -> Response:
     notice = ""
     kept = session.data.get("flash")
     if isinstance(kept, dict) and kept.get("kept"):
-        notice = _(
-            "Your session had ended, so your question was NOT asked. Log in again: the form "
-            "comes back filled in, without the BSN."
+        notice = (
+            _(
+                "Your session had ended, so your question was NOT asked. Log in again: the form "
+                "comes back filled in, without the BSN."
+            )
+            if kept.get("path") == "/vraag"
+            else _(
+                "Your session had ended, so what you sent was NOT done. Log in again: the form "
+                "comes back filled in, without the BSN or the file."
+            )
         )
     elif request.query_params.get("verlopen") or request.state.expired:
         notice = _("Your session has ended. Please log in again.")

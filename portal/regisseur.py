@@ -10,11 +10,15 @@ the browser's history never holds the form that carried the BSN; no page is cach
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -36,16 +40,24 @@ from betrokken.errors import (
     VerificationError,
 )
 from betrokken.portal.answers import (
+    EXPORT_COLUMNS,
+    AskedQuestion,
     CaseFilter,
+    ReopenedAnswer,
     answer_code,
+    export_rows,
     filter_cases,
+    find_answer,
     my_questions,
     overview,
     page_of,
     person_view,
+    reopen,
 )
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
-from betrokken.portal.i18n import _
+from betrokken.portal.forms import AskForm, FormErrors, ListForm, MineFilter, parse
+from betrokken.portal.i18n import AMSTERDAM, _
+from betrokken.portal.reading import refusal_text
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
 from betrokken.requester.client import Person, QueryResult
 from betrokken.tabular import Problems, read_table
@@ -55,15 +67,6 @@ MAX_CASE = 64
 MAX_UPLOAD = 5 * 1024 * 1024
 CASE_COLUMNS = ("case", "zaaknummer", "zaak", "zaak-id", "kenmerk")
 KEPT_ANSWERS = 20  # per session, in memory; gone at log-out or expiry
-
-
-class FormProblem(Exception):
-    """Something in the form to correct; nothing was asked."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def _purpose(portal: Portal, user: PortalUser, chosen: str) -> str:
@@ -93,18 +96,6 @@ class PolicyRefused(Exception):
         self.technical = technical
 
 
-def _case(text: str) -> str:
-    case = " ".join(text.split())
-    if not case:
-        raise FormProblem(_("Fill in the case number."), "zaak")
-    if len(case) > MAX_CASE or not case.isprintable():
-        raise FormProblem(
-            _("A case number is at most {limit} characters of plain text.").format(limit=MAX_CASE),
-            "zaak",
-        )
-    return case
-
-
 async def _ask(
     request: Request,
     user: PortalUser,
@@ -113,6 +104,7 @@ async def _ask(
     namens: str = "",
     *,
     gezin: bool = False,
+    retry_of: str = "",
 ) -> list[QueryResult]:
     """Ask through the organisation's requester, in questions of at most the network's size."""
     portal = portal_of(request)
@@ -130,6 +122,7 @@ async def _ask(
                     role=ROLE,
                     on_behalf_of=namens or None,
                     gezin=gezin,
+                    retry_of=retry_of,
                 )
                 return result
 
@@ -237,6 +230,98 @@ def _keep_answer(request: Request, template: str, context: dict[str, Any]) -> Re
     return RedirectResponse(f"/antwoord/{key}", status_code=303)
 
 
+# --- asking the incomplete persons again -------------------------------------------------------
+# The BSNs of the persons whose answer was incomplete, kept with the answer in the session for a
+# "vraag de onvolledige opnieuw": sealed with a key that exists only in this process's memory
+# (AES-GCM), so they are never in the clear outside a question and gone with a restart.
+_SEAL = AESGCM(AESGCM.generate_key(bit_length=256))
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How to ask the incomplete persons of an answer again."""
+
+    sealed: bytes
+    nonce: bytes
+    count: int
+    purpose: str
+    namens: str
+    gezin: bool
+    answer_id: str
+
+
+def _retry(
+    persons: Sequence[Person],
+    views: Sequence[Any],
+    result: QueryResult,
+    namens: str,
+    *,
+    gezin: bool,
+) -> Retry | None:
+    again = [
+        f"{person.bsn.digits}\t{person.case}"
+        for person, view in zip(persons, views, strict=False)
+        if not view.complete
+    ]
+    if not again:
+        return None
+    nonce = secrets.token_bytes(12)
+    sealed = _SEAL.encrypt(nonce, "\n".join(again).encode(), result.answer_id.encode())
+    return Retry(sealed, nonce, len(again), result.purpose, namens, gezin, result.answer_id)
+
+
+def _unseal(retry: Retry) -> list[Person]:
+    text = _SEAL.decrypt(retry.nonce, retry.sealed, retry.answer_id.encode()).decode()
+    persons = []
+    for line in text.split("\n"):
+        digits, case = line.split("\t", 1)
+        persons.append(Person(parse_bsn(digits), case))
+    return persons
+
+
+async def retry_submit(request: Request) -> Response:
+    """Ask again only the persons whose answer was incomplete, marked as a retry of that answer
+    (the FG's report does not count it as a repeat)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    await checked_form(request)
+    session = session_of(request)
+    answers = session.data.get("answers", {}) if session else {}
+    kept = answers.get(request.path_params["key"]) if isinstance(answers, dict) else None
+    retry = kept[1].get("retry") if kept else None
+    if not isinstance(retry, Retry):
+        return RedirectResponse("/mijn-vragen", status_code=303)
+    persons = _unseal(retry)
+    back = f"/antwoord/{request.path_params['key']}"
+    try:
+        purpose = _purpose(portal, user, retry.purpose)
+        results = await _ask(
+            request,
+            user,
+            persons,
+            purpose,
+            retry.namens,
+            gezin=retry.gezin and len(persons) > 1,
+            retry_of=retry.answer_id,
+        )
+    except (PolicyRefused, NoAnswer) as exc:
+        return _problem_redirect(request, back, {}, exc)
+    views = [
+        person_view(portal.network, number, person)
+        for number, person in enumerate((p for r in results for p in r.persons), start=1)
+    ]
+    context = _answer_context(portal, results[0], views)
+    context.update(
+        overview=overview(views),
+        results=results,
+        incomplete=sum(1 for v in views if not v.complete),
+        hits=sum(1 for v in views if v.involved),
+        retry=_retry(persons, views, results[0], retry.namens, gezin=retry.gezin),
+        retry_of=retry.answer_id,
+    )
+    return _keep_answer(request, "regisseur/list_result.html", context)
+
+
 async def answer_page(request: Request) -> Response:
     current_user(request, ROLE)
     session = session_of(request)
@@ -245,6 +330,7 @@ async def answer_page(request: Request) -> Response:
     if kept is None:
         return render(request, "regisseur/gone.html", status=404)
     template, context = kept
+    context = {**context, **_flash(request, request.url.path)}
     return render(request, template, context)
 
 
@@ -274,29 +360,45 @@ async def ask_submit(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     form = await checked_form(request)
-    doel = str(form.get("doel", ""))
-    zaak = str(form.get("zaak", ""))
-    namens = str(form.get("namens", ""))[:64]
-    context = _form_context(request, user, doel=doel, zaak=zaak, namens=namens)
+    parsed = parse(AskForm, form)
+    context = _form_context(
+        request,
+        user,
+        doel=str(form.get("doel", ""))[:64],
+        zaak=str(form.get("zaak", ""))[:200],
+        namens=str(form.get("namens", ""))[:64],
+    )
+    if isinstance(parsed, FormErrors):
+        return _errors_redirect(request, "/vraag", context, parsed)
     try:
-        purpose = _purpose(portal, user, doel)
-        case = _case(zaak)
-        try:
-            bsn = parse_bsn(str(form.get("bsn", "")))
-        except InvalidBsn:
-            raise FormProblem(
-                _(
-                    "This is not a valid BSN: a BSN has 9 digits and passes the eleven test. "
-                    "Check the number in your case system and type it again."
-                ),
-                "bsn",
-            ) from None
-        results = await _ask(request, user, [Person(bsn, case)], purpose, namens)
-    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+        purpose = _purpose(portal, user, parsed.doel)
+        results = await _ask(
+            request, user, [Person(parsed.bsn, parsed.zaak)], purpose, parsed.namens
+        )
+    except (PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/vraag", context, exc)
     result = results[0]
     view = person_view(portal.network, 1, result.persons[0])
-    return _keep_answer(request, "regisseur/answer.html", _answer_context(portal, result, [view]))
+    context = _answer_context(portal, result, [view])
+    context["retry"] = _retry(
+        [Person(parsed.bsn, parsed.zaak)], [view], result, parsed.namens, gezin=False
+    )
+    return _keep_answer(request, "regisseur/answer.html", context)
+
+
+def _errors_redirect(
+    request: Request, path: str, context: dict[str, Any], errors: FormErrors
+) -> Response:
+    """The form's errors (never the BSN) kept for the form page, and the browser sent there."""
+    session = session_of(request)
+    assert session is not None  # checked_form made sure
+    session.data["flash"] = {
+        "path": path,
+        "errors": [(e.field, e.message) for e in errors],
+        "problems": context.get("problems", []),
+        "values": context.get("values", {}),
+    }
+    return RedirectResponse(path, status_code=303)
 
 
 def _answer_context(portal: Portal, result: QueryResult, views: list[Any]) -> dict[str, Any]:
@@ -321,31 +423,43 @@ async def list_submit(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     form = await checked_form(request)
-    doel = str(form.get("doel", ""))
-    default_case = " ".join(str(form.get("zaak", "")).split())
-    namens = str(form.get("namens", ""))[:64]
-    gezin = "ja" if form.get("gezin") == "ja" else ""
-    context = _form_context(request, user, doel=doel, zaak=default_case, namens=namens, gezin=gezin)
+    parsed = parse(ListForm, form)
+    context = _form_context(
+        request,
+        user,
+        doel=str(form.get("doel", ""))[:64],
+        zaak=" ".join(str(form.get("zaak", "")).split())[:200],
+        namens=str(form.get("namens", ""))[:64],
+        gezin="ja" if form.get("gezin") == "ja" else "",
+    )
+    errors = parsed if isinstance(parsed, FormErrors) else FormErrors()
     upload = form.get("bestand")
-    try:
-        purpose = _purpose(portal, user, doel)
-        if default_case:
-            default_case = _case(default_case)
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise FormProblem(_("Choose the file with the list."), "bestand")
+    data = b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors.add("bestand", _("Choose the file with the list."))
+    else:
         data = await upload.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            raise FormProblem(_("The file is larger than 5 MB; split the list."), "bestand")
-        persons, problems, read = await run_in_threadpool(_read_list, data, default_case)
-        if problems:
-            context["problems"] = problems
-            context["read"] = read
-            raise FormProblem(
-                _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
+            errors.add("bestand", _("The file is larger than 5 MB; split the list."))
+    if errors or isinstance(parsed, FormErrors):
+        return _errors_redirect(request, "/lijst", context, errors)
+    persons, problems, read = await run_in_threadpool(_read_list, data, parsed.zaak)
+    if problems:
+        context["problems"] = problems
+        context["read"] = read
+        return _errors_redirect(
+            request,
+            "/lijst",
+            context,
+            FormErrors().add(
                 "bestand",
-            )
-        results = await _ask(request, user, persons, purpose, namens, gezin=bool(gezin))
-    except (FormProblem, PolicyRefused, NoAnswer) as exc:
+                _("Some lines cannot be asked; nothing was asked. Correct them and upload again."),
+            ),
+        )
+    try:
+        purpose = _purpose(portal, user, parsed.doel)
+        results = await _ask(request, user, persons, purpose, parsed.namens, gezin=parsed.gezin)
+    except (PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/lijst", context, exc)
     views = [
         person_view(portal.network, number, person)
@@ -357,6 +471,7 @@ async def list_submit(request: Request) -> Response:
         results=results,
         incomplete=sum(1 for v in views if not v.complete),
         hits=sum(1 for v in views if v.involved),
+        retry=_retry(persons, views, results[0], parsed.namens, gezin=parsed.gezin),
     )
     return _keep_answer(request, "regisseur/list_result.html", context)
 
@@ -366,7 +481,7 @@ def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str],
     try:
         table = read_table(data, _("the file"), ["bsn", *CASE_COLUMNS], required=["bsn"])
     except BadInput as exc:
-        return [], [_("The file cannot be read: {message}").format(message=exc.message)], ""
+        return [], [refusal_text(exc, {"bsn": "BSN"})], ""
     problems = Problems()
     persons: list[Person] = []
     for row in table.rows():
@@ -411,41 +526,20 @@ def _problem_lines(problems: Problems) -> list[str]:
 MINE_PAGE_SIZE = 10  # cases per page
 
 
-def _day(text: str) -> tuple[dt.date | None, bool]:
-    """A date field of the filter: (the day, whether it could be read)."""
-    text = text.strip()
-    if not text:
-        return None, True
-    for form in ("%Y-%m-%d", "%d-%m-%Y"):
-        try:
-            return dt.datetime.strptime(text, form).date(), True
-        except ValueError:
-            continue
-    return None, False
-
-
 async def mine_page(request: Request) -> Response:
     """The user's questions, per case. Filter and page are POSTed, never in the address (a
     question page takes nothing from it)."""
     user = current_user(request, ROLE)
     portal = portal_of(request)
-    wanted, number, problem = CaseFilter(), 1, ""
+    wanted, number, errors = CaseFilter(), 1, FormErrors()
     if request.method == "POST":
         form = await checked_form(request)
-        first, first_ok = _day(str(form.get("van", "")))
-        last, last_ok = _day(str(form.get("tot", "")))
-        if not (first_ok and last_ok):
-            problem = _("A date is not a date. Use the calendar, or type it as dd-mm-jjjj.")
-        wanted = CaseFilter(
-            case=str(form.get("zaak", "")).strip()[:128],
-            first=first,
-            last=last,
-            code=str(form.get("code", "")).strip()[:16],
-        )
-        try:
-            number = int(str(form.get("pagina", "1")))
-        except ValueError:
-            number = 1
+        parsed = parse(MineFilter, form)
+        if isinstance(parsed, FormErrors):
+            errors = parsed
+            parsed = MineFilter(zaak=str(form.get("zaak", "")).strip()[:128])
+        wanted = CaseFilter(case=parsed.zaak, first=parsed.van, last=parsed.tot, code=parsed.code)
+        number = parsed.pagina
 
     def read() -> list[Any]:
         entries = [
@@ -476,11 +570,145 @@ async def mine_page(request: Request) -> Response:
             "wanted": wanted,
             "page": number,
             "pages": pages,
-            "problem": problem,
+            "errors": errors,
             "answer_code": answer_code,
         },
-        status=400 if problem else 200,
+        status=400 if errors else 200,
     )
+
+
+# --- an answer found again, and exported ------------------------------------------------------
+def _own_entries(portal: Portal, user: PortalUser) -> list[Any]:
+    return [
+        entry
+        for _, entry in with_entries(portal.trail.records())
+        if entry is not None and entry.user == user.name
+    ]
+
+
+def _found(portal: Portal, user: PortalUser, code: str) -> Any:
+    return find_answer(_own_entries(portal, user), user.name, code)
+
+
+async def reopened_page(request: Request) -> Response:
+    """An answer found again under "Mijn vragen", rebuilt from the record of the question in the
+    organisation's own trail: only the user who asked it finds it (any other code: not found)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    code = request.path_params["code"]
+    entry = await run_in_threadpool(
+        lambda: find_answer(_own_entries(portal, user), user.name, code)
+    )
+    if entry is None:
+        return render(request, "regisseur/gone.html", status=404)
+    answer = reopen(portal.network, entry)
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: answer reopened",
+        access_point=client_address(request),
+        details={"answer": entry.answer_id},
+    )
+    return render(request, "regisseur/reopened.html", {"answer": answer})
+
+
+def _safe(cell: str) -> str:
+    """A cell a spreadsheet never reads as a formula."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def _download(rows: list[list[str]], kind: str, name: str) -> Response:
+    header = [_(c) for c in EXPORT_COLUMNS]
+    if kind == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(_("Answers"))
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_safe(c) for c in row])
+        out = io.BytesIO()
+        book.save(out)
+        return Response(
+            out.getvalue(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_safe(c) for c in row] for row in rows)
+    return Response(
+        ("\ufeff" + text.getvalue()).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+async def reopened_export(request: Request) -> Response:
+    """One answer as CSV or XLSX for the case file (no BSN: the trail keeps none)."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    kind = request.path_params["kind"]
+    if kind not in ("csv", "xlsx"):
+        return render(request, "regisseur/gone.html", status=404)
+    code = request.path_params["code"]
+    entry = await run_in_threadpool(
+        lambda: find_answer(_own_entries(portal, user), user.name, code)
+    )
+    if entry is None:
+        return render(request, "regisseur/gone.html", status=404)
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: answer exported",
+        access_point=client_address(request),
+        details={"answer": entry.answer_id, "format": kind},
+    )
+    rows = export_rows([reopen(portal.network, entry)])
+    return _download(rows, kind, "antwoord-" + answer_code(entry.answer_id))
+
+
+async def mine_export(request: Request) -> Response:
+    """ "Mijn vragen" (as filtered) as CSV or XLSX: every answered question, per person and
+    organisation."""
+    user = current_user(request, ROLE)
+    portal = portal_of(request)
+    form = await checked_form(request)
+    parsed = parse(MineFilter, form)
+    wanted = (
+        CaseFilter()
+        if isinstance(parsed, FormErrors)
+        else CaseFilter(case=parsed.zaak, first=parsed.van, last=parsed.tot, code=parsed.code)
+    )
+    kind = "xlsx" if form.get("formaat") == "xlsx" else "csv"
+    entries = await run_in_threadpool(lambda: _own_entries(portal, user))
+    answered = [
+        reopen(portal.network, e)
+        for e in entries
+        if e.event is Event.OWN_QUERY and e.answer_id and e.reason == "answered"
+    ]
+    kept = [
+        a
+        for a in sorted(answered, key=lambda a: a.at, reverse=True)
+        if any(wanted.keeps(q) for q in [_asked(a, p.case) for p in a.persons])
+    ]
+    portal.record(
+        Event.LOG_ACCESS,
+        user.name,
+        ROLE,
+        reason="portal: my questions exported",
+        access_point=client_address(request),
+        details={"filter": f"user={user.name}, event=own-query", "format": kind},
+    )
+    today = dt.datetime.now(AMSTERDAM).strftime("%Y-%m-%d")
+    return _download(export_rows(kept), kind, f"mijn-vragen-{today}")
+
+
+def _asked(answer: ReopenedAnswer, case: str) -> AskedQuestion:
+    return AskedQuestion(answer.at, case, answer.purpose, answer.answer_id, "", [])
 
 
 MODULE = RoleModule(
@@ -492,6 +720,10 @@ MODULE = RoleModule(
         Route("/lijst", list_submit, methods=["POST"]),
         Route("/antwoord/{key}", answer_page, methods=["GET"]),
         Route("/mijn-vragen", mine_page, methods=["GET", "POST"]),
+        Route("/mijn-vragen/export", mine_export, methods=["POST"]),
+        Route("/mijn-vragen/{code}", reopened_page, methods=["GET"]),
+        Route("/mijn-vragen/{code}/{kind}", reopened_export, methods=["GET"]),
+        Route("/antwoord/{key}/opnieuw", retry_submit, methods=["POST"]),
     ],
     nav=[
         NavItem("/vraag", N_("Ask about a person")),

@@ -29,6 +29,7 @@ from betrokken.config.schema import Network, Organisation, Purpose
 from betrokken.portal import i18n
 from betrokken.portal.answers import answer_code
 from betrokken.portal.auth import PortalSession, PortalUser, Sessions, session_of
+from betrokken.portal.forms import FormErrors
 from betrokken.portal.throttle import LoginThrottle
 from betrokken.portal.users import UserStore
 
@@ -159,6 +160,18 @@ def session_end(sessions: Sessions, session: PortalSession | None) -> str:
     return dt.datetime.fromtimestamp(end, dt.UTC).astimezone(i18n.AMSTERDAM).strftime("%H:%M")
 
 
+# How long before the session ends the page warns (WCAG 2.2.1: at least 20 seconds to react).
+SESSION_WARNING_SECONDS = 120
+
+
+def seconds_left(sessions: Sessions, session: PortalSession | None) -> int:
+    """Seconds until the session ends without further activity (0 without one)."""
+    if session is None:
+        return 0
+    end = min(session.last_seen + sessions.idle_seconds, session.created + sessions.max_seconds)
+    return max(0, int(end - sessions.clock()))
+
+
 def _new(item: NavItem, portal: Portal) -> int:
     """The menu's count of new things; a page still shows when it cannot be counted."""
     assert item.new is not None
@@ -167,6 +180,19 @@ def _new(item: NavItem, portal: Portal) -> int:
     except Exception:
         log.warning("could not count what is new on %s", item.path, exc_info=True)
         return 0
+
+
+def form_errors(context: Mapping[str, Any]) -> FormErrors:
+    """The page's form errors (the one form pattern, docs/adr/0038): ``errors`` as the forms
+    layer gives them, or a page's one ``problem`` with the field it is about."""
+    given = context.get("errors")
+    if isinstance(given, FormErrors):
+        return given
+    if given:
+        return FormErrors.of((str(f), str(m)) for f, m in given)
+    if "problem_field" in context and context.get("problem"):
+        return FormErrors.of([(str(context["problem_field"]), str(context["problem"]))])
+    return FormErrors()
 
 
 def render(
@@ -188,6 +214,8 @@ def render(
         for item in module.nav
     ]
     waiting = {item.path: _new(item, portal) for item in nav if item.new is not None}
+    values = dict(context or {})
+    values["errors"] = form_errors(values)
     page = _environment.get_template(template).render(
         request=request,
         path=request.url.path,
@@ -198,8 +226,10 @@ def render(
         waiting=waiting,
         csrf=portal.sessions.csrf_token(session) if session else "",
         session_ends=session_end(portal.sessions, session) if user is not None else None,
+        session_seconds_left=seconds_left(portal.sessions, session) if user is not None else 0,
+        session_warning_seconds=SESSION_WARNING_SECONDS,
         language=i18n.current_language(),
         now=dt.datetime.now(dt.UTC),
-        **(context or {}),
+        **values,
     )
     return HTMLResponse(page, status_code=status, headers=dict(headers or {}))

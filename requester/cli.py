@@ -9,19 +9,24 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from betrokken.clikit import as_error, check_printable, config_option, guard, read_bsn
 from betrokken.crypto.bsn import mask, parse_bsn
 from betrokken.errors import BadInput, BetrokkenError, InvalidBsn, Unavailable
-from betrokken.requester.client import Person
+
+if TYPE_CHECKING:  # imported when asking, not for --help
+    from betrokken.requester.client import Person
 
 EXIT_COMPLETE = 0
 EXIT_PARTIAL = 3
 
 
 def _read_list(path: Path, default_case: str | None, limit: int) -> list[Person]:
+    from betrokken.requester.client import Person
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -168,7 +173,7 @@ def _query(
 ) -> None:
     from betrokken import rules
     from betrokken.config.load import load_node
-    from betrokken.requester.client import Requester
+    from betrokken.requester.client import Person, Requester
     from betrokken.requester.view import render_text, to_json
 
     if bool(bsn) == bool(list_file):

@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -35,8 +37,9 @@ from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import (
     Accepted,
     WitnessStore,
+    check_cosigned,
     check_log_proof,
-    check_network_cosigned,
+    witness_cosigners,
 )
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
@@ -44,6 +47,7 @@ from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.bsn import Bsn
+from betrokken.crypto.cosignature import Cosigner
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import (
@@ -198,6 +202,24 @@ def prepare_question(
     return Prepared(answer_id, own, note, envelopes, reply_keys, groups)
 
 
+@dataclass
+class _Tally:
+    """What one user asked today: persons, and the distinct persons per case reference."""
+
+    asked: int = 0
+    per_case: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Today:
+    """The day's tallies per user, counted from the trail up to record ``after``."""
+
+    midnight: dt.datetime
+    after: int = 0
+    users: dict[str, _Tally] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 @dataclass(frozen=True)
 class _Asking:
     """What one question is asked as: purpose, who, for whom, which kind."""
@@ -209,6 +231,7 @@ class _Asking:
     on_behalf_of: str
     kind: q.Kind
     watch_days: int
+    retry_of: str = ""  # the answer whose incomplete persons this question asks again
 
 
 class Requester:
@@ -274,6 +297,15 @@ class Requester:
         trail, witness = open_trail(loaded)
         return cls(network, org.id, loaded.tls, key, trail, witness, timeout, reloading(loaded))
 
+    @cached_property
+    def _cosigners(self) -> dict[str, Cosigner]:
+        """The witnesses' cosigner keys from the network file, read once (not per receipt)."""
+        return witness_cosigners(self.network)
+
+    @cached_property
+    def _quorum(self) -> int:
+        return self.network.witness_quorum()
+
     def close(self) -> None:
         self.pseudonymiser.close()
         closing = self._coordinator.close()
@@ -298,15 +330,18 @@ class Requester:
         on_behalf_of: str | None = None,
         gezin: bool = False,
         watch_days: int = 0,
+        retry_of: str = "",
     ) -> QueryResult:
         """Ask about ``persons``; the question and its answers are kept in the organisation's trail.
 
         ``on_behalf_of`` is the aanmelder, the organisation the question is asked for (default:
         this organisation itself); ``gezin`` asks several persons together as one household or
         casus; ``watch_days`` leaves a signal at the nodes for that long (at most what the
-        purpose allows). Raises the BetrokkenError that stopped it (refused by policy, a service
-        unreachable, a verification that failed); a failure to keep the trail after the answer
-        arrived does not hide the answer (see ``QueryResult.trail_problem``).
+        purpose allows); ``retry_of`` marks the question as asking again the persons whose answer
+        ``retry_of`` was incomplete (recorded in the trail, so it is not read as a repeat).
+        Raises the BetrokkenError that stopped it (refused by policy, a service unreachable, a
+        verification that failed); a failure to keep the trail after the answer arrived does
+        not hide the answer (see ``QueryResult.trail_problem``).
         """
         own: list[Pseudonym] = []
         ask = _Asking(
@@ -317,6 +352,7 @@ class Requester:
             on_behalf_of=on_behalf_of or self.org.id,
             kind=q.kind_for(len(persons), gezin),
             watch_days=watch_days,
+            retry_of=retry_of[:64],
         )
         try:
             self._check_input(persons, ask)
@@ -375,6 +411,8 @@ class Requester:
         details = {**entry.details, "on_behalf_of": ask.on_behalf_of, "kind": ask.kind.value}
         if ask.watch_days:
             details["watch_days"] = str(ask.watch_days)
+        if ask.retry_of:
+            details["retry_of"] = ask.retry_of
         return dataclasses.replace(entry, details=details)
 
     def _check_input(self, persons: Sequence[Person], ask: _Asking) -> None:
@@ -407,20 +445,32 @@ class Requester:
     def _asked_today(self, user: str) -> tuple[int, dict[str, int]]:
         """Persons ``user`` asked about since midnight (Europe/Amsterdam), and the distinct
         persons per case reference, from this organisation's own trail (refused questions, which
-        reached no one, are not counted)."""
+        reached no one, are not counted).
+
+        Each record is read once per process: the trail only grows, records are committed in
+        the order of their indices, so what was counted stays counted and only records after the
+        last one read are read again (for every user; the tally starts afresh at midnight)."""
         midnight = dt.datetime.now(AMSTERDAM).replace(hour=0, minute=0, second=0, microsecond=0)
-        asked = 0
-        per_case: dict[str, set[str]] = {}
-        for record in self.trail.records(
-            since=midnight.astimezone(dt.UTC), organisation=self.org.id, event=Event.OWN_QUERY
-        ):
-            entry = record.entry
-            if entry is None or entry.user != user or "message" in entry.details:
-                continue
-            asked += int(entry.details.get("persons", "0") or 0)
-            for subject in entry.subjects:
-                per_case.setdefault(subject.case, set()).add(subject.pseudonym)
-        return asked, {case: len(people) for case, people in per_case.items()}
+        today = self.__dict__.get("_today")
+        if today is None or today.midnight != midnight:
+            today = self.__dict__["_today"] = _Today(midnight)
+        with today.lock:
+            for record in self.trail.records(
+                start=today.after,
+                since=midnight.astimezone(dt.UTC),
+                organisation=self.org.id,
+                event=Event.OWN_QUERY,
+            ):
+                today.after = max(today.after, record.index + 1)
+                entry = record.entry
+                if entry is None or "message" in entry.details:
+                    continue
+                tally = today.users.setdefault(entry.user, _Tally())
+                tally.asked += int(entry.details.get("persons", "0") or 0)
+                for subject in entry.subjects:
+                    tally.per_case.setdefault(subject.case, set()).add(subject.pseudonym)
+            tally = today.users.get(user, _Tally())
+            return tally.asked, {case: len(people) for case, people in tally.per_case.items()}
 
     def _prepare(self, persons: Sequence[Person], ask: _Asking) -> Prepared:
         keys = rules.question_keys(self.network, ask.purpose, self.org.id)
@@ -523,8 +573,12 @@ class Requester:
                 witnessed,
             )
             # Cosigned by enough witnesses besides this organisation (docs/adr/0024, 10).
-            check_network_cosigned(
-                response.receipt.checkpoint, proven.checkpoint.size, self.network, self.org.id
+            check_cosigned(
+                response.receipt.checkpoint,
+                proven.checkpoint.size,
+                self._cosigners,
+                self._quorum,
+                self.org.id,
             )
         except (QuestionRefused, WitnessStale) as exc:
             if isinstance(exc, QuestionRefused):

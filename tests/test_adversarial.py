@@ -8,6 +8,7 @@ keeps serving. The insiders' moves on a whole running network are in tests/e2e/t
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -408,7 +409,8 @@ def test_coordinator_refuses_questions_that_fail_its_checks(services: Services) 
         (
             _query(services, _prepare(services, at=now - dt.timedelta(hours=1))),
             "DATA_LOSS",
-            "the asking side's clock is 3600 s behind the coordinator's",
+            # An hour, plus the seconds the cases before it take on a loaded machine.
+            r"the asking side's clock is 36\d\d s behind the coordinator's",
         ),
         (_query(services, good, envelopes=[]), "INVALID_ARGUMENT", "exactly the nodes"),
         (
@@ -434,7 +436,7 @@ def test_coordinator_refuses_questions_that_fail_its_checks(services: Services) 
     for request, code, words in cases:
         error = _call(services, "coordinator", ASKER, pb_grpc.CoordinatorStub, "Query", request)
         assert error.code() == getattr(grpc.StatusCode, code), words
-        assert words in (error.details() or ""), (words, error.details())
+        assert re.search(words, error.details() or ""), (words, error.details())
 
 
 def test_coordinator_refuses_a_question_signed_for_another_organisation(

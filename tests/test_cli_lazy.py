@@ -46,3 +46,24 @@ def test_a_lazy_command_runs_as_before() -> None:
     command = main.get_command(ctx, "audit")
     assert command is not None and isinstance(command, click.Group)
     assert "verify" in command.list_commands(ctx)
+
+
+@pytest.mark.e2e
+def test_query_help_imports_neither_sqlalchemy_nor_pydantic_nor_grpc() -> None:
+    """`betrokken query --help` shows its options without loading what asking needs."""
+    probe = (
+        "import sys\n"
+        "from betrokken.app.cli import main\n"
+        "try:\n"
+        "    main(['query', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'grpc', 'pydantic', 'rbcl')"
+        " if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "--purpose" in done.stdout
+    assert done.stdout.strip().endswith("HEAVY"), done.stdout[-500:]

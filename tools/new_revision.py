@@ -23,6 +23,7 @@ def declared(component: str) -> MetaData:
     from betrokken.audit.witness import WitnessBase
     from betrokken.coordinator.anchors import AnchorBase
     from betrokken.keyservice.store import Base as KeyServiceBase
+    from betrokken.node.feeds import FeedBase
     from betrokken.node.store import Base as NodeBase
     from betrokken.portal.register import RegisterBase
     from betrokken.portal.users import PortalBase
@@ -34,6 +35,7 @@ def declared(component: str) -> MetaData:
             WitnessBase.metadata,
             PortalBase.metadata,
             RegisterBase.metadata,
+            FeedBase.metadata,
         ),
         "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
         "coordinator": (LogBase.metadata, AnchorBase.metadata),

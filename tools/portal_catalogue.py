@@ -1,6 +1,7 @@
 """Update the portal's message catalogue: ``python tools/portal_catalogue.py``.
 
-Extracts every message from portal/*.py and portal/templates (``_()``, ``N_()``, ``pgettext()``)
+Extracts every message from portal/*.py, portal/templates and node/feeds_api.py (the
+registration API's problems) (``_()``, ``N_()``, ``pgettext()``)
 plus the labels keyed by enums (outcomes, roles), and merges them into
 ``portal/locale/{nl,en}/LC_MESSAGES/messages.po``: new messages are added untranslated, gone
 ones are dropped, existing translations kept. Then translate the empty ``msgstr`` entries in
@@ -50,6 +51,15 @@ def template() -> Catalog:
             message = message[0]
         if message:
             catalog.add(message, context=context, locations=[(f"portal/{filename}", lineno)])
+    # The node's registration API answers case systems in Dutch and English from this same
+    # catalogue (its problem documents; docs/adr/0035).
+    for filename, lineno, message, _comments, context in extract_from_dir(
+        str(ROOT / "node"), [("feeds_api.py", "python")], keywords=KEYWORDS
+    ):
+        if isinstance(message, tuple):
+            message = message[0]
+        if message:
+            catalog.add(message, context=context, locations=[(f"node/{filename}", lineno)])
     for context, message in enum_messages():
         catalog.add(message, context=context, locations=[("betrokken/answer.py", 0)])
     return catalog

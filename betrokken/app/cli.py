@@ -29,7 +29,7 @@ LAZY_COMMANDS = {
         "The coordinator (a blind relay between the asking organisation and the nodes).",
     ),
     "node": (
-        "betrokken.node.cli",
+        "betrokken.app.nodecli",
         "node",
         "A partner's node: its registrations and the lookups it answers.",
     ),

@@ -286,6 +286,9 @@ def run_demo(
     )
     rng = random.Random(20261123)
     truth, named = synthetic_population(rng, ORGS, per_node)
+    from betrokken.app.demo_feed import enable_feed, feed_step
+
+    feed = enable_feed(net, GEMEENTE)
     ok = True
     cluster = Cluster(net)
     try:
@@ -355,6 +358,15 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
+        out(f"\n== 7b. The {GEMEENTE} wijkteam system registers a person through the API")
+        registered = {b for people in truth.registrations.values() for b in people}
+        fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
+        ok &= feed_step(out, feed, fed)
+        ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
+        from betrokken.app.demo_folder import folder_step
+
+        known = [p for people in truth.registrations.values() for p in people]
+        ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
         from betrokken.app.demo_portal import portal_steps
 

@@ -512,6 +512,54 @@ def _node_data(loaded: Loaded[Any], engine: Any) -> Iterator[Finding]:
             f"the node's trail holds {alarms} alarm(s)",
             "see `betrokken node status` and docs/operator.md, 'Alarms'",
         )
+    yield from _feeds(loaded, engine)
+
+
+def _feeds(loaded: Loaded[Any], engine: Any) -> Iterator[Finding]:
+    """Each feeding system (docs/operator.md, 'Feeds'): its drop folder, and whether it is quiet
+    longer than configured or has an export waiting for a beheerder."""
+    import datetime as dt
+
+    from betrokken.node.feeds import read_health
+
+    systems = loaded.component.feeds
+    if not systems:
+        return
+    for system in systems:
+        if system.drop_folder is None:
+            continue
+        folder = loaded.resolve(str(system.drop_folder))
+        if not folder.is_dir():
+            yield Finding(
+                WARNING,
+                f"feed {system.name}",
+                f"the drop folder {folder} does not exist",
+                "create it, writable by the case system's export and by the account that runs "
+                "`betrokken node watch`, mode 0700 (the exports hold BSNs)",
+            )
+    with engine.connect() as conn:
+        health = read_health(conn, systems, dt.datetime.now(dt.UTC))
+    for feed in health:
+        if feed.quiet:
+            quiet = int(feed.quiet_for.total_seconds() // 60)
+            limit = int((feed.quiet_after or dt.timedelta()).total_seconds() // 60)
+            yield Finding(
+                WARNING,
+                f"feed {feed.system}",
+                f"no successful feed for {quiet} minutes (quiet_after_minutes {limit})",
+                "check the case system's export and that `betrokken node watch` runs; its "
+                "registrations are no longer confirmed and end at the retention term",
+            )
+        elif feed.held:
+            yield Finding(
+                WARNING,
+                f"feed {feed.system}",
+                f"{feed.held} export(s) held back: they would end too many registrations",
+                "a beheerder confirms or refuses them in the portal (Feeds)",
+            )
+        else:
+            last = f"{feed.last_success:%Y-%m-%d %H:%M} UTC" if feed.last_success else "never"
+            yield Finding(OK, f"feed {feed.system}", f"last success {last}")
 
 
 # --- peers --------------------------------------------------------------------------------------

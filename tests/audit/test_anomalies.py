@@ -3,6 +3,7 @@ an innocent one that must stay quiet) and what the DPO's report makes of it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -290,3 +291,57 @@ def test_counted_refusals_weigh_their_count() -> None:
     (anomaly,) = find_anomalies(_indexed(refusals), ReportSettings())
     assert anomaly.kind == "quota" and anomaly.facts["count"] == 41
     assert "41 refusals" in anomaly.title
+
+
+def _answered(entry: AuditEntry, answer_id: str, outcome: str, retry_of: str = "") -> AuditEntry:
+    """``entry`` as answered under ``answer_id``, every person's answer from the politie being
+    ``outcome``; marked as a retry of ``retry_of`` when given."""
+    details = dict(entry.details) | ({"retry_of": retry_of} if retry_of else {})
+    outcomes = {s.fingerprint: {"politie": outcome} for s in entry.subjects}
+    return dataclasses.replace(entry, answer_id=answer_id, outcomes=outcomes, details=details)
+
+
+def test_asking_again_the_persons_whose_answer_was_incomplete_is_not_a_repeat() -> None:
+    first = _answered(_ask([(1, "K-1")], at=_at(8, 9, 0)), "a-1", "unreachable")
+    second = _answered(_ask([(1, "K-1")], at=_at(8, 9, 5)), "a-2", "unreachable", "a-1")
+    third = _answered(_ask([(1, "K-1")], at=_at(8, 9, 10)), "a-3", "not-involved", "a-2")
+    assert _kinds([first, second, third]) == []
+    # The same three questions without the retry mark are a repeat.
+    plain = [dataclasses.replace(e, details={"persons": "1"}) for e in (first, second, third)]
+    assert _kinds(plain) == ["repeat-subject"]
+
+
+@pytest.mark.parametrize(
+    ("story", "retry_of", "earlier_outcome", "earlier_user", "earlier_case"),
+    [
+        ("a 'retry' of a complete answer", "a-1", "not-involved", "r.jansen", "K-1"),
+        ("a 'retry' of an answer that does not exist", "a-404", "unreachable", "r.jansen", "K-1"),
+        ("a 'retry' of another user's incomplete answer", "a-1", "unreachable", "b.ander", "K-1"),
+        (
+            "a 'retry' of an incomplete answer for another case",
+            "a-1",
+            "unreachable",
+            "r.jansen",
+            "K-9",
+        ),
+    ],
+)
+def test_a_question_marked_as_a_retry_still_counts_unless_it_retries_an_incomplete_answer(
+    story: str, retry_of: str, earlier_outcome: str, earlier_user: str, earlier_case: str
+) -> None:
+    """The attacker's move: mark every look-up as a retry to stay under the repeat rule."""
+    earlier = _answered(
+        _ask([(1, earlier_case)], user=earlier_user, at=_at(8, 9, 0)), "a-1", earlier_outcome
+    )
+    asked = [
+        _answered(_ask([(1, "K-1")], at=_at(8, 9, i)), f"b-{i}", "not-involved", retry_of)
+        for i in range(1, 4)
+    ]
+    assert "repeat-subject" in _kinds([earlier, *asked]), story
+
+
+def test_the_answers_the_repeat_rule_reads_as_incomplete_are_exactly_the_unanswered_ones() -> None:
+    from betrokken.answer import Outcome
+    from betrokken.audit.anomalies import UNANSWERED
+
+    assert {o.value for o in Outcome if not o.answered} == UNANSWERED

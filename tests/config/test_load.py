@@ -260,3 +260,23 @@ def test_network_check_refuses_an_unlawful_file_in_dutch_naming_the_rule(
     result = CliRunner().invoke(main, ["network", "check", str(path)])
     assert result.exit_code == 9, result.output
     assert "Regel: " in result.output and rule in result.output and "Rule: " in result.output
+
+
+def test_feeds_are_closed_by_default_and_two_feeds_may_not_share_a_name(
+    devnet: DevNetwork,
+) -> None:
+    source = devnet.node_configs["politie-test"]
+    assert load_node(source).component.feeds == []
+    assert load_node(source).component.feed_api is None
+    path = source.parent / "feeds.toml"
+    twice = '\n[[feeds]]\nname = "gcos"\n' * 2
+    path.write_text(source.read_text() + twice)
+    with pytest.raises(ConfigError) as info:
+        load_node(path)
+    assert "'feeds'" in info.value.message and "gcos" in info.value.message
+    path.write_text(source.read_text() + '\n[[feeds]]\nname = "gcos"\n\n[feed_api]\n')
+    loaded = load_node(path)
+    assert [f.name for f in loaded.component.feeds] == ["gcos"]
+    assert loaded.component.feed_api is not None
+    assert loaded.component.feed_api.listen.startswith("127.0.0.1:")
+    path.unlink()

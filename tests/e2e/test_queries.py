@@ -289,3 +289,37 @@ def test_the_command_line_asks_only_as_a_service_account_the_network_file_names(
     assert refused.code == 4, refused.stderr
     assert "is not a service account of 'zvh-kennemerland'" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.e2e
+def test_one_long_running_requester_counts_every_question_of_the_day_towards_a_case(
+    running: Running,
+) -> None:
+    """The portal asks through one Requester for hours; it reads each trail record once and keeps
+    the day's tallies. The attacker's move: ask person after person under one case reference
+    through that one object (and one question from another process in between, which it must
+    count too). The ninth person under the case is refused all the same."""
+    from betrokken.config.load import load_node
+    from betrokken.crypto.bsn import generate_bsn
+    from betrokken.errors import PolicyRefusal
+    from betrokken.requester.client import Person, Requester
+
+    rng = random.Random(977)
+    strangers = [generate_bsn(rng) for _ in range(9)]
+    running.typed.update(b.digits for b in strangers)
+    zvh = running.net.node_configs[ZVH]
+    with Requester.from_config(load_node(zvh)) as requester:
+        for number, bsn in enumerate(strangers, start=1):
+            if number == 5:  # asked by another process (the command line), same user and case
+                done = running.run(
+                    "query", "--config", str(zvh), "--bsn", bsn.digits, "--purpose",
+                    "zvh-triage", "--case", "VISSEN", "--user", "miss.onbekend",
+                )  # fmt: skip
+                assert done.code == 0, done.stderr
+                continue
+            ask = [Person(bsn, "VISSEN")]
+            if number <= 8:
+                requester.ask(ask, purpose="zvh-triage", user="miss.onbekend", role="regisseur")
+            else:
+                with pytest.raises(PolicyRefusal, match="under case reference 'VISSEN'"):
+                    requester.ask(ask, purpose="zvh-triage", user="miss.onbekend", role="regisseur")

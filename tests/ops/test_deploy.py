@@ -35,8 +35,28 @@ def _unit(component: str) -> configparser.ConfigParser:
 def test_every_unit_in_deploy_is_checked() -> None:
     units = {path.name for path in DEPLOY.glob("*.service")}
     assert units == {
-        f"betrokken-{c}.service" for c in ("node", "coordinator", "keyservice", "portal")
+        f"betrokken-{c}.service"
+        for c in ("node", "coordinator", "keyservice", "portal", "node-watch")
     }
+
+
+def test_the_drop_folder_watcher_has_a_hardened_unit_of_the_nodes_account() -> None:
+    service = _unit("node-watch")["Service"]
+    assert service["User"] == "betrokken-node"
+    for key, value in HARDENING.items():
+        assert service[key] == value, key
+    assert service["ReadWritePaths"].split() == [
+        "/var/lib/betrokken-node",
+        "/srv/betrokken/aanlevering",
+    ]
+    assert service["ExecStart"].split()[1:5] == [
+        "node",
+        "watch",
+        "--config",
+        "/etc/betrokken/node.toml",
+    ]
+    node = main.get_command(None, "node")  # type: ignore[arg-type]
+    assert node is not None and node.get_command(None, "watch") is not None  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ from betrokken.db import make_engine
 from betrokken.errors import SchemaOutdated
 from betrokken.keyservice.store import Base as KeyServiceBase
 from betrokken.keyservice.store import QuotaStore
+from betrokken.node.feeds import FeedBase
 from betrokken.node.server import open_store, open_witness
 from betrokken.node.store import Base as NodeBase
 from betrokken.node.store import RegistrationRow
@@ -59,6 +60,7 @@ DECLARED = {
         WitnessBase.metadata,
         PortalBase.metadata,
         RegisterBase.metadata,
+        FeedBase.metadata,
     ),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
     "coordinator": (LogBase.metadata, AnchorBase.metadata),

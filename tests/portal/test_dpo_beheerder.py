@@ -298,8 +298,13 @@ def test_a_filter_with_an_unknown_value_is_refused_with_a_message(
         ("van=gisteren", "'Vanaf' is geen datum"),
     ):
         browser.get(portal.url + "/dpo/logboek?" + query)
+        # The one form pattern: the summary (focused, "Fout:" in the title) links to the field.
         alert = str(browser.find_element(_by("CSS_SELECTOR"), "[role=alert]").text)
-        assert "Dit filter kan niet worden gebruikt" in alert and message in alert, alert
+        assert "Er is een probleem" in alert and message in alert, alert
+        assert browser.title.startswith("Fout: ")
+        field = query.split("=")[0]
+        link = browser.find_element(_by("CSS_SELECTOR"), "#fout a")
+        assert link.get_attribute("href").endswith("#" + field)
         assert not browser.find_elements(_by("CSS_SELECTOR"), "table.data")
         if query.startswith("soort="):
             _shot(browser, "dpo-logboek-fout")

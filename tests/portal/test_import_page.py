@@ -87,9 +87,19 @@ def test_a_word_document_named_csv_is_refused_by_its_content(
     log_in(browser, portal, portal.user("beheerder"))
     _upload(browser, portal, document)
     text = page_text(browser)
-    assert "Niet geïmporteerd" in text
-    assert "Word document (.docx)" in text  # named by what it is, not read as CSV
+    # Named by what it is (not read as CSV), in Dutch, saying what to upload instead; through the
+    # one form pattern: the summary has the focus and links to the file field, the title says so.
+    assert "Dit bestand is een Word-document (.docx), geen tabel" in text
+    assert "als CSV-bestand (UTF-8) of als Excel-werkmap (.xlsx)" in text
+    assert "Word document" not in text and "not a table" not in text
+    assert browser.title.startswith("Fout: ")
+    assert browser.switch_to.active_element.get_attribute("id") == "fout"
+    link = browser.find_element(_by("CSS_SELECTOR"), "#fout a")
+    assert link.get_attribute("href").endswith("#bestand")
+    described = browser.find_element(_by("ID"), "bestand").get_attribute("aria-describedby")
+    assert "bestand-fout" in described.split()
     assert_accessible(browser)
+    shot(browser, "beheerder-import-fout")
     log_out(browser)
 
 

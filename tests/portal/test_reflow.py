@@ -33,7 +33,14 @@ from tests.portal.conftest import (
 SCREENS = {"telefoon-390": (390, True), "zoom-200": (640, False), "zoom-400": (320, False)}
 
 # Routes that are not pages: they only redirect or act.
-NOT_PAGES = {"/", "/uitloggen", "/taal/{language}", "/inloggen/oidc", "/inloggen/oidc/terug"}
+NOT_PAGES = {
+    "/",
+    "/uitloggen",
+    "/taal/{language}",
+    "/inloggen/oidc",
+    "/inloggen/oidc/terug",
+    "/mijn-vragen/{code}/{kind}",  # a download (CSV or XLSX), not a page
+}
 # Pages only a particular state reaches, checked for reflow where that state is made.
 ELSEWHERE = {
     "/inloggen/instellen": "tests/portal/test_accounts.py (the first login)",
@@ -66,6 +73,15 @@ def _asked(driver: Any, portal: PortalRun) -> str:
     return str(driver.current_url)
 
 
+def _reopened(driver: Any, portal: PortalRun) -> str:
+    """An answer found again under "Mijn vragen" by its code (asked first)."""
+    from selenium.webdriver.common.by import By
+
+    _asked(driver, portal)
+    code = driver.find_element(By.CSS_SELECTOR, ".answer-code").text
+    return f"{portal.url}/mijn-vragen/{code}"
+
+
 def _imported(driver: Any, portal: PortalRun, tmp_path: Path) -> str:
     from selenium.webdriver.common.by import By
 
@@ -82,6 +98,7 @@ def _imported(driver: Any, portal: PortalRun, tmp_path: Path) -> str:
 # How to reach a page whose address holds a parameter: returns its address, as a person gets there.
 REACHED_BY: dict[str, Callable[[Any, PortalRun, Path], str]] = {
     "/antwoord/{key}": lambda d, p, t: _asked(d, p),
+    "/mijn-vragen/{code}": lambda d, p, t: _reopened(d, p),
     "/beheer/import/{token}": _imported,
 }
 

@@ -240,3 +240,86 @@ class ProofResponse(_message.Message):
     HASHES_FIELD_NUMBER: _ClassVar[int]
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class FeedChange(_message.Message):
+    __slots__ = ("operation", "bsn", "since", "until", "open", "contact", "reference", "domain", "domain_only", "advice", "reactivate")
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    BSN_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_ONLY_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    REACTIVATE_FIELD_NUMBER: _ClassVar[int]
+    operation: str
+    bsn: str
+    since: str
+    until: str
+    open: bool
+    contact: str
+    reference: str
+    domain: str
+    domain_only: bool
+    advice: str
+    reactivate: bool
+    def __init__(self, operation: _Optional[str] = ..., bsn: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., open: _Optional[bool] = ..., contact: _Optional[str] = ..., reference: _Optional[str] = ..., domain: _Optional[str] = ..., domain_only: _Optional[bool] = ..., advice: _Optional[str] = ..., reactivate: _Optional[bool] = ...) -> None: ...
+
+class FeedRequest(_message.Message):
+    __slots__ = ("idempotency_key", "changes")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    changes: _containers.RepeatedCompositeFieldContainer[FeedChange]
+    def __init__(self, idempotency_key: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[FeedChange, _Mapping]]] = ...) -> None: ...
+
+class FeedProblem(_message.Message):
+    __slots__ = ("type", "title", "status", "detail", "title_en", "detail_en", "reason", "reason_en")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_EN_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_EN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REASON_EN_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    title: str
+    status: int
+    detail: str
+    title_en: str
+    detail_en: str
+    reason: str
+    reason_en: str
+    def __init__(self, type: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[int] = ..., detail: _Optional[str] = ..., title_en: _Optional[str] = ..., detail_en: _Optional[str] = ..., reason: _Optional[str] = ..., reason_en: _Optional[str] = ...) -> None: ...
+
+class FeedResult(_message.Message):
+    __slots__ = ("index", "operation", "outcome", "active_until", "problem")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    operation: str
+    outcome: str
+    active_until: str
+    problem: FeedProblem
+    def __init__(self, index: _Optional[int] = ..., operation: _Optional[str] = ..., outcome: _Optional[str] = ..., active_until: _Optional[str] = ..., problem: _Optional[_Union[FeedProblem, _Mapping]] = ...) -> None: ...
+
+class FeedResponse(_message.Message):
+    __slots__ = ("results", "counts")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[FeedResult]
+    counts: _containers.ScalarMap[str, int]
+    def __init__(self, results: _Optional[_Iterable[_Union[FeedResult, _Mapping]]] = ..., counts: _Optional[_Mapping[str, int]] = ...) -> None: ...

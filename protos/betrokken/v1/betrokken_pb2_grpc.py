@@ -562,3 +562,102 @@ class Coordinator:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RegistrationsStub:
+    """---------------------------------------------------------------- registration API
+    A node's own door for its organisation's case systems (not a network party): register,
+    confirm, end and withdraw registrations. The one message that carries a BSN, in its body
+    only: it is pseudonymised at once by the node and never stored, logged or answered. The
+    caller is a system listed in the node's [[feeds]]: known by an OAuth 2.0 access token in the
+    `authorization` metadata ("Bearer ...", from the HTTP gateway's /oauth/token) or by the
+    common name of its TLS client certificate. The same service answers the HTTP/JSON gateway
+    (docs/integration.md, docs/adr/0035-a-registration-api-for-case-systems.md).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Apply = channel.unary_unary(
+                '/betrokken.v1.Registrations/Apply',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.FeedRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.FeedResponse.FromString,
+                _registered_method=True)
+
+
+class RegistrationsServicer:
+    """---------------------------------------------------------------- registration API
+    A node's own door for its organisation's case systems (not a network party): register,
+    confirm, end and withdraw registrations. The one message that carries a BSN, in its body
+    only: it is pseudonymised at once by the node and never stored, logged or answered. The
+    caller is a system listed in the node's [[feeds]]: known by an OAuth 2.0 access token in the
+    `authorization` metadata ("Bearer ...", from the HTTP gateway's /oauth/token) or by the
+    common name of its TLS client certificate. The same service answers the HTTP/JSON gateway
+    (docs/integration.md, docs/adr/0035-a-registration-api-for-case-systems.md).
+    """
+
+    def Apply(self, request, context):
+        """Apply changes in order; a retry with the same idempotency key and changes changes nothing
+        and gets the same answer. A call refused as a whole is a gRPC status with the problem
+        document (RFC 9457, JSON) in the trailing metadata `betrokken-problem`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RegistrationsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Apply': grpc.unary_unary_rpc_method_handler(
+                    servicer.Apply,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.FeedRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.FeedResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'betrokken.v1.Registrations', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('betrokken.v1.Registrations', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Registrations:
+    """---------------------------------------------------------------- registration API
+    A node's own door for its organisation's case systems (not a network party): register,
+    confirm, end and withdraw registrations. The one message that carries a BSN, in its body
+    only: it is pseudonymised at once by the node and never stored, logged or answered. The
+    caller is a system listed in the node's [[feeds]]: known by an OAuth 2.0 access token in the
+    `authorization` metadata ("Bearer ...", from the HTTP gateway's /oauth/token) or by the
+    common name of its TLS client certificate. The same service answers the HTTP/JSON gateway
+    (docs/integration.md, docs/adr/0035-a-registration-api-for-case-systems.md).
+    """
+
+    @staticmethod
+    def Apply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Registrations/Apply',
+            betrokken_dot_v1_dot_betrokken__pb2.FeedRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.FeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
