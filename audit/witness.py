@@ -47,6 +47,7 @@ from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, cosign, note_body, verify_cosignatures
 from betrokken.crypto.note import Checkpoint, NoteKey, open_checkpoint
+from betrokken.db import Driver, Statements, driver_transaction
 from betrokken.errors import (
     BadInput,
     BetrokkenError,
@@ -112,8 +113,6 @@ _WITNESSED_ROOT = select(_W.c.root).where(_W.c.size == bindparam("size"))
 _SEEN_ROOT = select(_S.c.root).where(_S.c.size == bindparam("size"))
 _WITNESSED_NOTE = select(_W.c.note).where(_W.c.size == bindparam("size"))
 _AT_SIZE = select(_W).where(_W.c.size == bindparam("size"))
-# Every root this organisation holds for one size: witnessed, or seen with a question.
-_ROOTS_AT = _WITNESSED_ROOT.union_all(_SEEN_ROOT)
 _SEEN_IDS = select(_S.c.answer_ids).where(_S.c.size == bindparam("size"))
 _ADD_SEEN = insert(_S)
 _ADD_WITNESSED = insert(_W)
@@ -163,8 +162,121 @@ def _state_lock(engine: Engine) -> threading.RLock:
         return _STATE_LOCKS.setdefault(key, threading.RLock())
 
 
+class _Memory:
+    """The newest checkpoint a database's witness state accepted, kept in memory for a node's
+    every question. Shared by every :class:`WitnessStore` of one engine in this process (the
+    servicer, the witness loop, the anchor), changed only after the transaction that wrote the
+    database committed (write-through), and never stale: every question reads the database's
+    largest accepted size in its one statement of witness state (:meth:`WitnessStore.at_question`)
+    and reads the checkpoint again when another process (``node witness``, the asking side)
+    accepted a newer one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loaded = False
+        self.last: Accepted | None = None
+        self.changes = 0  # write-throughs so far: a load that overlapped one reads again
+
+    def load(self, engine: Engine) -> Accepted | None:
+        while True:
+            changes = self.changes
+            with engine.connect() as conn:
+                row = conn.execute(_LAST).first()
+            with self.lock:
+                if changes != self.changes:
+                    continue
+                self.last = (
+                    Accepted(int(row.size), bytes(row.root), row.note, row.accepted_at)
+                    if row is not None
+                    else None
+                )
+                self.loaded = True
+                return self.last
+
+    def store(self, last: Accepted | None, changes: int) -> None:
+        """Keep ``last``, read when ``changes`` write-throughs had been made (unless more were
+        made since: then the next read reads again)."""
+        with self.lock:
+            if changes == self.changes:
+                self.last = last
+                self.loaded = True
+
+    def accepted(self, checkpoint: Checkpoint, note: str, at: dt.datetime | None) -> None:
+        with self.lock:
+            self.changes += 1
+            if self.loaded and (self.last is None or checkpoint.size > self.last.size):
+                self.last = Accepted(checkpoint.size, checkpoint.root, note, at)
+
+    def forget(self) -> None:
+        with self.lock:
+            self.changes += 1
+            self.loaded = False
+
+
+_MEMORIES: weakref.WeakKeyDictionary[Engine, _Memory] = weakref.WeakKeyDictionary()
+
+
+def _memory(engine: Engine) -> _Memory:
+    with _STATE_LOCKS_LOCK:
+        memory = _MEMORIES.get(engine)
+        if memory is None:
+            memory = _MEMORIES[engine] = _Memory()
+        return memory
+
+
+# All a question needs of the witness state, in one statement: the largest accepted size (is
+# the newest checkpoint in memory still the newest?), and the roots accepted and seen at the
+# question's size.
+_AT_QUESTION_SQL = (
+    "SELECT (SELECT max(size) FROM witnessed_checkpoints), "
+    "(SELECT root FROM witnessed_checkpoints WHERE size = ?), "
+    "(SELECT root FROM seen_checkpoints WHERE size = ?)"
+)
+# A seen checkpoint kept with its question in one statement: a new size is added; a known one
+# with the same root gets the answer id (a bounded list); another root changes nothing, and
+# that (no row) is the fork. One statement, so two questions at once need no lock between them.
+_SEE_SQL = (
+    "INSERT INTO seen_checkpoints (size, root, note, seen_at, answer_ids) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (size) DO UPDATE SET answer_ids = CASE "
+    "WHEN length(seen_checkpoints.answer_ids) < 64000 "
+    "THEN seen_checkpoints.answer_ids || ',' || excluded.answer_ids "
+    "ELSE seen_checkpoints.answer_ids END "
+    "WHERE seen_checkpoints.root = excluded.root"
+)
+
+
+@dataclass(frozen=True)
+class AtQuestion:
+    """The witness state a question's checkpoint is checked against (one statement)."""
+
+    last: Accepted | None  # the newest accepted checkpoint
+    accepted: bytes | None  # the root accepted at the question's size, if any
+    seen: bytes | None  # the root seen with an earlier question at that size, if any
+
+    def known(self, size: int) -> Accepted | None:
+        """The accepted checkpoint of ``size`` records (root only), for check_log_proof."""
+        return Accepted(size, self.accepted, "") if self.accepted is not None else None
+
+    def check(self, checkpoint: Checkpoint) -> None:
+        """Refuse at once a checkpoint whose size this organisation accepted or saw with
+        another root (a fork)."""
+        for root in (self.accepted, self.seen):
+            if root is not None and root != checkpoint.root:
+                raise QuestionRefused(
+                    f"the coordinator signed two different logs of {checkpoint.size} records "
+                    "(a fork)",
+                    kind="fork",
+                )
+
+
 class WitnessStore:
-    """The checkpoints of the coordinator's log this organisation accepted, and its alarms."""
+    """The checkpoints of the coordinator's log this organisation accepted, and its alarms.
+
+    With ``in_memory`` (a running node) the newest accepted checkpoint is kept in memory
+    (:class:`_Memory`); otherwise every read goes to the database. A node's answer and a
+    cosignature read and write it through the driver, in the caller's or one transaction
+    (docs/adr/0032).
+    """
 
     def __init__(
         self,
@@ -172,6 +284,7 @@ class WitnessStore:
         trail: AuditLog,
         organisation: str = "",
         clock: Callable[[], float] = time.time,
+        in_memory: bool = False,
     ) -> None:
         self.engine = engine
         self.trail = trail
@@ -182,11 +295,49 @@ class WitnessStore:
         self._at_exit = False
         self.lock = _state_lock(engine)  # held while a checkpoint is checked and stored
         WitnessBase.metadata.create_all(engine)
+        self._memory = _memory(engine) if in_memory else None
+        statements = Statements(engine)  # a node's answer and cosignature, run by the driver
+        self._see_sql = statements.sql(_SEE_SQL)
+        self._at_question_sql = statements.sql(_AT_QUESTION_SQL)
+        self._last_sql = statements.sql(
+            "SELECT size, root, note, accepted_at FROM witnessed_checkpoints "
+            "ORDER BY size DESC LIMIT 1"
+        )
+        self._add_witnessed_sql = statements.sql(
+            "INSERT INTO witnessed_checkpoints (size, root, note, accepted_at) VALUES (?, ?, ?, ?)"
+        )
+        self._seen_at = statements.bind(_S.c.seen_at)
+        self._accepted_at = statements.bind(_W.c.accepted_at)
+        self._read_accepted_at = statements.result(_W.c.accepted_at)
+
+    def reload(self) -> Accepted | None:
+        """The newest accepted checkpoint as the database holds it now (what another process
+        accepted too), kept in memory again."""
+        if self._memory is not None:
+            return self._memory.load(self.engine)
+        return self.last()
 
     def last(self) -> Accepted | None:
+        memory = self._memory
+        if memory is not None:
+            if memory.loaded and memory.last is not None:
+                return memory.last
+            return memory.load(self.engine)  # nothing accepted yet: perhaps another process did
         with self.engine.connect() as conn:
             row = conn.execute(_LAST).first()
         return Accepted(row.size, bytes(row.root), row.note, row.accepted_at) if row else None
+
+    def at_question(self, driver: Driver, size: int) -> AtQuestion:
+        """What a question with a checkpoint of ``size`` records is checked against, read in one
+        statement on the question's own connection (``driver``); the newest checkpoint comes
+        from memory unless the database holds a newer one."""
+        top, accepted, seen = driver.first(self._at_question_sql, (size, size))
+        last = self._newest(driver, top)
+        return AtQuestion(
+            last,
+            bytes(accepted) if accepted is not None else None,
+            bytes(seen) if seen is not None else None,
+        )
 
     def at_size(self, size: int) -> Accepted | None:
         """The checkpoint of exactly ``size`` records this organisation accepted, if any."""
@@ -203,8 +354,16 @@ class WitnessStore:
         if conn is None:
             with self.engine.begin() as own:
                 self._accept(own, checkpoint, note)
+            self._accepted(checkpoint, note)
         else:
             self._accept(conn, checkpoint, note)
+            if self._memory is not None:  # committed by the caller: read again when needed
+                self._memory.forget()
+
+    def _accepted(self, checkpoint: Checkpoint, note: str) -> None:
+        """Write-through, after the commit."""
+        if self._memory is not None:
+            self._memory.accepted(checkpoint, note, utcnow())
 
     def _accept(
         self, conn: Connection, checkpoint: Checkpoint, note: str, known: bool | None = None
@@ -234,10 +393,50 @@ class WitnessStore:
         else:
             self._seen(conn, checkpoint, note, answer_id)
 
+    def _newest(self, driver: Driver, top: int | None) -> Accepted | None:
+        """The newest accepted checkpoint, whose size the database says is ``top``: from memory
+        when it holds that one, else read on ``driver``'s connection (no second connection
+        while this one is held) and kept."""
+        memory = self._memory
+        changes = 0
+        if memory is not None:
+            changes = memory.changes
+            last = memory.last
+            if memory.loaded and (last.size if last is not None else None) == top:
+                return last
+        row = driver.first(self._last_sql)
+        if row is None:
+            last = None
+        else:
+            size, root, note, at = row
+            last = Accepted(int(size), bytes(root), note, self._read_accepted_at(at))
+        if memory is not None:
+            memory.store(last, changes)  # another process accepted one (or the first read)
+        return last
+
     def check_seen(self, checkpoint: Checkpoint) -> None:
         """Refuse at once a checkpoint whose size this organisation saw with another root."""
         with self.engine.connect() as conn:
             self._conflict(conn, checkpoint)
+
+    def see(
+        self, driver: Driver, checkpoint: Checkpoint, note: str, answer_id: str, at: AtQuestion
+    ) -> None:
+        """:meth:`seen` inside a node's answer (``driver``'s transaction), with the state the
+        question was checked against (``at``): nothing when its size was accepted with this
+        root, else one statement, which refuses a root another question saw meanwhile."""
+        at.check(checkpoint)
+        if at.accepted is not None:
+            return  # already part of the witnessed log
+        cursor = driver.execute(
+            self._see_sql,
+            (checkpoint.size, checkpoint.root, note, self._seen_at(utcnow()), answer_id),
+        )
+        if cursor.rowcount == 0:  # seen with another root since the question was checked
+            raise QuestionRefused(
+                f"the coordinator signed two different logs of {checkpoint.size} records (a fork)",
+                kind="fork",
+            )
 
     def _conflict(self, conn: Connection, checkpoint: Checkpoint) -> None:
         for statement in (_WITNESSED_ROOT, _SEEN_ROOT):
@@ -291,33 +490,56 @@ class WitnessStore:
         """
         with self.lock:
             try:
-                with self.engine.begin() as conn:
-                    row = conn.execute(_LAST).first()
-                    last = Accepted(row.size, bytes(row.root), row.note) if row else None
-                    known = self._check_cosignable(conn, checkpoint, last, old_size, proof)
-                    self._accept(conn, checkpoint, note, known)
+                self._cosign_on_driver(checkpoint, note, old_size, proof)
+                self._accepted(checkpoint, note)
             except _Contradiction as exc:
                 self.alarm("cosign-fork", exc.message, evidence=f"{exc.known}\n{note}"[:4000])
                 raise QuestionRefused(exc.message, kind="cosign-fork") from None
         stamp = int(time.time() if now is None else now)
         return cosign(note_body(note), key, stamp)
 
+    def _cosign_on_driver(
+        self, checkpoint: Checkpoint, note: str, old_size: int, proof: Sequence[bytes]
+    ) -> None:
+        """The check and the store of :meth:`cosign` in one transaction run by the driver: one
+        statement reads the witness state at the checkpoint's size, one stores it."""
+        with driver_transaction(self.engine) as driver:
+            top, accepted, seen = driver.first(
+                self._at_question_sql, (checkpoint.size, checkpoint.size)
+            )
+            last = self._newest(driver, top)
+            roots = [bytes(r) for r in (accepted, seen) if r is not None]
+            known = self._check_cosignable(
+                checkpoint, last, old_size, proof, roots, accepted is not None
+            )
+            if not known:
+                driver.execute(
+                    self._add_witnessed_sql,
+                    (checkpoint.size, checkpoint.root, note, self._accepted_at(utcnow())),
+                )
+
+    def _note_at(self, size: int) -> str:
+        with self.engine.connect() as conn:
+            known = conn.execute(_WITNESSED_NOTE, {"size": size}).scalar_one_or_none()
+        return str(known or "")
+
     def _check_cosignable(
         self,
-        conn: Connection,
         checkpoint: Checkpoint,
         last: Accepted | None,
         old_size: int,
         proof: Sequence[bytes],
+        roots: Sequence[bytes],
+        witnessed: bool,
     ) -> bool:
-        """Refuse what may not be cosigned; whether this very checkpoint was accepted before."""
-        roots = conn.execute(_ROOTS_AT, {"size": checkpoint.size}).scalars().all()
-        if any(bytes(root) != checkpoint.root for root in roots):
-            known = conn.execute(_WITNESSED_NOTE, {"size": checkpoint.size}).scalar_one_or_none()
+        """Refuse what may not be cosigned, given the roots accepted or seen at the
+        checkpoint's size (``roots``) and whether one was accepted there (``witnessed``);
+        whether this very checkpoint was accepted before."""
+        if any(root != checkpoint.root for root in roots):
             raise _Contradiction(
                 f"asked to cosign a log of {checkpoint.size} records: the coordinator signed "
                 f"two different logs of {checkpoint.size} records (a fork)",
-                known or "",
+                self._note_at(checkpoint.size),
             )
         have = last.size if last is not None else 0
         if old_size != have or checkpoint.size < have:
@@ -348,7 +570,7 @@ class WitnessStore:
             )
         if accepted or not roots:
             return accepted  # the usual case: a new, larger checkpoint, never accepted
-        return conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first() is not None
+        return witnessed
 
     def unconfirmed(self) -> list[Accepted]:
         with self.engine.connect() as conn:

@@ -28,19 +28,28 @@ from typing import Any
 from bench.cpu import cpu_seconds
 
 
-def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, Any]:
-    from bench.net import PURPOSE, build
+def measure(
+    nodes: int, per_node: int, questions: int, warm: int, postgres: bool = False
+) -> dict[str, Any]:
+    import random
+
+    from bench import net
+    from bench.net import ASKER, PURPOSE, build
+
+    # Another bench on this machine may use the first ranges: start somewhere of our own.
+    net._NEXT_BASE[0] = random.SystemRandom().randrange(21_000, 50_000, 500)
     from betrokken.config.load import load_node
     from betrokken.requester.client import Person, Requester
 
     with tempfile.TemporaryDirectory(prefix="cosign-cost-") as work:
-        bn = build(Path(work), nodes, per_node, persons=200)
+        bn = build(Path(work), nodes, per_node, persons=200, postgres=postgres)
         try:
             bn.start()
             assert bn.cluster is not None
             pids = {name: p.pid for name, p in bn.cluster.processes.items()}
             requester = Requester.from_config(load_node(bn.asker_config))
             incomplete = 0
+            unanswered: dict[str, int] = {}
 
             def ask(turn: int) -> float:
                 nonlocal incomplete
@@ -49,11 +58,16 @@ def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, A
                 result = requester.ask([person], purpose=PURPOSE, user="bench", role="regisseur")
                 elapsed = time.perf_counter() - start
                 incomplete += 0 if result.complete else 1
+                for answer in result.persons[0].answers:
+                    if not answer.answer.outcome.answered:  # which node did not answer, and how
+                        key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
+                        unanswered[key] = unanswered.get(key, 0) + 1
                 return elapsed
 
             for turn in range(warm):
                 ask(turn)
             incomplete = 0
+            unanswered.clear()
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = os.times()
             walls = [ask(warm + turn) * 1000 for turn in range(questions)]
@@ -63,15 +77,20 @@ def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, A
         finally:
             bn.remove()
     per_question = {n: (after[n] - before[n]) * 1000 / questions for n in pids}
-    node_cpu = [v for n, v in per_question.items() if n.startswith("node-")]
+    # The asking organisation's own node is idle (it is never asked): not a node that answers.
+    node_cpu = [
+        v for n, v in per_question.items() if n.startswith("node-") and n != f"node-{ASKER}"
+    ]
     requester_ms = (
         (own_after.user - own_before.user + own_after.system - own_before.system) * 1000 / questions
     )
     walls.sort()
     return {
         "nodes": nodes,
+        "database": "postgresql" if postgres else "sqlite",
         "questions": questions,
         "incomplete": incomplete,
+        "unanswered": unanswered,
         "wall_p50_ms": statistics.median(walls),
         "wall_p90_ms": walls[int(0.9 * (len(walls) - 1))],
         "cpu_ms_per_question": {
@@ -79,6 +98,8 @@ def measure(nodes: int, per_node: int, questions: int, warm: int) -> dict[str, A
             "keyservice": per_question.get("keyservice", 0.0),
             "coordinator": per_question.get("coordinator", 0.0),
             "node_mean": statistics.fmean(node_cpu),
+            # the asking organisation's node, never asked: what a node costs idle per question
+            "node_idle": per_question.get(f"node-{ASKER}", 0.0),
             "node_max": max(node_cpu),
             "nodes_total": sum(node_cpu),
             "all_processes": requester_ms + sum(per_question.values()),
@@ -104,6 +125,7 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
                 str(args.questions),
                 "--warm",
                 str(args.warm),
+                *(["--postgres"] if args.postgres else []),
             ]
             done = subprocess.run(
                 command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
@@ -159,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--warm", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--postgres", action="store_true", help="the nodes on PostgreSQL (127.0.0.1:5432)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/cosign-cost.json"))
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm)))
+        print(
+            json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm, args.postgres))
+        )
         return 0
     if not args.compare:
         parser.error("give --measure or --compare BEFORE AFTER")

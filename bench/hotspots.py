@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import shutil
 import subprocess
@@ -52,7 +53,12 @@ def main() -> int:
     parser.add_argument("--per-node", type=int, default=2000)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--cpu", action="store_true", help="time the services' threads by their CPU time"
+    )
     args = parser.parse_args()
+    if args.cpu:
+        os.environ["BETROKKEN_PROFILE_CPU"] = "1"  # read by bench/profiled.py in each service
     work = Path(tempfile.mkdtemp(prefix="betrokken-profile-"))
     profiles = work / "profiles"
     profiles.mkdir()

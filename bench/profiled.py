@@ -1,25 +1,32 @@
 """Run a ``betrokken`` service with every thread under cProfile (``python -m cProfile`` sees only
 the main thread, where a gRPC server just waits): ``python bench/profiled.py OUT.prof ARGS...``.
 
-Each thread's ``run`` gets its own profiler; at exit (services stop cleanly on SIGTERM) they are
-merged into ``OUT.prof``. Standard library only; used by ``python -m bench.hotspots``.
+Each thread's ``run`` gets its own profiler (timed by the thread's CPU time when
+``BETROKKEN_PROFILE_CPU=1``: on a busy machine wall time is mostly waiting); at exit (services
+stop cleanly on SIGTERM) they are merged into ``OUT.prof``. Standard library only; used by
+``python -m bench.hotspots``.
 """
 
 from __future__ import annotations
 
 import atexit
 import cProfile
+import os
 import pstats
 import sys
 import threading
+import time
 
 OUT = sys.argv[1]
 PROFILES: list[cProfile.Profile] = []
 _run = threading.Thread.run
 
 
+CPU = os.environ.get("BETROKKEN_PROFILE_CPU") == "1"
+
+
 def _profiled_run(self: threading.Thread) -> None:
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time) if CPU else cProfile.Profile()
     PROFILES.append(profile)
     profile.enable()
     try:

@@ -23,10 +23,12 @@ import os
 import shutil
 import sqlite3
 import stat
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
@@ -100,13 +102,157 @@ def _on_error(url: str) -> Any:
             return
         # Every pooled connection goes: one opened while the store was read-only stays so.
         context.is_disconnect = True
-        failures.error(
-            "database %s unavailable: %s; pooled connections discarded, the next use reconnects",
-            shown,
-            driver_message(context.original_exception or error),
-        )
+        _log_unavailable(shown, context.original_exception or error)
 
     return handle_error
+
+
+def _log_unavailable(shown: str, error: BaseException) -> None:
+    failures.error(
+        "database %s unavailable: %s; pooled connections discarded, the next use reconnects",
+        shown,
+        driver_message(error),
+    )
+
+
+class Driver:
+    """One transaction on a pooled connection's own DBAPI connection (:func:`driver_transaction`).
+
+    For the few statements a service runs on every request (a node's answer): plain SQL run by
+    the driver itself, none of SQLAlchemy's per-statement work (compiling, an execution context,
+    result objects). The driver prepares each statement once per connection: sqlite3 keeps a
+    cache of prepared statements by their text, psycopg prepares a statement on the server after
+    a few executions of the same text. SQL is written with ``?`` placeholders
+    (:meth:`Statements.sql` gives PostgreSQL its ``%s``). Callables in :attr:`after_commit` run
+    once the transaction committed (to update what a process keeps in memory: write-through).
+    """
+
+    __slots__ = ("after_commit", "cursor", "integrity_error", "raw")
+
+    def __init__(self, raw: Any, integrity_error: type[Exception]) -> None:
+        self.raw = raw
+        self.cursor = raw.cursor()
+        self.integrity_error = integrity_error  # the driver's: a unique key was taken
+        self.after_commit: list[Callable[[], None]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.cursor
+        cursor.execute(sql, params)
+        return cursor
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cursor = self.cursor
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+    def first(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row (None when none); the statement is run to its end, so that SQLite
+        holds no read snapshot after it (a later write in the transaction starts from now)."""
+        cursor = self.cursor
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        return rows[0] if rows else None
+
+
+class Statements:
+    """SQL for one engine's driver: ``?`` placeholders as its DBAPI wants them, each text made
+    once, and SQLAlchemy's own conversions of a column's values (dates and times on SQLite) so
+    that a row written here reads back through SQLAlchemy exactly as if SQLAlchemy wrote it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._texts: dict[str, str] = {}
+
+    def sql(self, text_: str) -> str:
+        done = self._texts.get(text_)
+        if done is None:
+            done = self._texts[text_] = text_ if self.sqlite else text_.replace("?", "%s")
+        return done
+
+    def bind(self, column: Any) -> Callable[[Any], Any]:
+        """How a value of ``column`` is given to the driver (identity when unchanged)."""
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process if process is not None else _same
+
+    def result(self, column: Any) -> Callable[[Any], Any]:
+        """How the driver's value of ``column`` becomes the Python value SQLAlchemy gives."""
+        process = column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
+        return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _as_sqlalchemy(engine: Engine, exc: Exception, raw: Any) -> sa_exc.StatementError:
+    """A driver's error as SQLAlchemy would raise it; one that means the store is unavailable
+    is logged and empties the pool, as :func:`_on_error` does for SQLAlchemy's statements."""
+    wrapped = sa_exc.DBAPIError.instance(
+        None,
+        None,
+        exc,
+        engine.dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        dialect=engine.dialect,
+    )
+    if is_unavailable(wrapped):
+        with suppress(Exception):
+            raw.invalidate(exc)
+        engine.pool.dispose()
+        _log_unavailable(redacted(engine.url.render_as_string(hide_password=True)), exc)
+    return wrapped
+
+
+@contextmanager
+def driver_on(conn: Connection) -> Iterator[Driver]:
+    """A :class:`Driver` on a SQLAlchemy connection's own DBAPI connection, in its transaction
+    (for a few plain statements next to SQLAlchemy's); a driver's error comes out as
+    SQLAlchemy's, as in :func:`driver_transaction`."""
+    engine = conn.engine
+    raw = conn.connection
+    dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+    try:
+        driver = Driver(raw, engine.dialect.loaded_dbapi.IntegrityError)
+        try:
+            yield driver
+        finally:
+            with suppress(dbapi_error):
+                driver.cursor.close()
+    except dbapi_error as exc:
+        raise _as_sqlalchemy(engine, exc, raw) from None
+
+
+@contextmanager
+def driver_transaction(engine: Engine) -> Iterator[Driver]:
+    """One connection checkout and one transaction, committed at the end (rolled back on any
+    error), on the DBAPI connection itself (:class:`Driver`).
+
+    A driver's error comes out as SQLAlchemy's (``IntegrityError``, ``OperationalError``...), so
+    callers handle it as any other database error; when it means the store is unavailable it is
+    logged and every pooled connection discarded, as for a statement run through SQLAlchemy
+    (:func:`_on_error`).
+    """
+    dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+    raw = engine.raw_connection()
+    try:
+        driver = Driver(raw, engine.dialect.loaded_dbapi.IntegrityError)
+        try:
+            yield driver
+            raw.commit()
+        except BaseException:
+            with suppress(dbapi_error):  # the connection is gone; the original error says why
+                raw.rollback()
+            raise
+        finally:
+            with suppress(dbapi_error):
+                driver.cursor.close()
+    except dbapi_error as exc:
+        raise _as_sqlalchemy(engine, exc, raw) from None
+    finally:
+        raw.close()
+    for hook in driver.after_commit:
+        hook()
 
 
 def _private_sqlite_file(path: Path) -> None:

@@ -143,6 +143,7 @@ class Metrics:
             registry=self.registry,
         )
         self._hooks: dict[str, Hook] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
         self._methods: set[str] = set()
         self._server: Any = None
 
@@ -171,7 +172,10 @@ class Metrics:
                 metadata = dict(context.trailing_metadata() or ())  # type: ignore[attr-defined]
                 reason = bounded(str(metadata.get("betrokken-error", "")), ERROR_NAMES)
                 self.refusals.labels(method, reason).inc()
-            self.calls.labels(method, code).observe(seconds)
+            timer = self._timers.get((method, code))
+            if timer is None:  # a child per label values, made once (labels() costs each call)
+                timer = self._timers[(method, code)] = self.calls.labels(method, code)
+            timer.observe(seconds)
             hook = self._hooks.get(method)
             if hook is not None:
                 hook(request, response, code, seconds, context)
@@ -413,8 +417,10 @@ def _caller(context: Any) -> str:
 def node_metrics(
     network: Network,
     read_figures: Callable[[], Iterable[tuple[str, str, float, dict[str, str]]]],
+    question_of: Callable[[Any], Any] | None = None,
 ) -> Metrics:
-    """A node's metrics. ``read_figures`` yields (name, help, value, labels) from its database."""
+    """A node's metrics. ``read_figures`` yields (name, help, value, labels) from its database;
+    ``question_of`` gives a lookup's question as the servicer read it (else it is read here)."""
     metrics = Metrics("node", network)
     lookups = Counter(
         "betrokken_node_lookups",
@@ -430,12 +436,23 @@ def node_metrics(
         registry=metrics.registry,
     )
 
+    children: dict[tuple[str, str], Any] = {}  # a child per label values, made once
+
     def lookup(request: Any, response: Any, code: str, took: float, _: Any) -> None:
-        question = _peek(request.question)
+        question = question_of(request) if question_of is not None else None
+        if question is None:
+            question = _peek(request.question)
         purpose = bounded(question.purpose, metrics.purposes) if question else OTHER
-        lookups.labels(purpose, "answered" if response is not None else "refused").inc()
+        outcome = "answered" if response is not None else "refused"
+        counter = children.get((purpose, outcome))
+        if counter is None:
+            counter = children[(purpose, outcome)] = lookups.labels(purpose, outcome)
+        counter.inc()
         if response is not None and question is not None:
-            persons.labels(purpose).inc(question.persons)
+            looked_up = children.get((purpose, ""))
+            if looked_up is None:
+                looked_up = children[(purpose, "")] = persons.labels(purpose)
+            looked_up.inc(question.persons)
 
     metrics.on("Lookup", lookup)
 

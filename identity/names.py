@@ -61,16 +61,26 @@ def parse_identity_uri(uri: str) -> Identity:
 
 def identity_from_certificate(cert: x509.Certificate, now: dt.datetime | None = None) -> Identity:
     """The holder's identity; refuses expired or not-yet-valid certificates and foreign ones."""
+    check_validity(cert.not_valid_before_utc, cert.not_valid_after_utc, now)
+    return identity_in_certificate(cert)
+
+
+def check_validity(
+    not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime | None = None
+) -> None:
+    """Refuse a certificate outside its validity period (:class:`AuthenticationError`)."""
     now = now or dt.datetime.now(dt.UTC)
-    if now > cert.not_valid_after_utc:
+    if now > not_after:
         raise AuthenticationError(
-            f"certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+            f"certificate expired on {not_after:%Y-%m-%d %H:%M} UTC",
             hint="renew the certificate",
         )
-    if now < cert.not_valid_before_utc:
-        raise AuthenticationError(
-            f"certificate not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-        )
+    if now < not_before:
+        raise AuthenticationError(f"certificate not valid before {not_before:%Y-%m-%d %H:%M} UTC")
+
+
+def identity_in_certificate(cert: x509.Certificate) -> Identity:
+    """The one betrokken identity URI a certificate carries (its validity not checked)."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:

@@ -7,6 +7,7 @@ the trailing metadata; :func:`error_from_rpc` turns it back into the same class 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import os
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -36,7 +38,14 @@ from betrokken.errors import (
     shown,
 )
 from betrokken.identity.certs import diagnose, fingerprint_pem, load_own, short
-from betrokken.identity.names import Identity, Role, identity_from_certificate, identity_from_pem
+from betrokken.identity.names import (
+    Identity,
+    Role,
+    check_validity,
+    identity_from_certificate,
+    identity_from_pem,
+    identity_in_certificate,
+)
 from betrokken.identity.pins import NetworkPins, Pins, allowed_in
 
 log = logging.getLogger("betrokken.security")
@@ -341,8 +350,11 @@ def peer_identity(
     try:
         if not pems:
             raise AuthenticationError("no client certificate presented")
-        certificate, printed = _parsed(pems[0])
-        identity = identity_from_certificate(certificate)  # validity checked on every call
+        peer = _parsed(pems[0])
+        check_validity(peer.not_before, peer.not_after)  # validity checked on every call
+        if peer.identity is None:
+            raise AuthenticationError(peer.problem)
+        identity, printed = peer.identity, peer.fingerprint
         allowed_roles = set(allowed)
         if identity.role not in allowed_roles:
             raise WrongRole(
@@ -365,16 +377,40 @@ def peer_identity(
     return identity
 
 
+@dataclass(frozen=True)
+class _Peer:
+    """What a peer's certificate says, read once per certificate: its identity (or why it names
+    none), its validity period (checked on every call) and its fingerprint."""
+
+    identity: Identity | None
+    problem: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    fingerprint: str
+
+
 @functools.lru_cache(maxsize=1024)
-def _parsed(pem: bytes) -> tuple[Any, str]:
-    """A peer's certificate, parsed once, and its fingerprint (each call parsed it twice)."""
+def _parsed(pem: bytes) -> _Peer:
+    """A peer's certificate, parsed once (a connection's certificate comes with every call; the
+    cache is keyed by its bytes, so another certificate is another entry)."""
     from cryptography import x509
 
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise AuthenticationError("peer certificate could not be parsed") from None
-    return certificate, fingerprint_pem(pem)
+    try:
+        identity: Identity | None = identity_in_certificate(certificate)
+        problem = ""
+    except AuthenticationError as exc:
+        identity, problem = None, exc.message
+    return _Peer(
+        identity,
+        problem,
+        certificate.not_valid_before_utc,
+        certificate.not_valid_after_utc,
+        fingerprint_pem(pem),
+    )
 
 
 def organisation_peer(

@@ -193,7 +193,9 @@ def open_store(loaded: Loaded[NodeConfig]) -> NodeStore:
 
 
 def open_witness(store: NodeStore) -> WitnessStore:
-    return WitnessStore(store.engine, store.trail, store.organisation)
+    """The node's witness state; what every question reads of it kept in memory (one copy per
+    database in this process, shared by the servicer, the witness loop and the anchor)."""
+    return WitnessStore(store.engine, store.trail, store.organisation, in_memory=True)
 
 
 # --- the anchor outside the database (node/anchor.py) ---------------------------------------------
@@ -352,7 +354,9 @@ def start(config_path: Path | str) -> RunningNode:
     figures = node_figures(store, witness, org.pseudonym_key_id)
     feeding = loaded.component.feeds
     metrics = node_metrics(
-        network, lambda: figures() + feeds.feed_figures(store, feeding, utcnow())
+        network,
+        lambda: figures() + feeds.feed_figures(store, feeding, utcnow()),
+        servicer.question_of,
     )
     pb_grpc.add_NodeServicer_to_server(metrics.instrument(servicer), server)
     health = Health(

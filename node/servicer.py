@@ -27,9 +27,9 @@ import threading
 from collections.abc import Callable
 
 import grpc
-from sqlalchemy import Connection
 
 from betrokken import rules
+from betrokken.answer import Answer
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
 from betrokken.audit.witness import WitnessStore, check_log_proof
@@ -39,6 +39,7 @@ from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.cosignature import verify_cosignatures
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
+from betrokken.db import Driver
 from betrokken.errors import (
     MalformedMessage,
     PolicyRefusal,
@@ -49,7 +50,7 @@ from betrokken.identity.names import Role
 from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node import outbox
-from betrokken.node.store import Hit, NodeStore
+from betrokken.node.store import Answering, Hit, NodeStore
 from betrokken.node.witness import WitnessService
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -113,6 +114,15 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         self.origin = log_origin(network.name, "coordinator")
         self.pins: Pins = pins or NetworkPins(network)  # the certificate allow-list
         self.stale = StaleEpisode()
+        self._parsed = threading.local()  # this thread's question, as read (question_of)
+
+    def question_of(self, request: pb.LookupRequest) -> q.Question | None:
+        """The question of ``request`` as this thread read it while answering (not verified:
+        for the metrics' purpose label), so that it is not parsed again; None if not read."""
+        parsed = getattr(self._parsed, "value", None)
+        if parsed is not None and parsed[0] == request.question:
+            return parsed[1]  # type: ignore[no-any-return]
+        return None
 
     @servicer_method
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
@@ -160,6 +170,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             raise QuestionRefused(
                 f"the question is malformed: {exc.message}", kind="malformed"
             ) from None
+        self._parsed.value = (note, claimed)  # for the metrics (question_of)
         if claimed.network != self.network.name:
             raise QuestionRefused(
                 f"the question is for network '{claimed.network[:64]}'", kind="other-network"
@@ -170,8 +181,8 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 f"the question names '{claimed.requester}', which may not ask in this network",
                 kind="forged",
             )
-        try:
-            question = q.open_question(note, requester.question_key)
+        try:  # parsed once: the signature covers exactly the text peeked at
+            question = q.verify_question(note, claimed, requester.question_key)
         except (VerificationError, MalformedMessage) as exc:
             raise QuestionRefused(
                 f"the question is not signed by {requester.id}'s question key: {exc.message}",
@@ -200,9 +211,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         self, request: pb.LookupRequest, context: grpc.ServicerContext
     ) -> pb.LookupResponse:
         question = self._question(request)
-        note = request.question
-        sealed = request.envelope
-        if q.digest(sealed) not in question.envelopes:
+        if q.digest(request.envelope) not in question.envelopes:
             raise QuestionRefused(
                 "the envelope is not the one the question commits to for this node",
                 kind="misdirected",
@@ -220,40 +229,60 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 hint="correct the clock that is off (NTP; `timedatectl status`); `betrokken "
                 "doctor` checks this node's",
             )
-        witnessed = self.witness.last()
+        # One connection and one transaction from here: the witness state the log proof is
+        # checked against, the lookup, the answered mark with its outbox entry and the
+        # checkpoint kept with it, committed durably before anything is sealed.
+        with self.store.answering() as answering:
+            content, answers = self._in_log(answering, request, question, now, context.peer())
+        return self._reply(question, content, answers)
+
+    def _in_log(
+        self,
+        answering: Answering,
+        request: pb.LookupRequest,
+        question: q.Question,
+        now: dt.datetime,
+        peer: str,
+    ) -> tuple[q.EnvelopeContent, list[Answer]]:
+        """Checks (b) to (f) and the lookup, in the question's transaction."""
+        size = request.proof.tree_size
+        at = self.witness.at_question(answering.driver, size)  # one statement
         proven = check_log_proof(
             log_proof_from_wire(request.proof),
             self.network.coordinator.log_key,
             self.origin,
-            witnessed,
-            self.witness.at_size(request.proof.tree_size),  # it cosigned that one, likely
+            at.last,
+            at.known(size),  # it cosigned that one, likely
         )
         # Only under a checkpoint enough other witnesses cosigned (docs/adr/0024, section 10).
         self.check_cosigned(request.proof.checkpoint, proven.checkpoint.size)
-        problems = rules.record_problems(proven.entry, question, note, self.network)
+        problems = rules.record_problems(proven.entry, question, request.question, self.network)
         if problems:
             raise QuestionRefused(
                 f"the question differs from its record in the log: {', '.join(problems)}",
                 kind="record-mismatch",
             )
+        keep: Callable[[Driver], None] | None
         if proven.first_seen:
             self.witness.accept(proven.checkpoint, request.proof.checkpoint)
             keep = None
         else:  # kept with the answer; confirmed against the newest log by the witness loop
-            self.witness.check_seen(proven.checkpoint)
+            at.check(proven.checkpoint)
             checkpoint, note_text, answer_id = (
                 proven.checkpoint,
                 request.proof.checkpoint,
                 question.answer_id,
             )
 
-            def keep(conn: Connection) -> None:
-                self.witness.seen(checkpoint, note_text, answer_id, conn)
+            def keep(driver: Driver) -> None:
+                self.witness.see(driver, checkpoint, note_text, answer_id, at)
 
         # Only now is the envelope opened.
         info = q.envelope_info(self.network.name, question.answer_id, self.org.id)
         try:
-            content = q.EnvelopeContent.from_bytes(env.open_sealed(self.private_key, info, sealed))
+            content = q.EnvelopeContent.from_bytes(
+                env.open_sealed(self.private_key, info, request.envelope)
+            )
         except (VerificationError, MalformedMessage) as exc:
             raise QuestionRefused(
                 f"the envelope cannot be used: {exc.message}", kind="envelope"
@@ -271,24 +300,25 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 f"({own_key})",
                 kind="wrong-key",
             )
-        return self._lookup(question, content, now, context.peer(), keep)
+        return content, self._answers(answering, question, content, now, peer, keep)
 
-    def _lookup(
+    def _answers(
         self,
+        answering: Answering,
         question: q.Question,
         content: q.EnvelopeContent,
         now: dt.datetime,
         peer: str,
-        keep: Callable[[Connection], None] | None,
-    ) -> pb.LookupResponse:
+        keep: Callable[[Driver], None] | None,
+    ) -> list[Answer]:
         level = rules.level(self.network, self.org.id, question.purpose)
         deferred = (
             self._deferred(question, content)
             if level is DisclosureLevel.DEFER
             else outbox.Answered()
         )
-        found = self.store.lookup(
-            [item.lookup for item in content.items], {self.org.pseudonym_key_id}, now.date()
+        found = answering.lookup(
+            [item.lookup for item in content.items], (self.org.pseudonym_key_id,), now.date()
         )
         answers = []
         hits: list[outbox.Disclosed] = []
@@ -360,9 +390,14 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         # Nothing is disclosed without a durable row: the replay mark and the outbox entry, one
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes
         # the disclosure records from it within a second. A replay is refused here.
-        self.store.answered(
+        answering.answered(
             question.answer_id, now, outbox.encode(entry, question.persons, decoys), also=keep
         )
+        return answers
+
+    def _reply(
+        self, question: q.Question, content: q.EnvelopeContent, answers: list[Answer]
+    ) -> pb.LookupResponse:
         # (The service log says "disclosed" when the trail writer records it, not here: a log
         # line written only on a hit would cost a hit time a miss does not take.)
         label = rules.reply_label(self.network, self.org, question.purpose)

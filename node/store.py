@@ -18,12 +18,12 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
+    Engine,
     Integer,
     LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
-    bindparam,
     delete,
     func,
     insert,
@@ -43,7 +43,7 @@ from betrokken.config.schema import DisclosureLevel
 from betrokken.crypto.note import NoteKey
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.crypto.question import lookup_key
-from betrokken.db import make_engine
+from betrokken.db import Driver, Statements, driver_on, driver_transaction, make_engine
 from betrokken.errors import QuestionRefused, Unavailable
 
 # The lifecycle rules' names, as callers of the store know them.
@@ -275,24 +275,6 @@ class Status:
 
 ENDING_SOON_DAYS = 30
 _REGISTRATIONS = RegistrationRow.__table__
-# A node's lookup, built once: active registrations among some lookup keys (NodeStore.lookup).
-_FIND = select(
-    _REGISTRATIONS.c.lookup_key,
-    _REGISTRATIONS.c.pseudonym,
-    _REGISTRATIONS.c.key_id,
-    _REGISTRATIONS.c.id,
-    _REGISTRATIONS.c.since,
-    _REGISTRATIONS.c.contact,
-    _REGISTRATIONS.c.domain,
-    _REGISTRATIONS.c.reference,
-    _REGISTRATIONS.c.disclosure,
-    _REGISTRATIONS.c.advice,
-).where(
-    _REGISTRATIONS.c.lookup_key.in_(bindparam("lookups", expanding=True)),
-    _REGISTRATIONS.c.key_id.in_(bindparam("key_ids", expanding=True)),
-    _REGISTRATIONS.c.until >= bindparam("today"),
-    _REGISTRATIONS.c.since <= bindparam("today"),
-)
 _ANSWERED = AnsweredQuestion.__table__
 _CHUNK = 500
 _KeyFilter = Callable[[type["RegistrationRow"] | type["WithdrawalRow"]], ColumnElement[bool]]
@@ -320,6 +302,141 @@ def _writing(what: str) -> Iterator[None]:
         ) from None
 
 
+class _AnswerStatements:
+    """The statements of every question, in the driver's own SQL (:class:`Statements`), with
+    SQLAlchemy's conversions of the columns whose values it converts (dates on SQLite)."""
+
+    _COLUMNS = (
+        "lookup_key, pseudonym, key_id, id, since, contact, domain, reference, disclosure, advice"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.sql = Statements(engine)
+        self.sqlite = self.sql.sqlite
+        self.day = self.sql.bind(_REGISTRATIONS.c.until)
+        self.since = self.sql.result(_REGISTRATIONS.c.since)
+        self.at = self.sql.bind(_ANSWERED.c.at)
+        self.answered = self.sql.sql(
+            "INSERT INTO answered_questions (answer_hash, at, outbox) VALUES (?, ?, ?)"
+        )
+        # PostgreSQL takes the lists as arrays (one statement, prepared once); SQLite one
+        # statement per number of lookup keys and key ids (a handful, each prepared once).
+        self._any = self.sql.sql(
+            f"SELECT {self._COLUMNS} FROM registrations WHERE lookup_key = ANY(?) "  # noqa: S608
+            "AND key_id = ANY(?) AND until >= ? AND since <= ?"
+        )
+        self._in: dict[tuple[int, int], str] = {}
+        self.waiting = self.sql.sql(
+            "SELECT answer_hash, outbox FROM answered_questions WHERE outbox IS NOT NULL "
+            "ORDER BY at LIMIT ?"
+        )
+        self._claim_any = self.sql.sql(
+            "UPDATE answered_questions SET outbox = NULL "
+            "WHERE answer_hash = ANY(?) AND outbox IS NOT NULL"
+        )
+        self._claim_in: dict[int, str] = {}
+
+    def claim(self, hashes: list[str]) -> tuple[str, Sequence[object]]:
+        """The statement that empties the outbox entries of ``hashes`` still waiting."""
+        if not self.sqlite:
+            return self._claim_any, (hashes,)
+        text = self._claim_in.get(len(hashes))
+        if text is None:
+            text = self._claim_in[len(hashes)] = (
+                "UPDATE answered_questions SET outbox = NULL WHERE answer_hash IN "  # noqa: S608
+                f"({', '.join('?' * len(hashes))}) AND outbox IS NOT NULL"
+            )
+        return text, hashes
+
+    def find(self, lookups: int, key_ids: int) -> str:
+        if not self.sqlite:
+            return self._any
+        text = self._in.get((lookups, key_ids))
+        if text is None:
+            text = self._in[(lookups, key_ids)] = (
+                f"SELECT {self._COLUMNS} FROM registrations WHERE lookup_key IN "  # noqa: S608
+                f"({', '.join('?' * lookups)}) AND key_id IN ({', '.join('?' * key_ids)}) "
+                "AND until >= ? AND since <= ?"
+            )
+        return text
+
+
+class Answering:
+    """A question's lookup and its answered mark in one transaction (NodeStore.answering)."""
+
+    __slots__ = ("driver", "statements")
+
+    def __init__(self, statements: _AnswerStatements, driver: Driver) -> None:
+        self.statements = statements
+        self.driver = driver
+
+    def lookup(
+        self, lookups: Sequence[bytes], key_ids: Iterable[str], today: dt.date
+    ) -> dict[bytes, Hit]:
+        """Active registrations among ``lookups`` (by lookup key), under one of ``key_ids``: one
+        statement on the index of lookup_key, run by the driver (measured: through SQLAlchemy it
+        cost about ten times the query)."""
+        values = [bytes(v) for v in lookups]
+        if not values:
+            return {}
+        keys = list(key_ids)
+        st = self.statements
+        day = st.day(today)
+        if st.sqlite:
+            params: list[object] = [*values, *keys, day, day]
+        else:
+            params = [values, keys, day, day]
+        rows = self.driver.all(st.find(len(values), len(keys)), params)
+        since = st.since
+        return {
+            bytes(lookup): Hit(
+                registration_id=id_,
+                pseudonym=bytes(pseudonym),
+                key_id=key_id,
+                since=since(since_),
+                contact=contact,
+                domain=domain,
+                reference=reference,
+                disclosure=DisclosureLevel(disclosure) if disclosure else None,
+                advice=advice,
+            )
+            for (
+                lookup,
+                pseudonym,
+                key_id,
+                id_,
+                since_,
+                contact,
+                domain,
+                reference,
+                disclosure,
+                advice,
+            ) in rows
+        }
+
+    def answered(
+        self,
+        answer_id: str,
+        at: dt.datetime,
+        outbox: bytes,
+        also: Callable[[Driver], None] | None = None,
+    ) -> None:
+        """The answered mark with its outbox entry (:meth:`NodeStore.answered`); a replay is
+        refused (:class:`QuestionRefused`, kind ``replay``) and the transaction rolled back."""
+        answer_hash = hashlib.sha256(answer_id.encode()).hexdigest()
+        st = self.statements
+        try:
+            self.driver.execute(st.answered, (answer_hash, st.at(at), outbox))
+        except Exception as exc:
+            if isinstance(exc, self.driver.integrity_error):
+                raise QuestionRefused(
+                    f"question {answer_id} was answered here before: a replay", kind="replay"
+                ) from None
+            raise
+        if also is not None:  # e.g. keeping the checkpoint that came with the question
+            also(self.driver)
+
+
 class NodeStore:
     """Registrations and this node's own tamper-evident trail (same Merkle log as the coordinator).
 
@@ -332,6 +449,7 @@ class NodeStore:
         self.engine = make_engine(url, Base.metadata, component="node")
         self.trail = AuditLog(self.engine, signer, origin)
         self.organisation = origin.rsplit("/", 1)[-1]
+        self._statements = _AnswerStatements(self.engine)
 
     def _trail_entry(
         self, reason: str, pseudonym: bytes, key_id: str, actor: str, **details: str
@@ -714,39 +832,29 @@ class NodeStore:
     ) -> dict[bytes, Hit]:
         """Active registrations among ``lookups`` (by lookup key), under one of ``key_ids``.
 
-        The lookup path of every question: one plain SQL statement on the index of lookup_key
-        through SQLAlchemy Core, built once (:data:`_FIND`), no ORM session (measured: the
-        session's bookkeeping, and building the statement anew, cost many times the query).
+        The lookup of every question (:meth:`answering`), here in a transaction of its own.
         """
         values = list(lookups)
         if not values:
             return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                _FIND, {"lookups": values, "key_ids": list(key_ids), "today": today}
-            ).all()
-        return {
-            bytes(row.lookup_key): Hit(
-                registration_id=row.id,
-                pseudonym=bytes(row.pseudonym),
-                key_id=row.key_id,
-                since=row.since,
-                contact=row.contact,
-                domain=row.domain,
-                reference=row.reference,
-                disclosure=DisclosureLevel(row.disclosure) if row.disclosure else None,
-                advice=row.advice,
-            )
-            for row in rows
-        }
+        with self.answering() as answering:
+            return answering.lookup(values, key_ids, today)
 
     # --- answering -----------------------------------------------------------------------------
+    @contextmanager
+    def answering(self) -> Iterator[Answering]:
+        """A question's one connection and one transaction: its lookup, then the answered mark
+        with its outbox entry (and what the witness keeps with it), committed durably at the end
+        of the block; nothing of it is kept when the block fails (docs/adr/0032)."""
+        with driver_transaction(self.engine) as driver:
+            yield Answering(self._statements, driver)
+
     def answered(
         self,
         answer_id: str,
         at: dt.datetime,
         outbox: bytes,
-        also: Callable[[Connection], None] | None = None,
+        also: Callable[[Driver], None] | None = None,
     ) -> None:
         """Mark a question answered with its outbox entry: one row, one durable transaction.
 
@@ -756,18 +864,8 @@ class NodeStore:
         question answered before is refused (:class:`QuestionRefused`, kind ``replay``) and
         nothing is recorded twice.
         """
-        answer_hash = hashlib.sha256(answer_id.encode()).hexdigest()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(AnsweredQuestion).values(answer_hash=answer_hash, at=at, outbox=outbox)
-                )
-                if also is not None:  # e.g. keeping the checkpoint that came with the question
-                    also(conn)
-        except IntegrityError:
-            raise QuestionRefused(
-                f"question {answer_id} was answered here before: a replay", kind="replay"
-            ) from None
+        with self.answering() as answering:
+            answering.answered(answer_id, at, outbox, also)
 
     def drain_outbox(
         self,
@@ -798,27 +896,22 @@ class NodeStore:
         notices: Callable[[Sequence[bytes]], list[Notice]] | None = None,
         also: Callable[[Connection, Sequence[bytes]], None] | None = None,
     ) -> int:
-        with _writing("write answered questions into the trail"), self.engine.begin() as conn:
-            waiting = conn.execute(
-                select(_ANSWERED.c.answer_hash, _ANSWERED.c.outbox)
-                .where(_ANSWERED.c.outbox.is_not(None))
-                .order_by(_ANSWERED.c.at)
-                .limit(limit)
-            ).all()
+        st = self._statements
+        with (
+            _writing("write answered questions into the trail"),
+            self.engine.begin() as conn,
+            driver_on(conn) as driver,
+        ):
+            # The claim of the waiting entries as plain statements run by the driver: the
+            # writer looks twice a second, also when nothing waits (docs/adr/0032).
+            waiting = [(h, bytes(e)) for h, e in driver.all(st.waiting, (limit,))]
             if not waiting:
                 return 0
             hashes = [answer_hash for answer_hash, _ in waiting]
-            claimed = conn.execute(
-                update(AnsweredQuestion)
-                .where(
-                    AnsweredQuestion.answer_hash.in_(hashes),
-                    AnsweredQuestion.outbox.is_not(None),
-                )
-                .values(outbox=None)
-            )
-            if claimed.rowcount != len(waiting):  # another writer took some: only ours
+            claimed = driver.execute(*st.claim(hashes)).rowcount
+            if claimed != len(waiting):  # another writer took some: only ours
                 raise _Contended()
-            raw = [bytes(entry) for _, entry in waiting]
+            raw = [entry for _, entry in waiting]
             entries = records(raw)
             if entries:
                 self.trail.append(entries, conn)

@@ -177,7 +177,7 @@ def witness_once(
     if last is not None and checkpoint.size > last.size:
         proof = source.consistency(last.size, checkpoint.size)
     with store.lock:  # checked and stored in one step: a cosigning may not slip in between
-        moved = store.last()
+        moved = store.reload()  # from the database: the running node may have cosigned one
         if (moved.size if moved else None) != (last.size if last else None):
             # It cosigned a checkpoint meanwhile (checked against its state then); the next
             # check compares the latest with that.

@@ -31,12 +31,14 @@ def signed(history: list[bytes]) -> tuple[Checkpoint, str]:
 
 
 @contextmanager
-def witness_state(folder: Path, organisation: str = "politie") -> Iterator[WitnessStore]:
+def witness_state(
+    folder: Path, organisation: str = "politie", *, in_memory: bool = False
+) -> Iterator[WitnessStore]:
     key = NoteKey.generate(f"betrokken/test/{organisation}")
     trail = AuditLog(
         make_engine(f"sqlite:///{folder / 'node.db'}", LogBase.metadata), key, key.name
     )
     try:
-        yield WitnessStore(trail.engine, trail, organisation)
+        yield WitnessStore(trail.engine, trail, organisation, in_memory=in_memory)
     finally:
         trail.engine.dispose()

@@ -25,9 +25,10 @@ LEAVES = leaves(12)
 FORKED = [*LEAVES[:5], merkle.leaf_hash(b"the secret question"), *LEAVES[5:11]]
 
 
-@pytest.fixture
-def witness(tmp_path: Path) -> Iterator[WitnessStore]:
-    with witness_state(tmp_path) as store:
+@pytest.fixture(params=[False, True], ids=["database", "in-memory"])
+def witness(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WitnessStore]:
+    """The witness state as a tool reads it, and as a running node keeps it (docs/adr/0032)."""
+    with witness_state(tmp_path, in_memory=request.param) as store:
         yield store
 
 
