@@ -416,9 +416,9 @@ def start(config_path: Path | str) -> RunningNode:
             name="feed-health",
         ).start()
     log.info("node of '%s' listening on %s", org.id, listen)
-    feeds = _start_feeds(loaded, store)
+    stop_feed_api = _start_feeds(loaded, store)
     return RunningNode(
-        server, listen, stop, writer, lambda: refresh_anchor(loaded, store), feeds=feeds
+        server, listen, stop, writer, lambda: refresh_anchor(loaded, store), feeds=stop_feed_api
     )
 
 

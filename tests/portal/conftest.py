@@ -276,6 +276,11 @@ def submit(driver: Any, form_action: str) -> None:
     _to_next_page(driver, driver.find_element(By.CSS_SELECTOR, selector))
 
 
+def press(driver: Any, element: Any) -> None:
+    """Click ``element`` (a button or link found on the page) and wait for the next page."""
+    _to_next_page(driver, element)
+
+
 def follow(driver: Any, link_text: str) -> None:
     """Click the link with this text and wait for the next page."""
     from selenium.webdriver.common.by import By

@@ -14,6 +14,7 @@ from tests.portal.conftest import (
     assert_accessible,
     log_in,
     page_text,
+    press,
     shot,
     submit,
     trail_entries,
@@ -63,7 +64,7 @@ def test_the_incomplete_persons_are_asked_again_as_a_retry_and_the_answer_is_fou
         assert bsn.digits not in driver.page_source
     # Found again under "Mijn vragen", from the trail: at a desk and on a phone.
     driver.get(portal.url + "/mijn-vragen")
-    driver.find_element(_by("CSS_SELECTOR"), f"a[href='/mijn-vragen/{code}']").click()
+    press(driver, driver.find_element(_by("CSS_SELECTOR"), f"a[href='/mijn-vragen/{code}']"))
     assert driver.find_element(_by("TAG_NAME"), "h1").text == f"Antwoord {code}"
     assert "Niet bereikbaar" in page_text(driver)
     assert driver.find_element(_by("CSS_SELECTOR"), "[data-print]").is_displayed()

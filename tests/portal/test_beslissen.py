@@ -28,6 +28,7 @@ from tests.portal.conftest import (
     assert_accessible,
     log_in,
     page_text,
+    press,
     trail_entries,
 )
 from tests.portal.test_meldingen import screenshot
@@ -102,7 +103,7 @@ def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_te
     screenshot(browser, "beslissen-lijst")
     item = browser.find_element(By.ID, where)  # found again after the screenshot's resizing
     item.find_element(By.CSS_SELECTOR, "input[value='delen:toestemming']").click()
-    item.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+    press(browser, item.find_element(By.CSS_SELECTOR, "button[type='submit']"))
     text = page_text(browser)
     assert "Het besluit is vastgelegd" in text
     decided = next(
