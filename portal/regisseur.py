@@ -65,7 +65,16 @@ from betrokken.tabular import Problems, read_table
 ROLE = "regisseur"
 MAX_CASE = 64
 MAX_UPLOAD = 5 * 1024 * 1024
-CASE_COLUMNS = ("case", "zaaknummer", "zaak", "zaak-id", "kenmerk")
+CASE_COLUMNS = (
+    "case",
+    "zaaknummer",
+    "zaak",
+    "zaak-id",
+    "zaaknr",
+    "zaaknr.",
+    "dossiernummer",
+    "kenmerk",
+)
 KEPT_ANSWERS = 20  # per session, in memory; gone at log-out or expiry
 
 
@@ -484,6 +493,8 @@ def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str],
         return [], [refusal_text(exc, {"bsn": "BSN"})], ""
     problems = Problems()
     persons: list[Person] = []
+    no_case_column = not any(c in table.columns for c in CASE_COLUMNS)
+    missing_case = False
     for row in table.rows():
         if row.problem:
             problems.add(row.line, _("the line does not match the header"))
@@ -495,6 +506,11 @@ def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str],
             continue
         case = next((row.text(c) for c in CASE_COLUMNS if row.text(c)), default_case)
         case = " ".join(case.split())
+        if not case and no_case_column:
+            # Said once, with the columns that were not read, rather than on every line.
+            problems.add(row.line, _("no case number: no column of the file was read as one"))
+            missing_case = True
+            continue
         if not case:
             problems.add(row.line, _("no case number (and no case number for the whole list)"))
             continue
@@ -504,7 +520,17 @@ def _read_list(data: bytes, default_case: str) -> tuple[list[Person], list[str],
         persons.append(Person(bsn, case))
     if not persons and not problems:
         return [], [_("The file holds no persons.")], table.description
-    return persons, _problem_lines(problems), table.description
+    lines = _problem_lines(problems)
+    if missing_case and table.ignored:
+        lines.insert(
+            0,
+            _(
+                "No column with the case number was found; the columns not read are: "
+                "{columns}. Name that column \u201cZaaknummer\u201d, or fill in one case number "
+                "for the whole list."
+            ).format(columns=", ".join(f"\u201c{c}\u201d" for c in table.ignored)),
+        )
+    return persons, lines, table.description
 
 
 def _problem_lines(problems: Problems) -> list[str]:

@@ -175,6 +175,37 @@ def test_a_list_with_bad_lines_asks_nothing_and_says_which_lines(
     assert_accessible(regisseur)
 
 
+def test_a_list_with_an_unrecognised_case_column_says_which_columns_were_not_read(
+    portal: PortalRun, regisseur: Any, tmp_path: Path
+) -> None:
+    """A header the page does not know ("Zaaknummer (oud)") is named once, with what to do,
+    instead of "geen zaaknummer" on every line; nothing is asked. "Zaaknr." is recognised."""
+    export = tmp_path / "lijst.csv"
+    good = portal.running.named["one"].digits
+    export.write_text(f"BSN;Zaaknummer (oud)\n{good};Z-1\n{good};Z-2\n")
+    before = len(trail_entries(portal.config))
+    try:
+        regisseur.get(portal.url + "/lijst")
+        regisseur.find_element(By.ID, "bestand").send_keys(str(export))
+        submit(regisseur, "/lijst")
+    finally:
+        export.unlink()
+    text = page_text(regisseur)
+    assert "er is niets gevraagd" in text
+    assert "Er is geen kolom met het zaaknummer gevonden" in text
+    assert "\u201cZaaknummer (oud)\u201d" in text
+    assert "geen zaaknummer: geen kolom van het bestand is als zaaknummer gelezen" in text
+    assert len(trail_entries(portal.config)) == before
+    assert_accessible(regisseur)
+
+
+def test_a_list_header_zaaknr_is_read_as_the_case_number() -> None:
+    from betrokken.portal.regisseur import _read_list
+
+    persons, problems, _ = _read_list(b"BSN;Zaaknr.\n111222333;Z-7\n", "")
+    assert problems == [] and [(p.bsn.digits, p.case) for p in persons] == [("111222333", "Z-7")]
+
+
 def test_my_questions_shows_this_users_questions_by_case(portal: PortalRun, regisseur: Any) -> None:
     several = portal.running.named["several"]
     ask(regisseur, portal, several.digits, "ZVH-2026-0200")
