@@ -37,8 +37,8 @@ demo: $(VENV)/.installed
 # The tiers (docs/adr/0025-test-tiers.md). `test` runs every test (what CI runs) on two workers
 # (docs/adr/0031-two-test-workers.md): one takes the tests on the run's network and browser, in
 # order, the other the rest, and each takes more while the other is busy. `check` is the loop
-# while working: lint and every test that starts no process and no browser, side by side on the
-# two cores, within 90 seconds. Under CI=true no test skips for want of PostgreSQL or Chromium.
+# while working: lint beside every test that starts no process and no browser (on the two workers
+# too), within 90 seconds. Under CI=true no test skips for want of PostgreSQL or Chromium.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
@@ -47,7 +47,7 @@ check: $(VENV)/.installed-lint
 	@$(MAKE) --no-print-directory --output-sync=target -j2 lint check-tests
 
 check-tests: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not e2e and not browser"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not browser"
 
 lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
