@@ -125,6 +125,13 @@ def questions(entries: Sequence[IndexedEntry]) -> list[tuple[int, AuditEntry]]:
     ]
 
 
+def watching(asked: Sequence[tuple[int, AuditEntry]]) -> list[tuple[int, AuditEntry]]:
+    """The questions that left a watch at the nodes (``watch_days`` recorded with them, by the
+    asker's trail and the coordinator's log alike): a partner that registers the person later
+    tells the asker. The FG counts them per purpose and user, as the questions themselves."""
+    return [(i, e) for i, e in asked if int(e.details.get("watch_days", "0") or 0) > 0]
+
+
 def persons_in(entry: AuditEntry) -> int:
     """How many persons a question was about (the coordinator records only the number)."""
     if entry.subjects:

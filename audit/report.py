@@ -34,6 +34,7 @@ from betrokken.audit.anomalies import (
     local,
     persons_in,
     questions,
+    watching,
     weight,
 )
 from betrokken.audit.anomalies import _plural as _anomaly_plural
@@ -341,6 +342,18 @@ def render_report(
             _by_count(_weighted(refusals)),
         ),
         _bar_chart("partial", f"Partial answers per {unit}", "partial answers", partial_items),
+        _bar_chart(
+            "watches-per-purpose",
+            "Questions that left a signal, per purpose",
+            "questions",
+            _by_count(Counter(e.purpose for _, e in watching(searches))),
+        ),
+        _bar_chart(
+            "watches-per-user",
+            "Questions that left a signal, per user (organisation)",
+            "questions",
+            _by_count(Counter(user_label(e) for _, e in watching(searches))),
+        ),
     ]
 
     events = Counter(entry.event for _, entry in present)

@@ -927,6 +927,14 @@ class PortalConfig(Strict):
     )
     max_failed_logins: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    collect_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="how often the portal collects late answers and signals from the "
+        "coordinator's mailbox in the background (counted in the menu under Meldingen); 0: only "
+        "when a user opens Meldingen",
+    )
     oidc: OidcSettings | None = None
     organisation_label: str = Field(
         default="", description="name shown in the header (default: the network file's name)"

@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import importlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -143,7 +145,7 @@ def _record_end(portal: Portal, user: str, role: str, reason: str) -> None:
 # Forms whose fields (never the BSN, never a file) are kept when they are posted into a session
 # that ended: filled in again after the login, with the field to fill in again and why.
 KEPT_FORMS = {
-    "/vraag": ("doel", "zaak", "namens"),
+    "/vraag": ("doel", "zaak", "namens", "signaal"),
     "/lijst": ("doel", "zaak", "namens", "gezin"),
     "/dpo/inzage": (
         "salutation",
@@ -287,11 +289,32 @@ def all_routes(modules: list[RoleModule]) -> list[BaseRoute]:
     return routes
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """The portal's background work while it serves: collecting late answers and signals (the
+    Meldingen module), when portal.toml's collect_seconds is not 0 and the organisation asks."""
+    portal: Portal = app.state.portal
+    task = None
+    if portal.collect_seconds > 0 and any(m.role == "regisseur" for m in portal.modules):
+        from betrokken.portal import meldingen
+
+        if meldingen.asks_anything(portal):
+            task = asyncio.create_task(meldingen.collect_in_background(portal))
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 def create_app(portal: Portal) -> Starlette:
     portal.modules = role_modules()
     routes = all_routes(portal.modules)
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan,
         middleware=[Middleware(PortalMiddleware)],
         exception_handlers={
             LoginRequired: _login_required,
@@ -364,6 +387,7 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
         users=users,
         ask=requester.ask,
         clock=clock,
+        collect_seconds=config.collect_seconds,
         throttle=LoginThrottle(
             free=config.max_failed_logins, source_cap=config.lockout_minutes * 60.0
         ),

@@ -160,5 +160,5 @@ MODULE = RoleModule(
         Route("/beslissen", page, methods=["GET"]),
         Route("/beslissen", decide, methods=["POST"]),
     ],
-    nav=[NavItem("/beslissen", N_("Decide on sharing"), new=_open)],
+    nav=[NavItem("/beslissen", N_("Decide on sharing"), new=lambda portal, _user: _open(portal))],
 )

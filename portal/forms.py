@@ -158,8 +158,14 @@ class AskForm(Form):
     doel: str
     zaak: str
     namens: str = ""
+    signaal: bool = False  # leave a watch for the purpose's watch_days (off unless ticked)
 
     messages: ClassVar[dict[str, str]] = {"doel": N_("Choose a purpose from the list.")}
+
+    @field_validator("signaal", mode="before")
+    @classmethod
+    def _signaal(cls, value: object) -> bool:
+        return value == "ja"
 
     @field_validator("bsn", mode="before")
     @classmethod

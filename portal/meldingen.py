@@ -11,6 +11,9 @@ organisation's own reference; never what other partners answered.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -35,6 +38,7 @@ from betrokken.requester import late as late_store
 from betrokken.requester.client import OrganisationResult
 
 ROLE = "regisseur"
+log = logging.getLogger("betrokken.portal")
 
 
 @dataclass(frozen=True)
@@ -92,27 +96,89 @@ _COLLECTORS: dict[int, late_store.MailboxCollector] = {}
 _COLLECTING = threading.Lock()
 
 
-def _collect(portal: Portal) -> str:
-    """Collect the organisation's mailbox at the coordinator; a problem to show, or ''."""
+def collect_now(portal: Portal) -> late_store.Collected:
+    """Collect the organisation's mailbox at the coordinator once (one collection at a time in
+    this process); raises the BetrokkenError that stopped it."""
     with _COLLECTING:
         collector = _COLLECTORS.get(id(portal))
-        try:
-            if collector is None:
-                collector = _COLLECTORS[id(portal)] = late_store.collector_from_config(
-                    portal.loaded.node
-                )
-            done = collector.collect()
-        except BetrokkenError:
-            return _(
-                "Late answers could not be collected from the coordinator now; this page tries "
-                "again when you open it."
+        if collector is None:
+            collector = _COLLECTORS[id(portal)] = late_store.collector_from_config(
+                portal.loaded.node
             )
+        return collector.collect()
+
+
+def _collect(portal: Portal) -> str:
+    """Collect the organisation's mailbox at the coordinator; a problem to show, or ''."""
+    try:
+        done = collect_now(portal)
+    except BetrokkenError:
+        return _(
+            "Late answers could not be collected from the coordinator now; this page tries "
+            "again when you open it."
+        )
     if done.refused:
         return _(
             "{count} late message(s) failed their check and were refused (recorded as an alarm "
             "for your DPO)."
         ).format(count=done.refused)
     return ""
+
+
+def asks_anything(portal: Portal) -> bool:
+    """Whether this organisation asks any purpose (only an asker receives late answers)."""
+    return any(portal.organisation.id in p.allowed_organisations for p in portal.network.purposes)
+
+
+@dataclass
+class _Background:
+    failing: bool = False
+
+
+def _collect_quietly(portal: Portal, state: _Background) -> None:
+    """One background collection: a line in the log only when something arrived or was refused,
+    or when collecting starts or stops failing (never a message's content, never a BSN)."""
+    try:
+        done = collect_now(portal)
+    except Exception as exc:  # the coordinator or the database is down: try again next time
+        if not state.failing:
+            log.warning(
+                "could not collect late answers in the background (%s); trying again every %g s",
+                type(exc).__name__,
+                portal.collect_seconds,
+            )
+        state.failing = True
+        return
+    if state.failing:
+        log.info("collecting late answers in the background again")
+    state.failing = False
+    if done.kept or done.refused:
+        log.info(
+            "collected %d late answer(s) in the background, refused %d", done.kept, done.refused
+        )
+
+
+async def collect_in_background(portal: Portal, tick: float = 1.0) -> None:
+    """Collect late answers and signals every ``portal.collect_seconds`` of the portal's clock,
+    so a regisseur sees them counted in the menu without opening Meldingen first. It looks at the
+    clock every ``tick`` seconds (a test moves the clock on instead of waiting); one collection
+    at a time, each bounded (:meth:`MailboxCollector.collect`). Runs until cancelled."""
+    every = dt.timedelta(seconds=portal.collect_seconds)
+    due = portal.clock() + every
+    state = _Background()
+    while True:
+        await asyncio.sleep(tick)
+        now = portal.clock()
+        if now < due:
+            continue
+        await run_in_threadpool(_collect_quietly, portal, state)
+        due = portal.clock() + every
+
+
+def _new(portal: Portal, user: str) -> int:
+    """New notices of the organisation, and late answers or signals of the user's questions."""
+    engine = portal.trail.engine
+    return store.unread_count(engine) + late_store.unread_count(engine, user)
 
 
 def _late_view(portal: Portal, answer: late_store.LateAnswer) -> LateView:
@@ -202,9 +268,5 @@ MODULE = RoleModule(
         Route("/meldingen/{id}", notice_page, methods=["GET"]),
         Route("/meldingen/{id}/bevestigen", acknowledge, methods=["POST"]),
     ],
-    nav=[
-        NavItem(
-            "/meldingen", N_("Notices"), new=lambda portal: store.unread_count(portal.trail.engine)
-        )
-    ],
+    nav=[NavItem("/meldingen", N_("Notices"), new=_new)],
 )

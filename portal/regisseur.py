@@ -114,6 +114,7 @@ async def _ask(
     *,
     gezin: bool = False,
     retry_of: str = "",
+    watch_days: int = 0,
 ) -> list[QueryResult]:
     """Ask through the organisation's requester, in questions of at most the network's size."""
     portal = portal_of(request)
@@ -132,6 +133,7 @@ async def _ask(
                     on_behalf_of=namens or None,
                     gezin=gezin,
                     retry_of=retry_of,
+                    watch_days=watch_days,
                 )
                 return result
 
@@ -359,6 +361,8 @@ def _form_context(request: Request, user: PortalUser, **values: str) -> dict[str
     return {
         "purposes": purposes,
         "values": values,
+        # the purposes a question may leave a watch for (the network file's watch_days)
+        "watching": [p for p in purposes if p.watch_days > 0],
         "aanmelders": aanmelders,
         "acts_for_others": portal.organisation.acts_for_others,
         "persons_per_case": portal.network.user_limits.persons_per_case,
@@ -376,13 +380,23 @@ async def ask_submit(request: Request) -> Response:
         doel=str(form.get("doel", ""))[:64],
         zaak=str(form.get("zaak", ""))[:200],
         namens=str(form.get("namens", ""))[:64],
+        signaal="ja" if form.get("signaal") == "ja" else "",
     )
     if isinstance(parsed, FormErrors):
         return _errors_redirect(request, "/vraag", context, parsed)
     try:
         purpose = _purpose(portal, user, parsed.doel)
+        watch_days = _watch_days(portal, purpose, parsed.signaal)
+        if watch_days is None:
+            errors = FormErrors.of([("signaal", _(NO_WATCH))])
+            return _errors_redirect(request, "/vraag", context, errors)
         results = await _ask(
-            request, user, [Person(parsed.bsn, parsed.zaak)], purpose, parsed.namens
+            request,
+            user,
+            [Person(parsed.bsn, parsed.zaak)],
+            purpose,
+            parsed.namens,
+            watch_days=watch_days,
         )
     except (PolicyRefused, NoAnswer) as exc:
         return _problem_redirect(request, "/vraag", context, exc)
@@ -393,6 +407,21 @@ async def ask_submit(request: Request) -> Response:
         [Person(parsed.bsn, parsed.zaak)], [view], result, parsed.namens, gezin=False
     )
     return _keep_answer(request, "regisseur/answer.html", context)
+
+
+NO_WATCH = N_(
+    "The purpose you chose does not let a question leave a signal. Untick the signal, or choose "
+    "a purpose that allows one; nothing was asked."
+)
+
+
+def _watch_days(portal: Portal, purpose: str, ticked: bool) -> int | None:
+    """How long the question leaves a watch: the purpose's ``watch_days`` when ticked, 0 when
+    not; None when ticked for a purpose that allows none (closed unless the network file says)."""
+    if not ticked:
+        return 0
+    found = portal.network.purpose(purpose)
+    return found.watch_days if found is not None and found.watch_days > 0 else None
 
 
 def _errors_redirect(

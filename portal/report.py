@@ -27,6 +27,7 @@ from betrokken.audit.anomalies import (
     local,
     persons_in,
     questions,
+    watching,
     weight,
 )
 from betrokken.audit.followup import hits_in, overall, rates
@@ -382,6 +383,21 @@ def build_report(
             _("Questions per user"),
             _("Questions"),
             _bars(_by_count(Counter(e.user or _("(unknown)") for _i, e in asked))),
+        ),
+    ]
+    watched = watching(asked)
+    figures += [
+        Figure(
+            "watches-per-purpose",
+            _("Questions that left a signal, per purpose"),
+            _("Questions with a signal"),
+            _bars(_by_count(Counter(e.purpose for _i, e in watched))),
+        ),
+        Figure(
+            "watches-per-user",
+            _("Questions that left a signal, per user"),
+            _("Questions with a signal"),
+            _bars(_by_count(Counter(e.user or _("(unknown)") for _i, e in watched))),
         ),
     ]
     weighted: Counter[str] = Counter()

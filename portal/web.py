@@ -48,8 +48,9 @@ def N_(message: str) -> str:
 class NavItem:
     path: str
     label: str  # English message id; shown translated
-    # How many new things wait on the page (shown beside the label, e.g. new notices); None: none
-    new: Callable[[Portal], int] | None = None
+    # How many new things wait on the page for the logged-in user (shown beside the label, e.g.
+    # new notices), given the portal and the user's name; None: none
+    new: Callable[[Portal, str], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Portal:
     # The portal's clock: what logins (the TOTP step, a lock-out) and sessions (idle, maximum)
     # are measured by. Tests give one they move on rather than wait for real time to pass.
     clock: Callable[[], dt.datetime] = utcnow
+    # How often the portal collects its late answers and signals in the background, measured by
+    # ``clock`` (portal.toml's collect_seconds); 0: only when a user opens Meldingen.
+    collect_seconds: float = 0.0
 
     @property
     def label(self) -> str:
@@ -172,11 +176,11 @@ def seconds_left(sessions: Sessions, session: PortalSession | None) -> int:
     return max(0, int(end - sessions.clock()))
 
 
-def _new(item: NavItem, portal: Portal) -> int:
+def _new(item: NavItem, portal: Portal, user: str) -> int:
     """The menu's count of new things; a page still shows when it cannot be counted."""
     assert item.new is not None
     try:
-        return item.new(portal)
+        return item.new(portal, user)
     except Exception:
         log.warning("could not count what is new on %s", item.path, exc_info=True)
         return 0
@@ -213,7 +217,11 @@ def render(
         if user is not None and user.has(module.role)
         for item in module.nav
     ]
-    waiting = {item.path: _new(item, portal) for item in nav if item.new is not None}
+    waiting = {
+        item.path: _new(item, portal, user.name)
+        for item in nav
+        if item.new is not None and user is not None
+    }
     values = dict(context or {})
     values["errors"] = form_errors(values)
     page = _environment.get_template(template).render(

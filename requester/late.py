@@ -235,8 +235,7 @@ class MailboxCollector:
                 break
             for message in messages:
                 try:
-                    self._keep(message)
-                    kept += 1
+                    kept += self._keep(message)
                 except (VerificationError, MalformedMessage) as exc:
                     refused += 1
                     problems.append(exc.message)
@@ -252,7 +251,28 @@ class MailboxCollector:
             )
         return Collected(kept, refused, tuple(problems))
 
-    def _keep(self, message: pb.MailMessage) -> None:
+    def _kept_already(
+        self, message: pb.MailMessage, answers: str | None = None, conn: Connection | None = None
+    ) -> bool:
+        """Whether this organisation kept this message already: another collector of it (the
+        portal's background loop, the command line) took the same batch from the mailbox and
+        kept it first. A decision is kept once per question and sender; a signal once per
+        content (another person of the same question may signal later)."""
+        where = [
+            _LATE.c.answer_id == message.answer_id,
+            _LATE.c.sender == message.sender,
+            _LATE.c.kind == message.kind,
+        ]
+        if answers is not None:
+            where.append(_LATE.c.answers == answers)
+        if conn is not None:
+            return conn.execute(select(_LATE.c.id).where(*where)).first() is not None
+        with self.engine.connect() as own:
+            return own.execute(select(_LATE.c.id).where(*where)).first() is not None
+
+    def _keep(self, message: pb.MailMessage) -> int:
+        """Check and keep one message: 1 when kept, 0 when this organisation had kept it already;
+        raises when it fails a check."""
         with self.engine.connect() as conn:
             awaited = (
                 conn.execute(
@@ -265,6 +285,8 @@ class MailboxCollector:
                 .first()
             )
         if awaited is None:
+            if message.kind == "decision" and self._kept_already(message):
+                return 0  # a second collector's copy of a decision kept (and awaited) already
             raise VerificationError(
                 f"a late message names question {message.answer_id[:64]} and sender "
                 f"{message.sender[:64]}, which this organisation does not wait for"
@@ -308,7 +330,8 @@ class MailboxCollector:
                     _LATE.c.kind == "decision",
                 )
             ).first()
-            if exists is None or signal:
+            again = signal and self._kept_already(message, json.dumps(shown, sort_keys=True), conn)
+            if (exists is None or signal) and not again:
                 conn.execute(
                     insert(_LATE).values(
                         answer_id=message.answer_id,
@@ -345,6 +368,7 @@ class MailboxCollector:
                         _AWAITED.c.label == message.sender,
                     )
                 )
+        return 0 if again or (exists is not None and not signal) else 1
 
     def _alarm(self, message: pb.MailMessage, why: str) -> None:
         log.warning("refused a late message for %s: %s", message.answer_id[:64], why)
@@ -448,6 +472,19 @@ def list_awaited(engine: Engine, user: str | None = None) -> list[Awaited]:
         Awaited(r["answer_id"], r["label"], r["purpose"], r["user"], _utc(r["deadline"]))
         for r in rows
     ]
+
+
+def unread_count(engine: Engine, user: str) -> int:
+    """How many late answers and signals of ``user``'s questions were not yet shown to them."""
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(func.count())
+            .select_from(_LATE)
+            .where(_LATE.c.user == user, _LATE.c.read_at.is_(None))
+        ).scalar()
+    return int(found or 0)
 
 
 def mark_read(engine: Engine, user: str) -> None:

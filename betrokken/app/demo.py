@@ -19,6 +19,7 @@ from pathlib import Path
 
 from betrokken.app.cluster import Cluster, betrokken_command
 from betrokken.app.devnet import DevNetwork, init_network
+from betrokken.config.load import load_network
 from betrokken.crypto.bsn import Bsn, generate_bsn, mask
 
 ZVH = "zvh-kennemerland"
@@ -30,6 +31,23 @@ VEILIG_THUIS = "veilig-thuis-kennemerland"  # the second zorg member: a domain a
 ORGS = (ZVH, POLITIE, RECLASSERING, GEMEENTE, GGZ, VEILIG_THUIS)
 
 Out = Callable[[str], None]
+
+# The command line's user name of a script (a service account of the network file) that has no
+# portal account: the DPO's report flags questions asked under it.
+SERVICE_USER = "koppeling"
+# The demo's term for the GGZ's professionals to decide a ZSM question, in minutes; the network
+# file `network init` writes gives 8 hours. The demo cannot wait a shift out.
+DEMO_TERM_MINUTES = 2
+ZSM_CASE = "ZSM-NH-77812"
+PORTAL_CASE = "ZVH-2026-0160"
+
+
+def shorten_defer_term(network_file: Path, minutes: float = DEMO_TERM_MINUTES) -> None:
+    """Give zsm-context's defer partner ``minutes`` to decide instead of the file's 8 hours."""
+    text = network_file.read_text()
+    if "defer_hours = 8\n" not in text:
+        raise RuntimeError("the development network's zsm-context has no defer_hours = 8")
+    network_file.write_text(text.replace("defer_hours = 8\n", f"defer_hours = {minutes / 60!r}\n"))
 
 
 @dataclass
@@ -130,8 +148,8 @@ def _signal_step(
     """The VIR's core act without its index: a watch left with a question; the partner that
     registers the person later tells the earlier asker, sealed, through the coordinator."""
     out(
-        "\n== 7e. A signal: the ZVH asks about someone known nowhere and leaves a watch; the "
-        "politie registers the person later, and the ZVH is told"
+        "\n== 4. A later registration tells the earlier asker: the ZVH asks about someone known "
+        "nowhere and leaves a watch; the politie registers the person later, and the ZVH is told"
     )
     known = {b.digits for regs in truth.registrations.values() for b in regs}
     known |= {b.digits for b in named.values()}
@@ -156,8 +174,9 @@ def _signal_step(
     out(f"\n$ betrokken collect --config {zvh}")
     out("  " + done.stdout.rstrip().replace("\n", "\n  "))
     if "now also involved" not in done.stdout:
-        out("  [no signal arrived (UNEXPECTED)]")
+        out("  [no signal arrived; UNEXPECTED]")
         return False
+    out("  [the ZVH is told 'now also involved: politie' for its own case; as expected]")
     return ok
 
 
@@ -202,7 +221,7 @@ def _audit_steps(
     """The DPO's side: witnesses, verification, an access request and the report."""
     ok = True
     coordinator = str(net.coordinator_config)
-    out("\n== 8. The nodes witness the coordinator's signed audit log")
+    out("\n== 17. The nodes witness the coordinator's signed audit log")
     for config in (politie, zvh):
         ok &= _run(out, ["node", "witness", "--config", config, "--once"], 0, "consistent") == 0
     witnessed = directory / "witnessed-politie.txt"
@@ -213,7 +232,7 @@ def _audit_steps(
         check=False,
     )
     witnessed.write_text(notes.stdout)
-    out("\n== 9. The DPO verifies the whole log, including what the politie node witnessed")
+    out("\n== 18. The DPO verifies the whole log, including what the politie node witnessed")
     ok &= (
         _run(
             out,
@@ -232,7 +251,7 @@ def _audit_steps(
         )
         == 0
     )
-    out("\n== 10. A citizen asks who looked him up (inzageverzoek)")
+    out("\n== 19. A citizen asks who looked him up: the coordinator's records (audit subject)")
     letter = directory / "access-request.html"
     ok &= (
         _run(
@@ -258,7 +277,7 @@ def _audit_steps(
         == 0
     )
     report = directory / "audit-report.html"
-    out("\n== 11. The DPO's report")
+    out("\n== 20. The DPO's report of the coordinator's log")
     ok &= (
         _run(
             out,
@@ -268,7 +287,6 @@ def _audit_steps(
         )
         == 0
     )
-    ok &= _fishing_steps(out, directory, zvh, several)
     out(f"   open {report} in a browser; the access request is in {letter}")
     return ok
 
@@ -278,12 +296,15 @@ def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
     was asked about): one person under three case references, one case reference for five
     persons, and a user name nobody logs in to the portal with (a service account)."""
     ok = True
-    out("\n== 11b. Fishing: one person under three case references, one case for five persons")
+    out(
+        "\n== 8. Fishing: one person under three case references, one case for five persons, "
+        f"asked at the command line as '{SERVICE_USER}' (no portal account)"
+    )
 
     def question(bsn: Bsn, case: str) -> bool:
         args = ["query", "--config", zvh, "--bsn", "-", "--purpose", "zvh-triage"]
         # a service account of the network file: typed at the command line, no portal account
-        args += ["--case", case, "--user", "r.jansen", "--on-behalf-of", POLITIE]
+        args += ["--case", case, "--user", SERVICE_USER, "--on-behalf-of", POLITIE]
         return _run(out, args, 0, "complete answer", bsn=bsn.digits) == 0
 
     for case in ("ZVH-2026-0901", "ZVH-2026-0902", "ZVH-2026-0903"):
@@ -292,14 +313,95 @@ def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
     for person in (generate_bsn(rng) for _ in range(5)):
         ok &= question(person, "ZVH-2026-0999")
     report = directory / "audit-report-zvh.html"
-    out("\n== 11c. The ZVH's DPO reads the report of the ZVH's own trail")
+    out("\n== 8b. The ZVH's DPO reads the report of the ZVH's own trail: three fishing patterns")
     command = ["audit", "report", "--config", zvh, "--out", str(report), "--user", "fg.zvh"]
     ok &= _run(out, command, 0, "report written") == 0
     page = report.read_text() if report.exists() else ""
     wanted = ("person-many-cases", "case-many-persons", "unknown-user")
     found = [kind for kind in wanted if f'data-kind="{kind}"' in page]
     out(f"   flagged: {', '.join(found) or 'nothing'} (open {report})")
-    return ok and found == list(wanted)
+    flagged = found == list(wanted)
+    out(f"   [the three fishing patterns flagged; {'as expected' if flagged else 'UNEXPECTED'}]")
+    return ok and flagged
+
+
+def _nothing_before_the_term(out: Out, politie: str) -> bool:
+    """A decision to share leaves the GGZ only at the term's end: when a message leaves would
+    otherwise tell the coordinator that the person is known there."""
+    done = subprocess.run(
+        betrokken_command("collect", "--config", politie),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out(f"\n$ betrokken collect --config {politie}")
+    out("  " + done.stdout.rstrip().replace("\n", "\n  "))
+    early = ZSM_CASE in done.stdout
+    out(
+        "  [nothing from the GGZ before the term ends; "
+        + ("UNEXPECTED]" if early or done.returncode != 0 else "as expected]")
+    )
+    return not early and done.returncode == 0
+
+
+def _term_ends_step(out: Out, politie: str, term_ends: float) -> bool:
+    """At the term's end the GGZ's node delivers its decision, sealed, through the coordinator's
+    mailbox; the politie collects the disclosure."""
+    out(
+        "\n== 10. The GGZ's term ends: the politie receives the professional's decision "
+        f"(step 3; {max(0, round(term_ends - time.monotonic()))} s of the term left)"
+    )
+    deadline = term_ends + 120  # the node sends within seconds of the term's end
+    while True:
+        done = subprocess.run(
+            betrokken_command("collect", "--config", politie),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        arrived = f"{GGZ} decided" in done.stdout and ZSM_CASE in done.stdout
+        if arrived or time.monotonic() > deadline:
+            break
+        time.sleep(min(5.0, max(1.0, term_ends - time.monotonic())))
+    out(f"\n$ betrokken collect --config {politie}")
+    out("  " + done.stdout.rstrip().replace("\n", "\n  "))
+    shared = arrived and f"case {ZSM_CASE}: involved" in done.stdout
+    out(
+        f"  [the GGZ shares for case {ZSM_CASE}, with its contact point; "
+        + ("as expected]" if shared else "UNEXPECTED]")
+    )
+    return shared
+
+
+def _network_check_step(out: Out, net: DevNetwork, directory: Path) -> bool:
+    """Lawful by default: a copy of the network file in which the GGZ, bound by professional
+    secrecy, would name itself for triage is refused by ``network check``."""
+    out(
+        "\n== 9. Lawful by default: a copy of the network file with the GGZ (beroepsgeheim) on "
+        "'organisation' for zvh-triage is refused"
+    )
+    policy = f'organisation = "{GGZ}"\npurpose = "zvh-triage"\nlevel = '
+    text = net.network_file.read_text()
+    copy = directory / "network-ggz-organisation.toml"
+    copy.write_text(text.replace(policy + '"domain"', policy + '"organisation"'))
+    changed = copy.read_text() != text
+    out(f'   {copy.name}: [[policies]] {GGZ} / zvh-triage: level = "organisation"')
+    out(f"\n$ betrokken network check {copy}")
+    done = subprocess.run(
+        betrokken_command("network", "check", str(copy)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out("  " + done.stderr.rstrip().replace("\n", "\n  "))
+    named = "een organisatie met beroepsgeheim" in done.stderr and GGZ in done.stderr
+    ok = changed and done.returncode == 9 and named
+    out(
+        f"  [exit code {done.returncode}: refused, naming the rule in Dutch; "
+        + ("as expected]" if ok else "UNEXPECTED: wanted 9 and the beroepsgeheim rule]")
+    )
+    copy.unlink(missing_ok=True)
+    return ok
 
 
 def run_demo(
@@ -319,7 +421,7 @@ def run_demo(
         ORGS,
         base_port=base_port,
         name="demo-kennemerland",
-        service_users=("r.jansen", "zsm.officier"),
+        service_users=("r.jansen", "zsm.officier", SERVICE_USER),
         acts_for_others=(ZVH,),  # the ZVH asks for the partner that brought the case in
     )
     rng = random.Random(20261123)
@@ -327,6 +429,7 @@ def run_demo(
     from betrokken.app.demo_feed import enable_feed, feed_step
 
     feed = enable_feed(net, GEMEENTE)
+    shorten_defer_term(net.network_file)
     ok = True
     cluster = Cluster(net)
     try:
@@ -367,25 +470,59 @@ def run_demo(
             what = {0: "complete answer", 2: "bad input", 3: "partial answer", 4: "refused"}
             return _run(out, args, expect, what[expect], bsn=bsn, seen=seen) == expect
 
-        out("\n== 1. A person known at several organisations (ZVH triage, for the politie)")
+        from betrokken.app import demo_after as after
+        from betrokken.app import demo_portal as portals
+
+        addresses, accounts = portals.start_portals(out, cluster)
+        regisseur = portals.account(accounts, ZVH, "regisseur")
+        police = portals.account(accounts, POLITIE, "regisseur")
+        professional = portals.account(accounts, GGZ, "regisseur")
+        dpo = portals.account(accounts, ZVH, "dpo")
+        network = load_network(net.network_file)
+        out("\n   First what 'lawful by default, and the work after the hit' asks, in its order:")
+        out("\n== 1. A question on behalf of a partner: the ZVH asks for the gemeente (portal)")
         out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
-        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
-        out("\n== 2. A person known nowhere")
-        ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
+        ok &= portals.portal_question_step(out, addresses, accounts, several, PORTAL_CASE)
+        out("\n== 2. The found partner's notice: the politie see who asked, why, and how to reach")
+        ok &= after.notice_step(out, addresses[POLITIE], police, PORTAL_CASE)
         out(
-            "\n== 3. ZSM asks for the same person: the GGZ answers 'pending' (its professional "
-            "decides within the term)"
+            "\n== 3. A defer request decided by a GGZ professional: ZSM asks about the same "
+            "person; the GGZ answers 'pending', its professional decides to share"
         )
-        ok &= ask(politie, several.digits, "zsm-context", "ZSM-NH-77812", "zsm.officier", 0)
-        out(f"\n== 4. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
+        out(
+            f"   (in this demo the term is {DEMO_TERM_MINUTES} minutes; the network file's ZSM "
+            "term is 8 hours. The next steps run while it passes.)"
+        )
+        ok &= ask(politie, several.digits, "zsm-context", ZSM_CASE, police.name, 0)
+        term_ends = time.monotonic() + DEMO_TERM_MINUTES * 60
+        ok &= after.decide_step(out, addresses[GGZ], professional, ZSM_CASE, "toestemming")
+        ok &= _nothing_before_the_term(out, politie)
+        ok &= _signal_step(out, zvh, politie, truth, named, seen)
+        out("\n== 5. A follow-up recorded: the ZVH's regisseur notes contact with the politie")
+        politie_name = network.organisation(POLITIE)
+        ok &= after.follow_up_step(
+            out, addresses[ZVH], regisseur, politie_name.name if politie_name else "", PORTAL_CASE
+        )
+        out("\n== 6. The letter for that person: the ZVH's FG answers an access request (portal)")
+        ok &= after.letter_step(out, addresses[ZVH], dpo, several.digits)
+        ok &= _fishing_steps(out, directory, zvh, several)
+        ok &= _network_check_step(out, net, directory)
+        ok &= _term_ends_step(out, politie, term_ends)
+
+        out("\n   Then the rest of what the network does:")
+        out("\n== 11. A person known at several organisations (ZVH triage, for the politie; CLI)")
+        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
+        out("\n== 12. A person known nowhere")
+        ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
+        out(f"\n== 13. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
         cluster.stop_node(RECLASSERING)
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 3)
         cluster.start_node(RECLASSERING)
-        out("\n== 5. A purpose the ZVH may not ask (zsm-context is for politie only)")
+        out("\n== 14. A purpose the ZVH may not ask (zsm-context is for politie only)")
         ok &= ask(zvh, one.digits, "zsm-context", "ZVH-2026-0144", "r.jansen", 4)
-        out("\n== 6. An invalid BSN (typing error)")
+        out("\n== 15. An invalid BSN (typing error)")
         ok &= ask(zvh, "123456789", "zvh-triage", "ZVH-2026-0145", "r.jansen", 2)
-        out("\n== 7. A list of persons at once (the morning list)")
+        out("\n== 16. A list of persons at once (the morning list)")
         lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
         try:
             morning = lists / "morning.csv"
@@ -399,7 +536,7 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
-        out(f"\n== 7b. The {GEMEENTE} wijkteam system registers a person through the API")
+        out(f"\n== 16b. The {GEMEENTE} wijkteam system registers a person through the API")
         registered = {b for people in truth.registrations.values() for b in people}
         fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
         ok &= feed_step(out, feed, fed)
@@ -408,13 +545,10 @@ def run_demo(
 
         known = [p for people in truth.registrations.values() for p in people]
         ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
-        ok &= _signal_step(out, zvh, politie, truth, named, seen)
         ok &= _audit_steps(out, net, directory, zvh, politie, several)
-        from betrokken.app.demo_portal import portal_steps
-
-        portal_ok, portal_lines = portal_steps(out, cluster, several)
-        ok &= portal_ok
-        for line in portal_lines + persons_to_type(truth, named):
+        share = after.simulated_month(out, network, ZVH, random.Random(20261207))
+        ok &= share is not None
+        for line in portals.portal_lines(addresses, accounts) + persons_to_type(truth, named):
             out(line)
         if keep_running:
             out("\nEvery service and portal keeps running; press Ctrl-C to stop them.")

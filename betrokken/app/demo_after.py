@@ -77,17 +77,12 @@ def _logged_in(url: str, account: _Account) -> Iterator[httpx.Client]:
             client.post("/uitloggen", data={"csrf": _csrf(client.get("/"))})
 
 
-def notice_and_follow_up(
-    out: Out,
-    found_url: str,
-    found: _Account,
-    partner_name: str,
-    asker_url: str,
-    asker: _Account,
-    case: str,
-) -> bool:
-    """The found partner reads and acknowledges its notice; the asker records the follow-up."""
-    out("\n== 13. Both professionals told: the police see a notice of the ZVH's question")
+def _as_expected(ok: bool) -> str:
+    return "as expected" if ok else "UNEXPECTED"
+
+
+def notice_step(out: Out, found_url: str, found: _Account, case: str) -> bool:
+    """The found partner reads and acknowledges its notice of the question."""
     with _logged_in(found_url, found) as client:
         # The police's node writes the notice with the answer's trail record, within a second or
         # so of answering (its trail writer): look again for a while before calling it missing.
@@ -98,7 +93,7 @@ def notice_and_follow_up(
                 break
             time.sleep(0.5)
         if link is None:
-            out(f"   no notice for case {case} at the police (UNEXPECTED)")
+            out(f"   [no notice for case {case} at the police; UNEXPECTED]")
             return False
         out(f"   {found.name} opens Meldingen: {html.unescape(link.group(2))}")
         page = client.get(link.group(1))
@@ -109,15 +104,53 @@ def notice_and_follow_up(
         done = client.post(link.group(1) + "/bevestigen", data={"csrf": _csrf(page)})
         acknowledged = "Bevestigd" in _text(done) and "nog niet bevestigd" not in _text(done)
         out(f"   acknowledged by {found.name}: a 'notice' record in the police's own trail")
+        out(f"   [notice read and acknowledged; {_as_expected(acknowledged)}]")
+    return acknowledged
 
-    out("\n== 14. Regie: the ZVH's regisseur records the follow-up of the hit")
+
+def decide_step(out: Out, url: str, professional: _Account, case: str, ground: str) -> bool:
+    """The defer partner's professional opens "Beslissen over delen" and decides to share."""
+    with _logged_in(url, professional) as client:
+        # The GGZ's node keeps the request with the answer's trail record (its trail writer).
+        deadline = time.monotonic() + 15
+        while True:
+            page = client.get("/beslissen")
+            cards = page.text.split('<li class="follow-up"')[1:]
+            card = next((c for c in cards if case in c), "")
+            if card or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        token = re.search(r'name="verzoek" value="(\d+)"', card)
+        if token is None:
+            out(f"   [no request for case {case} on Beslissen over delen; UNEXPECTED]")
+            return False
+        facts = re.findall(r"<dt>([^<]*)</dt><dd>(.*?)</dd>", card)
+        out(f"   {professional.name} opens Beslissen over delen: a request for case {case}")
+        for term, value in facts[:7]:
+            shown = " ".join(html.unescape(re.sub(r"<[^>]+>", "", value)).split())
+            out(f"     {html.unescape(term):<22} {shown}")
+        done = client.post(
+            "/beslissen",
+            data={"csrf": _csrf(page), "verzoek": token.group(1), "besluit": f"delen:{ground}"},
+        )
+        decided = next((c for c in done.text.split('<li class="follow-up"')[1:] if case in c), "")
+        shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", decided)).split())
+        recorded = "vastgelegd in het logboek" in _text(done) and "Delen: " in shown
+        out(f"   {professional.name} decides: delen, on the ground '{ground}' (a 'decision'")
+        out("   record in the GGZ's own trail; the asker hears it only when the term ends)")
+        out(f"   [decision recorded; {_as_expected(recorded)}]")
+    return recorded
+
+
+def follow_up_step(out: Out, asker_url: str, asker: _Account, partner_name: str, case: str) -> bool:
+    """The asker's regisseur records the follow-up of a hit."""
     with _logged_in(asker_url, asker) as client:
         page = client.get("/opvolging")
         cards = page.text.split('<li class="follow-up"')[1:]
         card = next((c for c in cards if case in c and partner_name in c), "")
         token = re.search(r'name="treffer" value="([^"]+)"', card)
         if token is None:
-            out(f"   no hit of case {case} on the follow-up page (UNEXPECTED)")
+            out(f"   [no hit of case {case} on the follow-up page; UNEXPECTED]")
             return False
         done = client.post(
             "/opvolging",
@@ -127,7 +160,56 @@ def notice_and_follow_up(
         recorded = "De opvolging is vastgelegd" in _text(done)
         out(f"   {asker.name} records 'contact gelegd' with {partner_name} for case {case}: a")
         out("   'follow-up' record in the ZVH's own trail, under its own pseudonym of the person")
-    return acknowledged and recorded
+        out(f"   [follow-up recorded; {_as_expected(recorded)}]")
+    return recorded
+
+
+# The letter's elements of article 15, first paragraph, GDPR (a to h), as the Dutch letter
+# names them; each must be there.
+ARTICLE_15 = (
+    "Doeleinden (artikel 15, eerste lid, onder a, AVG)",
+    "Categorieën van gegevens (onder b)",
+    "Ontvangers (onder c)",
+    "Bewaartermijn (onder d)",
+    "Uw rechten (onder e)",
+    "Klacht (onder f)",
+    "Bron (onder g)",
+    "Geautomatiseerde besluiten (onder h)",
+)
+
+
+def letter_step(out: Out, url: str, dpo: _Account, bsn: str) -> bool:
+    """The FG makes the access-request letter for the person in the portal (the person's BSN
+    is typed into the form; the letter shows it masked)."""
+    with _logged_in(url, dpo) as client:
+        form = client.get("/dpo/inzage")
+        page = client.post(
+            "/dpo/inzage",
+            data={
+                "csrf": _csrf(form),
+                "bsn": bsn,
+                "salutation": "",
+                "surname": "",
+                "name": "De betrokkene",
+                "address": "Voorbeeldstraat 1\n2000 AA Haarlem",
+                "requested_on": dt.datetime.now(dt.UTC).strftime("%d-%m-%Y"),
+                "reference": "INZ-2026-001",
+                "own_text": "",
+                "signer": "",
+            },
+        )
+    labels = [html.unescape(t) for t in re.findall(r"<dt>([^<]*)</dt>", page.text)]
+    present = [label for label in ARTICLE_15 if label in labels]
+    for label in ARTICLE_15:
+        out(f"     {'x' if label in present else ' '} {label}")
+    text = _text(page)
+    asked = "Wie naar u heeft gevraagd" in text
+    ok = len(present) == len(ARTICLE_15) and bsn not in page.text and asked
+    out(
+        f"   [{len(present)} of {len(ARTICLE_15)} elements of art. 15 AVG in the letter, the BSN "
+        f"only masked; {_as_expected(ok)}]"
+    )
+    return ok
 
 
 def simulated_month(
@@ -155,7 +237,7 @@ def simulated_month(
                 partners.setdefault(purpose, []).append(rules.DOMAIN_LABEL + organisation.domain)
     purposes = [p for p in purposes if partners.get(p)]
     if not purposes:
-        out("\n== 15. Follow-up: no purpose of this organisation has a partner that names itself")
+        out("\n== 21. Follow-up: no purpose of this organisation has a partner that names itself")
         return None
     entries: list[AuditEntry] = []
     for number in range(hits):
@@ -198,7 +280,7 @@ def simulated_month(
     shown = percent(share)
     goal = settings.follow_up_goal_percent
     met = share is not None and share * 100 >= goal
-    out("\n== 15. Follow-up in a simulated month (in memory; the DPO's report computes the same)")
+    out("\n== 21. Follow-up in a simulated month (in memory; the DPO's report computes the same)")
     out(f"   {total.hits} hits, {total.followed} followed up, {total.waiting} still within term")
     out(
         f"   FIGURE: {shown} of hits followed up within {settings.follow_up_working_days} "

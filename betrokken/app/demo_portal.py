@@ -25,6 +25,8 @@ ACCOUNTS = (
     ("zvh-kennemerland", "beheer.zvh", ("beheerder",)),
     ("politie-nh", "zsm.officier", ("regisseur",)),
     ("politie-nh", "fg.politie", ("dpo",)),
+    # the GGZ's professional: the network file's decided_by names the regisseur role
+    ("ggz-kennemerland", "p.devries", ("regisseur",)),
 )
 
 
@@ -91,44 +93,57 @@ def ask_through_portal(url: str, account: DemoAccount, bsn: Bsn, case: str) -> s
     return " ".join(text.split())
 
 
-def portal_steps(out: Out, cluster: Cluster, several: Bsn) -> tuple[bool, list[str]]:
-    """Start every organisation's portal, make the demo accounts, ask once through a portal.
-    Returns (as expected, the lines that tell a person how to log in)."""
-    out("\n== 12. The web portals: one per organisation, personal login (password + TOTP code)")
+def start_portals(out: Out, cluster: Cluster) -> tuple[dict[str, str], list[DemoAccount]]:
+    """Start every organisation's portal and make the demo accounts."""
+    out("\n== The web portals: one per organisation, personal login (password + TOTP code)")
     addresses = {org: cluster.start_portal(org) for org in cluster.net.portal_configs}
     accounts = [add_account(cluster, org, name, roles) for org, name, roles in ACCOUNTS]
-    zvh = accounts[0]
-    out(f"   a regisseur of the ZVH logs in at {addresses[zvh.organisation]} and asks about")
-    out(f"   {several.masked()} (the BSN is typed into the form, never in a URL):")
-    text = ask_through_portal(addresses[zvh.organisation], zvh, several, "ZVH-2026-0160")
+    for account in accounts:
+        out(
+            f"   {account.organisation:<26} {account.name:<13} {','.join(account.roles)}"
+            f"  {addresses[account.organisation]}/"
+        )
+    return addresses, accounts
+
+
+def account(accounts: list[DemoAccount], organisation: str, role: str) -> DemoAccount:
+    return next(a for a in accounts if a.organisation == organisation and role in a.roles)
+
+
+def portal_question_step(
+    out: Out, addresses: dict[str, str], accounts: list[DemoAccount], several: Bsn, case: str
+) -> bool:
+    """The ZVH's regisseur asks through the portal, on behalf of the gemeente that brought the
+    case in (the ZVH has no basis of its own)."""
+    zvh = account(accounts, "zvh-kennemerland", "regisseur")
+    out(f"   {zvh.name} logs in at {addresses[zvh.organisation]} and asks about {several.masked()}")
+    out("   for case " + case + " on behalf of the gemeente (the BSN is typed into the form, never")
+    out("   in a URL):")
+    text = ask_through_portal(addresses[zvh.organisation], zvh, several, case)
     found = re.search(r"Betrokken: [^.]*\.", text)
     complete = "Volledig antwoord" in text
+    on_behalf = "Gemeente Haarlem" in text
     out(f"   the portal says: {found.group() if found else '(no hit shown)'}")
-    out(f"   {'complete answer' if complete else 'INCOMPLETE answer'}; answered for r.jansen")
-    ok = bool(found) and several.masked() in text and several.digits not in text
-    # After the hit: the police's notice, the ZVH's follow-up, a simulated month's figure.
-    import random
+    ok = bool(found) and complete and several.masked() in text and several.digits not in text
+    out(
+        f"   [{'complete answer' if complete else 'INCOMPLETE answer'}, asked for the gemeente"
+        f"{'' if on_behalf else ' (NOT named on the page)'}, no BSN on the page; "
+        f"{'as expected' if ok else 'UNEXPECTED'}]"
+    )
+    return ok
 
-    from betrokken.app.demo_after import notice_and_follow_up, simulated_month
-    from betrokken.config.load import load_network
 
-    politie = next(a for a in accounts if a.organisation == "politie-nh" and "regisseur" in a.roles)
-    network = load_network(cluster.net.network_file)
-    police = network.organisation(politie.organisation)
-    ok &= notice_and_follow_up(
-        out, addresses[politie.organisation], politie, police.name if police else "",
-        addresses[zvh.organisation], zvh, "ZVH-2026-0160",
-    )  # fmt: skip
-    share = simulated_month(out, network, zvh.organisation, random.Random(20261207))
-    ok &= share is not None
+def portal_lines(addresses: dict[str, str], accounts: list[DemoAccount]) -> list[str]:
+    """The lines that tell a person how to log in."""
     lines = ["Portals (HTTP on loopback; log in with the account, password and TOTP code):"]
     for org, url in addresses.items():
-        lines.append(f"   {org:<18} {url}/")
+        lines.append(f"   {org:<26} {url}/")
     lines.append("Demo accounts (the TOTP secret goes into an authenticator app; or run")
     lines.append("   python3 -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\" for a code):")
-    for account in accounts:
+    for demo_account in accounts:
         lines.append(
-            f"   {account.organisation:<18} {account.name:<13} {','.join(account.roles):<10} "
-            f"password {account.password}  TOTP secret {account.secret}"
+            f"   {demo_account.organisation:<26} {demo_account.name:<13} "
+            f"{','.join(demo_account.roles):<10} password {demo_account.password}  "
+            f"TOTP secret {demo_account.secret}"
         )
-    return ok, lines
+    return lines
