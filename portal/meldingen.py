@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -158,7 +159,9 @@ def _collect_quietly(portal: Portal, state: _Background) -> None:
         )
 
 
-async def collect_in_background(portal: Portal, tick: float = 1.0) -> None:
+async def collect_in_background(
+    portal: Portal, tick: float = 1.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
     """Collect late answers and signals every ``portal.collect_seconds`` of the portal's clock,
     so a regisseur sees them counted in the menu without opening Meldingen first. It looks at the
     clock every ``tick`` seconds (a test moves the clock on instead of waiting); one collection
@@ -167,7 +170,7 @@ async def collect_in_background(portal: Portal, tick: float = 1.0) -> None:
     due = portal.clock() + every
     state = _Background()
     while True:
-        await asyncio.sleep(tick)
+        await sleep(tick)
         now = portal.clock()
         if now < due:
             continue

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from betrokken.audit.access import with_entries
 from betrokken.audit.record import Event
+from betrokken.config.schema import Network
 from betrokken.crypto.bsn import parse_bsn
 from betrokken.errors import (
     BadInput,
@@ -386,7 +387,7 @@ async def ask_submit(request: Request) -> Response:
         return _errors_redirect(request, "/vraag", context, parsed)
     try:
         purpose = _purpose(portal, user, parsed.doel)
-        watch_days = _watch_days(portal, purpose, parsed.signaal)
+        watch_days = watch_days_for(portal.network, purpose, parsed.signaal)
         if watch_days is None:
             errors = FormErrors.of([("signaal", _(NO_WATCH))])
             return _errors_redirect(request, "/vraag", context, errors)
@@ -415,12 +416,12 @@ NO_WATCH = N_(
 )
 
 
-def _watch_days(portal: Portal, purpose: str, ticked: bool) -> int | None:
+def watch_days_for(network: Network, purpose: str, ticked: bool) -> int | None:
     """How long the question leaves a watch: the purpose's ``watch_days`` when ticked, 0 when
     not; None when ticked for a purpose that allows none (closed unless the network file says)."""
     if not ticked:
         return 0
-    found = portal.network.purpose(purpose)
+    found = network.purpose(purpose)
     return found.watch_days if found is not None and found.watch_days > 0 else None
 
 

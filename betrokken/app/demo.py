@@ -221,7 +221,7 @@ def _audit_steps(
     """The DPO's side: witnesses, verification, an access request and the report."""
     ok = True
     coordinator = str(net.coordinator_config)
-    out("\n== 17. The nodes witness the coordinator's signed audit log")
+    out("\n== 16. The nodes witness the coordinator's signed audit log")
     for config in (politie, zvh):
         ok &= _run(out, ["node", "witness", "--config", config, "--once"], 0, "consistent") == 0
     witnessed = directory / "witnessed-politie.txt"
@@ -232,7 +232,7 @@ def _audit_steps(
         check=False,
     )
     witnessed.write_text(notes.stdout)
-    out("\n== 18. The DPO verifies the whole log, including what the politie node witnessed")
+    out("\n== 17. The DPO verifies the whole log, including what the politie node witnessed")
     ok &= (
         _run(
             out,
@@ -251,7 +251,7 @@ def _audit_steps(
         )
         == 0
     )
-    out("\n== 19. A citizen asks who looked him up: the coordinator's records (audit subject)")
+    out("\n== 18. A citizen asks who looked him up: the coordinator's records (audit subject)")
     letter = directory / "access-request.html"
     ok &= (
         _run(
@@ -277,7 +277,7 @@ def _audit_steps(
         == 0
     )
     report = directory / "audit-report.html"
-    out("\n== 20. The DPO's report of the coordinator's log")
+    out("\n== 19. The DPO's report of the coordinator's log")
     ok &= (
         _run(
             out,
@@ -297,7 +297,7 @@ def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
     persons, and a user name nobody logs in to the portal with (a service account)."""
     ok = True
     out(
-        "\n== 8. Fishing: one person under three case references, one case for five persons, "
+        "\n== 7. Fishing: one person under three case references, one case for five persons, "
         f"asked at the command line as '{SERVICE_USER}' (no portal account)"
     )
 
@@ -313,7 +313,7 @@ def _fishing_steps(out: Out, directory: Path, zvh: str, several: Bsn) -> bool:
     for person in (generate_bsn(rng) for _ in range(5)):
         ok &= question(person, "ZVH-2026-0999")
     report = directory / "audit-report-zvh.html"
-    out("\n== 8b. The ZVH's DPO reads the report of the ZVH's own trail: three fishing patterns")
+    out("\n== 7b. The ZVH's DPO reads the report of the ZVH's own trail: three fishing patterns")
     command = ["audit", "report", "--config", zvh, "--out", str(report), "--user", "fg.zvh"]
     ok &= _run(out, command, 0, "report written") == 0
     page = report.read_text() if report.exists() else ""
@@ -348,7 +348,7 @@ def _term_ends_step(out: Out, politie: str, term_ends: float) -> bool:
     """At the term's end the GGZ's node delivers its decision, sealed, through the coordinator's
     mailbox; the politie collects the disclosure."""
     out(
-        "\n== 10. The GGZ's term ends: the politie receives the professional's decision "
+        "\n== 9. The GGZ's term ends: the politie receives the professional's decision "
         f"(step 3; {max(0, round(term_ends - time.monotonic()))} s of the term left)"
     )
     deadline = term_ends + 120  # the node sends within seconds of the term's end
@@ -377,7 +377,7 @@ def _network_check_step(out: Out, net: DevNetwork, directory: Path) -> bool:
     """Lawful by default: a copy of the network file in which the GGZ, bound by professional
     secrecy, would name itself for triage is refused by ``network check``."""
     out(
-        "\n== 9. Lawful by default: a copy of the network file with the GGZ (beroepsgeheim) on "
+        "\n== 8. Lawful by default: a copy of the network file with the GGZ (beroepsgeheim) on "
         "'organisation' for zvh-triage is refused"
     )
     policy = f'organisation = "{GGZ}"\npurpose = "zvh-triage"\nlevel = '
@@ -510,19 +510,19 @@ def run_demo(
         ok &= _term_ends_step(out, politie, term_ends)
 
         out("\n   Then the rest of what the network does:")
-        out("\n== 11. A person known at several organisations (ZVH triage, for the politie; CLI)")
+        out("\n== 10. A person known at several organisations (ZVH triage, for the politie; CLI)")
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
-        out("\n== 12. A person known nowhere")
+        out("\n== 11. A person known nowhere")
         ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
-        out(f"\n== 13. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
+        out(f"\n== 12. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
         cluster.stop_node(RECLASSERING)
         ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 3)
         cluster.start_node(RECLASSERING)
-        out("\n== 14. A purpose the ZVH may not ask (zsm-context is for politie only)")
+        out("\n== 13. A purpose the ZVH may not ask (zsm-context is for politie only)")
         ok &= ask(zvh, one.digits, "zsm-context", "ZVH-2026-0144", "r.jansen", 4)
-        out("\n== 15. An invalid BSN (typing error)")
+        out("\n== 14. An invalid BSN (typing error)")
         ok &= ask(zvh, "123456789", "zvh-triage", "ZVH-2026-0145", "r.jansen", 2)
-        out("\n== 16. A list of persons at once (the morning list)")
+        out("\n== 15. A list of persons at once (the morning list)")
         lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
         try:
             morning = lists / "morning.csv"
@@ -536,7 +536,7 @@ def run_demo(
             ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
         finally:
             shutil.rmtree(lists)
-        out(f"\n== 16b. The {GEMEENTE} wijkteam system registers a person through the API")
+        out(f"\n== 15b. The {GEMEENTE} wijkteam system registers a person through the API")
         registered = {b for people in truth.registrations.values() for b in people}
         fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
         ok &= feed_step(out, feed, fed)

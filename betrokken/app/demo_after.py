@@ -237,7 +237,7 @@ def simulated_month(
                 partners.setdefault(purpose, []).append(rules.DOMAIN_LABEL + organisation.domain)
     purposes = [p for p in purposes if partners.get(p)]
     if not purposes:
-        out("\n== 21. Follow-up: no purpose of this organisation has a partner that names itself")
+        out("\n== 20. Follow-up: no purpose of this organisation has a partner that names itself")
         return None
     entries: list[AuditEntry] = []
     for number in range(hits):
@@ -280,7 +280,7 @@ def simulated_month(
     shown = percent(share)
     goal = settings.follow_up_goal_percent
     met = share is not None and share * 100 >= goal
-    out("\n== 21. Follow-up in a simulated month (in memory; the DPO's report computes the same)")
+    out("\n== 20. Follow-up in a simulated month (in memory; the DPO's report computes the same)")
     out(f"   {total.hits} hits, {total.followed} followed up, {total.waiting} still within term")
     out(
         f"   FIGURE: {shown} of hits followed up within {settings.follow_up_working_days} "

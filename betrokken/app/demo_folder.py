@@ -29,7 +29,7 @@ def folder_step(
     out: Out, net: DevNetwork, org: str, asker: str, on_behalf_of: str, known: list[Bsn]
 ) -> bool:
     """Feed ``org``'s node through a drop folder; ask about the person fed. True when it worked."""
-    out(f"\n== 16c. The case system (GCOS) of {org} feeds its node through a drop folder")
+    out(f"\n== 15c. The case system (GCOS) of {org} feeds its node through a drop folder")
     rng = random.Random(2026_1207)
     fed = generate_bsn(rng)
     while fed in known:
@@ -63,7 +63,7 @@ def folder_step(
             dutch = reports[0].read_text("utf-8").split("-" * 60)[0].strip()
             out("   the watcher's report (verwerkt/), Dutch part:")
             out("     " + dutch.replace("\n", "\n     "))
-        out("\n== 16d. A question finds the person the case system registered by itself")
+        out("\n== 15d. A question finds the person the case system registered by itself")
         query = ["query", "--config", str(net.node_configs[asker]), "--bsn", "-"]
         query += ["--purpose", "zvh-triage", "--case", "ZVH-2026-0160", "--user", "r.jansen"]
         query += ["--on-behalf-of", on_behalf_of]
