@@ -1,9 +1,10 @@
-"""The demo's part after the hit: the found partner's notice, the asker's follow-up, and a simulated
-month that shows the share of hits followed up within the network's working days as a figure.
+"""The demo's part after the hit, through the portals over HTTP as a browser would: the found
+partner's notice, a defer partner's professional deciding, the asker's follow-up and the FG's
+access-request letter; and a simulated month that shows the share of hits followed up within the
+network's working days as a figure.
 
-The first two go through the portals over HTTP, as a browser would. The simulation computes with
-the same code the DPO's report uses (:mod:`betrokken.audit.followup`) on records made in memory;
-nothing simulated is written to any trail.
+The simulation computes with the same code the DPO's report uses (:mod:`betrokken.audit.followup`)
+on records made in memory; nothing simulated is written to any trail.
 """
 
 from __future__ import annotations

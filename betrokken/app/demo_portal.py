@@ -1,6 +1,6 @@
-"""The portal part of ``betrokken demo``: a portal per organisation, demo accounts, and one
-question asked through the ZVH's portal over HTTP, as a browser would (log in with password and
-TOTP code, ask, read the answer)."""
+"""The portal part of ``betrokken demo``: a portal per organisation, demo accounts (the GGZ's
+professional among them), and a question asked through the ZVH's portal over HTTP, as a browser
+would (log in with password and TOTP code, ask, read the answer)."""
 
 from __future__ import annotations
 
