@@ -105,6 +105,7 @@ def test_a_signal_left_in_the_portal_is_counted_in_the_menu_before_meldingen_is_
             break
         assert time.monotonic() < deadline, "the menu never counted the signal"
     assert_accessible(browser)
+    screenshot(browser, "menu-meldingen-nieuw")
 
     browser.get(portal.url + "/meldingen")
     text = page_text(browser)
@@ -128,3 +129,5 @@ def test_a_signal_left_in_the_portal_is_counted_in_the_menu_before_meldingen_is_
         }
         assert values.get(label, 0) >= 1, values
     assert_accessible(browser)
+    browser.get(portal.url + "/dpo/rapport#watches-per-purpose")
+    screenshot(browser, "dpo-rapport-signalen")
