@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from betrokken import rules
 from betrokken.audit.access import with_entries
 from betrokken.audit.record import Event
 from betrokken.config.schema import Network
@@ -404,6 +405,8 @@ async def ask_submit(request: Request) -> Response:
     result = results[0]
     view = person_view(portal.network, 1, result.persons[0])
     context = _answer_context(portal, result, [view])
+    if watch_days:  # said on the answer, so the user sees the box took effect
+        context["watch_until"] = rules.watch_until(result.answered_at, watch_days)
     context["retry"] = _retry(
         [Person(parsed.bsn, parsed.zaak)], [view], result, parsed.namens, gezin=False
     )

@@ -243,3 +243,46 @@ def test_a_partner_that_registers_the_person_later_tells_the_earlier_asker(
             "node", "withdraw", "--config", str(running.net.node_configs[POLITIE]), "--bsn", "-",
             stdin=person.digits + "\n",
         )  # fmt: skip
+
+
+def test_a_late_answer_two_collectors_took_at_once_is_kept_once_and_raises_no_alarm(
+    running: Running,
+) -> None:
+    """The portal's background loop and ``betrokken collect`` (or two portals) of one
+    organisation may take the same message before either acknowledges it. Played here by the
+    mailbox holding the message twice: the politie keeps it once, shows it once, and records no
+    alarm for the copy, whose question it answered a moment before. (Without that, the copy was
+    refused: exit 8 and an alarm `late-message-refused` for a message that was fine.)"""
+    bsn = next(iter(running.truth.registrations[GGZ]))
+    asked = running.query(POLITIE, bsn.digits, "zsm-context", "ZSM-TWICE-CASE")
+    assert asked.code == 0, asked.output
+    answer_id = asked.json["answer_id"]
+    running.end_the_term(GGZ, answer_id)
+    [(row_id, _, _, _)] = _wait_for("a late answer waiting", lambda: _mailbox(running, answer_id))
+    columns = "recipient, sender, answer_id, label, kind, sealed, signature, kept_at, expires_at"
+    with sqlite3.connect(_coordinator_db(running)) as db:
+        db.execute(
+            f"INSERT INTO mailbox ({columns}) SELECT {columns} FROM mailbox WHERE id = ?",
+            (row_id,),
+        )
+    assert len(_mailbox(running, answer_id)) == 2
+    collected = _collect(running)
+    assert collected.code == 0, collected.output
+    assert collected.json["refused"] == 0
+    assert [a["answer_id"] for a in collected.json["late_answers"]].count(answer_id) == 1
+    assert _mailbox(running, answer_id) == []
+    store = open_store(load_node(running.net.node_configs[POLITIE]))
+    try:
+        alarms = [
+            r.content
+            for r in store.trail.records(event=Event.ALARM)
+            if r.content and answer_id in r.content
+        ]
+        kept = [
+            r.content
+            for r in store.trail.records(event=Event.LATE_ANSWER)
+            if r.content and answer_id in r.content
+        ]
+        assert alarms == [] and len(kept) == 1
+    finally:
+        store.engine.dispose()

@@ -70,7 +70,11 @@ def test_a_signal_left_in_the_portal_is_counted_in_the_menu_before_meldingen_is_
     browser.find_element(By.ID, "zaak").send_keys(case)
     browser.find_element(By.ID, "signaal").click()
     submit(browser, "/vraag")
-    assert "Volledig antwoord" in page_text(browser)
+    text = page_text(browser)
+    assert "Volledig antwoord" in text
+    assert "Er is een signaal achtergelaten tot " in text  # said on the answer, in Dutch time
+    assert_accessible(browser)
+    screenshot(browser, "antwoord-signaal")
     asked = [
         e
         for e in trail_entries(portal.config)
