@@ -43,6 +43,7 @@ ANSWERS = {
     "declined": N_("did not take part in this question; nothing was given"),
     "deferred": N_("a professional there decides whether anything is shared; nothing was given"),
     "pending": N_("a professional there was to decide whether anything is shared"),
+    "case-refused": N_("refused the question because its case reference did not match"),
     "unreachable": N_("did not answer (could not be reached)"),
     "error": N_("did not answer (technical error)"),
 }
@@ -303,6 +304,7 @@ PARTNER_ANSWERS = {
     "declined": N_("limited its answer: it does not answer this question"),
     "deferred": N_("limited its answer: a professional there decides whether it is told"),
     "pending": N_("limited its answer: a professional there decides whether it is told"),
+    "case-refused": N_("refused the question: its case reference did not match; ask it directly"),
     "unreachable": N_("could not be reached; ask it directly"),
     "error": N_("did not answer (technical error); ask it directly"),
 }
