@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
+from betrokken.dbfile import driver_message as driver_message
 from betrokken.dbfile import warn_if_shared as warn_if_shared
 from betrokken.errors import ConfigError, Unavailable
 
@@ -60,14 +61,6 @@ def sqlite_path(url: str) -> Path | None:
     if rest.startswith("file:"):
         rest = rest[len("file:") :]
     return Path(rest) if rest else None
-
-
-def driver_message(exc: BaseException) -> str:
-    """The database driver's own message, first line only and short (no statement, no values)."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text_ = lines[0] if lines else type(orig).__name__
-    return text_[:200]
 
 
 def is_unavailable(exc: BaseException) -> bool:
