@@ -462,6 +462,13 @@ class Requester:
 
         return (SQLAlchemyError,)
 
+    @property
+    def audit_log(self) -> AuditLog:
+        """The trail as :class:`AuditLog` (a light one hands over to the full store first)."""
+        self._full_store()
+        assert not isinstance(self.trail, LightTrail)
+        return self.trail
+
     def _full_store(self) -> None:
         """From here on, the trail and witness state through SQLAlchemy (same database)."""
         if isinstance(self.trail, LightTrail):

@@ -136,18 +136,22 @@ def _connect(url: str) -> _Connection:
 
         warn_if_shared(path, "database")
         raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        for pragma in _SQLITE_PRAGMAS:
-            raw.execute(pragma).close()
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                raw.execute(pragma).close()
+        except sqlite3.Error as exc:
+            raw.close()
+            raise NotVouched(str(exc)) from None  # the full store says it in its own words
         return _Connection(raw, True, (sqlite3.Error,))
     if _POSTGRES_URL.match(url):
         import psycopg
 
         conninfo = "postgresql://" + url.split("://", 1)[1]
         try:
-            raw = psycopg.connect(conninfo)
+            server = psycopg.connect(conninfo)
         except psycopg.Error as exc:
             raise NotVouched(str(exc)) from None  # the full store says it in its own words
-        return _Connection(raw, False, (psycopg.Error,))
+        return _Connection(server, False, (psycopg.Error,))
     raise NotVouched("a database URL the light store does not open")
 
 
@@ -235,7 +239,7 @@ class LightTrail:
         event: str | None = None,
     ) -> Iterator[StoredRecord]:
         conn = self._conn
-        where, params = ['"index" >= ?'], [start]
+        where, params = ['"index" >= ?'], [start]  # type: list[str], list[Any]
         if since is not None:
             where.append("at >= ?")
             params.append(conn.time(since))
