@@ -15,6 +15,7 @@ from betrokken.app.devnet import init_network
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.config.load import load_node
 from betrokken.db import make_engine
+from tests.conftest import network_ports
 
 
 def test_every_lazily_listed_help_line_is_the_commands_own_short_help() -> None:
@@ -81,7 +82,12 @@ def test_query_writes_its_trail_without_importing_sqlalchemy(tmp_path: Path) -> 
     imported; the first question, which creates the database, goes through SQLAlchemy as ever.
     The key service is not running, so each question fails there, after the trail was read, and
     is kept as a failed question."""
-    net = init_network(tmp_path / "net", ["zvh-test", "politie-test"], name="lazy-query")
+    net = init_network(
+        tmp_path / "net",
+        ["zvh-test", "politie-test"],
+        name="lazy-query",
+        base_port=network_ports(2),  # held by this process: no other network listens there
+    )
     config = net.node_configs["zvh-test"]
     probe = (
         "import sys\n"
