@@ -147,6 +147,8 @@ def _letter(
     language: str,
     extra: dict[str, str] | None = None,
     current: tuple[CurrentRegistration, ...] = (),
+    agreed: frozenset[str] = frozenset({POLITIE, GEMEENTE}),
+    waiting: frozenset[str] = frozenset(),
 ) -> Letter:
     i18n.set_language(language)
     own = trail.network.organisation(ZVH)
@@ -171,6 +173,8 @@ def _letter(
         dt.date(2026, 11, 23),
         language,
         current=current,
+        agreed=agreed,
+        waiting=waiting,
     )
 
 
@@ -206,8 +210,10 @@ def test_each_look_up_is_in_the_letter_in_amsterdam_time_with_organisation_role_
             triage.description,
             triage.legal_basis,
             (
-                "een organisatie uit het domein zorg (naam niet gedeeld): betrokken; alleen het "
-                "soort organisatie is gedeeld, niet de naam",
+                # a domain answer names no partner that could agree: never quoted
+                "een organisatie uit het domein zorg (naam niet gedeeld): niet in deze brief: deze "
+                "partner heeft dit voor uw verzoek niet bevestigd; u kunt het hem rechtstreeks "
+                "vragen",
                 f"{_name(trail, GEMEENTE)}: niet betrokken",
                 f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld",
             ),
@@ -376,39 +382,30 @@ def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limite
     assert letter.partners is None  # not asked: the letter says so instead of listing nobody
 
 
-def test_a_partner_whose_access_request_policy_restricts_is_not_quoted_from_our_look_ups(
-    trail: Trail,
-) -> None:
-    """The police's policy for the access-request purpose is `none`: the letter does not tell the
-    person what the police answered our own question ("Politie: betrokken"); without that policy
-    (the file's default here) it does."""
-    from betrokken.config.schema import DisclosureLevel, DisclosurePolicy
-
-    purpose = trail.network.access_requests.purpose
-    assert purpose, "the development network names an access-request purpose"
+def test_a_partner_that_did_not_agree_is_not_quoted_from_our_look_ups(trail: Trail) -> None:
+    """Our own look-up recorded "Politie: betrokken". The letter quotes it only when the police's
+    FG agreed in this request's restriction step (artikel 23 AVG / artikel 41 UAVG); while it has
+    not answered, the letter says "not yet"; when it gave nothing, it says so without telling a
+    restriction from a miss."""
     quoted = f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld"
     assert quoted in [str(a) for a in _letter(trail, "nl").lookups[0].answers]
-    policies = [
-        p.model_copy(update={"level": DisclosureLevel.NONE})
-        if (p.organisation, p.purpose) == (POLITIE, purpose)
-        else p
-        for p in trail.network.policies
-    ]
-    if not any((p.organisation, p.purpose) == (POLITIE, purpose) for p in policies):
-        policies.append(
-            DisclosurePolicy(organisation=POLITIE, purpose=purpose, level=DisclosureLevel.NONE)
-        )
-    restricted = trail.network.model_copy(update={"policies": policies})
-    assert restricted.disclosure_level(POLITIE, purpose) is DisclosureLevel.NONE
-    letter = _letter(dataclasses.replace(trail, network=restricted), "nl")
-    answers = [str(a) for a in letter.lookups[0].answers]
-    assert quoted not in answers
+    refused = [str(a) for a in _letter(trail, "nl", agreed=frozenset({GEMEENTE})).lookups[0].answers]
+    assert quoted not in refused
     assert (
-        f"{_name(trail, POLITIE)}: deze partner beperkt wat wij u over zijn antwoorden mogen "
-        "vertellen (artikel 23 AVG); u kunt het hem rechtstreeks vragen"
-    ) in answers
-    # The other partners' answers stay as they were.
-    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in answers
+        f"{_name(trail, POLITIE)}: niet in deze brief: deze partner heeft dit voor uw verzoek niet "
+        "bevestigd; u kunt het hem rechtstreeks vragen"
+    ) in refused
+    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in refused  # the others stay as they were
+    waiting = _letter(
+        trail, "nl", agreed=frozenset({GEMEENTE}), waiting=frozenset({POLITIE})
+    ).lookups[0].answers
+    assert (
+        f"{_name(trail, POLITIE)}: nog niet vermeld: deze partner heeft uw verzoek nog niet "
+        "beantwoord"
+    ) in [str(a) for a in waiting]
+    # Not asked at all: nobody is quoted.
+    nobody = [str(a) for a in _letter(trail, "nl", agreed=frozenset()).lookups[0].answers]
+    assert all("betrokken" not in line.split(": ", 1)[1] for line in nobody)
 
 
 def test_a_question_asked_for_a_partner_names_the_aanmelder_in_the_letter(trail: Trail) -> None:
