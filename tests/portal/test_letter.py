@@ -389,16 +389,20 @@ def test_a_partner_that_did_not_agree_is_not_quoted_from_our_look_ups(trail: Tra
     restriction from a miss."""
     quoted = f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld"
     assert quoted in [str(a) for a in _letter(trail, "nl").lookups[0].answers]
-    refused = [str(a) for a in _letter(trail, "nl", agreed=frozenset({GEMEENTE})).lookups[0].answers]
+    refused = [
+        str(a) for a in _letter(trail, "nl", agreed=frozenset({GEMEENTE})).lookups[0].answers
+    ]
     assert quoted not in refused
     assert (
         f"{_name(trail, POLITIE)}: niet in deze brief: deze partner heeft dit voor uw verzoek niet "
         "bevestigd; u kunt het hem rechtstreeks vragen"
     ) in refused
     assert f"{_name(trail, GEMEENTE)}: niet betrokken" in refused  # the others stay as they were
-    waiting = _letter(
-        trail, "nl", agreed=frozenset({GEMEENTE}), waiting=frozenset({POLITIE})
-    ).lookups[0].answers
+    waiting = (
+        _letter(trail, "nl", agreed=frozenset({GEMEENTE}), waiting=frozenset({POLITIE}))
+        .lookups[0]
+        .answers
+    )
     assert (
         f"{_name(trail, POLITIE)}: nog niet vermeld: deze partner heeft uw verzoek nog niet "
         "beantwoord"
