@@ -642,13 +642,12 @@ def _letter_for(
     # A letter made again for an open request reads the answers to the question asked then: the
     # partners are asked once per request, and their FGs' term is not started again.
     answer_id: str | None = registered.answer_id or None
-    asked_on = registered.made_at.astimezone(i18n.AMSTERDAM).date()
+    asked_at = registered.asked_at or portal.clock()
     if answer_id is None:
         case = addressee.reference or f"INZAGE-{registered.id}"
         answer_id = ask_partners(portal, user, person, case)
-        asked_on = today
         if answer_id is not None:
-            _register(portal).asked(registered.id, answer_id)
+            _register(portal).asked(registered.id, answer_id, asked_at)
     return LetterDraft(
         tuple(records),
         keys,
@@ -657,7 +656,7 @@ def _letter_for(
         today,
         tuple(current),
         answer_id,
-        asked_on,
+        asked_at.astimezone(i18n.AMSTERDAM).date(),
     )
 
 

@@ -42,6 +42,7 @@ class AccessRequestRow(RegisterBase):
     sent_by: Mapped[str] = mapped_column(String(128), default="")
     # the FG's question to the partners (migration node_0016, docs/adr/0039); "" before it
     answer_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    asked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class AccessRequest:
     sent_on: dt.date | None
     sent_by: str
     answer_id: str = ""
+    asked_at: dt.datetime | None = None
 
     def overdue(self, today: dt.date) -> bool:
         return self.sent_on is None and today > self.deadline
@@ -77,7 +79,12 @@ def _request(row: AccessRequestRow) -> AccessRequest:
         row.sent_on,
         row.sent_by,
         row.answer_id or "",
+        _utc(row.asked_at) if row.asked_at is not None else None,
     )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:  # SQLite returns naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class Register:
@@ -113,12 +120,12 @@ class Register:
             session.flush()
             return _request(row)
 
-    def asked(self, request_id: int, answer_id: str) -> None:
-        """Remember the FG's question to the partners for a request (its answer id)."""
+    def asked(self, request_id: int, answer_id: str, at: dt.datetime) -> None:
+        """Remember the FG's question to the partners for a request (its answer id and time)."""
         with Session(self.engine) as session, session.begin():
             row = session.get(AccessRequestRow, request_id)
             if row is not None:
-                row.answer_id = answer_id
+                row.answer_id, row.asked_at = answer_id, at
 
     def sent(self, request_id: int, on: dt.date, by: str) -> AccessRequest | None:
         with Session(self.engine) as session, session.begin():
