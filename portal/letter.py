@@ -303,18 +303,6 @@ def local_date(day: dt.date, locale: str) -> str:
     return format_date(day, "d MMMM y", locale=locale)
 
 
-PARTNER_ANSWERS = {
-    "involved": N_("involved with you now"),
-    "involved-domain-only": N_("involved with you now (only the kind of organisation was given)"),
-    "not-involved": N_("not involved with you now"),
-    "declined": N_("limited its answer: it does not answer this question"),
-    "deferred": N_("limited its answer: a professional there decides whether it is told"),
-    "pending": N_("limited its answer: a professional there decides whether it is told"),
-    "unreachable": N_("could not be reached; ask it directly"),
-    "error": N_("did not answer (technical error); ask it directly"),
-}
-
-
 # The restriction step (docs/adr/0039): what a partner answered the FG's question for this request.
 # A partner that did not agree, one that restricted under article 41 UAVG and one that does not
 # know the person all answer "no-disclosure": the letter says that they read the same.
@@ -379,24 +367,6 @@ def agreed_partners(answers: Mapping[str, StepAnswer]) -> frozenset[str]:
 
 def waiting_partners(answers: Mapping[str, StepAnswer]) -> frozenset[str]:
     return frozenset(org for org, a in answers.items() if a.outcome == "pending")
-
-
-def partner_lines(
-    answers: Sequence[tuple[str, str, str, str]], network: Network, own: Organisation
-) -> list[PartnerLine]:
-    """The partners' answers to the FG's question: (organisation id or "domain:…", outcome,
-    organisation name, contact) each, this organisation's own left out (its node is read
-    directly)."""
-    lines = []
-    for org_id, outcome, name, contact in answers:
-        if org_id == own.id:
-            continue
-        shown = name or _organisation(network, org_id)
-        what = _(PARTNER_ANSWERS[outcome]) if outcome in PARTNER_ANSWERS else outcome
-        limited = outcome not in ("involved", "involved-domain-only", "not-involved")
-        given = contact if outcome in ("involved", "involved-domain-only") else ""
-        lines.append(PartnerLine(shown, what, given, limited))
-    return sorted(lines, key=lambda line: line.name)
 
 
 def _organisation(network: Network, org_id: str) -> str:

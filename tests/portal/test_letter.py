@@ -28,9 +28,12 @@ from betrokken.portal.letter import (
     Answer,
     CurrentRegistration,
     Letter,
+    StepAnswer,
+    agreed_partners,
     build_letter,
-    partner_lines,
     read_addressee,
+    restriction_lines,
+    waiting_partners,
 )
 
 ORGS = (ZVH, POLITIE, GEMEENTE, GGZ)
@@ -349,37 +352,61 @@ def test_the_addressee_form_names_each_field_that_is_wrong(
     assert set(problems) == fields
 
 
-def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limited(
+NOON = dt.datetime(2026, 12, 10, 11, 0, tzinfo=dt.UTC)  # 12:00 in Amsterdam (CET)
+NOTHING = (
+    "heeft op uw verzoek geen informatie verstrekt. Een partner die u niet kent en een partner "
+    "die zijn antwoord heeft beperkt (artikel 23 AVG, artikel 41 UAVG) zien er in deze brief "
+    "hetzelfde uit; u kunt het hem rechtstreeks vragen"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "now", "what", "contact", "limited", "waiting"),
+    [
+        # agreed: involved, with its contact point
+        (StepAnswer("involved", "politie, 0900"), NOON,
+         "nu bij u betrokken; deze partner heeft ermee ingestemd dat u dit wordt verteld",
+         "politie, 0900", False, False),
+        # restricted, unknown there, or undecided: one sentence for all three, no contact
+        (StepAnswer("no-disclosure"), NOON, NOTHING, "", True, False),
+        # the term runs: until when, in Amsterdam time
+        (StepAnswer("pending", until=NOON), NOON - dt.timedelta(hours=1),
+         "heeft nog niet geantwoord; zijn functionaris gegevensbescherming beslist uiterlijk op "
+         "10 december 2026 om 12:00", "", True, True),
+        # the term ended and nothing was collected yet: still no answer, never "not involved"
+        (StepAnswer("pending", until=NOON), NOON,
+         "heeft nog niet geantwoord; zijn termijn liep af op 10 december 2026 om 12:00", "", True,
+         True),
+        (StepAnswer("closed"), NOON,
+         "beantwoordt geen inzageverzoeken via dit systeem; u kunt het hem rechtstreeks vragen",
+         "", True, False),
+        # no answer at all (it could not be reached when asked)
+        (None, NOON, "heeft onze vraag niet beantwoord; u kunt het hem rechtstreeks vragen", "",
+         True, False),
+    ],
+)  # fmt: skip
+def test_each_partner_asked_reads_as_what_it_answered_and_never_involved_unless_it_agreed(
     trail: Trail,
+    answer: StepAnswer | None,
+    now: dt.datetime,
+    what: str,
+    contact: str,
+    limited: bool,
+    waiting: bool,
 ) -> None:
     i18n.set_language("nl")
-    own = trail.network.organisation(ZVH)
-    assert own is not None
-    lines = partner_lines(
-        [
-            (ZVH, "involved", _name(trail, ZVH), "ons eigen contact"),  # read from our node
-            (POLITIE, "involved", _name(trail, POLITIE), "politie, 0900"),
-            (GEMEENTE, "not-involved", "", ""),
-            ("domain:zorg", "deferred", "", "regiedesk"),
-        ],
-        trail.network,
-        own,
-    )
-    shown = [(line.name, line.what, line.contact, line.limited) for line in lines]
-    assert shown == sorted(
-        [
-            (_name(trail, POLITIE), "nu bij u betrokken", "politie, 0900", False),
-            (_name(trail, GEMEENTE), "nu niet bij u betrokken", "", False),
-            (
-                "een organisatie uit het domein zorg (naam niet gedeeld)",
-                "heeft zijn antwoord beperkt: een professional daar beslist of het wordt verteld",
-                "",
-                True,
-            ),
-        ]
-    )
-    letter = _letter(trail, "nl")
-    assert letter.partners is None  # not asked: the letter says so instead of listing nobody
+    answers = {POLITIE: answer} if answer is not None else {}
+    [line] = restriction_lines([POLITIE], answers, trail.network, now, "nl")
+    assert (line.name, line.what, line.contact) == (_name(trail, POLITIE), what, contact)
+    assert (line.limited, line.waiting) == (limited, waiting)
+    assert (POLITIE in agreed_partners(answers)) is (what.startswith("nu bij u betrokken"))
+    assert (POLITIE in waiting_partners(answers)) is waiting
+
+
+def test_without_the_partners_asked_the_letter_says_so_instead_of_listing_nobody(
+    trail: Trail,
+) -> None:
+    assert _letter(trail, "nl").partners is None
 
 
 def test_a_partner_that_did_not_agree_is_not_quoted_from_our_look_ups(trail: Trail) -> None:
