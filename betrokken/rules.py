@@ -32,6 +32,7 @@ from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purp
 from betrokken.crypto.question import Kind as QuestionKind
 from betrokken.crypto.question import Question
 from betrokken.errors import (
+    AanmelderNotAllowed,
     BadInput,
     MalformedMessage,
     PolicyRefusal,
@@ -85,14 +86,14 @@ def check_may_ask(
     asker = network.organisation(requester)
     if on_behalf_of == requester:
         if asker is not None and asker.acts_for_others:
-            raise PurposeNotAllowed(
+            raise AanmelderNotAllowed(
                 f"organisation '{requester}' has no basis of its own and must name the partner "
                 f"it asks for (the aanmelder) under purpose '{purpose.id}'",
                 hint="name the aanmelder with --on-behalf-of; allowed: "
                 + (", ".join(aanmelders) or "none (the network file lists no aanmelder)"),
             )
     elif on_behalf_of not in aanmelders:
-        raise PurposeNotAllowed(
+        raise AanmelderNotAllowed(
             f"the question is asked on behalf of '{shown(on_behalf_of)}', which purpose "
             f"'{purpose.id}' does not list as an aanmelder",
             hint="name the partner that brought the case in, as the purpose's on_behalf_of "
@@ -108,6 +109,22 @@ def aanmelder_basis(network: Network, purpose_id: str, on_behalf_of: str) -> str
         if aanmelder.organisation == on_behalf_of:
             return aanmelder.legal_basis
     return ""
+
+
+def recorded_aanmelder(
+    network: Network, purpose_id: str, requester: str, on_behalf_of: str
+) -> dict[str, str]:
+    """What a record says about the aanmelder of a question: nothing when the requester asked on
+    its own basis; else the aanmelder and its basis for the purpose as the network file states
+    it when the record is written (``aanmelder_basis``; "(not in the network file)" when the
+    file no longer lists it, which a DPO should see rather than an empty field)."""
+    if not on_behalf_of or on_behalf_of == requester:
+        return {}
+    basis = aanmelder_basis(network, purpose_id, on_behalf_of)
+    return {
+        "on_behalf_of": on_behalf_of,
+        "aanmelder_basis": basis or "(not in the network file)",
+    }
 
 
 def check_service_account(network: Network, organisation: str, user: str, role: str) -> None:
@@ -131,16 +148,30 @@ def check_service_account(network: Network, organisation: str, user: str, role: 
     )
 
 
+def case_pattern(network: Network, requester: str) -> str:
+    """The asking organisation's pattern for case references ("" when it sets none)."""
+    asker = network.organisation(requester)
+    return asker.case_pattern if asker else ""
+
+
+def case_matches(pattern: str, case: str) -> bool:
+    """Whether ``case`` is a reference of the pattern's case system (the whole reference matches;
+    an empty pattern admits any reference that is not empty). The one rule the asking side
+    (:func:`check_case_references`) and a node that opens the case on a hit both use."""
+    if not case:
+        return False
+    return not pattern or re.fullmatch(pattern, case) is not None
+
+
 def check_case_references(
     network: Network, requester: str, kind: QuestionKind, cases: Sequence[str]
 ) -> None:
     """Case references that mean a case: each matches the asking organisation's
     ``case_pattern``; one reference for several persons only as ``gezin`` and for at most
     ``user_limits.persons_per_case`` persons; ``gezin`` is one case for all."""
-    asker = network.organisation(requester)
-    pattern = asker.case_pattern if asker else ""
+    pattern = case_pattern(network, requester)
     for case in dict.fromkeys(cases):
-        if pattern and re.fullmatch(pattern, case) is None:
+        if pattern and not case_matches(pattern, case):
             raise BadInput(
                 f"the case reference '{shown(case)}' does not match your organisation's pattern "
                 f"for case references ({shown(pattern)})",
@@ -471,6 +502,18 @@ def answer_for(
     )
 
 
+def case_refused(disclosure: DisclosureLevel, org: Organisation) -> Answer:
+    """A node's answer for a person it knows when the question's case reference (opened on the
+    hit) does not match the asking organisation's pattern (docs/adr/0041): a refusal, never "not
+    involved", labelled as the node's other answers are (its domain only at level ``domain``).
+    A ``defer`` node answers ``pending`` as for everyone, and no professional is asked."""
+    if disclosure is DisclosureLevel.DEFER:
+        return Answer(Outcome.PENDING, organisation_id=org.id, organisation_name=org.name)
+    if disclosure is DisclosureLevel.DOMAIN:
+        return Answer(Outcome.CASE_REFUSED, domain=org.domain)
+    return Answer(Outcome.CASE_REFUSED, organisation_id=org.id, organisation_name=org.name)
+
+
 # --- domain-only anonymity -----------------------------------------------------------------------
 def reply_label(network: Network, org: Organisation, purpose_id: str) -> str:
     """How a node's reply is labelled to the requester: its id, or only its domain."""
@@ -497,6 +540,8 @@ def check_reply(answer: Answer, label: str, network: Network | None = None) -> N
         raise MalformedMessage(
             f"the advice '{answer.advice[:64]}' is not one the network file gives"
         )
+    if answer.outcome is Outcome.CASE_REFUSED and (answer.contact or answer.since):
+        raise MalformedMessage("a 'case-refused' answer carries a contact point")
     if answer.outcome is Outcome.PENDING and (
         label.startswith(DOMAIN_LABEL) or answer.organisation_id != label or answer.contact
     ):

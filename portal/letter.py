@@ -43,6 +43,7 @@ ANSWERS = {
     "declined": N_("did not take part in this question; nothing was given"),
     "deferred": N_("a professional there decides whether anything is shared; nothing was given"),
     "pending": N_("a professional there was to decide whether anything is shared"),
+    "case-refused": N_("refused the question because its case reference did not match"),
     "unreachable": N_("did not answer (could not be reached)"),
     "error": N_("did not answer (technical error)"),
 }

@@ -8,7 +8,7 @@ Existing rows get an empty answer id and no time: their partners were asked befo
 restriction step.
 
 Revision ID: node_0016
-Revises: node_0015
+Revises: node_0017
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0016"
-down_revision = "node_0015"
+down_revision = "node_0017"
 branch_labels = None
 depends_on = None
 
