@@ -19,6 +19,7 @@ tests/test_rules.py state them as tables.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -328,6 +329,7 @@ def network_problems(network: Network) -> list[str]:
                         f"('{org.id}', '{purpose.id}')",
                     )
                 )
+    problems += access_request_problems(network)
     for policy in network.policies:
         unknown = [r for r in policy.decided_by if r not in DECIDING_PORTAL_ROLES]
         if policy.decided_by and (policy.level is not DisclosureLevel.DEFER or unknown):
@@ -823,10 +825,25 @@ def check_follow_up(network: Network, state: str, reason: str = "", regie: str =
 # with (codes, never free text: a typed reason would hold personal data in a trail kept for years).
 DECISIONS = ("delen", "niet-delen")
 # The portal roles a network file may let decide (``decided_by``): the professionals who work with
-# the person (the portal role regisseur), never the beheerder or the FG.
-DECIDING_PORTAL_ROLES = ("regisseur",)
+# the person (the portal role regisseur), and, for the access-request purpose only, the FG (the
+# portal role dpo, :func:`access_request_problems`); never the beheerder.
+ACCESS_REQUEST_DECIDER = "dpo"
+DECIDING_PORTAL_ROLES = ("regisseur", ACCESS_REQUEST_DECIDER)
 DISCLOSE_GROUNDS = ("toestemming", "wettelijke-plicht", "conflict-van-plichten", "meldrecht")
 DECLINE_GROUNDS = ("beroepsgeheim", "geen-toestemming", "belang-van-de-client")
+# An access request (docs/adr/0039): a partner's FG lets its involvement be shown to the person
+# (his right of access, article 15 GDPR), or restricts it on a ground of article 41, first
+# paragraph, UAVG (article 23 GDPR) that fits a partner of this network.
+ACCESS_DISCLOSE_GROUNDS = ("recht-op-inzage",)
+ACCESS_DECLINE_GROUNDS = (
+    "voorkoming-en-opsporing-van-strafbare-feiten",  # onder d
+    "toezicht-en-inspectie",  # onder h
+    "bescherming-van-de-betrokkene",  # onder i
+    "rechten-en-vrijheden-van-anderen",  # onder i
+)
+# The longest term a partner's FG has to decide about an access request: five days (three
+# working days and a weekend), so that the one month of article 12 GDPR keeps room for the letter.
+ACCESS_REQUEST_MAX_DEFER_HOURS = 120.0
 # The kinds of late message the coordinator's mailbox carries.
 LATE_KINDS = ("decision", "signal")
 # How long the coordinator keeps a late message nobody collected.
@@ -876,11 +893,85 @@ def check_decision(
         )
     if decision not in DECISIONS:
         raise BadInput(f"'{decision[:20]}' is not a decision", hint="delen or niet-delen")
-    grounds = DISCLOSE_GROUNDS if decision == "delen" else DECLINE_GROUNDS
+    disclose, decline = decision_grounds(network, purpose_id)
+    grounds = disclose if decision == "delen" else decline
     if ground not in grounds:
         raise BadInput(
             f"'{ground[:40]}' is not a ground for '{decision}'", hint="one of " + ", ".join(grounds)
         )
+
+
+def decision_grounds(network: Network, purpose_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The grounds to share and to decline with, for a purpose: the access-request purpose has
+    its own (the person's right of access; a restriction of article 41 UAVG), every other
+    purpose the professional's (consent, legal duty, ...; professional secrecy, ...)."""
+    if purpose_id and purpose_id == network.access_requests.purpose:
+        return ACCESS_DISCLOSE_GROUNDS, ACCESS_DECLINE_GROUNDS
+    return DISCLOSE_GROUNDS, DECLINE_GROUNDS
+
+
+def access_request_problems(network: Network) -> list[str]:
+    """The restriction step of an access request (artikel 23 AVG / artikel 41 UAVG, docs/adr/0039).
+
+    Every partner is asked, per request, whether its involvement may be shown to the person: at
+    every node the access-request purpose is ``defer`` decided by its FG (portal role ``dpo``),
+    within at most :data:`ACCESS_REQUEST_MAX_DEFER_HOURS`. A partner on ``organisation`` or
+    ``domain`` would be shown without being asked, and is refused. ``none`` stays lawful (closed
+    unless configured: it tells nothing, and the letter says it does not answer access requests
+    through the system). The FG decides nothing else (``dpo`` in ``decided_by`` of another
+    purpose), and a regisseur does not decide an access request."""
+    problems: list[str] = []
+    purpose = network.purpose(network.access_requests.purpose)
+    for policy in network.policies:
+        if ACCESS_REQUEST_DECIDER in policy.decided_by and (
+            purpose is None or policy.purpose != purpose.id
+        ):
+            problems.append(
+                _rule(
+                    f"de FG (portaalrol '{ACCESS_REQUEST_DECIDER}') beslist alleen over een "
+                    f"inzageverzoek; '{policy.organisation}' noemt hem in decided_by voor "
+                    f"'{policy.purpose}'",
+                    "the FG decides only about access requests (access_requests.purpose)",
+                )
+            )
+    if purpose is None:
+        return problems
+    if purpose.defer_hours > ACCESS_REQUEST_MAX_DEFER_HOURS:
+        problems.append(
+            _rule(
+                f"de termijn waarin een partner beslist over een inzageverzoek is ten hoogste "
+                f"{ACCESS_REQUEST_MAX_DEFER_HOURS:.0f} uur, zodat de maand van artikel 12 AVG "
+                f"ruimte houdt voor de brief; doel '{purpose.id}' geeft {purpose.defer_hours:g}",
+                f"an access request's defer_hours is at most {ACCESS_REQUEST_MAX_DEFER_HOURS:.0f}",
+            )
+        )
+    for org in network.nodes():
+        disclosure = level(network, org.id, purpose.id)
+        deciders = sorted(deciding_roles(network, org.id, purpose.id))
+        if disclosure is DisclosureLevel.NONE:
+            continue
+        if disclosure is not DisclosureLevel.DEFER or deciders != [ACCESS_REQUEST_DECIDER]:
+            problems.append(
+                _rule(
+                    f"bij een inzageverzoek wordt elke partner eerst gevraagd of zijn "
+                    f"betrokkenheid getoond mag worden, en kan hij dat per verzoek beperken "
+                    f"(artikel 23 AVG / artikel 41 UAVG): '{org.id}' moet voor '{purpose.id}' "
+                    f"'defer' zijn met decided_by = ['{ACCESS_REQUEST_DECIDER}'] (zijn FG), "
+                    f"niet '{disclosure.value}'"
+                    + (f" met decided_by {deciders}" if deciders else ""),
+                    f"the access-request purpose is defer decided by the FG at every partner "
+                    f"('{org.id}')",
+                )
+            )
+    return problems
+
+
+def access_request_ask_by(received: dt.date, purpose: Purpose) -> dt.date:
+    """The last day to make the letter (and so ask the partners) for a request received on
+    ``received`` so that the partners' term ends before the one-month deadline: the deadline
+    less the term in whole days, less one day to finish and send the letter."""
+    term_days = math.ceil(purpose.defer_hours / 24)
+    return access_request_deadline(received) - dt.timedelta(days=term_days + 1)
 
 
 def late_answer(org: Organisation, found: Found | None, decision: str) -> Answer:

@@ -109,7 +109,7 @@ def collect_now(portal: Portal) -> late_store.Collected:
         return collector.collect()
 
 
-def _collect(portal: Portal) -> str:
+def collect_mailbox(portal: Portal) -> str:
     """Collect the organisation's mailbox at the coordinator; a problem to show, or ''."""
     try:
         done = collect_now(portal)
@@ -198,7 +198,7 @@ def _late_view(portal: Portal, answer: late_store.LateAnswer) -> LateView:
 
 
 def _late(portal: Portal, user: str) -> tuple[str, list[LateView], list[late_store.Awaited]]:
-    problem = _collect(portal)
+    problem = collect_mailbox(portal)
     engine = portal.trail.engine
     views = [_late_view(portal, a) for a in late_store.list_late(engine, user)]
     awaited = late_store.list_awaited(engine, user)

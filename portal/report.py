@@ -325,6 +325,19 @@ def word(anomaly: Anomaly, names: dict[str, str]) -> str:
     return _(TEXTS[key]) % facts
 
 
+def decision_label(reason: str) -> str:
+    """A decision record's reason ("niet-delen: rechten-en-vrijheden-van-anderen") in words."""
+    from betrokken.portal.beslissen import GROUNDS
+
+    decision, _sep, ground = reason.partition(": ")
+    label = _(GROUNDS[ground]) if ground in GROUNDS else ground
+    if decision == "delen":
+        return _("Share: {ground}").format(ground=label)
+    if decision == "niet-delen":
+        return _("Do not share: {ground}").format(ground=label)
+    return reason
+
+
 def _bars(items: Sequence[tuple[str, int]]) -> tuple[Bar, ...]:
     top = max((value for _label, value in items), default=0) or 1
     return tuple(
@@ -450,6 +463,20 @@ def build_report(
     figures.append(
         Figure("refusals", _("Refusals per reason"), _("Refusals"), _bars(_by_count(weighted)))
     )
+    decided = Counter(
+        decision_label(e.reason)
+        for _i, e in present
+        if e.event is Event.DECISION and e.reason not in ("pending", "expired")
+    )
+    if decided:  # what our professionals and FG decided about partners' questions (ADR 0037, 0039)
+        figures.append(
+            Figure(
+                "decisions",
+                _("Decisions about sharing, per ground"),
+                _("Decisions"),
+                _bars(_by_count(decided)),
+            )
+        )
     rates = tuple(
         HitRow(
             names.get(r.organisation, r.organisation),

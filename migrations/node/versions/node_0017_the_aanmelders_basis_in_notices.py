@@ -6,7 +6,7 @@ Existing notices get an empty basis: what the file said then is no longer known 
 disclosure records of new questions carry it too).
 
 Revision ID: node_0017
-Revises: node_0015
+Revises: node_0016
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0017"
-down_revision = "node_0015"
+down_revision = "node_0016"
 branch_labels = None
 depends_on = None
 
