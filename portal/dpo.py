@@ -769,6 +769,10 @@ MODULE = RoleModule(
         NavItem("/dpo/logboek", N_("The log")),
         NavItem("/dpo/rapport", N_("Report")),
         NavItem("/dpo/inzage", N_("Access request")),
-        NavItem(beslissen.FG_PATH, N_("Decide on sharing"), new=beslissen.fg_open),
+        NavItem(
+            beslissen.FG_PATH,
+            N_("Decide on sharing"),
+            new=lambda portal, _user: beslissen.fg_open(portal),
+        ),
     ],
 )
