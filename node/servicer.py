@@ -36,6 +36,7 @@ from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
+from betrokken.crypto import merkle
 from betrokken.crypto import question as q
 from betrokken.crypto.cosignature import verify_cosignatures
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
@@ -300,7 +301,8 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 f"({own_key})",
                 kind="wrong-key",
             )
-        return content, self._answers(answering, question, content, now, peer, keep)
+        record = (proven.index, merkle.leaf_hash(request.proof.record))  # for the sample
+        return content, self._answers(answering, question, content, now, peer, keep, record)
 
     def _answers(
         self,
@@ -310,6 +312,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         now: dt.datetime,
         peer: str,
         keep: Callable[[Driver], None] | None,
+        record: tuple[int, bytes] | None = None,
     ) -> list[Answer]:
         level = rules.level(self.network, self.org.id, question.purpose)
         deferred = (
@@ -391,7 +394,11 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes
         # the disclosure records from it within a second. A replay is refused here.
         answering.answered(
-            question.answer_id, now, outbox.encode(entry, question.persons, decoys), also=keep
+            question.answer_id,
+            now,
+            outbox.encode(entry, question.persons, decoys),
+            also=keep,
+            record=record,
         )
         return answers
 
