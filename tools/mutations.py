@@ -76,6 +76,38 @@ MUTATIONS = (
         "tests/e2e/test_handshake.py::"
         "test_p8_a_revoked_client_certificate_is_refused_in_the_servers_handshake",
     ),
+    Mutation(
+        "a node gets only the records of its own questions (P3)",
+        "coordinator/store.py",
+        "        if node not in asked:\n",
+        "        if False:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_a_node_asking_for_the_record_of_a_question_it_was_not_asked_is_refused",
+    ),
+    Mutation(
+        "a sampled record is compared with the leaf hash the node answered under",
+        "node/witness.py",
+        "    if leaf != kept.leaf_hash:\n",
+        "    if False:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_an_altered_record_in_the_coordinators_database_is_one_alarm_at_the_node_that_answered",
+    ),
+    Mutation(
+        "one alarm per damaged record, not one per interval",
+        "node/witness.py",
+        "        if row.alarmed:\n            continue\n",
+        "",
+        "tests/e2e/test_record_sampling.py::"
+        "test_an_altered_record_in_the_coordinators_database_is_one_alarm_at_the_node_that_answered",
+    ),
+    Mutation(
+        "one clock alarm per episode",
+        "node/clockwatch.py",
+        "        if off and not was_off:\n",
+        "        if off:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_the_node_shows_the_coordinators_clock_and_alarms_once_when_it_is_off",
+    ),
 )
 
 
