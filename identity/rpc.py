@@ -37,7 +37,7 @@ from betrokken.errors import (
     error_class,
     shown,
 )
-from betrokken.identity.certs import diagnose, fingerprint_pem, load_own, short
+from betrokken.identity.certs import Handshake, diagnose, fingerprint_pem, load_own, short
 from betrokken.identity.names import (
     Identity,
     Role,
@@ -492,6 +492,16 @@ def servicer_method(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _hanging(service: str, address: str, found: Handshake) -> Unavailable:
+    """A server whose port takes the connection while its process says nothing: it hangs."""
+    return Unavailable(
+        f"the {service} at {address}: {found.problem}",
+        hint="kijk of dat proces nog werkt (zijn log, `status`) en herstart het zo nodig; stel "
+        f"de vraag daarna opnieuw / check the {service}'s process and log, restart it if "
+        "needed, then ask again",
+    )
+
+
 def error_from_rpc(
     exc: grpc.RpcError,
     service: str,
@@ -530,6 +540,8 @@ def error_from_rpc(
         and any(word in lowered for word in _TLS_WORDS)
     ):
         found = diagnose(address, tls)
+        if found.silent:  # no certificate problem: nobody there answers
+            return _hanging(service, address, found)
         if found.server_identity and expected and found.server_identity != expected:
             return WrongPeer(
                 f"the server at {address} is not the {service} we meant to reach: we expected "
@@ -573,5 +585,7 @@ def error_from_rpc(
             "network CA",
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        if tls is not None and (found := diagnose(address, tls)).silent:
+            return _hanging(service, address, found)
         return Unavailable(f"the {service} at {address} did not answer in time")
     return InternalError(f"the {service} at {address} failed: {code} {details}")

@@ -3,8 +3,8 @@
 The police's regisseur asks zsm-context about a person the GGZ knows: "Professional beslist". The
 GGZ's professional opens "Beslissen over delen", sees who asked, why, for which case and until
 when (never the BSN), and decides to share on the ground of consent (a record in the GGZ's own
-trail). The police's "Meldingen" shows the question in progress, and, once the term has ended,
-the GGZ with its contact point. Screenshots at desktop and phone width go to
+trail). The police's "Meldingen" shows the question in progress, and, once the term has ended
+(the test ends it), the GGZ with its contact point. Screenshots at desktop and phone width go to
 ``$BETROKKEN_SCREENSHOTS`` when it is set."""
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from selenium.webdriver.common.by import By
 
 from betrokken.app.demo import GGZ, POLITIE
 from betrokken.audit.record import Event
-from betrokken.config.load import load_portal
+from betrokken.config.load import load_node, load_portal
+from betrokken.node import deferrals
+from betrokken.node.server import open_store
 from tests.portal.conftest import (
     CLOCKED_PORTAL,
     PortalClock,
@@ -33,6 +35,16 @@ from tests.portal.conftest import (
 )
 from tests.portal.test_meldingen import screenshot
 from tests.portal.test_regisseur import ask
+
+
+def _answer_id(running: Any, case: str) -> str:
+    """The question's id, as the GGZ's node kept its request for the person known there."""
+    store = open_store(load_node(running.net.node_configs[GGZ]))
+    try:
+        [request] = [r for r in deferrals.list_requests(store.engine) if r.case == case]
+        return request.answer_id
+    finally:
+        store.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +129,12 @@ def test_a_ggz_professional_decides_and_the_police_see_the_decision_after_the_te
     ]  # fmt: skip
     assert records and records[-1].reason == "delen: toestemming"
 
-    # The police: in progress, then (after the term) the GGZ with its contact point.
+    # The police: in progress, then (once the test ends the term) the GGZ with its contact point.
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     log_in(browser, police_portal, police_portal.user("regisseur"))
+    browser.get(police_portal.url + "/meldingen")
+    assert "GGZ Kennemerland heeft beslist" not in page_text(browser)
+    running.end_the_term(GGZ, _answer_id(running, case))
     browser.get(police_portal.url + "/meldingen")
     deadline = time.monotonic() + 180
     while "GGZ Kennemerland heeft beslist" not in page_text(browser):
