@@ -895,6 +895,7 @@ class NodeStore:
         at: dt.datetime,
         outbox: bytes,
         also: Callable[[Driver], None] | None = None,
+        record: tuple[int, bytes] | None = None,
     ) -> None:
         """Mark a question answered with its outbox entry: one row, one durable transaction.
 
@@ -905,7 +906,7 @@ class NodeStore:
         nothing is recorded twice.
         """
         with self.answering() as answering:
-            answering.answered(answer_id, at, outbox, also)
+            answering.answered(answer_id, at, outbox, also, record)
 
     def drain_outbox(
         self,
