@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,10 +21,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
-from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken.config.schema import Network, TlsFiles
-from betrokken.db import driver_message
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
@@ -460,6 +459,14 @@ def _ascii(text: str) -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _store_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database failure (SQLAlchemy's). A process that never imported
+    SQLAlchemy (``betrokken query``, docs/adr/0044) cannot have raised one, so it is not
+    imported here."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
 def servicer_method(fn: F) -> F:
     """Map BetrokkenError to a gRPC status; log and hide anything unexpected.
 
@@ -474,7 +481,12 @@ def servicer_method(fn: F) -> F:
             return fn(self, request, context)
         except BetrokkenError as exc:
             abort(context, exc)
-        except SQLAlchemyError as exc:
+        except Exception as exc:
+            if not _store_failure(exc):
+                logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
+                abort(context, InternalError("unexpected error; see the service log"))
+            from betrokken.db import driver_message
+
             logging.getLogger("betrokken.store").error(
                 "%s refused: the database failed (%s)", fn.__name__, driver_message(exc)
             )
@@ -485,9 +497,6 @@ def servicer_method(fn: F) -> F:
                     hint="its operator sees why in the service log; it recovers by itself",
                 ),
             )
-        except Exception:
-            logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
-            abort(context, InternalError("unexpected error; see the service log"))
 
     return wrapper  # type: ignore[return-value]
 

@@ -77,6 +77,22 @@ MUTATIONS = (
         "test_p8_a_revoked_client_certificate_is_refused_in_the_servers_handshake",
     ),
     Mutation(
+        "the node checks the aanmelder against its own network file",
+        "node/servicer.py",
+        "                question.role,\n                question.on_behalf_of,\n",
+        "                question.role,\n                question.requester,\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_question_for_an_aanmelder_the_network_file_does_not_list_is_refused_at_the_node",
+    ),
+    Mutation(
+        "the node checks the case reference on a hit",
+        "node/servicer.py",
+        "            if opened is not None and not rules.case_matches(pattern, opened.case):\n",
+        "            if False:\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_node_refuses_a_known_person_asked_under_a_case_reference_that_is_not_the_askers",
+    ),
+    Mutation(
         "a node gets only the records of its own questions (P3)",
         "coordinator/store.py",
         "        if node not in asked:\n",

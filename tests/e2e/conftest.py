@@ -254,26 +254,29 @@ class RecordingNode(NodeServicer):
 
 @contextmanager
 def replaced_node(
-    running: Running, org_id: str, tls_of: str | None = None
+    running: Running, org_id: str, tls_of: str | None = None, network: Network | None = None
 ) -> Iterator[RecordingNode]:
     """Run ``org_id``'s node in this process (real gRPC, mutual TLS, its own database and keys),
-    recording what it receives; with ``tls_of`` it presents that organisation's certificate."""
+    recording what it receives; with ``tls_of`` it presents that organisation's certificate;
+    with ``network`` it reads that network file instead of the one on disk (a setting only this
+    node has, such as another organisation's case pattern the asker's copy lacks)."""
     from betrokken.config.load import load_node
     from betrokken.identity.keyfiles import read_envelope_key
     from betrokken.identity.rpc import make_server
     from betrokken.node.server import TrailWriter, open_store, open_witness
 
     loaded = load_node(running.net.node_configs[org_id])
-    org = loaded.network.organisation(org_id)
+    network = network or loaded.network
+    org = network.organisation(org_id)
     assert org is not None and org.node_address
     running.cluster.stop_node(org_id)
     store = open_store(loaded)
     key = read_envelope_key(loaded.resolve(loaded.component.envelope_key or ""), org.envelope_key)
-    servicer = RecordingNode(loaded.network, org, store, key, open_witness(store))
+    servicer = RecordingNode(network, org, store, key, open_witness(store))
     tls = load_node(running.net.node_configs[tls_of]).tls if tls_of else loaded.tls
     server = make_server(org.node_address, tls)
     pb_grpc.add_NodeServicer_to_server(servicer, server)
-    writer = TrailWriter(store, loaded.network, org_id)
+    writer = TrailWriter(store, network, org_id)
     stop = threading.Event()
     thread = threading.Thread(target=writer.loop, args=(0.2, stop), daemon=True)
     server.start()

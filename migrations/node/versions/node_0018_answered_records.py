@@ -7,7 +7,7 @@ against them (docs/adr/0042). A new, empty table: nothing existing changes (ques
 before this revision are not sampled).
 
 Revision ID: node_0018
-Revises: node_0015
+Revises: node_0017
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "node_0018"
-down_revision = "node_0015"
+down_revision = "node_0017"
 branch_labels = None
 depends_on = None
 
