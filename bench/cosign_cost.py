@@ -1,8 +1,9 @@
 """What witnessing before answering costs: question latency and CPU per process, before and after.
 
-``python -m bench.cosign_cost --compare BEFORE AFTER`` runs the same measurement in two checkouts
-of betrokken (each with its own ``.venv``), alternately and on fresh networks, so both are
-measured in the same run on the same machine: ``--runs`` rounds of BEFORE then AFTER. Each
+``python -m bench.cosign_cost --compare BEFORE AFTER [AFTER...]`` runs the same measurement in
+checkouts of betrokken (each with its own ``.venv``; an old one needs this file and bench/cpu.py
+copied in), alternately and on fresh networks, so all are measured in the same run on the same
+machine: ``--runs`` rounds of BEFORE then each AFTER, the load average recorded at each. Each
 measurement (``--measure``) builds a bench network of N nodes (bench/net.py: the asking
 organisation plus N nodes, ``--per-node`` registrations each), asks ``--questions`` one-person
 questions one after the other through the requester's Python API (``Requester.ask``, the path of
@@ -108,6 +109,8 @@ def measure(
 
 
 def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    """The first checkout is the baseline; each other is measured against it, the runs taken in
+    turn (baseline, then each other, ``--runs`` times), with the load average at each."""
     results: dict[str, list[dict[str, Any]]] = {str(c): [] for c in checkouts}
     for run in range(args.runs):
         for checkout in checkouts:
@@ -131,10 +134,12 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
                 command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
             )
             figure = json.loads(done.stdout.strip().splitlines()[-1])
+            figure["load1"] = round(os.getloadavg()[0], 2)
             results[str(checkout)].append(figure)
             print(
                 f"run {run + 1} {checkout.name}: p50 {figure['wall_p50_ms']:.1f} ms, "
-                f"CPU {figure['cpu_ms_per_question']['all_processes']:.1f} ms/question",
+                f"CPU {figure['cpu_ms_per_question']['all_processes']:.1f} ms/question "
+                f"(load {figure['load1']})",
                 file=sys.stderr,
             )
 
@@ -147,35 +152,50 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
             values.append(value)
         return statistics.median(values)
 
-    before, after = checkouts
     parts = ["requester", "keyservice", "coordinator", "node_mean", "nodes_total", "all_processes"]
-    summary = {
-        "wall_p50_ms": {
-            "before": median(before, "wall_p50_ms"),
-            "after": median(after, "wall_p50_ms"),
-        },
-        "cpu_ms_per_question": {
-            part: {
-                "before": median(before, "cpu_ms_per_question", part),
-                "after": median(after, "cpu_ms_per_question", part),
-            }
-            for part in parts
-        },
-    }
-    summary["ratio_wall_p50"] = summary["wall_p50_ms"]["after"] / summary["wall_p50_ms"]["before"]
+    before, *afters = checkouts
+
+    def versus(after: Path) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "wall_p50_ms": {
+                "before": median(before, "wall_p50_ms"),
+                "after": median(after, "wall_p50_ms"),
+            },
+            "cpu_ms_per_question": {
+                part: {
+                    "before": median(before, "cpu_ms_per_question", part),
+                    "after": median(after, "cpu_ms_per_question", part),
+                }
+                for part in parts
+            },
+        }
+        wall = summary["wall_p50_ms"]
+        cpu = summary["cpu_ms_per_question"]["all_processes"]
+        summary["ratio_wall_p50"] = wall["after"] / wall["before"]
+        summary["ratio_cpu_all_processes"] = cpu["after"] / cpu["before"]
+        summary["load1"] = {
+            "before": [f["load1"] for f in results[str(before)]],
+            "after": [f["load1"] for f in results[str(after)]],
+        }
+        return summary
+
+    summaries = {str(after): versus(after) for after in afters}
     return {
         "machine": {"nproc": os.cpu_count(), "load_at_end": os.getloadavg()},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         | {"compare": [str(c) for c in checkouts]},
         "runs": results,
-        "summary": summary,
+        # one checkout against the baseline: as before; several: one summary per checkout
+        "summary": summaries[str(afters[0])] if len(afters) == 1 else summaries,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cosign_cost", description=__doc__)
     parser.add_argument("--measure", action="store_true", help="one measurement, JSON on stdout")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument(
+        "--compare", nargs="+", type=Path, metavar="CHECKOUT", help="BEFORE AFTER [AFTER...]"
+    )
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--per-node", type=int, default=2000)
     parser.add_argument("--questions", type=int, default=60)
@@ -191,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm, args.postgres))
         )
         return 0
-    if not args.compare:
-        parser.error("give --measure or --compare BEFORE AFTER")
+    if not args.compare or len(args.compare) < 2:
+        parser.error("give --measure or --compare BEFORE AFTER [AFTER...]")
     report = compare([c.resolve() for c in args.compare], args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
