@@ -30,9 +30,11 @@ from bench.cpu import cpu_seconds
 
 
 def measure(
-    nodes: int, per_node: int, questions: int, warm: int, postgres: bool = False
+    nodes: int, per_node: int, questions: int, warm: int, postgres: bool = False, askers: int = 1
 ) -> dict[str, Any]:
     import random
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from bench import net
     from bench.net import ASKER, PURPOSE, build
@@ -48,33 +50,50 @@ def measure(
             bn.start()
             assert bn.cluster is not None
             pids = {name: p.pid for name, p in bn.cluster.processes.items()}
-            requester = Requester.from_config(load_node(bn.asker_config))
+            # With several askers, each asks its share one after the other with a Requester of
+            # its own, all at once: a cosigning round then covers several questions.
+            requesters = [Requester.from_config(load_node(bn.asker_config)) for _ in range(askers)]
             incomplete = 0
             unanswered: dict[str, int] = {}
+            counted = threading.Lock()
 
-            def ask(turn: int) -> float:
+            def ask(turn: int, who: int = 0) -> float:
                 nonlocal incomplete
                 person = Person(bn.persons[turn % len(bn.persons)], f"CASE-{turn}")
+                requester = requesters[who]
                 start = time.perf_counter()
                 result = requester.ask([person], purpose=PURPOSE, user="bench", role="regisseur")
                 elapsed = time.perf_counter() - start
-                incomplete += 0 if result.complete else 1
-                for answer in result.persons[0].answers:
-                    if not answer.answer.outcome.answered:  # which node did not answer, and how
-                        key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
-                        unanswered[key] = unanswered.get(key, 0) + 1
+                with counted:
+                    incomplete += 0 if result.complete else 1
+                    for answer in result.persons[0].answers:
+                        if not answer.answer.outcome.answered:  # which node did not, and how
+                            key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
+                            unanswered[key] = unanswered.get(key, 0) + 1
                 return elapsed
 
-            for turn in range(warm):
-                ask(turn)
+            def asked(first: int, count: int) -> list[float]:
+                if askers == 1:
+                    return [ask(first + k) * 1000 for k in range(count)]
+                with ThreadPoolExecutor(askers) as pool:
+                    parts = pool.map(
+                        lambda a: [
+                            ask(first + k, a) * 1000 for k in range(count) if k % askers == a
+                        ],
+                        range(askers),
+                    )
+                    return [wall for part in parts for wall in part]
+
+            asked(0, warm)
             incomplete = 0
             unanswered.clear()
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = os.times()
-            walls = [ask(warm + turn) * 1000 for turn in range(questions)]
+            walls = asked(warm, questions)
             own_after = os.times()
             after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-            requester.close()
+            for requester in requesters:
+                requester.close()
         finally:
             bn.remove()
     per_question = {n: (after[n] - before[n]) * 1000 / questions for n in pids}
@@ -88,6 +107,7 @@ def measure(
     walls.sort()
     return {
         "nodes": nodes,
+        "askers": askers,
         "database": "postgresql" if postgres else "sqlite",
         "questions": questions,
         "incomplete": incomplete,
@@ -129,6 +149,7 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
                 "--warm",
                 str(args.warm),
                 *(["--postgres"] if args.postgres else []),
+                *(["--askers", str(args.askers)] if args.askers > 1 else []),
             ]
             done = subprocess.run(
                 command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
@@ -202,13 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--askers", type=int, default=1, help="ask from this many threads at once (each its own)"
+    )
+    parser.add_argument(
         "--postgres", action="store_true", help="the nodes on PostgreSQL (127.0.0.1:5432)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/cosign-cost.json"))
     args = parser.parse_args(argv)
     if args.measure:
         print(
-            json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm, args.postgres))
+            json.dumps(
+                measure(
+                    args.nodes, args.per_node, args.questions, args.warm, args.postgres, args.askers
+                )
+            )
         )
         return 0
     if not args.compare or len(args.compare) < 2:
