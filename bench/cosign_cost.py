@@ -151,9 +151,14 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
                 *(["--postgres"] if args.postgres else []),
                 *(["--askers", str(args.askers)] if args.askers > 1 else []),
             ]
-            done = subprocess.run(
-                command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
-            )
+            for _attempt in (1, 2):  # once more when it could not start (ports taken by others)
+                done = subprocess.run(
+                    command, cwd=checkout, capture_output=True, text=True, check=False, timeout=1800
+                )
+                if done.returncode == 0:
+                    break
+                print(f"{checkout.name}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            done.check_returncode()
             figure = json.loads(done.stdout.strip().splitlines()[-1])
             figure["load1"] = round(os.getloadavg()[0], 2)
             results[str(checkout)].append(figure)
