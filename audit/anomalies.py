@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from betrokken.audit.record import AuditEntry, Event, Subject
+from betrokken.holidays import holiday
 
 KINDS = (
     "volume",
@@ -52,14 +53,16 @@ class IndexedEntry:
 @dataclass(frozen=True)
 class Hours:
     """Office hours in local time: from ``start`` (inclusive) to ``end`` (exclusive) o'clock; a
-    start after the end runs over midnight; ``weekend``: Saturday and Sunday count too."""
+    start after the end runs over midnight; ``weekend``: Saturday and Sunday count too. Hours
+    that do not count the weekend do not count Dutch public holidays either
+    (:mod:`betrokken.holidays`); a purpose that works weekends works them."""
 
     start: int = 7
     end: int = 19
     weekend: bool = False
 
     def contains(self, local: dt.datetime) -> bool:
-        if local.weekday() >= 5 and not self.weekend:
+        if not self.weekend and (local.weekday() >= 5 or holiday(local.date())):
             return False
         if self.start == 0 and self.end == 24:
             return True
@@ -234,7 +237,14 @@ def _off_hours(
         if len(items) > 12:
             times += ", …"
         weekend = day.weekday() >= 5 and not hours.weekend
-        when = "in the weekend" if weekend else "outside office hours"
+        feast = "" if hours.weekend or weekend else holiday(day)
+        when = (
+            "in the weekend"
+            if weekend
+            else f"on a public holiday ({feast})"
+            if feast
+            else "outside office hours"
+        )
         days = "every day" if hours.weekend else "Monday to Friday"
         title = (
             f"{_who(organisation, user)} asked {_plural(len(items), 'question')} {when} on "
@@ -249,6 +259,7 @@ def _off_hours(
             "day": day.isoformat(),
             "times": times,
             "weekend": int(weekend),
+            "holiday": feast,
             "hours": str(hours),
             "every_day": int(hours.weekend),
         }

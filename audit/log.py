@@ -50,7 +50,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from betrokken.audit.record import AuditEntry, canonical_json
+from betrokken.audit.leaves import SignedCheckpoint as SignedCheckpoint
+from betrokken.audit.leaves import StoredRecord as StoredRecord
+from betrokken.audit.leaves import entry_from_leaf as entry_from_leaf
+from betrokken.audit.leaves import leaf_bytes as leaf_bytes
+from betrokken.audit.record import AuditEntry
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import Driver, Statements, driver_on
@@ -127,59 +131,6 @@ SUBJECTS: Table = LogSubject.__table__  # type: ignore[assignment]
 HEAD: Table = LogHead.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = LogCheckpoint.__table__  # type: ignore[assignment]
 SUBTREES: Table = LogSubtree.__table__  # type: ignore[assignment]
-
-
-def leaf_bytes(index: int, entry: AuditEntry) -> bytes:
-    """What a leaf commits to: the record's canonical JSON with its own index."""
-    return canonical_json({**entry.to_json(), "index": index})
-
-
-def entry_from_leaf(data: str | bytes) -> tuple[int, AuditEntry]:
-    raw = data.encode() if isinstance(data, str) else data
-    try:
-        parsed: dict[str, Any] = json.loads(raw)
-        index = int(parsed.pop("index"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedMessage(f"stored record is not a log leaf: {exc}") from None
-    entry = AuditEntry.from_json(parsed)
-    if leaf_bytes(index, entry) != raw:
-        raise MalformedMessage("stored record is not in canonical form")
-    return index, entry
-
-
-@dataclass(frozen=True)
-class SignedCheckpoint:
-    size: int
-    root: bytes
-    note: str
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    index: int
-    leaf_hash: bytes
-    content: str | None  # None once pruned
-    pruned_at: dt.datetime | None
-
-    @property
-    def entry(self) -> AuditEntry | None:
-        return entry_from_leaf(self.content)[1] if self.content is not None else None
-
-    def checked(self) -> tuple[AuditEntry | None, str | None]:
-        """The record's entry (None when pruned) and what is wrong with it (None when nothing):
-        content that is unreadable, not in canonical form, claims another index, or does not
-        match its leaf hash. A reader shows every good record and names the bad ones."""
-        if self.content is None:
-            return None, None
-        try:
-            claimed, entry = entry_from_leaf(self.content)
-        except MalformedMessage as exc:
-            return None, f"content is unreadable ({exc.message})"
-        if claimed != self.index:
-            return None, f"holds record {claimed} (records moved or reordered)"
-        if merkle.leaf_hash(self.content.encode()) != self.leaf_hash:
-            return None, "content does not match its leaf hash (altered)"
-        return entry, None
 
 
 def utcnow() -> dt.datetime:

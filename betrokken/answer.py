@@ -27,6 +27,10 @@ class Outcome(StrEnum):
     # there, a professional's refusal and a term that passed undecided (docs/adr/0037). Answered,
     # and never "not involved".
     NO_DISCLOSURE = "no-disclosure"
+    # A node that knows the person refused the question because its case reference does not
+    # match the asking organisation's pattern in the network file (docs/adr/0041). Answered, a
+    # refusal, and never "not involved".
+    CASE_REFUSED = "case-refused"
     UNREACHABLE = "unreachable"
     ERROR = "error"
 
@@ -43,7 +47,13 @@ class Outcome(StrEnum):
 # What a node itself may answer after a lookup; DECLINED and DEFERRED come from the network file,
 # UNREACHABLE and ERROR are the requester's to conclude.
 LOOKUP_OUTCOMES = frozenset(
-    {Outcome.INVOLVED, Outcome.INVOLVED_DOMAIN_ONLY, Outcome.NOT_INVOLVED, Outcome.PENDING}
+    {
+        Outcome.INVOLVED,
+        Outcome.INVOLVED_DOMAIN_ONLY,
+        Outcome.NOT_INVOLVED,
+        Outcome.PENDING,
+        Outcome.CASE_REFUSED,
+    }
 )
 # What a deferred question's late answer may say, per person (docs/adr/0037).
 LATE_OUTCOMES = frozenset({Outcome.INVOLVED, Outcome.NO_DISCLOSURE})

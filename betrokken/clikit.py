@@ -72,13 +72,11 @@ def _file_error(exc: OSError) -> BetrokkenError:
 
 def as_error(exc: Exception) -> BetrokkenError:
     """The BetrokkenError (and so the exit code) for an exception no command expected."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from betrokken.dbfile import driver_message, is_database_error
 
     if isinstance(exc, BetrokkenError):
         return exc
-    if isinstance(exc, SQLAlchemyError):
-        from betrokken.db import driver_message
-
+    if is_database_error(exc):
         return Unavailable(
             f"the database failed ({driver_message(exc)})",
             hint="check that the database is reachable and writable (disk space, permissions); "

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -32,6 +31,8 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
+from betrokken.dbfile import driver_message as driver_message
+from betrokken.dbfile import warn_if_shared as warn_if_shared
 from betrokken.errors import ConfigError, Unavailable
 
 log = logging.getLogger("betrokken.db")
@@ -60,14 +61,6 @@ def sqlite_path(url: str) -> Path | None:
     if rest.startswith("file:"):
         rest = rest[len("file:") :]
     return Path(rest) if rest else None
-
-
-def driver_message(exc: BaseException) -> str:
-    """The database driver's own message, first line only and short (no statement, no values)."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text_ = lines[0] if lines else type(orig).__name__
-    return text_[:200]
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -265,22 +258,6 @@ def _private_sqlite_file(path: Path) -> None:
     except OSError:
         return  # the driver reports the real problem (no folder, no permission) in its own words
     os.close(fd)
-
-
-def warn_if_shared(path: Path, what: str) -> None:
-    """Warn (not refuse) when a file can be read by group or others (docs/adr/0016)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "%s %s can be read by other users (mode %s); restrict it: chmod 600 %s",
-            what,
-            path,
-            oct(stat.S_IMODE(mode)),
-            path,
-        )
 
 
 def _engine(url: str, *, read_only: bool = False) -> Engine:

@@ -108,6 +108,13 @@ class PurposeNotAllowed(PolicyRefusal):
     summary = "purpose not allowed"
 
 
+class AanmelderNotAllowed(PurposeNotAllowed):
+    """The question names an aanmelder (``on_behalf_of``) the purpose does not list, or names none
+    where the asker has no basis of its own: refused by every party that checks the question."""
+
+    summary = "aanmelder not allowed for this purpose"
+
+
 class QuotaExceeded(PolicyRefusal):
     status = "RESOURCE_EXHAUSTED"
     summary = "quota exceeded"
@@ -281,6 +288,7 @@ ALL_ERRORS: tuple[type[BetrokkenError], ...] = (
     PolicyRefusal,
     UnknownPurpose,
     PurposeNotAllowed,
+    AanmelderNotAllowed,
     QuotaExceeded,
     RateLimited,
     ConfigError,

@@ -19,6 +19,7 @@ tests/test_rules.py state them as tables.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purp
 from betrokken.crypto.question import Kind as QuestionKind
 from betrokken.crypto.question import Question
 from betrokken.errors import (
+    AanmelderNotAllowed,
     BadInput,
     MalformedMessage,
     PolicyRefusal,
@@ -84,14 +86,14 @@ def check_may_ask(
     asker = network.organisation(requester)
     if on_behalf_of == requester:
         if asker is not None and asker.acts_for_others:
-            raise PurposeNotAllowed(
+            raise AanmelderNotAllowed(
                 f"organisation '{requester}' has no basis of its own and must name the partner "
                 f"it asks for (the aanmelder) under purpose '{purpose.id}'",
                 hint="name the aanmelder with --on-behalf-of; allowed: "
                 + (", ".join(aanmelders) or "none (the network file lists no aanmelder)"),
             )
     elif on_behalf_of not in aanmelders:
-        raise PurposeNotAllowed(
+        raise AanmelderNotAllowed(
             f"the question is asked on behalf of '{shown(on_behalf_of)}', which purpose "
             f"'{purpose.id}' does not list as an aanmelder",
             hint="name the partner that brought the case in, as the purpose's on_behalf_of "
@@ -107,6 +109,22 @@ def aanmelder_basis(network: Network, purpose_id: str, on_behalf_of: str) -> str
         if aanmelder.organisation == on_behalf_of:
             return aanmelder.legal_basis
     return ""
+
+
+def recorded_aanmelder(
+    network: Network, purpose_id: str, requester: str, on_behalf_of: str
+) -> dict[str, str]:
+    """What a record says about the aanmelder of a question: nothing when the requester asked on
+    its own basis; else the aanmelder and its basis for the purpose as the network file states
+    it when the record is written (``aanmelder_basis``; "(not in the network file)" when the
+    file no longer lists it, which a DPO should see rather than an empty field)."""
+    if not on_behalf_of or on_behalf_of == requester:
+        return {}
+    basis = aanmelder_basis(network, purpose_id, on_behalf_of)
+    return {
+        "on_behalf_of": on_behalf_of,
+        "aanmelder_basis": basis or "(not in the network file)",
+    }
 
 
 def check_service_account(network: Network, organisation: str, user: str, role: str) -> None:
@@ -130,16 +148,30 @@ def check_service_account(network: Network, organisation: str, user: str, role: 
     )
 
 
+def case_pattern(network: Network, requester: str) -> str:
+    """The asking organisation's pattern for case references ("" when it sets none)."""
+    asker = network.organisation(requester)
+    return asker.case_pattern if asker else ""
+
+
+def case_matches(pattern: str, case: str) -> bool:
+    """Whether ``case`` is a reference of the pattern's case system (the whole reference matches;
+    an empty pattern admits any reference that is not empty). The one rule the asking side
+    (:func:`check_case_references`) and a node that opens the case on a hit both use."""
+    if not case:
+        return False
+    return not pattern or re.fullmatch(pattern, case) is not None
+
+
 def check_case_references(
     network: Network, requester: str, kind: QuestionKind, cases: Sequence[str]
 ) -> None:
     """Case references that mean a case: each matches the asking organisation's
     ``case_pattern``; one reference for several persons only as ``gezin`` and for at most
     ``user_limits.persons_per_case`` persons; ``gezin`` is one case for all."""
-    asker = network.organisation(requester)
-    pattern = asker.case_pattern if asker else ""
+    pattern = case_pattern(network, requester)
     for case in dict.fromkeys(cases):
-        if pattern and re.fullmatch(pattern, case) is None:
+        if pattern and not case_matches(pattern, case):
             raise BadInput(
                 f"the case reference '{shown(case)}' does not match your organisation's pattern "
                 f"for case references ({shown(pattern)})",
@@ -297,6 +329,7 @@ def network_problems(network: Network) -> list[str]:
                         f"('{org.id}', '{purpose.id}')",
                     )
                 )
+    problems += access_request_problems(network)
     for policy in network.policies:
         unknown = [r for r in policy.decided_by if r not in DECIDING_PORTAL_ROLES]
         if policy.decided_by and (policy.level is not DisclosureLevel.DEFER or unknown):
@@ -469,6 +502,18 @@ def answer_for(
     )
 
 
+def case_refused(disclosure: DisclosureLevel, org: Organisation) -> Answer:
+    """A node's answer for a person it knows when the question's case reference (opened on the
+    hit) does not match the asking organisation's pattern (docs/adr/0041): a refusal, never "not
+    involved", labelled as the node's other answers are (its domain only at level ``domain``).
+    A ``defer`` node answers ``pending`` as for everyone, and no professional is asked."""
+    if disclosure is DisclosureLevel.DEFER:
+        return Answer(Outcome.PENDING, organisation_id=org.id, organisation_name=org.name)
+    if disclosure is DisclosureLevel.DOMAIN:
+        return Answer(Outcome.CASE_REFUSED, domain=org.domain)
+    return Answer(Outcome.CASE_REFUSED, organisation_id=org.id, organisation_name=org.name)
+
+
 # --- domain-only anonymity -----------------------------------------------------------------------
 def reply_label(network: Network, org: Organisation, purpose_id: str) -> str:
     """How a node's reply is labelled to the requester: its id, or only its domain."""
@@ -495,6 +540,8 @@ def check_reply(answer: Answer, label: str, network: Network | None = None) -> N
         raise MalformedMessage(
             f"the advice '{answer.advice[:64]}' is not one the network file gives"
         )
+    if answer.outcome is Outcome.CASE_REFUSED and (answer.contact or answer.since):
+        raise MalformedMessage("a 'case-refused' answer carries a contact point")
     if answer.outcome is Outcome.PENDING and (
         label.startswith(DOMAIN_LABEL) or answer.organisation_id != label or answer.contact
     ):
@@ -778,10 +825,25 @@ def check_follow_up(network: Network, state: str, reason: str = "", regie: str =
 # with (codes, never free text: a typed reason would hold personal data in a trail kept for years).
 DECISIONS = ("delen", "niet-delen")
 # The portal roles a network file may let decide (``decided_by``): the professionals who work with
-# the person (the portal role regisseur), never the beheerder or the FG.
-DECIDING_PORTAL_ROLES = ("regisseur",)
+# the person (the portal role regisseur), and, for the access-request purpose only, the FG (the
+# portal role dpo, :func:`access_request_problems`); never the beheerder.
+ACCESS_REQUEST_DECIDER = "dpo"
+DECIDING_PORTAL_ROLES = ("regisseur", ACCESS_REQUEST_DECIDER)
 DISCLOSE_GROUNDS = ("toestemming", "wettelijke-plicht", "conflict-van-plichten", "meldrecht")
 DECLINE_GROUNDS = ("beroepsgeheim", "geen-toestemming", "belang-van-de-client")
+# An access request (docs/adr/0039): a partner's FG lets its involvement be shown to the person
+# (his right of access, article 15 GDPR), or restricts it on a ground of article 41, first
+# paragraph, UAVG (article 23 GDPR) that fits a partner of this network.
+ACCESS_DISCLOSE_GROUNDS = ("recht-op-inzage",)
+ACCESS_DECLINE_GROUNDS = (
+    "voorkoming-en-opsporing-van-strafbare-feiten",  # onder d
+    "toezicht-en-inspectie",  # onder h
+    "bescherming-van-de-betrokkene",  # onder i
+    "rechten-en-vrijheden-van-anderen",  # onder i
+)
+# The longest term a partner's FG has to decide about an access request: five days (three
+# working days and a weekend), so that the one month of article 12 GDPR keeps room for the letter.
+ACCESS_REQUEST_MAX_DEFER_HOURS = 120.0
 # The kinds of late message the coordinator's mailbox carries.
 LATE_KINDS = ("decision", "signal")
 # How long the coordinator keeps a late message nobody collected.
@@ -831,11 +893,85 @@ def check_decision(
         )
     if decision not in DECISIONS:
         raise BadInput(f"'{decision[:20]}' is not a decision", hint="delen or niet-delen")
-    grounds = DISCLOSE_GROUNDS if decision == "delen" else DECLINE_GROUNDS
+    disclose, decline = decision_grounds(network, purpose_id)
+    grounds = disclose if decision == "delen" else decline
     if ground not in grounds:
         raise BadInput(
             f"'{ground[:40]}' is not a ground for '{decision}'", hint="one of " + ", ".join(grounds)
         )
+
+
+def decision_grounds(network: Network, purpose_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The grounds to share and to decline with, for a purpose: the access-request purpose has
+    its own (the person's right of access; a restriction of article 41 UAVG), every other
+    purpose the professional's (consent, legal duty, ...; professional secrecy, ...)."""
+    if purpose_id and purpose_id == network.access_requests.purpose:
+        return ACCESS_DISCLOSE_GROUNDS, ACCESS_DECLINE_GROUNDS
+    return DISCLOSE_GROUNDS, DECLINE_GROUNDS
+
+
+def access_request_problems(network: Network) -> list[str]:
+    """The restriction step of an access request (artikel 23 AVG / artikel 41 UAVG, docs/adr/0039).
+
+    Every partner is asked, per request, whether its involvement may be shown to the person: at
+    every node the access-request purpose is ``defer`` decided by its FG (portal role ``dpo``),
+    within at most :data:`ACCESS_REQUEST_MAX_DEFER_HOURS`. A partner on ``organisation`` or
+    ``domain`` would be shown without being asked, and is refused. ``none`` stays lawful (closed
+    unless configured: it tells nothing, and the letter says it does not answer access requests
+    through the system). The FG decides nothing else (``dpo`` in ``decided_by`` of another
+    purpose), and a regisseur does not decide an access request."""
+    problems: list[str] = []
+    purpose = network.purpose(network.access_requests.purpose)
+    for policy in network.policies:
+        if ACCESS_REQUEST_DECIDER in policy.decided_by and (
+            purpose is None or policy.purpose != purpose.id
+        ):
+            problems.append(
+                _rule(
+                    f"de FG (portaalrol '{ACCESS_REQUEST_DECIDER}') beslist alleen over een "
+                    f"inzageverzoek; '{policy.organisation}' noemt hem in decided_by voor "
+                    f"'{policy.purpose}'",
+                    "the FG decides only about access requests (access_requests.purpose)",
+                )
+            )
+    if purpose is None:
+        return problems
+    if purpose.defer_hours > ACCESS_REQUEST_MAX_DEFER_HOURS:
+        problems.append(
+            _rule(
+                f"de termijn waarin een partner beslist over een inzageverzoek is ten hoogste "
+                f"{ACCESS_REQUEST_MAX_DEFER_HOURS:.0f} uur, zodat de maand van artikel 12 AVG "
+                f"ruimte houdt voor de brief; doel '{purpose.id}' geeft {purpose.defer_hours:g}",
+                f"an access request's defer_hours is at most {ACCESS_REQUEST_MAX_DEFER_HOURS:.0f}",
+            )
+        )
+    for org in network.nodes():
+        disclosure = level(network, org.id, purpose.id)
+        deciders = sorted(deciding_roles(network, org.id, purpose.id))
+        if disclosure is DisclosureLevel.NONE:
+            continue
+        if disclosure is not DisclosureLevel.DEFER or deciders != [ACCESS_REQUEST_DECIDER]:
+            problems.append(
+                _rule(
+                    f"bij een inzageverzoek wordt elke partner eerst gevraagd of zijn "
+                    f"betrokkenheid getoond mag worden, en kan hij dat per verzoek beperken "
+                    f"(artikel 23 AVG / artikel 41 UAVG): '{org.id}' moet voor '{purpose.id}' "
+                    f"'defer' zijn met decided_by = ['{ACCESS_REQUEST_DECIDER}'] (zijn FG), "
+                    f"niet '{disclosure.value}'"
+                    + (f" met decided_by {deciders}" if deciders else ""),
+                    f"the access-request purpose is defer decided by the FG at every partner "
+                    f"('{org.id}')",
+                )
+            )
+    return problems
+
+
+def access_request_ask_by(received: dt.date, purpose: Purpose) -> dt.date:
+    """The last day to make the letter (and so ask the partners) for a request received on
+    ``received`` so that the partners' term ends before the one-month deadline: the deadline
+    less the term in whole days, less one day to finish and send the letter."""
+    term_days = math.ceil(purpose.defer_hours / 24)
+    return access_request_deadline(received) - dt.timedelta(days=term_days + 1)
 
 
 def late_answer(org: Organisation, found: Found | None, decision: str) -> Answer:

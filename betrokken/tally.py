@@ -64,6 +64,23 @@ class MinuteTally:
         with self._lock:
             return self._counted.get((caller, kind, minute), (0, set()))[0] == 1
 
+    def pending(self) -> list[Tally]:
+        """The counts of minutes not over yet, left in place (kept durably so that a process
+        that is killed before its minute ends still has them recorded at its next start)."""
+        minute = int(self.clock() // 60)
+        with self._lock:
+            return [
+                Tally(
+                    caller,
+                    kind,
+                    dt.datetime.fromtimestamp(start * 60, dt.UTC),
+                    count,
+                    tuple(sorted(methods)),
+                )
+                for (caller, kind, start), (count, methods) in sorted(self._counted.items())
+                if start >= minute
+            ]
+
     def due(self, final: bool = False) -> list[Tally]:
         """The counts of minutes that are over (all of them with ``final``), taken out."""
         minute = int(self.clock() // 60)

@@ -6,7 +6,7 @@ requester (which check them).
 
 from __future__ import annotations
 
-from betrokken.audit.witness import LogProof
+from betrokken.audit.proofs import LogProof
 from betrokken.v1 import betrokken_pb2 as pb
 
 

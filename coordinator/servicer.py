@@ -22,12 +22,14 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken import rules
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.clock import utcnow
 from betrokken.config.schema import Network, Purpose
+from betrokken.coordinator import counts
 from betrokken.coordinator.anchors import NodeAnchors
 from betrokken.coordinator.fanout import (
     ANSWERED,
@@ -95,6 +97,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         # What each node cosigned, kept in the coordinator's database: a node whose database
         # went back is seen (coordinator/anchors.py).
         self.anchors = NodeAnchors(store.engine)
+        self._counts_kept = False  # whether refusal_counts may hold rows of this process
+        self.record_kept_refusals()  # what a coordinator killed mid-minute had counted
         if flush_every is not None:
             _start_flushing(self, flush_every)
         # What each node last said it witnessed, so its consistency proof is usually right the
@@ -472,7 +476,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         )
 
     def flush_refusals(self, final: bool = False) -> int:
-        """Write one record per counted kind, caller and finished minute; how many were written."""
+        """Write one record per counted kind, caller and finished minute; how many were written.
+        The counts of minutes still running are then kept in the database (coordinator/counts.py),
+        so a coordinator killed before its minute ends has them recorded when it starts again."""
         tallies = self.refusals.due(final)
         for tally in tallies:
             self.store.append(_tally_entry(tally))
@@ -483,7 +489,35 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
                 tally.kind,
                 f"{tally.minute:%H:%M}",
             )
+        running = [] if final else self.refusals.pending()
+        if running or self._counts_kept:  # no write while nobody is being refused
+            try:
+                counts.keep(self.store.engine, running)
+                self._counts_kept = bool(running)
+            except SQLAlchemyError as exc:  # still counted in memory; kept at the next flush
+                log.error("counted refusals could not be kept yet: %s", type(exc).__name__)
         return len(tallies)
+
+    def record_kept_refusals(self) -> int:
+        """Record the counts a coordinator that was killed mid-minute kept, marked as such."""
+        try:
+            found = counts.kept(self.store.engine)
+        except SQLAlchemyError as exc:
+            log.error("kept refusal counts could not be read: %s", type(exc).__name__)
+            return 0
+        for tally in found:
+            self.store.append(_tally_entry(tally, kept_through_a_stop=True))
+            log.warning(
+                "%d call(s) of %s refused (%s) in the minute from %s, counted before the "
+                "coordinator stopped: recorded now",
+                tally.count,
+                shown(tally.caller),
+                tally.kind,
+                f"{tally.minute:%H:%M}",
+            )
+        if found:
+            counts.keep(self.store.engine, [])
+        return len(found)
 
     def _proof_caller(self, context: grpc.ServicerContext, method: str) -> Identity:
         """The organisation asking for a log proof: authenticated, allowed, within its limit."""
@@ -551,20 +585,27 @@ def node_tags_detail(results: Mapping[str, NodeResult]) -> str:
     )
 
 
-def _tally_entry(tally: Tally) -> AuditEntry:
+def _tally_entry(tally: Tally, kept_through_a_stop: bool = False) -> AuditEntry:
+    details = {
+        "count": str(tally.count),
+        "minute": f"{tally.minute:%Y-%m-%dT%H:%MZ}",
+        "methods": ",".join(tally.methods),
+        "counted": "refusals of this kind in this minute beyond those recorded one by one"
+        if tally.kind != RATE_LIMITED
+        else "calls refused by the rate limit in this minute",
+    }
+    if kept_through_a_stop:
+        details["kept"] = (
+            "counted up to the coordinator's last flush before it stopped without writing them "
+            "(a later record of the same minute may count the rest; one that was written just "
+            "before the stop may be counted again here)"
+        )
     return AuditEntry(
         event=Event.REFUSAL,
         at=utcnow(),
         organisation=shown(tally.caller),
         reason=tally.kind,
-        details={
-            "count": str(tally.count),
-            "minute": f"{tally.minute:%Y-%m-%dT%H:%MZ}",
-            "methods": ",".join(tally.methods),
-            "counted": "refusals of this kind in this minute beyond those recorded one by one"
-            if tally.kind != RATE_LIMITED
-            else "calls refused by the rate limit in this minute",
-        },
+        details=details,
     )
 
 

@@ -162,6 +162,13 @@ class Handshake:
     server_fingerprint: str = ""
     ours_refused: bool = False  # the server refused our certificate (rather than we its)
     server_identity: str = ""  # the identity URI the server's certificate carries
+    silent: bool = False  # it took the connection but never answered the handshake (hangs)
+
+
+SILENT = (
+    "de server neemt de verbinding aan maar antwoordt niet: het proces hangt of is overbelast / "
+    "the server takes the connection but does not answer: its process hangs or is overloaded"
+)
 
 
 _VERIFY_REASONS = {
@@ -205,10 +212,11 @@ def diagnose(
     except OSError as exc:
         return Handshake(f"our TLS files cannot be read ({exc.strerror})", "", True)
     try:
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=server_name) as conn,
-        ):
+        raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    except (OSError, ValueError) as exc:
+        return Handshake(f"no connection ({getattr(exc, 'strerror', None) or exc})")
+    try:
+        with raw, context.wrap_socket(raw, server_hostname=server_name) as conn:
             der = conn.getpeercert(binary_form=True) or b""
             printed = fingerprint_der(der) if der else ""
             conn.settimeout(timeout)
@@ -238,6 +246,8 @@ def diagnose(
         return Handshake(reason)
     except ssl.SSLError as exc:
         return _alert(exc, "")
+    except TimeoutError:  # the port takes the connection, then the process says nothing
+        return Handshake(SILENT, silent=True)
     except (OSError, ValueError) as exc:
         return Handshake(f"no connection ({getattr(exc, 'strerror', None) or exc})")
 

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,10 +21,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
-from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken.config.schema import Network, TlsFiles
-from betrokken.db import driver_message
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
@@ -37,7 +36,7 @@ from betrokken.errors import (
     error_class,
     shown,
 )
-from betrokken.identity.certs import diagnose, fingerprint_pem, load_own, short
+from betrokken.identity.certs import Handshake, diagnose, fingerprint_pem, load_own, short
 from betrokken.identity.names import (
     Identity,
     Role,
@@ -460,6 +459,14 @@ def _ascii(text: str) -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _store_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database failure (SQLAlchemy's). A process that never imported
+    SQLAlchemy (``betrokken query``, docs/adr/0044) cannot have raised one, so it is not
+    imported here."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
 def servicer_method(fn: F) -> F:
     """Map BetrokkenError to a gRPC status; log and hide anything unexpected.
 
@@ -474,7 +481,12 @@ def servicer_method(fn: F) -> F:
             return fn(self, request, context)
         except BetrokkenError as exc:
             abort(context, exc)
-        except SQLAlchemyError as exc:
+        except Exception as exc:
+            if not _store_failure(exc):
+                logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
+                abort(context, InternalError("unexpected error; see the service log"))
+            from betrokken.db import driver_message
+
             logging.getLogger("betrokken.store").error(
                 "%s refused: the database failed (%s)", fn.__name__, driver_message(exc)
             )
@@ -485,11 +497,18 @@ def servicer_method(fn: F) -> F:
                     hint="its operator sees why in the service log; it recovers by itself",
                 ),
             )
-        except Exception:
-            logging.getLogger("betrokken").exception("unexpected error in %s", fn.__name__)
-            abort(context, InternalError("unexpected error; see the service log"))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _hanging(service: str, address: str, found: Handshake) -> Unavailable:
+    """A server whose port takes the connection while its process says nothing: it hangs."""
+    return Unavailable(
+        f"the {service} at {address}: {found.problem}",
+        hint="kijk of dat proces nog werkt (zijn log, `status`) en herstart het zo nodig; stel "
+        f"de vraag daarna opnieuw / check the {service}'s process and log, restart it if "
+        "needed, then ask again",
+    )
 
 
 def error_from_rpc(
@@ -530,6 +549,8 @@ def error_from_rpc(
         and any(word in lowered for word in _TLS_WORDS)
     ):
         found = diagnose(address, tls)
+        if found.silent:  # no certificate problem: nobody there answers
+            return _hanging(service, address, found)
         if found.server_identity and expected and found.server_identity != expected:
             return WrongPeer(
                 f"the server at {address} is not the {service} we meant to reach: we expected "
@@ -573,5 +594,7 @@ def error_from_rpc(
             "network CA",
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        if tls is not None and (found := diagnose(address, tls)).silent:
+            return _hanging(service, address, found)
         return Unavailable(f"the {service} at {address} did not answer in time")
     return InternalError(f"the {service} at {address} failed: {code} {details}")

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, inspect, text
+if TYPE_CHECKING:  # SQLAlchemy is imported where a database is opened, not with the chain's head
+    from sqlalchemy import Connection, Engine
 
 from betrokken.errors import ConfigError, SchemaOutdated
 
@@ -107,6 +108,8 @@ def revisions(component: str) -> list[str]:
 
 def _revision_of(conn: Connection) -> tuple[bool, str | None]:
     """(whether the database has tables, its revision)."""
+    from sqlalchemy import inspect, text
+
     tables = set(inspect(conn).get_table_names())
     if VERSION_TABLE not in tables:
         return bool(tables), None
@@ -145,6 +148,8 @@ def _exclusive(engine: Engine) -> Iterator[Connection]:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, DDL included
         elif engine.dialect.name == "postgresql":
+            from sqlalchemy import text
+
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         yield conn
         conn.commit()
@@ -251,6 +256,8 @@ def baseline(conn: Connection, component: str) -> str:
     service columns and counts as ``<component>_0002``; the chain's later revisions tolerate
     either.
     """
+    from sqlalchemy import inspect
+
     found = inspect(conn)
     tables = set(found.get_table_names())
     if component == "node" and "registrations" in tables:

@@ -37,6 +37,7 @@ class Notice:
     reference: str
     level: str
     asker_contact: str
+    aanmelder_basis: str  # the aanmelder's basis as the network file stated it ("" if none)
     read_at: dt.datetime | None
     read_by: str
     acknowledged_at: dt.datetime | None
@@ -60,6 +61,7 @@ def _notice(row: RowMapping) -> Notice:
         reference=row["reference"],
         level=row["level"],
         asker_contact=row["asker_contact"],
+        aanmelder_basis=row["aanmelder_basis"] or "",
         read_at=_utc(row["read_at"]),
         read_by=row["read_by"] or "",
         acknowledged_at=_utc(row["acknowledged_at"]),
@@ -151,6 +153,11 @@ def acknowledge(
                     details={
                         "asked_by": notice.requester,
                         "on_behalf_of": notice.on_behalf_of,
+                        **(
+                            {"aanmelder_basis": notice.aanmelder_basis}
+                            if notice.aanmelder_basis
+                            else {}
+                        ),
                         "registration_reference": notice.reference,
                     },
                 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from betrokken.audit.record import AuditEntry, Event, Subject
@@ -92,10 +92,13 @@ class Answered:
     persons: int = 0
     watches: tuple[Watch, ...] = ()
     watch_until: str = ""
+    # Persons found whose case reference (opened on the hit) does not match the asking
+    # organisation's pattern (docs/adr/0041): refused, nothing disclosed; an alarm in the trail.
+    refused: tuple[Disclosed, ...] = ()
 
     @property
     def disclosed(self) -> bool:
-        return bool(self.hits or self.unreadable)
+        return bool(self.hits or self.unreadable or self.refused)
 
     @property
     def deferred(self) -> bool:
@@ -148,6 +151,8 @@ def encode(answered: Answered, persons: int, decoys: Sequence[Disclosed] = ()) -
         "hits": [_item(hit) for hit in answered.hits],
         "unreadable": list(answered.unreadable),
     }
+    if answered.refused:
+        document["refused"] = [_item(hit) for hit in answered.refused]
     if answered.watches:
         document.update(
             label=answered.label,
@@ -194,7 +199,8 @@ def decode(entry: bytes) -> Answered:
         hits = tuple(Disclosed(**hit) for hit in data.pop("hits", []))
         unreadable = tuple(int(i) for i in data.pop("unreadable", []))
         watches = tuple(Watch(**w) for w in data.pop("watches", []))
-        return Answered(**data, hits=hits, unreadable=unreadable, watches=watches)
+        refused = tuple(Disclosed(**hit) for hit in data.pop("refused", []))
+        return Answered(**data, hits=hits, unreadable=unreadable, watches=watches, refused=refused)
     except TypeError:
         raise MalformedMessage("an outbox entry has unknown fields") from None
 
@@ -222,12 +228,25 @@ class Notice:
     reference: str
     level: str
     asker_contact: str
+    aanmelder_basis: str = ""  # the aanmelder's basis as the network file states it
 
 
-def notices(entries: Sequence[bytes], contact_of: Callable[[str], str]) -> list[Notice]:
+Aanmelder = Callable[[str, str, str], Mapping[str, str]]
+
+
+def _no_aanmelder(purpose: str, requester: str, on_behalf_of: str) -> Mapping[str, str]:
+    return {}
+
+
+def notices(
+    entries: Sequence[bytes],
+    contact_of: Callable[[str], str],
+    aanmelder: Aanmelder = _no_aanmelder,
+) -> list[Notice]:
     """The notices of a batch of outbox entries: one per hit at a level that names or points to
     this partner; nothing for a miss. ``contact_of`` gives an organisation's contact point (the
-    network file's)."""
+    network file's); ``aanmelder`` what a record says of the question's aanmelder
+    (:func:`betrokken.rules.recorded_aanmelder`: its basis)."""
     out: list[Notice] = []
     for raw in entries:
         try:
@@ -250,17 +269,24 @@ def notices(entries: Sequence[bytes], contact_of: Callable[[str], str]) -> list[
                     reference=hit.reference,
                     level=hit.level,
                     asker_contact=contact_of(answered.requester),
+                    aanmelder_basis=aanmelder(
+                        answered.purpose, answered.requester, answered.on_behalf_of
+                    ).get("aanmelder_basis", ""),
                 )
             )
     return out
 
 
 def records(
-    entries: Sequence[bytes], organisation: str, legal_basis: Callable[[str], str]
+    entries: Sequence[bytes],
+    organisation: str,
+    legal_basis: Callable[[str], str],
+    aanmelder: Aanmelder = _no_aanmelder,
 ) -> list[AuditEntry]:
     """The trail records of a batch of outbox entries: a disclosure record per hit (what the
-    node's DPO and an access request at the node read), an alarm for an unreadable sealed part;
-    nothing for a miss."""
+    node's DPO and an access request at the node read), with the aanmelder's basis when the
+    question was asked for one (``aanmelder``); an alarm for an unreadable sealed part and for a
+    case reference refused; nothing for a miss."""
     out: list[AuditEntry] = []
     for raw in entries:
         try:
@@ -279,15 +305,17 @@ def records(
         if not answered.disclosed:
             continue
         at = parse_time(answered.at)
+        behalf = dict(aanmelder(answered.purpose, answered.requester, answered.on_behalf_of))
         for hit in answered.hits:
             value = bytes.fromhex(hit.pseudonym)
             if hit.level == "defer":  # nothing disclosed yet: a professional decides
-                out.append(_awaiting(answered, hit, at, legal_basis(answered.purpose)))
+                out.append(_awaiting(answered, hit, at, legal_basis(answered.purpose), behalf))
                 continue
             details = {
                 "registration_reference": hit.reference,
                 "on_behalf_of": answered.on_behalf_of,
                 "kind": answered.kind,
+                **behalf,
             }
             if hit.advice:
                 details["advice"] = hit.advice
@@ -315,6 +343,8 @@ def records(
                     details=details,
                 )
             )
+        for hit in answered.refused:
+            out.append(_case_refused(answered, hit, at, organisation, behalf))
         if answered.unreadable:
             out.append(
                 AuditEntry(
@@ -336,7 +366,54 @@ def records(
     return out
 
 
-def _awaiting(answered: Answered, hit: Disclosed, at: dt.datetime, basis: str) -> AuditEntry:
+def _subject(hit: Disclosed) -> Subject:
+    value = bytes.fromhex(hit.pseudonym)
+    return Subject(hit.pseudonym, hit.key_id, Pseudonym(value, hit.key_id).fingerprint, hit.case)
+
+
+def _case_refused(
+    answered: Answered,
+    hit: Disclosed,
+    at: dt.datetime,
+    organisation: str,
+    behalf: Mapping[str, str],
+) -> AuditEntry:
+    """The alarm of a person known here asked about under a case reference that does not match
+    the asking organisation's pattern: who asked, as whom, for whom, and the person (so an
+    access request finds it); nothing was disclosed."""
+    return AuditEntry(
+        event=Event.ALARM,
+        at=at,
+        organisation=organisation,
+        answer_id=answered.answer_id,
+        user=hit.user,
+        acted_for=hit.acted_for,
+        role=answered.role,
+        access_point=answered.access_point,
+        purpose=answered.purpose,
+        subjects=(_subject(hit),),
+        reason="case-refused",
+        details={
+            "message": escape_text(
+                f"{answered.requester} asked about person {hit.index + 1}, known here, under a "
+                "case reference that does not match its organisation's pattern in the network "
+                "file; refused, nothing disclosed"
+            ),
+            "requester": answered.requester,
+            "registration_reference": hit.reference,
+            "on_behalf_of": answered.on_behalf_of,
+            **behalf,
+        },
+    )
+
+
+def _awaiting(
+    answered: Answered,
+    hit: Disclosed,
+    at: dt.datetime,
+    basis: str,
+    behalf: Mapping[str, str] | None = None,
+) -> AuditEntry:
     """The trail record of a deferred question about a person known here: asked, and waiting
     for a professional's decision until the term ends (nothing was disclosed)."""
     return AuditEntry(
@@ -363,5 +440,6 @@ def _awaiting(answered: Answered, hit: Disclosed, at: dt.datetime, basis: str) -
             "registration_reference": hit.reference,
             "on_behalf_of": answered.on_behalf_of,
             "deadline": answered.deadline,
+            **(behalf or {}),
         },
     )

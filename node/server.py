@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 
+from betrokken import rules
 from betrokken.audit.keys import log_origin, read_log_key
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.retention import prune_expired
@@ -89,8 +90,11 @@ class TrailWriter:
         purpose = self.network.purpose(purpose_id)
         return purpose.legal_basis if purpose else ""
 
+    def _aanmelder(self, purpose_id: str, requester: str, on_behalf_of: str) -> dict[str, str]:
+        return rules.recorded_aanmelder(self.network, purpose_id, requester, on_behalf_of)
+
     def _records(self, entries: Sequence[bytes]) -> list[AuditEntry]:
-        records = outbox.records(entries, self.organisation, self._legal_basis)
+        records = outbox.records(entries, self.organisation, self._legal_basis, self._aanmelder)
         for record in records:
             if record.event is Event.DISCLOSURE:
                 log.info(
@@ -106,7 +110,7 @@ class TrailWriter:
         return organisation.contact if organisation else ""
 
     def _notices(self, entries: Sequence[bytes]) -> list[outbox.Notice]:
-        return outbox.notices(entries, self._contact)
+        return outbox.notices(entries, self._contact, self._aanmelder)
 
     def drain(self) -> int:
         """Write every waiting entry (trail records and notices); how many there were."""

@@ -5,12 +5,16 @@ its purpose, on behalf of the aanmelder it names, (b) is in the coordinator's lo
 inclusion proof and signed checkpoint come with it, and the checkpoint is consistent with what
 this node witnessed —, (c) matches its record field by field, (d) is fresh and (e) was not
 answered here before, and (f) commits to this node's envelope. Anything else is refused with a
-clear status and recorded in the node's own trail as an alarm (P6, P7).
+clear status and recorded in the node's own trail as an alarm (P6, P7). The aanmelder is checked
+against the network file's list for the purpose (``rules.check_may_ask``) and refused on its own
+(alarm ``aanmelder-not-allowed``).
 
 Only then is the envelope opened. It holds, per person, a lookup hash of the pseudonym under this
 organisation's key and the case, user and acted-for sealed under a key derived from that
 pseudonym (docs/adr/0024): on a hit the node has the pseudonym, opens them and records its
-disclosure; on a miss it cannot open them and learns neither user nor case (P3). Either way the
+disclosure — unless the case reference does not match the asking organisation's pattern in the
+network file: then that person's answer is ``case-refused`` and an alarm, nothing disclosed
+(docs/adr/0041); on a miss it cannot open them and learns neither user nor case (P3). Either way the
 lookup does the same work — the same one row in one transaction (the replay mark with an outbox
 entry of fixed size, :mod:`betrokken.node.outbox`), a sealed item opened or tried — and signs its
 node tags, so its timing says nothing about hit or miss. The answer is sealed with the reply key
@@ -32,7 +36,8 @@ from betrokken import rules
 from betrokken.answer import Answer
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
-from betrokken.audit.witness import VERIFIED, WitnessStore, check_log_proof
+from betrokken.audit.proofs import VERIFIED
+from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
@@ -40,6 +45,7 @@ from betrokken.crypto import question as q
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
 from betrokken.db import Driver
 from betrokken.errors import (
+    AanmelderNotAllowed,
     MalformedMessage,
     PolicyRefusal,
     QuestionRefused,
@@ -196,6 +202,8 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 question.on_behalf_of,
             )
             rules.check_watch_days(purpose, question.watch_days)
+        except AanmelderNotAllowed as exc:  # the signed on_behalf_of, against the network file
+            raise QuestionRefused(exc.message, kind="aanmelder-not-allowed") from None
         except PolicyRefusal as exc:
             raise QuestionRefused(exc.message, kind="not-allowed") from None
         if not rules.needs_lookup(rules.level(self.network, self.org.id, question.purpose)):
@@ -320,6 +328,10 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             [item.lookup for item in content.items], (self.org.pseudonym_key_id,), now.date()
         )
         answers = []
+        # The asking organisation's pattern for case references, checked for every person known
+        # here once the case is opened (docs/adr/0041); a miss checks a stand-in, the same work.
+        pattern = rules.case_pattern(self.network, question.requester)
+        refused: list[outbox.Disclosed] = []
         hits: list[outbox.Disclosed] = []
         decoys: list[outbox.Disclosed] = []
         unreadable: list[int] = []
@@ -328,8 +340,9 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         for index, item in enumerate(content.items):
             hit = found.get(item.lookup)
             opened = self._open_item(question, item, index, hit)
-            answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
             if hit is None:
+                rules.case_matches(pattern, _STAND_IN.case)  # what a hit's check costs
+                answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
                 # A miss: nothing of it is kept (P3); a stand-in costs what a hit costs.
                 decoys.append(
                     outbox.Disclosed(
@@ -348,6 +361,23 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                         outbox.Watch(index, item.lookup.hex(), item.key_id, item.sealed.hex())
                     )
                 continue
+            if opened is not None and not rules.case_matches(pattern, opened.case):
+                # A case reference that means no case of the asker's: refused, not disclosed.
+                answers.append(rules.case_refused(level, self.org))
+                refused.append(
+                    outbox.Disclosed(
+                        index=index,
+                        pseudonym=hit.pseudonym.hex(),
+                        key_id=hit.key_id,
+                        case=opened.case,
+                        user=opened.user,
+                        acted_for=opened.acted_for,
+                        level=rules.effective_level(level, hit).value,
+                        reference=hit.reference or "",
+                    )
+                )
+                continue
+            answers.append(rules.answer_for(level, self.org, hit, self.network.desk_contact))
             if opened is None:
                 unreadable.append(index)
                 opened = q.NeedToKnow(case="(sealed part unreadable)", user="(unknown)")
@@ -375,6 +405,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             access_point=peer,
             hits=tuple(hits),
             unreadable=tuple(unreadable),
+            refused=tuple(refused),
             reply_key=deferred.reply_key,
             label=deferred.label or (self.org.id if watches else ""),
             deadline=deferred.deadline,

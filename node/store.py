@@ -66,7 +66,11 @@ def _notice_row(notice: Notice) -> dict[str, object]:
         "reference": notice.reference,
         "level": notice.level,
         "asker_contact": notice.asker_contact,
+        "aanmelder_basis": notice.aanmelder_basis[:AANMELDER_BASIS_CHARS],
     }
+
+
+AANMELDER_BASIS_CHARS = 1024
 
 
 class Base(DeclarativeBase):
@@ -162,6 +166,11 @@ class NoticeRow(Base):
     reference: Mapped[str] = mapped_column(String(256))
     level: Mapped[str] = mapped_column(String(16))
     asker_contact: Mapped[str] = mapped_column(String(256))
+    # The aanmelder's basis for the purpose as the network file stated it when the notice was
+    # written ("" when the asker asked on its own basis).
+    aanmelder_basis: Mapped[str] = mapped_column(
+        String(AANMELDER_BASIS_CHARS), default="", server_default=""
+    )
     read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     read_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(

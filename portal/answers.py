@@ -28,6 +28,7 @@ ORDER = {
     Outcome.PENDING: 2,
     Outcome.UNREACHABLE: 3,
     Outcome.ERROR: 3,
+    Outcome.CASE_REFUSED: 3,
     Outcome.DECLINED: 4,
     Outcome.NO_DISCLOSURE: 4,
     Outcome.NOT_INVOLVED: 5,
@@ -126,7 +127,12 @@ def organisation_answer(network: Network, result: OrganisationResult) -> Organis
     if outcome in (Outcome.UNREACHABLE, Outcome.ERROR) and result.organisation_id:
         org = network.organisation(result.organisation_id)
         contact = org.contact if org else ""
-    if outcome in (Outcome.NOT_INVOLVED, Outcome.DECLINED, Outcome.NO_DISCLOSURE):
+    if outcome in (
+        Outcome.NOT_INVOLVED,
+        Outcome.DECLINED,
+        Outcome.NO_DISCLOSURE,
+        Outcome.CASE_REFUSED,
+    ):
         contact = ""
     return OrganisationAnswer(
         who=who(network, result),

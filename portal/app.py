@@ -343,7 +343,7 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
     requester = Requester.from_config(loaded.node)
     users = (
         UserStore(
-            requester.trail.engine,
+            requester.audit_log.engine,
             f"betrokken {organisation.name}",
         )
         if config.local_accounts
@@ -358,9 +358,9 @@ def build_portal(loaded: LoadedPortal, clock: Callable[[], dt.datetime] = utcnow
             idle_seconds=config.session_idle_minutes * 60,
             max_seconds=config.session_max_hours * 3600,
             clock=lambda: clock().timestamp(),
-            engine=requester.trail.engine,
+            engine=requester.audit_log.engine,
         ),
-        trail=requester.trail,
+        trail=requester.audit_log,
         users=users,
         ask=requester.ask,
         clock=clock,

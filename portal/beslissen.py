@@ -7,7 +7,9 @@ role, on whose behalf), why, for which case, until when, how to reach the asker 
 organisation's own reference; never a BSN. They decide: share (``delen``) with a ground
 (consent, legal duty, conflict of duties, reporting right) or not (``niet-delen``) with a reason
 (professional secrecy, no consent, the client's interest); each decision is a ``decision`` record in
-the trail. The asker hears it at the end of the term, and a refusal reads the same as a person not
+the trail. An FG decides the same way, at ``/dpo/beslissen``, about another partner's access
+request (docs/adr/0039): show our involvement to the person, or restrict it on a ground of article
+41 UAVG. The asker hears it at the end of the term, and a refusal reads the same as a person not
 known here.
 """
 
@@ -40,6 +42,23 @@ GROUNDS = {
     "beroepsgeheim": N_("Professional secrecy: no ground to share"),
     "geen-toestemming": N_("The client did not consent"),
     "belang-van-de-client": N_("The client's interest comes first"),
+    # an access request (docs/adr/0039): the person's right of access, or a restriction of
+    # article 41, first paragraph, UAVG
+    "recht-op-inzage": N_("The person's right of access (article 15 GDPR)"),
+    "voorkoming-en-opsporing-van-strafbare-feiten": N_(
+        "Prevention, investigation or prosecution of criminal offences (article 41, first "
+        "paragraph, under d, UAVG)"
+    ),
+    "toezicht-en-inspectie": N_(
+        "Supervision, inspection or regulation (article 41, first paragraph, under h, UAVG)"
+    ),
+    "bescherming-van-de-betrokkene": N_(
+        "Protection of the person himself (article 41, first paragraph, under i, UAVG)"
+    ),
+    "rechten-en-vrijheden-van-anderen": N_(
+        "Protection of the rights and freedoms of others (article 41, first paragraph, under i, "
+        "UAVG)"
+    ),
 }
 
 
@@ -51,6 +70,8 @@ class RequestView:
     purpose: str
     contact: list[Segment]
     ground: str  # the recorded ground's label
+    disclose: list[tuple[str, str]]  # the grounds to share with: (code, label) per ground
+    decline: list[tuple[str, str]]
 
     @property
     def id(self) -> int:
@@ -62,16 +83,19 @@ def _name(portal: Portal, organisation_id: str) -> str:
     return organisation.name if organisation else organisation_id
 
 
-def deciding_purposes(portal: Portal) -> frozenset[str]:
-    """The purposes this organisation's regisseurs decide (the network file's ``decided_by``)."""
+def deciding_purposes(portal: Portal, role: str = ROLE) -> frozenset[str]:
+    """The purposes this organisation's ``role`` decides (the network file's ``decided_by``): the
+    regisseurs a professional's purposes, the FG (``dpo``) the access request's."""
     return frozenset(
         p.id
         for p in portal.network.purposes
-        if ROLE in rules.deciding_roles(portal.network, portal.organisation.id, p.id)
+        if role in rules.deciding_roles(portal.network, portal.organisation.id, p.id)
     )
 
 
-def _view(portal: Portal, request: store.Request) -> RequestView:
+def _view_with(
+    portal: Portal, request: store.Request, disclose: tuple[str, ...], decline: tuple[str, ...]
+) -> RequestView:
     purpose = portal.network.purpose(request.purpose)
     asker = portal.network.organisation(request.requester)
     return RequestView(
@@ -85,13 +109,20 @@ def _view(portal: Portal, request: store.Request) -> RequestView:
         purpose=purpose.description if purpose else request.purpose,
         contact=contact_segments(asker.contact) if asker else [],
         ground=_(GROUNDS[request.ground]) if request.ground in GROUNDS else request.ground,
+        disclose=[(g, GROUNDS[g]) for g in disclose],
+        decline=[(g, GROUNDS[g]) for g in decline],
     )
 
 
-async def page(request: Request) -> Response:
-    current_user(request, ROLE)
+def _view(portal: Portal, request: store.Request) -> RequestView:
+    disclose, decline = rules.decision_grounds(portal.network, request.purpose)
+    return _view_with(portal, request, disclose, decline)
+
+
+async def page(request: Request, role: str = ROLE, path: str = "/beslissen") -> Response:
+    current_user(request, role)
     portal = portal_of(request)
-    purposes = deciding_purposes(portal)
+    purposes = deciding_purposes(portal, role)
     found = await run_in_threadpool(store.list_requests, portal.trail.engine, purposes)
     views = [_view(portal, r) for r in found]
     session = session_of(request)
@@ -100,15 +131,15 @@ async def page(request: Request) -> Response:
         "requests": views,
         "open": sum(1 for v in views if not v.request.decision),
         "decides": bool(purposes),
-        "disclose": [(g, GROUNDS[g]) for g in rules.DISCLOSE_GROUNDS],
-        "decline": [(g, GROUNDS[g]) for g in rules.DECLINE_GROUNDS],
+        "action": path,
+        "access_request": role == rules.ACCESS_REQUEST_DECIDER,
         "flash": flash if isinstance(flash, dict) else {},
     }
     return render(request, "beslissen/list.html", context)
 
 
-async def decide(request: Request) -> Response:
-    user = current_user(request, ROLE)
+async def decide(request: Request, role: str = ROLE, path: str = "/beslissen") -> Response:
+    user = current_user(request, role)
     portal = portal_of(request)
     form = await checked_form(request)
     try:
@@ -129,7 +160,7 @@ async def decide(request: Request) -> Response:
                 portal.organisation.id,
                 request_id,
                 user.name,
-                frozenset({ROLE}),
+                frozenset({role}),
                 decision,
                 ground,
                 dt.datetime.now(dt.UTC),
@@ -146,12 +177,29 @@ async def decide(request: Request) -> Response:
 
     problem = await run_in_threadpool(work)
     session.data["decision"] = {"id": request_id, "problem": problem, "done": not problem}
-    return RedirectResponse("/beslissen", status_code=303)
+    return RedirectResponse(path, status_code=303)
 
 
-def _open(portal: Portal) -> int:
-    purposes = deciding_purposes(portal)
+def _open(portal: Portal, role: str = ROLE) -> int:
+    purposes = deciding_purposes(portal, role)
     return store.open_count(portal.trail.engine, purposes) if purposes else 0
+
+
+# The FG decides about the access requests of other partners' FGs on the same page, at its own
+# address in the DPO's part of the portal (docs/adr/0039).
+FG_PATH = "/dpo/beslissen"
+
+
+async def fg_page(request: Request) -> Response:
+    return await page(request, rules.ACCESS_REQUEST_DECIDER, FG_PATH)
+
+
+async def fg_decide(request: Request) -> Response:
+    return await decide(request, rules.ACCESS_REQUEST_DECIDER, FG_PATH)
+
+
+def fg_open(portal: Portal) -> int:
+    return _open(portal, rules.ACCESS_REQUEST_DECIDER)
 
 
 MODULE = RoleModule(

@@ -33,16 +33,20 @@ from betrokken.audit.subject import PersonKeys, find_records
 from betrokken.crypto.bsn import Bsn, parse_bsn
 from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import BetrokkenError, InvalidBsn
-from betrokken.portal import i18n
+from betrokken.portal import beslissen, i18n
 from betrokken.portal.auth import PortalUser, checked_form, current_user, session_of
 from betrokken.portal.forms import FormErrors, Period, parse
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.letter import (
+    Addressee,
     CurrentRegistration,
     Letter,
+    StepAnswer,
+    agreed_partners,
     build_letter,
-    partner_lines,
     read_addressee,
+    restriction_lines,
+    waiting_partners,
 )
 from betrokken.portal.register import Register
 from betrokken.portal.web import N_, NavItem, Portal, RoleModule, client_address, portal_of, render
@@ -67,6 +71,8 @@ EVENTS = {
     "role-change": N_("role changed"),
     "notice": N_("notice of a hit acknowledged"),
     "follow-up": N_("follow-up of a hit recorded"),
+    "decision": N_("decision about sharing"),
+    "late-answer": N_("late answer received"),
 }
 FIELDS = {
     "event": N_("Kind of record"),
@@ -414,13 +420,13 @@ def _blank() -> dict[str, str]:
     }
 
 
-def ask_partners(
-    portal: Portal, user: PortalUser, person: Bsn, case: str
-) -> list[tuple[str, str, str, str]] | None:
+def ask_partners(portal: Portal, user: PortalUser, person: Bsn, case: str) -> str | None:
     """The FG's own access-request question to the partners' nodes, under the network's
-    access-request purpose (signed, recorded like any question, in the FG's name and role):
-    per partner its organisation, outcome, name and contact. None when the network names no
-    such purpose, or the question could not be asked (the letter then says so)."""
+    access-request purpose (signed, recorded like any question, in the FG's name and role): its
+    answer id. Every partner answers ``pending``: its FG decides whether its involvement may be
+    told (the restriction step, docs/adr/0039), and the late answers come through the mailbox.
+    None when the network names no such purpose, or the question could not be asked (the letter
+    then says so)."""
     from betrokken.requester.client import Person
 
     purpose = portal.network.purpose(portal.network.access_requests.purpose)
@@ -432,11 +438,39 @@ def ask_partners(
         result = portal.ask([Person(person, case)], purpose=purpose.id, user=user.name, role=role)
     except BetrokkenError:
         return None
-    found = []
-    for answer in result.persons[0].answers if result.persons else ():
-        given = answer.answer
-        org_id = answer.organisation_id or (f"domain:{given.domain}" if given.domain else "")
-        found.append((org_id, given.outcome.value, given.organisation_name, given.contact))
+    return str(result.answer_id)
+
+
+def asked_partners(portal: Portal) -> list[str]:
+    """The partners the letter accounts for: every other node (those on ``none`` for the
+    access-request purpose receive nothing, and the letter says so)."""
+    return [o.id for o in portal.network.nodes() if o.id != portal.organisation.id]
+
+
+def step_answers(portal: Portal, answer_id: str) -> dict[str, StepAnswer]:
+    """Per partner, what it answered the FG's question ``answer_id`` so far: its late answer
+    (its FG agreed: ``involved`` with its contact point; else ``no-disclosure``), or awaited
+    until its term's end (``pending``). A partner with neither did not answer."""
+    from betrokken import rules
+    from betrokken.config.schema import DisclosureLevel
+    from betrokken.requester import late as late_store
+
+    purpose = portal.network.access_requests.purpose
+    kept, awaited = late_store.for_question(portal.trail.engine, answer_id)
+    found: dict[str, StepAnswer] = {
+        o: StepAnswer("closed")
+        for o in asked_partners(portal)
+        if rules.level(portal.network, o, purpose) is DisclosureLevel.NONE
+    }
+    found |= {a.sender: StepAnswer("pending", until=a.deadline) for a in awaited}
+    for late in kept:
+        if late.signal or not late.answers:
+            continue
+        _case, answer = late.answers[0]
+        involved = answer.outcome.involved
+        found[late.sender] = StepAnswer(
+            "involved" if involved else "no-disclosure", answer.contact if involved else ""
+        )
     return found
 
 
@@ -460,20 +494,39 @@ def _register(portal: Portal) -> Register:
     return Register(portal.trail.engine)
 
 
+def _waiting(portal: Portal, answer_id: str) -> list[tuple[str, str]]:
+    """The partners that have not answered the FG's question yet, each with its term's end."""
+    from betrokken.requester import late as late_store
+
+    if not answer_id:
+        return []
+    _kept, awaited = late_store.for_question(portal.trail.engine, answer_id)
+    names = {o.id: o.name for o in portal.network.organisations}
+    return [(names.get(a.sender, a.sender), i18n.local_time(a.deadline)) for a in awaited]
+
+
 def _register_rows(portal: Portal) -> list[dict[str, object]]:
+    from betrokken import rules
+
     today = dt.datetime.now(i18n.AMSTERDAM).date()
-    return [
-        {
-            "request": r,
-            "received": r.received_on.strftime("%d-%m-%Y"),
-            "deadline": r.deadline.strftime("%d-%m-%Y"),
-            "made": i18n.local_time(r.made_at),
-            "sent": r.sent_on.strftime("%d-%m-%Y") if r.sent_on else "",
-            "overdue": r.overdue(today),
-            "days_left": r.days_left(today),
-        }
-        for r in _register(portal).requests()
-    ]
+    purpose = portal.network.purpose(portal.network.access_requests.purpose)
+    rows = []
+    for r in _register(portal).requests():
+        ask_by = rules.access_request_ask_by(r.received_on, purpose) if purpose else None
+        rows.append(
+            {
+                "request": r,
+                "received": r.received_on.strftime("%d-%m-%Y"),
+                "deadline": r.deadline.strftime("%d-%m-%Y"),
+                "ask_by": ask_by.strftime("%d-%m-%Y") if ask_by else "",
+                "made": i18n.local_time(r.made_at),
+                "sent": r.sent_on.strftime("%d-%m-%Y") if r.sent_on else "",
+                "overdue": r.overdue(today),
+                "days_left": r.days_left(today),
+                "waiting": _waiting(portal, r.answer_id) if r.sent_on is None else [],
+            }
+        )
+    return rows
 
 
 async def request_form(request: Request) -> Response:
@@ -518,9 +571,53 @@ async def request_sent(request: Request) -> Response:
     return RedirectResponse("/dpo/inzage#register", status_code=303)
 
 
+@dataclass(frozen=True)
+class LetterDraft:
+    """What a letter is made from, kept in the FG's session (in memory, never the BSN): the
+    letter is built again from it each time its page is opened, with the partners' late answers
+    collected then (the restriction step, docs/adr/0039)."""
+
+    records: tuple[tuple[int, AuditEntry], ...]
+    keys: PersonKeys
+    addressee: Addressee
+    masked_bsn: str
+    today: dt.date
+    current: tuple[CurrentRegistration, ...]
+    answer_id: str | None  # None: the partners were not asked
+    asked_on: dt.date
+
+
+def build_from(portal: Portal, draft: LetterDraft, now: dt.datetime) -> Letter:
+    """The letter of a draft with what the partners answered so far."""
+    language = i18n.current_language()
+    partners = agreed = waiting = None
+    until: dt.datetime | None = None
+    if draft.answer_id is not None:
+        answers = step_answers(portal, draft.answer_id)
+        partners = restriction_lines(asked_partners(portal), answers, portal.network, now, language)
+        agreed, waiting = agreed_partners(answers), waiting_partners(answers)
+        until = max((a.until for a in answers.values() if a.until), default=None)
+    return build_letter(
+        draft.records,
+        draft.keys,
+        portal.network,
+        portal.organisation,
+        draft.addressee,
+        draft.masked_bsn,
+        draft.today,
+        language,
+        current=draft.current,
+        partners=partners,
+        agreed=agreed or frozenset(),
+        waiting=waiting or frozenset(),
+        partners_asked=draft.asked_on,
+        partners_until=until,
+    )
+
+
 def _letter_for(
     request: Request, portal: Portal, user: PortalUser, person: Bsn, form: dict[str, str]
-) -> Letter:
+) -> LetterDraft:
     from betrokken.keyservice.client import ACCESS_REQUEST, Pseudonymiser
 
     addressee, _problems = read_addressee(form)
@@ -542,21 +639,24 @@ def _letter_for(
         addressee.reference, own.fingerprint, addressee.requested_on or today, user.name
     )
     # The question's case is the request: our reference, else the register's number for it.
-    case = addressee.reference or f"INZAGE-{registered.id}"
-    partners = ask_partners(portal, user, person, case)
-    return build_letter(
-        records,
+    # A letter made again for an open request reads the answers to the question asked then: the
+    # partners are asked once per request, and their FGs' term is not started again.
+    answer_id: str | None = registered.answer_id or None
+    asked_at = registered.asked_at or portal.clock()
+    if answer_id is None:
+        case = addressee.reference or f"INZAGE-{registered.id}"
+        answer_id = ask_partners(portal, user, person, case)
+        if answer_id is not None:
+            _register(portal).asked(registered.id, answer_id, asked_at)
+    return LetterDraft(
+        tuple(records),
         keys,
-        portal.network,
-        portal.organisation,
         addressee,
         person.masked(),
         today,
-        i18n.current_language(),
-        current=current,
-        partners=partner_lines(partners, portal.network, portal.organisation)
-        if partners is not None
-        else None,
+        tuple(current),
+        answer_id,
+        asked_at.astimezone(i18n.AMSTERDAM).date(),
     )
 
 
@@ -592,7 +692,7 @@ async def request_letter(request: Request) -> Response:
         )
     language = i18n.current_language()
 
-    def work() -> Letter:
+    def work() -> LetterDraft:
         i18n.set_language(language)
         assert person is not None
         return _letter_for(request, portal, user, person, values)
@@ -626,11 +726,22 @@ async def letter_page(request: Request) -> Response:
     user = current_user(request, ROLE)
     portal = portal_of(request)
     session = session_of(request)
-    letter = session.data.get(LETTER) if session is not None else None
-    if not isinstance(letter, Letter):
+    draft = session.data.get(LETTER) if session is not None else None
+    if not isinstance(draft, LetterDraft):
         return RedirectResponse("/dpo/inzage", status_code=303)
-    await run_in_threadpool(lambda: _access(request, _open(portal), user, "subject-letter", {}))
-    return render(request, "dpo/letter.html", {"letter": letter})
+    language = i18n.current_language()
+
+    def work() -> tuple[Letter, str]:
+        from betrokken.portal.meldingen import collect_mailbox
+
+        i18n.set_language(language)
+        _access(request, _open(portal), user, "subject-letter", {})
+        # the partners' late answers to the FG's question: collected when the letter is opened
+        problem = collect_mailbox(portal) if draft.answer_id is not None else ""
+        return build_from(portal, draft, portal.clock()), problem
+
+    letter, problem = await run_in_threadpool(work)
+    return render(request, "dpo/letter.html", {"letter": letter, "late_problem": problem})
 
 
 async def home(request: Request) -> Response:
@@ -650,11 +761,14 @@ MODULE = RoleModule(
         Route("/dpo/inzage", request_letter, methods=["POST"]),
         Route("/dpo/inzage/brief", letter_page),
         Route("/dpo/inzage/verzonden", request_sent, methods=["POST"]),
+        Route(beslissen.FG_PATH, beslissen.fg_page, methods=["GET"]),
+        Route(beslissen.FG_PATH, beslissen.fg_decide, methods=["POST"]),
     ],
     [
         NavItem("/dpo/status", N_("Log status")),
         NavItem("/dpo/logboek", N_("The log")),
         NavItem("/dpo/rapport", N_("Report")),
         NavItem("/dpo/inzage", N_("Access request")),
+        NavItem(beslissen.FG_PATH, N_("Decide on sharing"), new=beslissen.fg_open),
     ],
 )

@@ -19,7 +19,7 @@ from babel.dates import format_date, format_datetime
 
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.subject import Happening, PersonKeys, happenings
-from betrokken.config.schema import DisclosureLevel, Network, Organisation
+from betrokken.config.schema import Network, Organisation
 from betrokken.portal.i18n import gettext as _
 from betrokken.portal.web import N_
 from betrokken.tabular import CellError, parse_date
@@ -43,6 +43,7 @@ ANSWERS = {
     "declined": N_("did not take part in this question; nothing was given"),
     "deferred": N_("a professional there decides whether anything is shared; nothing was given"),
     "pending": N_("a professional there was to decide whether anything is shared"),
+    "case-refused": N_("refused the question because its case reference did not match"),
     "unreachable": N_("did not answer (could not be reached)"),
     "error": N_("did not answer (technical error)"),
 }
@@ -209,7 +210,8 @@ class PartnerLine:
     name: str
     what: str
     contact: str = ""
-    limited: bool = False  # it declined, deferred or did not answer: its answer is limited
+    limited: bool = False  # it did not confirm its involvement (or did not answer)
+    waiting: bool = False  # its term runs: its FG has not answered yet
 
 
 @dataclass(frozen=True)
@@ -271,9 +273,15 @@ class Letter:
     recipients: tuple[str, ...] = ()  # organisations our node told of its involvement
     partners: tuple[PartnerLine, ...] | None = None  # None: the partners were not asked
     partners_asked_on: str = ""
+    partners_until: str = ""  # while partners have not answered: the last term's end, worded
     registration_days: int = 730
     audit_years: int = 5
     source: str = ""
+
+    @property
+    def waiting(self) -> bool:
+        """Partners have not answered yet: the letter is not ready to send."""
+        return any(p.waiting for p in self.partners or ())
 
     @property
     def groups(self) -> tuple[PurposeGroup, ...]:
@@ -296,34 +304,70 @@ def local_date(day: dt.date, locale: str) -> str:
     return format_date(day, "d MMMM y", locale=locale)
 
 
-PARTNER_ANSWERS = {
-    "involved": N_("involved with you now"),
-    "involved-domain-only": N_("involved with you now (only the kind of organisation was given)"),
-    "not-involved": N_("not involved with you now"),
-    "declined": N_("limited its answer: it does not answer this question"),
-    "deferred": N_("limited its answer: a professional there decides whether it is told"),
-    "pending": N_("limited its answer: a professional there decides whether it is told"),
-    "unreachable": N_("could not be reached; ask it directly"),
-    "error": N_("did not answer (technical error); ask it directly"),
+# The restriction step (docs/adr/0039): what a partner answered the FG's question for this request.
+# A partner that did not agree, one that restricted under article 41 UAVG and one that does not
+# know the person all answer "no-disclosure": the letter says that they read the same.
+STEP_ANSWERS = {
+    "involved": N_("involved with you now; it agreed that this is told to you"),
+    "no-disclosure": N_(
+        "gave no information in answer to your request. A partner that does not know you and a "
+        "partner that limited its answer (article 23 GDPR, article 41 UAVG) read the same in "
+        "this letter; you can ask it directly"
+    ),
+    "pending": N_("has not answered yet; its data protection officer decides by %(until)s"),
+    "late": N_("has not answered yet; its term ended on %(until)s"),
+    "none": N_("did not answer our question; you can ask it directly"),
+    "closed": N_("does not answer access requests through this system; you can ask it directly"),
 }
 
 
-def partner_lines(
-    answers: Sequence[tuple[str, str, str, str]], network: Network, own: Organisation
+@dataclass(frozen=True)
+class StepAnswer:
+    """One partner's answer to the FG's question for a request, as the FG's organisation holds
+    it: a late answer (``involved`` or ``no-disclosure``), or awaited until ``until``."""
+
+    outcome: str  # involved | no-disclosure | pending | closed (its policy is none)
+    contact: str = ""
+    until: dt.datetime | None = None
+
+
+def restriction_lines(
+    asked: Sequence[str],
+    answers: Mapping[str, StepAnswer],
+    network: Network,
+    now: dt.datetime,
+    locale: str,
 ) -> list[PartnerLine]:
-    """The partners' answers to the FG's question: (organisation id or "domain:…", outcome,
-    organisation name, contact) each, this organisation's own left out (its node is read
-    directly)."""
+    """Each partner asked (``asked``: organisation ids) as the letter names it: involved with its
+    contact point where its FG agreed; one sentence that does not tell a restriction from a miss
+    where it gave nothing; not yet answered, until when (Amsterdam time), while its term runs;
+    no answer where nothing came. A partner is never shown as involved unless it agreed."""
     lines = []
-    for org_id, outcome, name, contact in answers:
-        if org_id == own.id:
-            continue
-        shown = name or _organisation(network, org_id)
-        what = _(PARTNER_ANSWERS[outcome]) if outcome in PARTNER_ANSWERS else outcome
-        limited = outcome not in ("involved", "involved-domain-only", "not-involved")
-        given = contact if outcome in ("involved", "involved-domain-only") else ""
-        lines.append(PartnerLine(shown, what, given, limited))
+    for org_id in asked:
+        name = _organisation(network, org_id)
+        found = answers.get(org_id)
+        if found is None:
+            lines.append(PartnerLine(name, _(STEP_ANSWERS["none"]), "", True))
+        elif found.outcome == "closed":
+            lines.append(PartnerLine(name, _(STEP_ANSWERS["closed"]), "", True))
+        elif found.outcome == "involved":
+            lines.append(PartnerLine(name, _(STEP_ANSWERS["involved"]), found.contact))
+        elif found.outcome == "pending" and found.until is not None:
+            key = "pending" if now < found.until else "late"
+            until = local_time(found.until, locale)
+            lines.append(PartnerLine(name, _(STEP_ANSWERS[key]) % {"until": until}, "", True, True))
+        else:
+            lines.append(PartnerLine(name, _(STEP_ANSWERS["no-disclosure"]), "", True))
     return sorted(lines, key=lambda line: line.name)
+
+
+def agreed_partners(answers: Mapping[str, StepAnswer]) -> frozenset[str]:
+    """The partners whose FG agreed that their involvement is told (a late ``involved``)."""
+    return frozenset(org for org, a in answers.items() if a.outcome == "involved")
+
+
+def waiting_partners(answers: Mapping[str, StepAnswer]) -> frozenset[str]:
+    return frozenset(org for org, a in answers.items() if a.outcome == "pending")
 
 
 def _organisation(network: Network, org_id: str) -> str:
@@ -343,29 +387,21 @@ def _purpose(network: Network, purpose_id: str) -> str:
     return purpose.description if purpose else purpose_id or "-"
 
 
-LIMITED = N_(
-    "this partner limits what we may tell you of its answers (article 23 GDPR); you can ask it "
+# What a partner answered our own look-up, where that partner did not agree (in the restriction
+# step of this request) that its involvement is told: true for a refusal, a miss and no answer.
+NOT_CONFIRMED = N_(
+    "not given in this letter: this partner did not confirm it for your request; you can ask it "
     "directly"
 )
-
-
-def restricting(network: Network, own: Organisation) -> frozenset[str]:
-    """The partners whose answers the letter may not quote: those whose policy for the network's
-    access-request purpose is ``none`` or ``defer`` (that policy is their restriction, artikel
-    23 AVG / artikel 41 UAVG). Without such a purpose nobody has said, and nothing is held back."""
-    purpose = network.access_requests.purpose
-    if not purpose:
-        return frozenset()
-    return frozenset(
-        o.id
-        for o in network.organisations
-        if o.id != own.id
-        and network.disclosure_level(o.id, purpose) in (DisclosureLevel.NONE, DisclosureLevel.DEFER)
-    )
+NOT_YET = N_("not given yet: this partner has not answered your request yet")
 
 
 def _answers(
-    item: Happening, network: Network, own: Organisation, restricted: frozenset[str] = frozenset()
+    item: Happening,
+    network: Network,
+    own: Organisation,
+    agreed: frozenset[str] = frozenset(),
+    waiting: frozenset[str] = frozenset(),
 ) -> tuple[Answer, ...]:
     if item.event is Event.OWN_QUERY:
         if not item.answers:
@@ -373,7 +409,11 @@ def _answers(
         return tuple(
             Answer(
                 _organisation(network, org),
-                _(LIMITED) if org in restricted else _(ANSWERS.get(value, value)),
+                _(ANSWERS.get(value, value))
+                if org in agreed
+                else _(NOT_YET)
+                if org in waiting
+                else _(NOT_CONFIRMED),
             )
             for org, value in item.answers
         )
@@ -423,15 +463,22 @@ def build_letter(
     *,
     current: Sequence[CurrentRegistration] = (),
     partners: Sequence[PartnerLine] | None = None,
+    agreed: frozenset[str] = frozenset(),
+    waiting: frozenset[str] = frozenset(),
+    partners_asked: dt.date | None = None,
+    partners_until: dt.datetime | None = None,
 ) -> Letter:
     """The letter from the person's records in this organisation's trail (or any log), and its
-    current registration about the person (``current``, read from its node)."""
+    current registration about the person (``current``, read from its node).
+
+    What a partner answered our own look-ups is quoted only for the partners in ``agreed``: their
+    FG agreed, in this request's restriction step, that their involvement is told (docs/adr/0039);
+    for the others the letter says it is not given (``waiting``: not yet)."""
     lookups: list[LookupLine] = []
     refusals: list[LookupLine] = []
     registrations: list[RegistrationLine] = []
     staff: list[StaffLine] = []
     recipients: set[str] = set()
-    restricted = restricting(network, own)
     for item in happenings(records, keys):
         when = local_time(item.at, locale)
         if item.event is Event.REGISTRATION:
@@ -446,7 +493,7 @@ def build_letter(
             role=_role(item.role),
             purpose=_purpose(network, item.purpose),
             legal_basis=item.legal_basis or "-",
-            answers=_answers(item, network, own, restricted)
+            answers=_answers(item, network, own, agreed, waiting)
             if item.event is not Event.REFUSAL
             else (Answer("", _("the question was refused; nothing was asked")),),
             together=item.persons,
@@ -485,7 +532,10 @@ def build_letter(
         staff=tuple(staff),
         current=tuple(current),
         partners=tuple(partners) if partners is not None else None,
-        partners_asked_on=local_date(today, locale) if partners is not None else "",
+        partners_asked_on=local_date(partners_asked or today, locale)
+        if partners is not None
+        else "",
+        partners_until=local_time(partners_until, locale) if partners_until else "",
         current_since=tuple(local_date(c.since, locale) for c in current),
         purposes=tuple(PurposeLine(p.description, p.legal_basis) for p in network.purposes),
         recipients=tuple(sorted(recipients)),

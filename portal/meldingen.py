@@ -92,7 +92,7 @@ _COLLECTORS: dict[int, late_store.MailboxCollector] = {}
 _COLLECTING = threading.Lock()
 
 
-def _collect(portal: Portal) -> str:
+def collect_mailbox(portal: Portal) -> str:
     """Collect the organisation's mailbox at the coordinator; a problem to show, or ''."""
     with _COLLECTING:
         collector = _COLLECTORS.get(id(portal))
@@ -129,7 +129,7 @@ def _late_view(portal: Portal, answer: late_store.LateAnswer) -> LateView:
 
 
 def _late(portal: Portal, user: str) -> tuple[str, list[LateView], list[late_store.Awaited]]:
-    problem = _collect(portal)
+    problem = collect_mailbox(portal)
     engine = portal.trail.engine
     views = [_late_view(portal, a) for a in late_store.list_late(engine, user)]
     awaited = late_store.list_awaited(engine, user)

@@ -6,6 +6,10 @@ Kept in the organisation's own database (the node's), table ``access_requests`` 
 reference (which the FG's correspondence file uses too) and the fingerprint (``ps-…``) of the
 person's pseudonym under the organisation's own key, so the FG can find the request's records in
 the log. The deadline is one month after receipt (:func:`betrokken.rules.access_request_deadline`).
+Each request remembers the answer id of the FG's question to the partners (``answer_id``), whose
+late answers the letter waits for: every partner's FG agrees or restricts within the purpose's
+term (docs/adr/0039); :func:`betrokken.rules.access_request_ask_by` is the last day to ask so
+that the term ends before the deadline.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class AccessRequestRow(RegisterBase):
     made_by: Mapped[str] = mapped_column(String(128))
     sent_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     sent_by: Mapped[str] = mapped_column(String(128), default="")
+    # the FG's question to the partners (migration node_0016, docs/adr/0039); "" before it
+    answer_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    asked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class AccessRequest:
     made_by: str
     sent_on: dt.date | None
     sent_by: str
+    answer_id: str = ""
+    asked_at: dt.datetime | None = None
 
     def overdue(self, today: dt.date) -> bool:
         return self.sent_on is None and today > self.deadline
@@ -69,7 +78,13 @@ def _request(row: AccessRequestRow) -> AccessRequest:
         row.made_by,
         row.sent_on,
         row.sent_by,
+        row.answer_id or "",
+        _utc(row.asked_at) if row.asked_at is not None else None,
     )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:  # SQLite returns naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class Register:
@@ -104,6 +119,13 @@ class Register:
             row.made_by = made_by
             session.flush()
             return _request(row)
+
+    def asked(self, request_id: int, answer_id: str, at: dt.datetime) -> None:
+        """Remember the FG's question to the partners for a request (its answer id and time)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(AccessRequestRow, request_id)
+            if row is not None:
+                row.answer_id, row.asked_at = answer_id, at
 
     def sent(self, request_id: int, on: dt.date, by: str) -> AccessRequest | None:
         with Session(self.engine) as session, session.begin():

@@ -64,6 +64,11 @@ TEXTS = {
         "%(user)s (%(organisation)s) asked %(count)s question(s) for %(purpose)s on %(day)s at "
         "%(times)s; the office hours of this purpose are %(hours)s, %(days)s."
     ),
+    "off-hours-holiday": N_(
+        "%(user)s (%(organisation)s) asked %(count)s question(s) for %(purpose)s on %(day)s, a "
+        "public holiday (%(holiday)s), at %(times)s; the office hours of this purpose are "
+        "%(hours)s, %(days)s, not on public holidays."
+    ),
     "repeat-subject": N_(
         "%(organisation)s asked %(times)s times about %(person)s for the same case %(case)s "
         "(asked by %(users)s)."
@@ -160,6 +165,18 @@ class RecordRow:
     cases: str
     persons: str
     anomalies: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BehalfRow:
+    """Questions this organisation's node answered for an asker acting for a partner (the
+    aanmelder): who asked, for whom, on the aanmelder's basis as the network file stated it."""
+
+    asker: str
+    aanmelder: str
+    basis: str
+    purpose: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -262,6 +279,7 @@ class ReportView:
     rows: tuple[RecordRow, ...]
     hours: tuple[HoursRow, ...]
     follow_up: FollowUpView | None = None
+    on_behalf: tuple[BehalfRow, ...] = ()
 
 
 def _day(iso: str) -> str:
@@ -271,7 +289,7 @@ def _day(iso: str) -> str:
 def hours_text(start: int, end: int, weekend: bool) -> str:
     if weekend and start == 0 and end == 24:
         return _("day and night, every day")
-    days = _("every day") if weekend else _("Monday to Friday")
+    days = _("every day") if weekend else _("Monday to Friday, not on public holidays")
     return f"{start:02d}:00–{end:02d}:00, {days}"
 
 
@@ -297,11 +315,26 @@ def word(anomaly: Anomaly, names: dict[str, str]) -> str:
         key = "failed-logins-unknown"
     elif key == "off-hours":
         facts["days"] = _("every day") if facts.get("every_day") else _("Monday to Friday")
+        if facts.get("holiday"):
+            key = "off-hours-holiday"
     elif key == "role-change":
         action = str(facts.get("action", ""))
         facts["action"] = _(ACTIONS[action]) if action in ACTIONS else action or _("changed")
         facts["roles"] = facts.get("roles") or "-"
     return _(TEXTS[key]) % facts
+
+
+def decision_label(reason: str) -> str:
+    """A decision record's reason ("niet-delen: rechten-en-vrijheden-van-anderen") in words."""
+    from betrokken.portal.beslissen import GROUNDS
+
+    decision, _sep, ground = reason.partition(": ")
+    label = _(GROUNDS[ground]) if ground in GROUNDS else ground
+    if decision == "delen":
+        return _("Share: {ground}").format(ground=label)
+    if decision == "niet-delen":
+        return _("Do not share: {ground}").format(ground=label)
+    return reason
 
 
 def _bars(items: Sequence[tuple[str, int]]) -> tuple[Bar, ...]:
@@ -313,6 +346,30 @@ def _bars(items: Sequence[tuple[str, int]]) -> tuple[Bar, ...]:
 
 def _by_count(counter: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+# The records of this organisation's node that a question asked for an aanmelder leaves.
+_ANSWERED_FOR = frozenset({Event.DISCLOSURE, Event.DECISION, Event.ALARM})
+
+
+def behalf_rows(
+    present: Sequence[tuple[int, AuditEntry]], names: dict[str, str]
+) -> tuple[BehalfRow, ...]:
+    """Per asker, aanmelder, basis and purpose: how many of our node's records (disclosures,
+    decisions waiting, refusals) came from a question asked on behalf of an aanmelder."""
+    counts: Counter[tuple[str, str, str, str]] = Counter()
+    for _index, entry in present:
+        basis = entry.details.get("aanmelder_basis", "")
+        aanmelder = entry.details.get("on_behalf_of", "")
+        if entry.event not in _ANSWERED_FOR or not basis or not aanmelder:
+            continue
+        asker = entry.details.get("requester", "") if entry.event is Event.ALARM else ""
+        asker = asker or entry.organisation
+        counts[(asker, aanmelder, basis, entry.purpose)] += 1
+    return tuple(
+        BehalfRow(names.get(a, a), names.get(m, m), b, p, n)
+        for (a, m, b, p), n in sorted(counts.items())
+    )
 
 
 def build_report(
@@ -390,6 +447,20 @@ def build_report(
     figures.append(
         Figure("refusals", _("Refusals per reason"), _("Refusals"), _bars(_by_count(weighted)))
     )
+    decided = Counter(
+        decision_label(e.reason)
+        for _i, e in present
+        if e.event is Event.DECISION and e.reason not in ("pending", "expired")
+    )
+    if decided:  # what our professionals and FG decided about partners' questions (ADR 0037, 0039)
+        figures.append(
+            Figure(
+                "decisions",
+                _("Decisions about sharing, per ground"),
+                _("Decisions"),
+                _bars(_by_count(decided)),
+            )
+        )
     rates = tuple(
         HitRow(
             names.get(r.organisation, r.organisation),
@@ -433,6 +504,7 @@ def build_report(
         for h in (settings.hours_for(p),)
     )
     return ReportView(
+        on_behalf=behalf_rows(present, names),
         generated=i18n.local_time(generated_at),
         period=period,
         records=len(entries),

@@ -214,7 +214,7 @@ def _query(
     # The command line asks only as a service account the network file names; people ask
     # through the portal, which knows who they are.
     rules.check_service_account(network, loaded.component.organisation, user, role)
-    with Requester.from_config(loaded) as requester:
+    with Requester.from_config(loaded, light=True) as requester:
         result = requester.ask(
             persons,
             purpose=purpose,

@@ -23,24 +23,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import grpc
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from betrokken import rules
 from betrokken.answer import LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.keys import log_origin
-from betrokken.audit.log import AuditLog
+from betrokken.audit.proofs import Accepted, check_cosigned, check_log_proof, witness_cosigners
 from betrokken.audit.record import AuditEntry, Event
-from betrokken.audit.witness import (
-    Accepted,
-    WitnessStore,
-    check_cosigned,
-    check_log_proof,
-    witness_cosigners,
-)
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
 from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
@@ -63,13 +55,18 @@ from betrokken.identity.names import COORDINATOR_URI, Identity, Role
 from betrokken.identity.pins import NetworkPins, Pins, reloading
 from betrokken.identity.rpc import PeerChannel, check_own_certificate, error_from_rpc
 from betrokken.keyservice.client import QUESTION, Pseudonymiser
-from betrokken.requester import late
+from betrokken.requester.lighttrail import LightTrail, LightWitness, NotVouched
 from betrokken.requester.trail import own_query_entry
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
 
+if TYPE_CHECKING:  # `betrokken query` writes its trail without SQLAlchemy (docs/adr/0044)
+    from betrokken.audit.log import AuditLog
+    from betrokken.audit.witness import WitnessStore
+
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+Keep = Callable[[Any], None]  # what is written with the question's record, on its connection
 OrganisationResult = rules.OrganisationResult
 
 
@@ -253,8 +250,8 @@ class Requester:
         organisation: str,
         tls: TlsFiles,
         question_key: NoteKey,
-        trail: AuditLog,
-        witness: WitnessStore,
+        trail: AuditLog | LightTrail,
+        witness: WitnessStore | LightWitness,
         timeout: float = 30.0,
         pins: Pins | None = None,
     ) -> None:
@@ -286,9 +283,15 @@ class Requester:
         )
 
     @classmethod
-    def from_config(cls, loaded: Loaded[NodeConfig], timeout: float = 30.0) -> Requester:
-        """The requester of the organisation whose node.toml ``loaded`` is."""
-        from betrokken.audit.trail import open_trail
+    def from_config(
+        cls, loaded: Loaded[NodeConfig], timeout: float = 30.0, *, light: bool = False
+    ) -> Requester:
+        """The requester of the organisation whose node.toml ``loaded`` is.
+
+        With ``light`` (``betrokken query``: one question, then exit) the trail is written
+        through the database driver when :class:`LightTrail` vouches for the database, else
+        through SQLAlchemy as always (docs/adr/0044)."""
+        from betrokken.audit.keys import read_log_key
         from betrokken.identity.keyfiles import read_note_key
 
         network = loaded.network
@@ -304,7 +307,18 @@ class Requester:
         key = read_note_key(
             loaded.resolve(loaded.component.question_key), org.question_key, "question key"
         )
-        trail, witness = open_trail(loaded)
+        trail: AuditLog | LightTrail
+        witness: WitnessStore | LightWitness
+        try:
+            if not light:
+                raise NotVouched("asked for the full store")
+            signer = read_log_key(loaded.resolve(loaded.component.log_key), org.log_key)
+            trail = LightTrail.open(loaded, signer)
+            witness = LightWitness(trail)
+        except NotVouched:
+            from betrokken.audit.trail import open_trail
+
+            trail, witness = open_trail(loaded)
         return cls(network, org.id, loaded.tls, key, trail, witness, timeout, reloading(loaded))
 
     @cached_property
@@ -317,6 +331,8 @@ class Requester:
         return self.network.witness_quorum()
 
     def close(self) -> None:
+        if isinstance(self.trail, LightTrail):
+            self.trail.close()
         self.pseudonymiser.close()
         closing = self._coordinator.close()
         if closing is not None:
@@ -380,6 +396,9 @@ class Requester:
             if answer.answer.outcome is Outcome.PENDING
         }
         if pending or ask.watch_days:
+            from betrokken.requester import late
+
+            self._full_store()  # the awaited rows are written through SQLAlchemy
             keep = late.keeping(
                 keep,
                 late.awaited_rows(
@@ -402,15 +421,15 @@ class Requester:
         self,
         entry: AuditEntry,
         quiet: bool = False,
-        also: Callable[[Connection], None] | None = None,
+        also: Keep | None = None,
     ) -> tuple[str | None, int | None]:
         try:
-            with self.trail.engine.begin() as conn:
-                index = self.trail.append([entry], conn)[0]
-                if also is not None:
-                    also(conn)
-            return None, index
-        except SQLAlchemyError as exc:
+            try:
+                return None, self._append(entry, also)
+            except NotVouched:  # the light store hands this write to the full one
+                self._full_store()
+                return None, self._append(entry, also)
+        except self._store_errors() as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
             if quiet:
                 return cause, None
@@ -419,6 +438,41 @@ class Requester:
                 f"own trail ({cause}); tell the organisation's administrator",
                 None,
             )
+
+    def _append(self, entry: AuditEntry, also: Keep | None) -> int:
+        """The record, and what is kept with it (``also``), in one transaction."""
+        trail = self.trail
+        if isinstance(trail, LightTrail):
+            with trail.begin() as conn:
+                index = trail.append([entry], conn)[0]
+                if also is not None:
+                    also(conn)
+            return index
+        with trail.engine.begin() as conn:
+            index = trail.append([entry], conn)[0]
+            if also is not None:
+                also(conn)
+        return index
+
+    def _store_errors(self) -> tuple[type[BaseException], ...]:
+        """What a failed write of the trail raises (the driver's errors on the light store)."""
+        if isinstance(self.trail, LightTrail):
+            return self.trail.store_errors
+        from sqlalchemy.exc import SQLAlchemyError
+
+        return (SQLAlchemyError,)
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """The trail as :class:`AuditLog` (a light one hands over to the full store first)."""
+        self._full_store()
+        assert not isinstance(self.trail, LightTrail)
+        return self.trail
+
+    def _full_store(self) -> None:
+        """From here on, the trail and witness state through SQLAlchemy (same database)."""
+        if isinstance(self.trail, LightTrail):
+            self.trail, self.witness = self.trail.full()
 
     def _entry(
         self,
@@ -531,7 +585,7 @@ class Requester:
 
     def _send(
         self, prepared: Prepared, persons: Sequence[Person], ask: _Asking
-    ) -> tuple[QueryResult, Callable[[Connection], None]]:
+    ) -> tuple[QueryResult, Keep]:
         purpose, user, role = ask.purpose, ask.user, ask.role
         witnessed = self.witness.last()
         request = pb.QueryRequest(
@@ -589,7 +643,7 @@ class Requester:
 
     def _verify_receipt(
         self, response: pb.QueryResponse, prepared: Prepared, witnessed: Accepted | None
-    ) -> tuple[VerifiedReceipt, Callable[[Connection], None]]:
+    ) -> tuple[VerifiedReceipt, Keep]:
         """Every field of the record, against this organisation's own witness state as it was
         when the question was sent (``witnessed``: the consistency proof is from there, however
         far the witness moved on meanwhile — other questions, the witness loop); with what keeps
@@ -637,7 +691,7 @@ class Requester:
         )
         first = proven.first_seen
 
-        def keep(conn: Connection) -> None:
+        def keep(conn: Any) -> None:  # the connection of the store that writes the record
             if first and self.witness.last() is None:
                 self.witness.accept(checkpoint, note, conn)
             else:  # the organisation's witness loop confirms it against the newest log

@@ -403,11 +403,16 @@ def _answer(data: dict[str, Any]) -> tuple[str, Answer]:
     )
 
 
-def list_late(engine: Engine, user: str | None = None) -> list[LateAnswer]:
-    """The late answers kept, newest first (of ``user``'s questions only, when given)."""
+def list_late(
+    engine: Engine, user: str | None = None, answer_id: str | None = None
+) -> list[LateAnswer]:
+    """The late answers kept, newest first (of ``user``'s questions only, or of one question,
+    when given)."""
     statement = select(*_LATE.columns).order_by(_LATE.c.received_at.desc())
     if user is not None:
         statement = statement.where(_LATE.c.user == user)
+    if answer_id is not None:
+        statement = statement.where(_LATE.c.answer_id == answer_id)
     with engine.connect() as conn:
         rows = conn.execute(statement).mappings().all()
     return [
@@ -448,6 +453,27 @@ def list_awaited(engine: Engine, user: str | None = None) -> list[Awaited]:
         Awaited(r["answer_id"], r["label"], r["purpose"], r["user"], _utc(r["deadline"]))
         for r in rows
     ]
+
+
+def for_question(engine: Engine, answer_id: str) -> tuple[list[LateAnswer], list[Awaited]]:
+    """The late answers kept for one question, and its defer partners still awaited (the FG's
+    access-request letter waits for them, docs/adr/0039)."""
+    with engine.connect() as conn:
+        waiting = (
+            conn.execute(
+                select(_AWAITED.c.label, _AWAITED.c.purpose, _AWAITED.c.user, _AWAITED.c.deadline)
+                .where(_AWAITED.c.answer_id == answer_id, _AWAITED.c.kind == "decision")
+                .order_by(_AWAITED.c.deadline)
+            )
+            .mappings()
+            .all()
+        )
+    kept = list_late(engine, answer_id=answer_id)
+    awaited = [
+        Awaited(answer_id, r["label"], r["purpose"], r["user"], _utc(r["deadline"]))
+        for r in waiting
+    ]
+    return kept, awaited
 
 
 def mark_read(engine: Engine, user: str) -> None:

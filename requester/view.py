@@ -19,6 +19,9 @@ LABELS = {
     Outcome.DEFERRED: "DEFERRED to a professional (nothing was asked)",
     Outcome.PENDING: "PENDING: a professional decides (not a 'no'; `betrokken collect` later)",
     Outcome.NO_DISCLOSURE: "no information given (not a 'no')",
+    Outcome.CASE_REFUSED: (
+        "REFUSED: the case reference does not match your organisation's pattern (not a 'no')"
+    ),
     Outcome.UNREACHABLE: "UNREACHABLE (no answer; not a 'no')",
     Outcome.ERROR: "ERROR (no answer; not a 'no')",
 }

@@ -195,6 +195,7 @@ CASES = [
     Case("witnessed, missing config", ("node", "witnessed", "--config", "{missing}"), C5),
     Case("watch, missing config", ("node", "watch", "--config", "{missing}", "--once"), C5),
     Case("watch, config with bad bytes", ("node", "watch", "--config", "{not_utf8}"), C5),
+    Case("watch, no drop folder configured", ("node", "watch", "--config", "{node}", "--once"), C5),
     Case("watch, no interval", ("node", "watch", "--config", "{node}", "--interval", "0"), C2),
     # query
     Case(

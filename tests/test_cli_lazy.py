@@ -5,11 +5,17 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
 
 from betrokken.app.cli import LAZY_COMMANDS, main
+from betrokken.app.devnet import init_network
+from betrokken.audit.log import AuditLog, LogBase
+from betrokken.config.load import load_node
+from betrokken.db import make_engine
+from tests.conftest import network_ports
 
 
 def test_every_lazily_listed_help_line_is_the_commands_own_short_help() -> None:
@@ -67,3 +73,47 @@ def test_query_help_imports_neither_sqlalchemy_nor_pydantic_nor_grpc() -> None:
     )
     assert "--purpose" in done.stdout
     assert done.stdout.strip().endswith("HEAVY"), done.stdout[-500:]
+
+
+@pytest.mark.e2e
+def test_query_writes_its_trail_without_importing_sqlalchemy(tmp_path: Path) -> None:
+    """`betrokken query` keeps its question in the organisation's trail through the database
+    driver (docs/adr/0044): once the database exists at the current schema, SQLAlchemy is never
+    imported; the first question, which creates the database, goes through SQLAlchemy as ever.
+    The key service is not running, so each question fails there, after the trail was read, and
+    is kept as a failed question."""
+    net = init_network(
+        tmp_path / "net",
+        ["zvh-test", "politie-test"],
+        name="lazy-query",
+        base_port=network_ports(2),  # held by this process: no other network listens there
+    )
+    config = net.node_configs["zvh-test"]
+    probe = (
+        "import sys\n"
+        "from betrokken.app.cli import main\n"
+        "try:\n"
+        f"    main(['query', '--config', {str(config)!r}, '--bsn', '123456782', '--purpose',"
+        " 'zvh-triage', '--case', 'CASE-1', '--user', 'tester'])\n"
+        "except SystemExit as exc:\n"
+        "    print('EXIT', exc.code)\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+        for _ in range(2)
+    ]
+    assert "HEAVY alembic,sqlalchemy" in runs[0]  # the database made by its migrations
+    assert runs[1].strip().endswith("HEAVY"), runs[1][-500:]
+    assert "EXIT 7" in runs[1]  # the key service unreachable
+    loaded = load_node(config)
+    engine = make_engine(loaded.component.database, LogBase.metadata)
+    try:
+        kept = [r.entry for r in AuditLog(engine, None, "check").records()]
+    finally:
+        engine.dispose()
+    assert [e.reason if e else None for e in kept] == ["Unavailable", "Unavailable"]
+    assert [e.user if e else None for e in kept] == ["tester", "tester"]

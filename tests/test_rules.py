@@ -12,7 +12,12 @@ from betrokken.answer import Answer, Outcome
 from betrokken.audit.record import Event
 from betrokken.config.schema import DisclosureLevel, Network
 from betrokken.crypto import question as q
-from betrokken.errors import MalformedMessage, PurposeNotAllowed, UnknownPurpose
+from betrokken.errors import (
+    AanmelderNotAllowed,
+    MalformedMessage,
+    PurposeNotAllowed,
+    UnknownPurpose,
+)
 
 # The test network (tests/conftest.py): zvh-test asks zvh-triage, politie-test asks zsm-context,
 # gemeente-test asks wijkteam-coordination; every purpose admits the role "regisseur" only;
@@ -34,10 +39,10 @@ ZORG, VT = "ggz-test", "veilig-thuis-test"
         ("zvh-test", "zvh-triage", "dpo", "zvh-test", PurposeNotAllowed),
         ("zvh-test", "zvh-triage", "fg", "zvh-test", PurposeNotAllowed),  # a role, not allowed
         ("zvh-test", "zvh-triage", "<b>anyone</b>", "zvh-test", PurposeNotAllowed),
-        # An aanmelder the purpose does not list, though the network knows it.
-        ("zvh-test", "zvh-triage", "regisseur", "ggz-test", PurposeNotAllowed),
-        ("politie-test", "zsm-context", "regisseur", "zvh-test", PurposeNotAllowed),
-        ("zvh-test", "zvh-triage", "regisseur", "stranger", PurposeNotAllowed),
+        # An aanmelder the purpose does not list, though the network knows it: its own error.
+        ("zvh-test", "zvh-triage", "regisseur", "ggz-test", AanmelderNotAllowed),
+        ("politie-test", "zsm-context", "regisseur", "zvh-test", AanmelderNotAllowed),
+        ("zvh-test", "zvh-triage", "regisseur", "stranger", AanmelderNotAllowed),
         ("zvh-test", "zsm-context", "regisseur", "zvh-test", PurposeNotAllowed),
         ("ggz-test", "zvh-triage", "regisseur", "ggz-test", PurposeNotAllowed),
         ("zvh-test", "fishing", "regisseur", "zvh-test", UnknownPurpose),
@@ -246,6 +251,16 @@ def test_domain_only_nodes_share_a_label_and_everyone_else_has_their_own(
         ("domain:zorg", Answer(Outcome.INVOLVED, domain="zorg"), False),
         ("domain:zorg", Answer(Outcome.NOT_INVOLVED, domain="zorg", organisation_id="ggz"), False),
         ("domain:zorg", Answer(Outcome.NOT_INVOLVED, domain="wonen"), False),
+        # A refusal for the case reference: labelled as the node's other answers, no contact.
+        ("politie-test", Answer(Outcome.CASE_REFUSED, organisation_id="politie-test"), True),
+        ("politie-test", Answer(Outcome.CASE_REFUSED, organisation_id="gemeente-test"), False),
+        (
+            "politie-test",
+            Answer(Outcome.CASE_REFUSED, organisation_id="politie-test", contact="0900"),
+            False,
+        ),
+        ("domain:zorg", Answer(Outcome.CASE_REFUSED, domain="zorg"), True),
+        ("domain:zorg", Answer(Outcome.CASE_REFUSED, domain="zorg", organisation_id="ggz"), False),
     ],
 )
 def test_what_a_reply_under_a_label_may_say(label: str, answer: Answer, allowed: bool) -> None:
@@ -499,6 +514,76 @@ def test_an_organisation_that_acts_for_others_must_name_its_aanmelder(network: N
     rules.check_may_ask(zvh_for_others, "zvh-test", "zvh-triage", "regisseur", "politie-test")
     assert rules.aanmelder_basis(network, "zvh-triage", "politie-test").startswith("artikel 20")
     assert rules.aanmelder_basis(network, "zvh-triage", "ggz-test") == ""
+    with pytest.raises(AanmelderNotAllowed):  # its own error, under the purpose refusals
+        rules.check_may_ask(zvh_for_others, "zvh-test", "zvh-triage", "regisseur", "zvh-test")
+
+
+@pytest.mark.parametrize(
+    ("requester", "behalf", "recorded"),
+    [
+        # Asked on its own basis: the record names no aanmelder of its own.
+        ("zvh-test", "zvh-test", {}),
+        ("zvh-test", "", {}),
+        # For a listed aanmelder: its basis as the network file states it.
+        ("zvh-test", "politie-test", {"on_behalf_of": "politie-test", "aanmelder_basis": "*"}),
+        # An aanmelder the file does not (or no longer) list: said so, never an empty basis.
+        (
+            "zvh-test",
+            "ggz-test",
+            {"on_behalf_of": "ggz-test", "aanmelder_basis": "(not in the network file)"},
+        ),
+    ],
+)
+def test_a_record_names_the_aanmelder_with_its_basis_from_the_network_file(
+    network: Network, requester: str, behalf: str, recorded: dict[str, str]
+) -> None:
+    found = rules.recorded_aanmelder(network, "zvh-triage", requester, behalf)
+    if recorded.get("aanmelder_basis") == "*":
+        recorded = {
+            **recorded,
+            "aanmelder_basis": rules.aanmelder_basis(network, "zvh-triage", behalf),
+        }
+        assert recorded["aanmelder_basis"].startswith("artikel 20")
+    assert found == recorded
+
+
+@pytest.mark.parametrize(
+    ("pattern", "case", "matches"),
+    [
+        ("", "C-1", True),  # no pattern: any reference
+        ("", "", False),  # but never none
+        (r"ZVH-\d{4}-\d{3,6}", "ZVH-2026-0042", True),
+        (r"ZVH-\d{4}-\d{3,6}", "ZVH-2026-0042-X", False),  # the whole reference
+        (r"ZVH-\d{4}-\d{3,6}", "X ZVH-2026-0042", False),
+        (r"ZVH-\d{4}-\d{3,6}", "ALGEMEEN", False),  # the attacker's "general" case
+        (r"ZVH-\d{4}-\d{3,6}", "", False),
+        (r"(ZVH|ZSM)-\d+", "ZSM-7", True),
+    ],
+)
+def test_a_case_reference_means_a_case_of_the_asking_organisation(
+    pattern: str, case: str, matches: bool
+) -> None:
+    assert rules.case_matches(pattern, case) is matches
+
+
+@pytest.mark.parametrize(
+    ("level", "outcome", "label_of"),
+    [
+        (DisclosureLevel.ORGANISATION, Outcome.CASE_REFUSED, "politie-test"),
+        (DisclosureLevel.DOMAIN, Outcome.CASE_REFUSED, "domain:veiligheid"),
+        # A defer node answers pending for everyone: a refusal would tell a hit from a miss.
+        (DisclosureLevel.DEFER, Outcome.PENDING, "politie-test"),
+    ],
+)
+def test_a_node_refuses_a_known_person_under_a_case_that_is_not_one_as_its_other_answers(
+    network: Network, level: DisclosureLevel, outcome: Outcome, label_of: str
+) -> None:
+    politie = network.organisation("politie-test")
+    assert politie is not None
+    answer = rules.case_refused(level, politie)
+    assert answer.outcome is outcome and not answer.outcome.involved
+    assert answer.outcome.answered and answer.outcome is not Outcome.NOT_INVOLVED
+    rules.check_reply(answer, label_of)
 
 
 @pytest.mark.parametrize(

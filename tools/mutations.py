@@ -54,7 +54,7 @@ MUTATIONS = (
     ),
     Mutation(
         "witnessed before answered (the cosignature quorum)",
-        "audit/witness.py",
+        "audit/proofs.py",
         "    if len(found) < quorum:\n        missing = sorted(set(others) - set(found))\n",
         "    if False:\n        missing = sorted(set(others) - set(found))\n",
         "tests/e2e/test_split_view.py::"
@@ -83,6 +83,22 @@ MUTATIONS = (
         "        roots = _read(self.tls.ca)\n",
         "tests/e2e/test_handshake.py::"
         "test_p8_a_revoked_client_certificate_is_refused_in_the_servers_handshake",
+    ),
+    Mutation(
+        "the node checks the aanmelder against its own network file",
+        "node/servicer.py",
+        "                question.role,\n                question.on_behalf_of,\n",
+        "                question.role,\n                question.requester,\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_question_for_an_aanmelder_the_network_file_does_not_list_is_refused_at_the_node",
+    ),
+    Mutation(
+        "the node checks the case reference on a hit",
+        "node/servicer.py",
+        "            if opened is not None and not rules.case_matches(pattern, opened.case):\n",
+        "            if False:\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_node_refuses_a_known_person_asked_under_a_case_reference_that_is_not_the_askers",
     ),
 )
 

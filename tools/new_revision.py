@@ -22,11 +22,15 @@ def declared(component: str) -> MetaData:
     from betrokken.audit.log import LogBase
     from betrokken.audit.witness import WitnessBase
     from betrokken.coordinator.anchors import AnchorBase
+    from betrokken.coordinator.counts import CountBase
+    from betrokken.coordinator.mailbox import MailboxBase
     from betrokken.keyservice.store import Base as KeyServiceBase
+    from betrokken.node.deferrals import DeferralBase
     from betrokken.node.feeds import FeedBase
     from betrokken.node.store import Base as NodeBase
     from betrokken.portal.register import RegisterBase
     from betrokken.portal.users import PortalBase
+    from betrokken.requester.late import LateBase
 
     sources = {
         "node": (
@@ -36,9 +40,16 @@ def declared(component: str) -> MetaData:
             PortalBase.metadata,
             RegisterBase.metadata,
             FeedBase.metadata,
+            DeferralBase.metadata,
+            LateBase.metadata,
         ),
         "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
-        "coordinator": (LogBase.metadata, AnchorBase.metadata),
+        "coordinator": (
+            LogBase.metadata,
+            AnchorBase.metadata,
+            MailboxBase.metadata,
+            CountBase.metadata,
+        ),
     }[component]
     combined = MetaData()
     for metadata in sources:

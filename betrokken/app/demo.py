@@ -257,6 +257,10 @@ def _audit_steps(
         )
         == 0
     )
+    out(
+        "   (the FG's letter in the portal also asks every partner's FG whether its involvement may"
+        " be told, and waits for their answers: fg.politie decides on /dpo/beslissen, ADR 0039)"
+    )
     report = directory / "audit-report.html"
     out("\n== 11. The DPO's report")
     ok &= (

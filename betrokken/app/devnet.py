@@ -79,6 +79,10 @@ PROVIDING_BASIS = {
     "wonen": "artikel 6, eerste lid, onder e, AVG",
     "overig": "artikel 6, eerste lid, onder e, AVG",
 }
+ACCESS_REQUEST_BASIS = (
+    "artikel 15 AVG: de betrokkene heeft recht op inzage; de FG van de partner beslist per "
+    "verzoek of een beperking nodig is (artikel 23 AVG / artikel 41 UAVG)"
+)
 SECRECY_DOMAIN_BASIS = (
     "artikel 7:457 BW met artikel 9, tweede lid, onder h, AVG: alleen het domein, zonder de "
     "organisatie te noemen (conflict van plichten per geval)"
@@ -197,7 +201,8 @@ NETWORK_HEADER = [
     "roles: the closed list of roles a user may ask in. purposes: closed unless configured, only",
     "  allowed_roles may ask; on_behalf_of lists the partners a question may be asked for (the",
     "  aanmelder), each with its basis. access_requests: an FG's letter reads each partner's",
-    "  current registration by asking under this purpose.",
+    "  current registration by asking under this purpose; every partner defers it to its own",
+    "  FG (decided_by dpo), who agrees or restricts per request (art. 23 AVG / art. 41 UAVG).",
     "service_accounts: the only --user/--role the command line may ask as (people ask through",
     "  the portal). user_limits: persons a day, and persons one case reference may hold.",
 ]
@@ -407,6 +412,10 @@ def init_network(
             purpose["office_hours"] = {"start": 0, "end": 24, "weekend": True}
             # a suspect is decided on within days: a defer partner decides within a shift
             purpose["defer_hours"] = 8
+        if pid == "inzageverzoek":
+            # each partner's FG decides within three days whether its involvement is shown
+            # (the restriction step, docs/adr/0039; at most 120 hours)
+            purpose["defer_hours"] = 72
         if pid == "zvh-triage":
             # a question may leave a watch for the casus's term: a partner that registers the
             # person later tells the ZVH (the VIR's core act, without a central index)
@@ -420,13 +429,18 @@ def init_network(
     for pid in defined:
         for org_id in org_ids:
             disclosure = _level(org_id, pid, domains, secrecy)
-            if pid == "inzageverzoek":  # a secrecy-bound partner's professional decides
-                disclosure = "defer" if org_id in secrecy else "organisation"
+            if pid == "inzageverzoek":  # every partner's FG agrees first, or restricts
+                disclosure = "defer"  # (artikel 23 AVG / artikel 41 UAVG, docs/adr/0039)
             policy: dict[str, object] = {
                 "organisation": org_id,
                 "purpose": pid,
                 "level": disclosure,
             }
+            if pid == "inzageverzoek":
+                policy["providing_basis"] = ACCESS_REQUEST_BASIS
+                policy["decided_by"] = ["dpo"]  # its FG decides, per request, in the portal
+                policies.append(policy)
+                continue
             if disclosure != "none":
                 policy["providing_basis"] = _providing_basis(
                     org_id, disclosure, domains, org_id in secrecy

@@ -41,17 +41,20 @@ def node_watch(config_path: Path, once: bool, interval: float, stable_seconds: f
     """Import the feeding systems' full exports from their drop folders ([[feeds]] in node.toml)."""
     from betrokken.app.feedwatch import watch
     from betrokken.config.load import load_node
+    from betrokken.errors import ConfigError
     from betrokken.service import configure_logging
 
     configure_logging()
     loaded = load_node(config_path)
     folders = [f for f in loaded.component.feeds if f.drop_folder is not None]
-    if not folders:
-        click.echo(
-            "no drop folder is configured ([[feeds]] with drop_folder in node.toml): nothing to "
-            "watch"
+    if not folders:  # a unit started for nothing would look like a feed that works
+        raise ConfigError(
+            f"{config_path}: er is geen aanleverpunt ingesteld, dus niets om te bewaken / no drop "
+            "folder is configured, so there is nothing to watch",
+            hint="zet een [[feeds]]-blok met drop_folder in node.toml (docs/operator.md, "
+            '"Feeds"), of zet deze dienst uit / add a [[feeds]] block with drop_folder to '
+            "node.toml, or disable this service",
         )
-        return
     stop = threading.Event()
     if not once:
         for signum in (signal.SIGTERM, signal.SIGINT):

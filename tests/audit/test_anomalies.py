@@ -223,6 +223,33 @@ ZSM_NIGHTS = ReportSettings(purpose_hours={"zsm-context": Hours(0, 24, weekend=T
             ReportSettings(purpose_hours={"nacht": Hours(22, 6)}),
             True,
         ),
+        # Public holidays count as outside office hours for a purpose that does not work
+        # weekends, in Amsterdam time; a purpose that works weekends works them.
+        (
+            "a wijkteam question at 10:00 on Christmas Day",
+            "wijkteam",
+            _at(25, 10),
+            ZSM_NIGHTS,
+            True,
+        ),
+        ("a wijkteam question at 10:00 on Boxing Day", "wijkteam", _at(26, 10), ZSM_NIGHTS, True),
+        ("a ZSM question at 10:00 on Christmas Day", "zsm-context", _at(25, 10), ZSM_NIGHTS, False),
+        ("a wijkteam question at 10:00 on 24 December", "wijkteam", _at(24, 10), ZSM_NIGHTS, False),
+        (
+            "a wijkteam question at 00:30 on Christmas Day, Amsterdam time (23:30 UTC the day "
+            "before)",
+            "wijkteam",
+            _at(25, 0, 30),
+            ReportSettings(office_hours=Hours(0, 24)),
+            True,
+        ),
+        (
+            "a wijkteam question at 23:30 on 24 December, Amsterdam time",
+            "wijkteam",
+            _at(24, 23, 30),
+            ReportSettings(office_hours=Hours(0, 24)),
+            False,
+        ),
     ],
 )
 def test_office_hours_are_the_purposes_own(
@@ -230,6 +257,16 @@ def test_office_hours_are_the_purposes_own(
 ) -> None:
     entries = [_ask([(1, "K-1")], purpose=purpose, at=at)]
     assert ("off-hours" in _kinds(entries, settings)) is flagged, story
+
+
+def test_a_question_on_a_public_holiday_names_the_holiday() -> None:
+    at = dt.datetime(2027, 4, 27, 10, tzinfo=AMS).astimezone(dt.UTC)  # Koningsdag, a Tuesday
+    entries = [_ask([(1, "K-1")], purpose="wijkteam", at=at)]
+    [found] = [
+        a for a in find_anomalies(_indexed(entries), ReportSettings()) if a.kind == "off-hours"
+    ]
+    assert found.facts["holiday"] == "Koningsdag" and found.facts["weekend"] == 0
+    assert "on a public holiday (Koningsdag)" in found.title
 
 
 def _login_failed(minute: int, user: str = "d.devries", count: int = 0) -> AuditEntry:

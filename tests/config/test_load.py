@@ -239,6 +239,11 @@ def test_network_check_summarises_keys_and_finds_the_development_network_lawful(
             'organisation = "ggz-test"\npurpose = "zsm-context"\nlevel = "defer"',
             "beroepsgeheim",
         ),
+        # The police would be shown in an access-request letter without its FG being asked.
+        (
+            'organisation = "politie-test"\npurpose = "inzageverzoek"\nlevel = "defer"',
+            "artikel 41 UAVG",
+        ),
     ],
 )
 def test_network_check_refuses_an_unlawful_file_in_dutch_naming_the_rule(
@@ -254,6 +259,7 @@ def test_network_check_refuses_an_unlawful_file_in_dutch_naming_the_rule(
         "noemt geen rollen": "allowed_roles = []",
         "minstens twee leden": change.replace('"domain"', '"organisation"'),
         "beroepsgeheim": change.replace('"defer"', '"organisation"'),
+        "artikel 41 UAVG": change.replace('"defer"', '"organisation"'),
     }[rule]
     path = tmp_path / "network.toml"
     path.write_text(text.replace(change, replacement, 1))

@@ -166,3 +166,52 @@ def test_a_revoked_certificate_is_refused_recorded_and_its_flood_counted(
 
 def ca_path(devnet: DevNetwork) -> Path:
     return devnet.directory / "ca" / "ca.crt"
+
+
+def test_a_flood_counted_by_a_coordinator_killed_mid_minute_is_still_recorded(
+    devnet: DevNetwork, network: Network, tmp_path: Path
+) -> None:
+    """The insider's friend: a client floods the coordinator with refused calls, and the
+    coordinator is SIGKILLed before the minute ends. What it counted in memory would be gone;
+    kept at its flush, it is recorded by the next coordinator before it serves."""
+    keys = NetKeys(devnet)
+    log_key = keys.log_key()
+    url = f"sqlite:///{tmp_path / 'coordinator.db'}"
+    clock = Clock()
+    store = AuditStore(url, log_key, log_key.name)
+    first = CoordinatorServicer(
+        network, store, {}, refusals=RefusalCounter(clock), flush_every=None
+    )
+    for _ in range(INDIVIDUAL_PER_MINUTE + 25):
+        first.refusals.admit("politie-test", "BadInput", "Coordinator.Query")
+    for _ in range(40):
+        first.refusals.admit("politie-test", "RateLimited", "Coordinator.GetCheckpoint")
+    assert first.flush_refusals() == 0  # the minute runs on: nothing recorded, the counts kept
+    clock.now += 30
+    first.refusals.admit("politie-test", "RateLimited", "Coordinator.GetCheckpoint")
+    first.flush_refusals()
+    store.engine.dispose()  # killed: no final flush, its memory gone
+
+    again = AuditStore(url, log_key, log_key.name)
+    try:
+        second = CoordinatorServicer(
+            network, again, {}, refusals=RefusalCounter(clock), flush_every=None
+        )
+        records = [json.loads(r.content) for r in again.log.records() if r.content is not None]
+        kept = {r["reason"]: r["details"] for r in records if "kept" in r.get("details", {})}
+        assert kept["BadInput"]["count"] == "25"
+        assert kept["RateLimited"]["count"] == "41"
+        assert kept["RateLimited"]["methods"] == "Coordinator.GetCheckpoint"
+        # Recorded once: a third start finds nothing left to record.
+        assert second.record_kept_refusals() == 0
+    finally:
+        again.engine.dispose()
+
+
+def test_a_coordinator_nobody_floods_writes_no_counts() -> None:
+    """The flush runs every few seconds; while nobody is refused it must cost no write."""
+    clock = Clock()
+    counter = RefusalCounter(clock)
+    assert counter.pending() == []
+    counter.admit("zvh", "BadInput")  # recorded one by one: nothing counted
+    assert counter.pending() == []

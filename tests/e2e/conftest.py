@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from betrokken.app.cluster import Cluster
 from betrokken.app.demo import (
@@ -33,9 +34,12 @@ from betrokken.app.demo import (
     write_export,
 )
 from betrokken.app.devnet import DevNetwork, init_network
-from betrokken.config.load import load_network
+from betrokken.clock import utcnow
+from betrokken.config.load import load_network, load_node
 from betrokken.config.schema import Network
 from betrokken.crypto.bsn import Bsn
+from betrokken.node.deferrals import DeferredQuestionRow
+from betrokken.node.server import open_store
 from betrokken.node.servicer import NodeServicer
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
@@ -44,7 +48,6 @@ from tests.conftest import WORKER, network_ports
 from tests.harness import NetKeys
 
 PER_NODE = 40
-DEFER_HOURS = 0.01  # zsm-context's term for a defer partner's professionals: 36 seconds
 Result = Done  # what a command gave: exit code, standard output and error (tests/cli.py)
 
 
@@ -125,6 +128,29 @@ class Running:
             assert time.monotonic() < deadline, f"the network never answered:\n{probe.output}"
             time.sleep(0.2)
 
+    def end_the_term(self, org: str, *answer_ids: str) -> None:
+        """The term of these deferred questions at ``org`` ends now: the test's clock, not the
+        network's 8 hours (zsm-context's term for the GGZ's professionals).
+
+        It waits until the node's trail writer has kept each question (a moment after the
+        answer), then moves their deadline to now; the node's own loop then delivers their late
+        answers on its next round, exactly as when a real term ends."""
+        store = open_store(load_node(self.net.node_configs[org]))
+        wanted = DeferredQuestionRow.answer_id.in_(answer_ids)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with store.engine.connect() as conn:
+                    kept = conn.execute(select(DeferredQuestionRow.answer_id).where(wanted))
+                    if {row[0] for row in kept} >= set(answer_ids):
+                        break
+                assert time.monotonic() < deadline, f"{org} never kept {answer_ids}"
+                time.sleep(0.1)
+            with store.engine.begin() as conn:
+                conn.execute(update(DeferredQuestionRow).where(wanted).values(deadline=utcnow()))
+        finally:
+            store.engine.dispose()
+
     def all_bsns(self) -> set[str]:
         people = {b.digits for regs in self.truth.registrations.values() for b in regs}
         return people | {b.digits for b in self.named.values()} | self.typed
@@ -172,10 +198,7 @@ def start_running(tmp_path_factory: pytest.TempPathFactory, which: str) -> Itera
     text = net.network_file.read_text()
     assert policy + '"organisation"' in text
     text = text.replace(policy + '"organisation"', policy + '"none"')
-    # The GGZ's professionals decide zsm-context questions within 36 seconds here (8 hours in the
-    # development network), so a test sees a late answer arrive.
-    assert "defer_hours = 8\n" in text
-    net.network_file.write_text(text.replace("defer_hours = 8\n", f"defer_hours = {DEFER_HOURS}\n"))
+    net.network_file.write_text(text)
     truth, named = synthetic_population(random.Random(7), ORGS, PER_NODE)
     # Some people registered only at the GGZ, for the defer and domain tests.
     cluster = Cluster(net)
@@ -231,26 +254,29 @@ class RecordingNode(NodeServicer):
 
 @contextmanager
 def replaced_node(
-    running: Running, org_id: str, tls_of: str | None = None
+    running: Running, org_id: str, tls_of: str | None = None, network: Network | None = None
 ) -> Iterator[RecordingNode]:
     """Run ``org_id``'s node in this process (real gRPC, mutual TLS, its own database and keys),
-    recording what it receives; with ``tls_of`` it presents that organisation's certificate."""
+    recording what it receives; with ``tls_of`` it presents that organisation's certificate;
+    with ``network`` it reads that network file instead of the one on disk (a setting only this
+    node has, such as another organisation's case pattern the asker's copy lacks)."""
     from betrokken.config.load import load_node
     from betrokken.identity.keyfiles import read_envelope_key
     from betrokken.identity.rpc import make_server
     from betrokken.node.server import TrailWriter, open_store, open_witness
 
     loaded = load_node(running.net.node_configs[org_id])
-    org = loaded.network.organisation(org_id)
+    network = network or loaded.network
+    org = network.organisation(org_id)
     assert org is not None and org.node_address
     running.cluster.stop_node(org_id)
     store = open_store(loaded)
     key = read_envelope_key(loaded.resolve(loaded.component.envelope_key or ""), org.envelope_key)
-    servicer = RecordingNode(loaded.network, org, store, key, open_witness(store))
+    servicer = RecordingNode(network, org, store, key, open_witness(store))
     tls = load_node(running.net.node_configs[tls_of]).tls if tls_of else loaded.tls
     server = make_server(org.node_address, tls)
     pb_grpc.add_NodeServicer_to_server(servicer, server)
-    writer = TrailWriter(store, loaded.network, org_id)
+    writer = TrailWriter(store, network, org_id)
     stop = threading.Event()
     thread = threading.Thread(target=writer.loop, args=(0.2, stop), daemon=True)
     server.start()

@@ -2,8 +2,9 @@
 
 The politie asks zsm-context about a person the GGZ knows and one it does not. The GGZ defers:
 both are "pending" at once. Its professional sees a request for the known person only, and
-decides to share; at the end of the term (36 seconds in this network) the GGZ's node delivers one
-sealed late answer per question through the coordinator's mailbox, and the politie collects:
+decides to share; at the end of the term (the test ends it: ``Running.end_the_term``) the GGZ's
+node delivers one sealed late answer per question through the coordinator's mailbox, and the
+politie collects:
 the GGZ with its contact point for the one, "no information given" for the other — never "not
 involved". The coordinator's database holds neither case, user nor outcome, and a message it
 alters or forges is refused by the politie (an alarm in its trail), never shown.
@@ -120,6 +121,9 @@ def test_a_defer_partners_professional_decides_and_the_asker_collects_the_decisi
         store.engine.dispose()
 
     # Nothing reaches the politie before the term ends; then both late answers do.
+    early = _collect(running)
+    assert early.code == 0 and not _late(early, hit_id) and not _late(early, miss_id)
+    running.end_the_term(GGZ, hit_id, miss_id)
     hit_late = _wait_for(
         "the late answers in the politie's mailbox",
         lambda: (
@@ -152,6 +156,7 @@ def test_the_coordinators_mailbox_holds_no_case_user_or_outcome_and_cannot_alter
     asked = running.query(POLITIE, bsn.digits, "zsm-context", "ZSM-INSIDER-CASE")
     assert asked.code == 0, asked.output
     answer_id = asked.json["answer_id"]
+    running.end_the_term(GGZ, answer_id)
     rows = _wait_for("a late answer waiting", lambda: _mailbox(running, answer_id))
     data = _coordinator_db(running).read_bytes()
     wal = _coordinator_db(running).with_name(_coordinator_db(running).name + "-wal")

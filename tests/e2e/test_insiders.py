@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -39,7 +40,7 @@ from betrokken.crypto import merkle
 from betrokken.crypto import question as q
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
 from betrokken.db import make_engine
-from betrokken.errors import VerificationError
+from betrokken.errors import AanmelderNotAllowed, VerificationError
 from betrokken.identity.rpc import channel
 from betrokken.requester.client import Prepared, Requester
 from betrokken.v1 import betrokken_pb2 as pb
@@ -1121,3 +1122,135 @@ def test_a_coordinator_cannot_tell_a_hit_from_a_miss_by_the_nodes_response_time(
     )
     print(summary)
     assert max(accuracy, detrended) <= 0.5 + TIMING_MARGIN, summary
+
+
+# --- a requester that skips its own checks: the nodes check what they can read --------------------
+def _with_aanmelder(network: Network, purpose_id: str, aanmelder: str) -> Network:
+    """``network`` with ``aanmelder`` added to the purpose's on_behalf_of (an insider's copy)."""
+    from betrokken.config.schema import Aanmelder
+
+    purposes = [
+        p.model_copy(
+            update={
+                "on_behalf_of": [
+                    *p.on_behalf_of,
+                    Aanmelder(organisation=aanmelder, legal_basis="eigen"),
+                ]
+            }
+        )
+        if p.id == purpose_id
+        else p
+        for p in network.purposes
+    ]
+    return network.model_copy(update={"purposes": purposes})
+
+
+def test_a_question_for_an_aanmelder_the_network_file_does_not_list_is_refused_at_the_node(
+    running: Running,
+) -> None:
+    """The ZVH signs a question "on behalf of" the GGZ, which zvh-triage does not list as an
+    aanmelder, past its own software's check; the coordinator's operator has added the GGZ to
+    its own copy of the network file, so the question is logged, cosigned and forwarded. Every
+    node reads the aanmelder from the signed question and checks it against its own network
+    file: refused, an alarm of its own kind, nothing disclosed. A question for a listed
+    aanmelder (the control) is answered, and the node records the aanmelder's basis."""
+    from betrokken.coordinator.servicer import CoordinatorServicer
+
+    class Lenient(CoordinatorServicer):
+        def __init__(self, network: Network, *args: object, **kwargs: object) -> None:
+            super().__init__(_with_aanmelder(network, "zvh-triage", GGZ), *args, **kwargs)  # type: ignore[arg-type]
+
+    person = _only_at_politie(running)
+    forged = running.keys.prepare(ZVH, "zvh-triage", [(person, "C-BEHALF")], on_behalf_of=GGZ)
+    assert q.peek_question(forged.note).on_behalf_of == GGZ  # signed as the attacker chose
+    with pytest.raises(AanmelderNotAllowed):  # the requester's own software refuses it
+        rules.check_may_ask(running.network, ZVH, "zvh-triage", "regisseur", GGZ)
+    before = len(_alarms(running, POLITIE))
+    with _own_coordinator(running, Lenient) as node:
+        address = node.network.coordinator.address
+        response = _ask_at(running, address, forged)
+    assert POLITIE in _failed(response), "the node answered a question for an unlisted aanmelder"
+    assert _disclosures(running, POLITIE, forged.answer_id) == 0
+    assert _alarms(running, POLITIE)[before:] == ["aanmelder-not-allowed"]
+    # The control: for a listed aanmelder the same person is disclosed, with that basis.
+    lawful = running.keys.prepare(ZVH, "zvh-triage", [(person, "C-BEHALF")], on_behalf_of=GEMEENTE)
+    _ask(running, lawful)
+    assert _disclosures(running, POLITIE, lawful.answer_id) == 1
+    [record] = _trail(running, POLITIE, "disclosure", lawful.answer_id)
+    basis = rules.aanmelder_basis(running.network, "zvh-triage", GEMEENTE)
+    assert basis and record["details"]["aanmelder_basis"] == basis
+    assert record["details"]["on_behalf_of"] == GEMEENTE
+
+
+def test_a_node_refuses_a_known_person_asked_under_a_case_reference_that_is_not_the_askers(
+    running: Running,
+) -> None:
+    """The network file gives the ZVH a pattern for its case references; a ZVH whose software
+    skips its own check (here: its copy of the file lacks the pattern) asks about a person known
+    at the politie under the case "ALGEMEEN". The politie's node opens the case on the hit, checks
+    it against the ZVH's pattern in its own network file, and answers "case-refused" — never "not
+    involved" — with an alarm and no disclosure. The same person under a reference of the ZVH's
+    case system (the control) is disclosed."""
+    zvh = running.network.organisation(ZVH)
+    assert zvh is not None and not zvh.case_pattern  # the asker's copy: no pattern to check
+    pattern = r"ZVH-\d{4}-\d{3,6}"
+    strict = running.network.model_copy(
+        update={
+            "organisations": [
+                o.model_copy(update={"case_pattern": pattern}) if o.id == ZVH else o
+                for o in running.network.organisations
+            ]
+        }
+    )
+    person = _only_at_politie(running)
+    before = len(_alarms(running, POLITIE))
+    with replaced_node(running, POLITIE, network=strict):
+        refused = running.query(ZVH, person, "zvh-triage", "ALGEMEEN")
+        lawful = running.query(ZVH, person, "zvh-triage", "ZVH-2026-0042")
+    outcomes = {
+        o["organisation_id"]: o["outcome"] for o in refused.json["persons"][0]["organisations"]
+    }
+    assert outcomes[POLITIE] == "case-refused", outcomes
+    assert _disclosures(running, POLITIE, refused.json["answer_id"]) == 0
+    [alarm] = _trail(running, POLITIE, "alarm", refused.json["answer_id"])
+    assert alarm["reason"] == "case-refused" and alarm["details"]["requester"] == ZVH
+    assert "case-refused" in _alarms(running, POLITIE)[before:]
+    # The control: a reference of the ZVH's case system is answered and disclosed as usual.
+    good = {o["organisation_id"]: o["outcome"] for o in lawful.json["persons"][0]["organisations"]}
+    assert good[POLITIE] == "involved", good
+    assert _disclosures(running, POLITIE, lawful.json["answer_id"]) == 1
+
+
+def _only_at_politie(running: Running) -> str:
+    """Someone registered at the politie only: the questions of these tests leave no notice at
+    another partner (other tests read those)."""
+    from tests.e2e.test_after_the_hit import only_at
+
+    return only_at(running, POLITIE)[0].digits
+
+
+def _ask_at(running: Running, address: str, prepared: Prepared) -> pb.QueryResponse:
+    """Send a prepared question through the coordinator at ``address``."""
+    request = pb.QueryRequest(
+        question=prepared.note,
+        envelopes=[pb.Envelope(node=n, sealed=s) for n, s in prepared.envelopes.items()],
+    )
+    with channel(address, running.keys.tls(ZVH), running.network.coordinator.tls_name) as ch:
+        response: pb.QueryResponse = pb_grpc.CoordinatorStub(ch).Query(request, timeout=30)
+    return response
+
+
+def _failed(response: pb.QueryResponse) -> set[str]:
+    """The nodes whose answer the coordinator reports as a problem (refused, unreachable)."""
+    return {reply.label for reply in response.replies if reply.problem}
+
+
+def _trail(running: Running, org: str, event: str, answer_id: str) -> list[dict[str, Any]]:
+    db = running.net.node_configs[org].parent / "node.db"
+    trail_written(db)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "select content from log_records where event = ? and answer_id = ?",
+            (event, answer_id),
+        ).fetchall()
+    return [json.loads(c) for (c,) in rows]

@@ -212,6 +212,7 @@ def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running)
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         (subjects,) = conn.execute("select count(*) from log_subjects").fetchone()
         anchors = {r[1] for r in conn.execute("pragma table_info(node_anchors)")}
+        counted = {r[1] for r in conn.execute("pragma table_info(refusal_counts)")}
     assert tables <= {
         "log_records",
         "log_subjects",
@@ -221,6 +222,9 @@ def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running)
         "node_anchors",  # per node: the log size it cosigned and its clock, nothing of a person
         # sealed late answers per asking organisation until collected (scanned below like the rest)
         "mailbox",
+        # per caller, kind of refusal and running minute: a count and the methods called, kept
+        # until the minute's record is written (coordinator/counts.py)
+        "refusal_counts",
         "alembic_version",
     }
     assert anchors <= {
@@ -231,6 +235,7 @@ def test_p4_the_coordinator_holds_no_pseudonym_case_or_outcome(running: Running)
         "went_back_to",
         "clock_offset",
     }
+    assert counted <= {"caller", "kind", "minute", "count", "methods"}
     assert subjects == 0  # no record is indexed by a person
     data = b"".join(p.read_bytes() for p in coordinator_db.parent.glob("coordinator.db*"))
     everyone = {b.digits for regs in running.truth.registrations.values() for b in regs}

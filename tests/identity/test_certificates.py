@@ -26,7 +26,7 @@ import pytest
 from betrokken.app.devnet import DevNetwork, init_network
 from betrokken.config.load import load_network
 from betrokken.config.schema import TlsFiles
-from betrokken.errors import AuthenticationError, CertificateRefused, ConfigError
+from betrokken.errors import AuthenticationError, CertificateRefused, ConfigError, Unavailable
 from betrokken.identity.certs import diagnose, expiry_warning, fingerprint_file, load_own
 from betrokken.identity.keyfiles import read_seed
 from betrokken.identity.names import COORDINATOR_URI, Identity, Role, organisation_uri
@@ -321,3 +321,21 @@ def test_fingerprints_are_accepted_as_openssl_prints_them(pki: Pki) -> None:
 
 def test_an_authentication_error_is_exit_code_6() -> None:
     assert CertificateRefused("x").exit_code == AuthenticationError("x").exit_code == 6
+
+
+def test_a_server_that_takes_the_connection_and_says_nothing_is_named_as_hanging(
+    pki: Pki,
+) -> None:
+    """A key service that hangs (stopped, deadlocked, swapping) still has its port: the kernel
+    takes the connection, and the handshake never comes. That is no certificate problem, and
+    the message must not send the operator to the certificates."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        found = diagnose(address, pki.tls("zvh-cert"), timeout=0.3)
+        assert found.silent and "antwoordt niet" in found.problem
+        error = _call(address, pki.tls("zvh-cert"))
+    assert isinstance(error, Unavailable) and not isinstance(error, AuthenticationError), error
+    assert "hangs or is overloaded" in error.message and "certificate" not in error.diagnostics()
+    assert error.exit_code == 7

@@ -20,6 +20,14 @@ from tests.conftest import LocalPseudonymiser
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 CONTACTS = {"zvh": "ZVH-desk 023 555 0100", "politie": "Wijkagent 0900-8844"}
+BASIS = "artikel 20 Wet politiegegevens"
+
+
+def _aanmelder(purpose: str, requester: str, on_behalf_of: str) -> dict[str, str]:
+    """What the network file says of the aanmelder (rules.recorded_aanmelder, for this test)."""
+    if on_behalf_of == requester:
+        return {}
+    return {"on_behalf_of": on_behalf_of, "aanmelder_basis": BASIS}
 
 
 @pytest.fixture
@@ -50,8 +58,8 @@ def _answered(answer_id: str, *hits: outbox.Disclosed) -> outbox.Answered:
 
 def _drain(store: NodeStore) -> int:
     return store.drain_outbox(
-        lambda e: outbox.records(e, "ggz", lambda p: "basis"),
-        notices=lambda e: outbox.notices(e, CONTACTS.__getitem__),
+        lambda e: outbox.records(e, "ggz", lambda p: "basis", _aanmelder),
+        notices=lambda e: outbox.notices(e, CONTACTS.__getitem__, _aanmelder),
     )
 
 
@@ -61,7 +69,7 @@ def test_a_hit_at_a_naming_level_leaves_a_notice_with_who_why_and_how_to_reach_t
     entry = outbox.encode(
         _answered("a-1", _hit(people[1], 1, "organisation", "C-2")), 3
     )  # persons 0 and 2 were misses
-    [notice] = outbox.notices([entry], CONTACTS.__getitem__)
+    [notice] = outbox.notices([entry], CONTACTS.__getitem__, _aanmelder)
     assert dataclasses.asdict(notice) == {
         "answer_id": "a-1",
         "person": 1,
@@ -74,7 +82,37 @@ def test_a_hit_at_a_naming_level_leaves_a_notice_with_who_why_and_how_to_reach_t
         "reference": "OWN-1",
         "level": "organisation",
         "asker_contact": CONTACTS["zvh"],
+        "aanmelder_basis": BASIS,
     }
+    # The trail's disclosure record says the aanmelder and its basis too.
+    [record] = outbox.records([entry], "ggz", lambda p: "basis", _aanmelder)
+    assert record.event is Event.DISCLOSURE
+    assert record.details["on_behalf_of"] == "politie"
+    assert record.details["aanmelder_basis"] == BASIS
+
+
+def test_a_person_refused_for_its_case_reference_is_an_alarm_and_no_disclosure_nor_notice(
+    people: list[Pseudonym],
+) -> None:
+    refused = dataclasses.replace(
+        _answered("a-4", _hit(people[0], 0, "organisation", "C-1")),
+        refused=(_hit(people[1], 1, "organisation", "ALGEMEEN"),),
+    )
+    entry = outbox.encode(refused, 2)
+    assert outbox.decode(entry).refused == refused.refused
+    records = outbox.records([entry], "ggz", lambda p: "basis", _aanmelder)
+    assert [(r.event, r.reason) for r in records] == [
+        (Event.DISCLOSURE, "disclosed: organisation"),
+        (Event.ALARM, "case-refused"),
+    ]
+    alarm = records[1]
+    assert alarm.user == "r.jansen" and alarm.subjects[0].case == "ALGEMEEN"
+    assert alarm.details["requester"] == "zvh" and alarm.details["aanmelder_basis"] == BASIS
+    assert [n.person for n in outbox.notices([entry], CONTACTS.__getitem__)] == [0]
+    # Only a refusal: still kept (not a miss), and still no notice.
+    only = outbox.encode(dataclasses.replace(refused, hits=()), 2)
+    assert [r.reason for r in outbox.records([only], "ggz", lambda p: "basis")] == ["case-refused"]
+    assert outbox.notices([only], CONTACTS.__getitem__) == []
 
 
 def test_a_miss_leaves_no_notice_and_neither_does_a_level_that_tells_nothing(
@@ -99,6 +137,7 @@ def test_the_writer_keeps_the_notice_with_the_disclosure_and_acknowledging_is_on
     assert _drain(store) == 2
     [notice] = notices.list_notices(store.engine)
     assert notice.unread and notice.case == "C" and notice.asker_contact == CONTACTS["zvh"]
+    assert notice.aanmelder_basis == BASIS
     assert notices.unread_count(store.engine) == 1
     opened = notices.open_notice(store.engine, notice.id, "k.smit")
     assert not opened.unread and opened.read_by == "k.smit" and opened.acknowledged_at is None

@@ -36,6 +36,7 @@ from betrokken.audit.witness import WitnessBase
 from betrokken.clock import utcnow
 from betrokken.config.load import load_coordinator, load_keyservice, load_node
 from betrokken.coordinator.anchors import AnchorBase
+from betrokken.coordinator.counts import CountBase
 from betrokken.coordinator.mailbox import MailboxBase
 from betrokken.coordinator.store import AuditStore
 from betrokken.crypto.pseudonym import Pseudonym
@@ -68,7 +69,12 @@ DECLARED = {
         LateBase.metadata,
     ),
     "keyservice": (KeyServiceBase.metadata, LogBase.metadata),
-    "coordinator": (LogBase.metadata, AnchorBase.metadata, MailboxBase.metadata),
+    "coordinator": (
+        LogBase.metadata,
+        AnchorBase.metadata,
+        MailboxBase.metadata,
+        CountBase.metadata,
+    ),
 }
 
 

@@ -134,7 +134,6 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
         for b in running.truth.registrations[POLITIE]
         if len(running.truth.where(b)) >= 2 and ZVH not in running.truth.where(b)
     )
-    where = running.truth.where(person)
     before = format_date(dt.datetime.now(AMSTERDAM).date(), "d MMMM y", locale="nl")
     asked = running.query(ZVH, person.digits, "zvh-triage", "CASE-INZAGE-1")
     assert asked.code == 0, asked.stderr
@@ -168,16 +167,19 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     for element in ("Klacht (onder f)", "Bron (onder g)", "artikel 16 AVG", "artikel 21 AVG"):
         assert element in letter, element
     assert "laat bij ons bewust geen spoor na" in letter  # what the trail cannot show
-    # The partners' nodes answered the FG's own access-request question: their registration now.
+    # The restriction step: every partner's FG is asked whether its involvement may be told, and
+    # none has answered yet. The letter names nobody as involved, says until when each partner
+    # decides (Amsterdam time), and the page says not to send it yet.
     partners = {
         li.find_element(_by("TAG_NAME"), "strong").text: li.text
         for li in browser.find_elements(_by("CSS_SELECTOR"), "article.letter ul.partners li")
     }
-    for org in (POLITIE, RECLASSERING, GEMEENTE):
-        now = "nu bij u betrokken" if org in where else "nu niet bij u betrokken"
-        assert f"{_name(portal, org)}: {now}" in partners[_name(portal, org)], partners
-    # The GGZ (beroepsgeheim) defers for this purpose: limited, for a hit and a miss alike.
-    assert "heeft zijn antwoord beperkt" in partners[_name(portal, GGZ)], partners
+    for org in (POLITIE, RECLASSERING, GEMEENTE, GGZ):
+        shown = partners[_name(portal, org)]
+        assert "heeft nog niet geantwoord" in shown and " om " in shown, partners
+        assert "nu bij u betrokken" not in shown, partners
+    waiting = str(browser.find_element(_by("ID"), "letter-waiting").text)
+    assert "Verstuur deze brief nog niet." in waiting and "UTC" not in waiting
     assert "niemand heeft onze organisatie naar u gevraagd" not in letter
     assert f"J. de Boer, directeur\nnamens {_name(portal, ZVH)} (verwerkingsverantwoordelijke)" in (
         letter
@@ -202,11 +204,11 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
     row = mine[0][2][-1]
     assert (before in row or after in row) and " om " in row and "UTC" not in row, row
     assert _name(portal, ZVH) in row and "als procesregisseur" in row, row
+    # What the partners answered is not quoted before they agreed (artikel 41 UAVG).
     for org in (POLITIE, RECLASSERING, GEMEENTE):
-        word = "betrokken; naam en contactpunt zijn gedeeld" if org in where else "niet betrokken"
-        assert f"{_name(portal, org)}: {word}" in row, (org, row)
-    if GGZ in where:  # the GGZ discloses only its domain for triage (beroepsgeheim)
-        assert "een organisatie uit het domein zorg (naam niet gedeeld): betrokken" in row
+        assert f"{_name(portal, org)}: nog niet vermeld" in row, (org, row)
+        assert f"{_name(portal, org)}: betrokken" not in row, (org, row)
+    assert "(naam niet gedeeld): betrokken" not in row
     # Every partner's own trail, with its contact point.
     for org in (POLITIE, GGZ):
         assert _name(portal, org) in letter
@@ -231,6 +233,9 @@ def test_a_dpo_answers_an_access_request_with_a_letter_of_each_look_up(
         _by("CSS_SELECTOR"), "table.register tr[data-reference='FG-2026-017']"
     )
     assert "02-11-2026" in row.text and "02-12-2026" in row.text, row.text
+    # The deadline accounts for the partners' term (three days): ask them by 28 November.
+    assert "Partners vragen vóór 28-11-2026" in row.text, row.text
+    assert "Nog niet geantwoord:" in row.text and _name(portal, POLITIE) in row.text, row.text
     assert person.digits not in browser.page_source
     assert_accessible(browser)
     _shot(browser, "dpo-inzage-register")

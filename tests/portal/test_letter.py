@@ -28,9 +28,12 @@ from betrokken.portal.letter import (
     Answer,
     CurrentRegistration,
     Letter,
+    StepAnswer,
+    agreed_partners,
     build_letter,
-    partner_lines,
     read_addressee,
+    restriction_lines,
+    waiting_partners,
 )
 
 ORGS = (ZVH, POLITIE, GEMEENTE, GGZ)
@@ -147,6 +150,8 @@ def _letter(
     language: str,
     extra: dict[str, str] | None = None,
     current: tuple[CurrentRegistration, ...] = (),
+    agreed: frozenset[str] = frozenset({POLITIE, GEMEENTE}),
+    waiting: frozenset[str] = frozenset(),
 ) -> Letter:
     i18n.set_language(language)
     own = trail.network.organisation(ZVH)
@@ -171,6 +176,8 @@ def _letter(
         dt.date(2026, 11, 23),
         language,
         current=current,
+        agreed=agreed,
+        waiting=waiting,
     )
 
 
@@ -206,8 +213,10 @@ def test_each_look_up_is_in_the_letter_in_amsterdam_time_with_organisation_role_
             triage.description,
             triage.legal_basis,
             (
-                "een organisatie uit het domein zorg (naam niet gedeeld): betrokken; alleen het "
-                "soort organisatie is gedeeld, niet de naam",
+                # a domain answer names no partner that could agree: never quoted
+                "een organisatie uit het domein zorg (naam niet gedeeld): niet in deze brief: deze "
+                "partner heeft dit voor uw verzoek niet bevestigd; u kunt het hem rechtstreeks "
+                "vragen",
                 f"{_name(trail, GEMEENTE)}: niet betrokken",
                 f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld",
             ),
@@ -343,72 +352,91 @@ def test_the_addressee_form_names_each_field_that_is_wrong(
     assert set(problems) == fields
 
 
-def test_the_partners_answers_to_the_fgs_question_say_where_an_answer_was_limited(
+NOON = dt.datetime(2026, 12, 10, 11, 0, tzinfo=dt.UTC)  # 12:00 in Amsterdam (CET)
+NOTHING = (
+    "heeft op uw verzoek geen informatie verstrekt. Een partner die u niet kent en een partner "
+    "die zijn antwoord heeft beperkt (artikel 23 AVG, artikel 41 UAVG) zien er in deze brief "
+    "hetzelfde uit; u kunt het hem rechtstreeks vragen"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "now", "what", "contact", "limited", "waiting"),
+    [
+        # agreed: involved, with its contact point
+        (StepAnswer("involved", "politie, 0900"), NOON,
+         "nu bij u betrokken; deze partner heeft ermee ingestemd dat u dit wordt verteld",
+         "politie, 0900", False, False),
+        # restricted, unknown there, or undecided: one sentence for all three, no contact
+        (StepAnswer("no-disclosure"), NOON, NOTHING, "", True, False),
+        # the term runs: until when, in Amsterdam time
+        (StepAnswer("pending", until=NOON), NOON - dt.timedelta(hours=1),
+         "heeft nog niet geantwoord; zijn functionaris gegevensbescherming beslist uiterlijk op "
+         "10 december 2026 om 12:00", "", True, True),
+        # the term ended and nothing was collected yet: still no answer, never "not involved"
+        (StepAnswer("pending", until=NOON), NOON,
+         "heeft nog niet geantwoord; zijn termijn liep af op 10 december 2026 om 12:00", "", True,
+         True),
+        (StepAnswer("closed"), NOON,
+         "beantwoordt geen inzageverzoeken via dit systeem; u kunt het hem rechtstreeks vragen",
+         "", True, False),
+        # no answer at all (it could not be reached when asked)
+        (None, NOON, "heeft onze vraag niet beantwoord; u kunt het hem rechtstreeks vragen", "",
+         True, False),
+    ],
+)  # fmt: skip
+def test_each_partner_asked_reads_as_what_it_answered_and_never_involved_unless_it_agreed(
     trail: Trail,
+    answer: StepAnswer | None,
+    now: dt.datetime,
+    what: str,
+    contact: str,
+    limited: bool,
+    waiting: bool,
 ) -> None:
     i18n.set_language("nl")
-    own = trail.network.organisation(ZVH)
-    assert own is not None
-    lines = partner_lines(
-        [
-            (ZVH, "involved", _name(trail, ZVH), "ons eigen contact"),  # read from our node
-            (POLITIE, "involved", _name(trail, POLITIE), "politie, 0900"),
-            (GEMEENTE, "not-involved", "", ""),
-            ("domain:zorg", "deferred", "", "regiedesk"),
-        ],
-        trail.network,
-        own,
-    )
-    shown = [(line.name, line.what, line.contact, line.limited) for line in lines]
-    assert shown == sorted(
-        [
-            (_name(trail, POLITIE), "nu bij u betrokken", "politie, 0900", False),
-            (_name(trail, GEMEENTE), "nu niet bij u betrokken", "", False),
-            (
-                "een organisatie uit het domein zorg (naam niet gedeeld)",
-                "heeft zijn antwoord beperkt: een professional daar beslist of het wordt verteld",
-                "",
-                True,
-            ),
-        ]
-    )
-    letter = _letter(trail, "nl")
-    assert letter.partners is None  # not asked: the letter says so instead of listing nobody
+    answers = {POLITIE: answer} if answer is not None else {}
+    [line] = restriction_lines([POLITIE], answers, trail.network, now, "nl")
+    assert (line.name, line.what, line.contact) == (_name(trail, POLITIE), what, contact)
+    assert (line.limited, line.waiting) == (limited, waiting)
+    assert (POLITIE in agreed_partners(answers)) is (what.startswith("nu bij u betrokken"))
+    assert (POLITIE in waiting_partners(answers)) is waiting
 
 
-def test_a_partner_whose_access_request_policy_restricts_is_not_quoted_from_our_look_ups(
+def test_without_the_partners_asked_the_letter_says_so_instead_of_listing_nobody(
     trail: Trail,
 ) -> None:
-    """The police's policy for the access-request purpose is `none`: the letter does not tell the
-    person what the police answered our own question ("Politie: betrokken"); without that policy
-    (the file's default here) it does."""
-    from betrokken.config.schema import DisclosureLevel, DisclosurePolicy
+    assert _letter(trail, "nl").partners is None
 
-    purpose = trail.network.access_requests.purpose
-    assert purpose, "the development network names an access-request purpose"
+
+def test_a_partner_that_did_not_agree_is_not_quoted_from_our_look_ups(trail: Trail) -> None:
+    """Our own look-up recorded "Politie: betrokken". The letter quotes it only when the police's
+    FG agreed in this request's restriction step (artikel 23 AVG / artikel 41 UAVG); while it has
+    not answered, the letter says "not yet"; when it gave nothing, it says so without telling a
+    restriction from a miss."""
     quoted = f"{_name(trail, POLITIE)}: betrokken; naam en contactpunt zijn gedeeld"
     assert quoted in [str(a) for a in _letter(trail, "nl").lookups[0].answers]
-    policies = [
-        p.model_copy(update={"level": DisclosureLevel.NONE})
-        if (p.organisation, p.purpose) == (POLITIE, purpose)
-        else p
-        for p in trail.network.policies
+    refused = [
+        str(a) for a in _letter(trail, "nl", agreed=frozenset({GEMEENTE})).lookups[0].answers
     ]
-    if not any((p.organisation, p.purpose) == (POLITIE, purpose) for p in policies):
-        policies.append(
-            DisclosurePolicy(organisation=POLITIE, purpose=purpose, level=DisclosureLevel.NONE)
-        )
-    restricted = trail.network.model_copy(update={"policies": policies})
-    assert restricted.disclosure_level(POLITIE, purpose) is DisclosureLevel.NONE
-    letter = _letter(dataclasses.replace(trail, network=restricted), "nl")
-    answers = [str(a) for a in letter.lookups[0].answers]
-    assert quoted not in answers
+    assert quoted not in refused
     assert (
-        f"{_name(trail, POLITIE)}: deze partner beperkt wat wij u over zijn antwoorden mogen "
-        "vertellen (artikel 23 AVG); u kunt het hem rechtstreeks vragen"
-    ) in answers
-    # The other partners' answers stay as they were.
-    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in answers
+        f"{_name(trail, POLITIE)}: niet in deze brief: deze partner heeft dit voor uw verzoek niet "
+        "bevestigd; u kunt het hem rechtstreeks vragen"
+    ) in refused
+    assert f"{_name(trail, GEMEENTE)}: niet betrokken" in refused  # the others stay as they were
+    waiting = (
+        _letter(trail, "nl", agreed=frozenset({GEMEENTE}), waiting=frozenset({POLITIE}))
+        .lookups[0]
+        .answers
+    )
+    assert (
+        f"{_name(trail, POLITIE)}: nog niet vermeld: deze partner heeft uw verzoek nog niet "
+        "beantwoord"
+    ) in [str(a) for a in waiting]
+    # Not asked at all: nobody is quoted.
+    nobody = [str(a) for a in _letter(trail, "nl", agreed=frozenset()).lookups[0].answers]
+    assert all("betrokken" not in line.split(": ", 1)[1] for line in nobody)
 
 
 def test_a_question_asked_for_a_partner_names_the_aanmelder_in_the_letter(trail: Trail) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from betrokken.app.demo import POLITIE, ZVH
+from betrokken import rules
+from betrokken.app.demo import GEMEENTE, POLITIE, ZVH
 from betrokken.audit.record import Event
 from betrokken.config.load import load_portal
 from tests.portal.conftest import (
@@ -85,7 +86,8 @@ def test_the_found_partner_reads_and_acknowledges_a_notice_of_a_hit(
     )
     case = f"ZVH-2026-{secrets.randbelow(9000) + 1000}"
     log_in(browser, portal, portal.user("regisseur"))
-    assert "Politie Noord-Holland" in ask(browser, portal, known.digits, case)
+    # Asked for the gemeente (the aanmelder): the police's notice names it with its basis.
+    assert "Politie Noord-Holland" in ask(browser, portal, known.digits, case, namens=GEMEENTE)
 
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     log_in(browser, politie_portal, politie_portal.user("regisseur"))
@@ -112,6 +114,11 @@ def test_the_found_partner_reads_and_acknowledges_a_notice_of_a_hit(
     assert menu == ("Meldingen" if unread == 1 else f"Meldingen ({unread - 1} nieuw)")
     text = page_text(browser)
     assert "Gevraagd door\nZorg- en Veiligheidshuis Kennemerland, rol regisseur" in text
+    gemeente = running.network.organisation(GEMEENTE)
+    basis = rules.aanmelder_basis(running.network, "zvh-triage", GEMEENTE)
+    assert gemeente is not None and basis
+    assert f"Namens\n{gemeente.name}" in text
+    assert f"Grondslag van de aanmelder\n{basis}" in text
     assert f"Hun zaak\n{case}" in text
     zvh = running.network.organisation(ZVH)
     assert zvh is not None and f"Hun contactpunt\n{zvh.contact}" in text

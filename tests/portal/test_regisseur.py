@@ -32,11 +32,20 @@ def regisseur(portal: PortalRun, chromium: Chromium) -> Iterator[Any]:
     chromium.fresh()  # the session ends with the module
 
 
-def ask(browser: Any, portal: PortalRun, bsn: str, case: str, purpose: str = "zvh-triage") -> str:
+def ask(
+    browser: Any,
+    portal: PortalRun,
+    bsn: str,
+    case: str,
+    purpose: str = "zvh-triage",
+    namens: str = "",
+) -> str:
     portal.running.typed.add(bsn)
     browser.get(portal.url + "/vraag")
     browser.find_element(By.ID, "bsn").send_keys(bsn)
     Select(browser.find_element(By.ID, "doel")).select_by_value(purpose)
+    if namens:  # the aanmelder the question is asked for
+        Select(browser.find_element(By.ID, "namens")).select_by_value(namens)
     browser.find_element(By.ID, "zaak").send_keys(case)
     submit(browser, "/vraag")
     assert bsn not in browser.current_url

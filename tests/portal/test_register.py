@@ -44,3 +44,16 @@ def test_an_unsent_request_past_its_deadline_is_overdue_and_sending_closes_it(
     newer = register.letter_made("FG-2", "ps-cccc", dt.date(2026, 6, 1), "d.devries")
     assert newer.id != made.id
     assert register.sent(9999, dt.date(2026, 3, 2), "x") is None
+
+
+def test_a_request_remembers_its_question_to_the_partners_once(engine: Engine) -> None:
+    """The restriction step (docs/adr/0039): a letter made again for an open request reads the
+    answers to the question asked then, so the register keeps its answer id and time."""
+    register = Register(engine)
+    made = register.letter_made("FG-3", "ps-dddd", dt.date(2026, 11, 2), "d.devries")
+    assert (made.answer_id, made.asked_at) == ("", None)
+    at = dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC)
+    register.asked(made.id, "7f1c2a4e-9b3d-4c5e-8f6a-0123456789ab", at)
+    again = register.letter_made("FG-3", "ps-dddd", dt.date(2026, 11, 2), "e.fg")
+    assert again.id == made.id
+    assert (again.answer_id, again.asked_at) == ("7f1c2a4e-9b3d-4c5e-8f6a-0123456789ab", at)
