@@ -36,13 +36,13 @@ from betrokken import rules
 from betrokken.answer import Answer
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
+from betrokken.audit.proofs import VERIFIED
 from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
 from betrokken.crypto import merkle
 from betrokken.crypto import question as q
-from betrokken.crypto.cosignature import verify_cosignatures
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
 from betrokken.db import Driver
 from betrokken.errors import (
@@ -157,7 +157,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         their clocks, signed seconds before it was forwarded (None when there are none)."""
         others = {w: c for w, c in self._cosigners.items() if w != self.org.id}
         try:
-            found = verify_cosignatures(request.proof.checkpoint, others)
+            found = VERIFIED.verify(request.proof.checkpoint, others)
         except MalformedMessage:
             return None
         times = sorted(c.timestamp for c in found.values())

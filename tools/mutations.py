@@ -54,11 +54,19 @@ MUTATIONS = (
     ),
     Mutation(
         "witnessed before answered (the cosignature quorum)",
-        "audit/witness.py",
+        "audit/proofs.py",
         "    if len(found) < quorum:\n        missing = sorted(set(others) - set(found))\n",
         "    if False:\n        missing = sorted(set(others) - set(found))\n",
         "tests/e2e/test_split_view.py::"
         "test_p6_a_node_kept_on_a_forked_history_refuses_the_question_only_it_was_shown",
+    ),
+    Mutation(
+        "a checkpoint's cosignatures taken from memory only for the exact same note",
+        "crypto/cosignature.py",
+        "        key = (hashlib.sha256(note.encode()).digest(), frozenset(cosigners.items()))\n",
+        "        key = (note_body(note), frozenset(cosigners.items()))\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_forged_cosignature_over_a_checkpoint_the_node_already_verified_is_refused",
     ),
     Mutation(
         "the allow-list inside the client's handshake",
