@@ -42,7 +42,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
     delete,
     func,
     insert,
@@ -58,6 +57,7 @@ from betrokken.audit.leaves import leaf_bytes as leaf_bytes
 from betrokken.audit.record import AuditEntry
 from betrokken.crypto import merkle
 from betrokken.crypto.note import Checkpoint, NoteKey, sign_checkpoint
+from betrokken.db import Driver, Statements, driver_on
 from betrokken.errors import InternalError, LogDamaged, MalformedMessage
 
 log = logging.getLogger("betrokken.audit")
@@ -270,19 +270,33 @@ def _proof_sql(dialect: str, paramstyle: str, leaves: int, inner: int) -> str:
     return sql
 
 
-# The statements of an append, built once too (measured: building them per call cost more than
-# running them, on every question's records in the coordinator, the nodes and the requester).
-_LOCK_HEAD = update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size)
-_READ_HEAD = select(HEAD.c.size, HEAD.c.frontier, _highest()).where(HEAD.c.id == 1)
-_ADD_RECORD = insert(RECORDS)
-_ADD_SUBJECT = insert(SUBJECTS)
-_ADD_SUBTREE = insert(SUBTREES)
-_MOVE_HEAD = (
-    update(HEAD)
-    .where(HEAD.c.id == 1)
-    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"))
-)
-_ADD_CHECKPOINT = insert(CHECKPOINTS)
+# The statements of an append, as plain SQL run by the driver (docs/adr/0043): an append runs
+# them on every question in the coordinator (two per question), the nodes and the requester;
+# through SQLAlchemy each cost an execution context and a result object, several times the
+# statement itself (building them per call, before, cost more still).
+_APPEND_SQL = {
+    "lock_head": "UPDATE log_head SET size = size WHERE id = 1",
+    "read_head": "SELECT size, frontier, (SELECT max(position) FROM log_subtrees) "
+    "FROM log_head WHERE id = 1",
+    "add_record": 'INSERT INTO log_records ("index", leaf_hash, content, at, event, answer_id, '
+    "organisation, pruned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "add_subject": 'INSERT INTO log_subjects ("index", pseudonym) VALUES (?, ?)',
+    "add_subtree": "INSERT INTO log_subtrees (position, hash) VALUES (?, ?)",
+    "move_head": "UPDATE log_head SET size = ?, frontier = ? WHERE id = 1",
+    "add_checkpoint": "INSERT INTO log_checkpoints (size, root, note, created_at) "
+    "VALUES (?, ?, ?, ?)",
+}
+
+
+class _AppendSql:
+    """:data:`_APPEND_SQL` for one engine's driver, with SQLAlchemy's conversion of the values
+    it converts (the times on SQLite), so the rows read back as if SQLAlchemy wrote them."""
+
+    def __init__(self, engine: Engine) -> None:
+        statements = Statements(engine)
+        self.sql = {name: statements.sql(text_) for name, text_ in _APPEND_SQL.items()}
+        self.at = statements.bind(RECORDS.c.at)
+        self.created_at = statements.bind(CHECKPOINTS.c.created_at)
 
 
 def _hashes(
@@ -455,80 +469,101 @@ class AuditLog:
             return indices
         return self._append(conn, entries)
 
+    @property
+    def _sql(self) -> _AppendSql:
+        """The append's statements for this log's engine (made on first use)."""
+        sql: _AppendSql | None = self.__dict__.get("_append_sql")
+        if sql is None:
+            sql = self.__dict__.setdefault("_append_sql", _AppendSql(self.engine))
+        return sql
+
     def _append(
         self, conn: Connection, entries: Sequence[AuditEntry], wrote: _Wrote | None = None
     ) -> list[int]:
+        """The statements run by the driver, in ``conn``'s transaction (docs/adr/0043)."""
+        with driver_on(conn) as driver:
+            return self._append_on(conn, driver, entries, wrote)
+
+    def _append_on(
+        self,
+        conn: Connection,
+        driver: Driver,
+        entries: Sequence[AuditEntry],
+        wrote: _Wrote | None,
+    ) -> list[int]:
+        sql = self._sql
         # Taking the head row first serialises appends (a row lock on PostgreSQL).
-        conn.execute(_LOCK_HEAD)
-        head = conn.execute(_READ_HEAD).one()
-        frontier = merkle.Frontier.from_json(json.loads(head.frontier))
-        if frontier.size != head.size:
+        driver.execute(sql.sql["lock_head"])
+        head_size, head_frontier, highest = driver.first(sql.sql["read_head"])
+        head_size = int(head_size)
+        highest = None if highest is None else int(highest)
+        frontier = merkle.Frontier.from_json(json.loads(head_frontier))
+        if frontier.size != head_size:
             raise InternalError("audit log head is inconsistent; run `betrokken audit verify`")
-        if head.size < self._mem.head:  # rolled back by hand since: nothing remembered holds
+        if head_size < self._mem.head:  # rolled back by hand since: nothing remembered holds
             self._mem.forget()
-        if _covered(head.highest) != _should_cover(head.size):
+        if _covered(highest) != _should_cover(head_size):
             started = time.perf_counter()
-            built = self._catch_up(conn, head.size, head.highest, trim=True)
+            built = self._catch_up(conn, head_size, highest, trim=True)
             if built is not None:
                 log.info(
                     "audit log %s: stored the subtree hashes of records %d..%d in %.2f s "
                     "(appended without them)",
                     self.origin,
                     built,
-                    head.size - 1,
+                    head_size - 1,
                     time.perf_counter() - started,
                 )
         indices = []
-        records: list[dict[str, object]] = []
-        subtrees = []
-        subjects: list[dict[str, object]] = []
+        records: list[tuple[object, ...]] = []
+        subtrees: list[tuple[int, bytes]] = []
+        subjects: list[tuple[int, str]] = []
+        bind_at = sql.at
         for entry in entries:
             index = frontier.size
             data = leaf_bytes(index, entry)
             leaf = merkle.leaf_hash(data)
+            content = data.decode()
             records.append(
-                {
-                    "index": index,
-                    "leaf_hash": leaf,
-                    "content": data.decode(),
-                    "at": entry.at,
-                    "event": entry.event.value,
-                    "answer_id": entry.answer_id,
-                    "organisation": entry.organisation,
-                    "pruned_at": None,
-                }
+                (
+                    index,
+                    leaf,
+                    content,
+                    bind_at(entry.at),
+                    entry.event.value,
+                    entry.answer_id,
+                    entry.organisation,
+                    None,
+                )
             )
             # A record of an import batch names its subjects by fingerprint only (ADR 0022).
             subjects += [
-                {"index": index, "pseudonym": subject.pseudonym or subject.fingerprint}
-                for subject in entry.subjects
+                (index, subject.pseudonym or subject.fingerprint) for subject in entry.subjects
             ]
             completed = frontier.append(leaf)
-            subtrees += [
-                {"position": merkle.stored_position(level, i), "hash": value}
-                for level, i, value in completed
-            ]
+            subtrees += [(merkle.stored_position(level, i), value) for level, i, value in completed]
             if wrote is not None:
                 wrote.hashes[(0, index)] = leaf
                 wrote.hashes.update(((level, i), value) for level, i, value in completed)
-                wrote.records[index] = records[-1]["content"]  # type: ignore[assignment]
+                wrote.records[index] = content
             indices.append(index)
-        if records:
-            conn.execute(_ADD_RECORD, records)
-        if subjects:
-            conn.execute(_ADD_SUBJECT, subjects)
-        if subtrees:
-            conn.execute(_ADD_SUBTREE, subtrees)
-        conn.execute(
-            _MOVE_HEAD,
-            {"new_size": frontier.size, "new_frontier": json.dumps(frontier.to_json())},
-        )
+        cursor = driver.cursor
+        for name, rows in (
+            ("add_record", records),
+            ("add_subject", subjects),
+            ("add_subtree", subtrees),
+        ):
+            if len(rows) == 1:
+                cursor.execute(sql.sql[name], rows[0])
+            elif rows:
+                cursor.executemany(sql.sql[name], rows)
+        driver.execute(sql.sql["move_head"], (frontier.size, json.dumps(frontier.to_json())))
         if self.signer is not None:
             root = frontier.root()
             note = sign_checkpoint(Checkpoint(self.origin, frontier.size, root), self.signer)
-            conn.execute(
-                _ADD_CHECKPOINT,
-                {"size": frontier.size, "root": root, "note": note, "created_at": utcnow()},
+            driver.execute(
+                sql.sql["add_checkpoint"],
+                (frontier.size, root, note, sql.created_at(utcnow())),
             )
             if wrote is not None:
                 wrote.checkpoint = SignedCheckpoint(frontier.size, root, note)

@@ -14,7 +14,7 @@ from betrokken.audit.leaves import entry_from_leaf
 from betrokken.audit.record import AuditEntry
 from betrokken.config.schema import Network
 from betrokken.crypto import merkle
-from betrokken.crypto.cosignature import Cosigner, verify_cosignatures
+from betrokken.crypto.cosignature import Cosigner, VerifiedCheckpoints
 from betrokken.crypto.note import Checkpoint, open_checkpoint
 from betrokken.errors import MalformedMessage, QuestionRefused, VerificationError, WitnessStale
 
@@ -30,6 +30,9 @@ class Accepted:
 
 # A cosignature whose time lies further ahead than this is not counted (clocks drift a little).
 COSIGNATURE_FUTURE_SECONDS = 300
+# The checkpoints this process verified the cosignatures of, by their exact notes: the questions
+# a cosigning round serves are checked once, not once each (docs/adr/0043).
+VERIFIED = VerifiedCheckpoints()
 
 
 def witness_cosigners(network: Network) -> dict[str, Cosigner]:
@@ -54,7 +57,7 @@ def check_cosigned(
     at least ``quorum`` of them; otherwise :class:`QuestionRefused` (kind ``no-quorum``)."""
     others = {w: c for w, c in cosigners.items() if w != own}
     try:
-        found = verify_cosignatures(
+        found = VERIFIED.verify(
             note,
             others,
             not_after=int(time.time() if now is None else now) + COSIGNATURE_FUTURE_SECONDS,

@@ -1,8 +1,9 @@
 """What witnessing before answering costs: question latency and CPU per process, before and after.
 
-``python -m bench.cosign_cost --compare BEFORE AFTER`` runs the same measurement in two checkouts
-of betrokken (each with its own ``.venv``), alternately and on fresh networks, so both are
-measured in the same run on the same machine: ``--runs`` rounds of BEFORE then AFTER. Each
+``python -m bench.cosign_cost --compare BEFORE AFTER [AFTER...]`` runs the same measurement in
+checkouts of betrokken (each with its own ``.venv``; an old one needs this file and bench/cpu.py
+copied in), alternately and on fresh networks, so all are measured in the same run on the same
+machine: ``--runs`` rounds of BEFORE then each AFTER, the load average recorded at each. Each
 measurement (``--measure``) builds a bench network of N nodes (bench/net.py: the asking
 organisation plus N nodes, ``--per-node`` registrations each), asks ``--questions`` one-person
 questions one after the other through the requester's Python API (``Requester.ask``, the path of
@@ -29,9 +30,11 @@ from bench.cpu import cpu_seconds
 
 
 def measure(
-    nodes: int, per_node: int, questions: int, warm: int, postgres: bool = False
+    nodes: int, per_node: int, questions: int, warm: int, postgres: bool = False, askers: int = 1
 ) -> dict[str, Any]:
     import random
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from bench import net
     from bench.net import ASKER, PURPOSE, build
@@ -47,33 +50,50 @@ def measure(
             bn.start()
             assert bn.cluster is not None
             pids = {name: p.pid for name, p in bn.cluster.processes.items()}
-            requester = Requester.from_config(load_node(bn.asker_config))
+            # With several askers, each asks its share one after the other with a Requester of
+            # its own, all at once: a cosigning round then covers several questions.
+            requesters = [Requester.from_config(load_node(bn.asker_config)) for _ in range(askers)]
             incomplete = 0
             unanswered: dict[str, int] = {}
+            counted = threading.Lock()
 
-            def ask(turn: int) -> float:
+            def ask(turn: int, who: int = 0) -> float:
                 nonlocal incomplete
                 person = Person(bn.persons[turn % len(bn.persons)], f"CASE-{turn}")
+                requester = requesters[who]
                 start = time.perf_counter()
                 result = requester.ask([person], purpose=PURPOSE, user="bench", role="regisseur")
                 elapsed = time.perf_counter() - start
-                incomplete += 0 if result.complete else 1
-                for answer in result.persons[0].answers:
-                    if not answer.answer.outcome.answered:  # which node did not answer, and how
-                        key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
-                        unanswered[key] = unanswered.get(key, 0) + 1
+                with counted:
+                    incomplete += 0 if result.complete else 1
+                    for answer in result.persons[0].answers:
+                        if not answer.answer.outcome.answered:  # which node did not, and how
+                            key = f"{answer.organisation_id}: {answer.answer.outcome.value}"
+                            unanswered[key] = unanswered.get(key, 0) + 1
                 return elapsed
 
-            for turn in range(warm):
-                ask(turn)
+            def asked(first: int, count: int) -> list[float]:
+                if askers == 1:
+                    return [ask(first + k) * 1000 for k in range(count)]
+                with ThreadPoolExecutor(askers) as pool:
+                    parts = pool.map(
+                        lambda a: [
+                            ask(first + k, a) * 1000 for k in range(count) if k % askers == a
+                        ],
+                        range(askers),
+                    )
+                    return [wall for part in parts for wall in part]
+
+            asked(0, warm)
             incomplete = 0
             unanswered.clear()
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             own_before = os.times()
-            walls = [ask(warm + turn) * 1000 for turn in range(questions)]
+            walls = asked(warm, questions)
             own_after = os.times()
             after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-            requester.close()
+            for requester in requesters:
+                requester.close()
         finally:
             bn.remove()
     per_question = {n: (after[n] - before[n]) * 1000 / questions for n in pids}
@@ -87,6 +107,7 @@ def measure(
     walls.sort()
     return {
         "nodes": nodes,
+        "askers": askers,
         "database": "postgresql" if postgres else "sqlite",
         "questions": questions,
         "incomplete": incomplete,
@@ -108,6 +129,8 @@ def measure(
 
 
 def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    """The first checkout is the baseline; each other is measured against it, the runs taken in
+    turn (baseline, then each other, ``--runs`` times), with the load average at each."""
     results: dict[str, list[dict[str, Any]]] = {str(c): [] for c in checkouts}
     for run in range(args.runs):
         for checkout in checkouts:
@@ -126,15 +149,23 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
                 "--warm",
                 str(args.warm),
                 *(["--postgres"] if args.postgres else []),
+                *(["--askers", str(args.askers)] if args.askers > 1 else []),
             ]
-            done = subprocess.run(
-                command, cwd=checkout, capture_output=True, text=True, check=True, timeout=1800
-            )
+            for _attempt in (1, 2):  # once more when it could not start (ports taken by others)
+                done = subprocess.run(
+                    command, cwd=checkout, capture_output=True, text=True, check=False, timeout=1800
+                )
+                if done.returncode == 0:
+                    break
+                print(f"{checkout.name}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            done.check_returncode()
             figure = json.loads(done.stdout.strip().splitlines()[-1])
+            figure["load1"] = round(os.getloadavg()[0], 2)
             results[str(checkout)].append(figure)
             print(
                 f"run {run + 1} {checkout.name}: p50 {figure['wall_p50_ms']:.1f} ms, "
-                f"CPU {figure['cpu_ms_per_question']['all_processes']:.1f} ms/question",
+                f"CPU {figure['cpu_ms_per_question']['all_processes']:.1f} ms/question "
+                f"(load {figure['load1']})",
                 file=sys.stderr,
             )
 
@@ -147,40 +178,58 @@ def compare(checkouts: list[Path], args: argparse.Namespace) -> dict[str, Any]:
             values.append(value)
         return statistics.median(values)
 
-    before, after = checkouts
     parts = ["requester", "keyservice", "coordinator", "node_mean", "nodes_total", "all_processes"]
-    summary = {
-        "wall_p50_ms": {
-            "before": median(before, "wall_p50_ms"),
-            "after": median(after, "wall_p50_ms"),
-        },
-        "cpu_ms_per_question": {
-            part: {
-                "before": median(before, "cpu_ms_per_question", part),
-                "after": median(after, "cpu_ms_per_question", part),
-            }
-            for part in parts
-        },
-    }
-    summary["ratio_wall_p50"] = summary["wall_p50_ms"]["after"] / summary["wall_p50_ms"]["before"]
+    before, *afters = checkouts
+
+    def versus(after: Path) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "wall_p50_ms": {
+                "before": median(before, "wall_p50_ms"),
+                "after": median(after, "wall_p50_ms"),
+            },
+            "cpu_ms_per_question": {
+                part: {
+                    "before": median(before, "cpu_ms_per_question", part),
+                    "after": median(after, "cpu_ms_per_question", part),
+                }
+                for part in parts
+            },
+        }
+        wall = summary["wall_p50_ms"]
+        cpu = summary["cpu_ms_per_question"]["all_processes"]
+        summary["ratio_wall_p50"] = wall["after"] / wall["before"]
+        summary["ratio_cpu_all_processes"] = cpu["after"] / cpu["before"]
+        summary["load1"] = {
+            "before": [f["load1"] for f in results[str(before)]],
+            "after": [f["load1"] for f in results[str(after)]],
+        }
+        return summary
+
+    summaries = {str(after): versus(after) for after in afters}
     return {
         "machine": {"nproc": os.cpu_count(), "load_at_end": os.getloadavg()},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         | {"compare": [str(c) for c in checkouts]},
         "runs": results,
-        "summary": summary,
+        # one checkout against the baseline: as before; several: one summary per checkout
+        "summary": summaries[str(afters[0])] if len(afters) == 1 else summaries,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cosign_cost", description=__doc__)
     parser.add_argument("--measure", action="store_true", help="one measurement, JSON on stdout")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument(
+        "--compare", nargs="+", type=Path, metavar="CHECKOUT", help="BEFORE AFTER [AFTER...]"
+    )
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--per-node", type=int, default=2000)
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--warm", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--askers", type=int, default=1, help="ask from this many threads at once (each its own)"
+    )
     parser.add_argument(
         "--postgres", action="store_true", help="the nodes on PostgreSQL (127.0.0.1:5432)"
     )
@@ -188,11 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.measure:
         print(
-            json.dumps(measure(args.nodes, args.per_node, args.questions, args.warm, args.postgres))
+            json.dumps(
+                measure(
+                    args.nodes, args.per_node, args.questions, args.warm, args.postgres, args.askers
+                )
+            )
         )
         return 0
-    if not args.compare:
-        parser.error("give --measure or --compare BEFORE AFTER")
+    if not args.compare or len(args.compare) < 2:
+        parser.error("give --measure or --compare BEFORE AFTER [AFTER...]")
     report = compare([c.resolve() for c in args.compare], args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -626,6 +626,40 @@ def is_fresh(at: dt.datetime, now: dt.datetime, window_seconds: float) -> bool:
     return abs((now - at).total_seconds()) <= window_seconds
 
 
+# A node's and the coordinator's clocks further apart than this are an alarm at the node and a
+# warning at the coordinator, once per episode (a quarter of the default freshness window).
+CLOCK_OFF_SECONDS = 30.0
+
+
+def clock_offset(sent: float, received: float, theirs: float) -> tuple[float, float]:
+    """The other side's clock minus ours, from a call sent at ``sent`` and answered at
+    ``received`` (our clock) that read ``theirs`` on the other side, as NTP does: the answer was
+    read somewhere in between, so the offset is taken from the middle and is uncertain by half
+    the round trip. Returns (offset, uncertainty) in seconds."""
+    half = max(received - sent, 0.0) / 2
+    return theirs - (sent + half), half
+
+
+def clock_is_off(offset: float, uncertainty: float, threshold: float = CLOCK_OFF_SECONDS) -> bool:
+    """Whether an offset measured with ``uncertainty`` is surely beyond ``threshold``."""
+    return abs(offset) - uncertainty > threshold
+
+
+def clock_verdict(offset: float, uncertainty: float, threshold: float = CLOCK_OFF_SECONDS) -> str:
+    """The coordinator's clock as a node measured it, Dutch then English, with the threshold."""
+    seconds = abs(offset)
+    nl_way = "voor op" if offset >= 0 else "achter op"
+    en_way = "ahead of" if offset >= 0 else "behind"
+    verdict = "TE VER AF" if clock_is_off(offset, uncertainty, threshold) else "goed"
+    en_verdict = "TOO FAR OFF" if verdict != "goed" else "fine"
+    return (
+        f"de klok van de coördinator loopt {seconds:.1f} s (± {uncertainty:.1f} s) {nl_way} die "
+        f"van dit knooppunt: {verdict} (grens {threshold:.0f} s) / the coordinator's clock is "
+        f"{seconds:.1f} s (± {uncertainty:.1f} s) {en_way} this node's: {en_verdict} "
+        f"(threshold {threshold:.0f} s)"
+    )
+
+
 def _offset(seconds: float) -> str:
     way = "ahead" if seconds > 0 else "behind"
     return f"{abs(seconds):.0f} s {way}"

@@ -105,6 +105,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         # first time (a node that witnessed more since answers WitnessStale and is asked again).
         self._witnessed: dict[str, int] = {}
         self._witnessed_lock = threading.Lock()
+        self._in_flight: set[str] = set()  # answer ids recorded whose outcome is not yet
         # Cosigned before forwarded (docs/adr/0024, section 10): the witnesses' rounds.
         self.rounds = WitnessRounds(
             network,
@@ -140,6 +141,23 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         index = self.store.append(
             rules.search_entry_for(question, note, purpose, utcnow(), context.peer())
         )
+        with self._witnessed_lock:
+            self._in_flight.add(question.answer_id)
+        try:
+            return self._forward(question, note, index, request, context)
+        finally:
+            with self._witnessed_lock:
+                self._in_flight.discard(question.answer_id)
+
+    def _forward(
+        self,
+        question: q.Question,
+        note: str,
+        index: int,
+        request: pb.QueryRequest,
+        context: grpc.ServicerContext,
+    ) -> pb.QueryResponse:
+        """Ask the nodes a recorded question and record its outcome."""
         started = time.monotonic()
         envelopes = {e.node: e.sealed for e in request.envelopes}
         # Forwarded only under a checkpoint that covers the record and that enough witnesses
@@ -540,7 +558,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     ) -> pb.CheckpointResponse:
         self._proof_caller(context, "Coordinator.GetCheckpoint")
         latest = self.store.log.latest_checkpoint()
-        return pb.CheckpointResponse(checkpoint=latest.note if latest else "")
+        # Its clock, for the node to measure the offset of the two (docs/adr/0042).
+        return pb.CheckpointResponse(
+            checkpoint=latest.note if latest else "", time=q.format_time(utcnow())
+        )
 
     @servicer_method
     def GetConsistencyProof(
@@ -572,6 +593,28 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self._proof_caller(context, "Coordinator.GetInclusionProof")
         hashes = self.store.log.inclusion_proof(request.leaf_index, request.tree_size)
         return pb.ProofResponse(hashes=hashes)
+
+    def _asking(self, answer_id: str) -> bool:
+        with self._witnessed_lock:
+            return answer_id in self._in_flight
+
+    @servicer_method
+    def GetRecord(
+        self, request: pb.RecordRequest, context: grpc.ServicerContext
+    ) -> pb.RecordResponse:
+        """A question's record as stored, for a node that question was sent to (docs/adr/0042);
+        a node asking for another's record is refused, and the refusal recorded."""
+        method = "Coordinator.GetRecord"
+        peer = self._proof_caller(context, method)
+        caller = peer.organisation_id or ""
+        try:
+            record, hashes = self.store.record_for_node(
+                request.leaf_index, request.tree_size, caller, self._asking
+            )
+        except WrongRole as exc:
+            self._refused(caller, method, context, exc)
+            raise
+        return pb.RecordResponse(record=record, hashes=hashes)
 
 
 def node_tags_detail(results: Mapping[str, NodeResult]) -> str:

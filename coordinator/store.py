@@ -11,22 +11,34 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from betrokken.audit.log import RECORDS, AuditLog, LogBase
+from betrokken.audit.log import RECORDS, AuditLog, LogBase, entry_from_leaf
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.audit.witness import LogProof
 from betrokken.crypto.note import NoteKey
 from betrokken.db import make_engine
-from betrokken.errors import AuditUnavailable, MalformedMessage
+from betrokken.errors import (
+    AuditUnavailable,
+    LogDamaged,
+    MalformedMessage,
+    Unavailable,
+    WrongRole,
+)
 
 PROOFS_KEPT = 1024  # consistency proofs remembered (a few per question, and the witnesses')
 # The events recorded for one answer id: by the answer_id index only (see asked_before).
 _EVENTS_OF_ANSWER = select(RECORDS.c.event).where(RECORDS.c.answer_id == bindparam("answer_id"))
+_RECORD_AT = select(RECORDS.c.event, RECORDS.c.answer_id, RECORDS.c.content).where(
+    RECORDS.c.index == bindparam("index")
+)
+_CONTENTS_OF_ANSWER = select(RECORDS.c.event, RECORDS.c.content).where(
+    RECORDS.c.answer_id == bindparam("answer_id")
+)
 
 
 class _Proofs:
@@ -118,6 +130,63 @@ class AuditStore:
         with self.engine.connect() as conn:
             events = conn.execute(_EVENTS_OF_ANSWER, {"answer_id": answer_id}).scalars().all()
         return Event.SEARCH.value in events
+
+    def record_for_node(
+        self,
+        index: int,
+        size: int,
+        node: str,
+        asking: Callable[[str], bool] = lambda answer_id: False,
+    ) -> tuple[bytes, list[bytes]]:
+        """The stored content of search record ``index`` — read from the database, never from
+        memory, damage and all — with its inclusion proof in the tree of ``size``, for ``node``
+        only if that question's outcome record names ``node`` as asked (docs/adr/0042): a node
+        sees again only a record it was sent with a question, never another's (P3).
+
+        Raises :class:`WrongRole` for any other record, :class:`Unavailable` while the question
+        is still being asked (``asking``: its outcome is not written yet), and
+        :class:`LogDamaged` when the record is not there or whom it concerns cannot be read (the
+        node then alarms).
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(_RECORD_AT, {"index": index}).first()
+            others = (
+                conn.execute(_CONTENTS_OF_ANSWER, {"answer_id": row.answer_id}).all()
+                if row is not None and row.answer_id
+                else []
+            )
+        if row is None:
+            raise LogDamaged(
+                f"record {index} is not in the coordinator's log database",
+                hint="`betrokken audit verify` names the missing records; restore the log's "
+                "database from its backup",
+            )
+        if row.event != Event.SEARCH.value:
+            raise WrongRole(f"record {index} is not a question's record; a node gets only those")
+        asked: set[str] | None = None
+        for event, content in others:
+            if event != Event.OUTCOME.value or content is None:
+                continue
+            try:
+                asked = set(entry_from_leaf(content)[1].details.get("asked", "").split(","))
+            except (MalformedMessage, ValueError, UnicodeDecodeError):
+                continue
+        if asked is None and asking(row.answer_id):
+            raise Unavailable(f"record {index}'s question is still being asked; ask again later")
+        if asked is None:
+            raise LogDamaged(
+                f"the outcome of record {index} is missing or cannot be read, so whom it "
+                "concerns is unknown (the coordinator stopped during the question, or the "
+                "record was removed or altered)",
+                hint="`betrokken audit verify` names the damaged records",
+            )
+        if node not in asked:
+            raise WrongRole(
+                f"record {index} is of a question {node} was not asked; a node gets only the "
+                "records of its own questions"
+            )
+        proof = self.log.inclusion_proof(index, size)
+        return (row.content or "").encode(), proof
 
     def receipt(self, index: int, at: tuple[int, str] | None = None) -> Receipt:
         """Inclusion of record ``index`` in the checkpoint signed right after it was written,

@@ -23,6 +23,8 @@ import binascii
 import functools
 import hashlib
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -142,6 +144,70 @@ def verify_cosignatures(
         if enough is not None and len(found) >= enough:
             break
     return found
+
+
+class VerifiedCheckpoints:
+    """The cosignatures this process already verified, by the exact signed note they are on.
+
+    A node is asked many questions under one cosigned checkpoint while a cosigning round serves
+    several questions; each would check the same Ed25519 cosignatures again. :meth:`verify`
+    answers as :func:`verify_cosignatures` does, and checks the signatures of a note only the
+    first time it sees that note with those cosigners. The key is the SHA-256 of the whole note
+    (the checkpoint body, the log's signature and every cosignature line) and the cosigner keys:
+    a note that differs in any byte — another cosignature over the same size, a line added or
+    taken away — is another key and is verified in full. What a hit returns is what the full
+    check found (each cosignature with its time), filtered again by this call's ``not_after``;
+    when that is not enough for this call, the note is verified in full after all. Bounded:
+    the least recently used notes are forgotten first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.hits = 0  # for tests and measurements: how many checks were answered from memory
+        self._lock = threading.Lock()
+        self._known: OrderedDict[
+            tuple[bytes, frozenset[tuple[str, Cosigner]]],
+            tuple[dict[str, Cosignature], int | None, bool],
+        ] = OrderedDict()
+
+    def verify(
+        self,
+        note: str,
+        cosigners: Mapping[str, Cosigner],
+        not_after: int | None = None,
+        enough: int | None = None,
+    ) -> dict[str, Cosignature]:
+        """:func:`verify_cosignatures`, from memory when this exact note was verified before
+        (with ``enough``, a hit may return more than that many: all it verified in time)."""
+        key = (hashlib.sha256(note.encode()).digest(), frozenset(cosigners.items()))
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+        if known is not None:
+            found, checked_until, complete = known
+            valid = {
+                w: c for w, c in found.items() if not_after is None or c.timestamp <= not_after
+            }
+            # Enough of the verified ones are in time; or the first check read every line, and
+            # under a bound no later than its own (a line it skipped as too late stays skipped).
+            if (enough is not None and len(valid) >= enough) or (
+                complete
+                and (
+                    checked_until is None or (not_after is not None and not_after <= checked_until)
+                )
+            ):
+                with self._lock:
+                    self.hits += 1
+                return valid
+        found = verify_cosignatures(note, cosigners, not_after, enough)
+        complete = enough is None or len(found) < enough  # every line was read
+        with self._lock:
+            self._known[key] = (found, not_after, complete)
+            self._known.move_to_end(key)
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+        return dict(found)
 
 
 @functools.lru_cache(maxsize=256)

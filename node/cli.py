@@ -19,8 +19,11 @@ from betrokken.db import redacted
 from betrokken.errors import BadInput, BetrokkenError, ConfigError, SyncGuarded
 from betrokken.identity.certs import expiry_warning
 from betrokken.keyservice.client import Pseudonymiser
+from betrokken.node.clockwatch import ClockWatch, read_measured
 from betrokken.node.importer import FIELDS, HEADERS, REQUIRED, ImportSummary, Registrar
 from betrokken.node.server import (
+    check_coordinator,
+    clock_path,
     open_anchored_store,
     open_store,
     open_witness,
@@ -467,6 +470,14 @@ def node_status(config_path: Path) -> None:
         click.echo(
             f"  witness:            coordinator's log accepted at {accepted.size} records {when}"
         )
+    measured = read_measured(clock_path(loaded))
+    if measured is None:
+        click.echo(
+            "  klok coördinator:   nog niet gemeten / the coordinator's clock: not measured yet "
+            "(the running node measures it every witness interval)"
+        )
+    else:
+        click.echo(f"  klok coördinator:   {measured.describe()}")
     comparisons = witness.comparisons()
     if comparisons:
         peer, compared_at, own_size, peer_size, outcome = comparisons[0]
@@ -611,21 +622,30 @@ def node_expire(config_path: Path) -> None:
 def node_witness(config_path: Path, once: bool) -> None:
     """Check the coordinator's audit log: signature, and consistency with what was accepted.
 
-    Exit code 0 when the log is consistent, 8 on a witness alarm (rollback, fork, bad signature).
+    Then, as the running node does every interval, it measures the coordinator's clock and checks
+    a sample of the records of questions this node answered against what it answered under.
+
+    Exit code 0 when the log is consistent, 8 on a witness alarm (rollback, fork, bad signature,
+    a damaged record).
     """
     from betrokken.audit.keys import log_origin
 
     loaded = load_node(config_path)
     network = loaded.network
-    store = open_witness(open_store(loaded))
+    node_store = open_store(loaded)
+    store = open_witness(node_store)
     source = CoordinatorLog(network, loaded.tls)
+    clock = ClockWatch(clock_path(loaded), store)
     try:
         result = witness_once(
             store, source, network.coordinator.log_key, log_origin(network.name, "coordinator")
         )
+        click.echo(result.describe())
+        click.echo(check_coordinator(node_store, store, source, clock).describe())
     finally:
         source.close()
-    click.echo(result.describe())
+    if clock.latest is not None:
+        click.echo(clock.latest.describe())
 
 
 @node.command("witnessed")

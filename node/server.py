@@ -31,10 +31,17 @@ from betrokken.identity.rpc import check_own_certificate, make_server
 from betrokken.metrics import node_figures, node_metrics
 from betrokken.node import deferrals, feeds, outbox
 from betrokken.node.anchor import Anchor, measure, problem, read_anchor, refusal, write_anchor
+from betrokken.node.clockwatch import ClockWatch, clock_file
 from betrokken.node.late import LATE_INTERVAL_SECONDS, CoordinatorMailbox, late_loop
 from betrokken.node.servicer import NodeServicer
 from betrokken.node.store import NodeStore
-from betrokken.node.witness import CoordinatorLog, compare_with_peers, witness_once
+from betrokken.node.witness import (
+    CoordinatorLog,
+    SampleResult,
+    compare_with_peers,
+    sample_records,
+    witness_once,
+)
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
 log = logging.getLogger("betrokken.node")
@@ -158,6 +165,9 @@ def _expiry_loop(
             store.forget_answered(now - dt.timedelta(seconds=2 * freshness))
             store.forget_notices(now - dt.timedelta(days=notice_days))
             store.forget_feed_requests(now - dt.timedelta(days=FEED_KEY_DAYS))
+            # Kept a month less than the coordinator keeps its log: a sampled record was never
+            # pruned there (docs/adr/0042).
+            store.forget_records(now.date() - dt.timedelta(days=365 * audit_years - 30))
             pruned = prune_expired(store.trail, audit_years, now, "retention-schedule")
             if pruned.count:
                 log.info("retention: %s", pruned.describe())
@@ -205,6 +215,27 @@ def open_witness(store: NodeStore) -> WitnessStore:
 # --- the anchor outside the database (node/anchor.py) ---------------------------------------------
 def anchor_path(loaded: Loaded[NodeConfig]) -> Path:
     return loaded.resolve(loaded.component.state_file)
+
+
+def clock_path(loaded: Loaded[NodeConfig]) -> Path:
+    """Where the coordinator's clock offset, as this node measured it last, is kept."""
+    return clock_file(anchor_path(loaded))
+
+
+def check_coordinator(
+    store: NodeStore, witness_store: WitnessStore, source: CoordinatorLog, clock: ClockWatch
+) -> SampleResult:
+    """After a witness check: keep the coordinator's clock as measured with its checkpoint, and
+    check a sample of the records of questions this node answered (docs/adr/0042). Raises
+    :class:`VerificationError` on a damaged record (already an alarm in the trail)."""
+    if source.clock is not None:
+        offset, uncertainty = source.clock
+        source.clock = None
+        clock.measured(offset, uncertainty)
+    result = sample_records(store, witness_store, source)
+    if result.checked or result.skipped:
+        log.debug("witness: %s", result.describe())
+    return result
 
 
 def _verifier(loaded: Loaded[NodeConfig]) -> str:
@@ -282,6 +313,7 @@ def _witness_loop(
 ) -> None:
     network = loaded.network
     witness_store = open_witness(store)
+    clock = ClockWatch(clock_path(loaded), witness_store)
     source: CoordinatorLog | None = None  # made in the loop: a refused certificate is retried
     origin = log_origin(network.name, "coordinator")
     wait = 0.0  # witness at once; until the first checkpoint is accepted, retry every few seconds
@@ -302,6 +334,12 @@ def _witness_loop(
                 log.warning("witness: could not check the coordinator's log (%s)", exc)
         if source is None:
             continue
+        try:
+            check_coordinator(store, witness_store, source, clock)
+        except VerificationError:
+            pass  # already logged loudly and stored as an alarm
+        except Exception as exc:
+            log.warning("witness: could not check the records of answered questions (%s)", exc)
         # Then compare with one or two other nodes, directly: a coordinator showing this node
         # a history of its own is seen here even when it got that history cosigned.
         try:

@@ -36,12 +36,13 @@ from betrokken import rules
 from betrokken.answer import Answer
 from betrokken.audit.keys import log_origin
 from betrokken.audit.log import entry_from_leaf
+from betrokken.audit.proofs import VERIFIED
 from betrokken.audit.witness import WitnessStore, check_log_proof
 from betrokken.clock import utcnow
 from betrokken.config.schema import DisclosureLevel, Network, Organisation
 from betrokken.crypto import envelope as env
+from betrokken.crypto import merkle
 from betrokken.crypto import question as q
-from betrokken.crypto.cosignature import verify_cosignatures
 from betrokken.crypto.pseudonym import PSEUDONYM_SIZE
 from betrokken.db import Driver
 from betrokken.errors import (
@@ -156,7 +157,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         their clocks, signed seconds before it was forwarded (None when there are none)."""
         others = {w: c for w, c in self._cosigners.items() if w != self.org.id}
         try:
-            found = verify_cosignatures(request.proof.checkpoint, others)
+            found = VERIFIED.verify(request.proof.checkpoint, others)
         except MalformedMessage:
             return None
         times = sorted(c.timestamp for c in found.values())
@@ -307,7 +308,8 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
                 f"({own_key})",
                 kind="wrong-key",
             )
-        return content, self._answers(answering, question, content, now, peer, keep)
+        record = (proven.index, merkle.leaf_hash(request.proof.record))  # for the sample
+        return content, self._answers(answering, question, content, now, peer, keep, record)
 
     def _answers(
         self,
@@ -317,6 +319,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         now: dt.datetime,
         peer: str,
         keep: Callable[[Driver], None] | None,
+        record: tuple[int, bytes] | None = None,
     ) -> list[Answer]:
         level = rules.level(self.network, self.org.id, question.purpose)
         deferred = (
@@ -421,7 +424,11 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
         # row of the same size for a hit and a miss, in one transaction; the trail writer makes
         # the disclosure records from it within a second. A replay is refused here.
         answering.answered(
-            question.answer_id, now, outbox.encode(entry, question.persons, decoys), also=keep
+            question.answer_id,
+            now,
+            outbox.encode(entry, question.persons, decoys),
+            also=keep,
+            record=record,
         )
         return answers
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Date,
     DateTime,
@@ -144,6 +145,34 @@ class AnsweredQuestion(Base):
     answer_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     outbox: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class AnsweredRecord(Base):
+    """The coordinator's log position and leaf hash of every question this node answered, so
+    that the witness loop can ask for a sample of those records again and check that what the
+    coordinator stores is what it was sent (docs/adr/0042). Nothing a node did not receive: the
+    record came with the question. Written in the question's transaction, hit or miss the same
+    row; kept as long as the coordinator must keep its log (``retention.audit_years``).
+    ``seq`` numbers the rows, so a uniform sample is a few lookups by key."""
+
+    __tablename__ = "answered_records"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    log_index: Mapped[int] = mapped_column(Integer)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    answered_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    alarmed: Mapped[bool] = mapped_column(Boolean, default=False)  # one alarm per damaged record
+
+
+@dataclass(frozen=True)
+class KeptRecord:
+    """One question's record as this node answered under it (:class:`AnsweredRecord`)."""
+
+    seq: int
+    log_index: int
+    leaf_hash: bytes
+    answered_on: dt.date
+    alarmed: bool
 
 
 class NoticeRow(Base):
@@ -285,6 +314,7 @@ class Status:
 ENDING_SOON_DAYS = 30
 _REGISTRATIONS = RegistrationRow.__table__
 _ANSWERED = AnsweredQuestion.__table__
+_KEPT = AnsweredRecord.__table__
 _CHUNK = 500
 _KeyFilter = Callable[[type["RegistrationRow"] | type["WithdrawalRow"]], ColumnElement[bool]]
 
@@ -327,6 +357,12 @@ class _AnswerStatements:
         self.at = self.sql.bind(_ANSWERED.c.at)
         self.answered = self.sql.sql(
             "INSERT INTO answered_questions (answer_hash, at, outbox) VALUES (?, ?, ?)"
+        )
+        self.on = self.sql.bind(_KEPT.c.answered_on)
+        self.kept = self.sql.bind(_KEPT.c.alarmed)
+        self.record = self.sql.sql(
+            "INSERT INTO answered_records (log_index, leaf_hash, answered_on, alarmed) "
+            "VALUES (?, ?, ?, ?)"
         )
         # PostgreSQL takes the lists as arrays (one statement, prepared once); SQLite one
         # statement per number of lookup keys and key ids (a handful, each prepared once).
@@ -429,9 +465,11 @@ class Answering:
         at: dt.datetime,
         outbox: bytes,
         also: Callable[[Driver], None] | None = None,
+        record: tuple[int, bytes] | None = None,
     ) -> None:
         """The answered mark with its outbox entry (:meth:`NodeStore.answered`); a replay is
-        refused (:class:`QuestionRefused`, kind ``replay``) and the transaction rolled back."""
+        refused (:class:`QuestionRefused`, kind ``replay``) and the transaction rolled back.
+        ``record``: the question's log index and leaf hash, kept for the witness's sample."""
         answer_hash = hashlib.sha256(answer_id.encode()).hexdigest()
         st = self.statements
         try:
@@ -442,6 +480,8 @@ class Answering:
                     f"question {answer_id} was answered here before: a replay", kind="replay"
                 ) from None
             raise
+        if record is not None:
+            self.driver.execute(st.record, (record[0], record[1], st.on(at.date()), st.kept(False)))
         if also is not None:  # e.g. keeping the checkpoint that came with the question
             also(self.driver)
 
@@ -864,6 +904,7 @@ class NodeStore:
         at: dt.datetime,
         outbox: bytes,
         also: Callable[[Driver], None] | None = None,
+        record: tuple[int, bytes] | None = None,
     ) -> None:
         """Mark a question answered with its outbox entry: one row, one durable transaction.
 
@@ -874,7 +915,7 @@ class NodeStore:
         nothing is recorded twice.
         """
         with self.answering() as answering:
-            answering.answered(answer_id, at, outbox, also)
+            answering.answered(answer_id, at, outbox, also, record)
 
     def drain_outbox(
         self,
@@ -949,6 +990,57 @@ class NodeStore:
                     AnsweredQuestion.at < before, AnsweredQuestion.outbox.is_(None)
                 )
             )
+        return int(result.rowcount or 0)
+
+    # --- the records of answered questions, for the witness's sample (docs/adr/0042) ---------
+    def kept_records(
+        self, count: int, below: int, pick: Callable[[int, int], int]
+    ) -> list[KeptRecord]:
+        """Up to ``count`` rows at random (``pick(low, high)``: a number in [low, high]) plus the
+        newest, of records below log index ``below`` (covered by the witnessed checkpoint);
+        each is a lookup by key."""
+        kept = _KEPT.c
+        eligible = (kept.log_index < below,)
+        with self.engine.connect() as conn:
+            low, high = conn.execute(
+                select(func.min(kept.seq), func.max(kept.seq)).where(*eligible)
+            ).one()
+            if low is None:
+                return []
+            rows = {}
+            newest = conn.execute(
+                select(_KEPT).where(*eligible).order_by(kept.seq.desc()).limit(1)
+            ).first()
+            if newest is not None:
+                rows[newest.seq] = newest
+            for _ in range(count):
+                row = conn.execute(
+                    select(_KEPT)
+                    .where(kept.seq >= pick(int(low), int(high)), *eligible)
+                    .order_by(kept.seq)
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    rows[row.seq] = row
+        return [
+            KeptRecord(
+                int(r.seq), int(r.log_index), bytes(r.leaf_hash), r.answered_on, bool(r.alarmed)
+            )
+            for r in sorted(rows.values(), key=lambda r: r.seq)
+        ]
+
+    def record_alarmed(self, seq: int) -> None:
+        """Mark a kept record as alarmed about: its damage is one alarm, not one per interval."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(AnsweredRecord).where(AnsweredRecord.seq == seq).values(alarmed=True)
+            )
+
+    def forget_records(self, before: dt.date) -> int:
+        """Remove kept records of questions answered before ``before`` (past the term the
+        coordinator keeps its log)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(AnsweredRecord).where(AnsweredRecord.answered_on < before))
         return int(result.rowcount or 0)
 
     def forget_notices(self, before: dt.datetime) -> int:

@@ -12,23 +12,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
 import grpc
 
+from betrokken import rules
 from betrokken.audit.witness import Accepted, WitnessStore, check_cosigned, witness_cosigners
 from betrokken.config.schema import Network, Organisation, TlsFiles
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner
 from betrokken.crypto.note import Checkpoint, open_checkpoint
+from betrokken.crypto.question import parse_time
 from betrokken.errors import (
     BadInput,
     BetrokkenError,
+    LogDamaged,
     MalformedMessage,
     QuestionRefused,
+    Unavailable,
     VerificationError,
     WrongRole,
 )
@@ -41,6 +46,7 @@ from betrokken.identity.rpc import (
     peer_identity,
     servicer_method,
 )
+from betrokken.node.store import KeptRecord
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
@@ -48,6 +54,9 @@ log = logging.getLogger("betrokken.witness")
 MAX_NOTE_BYTES = 64 * 1024
 MAX_PROOF_HASHES = 63  # C2SP tlog-witness: never more consistency proof lines than this
 PEERS_PER_CHECK = 2
+# Records of questions this node answered, asked for again each witness interval at random, besides
+# the newest (docs/adr/0042).
+RECORDS_PER_CHECK = 3
 
 
 class LogSource(Protocol):
@@ -71,6 +80,8 @@ class CoordinatorLog:
         self.address = network.coordinator.address
         self.timeout = timeout
         self.tls = tls
+        # The coordinator's clock as measured at the last checkpoint: (offset, uncertainty).
+        self.clock: tuple[float, float] | None = None
         # Only the coordinator's listed certificates pass the handshake (docs/adr/0024, 11).
         self._peer = PeerChannel(
             self.address,
@@ -98,11 +109,31 @@ class CoordinatorLog:
         )
 
     def checkpoint(self) -> str:
+        stub = self._stub
+        sent = time.time()
         try:
-            response = self._stub.GetCheckpoint(pb.CheckpointRequest(), timeout=self.timeout)
+            response = stub.GetCheckpoint(pb.CheckpointRequest(), timeout=self.timeout)
         except grpc.RpcError as exc:
             raise self._failed(exc) from None
+        received = time.time()
+        if response.time:
+            try:
+                theirs = parse_time(response.time).timestamp()
+            except (MalformedMessage, ValueError):
+                theirs = None
+            if theirs is not None:
+                self.clock = rules.clock_offset(sent, received, theirs)
         return str(response.checkpoint)
+
+    def record(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """A question's record as the coordinator stores it, with its inclusion proof."""
+        try:
+            response = self._stub.GetRecord(
+                pb.RecordRequest(leaf_index=index, tree_size=size), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise self._failed(exc) from None
+        return bytes(response.record), list(response.hashes)
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         try:
@@ -275,6 +306,118 @@ def _confirm_seen(store: WitnessStore, source: LogSource, latest: Checkpoint) ->
             f"a checkpoint of {stale[-1].size} records was shown with a question, but the log "
             f"still has {latest.size} records {STALE_SEEN.seconds // 60} minutes later",
         )
+
+
+# --- the records of this node's own questions, sampled (docs/adr/0042) --------------------------
+class RecordSource(Protocol):
+    def record(self, index: int, size: int) -> tuple[bytes, list[bytes]]: ...
+
+
+class KeptRecords(Protocol):
+    """What the node kept of the questions it answered (:class:`betrokken.node.store.NodeStore`)."""
+
+    def kept_records(
+        self, count: int, below: int, pick: Callable[[int, int], int]
+    ) -> list[KeptRecord]: ...
+
+    def record_alarmed(self, seq: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    checked: int
+    damaged: tuple[int, ...]  # log indices found altered, missing or refused
+    skipped: int = 0  # not checked this time: the coordinator could not be asked
+
+    def describe(self) -> str:
+        text = f"checked {self.checked} record(s) of questions answered here"
+        if self.damaged:
+            text += f"; damaged or refused: {', '.join(str(i) for i in self.damaged)}"
+        if self.skipped:
+            text += f"; {self.skipped} not checked (the coordinator could not be asked)"
+        return text
+
+
+def _record_problem(
+    kept: KeptRecord, source: RecordSource, witnessed: Accepted
+) -> tuple[str, str] | None:
+    """What is wrong with one kept record at the coordinator, Dutch and English; None when it
+    is the record this node answered under, proven in the log it witnessed."""
+    try:
+        record, proof = source.record(kept.log_index, witnessed.size)
+    except BetrokkenError as exc:
+        if isinstance(exc, Unavailable) and not isinstance(exc, LogDamaged):
+            raise  # not reached, or the question is still being asked: try again next time
+        return (
+            f"de coördinator gaf het niet ({exc.message[:160]})",
+            f"the coordinator did not return it ({exc.message[:160]})",
+        )
+    if not record:
+        return ("de coördinator gaf het leeg terug", "the coordinator returned it empty")
+    leaf = merkle.leaf_hash(record)
+    if leaf != kept.leaf_hash:
+        return (
+            "de inhoud verschilt van het record waarop dit knooppunt antwoordde (gewijzigd)",
+            "its content differs from the record this node answered under (altered)",
+        )
+    if not merkle.verify_inclusion(leaf, kept.log_index, witnessed.size, proof, witnessed.root):
+        return (
+            f"het bewijs past niet bij het log van {witnessed.size} records dat hier is gezien",
+            f"its proof does not fit the log of {witnessed.size} records witnessed here",
+        )
+    return None
+
+
+def sample_records(
+    kept: KeptRecords,
+    store: WitnessStore,
+    source: RecordSource,
+    count: int = RECORDS_PER_CHECK,
+    pick: Callable[[int, int], int] | None = None,
+) -> SampleResult:
+    """Ask the coordinator again for a random sample of the records of questions this node
+    answered (and the newest), under the checkpoint it witnessed last; check each against the
+    leaf hash it answered under and against that checkpoint. An altered, missing or refused
+    record is one alarm (``record-damaged``) naming its index — once per record — and a
+    :class:`VerificationError`; a coordinator that cannot be reached is tried again next time.
+    Only this node's own questions: records that concern no node are the auditor's (``audit
+    verify``)."""
+    witnessed = store.last()
+    if witnessed is None:
+        return SampleResult(0, ())
+    rows = kept.kept_records(count, witnessed.size, pick or random.SystemRandom().randint)
+    damaged: list[tuple[KeptRecord, tuple[str, str]]] = []
+    checked = skipped = 0
+    for row in rows:
+        try:
+            problem = _record_problem(row, source, witnessed)
+        except Unavailable as exc:
+            log.info("witness: record %d not checked now (%s)", row.log_index, exc.message)
+            skipped += 1
+            continue
+        checked += 1
+        if problem is not None:
+            damaged.append((row, problem))
+    for row, (nl, en) in damaged:
+        if row.alarmed:
+            continue
+        store.alarm(
+            "record-damaged",
+            f"record {row.log_index} van het log van de coördinator, van een vraag die dit "
+            f"knooppunt beantwoordde: {nl} / record {row.log_index} of the coordinator's log, "
+            f"of a question this node answered: {en}",
+            index=str(row.log_index),
+        )
+        kept.record_alarmed(row.seq)
+    result = SampleResult(checked, tuple(r.log_index for r, _ in damaged), skipped)
+    if damaged:
+        raise VerificationError(
+            f"witness alarm (record-damaged): {result.describe()}",
+            hint="the coordinator's log was altered or lost records; tell the network's DPOs "
+            "and administrators (docs/dpo.md, 'Alarms'); `betrokken audit verify` at the "
+            "coordinator names every damaged record",
+        )
+    return result
 
 
 # --- the node as a witness: cosigning, and what it tells other nodes --------------------------

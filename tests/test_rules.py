@@ -428,6 +428,45 @@ def test_the_other_witnesses_cosigning_times_outvote_a_clock_that_is_off(
     assert names in verdict
 
 
+@pytest.mark.parametrize(
+    ("sent", "received", "theirs", "offset", "uncertainty"),
+    [
+        (100.0, 100.2, 100.1, 0.0, 0.1),  # the same clocks: read in the middle of the call
+        (100.0, 100.2, 40.1, -60.0, 0.1),  # the coordinator a minute behind
+        (100.0, 101.0, 130.5, 30.0, 0.5),
+        (100.0, 99.0, 100.0, 0.0, 0.0),  # a clock stepped back during the call: no negative trip
+    ],
+)
+def test_the_coordinators_clock_is_measured_from_the_middle_of_the_call(
+    sent: float, received: float, theirs: float, offset: float, uncertainty: float
+) -> None:
+    measured = rules.clock_offset(sent, received, theirs)
+    assert measured == pytest.approx((offset, uncertainty))
+
+
+@pytest.mark.parametrize(
+    ("offset", "uncertainty", "off", "shown"),
+    [
+        (0.4, 0.1, False, "loopt 0.4 s (± 0.1 s) voor op die van dit knooppunt: goed (grens 30 s)"),
+        (-31.0, 0.5, True, "loopt 31.0 s (± 0.5 s) achter op die van dit knooppunt: TE VER AF"),
+        (
+            30.5,
+            1.0,
+            False,
+            "the coordinator's clock is 30.5 s (± 1.0 s) ahead of this node's: fine",
+        ),
+        (-120.0, 0.0, True, "120.0 s (± 0.0 s) behind this node's: TOO FAR OFF (threshold 30 s)"),
+    ],
+)
+def test_a_clock_offset_is_too_far_off_only_when_it_surely_is_beyond_the_threshold(
+    offset: float, uncertainty: float, off: bool, shown: str
+) -> None:
+    assert rules.clock_is_off(offset, uncertainty) is off
+    verdict = rules.clock_verdict(offset, uncertainty)
+    assert shown in verdict
+    assert verdict.index("de klok") < verdict.index("the coordinator's clock")  # Dutch first
+
+
 # --- a lawful network file (closed unless configured) ----------------------------------------
 def _purpose(network: Network, purpose_id: str, **changes: object) -> Network:
     purposes = [p.model_copy(update=changes) if p.id == purpose_id else p for p in network.purposes]

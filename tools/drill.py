@@ -256,7 +256,10 @@ def drill_disk_full(s: Drilled, small: Path, base: Path) -> None:
             bool(logged), "logged: " + (logged[-1].split(" ERROR ", 1)[1][:160] if logged else "-")
         )
         export = base / "drill3.csv"
-        people, _ = synthetic_population(random.Random(3), (POLITIE,), 300)
+        # More than a WAL holds (1 MiB, written into the main file at 256 pages, and reused
+        # after that): 300 lines fitted into the room the node's WAL already had, and the
+        # import on a "full" disk succeeded.
+        people, _ = synthetic_population(random.Random(3), (POLITIE,), 5_000)
         write_export(export, people.registrations[POLITIE])
         imported = s.run(
             "node", "import", "--config", s.net.node_configs[POLITIE], export, "--quiet"
@@ -507,15 +510,27 @@ def drill_sync_guard(f: Drilled, base: Path) -> None:
 
 
 def drill_damaged_record(f: Drilled) -> None:
-    say("\n9. A record of the coordinator's log altered: reports still work, the bad one named")
+    say(
+        "\n9. A record of the coordinator's log altered: reports still work, the bad one named, "
+        "the node that answered the question alarms"
+    )
     db = f.net.coordinator_config.parent / "coordinator.db"
+    import json
     import sqlite3
 
+    asked = answered_again(f, "DRILL9-BEFORE")
+    answer_id = json.loads(asked.stdout)["answer_id"] if asked.returncode == 0 else ""
     with sqlite3.connect(db) as conn:
         conn.execute(
             'UPDATE log_records SET content = replace(content, \'"at":"20\', \'"at":"19\') '
-            'WHERE "index" = (SELECT min("index") FROM log_records WHERE event = \'search\')'
+            "WHERE event = 'search' AND answer_id = ?",
+            (answer_id,),
         )
+        found = conn.execute(
+            "SELECT \"index\" FROM log_records WHERE event = 'search' AND answer_id = ?",
+            (answer_id,),
+        ).fetchone()
+    index = found[0] if found else -1
     shown = f.run("audit", "log", "--config", f.net.coordinator_config, "--user", "drill")
     damaged = [line for line in shown.stderr.splitlines() if line.startswith("DAMAGED")]
     check(
@@ -523,8 +538,33 @@ def drill_damaged_record(f: Drilled) -> None:
         f"audit log: exit {shown.returncode}, {shown.stdout.count(chr(10))} records shown; "
         + (damaged[0] if damaged else "-"),
     )
+    # One witness interval of politie's node (which answered that question), run at once.
+    witnessed = f.run("node", "witness", "--config", f.net.node_configs[POLITIE], "--once")
+    alarms = [
+        line
+        for line in node_alarms(f, "record-damaged")
+        if f"record {index} of the coordinator's log" in line
+    ]
+    check(
+        witnessed.returncode == 8 and len(alarms) == 1,
+        f"politie's witness check: exit {witnessed.returncode}, {len(alarms)} alarm(s) naming "
+        f"record {index}: " + (alarms[0].split(" / ")[-1][:120] if alarms else "-"),
+    )
     asked = ask_json(f, "DRILL9")
     check(asked.returncode == 0, f"a question after the damage: {show(asked)}")
+
+
+def node_alarms(f: Drilled, reason: str) -> list[str]:
+    """The messages of politie's alarms of ``reason``, oldest first."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(node_files(f)[0]) as conn:
+        rows = conn.execute(
+            "select content from log_records where event = 'alarm' order by \"index\""
+        ).fetchall()
+    found = [json.loads(c) for (c,) in rows if c]
+    return [str(a["details"].get("message", "")) for a in found if a["reason"] == reason]
 
 
 def drill_clock_skew(f: Drilled) -> None:
@@ -560,6 +600,18 @@ def drill_clock_skew(f: Drilled) -> None:
         bool(new) and "this node's clock is off" in new[0],
         "it names the clock: "
         + (new[0].split("seconds from this node's time")[-1][28:110] if new else "-"),
+    )
+    # The node measured the coordinator's clock at its first witness check: one alarm, and
+    # `node status` (run with the right clock) shows the offset against the threshold.
+    started = time.monotonic()
+    while not node_alarms(f, "clock") and time.monotonic() - started < RECOVERY_SECONDS:
+        time.sleep(0.5)
+    clock = node_alarms(f, "clock")
+    status = f.run("node", "status", "--config", f.net.node_configs[POLITIE]).stdout
+    shown_line = next((line for line in status.splitlines() if "klok co" in line), "-")
+    check(
+        len(clock) == 1 and "TE VER AF" in shown_line and "TOO FAR OFF" in shown_line,
+        f"{len(clock)} clock alarm(s); node status: {shown_line.strip()[:150]}",
     )
     f.cluster.stop_node(POLITIE)
     f.cluster.start_node(POLITIE)

@@ -54,11 +54,19 @@ MUTATIONS = (
     ),
     Mutation(
         "witnessed before answered (the cosignature quorum)",
-        "audit/witness.py",
+        "audit/proofs.py",
         "    if len(found) < quorum:\n        missing = sorted(set(others) - set(found))\n",
         "    if False:\n        missing = sorted(set(others) - set(found))\n",
         "tests/e2e/test_split_view.py::"
         "test_p6_a_node_kept_on_a_forked_history_refuses_the_question_only_it_was_shown",
+    ),
+    Mutation(
+        "a checkpoint's cosignatures taken from memory only for the exact same note",
+        "crypto/cosignature.py",
+        "        key = (hashlib.sha256(note.encode()).digest(), frozenset(cosigners.items()))\n",
+        "        key = (note_body(note), frozenset(cosigners.items()))\n",
+        "tests/e2e/test_insiders.py::"
+        "test_a_forged_cosignature_over_a_checkpoint_the_node_already_verified_is_refused",
     ),
     Mutation(
         "the allow-list inside the client's handshake",
@@ -91,6 +99,38 @@ MUTATIONS = (
         "            if False:\n",
         "tests/e2e/test_insiders.py::"
         "test_a_node_refuses_a_known_person_asked_under_a_case_reference_that_is_not_the_askers",
+    ),
+    Mutation(
+        "a node gets only the records of its own questions (P3)",
+        "coordinator/store.py",
+        "        if node not in asked:\n",
+        "        if False:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_a_node_asking_for_the_record_of_a_question_it_was_not_asked_is_refused",
+    ),
+    Mutation(
+        "a sampled record is compared with the leaf hash the node answered under",
+        "node/witness.py",
+        "    if leaf != kept.leaf_hash:\n",
+        "    if False:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_an_altered_record_in_the_coordinators_database_is_one_alarm_at_the_node_that_answered",
+    ),
+    Mutation(
+        "one alarm per damaged record, not one per interval",
+        "node/witness.py",
+        "        if row.alarmed:\n            continue\n",
+        "",
+        "tests/e2e/test_record_sampling.py::"
+        "test_an_altered_record_in_the_coordinators_database_is_one_alarm_at_the_node_that_answered",
+    ),
+    Mutation(
+        "one clock alarm per episode",
+        "node/clockwatch.py",
+        "        if off and not was_off:\n",
+        "        if off:\n",
+        "tests/e2e/test_record_sampling.py::"
+        "test_the_node_shows_the_coordinators_clock_and_alarms_once_when_it_is_off",
     ),
 )
 

@@ -361,7 +361,7 @@ def init_network(
             "Triage van een casus die bij het Zorg- en Veiligheidshuis is aangemeld: welke "
             "partners zijn al betrokken",
             "artikel 6, eerste lid, onder e, AVG: de taak van de aanmelder, namens wie het Zorg- "
-            "en Veiligheidshuis vraagt (on_behalf_of)",
+            "en Veiligheidshuis vraagt",
             askers,
         ),
         (

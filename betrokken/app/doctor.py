@@ -325,6 +325,8 @@ def clock_synchronised() -> tuple[bool | None, str]:
 
 def _clock(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
     window = loaded.network.coordinator.freshness_seconds
+    if component == NODE:
+        yield _coordinator_clock(loaded)
     synced, how = clock_synchronised()
     if synced:
         yield Finding(OK, "clock", f"synchronised (NTP), according to {how}")
@@ -337,6 +339,31 @@ def _clock(component: str, loaded: Loaded[Any]) -> Iterator[Finding]:
         "coordinator's and the nodes' clocks are refused as stale",
         "enable NTP (systemd-timesyncd or chrony) and check `timedatectl`",
     )
+
+
+def _coordinator_clock(loaded: Loaded[Any]) -> Finding:
+    """The coordinator's clock as the running node measured it last (node/clockwatch.py)."""
+    from betrokken.node.clockwatch import read_measured
+    from betrokken.node.server import clock_path
+
+    path = clock_path(loaded)
+    measured = read_measured(path)
+    if measured is None:
+        return Finding(
+            WARNING,
+            "coordinator clock",
+            f"nog niet gemeten / not measured yet ({path} does not exist)",
+            "start the node, or run `betrokken node witness --once`: both measure it",
+        )
+    if measured.off:
+        return Finding(
+            PROBLEM,
+            "coordinator clock",
+            measured.describe(),
+            "find the clock that is off (this machine's: `timedatectl`; the coordinator's: "
+            "`betrokken status` there shows every node's offset) and correct it (NTP)",
+        )
+    return Finding(OK, "coordinator clock", measured.describe())
 
 
 # --- the database -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ is trusted only with a quorum of other witnesses' cosignatures (docs/adr/0024, s
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,25 @@ def test_a_checkpoint_needs_a_quorum_of_other_witnesses() -> None:
     assert refused.value.kind == "no-quorum"
     with pytest.raises(QuestionRefused, match="0 valid cosignature"):
         check_cosigned(note, 12, cosigners, 1, None)
+
+
+def test_a_checkpoint_trusted_once_does_not_lend_its_trust_to_other_cosignatures_on_it() -> None:
+    """The coordinator's move against the memory of verified checkpoints (docs/adr/0043): the
+    checkpoint a party trusted, sent again with made-up cosignatures in place of the real ones."""
+    keys = {org: NoteKey.generate(f"betrokken/test/{org}") for org in ("a", "b", "c")}
+    cosigners = {org: Cosigner.from_verifier(k.verifier()) for org, k in keys.items()}
+    _, note = signed(LEAVES)
+    cosigned = add_cosignatures(note, [cosign(note_body(note), keys[o], 1) for o in ("a", "b")])
+    assert check_cosigned(cosigned, 12, cosigners, 2, "c") == ["a", "b"]
+    wrong = []  # the witnesses' names, key ids and times; signatures of no one
+    for o in ("a", "b"):
+        name, blob = cosign(note_body(note), keys[o], 1).rstrip("\n").rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 1
+        wrong.append(f"{name} {base64.b64encode(bytes(raw)).decode()}\n")
+    forged = add_cosignatures(note, wrong)
+    assert note_body(forged) == note_body(cosigned) and forged != cosigned
+    with pytest.raises(QuestionRefused, match="0 valid cosignature") as refused:
+        check_cosigned(forged, 12, cosigners, 2, "c")
+    assert refused.value.kind == "no-quorum"
+    assert check_cosigned(cosigned, 12, cosigners, 2, "c") == ["a", "b"]

@@ -98,3 +98,39 @@ def test_a_log_without_the_right_key_does_not_verify(tmp_path: object) -> None:
     other = NoteKey.generate(KEY.name)
     result = verify_log(log, other.verifier())
     assert not result.ok and result.first_bad_index == 0
+
+
+@pytest.mark.postgres
+def test_records_appended_through_the_driver_read_back_as_sqlalchemy_wrote_them(
+    database_url: str,
+) -> None:
+    """The append runs plain SQL on the driver (docs/adr/0043): each column, the times (text on
+    SQLite) and a batch's subjects included, reads back through SQLAlchemy as it was given."""
+    from sqlalchemy import select
+
+    from betrokken.audit.log import CHECKPOINTS, RECORDS, SUBJECTS
+
+    log = _log(database_url)
+    at = dt.datetime(2026, 12, 7, 17, 30, 15, 123456, tzinfo=dt.UTC)
+    log.append([_entry(0, at)])
+    log.append([_entry(1, at), _entry(2, at)])  # several records and subjects in one append
+    with log.engine.connect() as conn:
+        records = conn.execute(select(RECORDS).order_by(RECORDS.c.index)).all()
+        subjects = conn.execute(select(SUBJECTS.c.index, SUBJECTS.c.pseudonym)).all()
+        made = conn.execute(select(CHECKPOINTS.c.size, CHECKPOINTS.c.created_at)).all()
+    assert [(r.index, r.event, r.answer_id, r.organisation, r.pruned_at) for r in records] == [
+        (i, "search", f"a-{i}", "zvh", None) for i in range(3)
+    ]
+    assert all(r.at.replace(tzinfo=dt.UTC) == at for r in records)
+    assert [bytes(r.leaf_hash) for r in records] == log.leaf_hashes()
+    assert sorted(subjects) == [(i, f"{i:0128x}") for i in range(3)]
+    assert [size for size, _ in made] == [1, 3]
+    assert all(isinstance(created, dt.datetime) for _, created in made)
+    with log.engine.connect() as conn:  # compared as SQLAlchemy compares them (pruning does)
+        between = conn.execute(
+            select(RECORDS.c.index).where(
+                RECORDS.c.at > at - dt.timedelta(microseconds=1),
+                RECORDS.c.at < at + dt.timedelta(microseconds=1),
+            )
+        ).all()
+    assert sorted(i for (i,) in between) == [0, 1, 2]

@@ -1,4 +1,5 @@
-"""C2SP tlog-cosignature/v1 (Ed25519): the key ID, the signed message, the line's layout."""
+"""C2SP tlog-cosignature/v1 (Ed25519): the key ID, the signed message, the line's layout; a
+checkpoint's cosignatures checked once per exact note (docs/adr/0043)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from betrokken.crypto import cosignature
 from betrokken.crypto.cosignature import (
     Cosigner,
+    VerifiedCheckpoints,
     add_cosignatures,
     cosign,
     cosignature_timestamp,
@@ -105,3 +108,122 @@ def test_a_malformed_line_is_an_error() -> None:
     note = sign_checkpoint(CHECKPOINT, LOG) + "not a signature line\n"
     with pytest.raises(MalformedMessage):
         verify_cosignatures(note, COSIGNERS)
+
+
+# --- checked once per checkpoint (docs/adr/0043) --------------------------------------------------
+class _Counted:
+    """An Ed25519 public key that counts its verifications."""
+
+    checks = 0
+
+    def __init__(self, key: bytes) -> None:
+        self.key = Ed25519PublicKey.from_public_bytes(key)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        _Counted.checks += 1
+        self.key.verify(signature, message)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
+    _Counted.checks = 0
+    monkeypatch.setattr(cosignature, "_public", _Counted)
+    return _Counted
+
+
+def _cosigned(checkpoint: Checkpoint, times: dict[str, int]) -> str:
+    note = sign_checkpoint(checkpoint, LOG)
+    return add_cosignatures(
+        note, [cosign(note_body(note), WITNESSES[w], at) for w, at in times.items()]
+    )
+
+
+def _forged(note: str, witness: str) -> str:
+    """``note`` with ``witness``'s cosignature line replaced by one whose signature is wrong."""
+    lines = note.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f"\u2014 {WITNESSES[witness].name} "):
+            raw = bytearray(base64.b64decode(line.split(" ")[-1]))
+            raw[-1] ^= 1
+            lines[i] = f"\u2014 {WITNESSES[witness].name} {base64.b64encode(bytes(raw)).decode()}"
+    return "\n".join(lines)
+
+
+def test_a_checkpoint_verified_once_costs_no_signature_check_the_second_time(
+    counted: type[_Counted],
+) -> None:
+    memo = VerifiedCheckpoints()
+    note = _cosigned(CHECKPOINT, {"a": 1, "b": 2, "c": 3})
+    assert sorted(memo.verify(note, COSIGNERS, not_after=100, enough=2)) == ["a", "b"]
+    assert counted.checks == 2 and memo.hits == 0
+    assert sorted(memo.verify(note, COSIGNERS, not_after=200, enough=2)) == ["a", "b"]
+    assert counted.checks == 2 and memo.hits == 1
+
+
+def test_a_forged_cosignature_over_a_verified_checkpoints_size_is_checked_and_not_counted(
+    counted: type[_Counted],
+) -> None:
+    """The coordinator's move: reuse a checkpoint a node verified (same size, same root, the
+    log's own signature) with a cosignature line it made up. Another note, so a full check."""
+    memo = VerifiedCheckpoints()
+    note = _cosigned(CHECKPOINT, {"a": 1, "b": 2})
+    assert sorted(memo.verify(note, COSIGNERS, enough=2)) == ["a", "b"]
+    forged = _forged(note, "b")
+    assert note_body(forged) == note_body(note) and forged != note
+    assert sorted(memo.verify(forged, COSIGNERS, enough=2)) == ["a"]
+    assert counted.checks == 4 and memo.hits == 0
+    # The genuine note is still known as it was; the forged one, asked again, as it was found.
+    assert sorted(memo.verify(note, COSIGNERS, enough=2)) == ["a", "b"]
+    assert sorted(memo.verify(forged, COSIGNERS, enough=2)) == ["a"]
+    assert counted.checks == 4 and memo.hits == 2
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "hit"),
+    [
+        # (not_after, enough) of the first check, then of the second; whether it is a hit
+        ((None, None), (None, None), True),
+        ((None, None), (15, None), True),  # every line was read: a tighter bound filters
+        ((15, None), (15, None), True),
+        ((15, None), (10, None), True),
+        ((15, None), (None, None), False),  # the first skipped c (time 30): not known valid
+        ((15, None), (40, None), False),
+        ((40, 1), (40, 1), True),
+        ((40, 1), (40, 2), False),  # it stopped after one: the second is not known yet
+        ((40, 3), (40, 2), True),
+        ((40, 3), (15, 3), False),  # c is too late now: only two of the three in time
+        ((15, 3), (10, None), True),  # it read every line (fewer than enough were in time)
+    ],
+)
+def test_a_check_from_memory_answers_as_the_full_check_would(
+    counted: type[_Counted],
+    first: tuple[int | None, int | None],
+    then: tuple[int | None, int | None],
+    hit: bool,
+) -> None:
+    memo = VerifiedCheckpoints()
+    note = _cosigned(CHECKPOINT, {"a": 5, "b": 10, "c": 30})
+    memo.verify(note, COSIGNERS, *first)
+    found = memo.verify(note, COSIGNERS, *then)
+    assert memo.hits == (1 if hit else 0)
+    full = verify_cosignatures(note, COSIGNERS, *then)
+    if then[1] is None:
+        assert found.keys() == full.keys()
+    else:  # at least as many as asked for, each valid and in time
+        assert full.keys() <= found.keys() <= verify_cosignatures(note, COSIGNERS, then[0]).keys()
+    assert all(found[w].line == full[w].line for w in full)
+
+
+def test_other_cosigners_or_a_forgotten_note_are_checked_again(counted: type[_Counted]) -> None:
+    memo = VerifiedCheckpoints(size=2)
+    notes = [_cosigned(Checkpoint(LOG.name, size, CHECKPOINT.root), {"a": 1}) for size in (1, 2, 3)]
+    memo.verify(notes[0], COSIGNERS)
+    memo.verify(notes[0], {"a": COSIGNERS["b"]})  # the network file names another key for a
+    memo.verify(notes[0], COSIGNERS)
+    assert memo.hits == 1
+    memo.verify(notes[1], COSIGNERS)
+    memo.verify(notes[2], COSIGNERS)  # the oldest, notes[0], is forgotten
+    memo.verify(notes[0], COSIGNERS)
+    assert (
+        memo.hits == 1 and counted.checks == 4
+    )  # notes[0] twice, 1 and 2 once (b's key never matches a's line)

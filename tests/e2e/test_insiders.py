@@ -8,6 +8,7 @@ nothing — and would fail if the defence were removed.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -500,6 +501,60 @@ def test_a_second_history_signed_for_one_question_is_refused_without_cosignature
     _refused(result, "no-quorum", running, POLITIE, before)
     assert "cosignature" in result.details()  # type: ignore[union-attr]
     assert _disclosures(running, POLITIE, prepared.answer_id) == 0
+
+
+def _forged_cosignatures(note: str) -> str:
+    """``note`` with every cosignature line's signature altered, the log's own line kept."""
+    body, lines = note.split("\n\n", 1)
+    own, *cosignatures = lines.rstrip("\n").split("\n")
+    forged = []
+    for line in cosignatures:
+        name, blob = line.rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 1
+        forged.append(f"{name} {base64.b64encode(bytes(raw)).decode()}")
+    assert forged, "the checkpoint carries no cosignatures to forge"
+    return f"{body}\n\n" + "\n".join([own, *forged]) + "\n"
+
+
+def test_a_forged_cosignature_over_a_checkpoint_the_node_already_verified_is_refused(
+    running: Running,
+) -> None:
+    """The node keeps the checkpoints whose cosignatures it verified, so the next question under
+    one costs no signature checks (docs/adr/0043). The coordinator reuses such a checkpoint —
+    the same size, root and log signature — with cosignatures of its own making: it is another
+    note, checked in full, and refused for want of the quorum. The same lookup with the genuine
+    checkpoint is then answered: only the cosignatures were wrong."""
+    insider = Insider(running)
+    prepared = running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-REUSED")])
+    question = q.peek_question(prepared.note)
+    purpose = running.network.purpose("zvh-triage")
+    assert purpose is not None
+    store = insider.store()
+    index = store.append(
+        rules.search_entry_for(question, prepared.note, purpose, utcnow(), "insider")
+    )
+    store.engine.dispose()
+    # A real question after it: politie answers it under a cosigned checkpoint covering both.
+    later = _ask(running, running.keys.prepare(ZVH, "zvh-triage", [(_person(running), "C-NEXT")]))
+    assert {r.label: r.status for r in later.replies}[POLITIE] == pb.ANSWERED
+    proof = insider.proof(later.receipt, POLITIE, index)
+    genuine = proof.checkpoint
+    proof.checkpoint = _forged_cosignatures(genuine)  # same size, root and log signature
+    before = len(_alarms(running, POLITIE))
+    request = pb.LookupRequest(
+        question=prepared.note, envelope=prepared.envelopes[POLITIE], proof=proof
+    )
+    result = insider.lookup(POLITIE, request)
+    _refused(result, "no-quorum", running, POLITIE, before)
+    assert "cosignature" in result.details()  # type: ignore[union-attr]
+    assert _disclosures(running, POLITIE, prepared.answer_id) == 0
+    # (the proof made again: the node's witness state may have moved on meanwhile)
+    request.proof.CopyFrom(insider.proof(later.receipt, POLITIE, index))
+    assert request.proof.checkpoint == genuine
+    answered = insider.lookup(POLITIE, request)
+    assert isinstance(answered, pb.LookupResponse), answered
+    assert _disclosures(running, POLITIE, prepared.answer_id) == 1
 
 
 # --- a node's administrator -------------------------------------------------------------------

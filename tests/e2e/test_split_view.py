@@ -153,6 +153,17 @@ class SplitViewCoordinator(CoordinatorServicer):
             hashes=self.fork.log.consistency_proof(request.old_size, request.new_size)
         )
 
+    def GetRecord(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """The target's records come from the fork too: served from the real log, they would
+        not fit the fork's checkpoint, and the node's record check would alarm at once."""
+        if not self._shows_fork(context):
+            return super().GetRecord(request, context)
+        record = next(iter(self.fork.log.records(indices=[request.leaf_index])))
+        return pb.RecordResponse(
+            record=(record.content or "").encode(),
+            hashes=self.fork.log.inclusion_proof(request.leaf_index, request.tree_size),
+        )
+
     def GetConsistencyProofs(self, request: Any, context: grpc.ServicerContext) -> Any:
         if not self._shows_fork(context):
             return super().GetConsistencyProofs(request, context)

@@ -345,13 +345,14 @@ def test_a_hit_and_a_miss_write_the_same_one_row_of_the_same_size(
 
             dbapi_connection.cursor_factory = Watched
 
-    for name, hit in (("hit", True), ("miss", False)):
+    for index, (name, hit) in enumerate((("hit", True), ("miss", False))):
         current.clear()
         entry = _entry(people, f"s-{name}", hit)
-        store.answered(f"s-{name}", NOW, entry)
+        # with the question's log index and leaf hash, kept for the witness's sample
+        store.answered(f"s-{name}", NOW, entry, record=(index, bytes(32)))
         statements[name] = list(current)
         assert len(entry) == outbox.size(1)
-    assert statements["hit"] == statements["miss"] == ["INSERT"]
+    assert statements["hit"] == statements["miss"] == ["INSERT", "INSERT"]
     # Random padding: a database that compresses values stores both alike.
     assert _entry(people, "x", False) != _entry(people, "x", False)
 
@@ -369,3 +370,29 @@ def test_a_database_that_cannot_be_written_is_unavailable_not_a_traceback(
     assert "cannot store registrations" in info.value.message
     with pytest.raises(Unavailable):
         readonly.withdraw(pseudonym=people[0], remember_days=TERM, today=TODAY)
+
+
+@pytest.mark.postgres
+def test_the_records_of_answered_questions_are_sampled_uniformly_with_the_newest_always_in(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    store = NodeStore(database_url)
+    for index in range(10):
+        entry = _entry(people, f"k-{index}", False)
+        store.answered(f"k-{index}", NOW, entry, record=(100 + index, bytes([index]) * 32))
+    picks = iter([3, 3, 7])  # the test's "random" numbers: two the same, one other
+
+    def pick(low: int, high: int) -> int:
+        return low + next(picks) - 1
+
+    kept = store.kept_records(3, 110, pick)
+    assert [k.log_index for k in kept] == [102, 106, 109]  # sample (once each) and the newest
+    assert kept[0].leaf_hash == bytes([2]) * 32 and not kept[0].alarmed
+    # Only records under the witnessed checkpoint: the newest beyond it is not asked for yet.
+    assert max(k.log_index for k in store.kept_records(0, 105, pick)) == 104
+    store.record_alarmed(kept[0].seq)
+    assert store.kept_records(0, 103, pick)[0].alarmed
+    # Kept as long as the coordinator keeps its log, then forgotten.
+    assert store.forget_records(NOW.date()) == 0
+    assert store.forget_records(NOW.date() + dt.timedelta(days=1)) == 10
+    assert store.kept_records(3, 110, pick) == []

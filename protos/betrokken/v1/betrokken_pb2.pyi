@@ -200,10 +200,12 @@ class CheckpointRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class CheckpointResponse(_message.Message):
-    __slots__ = ("checkpoint",)
+    __slots__ = ("checkpoint", "time")
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
     checkpoint: str
-    def __init__(self, checkpoint: _Optional[str] = ...) -> None: ...
+    time: str
+    def __init__(self, checkpoint: _Optional[str] = ..., time: _Optional[str] = ...) -> None: ...
 
 class ConsistencyRequest(_message.Message):
     __slots__ = ("old_size", "new_size")
@@ -240,6 +242,22 @@ class ProofResponse(_message.Message):
     HASHES_FIELD_NUMBER: _ClassVar[int]
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class RecordRequest(_message.Message):
+    __slots__ = ("leaf_index", "tree_size")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class RecordResponse(_message.Message):
+    __slots__ = ("record", "hashes")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    record: bytes
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, record: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DeliverRequest(_message.Message):
     __slots__ = ("answer_id", "label", "kind", "sealed", "signature")

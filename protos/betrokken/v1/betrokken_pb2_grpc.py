@@ -349,6 +349,11 @@ class CoordinatorStub:
                 request_serializer=betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.SerializeToString,
                 response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
                 _registered_method=True)
+        self.GetRecord = channel.unary_unary(
+                '/betrokken.v1.Coordinator/GetRecord',
+                request_serializer=betrokken_dot_v1_dot_betrokken__pb2.RecordRequest.SerializeToString,
+                response_deserializer=betrokken_dot_v1_dot_betrokken__pb2.RecordResponse.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -388,6 +393,15 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRecord(self, request, context):
+        """One question's record as stored, with its inclusion proof, for a node that was asked that
+        question (the record's outcome names it): the node checks what is stored against the leaf
+        hash it answered under (docs/adr/0042). Any other caller is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -415,6 +429,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetInclusionProof,
                     request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.FromString,
                     response_serializer=betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.SerializeToString,
+            ),
+            'GetRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecord,
+                    request_deserializer=betrokken_dot_v1_dot_betrokken__pb2.RecordRequest.FromString,
+                    response_serializer=betrokken_dot_v1_dot_betrokken__pb2.RecordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -553,6 +572,33 @@ class Coordinator:
             '/betrokken.v1.Coordinator/GetInclusionProof',
             betrokken_dot_v1_dot_betrokken__pb2.InclusionRequest.SerializeToString,
             betrokken_dot_v1_dot_betrokken__pb2.ProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/betrokken.v1.Coordinator/GetRecord',
+            betrokken_dot_v1_dot_betrokken__pb2.RecordRequest.SerializeToString,
+            betrokken_dot_v1_dot_betrokken__pb2.RecordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,7 @@
 Per caller, kind of refusal and minute only the count and the methods called — the same as the
 record written when the minute is over (docs/adr/0017). A new, empty table.
 
-Revision ID: coordinator_0007
+Revision ID: coordinator_0005
 Revises: coordinator_0004
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "coordinator_0007"
+revision = "coordinator_0005"
 down_revision = "coordinator_0004"
 branch_labels = None
 depends_on = None
