@@ -89,9 +89,21 @@ def main() -> None:
     is_flag=True,
     help="Keep the services and the web portals running after the demo, until Ctrl-C or SIGTERM.",
 )
+@click.option(
+    "--only-start",
+    is_flag=True,
+    help="Start the network, its registrations and the web portals and keep them running "
+    "(as --keep-running), without walking through the steps: to try the portals yourself.",
+)
 @guard
-def demo(directory: Path | None, per_node: int, base_port: int | None, keep_running: bool) -> None:
-    """Build a five-organisation network on loopback, fill it, and show what it answers."""
+def demo(
+    directory: Path | None,
+    per_node: int,
+    base_port: int | None,
+    keep_running: bool,
+    only_start: bool,
+) -> None:
+    """Build a six-organisation network on loopback, fill it, and show what it answers."""
     import signal
 
     from betrokken.app.demo import run_demo
@@ -115,7 +127,8 @@ def demo(directory: Path | None, per_node: int, base_port: int | None, keep_runn
         per_node=per_node,
         base_port=base_port,
         out=click.echo,
-        keep_running=keep_running,
+        keep_running=keep_running or only_start,
+        only_start=only_start,
         wait=wait,
     ):
         raise SystemExit(1)

@@ -415,9 +415,12 @@ def run_demo(
     base_port: int | None = None,
     out: Out,
     keep_running: bool = False,
+    only_start: bool = False,
     wait: Callable[[], None] = lambda: None,
 ) -> bool:
-    """Run the whole demo; True when every step behaved as expected."""
+    """Run the whole demo; True when every step behaved as expected. With ``only_start`` the
+    network, its registrations and the portals are started and kept running (with
+    ``keep_running``), without the walk through the steps."""
     directory = directory or Path(tempfile.mkdtemp(prefix="betrokken-demo-"))
     out(f"== Building a development network of {len(ORGS)} organisations in {directory}")
     net: DevNetwork = init_network(
@@ -483,75 +486,104 @@ def run_demo(
         professional = portals.account(accounts, GGZ, "regisseur")
         dpo = portals.account(accounts, ZVH, "dpo")
         network = load_network(net.network_file)
-        out("\n   First what 'lawful by default, and the work after the hit' asks, in its order:")
-        out("\n== 1. A question on behalf of a partner: the ZVH asks for the gemeente (portal)")
-        out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
-        ok &= portals.portal_question_step(out, addresses, accounts, several, PORTAL_CASE)
-        out("\n== 2. The found partner's notice: the politie see who asked, why, and how to reach")
-        ok &= after.notice_step(out, addresses[POLITIE], police, PORTAL_CASE)
-        out(
-            "\n== 3. A defer request decided by a GGZ professional: ZSM asks about the same "
-            "person; the GGZ answers 'pending', its professional decides to share"
-        )
-        out(
-            f"   (in this demo the term is {DEMO_TERM_MINUTES} minutes; the network file's ZSM "
-            "term is 8 hours. The next steps run while it passes.)"
-        )
-        ok &= ask(politie, several.digits, "zsm-context", ZSM_CASE, police.name, 0)
-        term_ends = time.monotonic() + DEMO_TERM_MINUTES * 60
-        ok &= after.decide_step(out, addresses[GGZ], professional, ZSM_CASE, "toestemming")
-        ok &= _nothing_before_the_term(out, politie)
-        ok &= _signal_step(out, zvh, politie, truth, named, seen)
-        out("\n== 5. A follow-up recorded: the ZVH's regisseur notes contact with the politie")
-        politie_name = network.organisation(POLITIE)
-        ok &= after.follow_up_step(
-            out, addresses[ZVH], regisseur, politie_name.name if politie_name else "", PORTAL_CASE
-        )
-        out("\n== 6. The letter for that person: the ZVH's FG answers an access request (portal)")
-        ok &= after.letter_step(out, addresses[ZVH], dpo, several.digits)
-        ok &= _fishing_steps(out, directory, zvh, several)
-        ok &= _network_check_step(out, net, directory)
-        ok &= _term_ends_step(out, politie, term_ends)
-
-        out("\n   Then the rest of what the network does:")
-        out("\n== 10. A person known at several organisations (ZVH triage, for the politie; CLI)")
-        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
-        out("\n== 11. A person known nowhere")
-        ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
-        out(f"\n== 12. The node of {RECLASSERING} is stopped: the answer is partial, never a 'no'")
-        cluster.stop_node(RECLASSERING)
-        ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 3)
-        cluster.start_node(RECLASSERING)
-        out("\n== 13. A purpose the ZVH may not ask (zsm-context is for politie only)")
-        ok &= ask(zvh, one.digits, "zsm-context", "ZVH-2026-0144", "r.jansen", 4)
-        out("\n== 14. An invalid BSN (typing error)")
-        ok &= ask(zvh, "123456789", "zvh-triage", "ZVH-2026-0145", "r.jansen", 2)
-        out("\n== 15. A list of persons at once (the morning list)")
-        lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
-        try:
-            morning = lists / "morning.csv"
-            morning.write_text(
-                "bsn,case\n"
-                f"{several.digits},ZVH-2026-0150\n{nowhere.digits},ZVH-2026-0151\n"
-                f"{one.digits},ZVH-2026-0152\n"
+        if not only_start:  # the walk through every step
+            out("\n   First a case from the question to the follow-up, in the order it goes:")
+            out("\n== 1. A question on behalf of a partner: the ZVH asks for the gemeente (portal)")
+            out(f"   ground truth: registered at {', '.join(sorted(truth.where(several)))}")
+            ok &= portals.portal_question_step(out, addresses, accounts, several, PORTAL_CASE)
+            out(
+                "\n== 2. The found partner's notice: the politie see who asked, why, "
+                "and how to reach"
             )
-            args = ["query", "--config", zvh, "--file", str(morning)]
-            args += ["--purpose", "zvh-triage", "--user", "r.jansen", "--on-behalf-of", GEMEENTE]
-            ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
-        finally:
-            shutil.rmtree(lists)
-        out(f"\n== 15b. The {GEMEENTE} wijkteam system registers a person through the API")
-        registered = {b for people in truth.registrations.values() for b in people}
-        fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
-        ok &= feed_step(out, feed, fed)
-        ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
-        from betrokken.app.demo_folder import folder_step
+            ok &= after.notice_step(out, addresses[POLITIE], police, PORTAL_CASE)
+            out(
+                "\n== 3. A defer request decided by a GGZ professional: ZSM asks about the same "
+                "person; the GGZ answers 'pending', its professional decides to share"
+            )
+            out(
+                f"   (in this demo the term is {DEMO_TERM_MINUTES} minutes; the network file's ZSM "
+                "term is 8 hours. The next steps run while it passes.)"
+            )
+            ok &= ask(politie, several.digits, "zsm-context", ZSM_CASE, police.name, 0)
+            term_ends = time.monotonic() + DEMO_TERM_MINUTES * 60
+            ok &= after.decide_step(out, addresses[GGZ], professional, ZSM_CASE, "toestemming")
+            ok &= _nothing_before_the_term(out, politie)
+            ok &= _signal_step(out, zvh, politie, truth, named, seen)
+            out("\n== 5. A follow-up recorded: the ZVH's regisseur notes contact with the politie")
+            politie_name = network.organisation(POLITIE)
+            ok &= after.follow_up_step(
+                out,
+                addresses[ZVH],
+                regisseur,
+                politie_name.name if politie_name else "",
+                PORTAL_CASE,
+            )
+            out(
+                "\n== 6. The letter for that person: the ZVH's FG answers an access request "
+                "(portal)"
+            )
+            ok &= after.letter_step(out, addresses[ZVH], dpo, several.digits)
+            ok &= _fishing_steps(out, directory, zvh, several)
+            ok &= _network_check_step(out, net, directory)
+            ok &= _term_ends_step(out, politie, term_ends)
 
-        known = [p for people in truth.registrations.values() for p in people]
-        ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
-        ok &= _audit_steps(out, net, directory, zvh, politie, several)
-        share = after.simulated_month(out, network, ZVH, random.Random(20261207))
-        ok &= share is not None
+            out("\n   Then the rest of what the network does:")
+            out(
+                "\n== 10. A person known at several organisations (ZVH triage, for the "
+                "politie; CLI)"
+            )
+            ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 0)
+            out("\n== 11. A person known nowhere")
+            ok &= ask(zvh, nowhere.digits, "zvh-triage", "ZVH-2026-0143", "r.jansen", 0)
+            out(
+                f"\n== 12. The node of {RECLASSERING} is stopped: the answer is partial, "
+                "never a 'no'"
+            )
+            cluster.stop_node(RECLASSERING)
+            ok &= ask(zvh, several.digits, "zvh-triage", "ZVH-2026-0142", "r.jansen", 3)
+            cluster.start_node(RECLASSERING)
+            out("\n== 13. A purpose the ZVH may not ask (zsm-context is for politie only)")
+            ok &= ask(zvh, one.digits, "zsm-context", "ZVH-2026-0144", "r.jansen", 4)
+            out("\n== 14. An invalid BSN (typing error)")
+            ok &= ask(zvh, "123456789", "zvh-triage", "ZVH-2026-0145", "r.jansen", 2)
+            out("\n== 15. A list of persons at once (the morning list)")
+            lists = Path(tempfile.mkdtemp(prefix="betrokken-list-"))
+            try:
+                morning = lists / "morning.csv"
+                morning.write_text(
+                    "bsn,case\n"
+                    f"{several.digits},ZVH-2026-0150\n{nowhere.digits},ZVH-2026-0151\n"
+                    f"{one.digits},ZVH-2026-0152\n"
+                )
+                args = ["query", "--config", zvh, "--file", str(morning)]
+                args += [
+                    "--purpose",
+                    "zvh-triage",
+                    "--user",
+                    "r.jansen",
+                    "--on-behalf-of",
+                    GEMEENTE,
+                ]
+                ok &= _run(out, args, 0, "complete answer", seen=seen) == 0
+            finally:
+                shutil.rmtree(lists)
+            out(f"\n== 15b. The {GEMEENTE} wijkteam system registers a person through the API")
+            registered = {b for people in truth.registrations.values() for b in people}
+            fed = next(b for b in iter(lambda: generate_bsn(rng), None) if b not in registered)
+            ok &= feed_step(out, feed, fed)
+            ok &= ask(zvh, fed.digits, "zvh-triage", "ZVH-2026-0153", "r.jansen", 0)
+            from betrokken.app.demo_folder import folder_step
+
+            known = [p for people in truth.registrations.values() for p in people]
+            ok &= folder_step(out, net, GEMEENTE, ZVH, GEMEENTE, known)
+            ok &= _audit_steps(out, net, directory, zvh, politie, several)
+            share = after.simulated_month(out, network, ZVH, random.Random(20261207))
+            ok &= share is not None
+        else:
+            out(
+                f"\n   Started without the steps (--only-start). A GGZ professional's term for a "
+                f"ZSM question is {DEMO_TERM_MINUTES} minutes here (8 hours in the network file)."
+            )
         for line in portals.portal_lines(addresses, accounts) + persons_to_type(truth, named):
             out(line)
         if keep_running:
@@ -569,5 +601,8 @@ def run_demo(
     out(f"   service logs     {directory / 'logs'}")
     out(f"   portal configs   {directory / 'nodes'}/<organisation>/portal.toml")
     out("No file there contains a BSN: only pseudonyms, which no single party can reverse.")
-    out("Demo " + ("finished: every step behaved as expected." if ok else "FAILED: see above."))
+    if only_start:
+        out("Demo " + ("stopped." if ok else "FAILED: see above."))
+    else:
+        out("Demo " + ("finished: every step behaved as expected." if ok else "FAILED: see above."))
     return ok

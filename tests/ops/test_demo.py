@@ -75,7 +75,7 @@ def test_a_sigterm_to_a_demo_that_keeps_running_stops_every_service_it_started(
 ) -> None:
     command = [sys.executable, "-m", "betrokken", "demo", "--dir", str(tmp_path / "net")]
     demo = subprocess.Popen(
-        [*command, "--per-node", "5", "--keep-running"],
+        [*command, "--per-node", "5", "--only-start"],  # the same services, without the walk
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
