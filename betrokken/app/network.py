@@ -61,6 +61,12 @@ def network_check(network_file: Path) -> None:
     from betrokken.errors import ConfigError, MalformedMessage
 
     net = load_network(network_file)
+    # Closed unless configured: roles, k-anonymous domains, professional secrecy, a providing
+    # basis, aanmelders (betrokken.rules.network_problems); refused with exit code 9 before
+    # anything is said to be valid.
+    from betrokken.rules import check_lawful
+
+    check_lawful(net, str(network_file))
     click.echo(f"{network_file}: valid network '{net.name}'")
     click.echo(f"  {len(net.organisations)} organisations, {len(net.nodes())} with a node")
     problems: list[str] = []
@@ -118,9 +124,4 @@ def network_check(network_file: Path) -> None:
         f"  per user: {limits.daily_persons} persons a day, at most {limits.persons_per_case} "
         "under one case reference (a household)"
     )
-    # Closed unless configured: roles, k-anonymous domains, professional secrecy, a providing
-    # basis, aanmelders (betrokken.rules.network_problems); refused with exit code 9.
-    from betrokken.rules import check_lawful
-
-    check_lawful(net, str(network_file))
     click.echo("  lawful: every rule of docs/dpo.md, 'Gesloten tenzij geregeld', holds")

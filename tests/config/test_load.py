@@ -266,6 +266,7 @@ def test_network_check_refuses_an_unlawful_file_in_dutch_naming_the_rule(
     result = CliRunner().invoke(main, ["network", "check", str(path)])
     assert result.exit_code == 9, result.output
     assert "Regel: " in result.output and rule in result.output and "Rule: " in result.output
+    assert "valid network" not in result.output  # refused before anything is called valid
 
 
 def test_feeds_are_closed_by_default_and_two_feeds_may_not_share_a_name(
