@@ -100,6 +100,9 @@ class WitnessRounds:
         self._sizes: dict[str, int] = dict(sizes or {})  # what each witness last accepted
         self._turn = 0  # where the next round starts asking (the witnesses take turns)
         self._usual = 0.05  # seconds a round usually takes (moving average)
+        # Witnesses that did not answer the last round they were asked in before it ended (a hung
+        # node): asked last until they answer again, so a round does not wait for them first.
+        self._silent: set[str] = set()
 
     @property
     def needed(self) -> bool:
@@ -189,6 +192,9 @@ class WitnessRounds:
         turn = self._turn % max(len(self.witnesses), 1)
         self._turn += self.enough
         order = self.witnesses[turn:] + self.witnesses[:turn]
+        with self._cond:
+            silent = set(self._silent)
+        order = [w for w in order if w not in silent] + [w for w in order if w in silent]
         spare = [w for w in order if w in self.cosign]
         for witness in order:
             if witness not in self.cosign:
@@ -261,6 +267,9 @@ class WitnessRounds:
         if len(lines) >= self.enough:
             took = time.monotonic() - started
             self._usual = 0.8 * self._usual + 0.2 * took
+        with self._cond:
+            self._silent.difference_update(lines)
+            self._silent.update(asked[future] for future in pending)
         for future in pending:  # late answers still tell what the witness accepted
             witness = asked[future]
             missing.setdefault(witness, "did not answer in time")
@@ -285,6 +294,8 @@ class WitnessRounds:
                 return
             failure = future.exception()
             if failure is None:
+                with self._cond:
+                    self._silent.discard(witness)  # slow, not hung: asked in turn again
                 self.witnessed(witness, size)
                 if self.anchors is not None:
                     self.anchors.cosigned(witness, size)

@@ -71,12 +71,14 @@ class Witness:
     accepted: int = 0
     delay: float = 0.0
     asked: list[tuple[int, int]] = field(default_factory=list)  # (old size, checkpoint size)
+    held: list[Future[pb.CosignResponse]] = field(default_factory=list)  # a hung one's calls
 
     def __call__(self, request: pb.CosignRequest, timeout: float) -> Future[pb.CosignResponse]:
         future: Future[pb.CosignResponse] = Future()
         size = int(request.checkpoint.split("\n")[1])
         self.asked.append((request.old_size, size))
         if self.behaviour == "hang":
+            self.held.append(future)
             return future
         threading.Thread(target=self._answer, args=(future, request, size), daemon=True).start()
         return future
@@ -263,3 +265,26 @@ def test_each_witness_clock_is_measured_from_its_signed_cosigning_time(
     anchors.flush()
     described = {a.organisation: a.describe() for a in NodeAnchors(engine).all()}
     assert "its clock 181 s ahead of the coordinator's" in described["politie-test"]
+
+
+def test_a_witness_that_hung_through_a_round_is_asked_last_until_it_answers_again(
+    network: Network, devnet: DevNetwork
+) -> None:
+    """A hung node's port still takes the call. Asked among the first, it makes every round wait
+    for the hedge before a spare is asked, and questions queued behind those rounds run out of
+    their deadline. After one round it did not answer, it is asked last; once it answers (late or
+    in a later round) it takes its turn again."""
+    log = Log()
+    rounds, witnesses = _rounds(network, devnet, log, quorum=2, ggz="hang")
+    hung = witnesses["ggz-test"]
+    for size in range(1, 9):  # every turn of the rotation, so it comes first at least once
+        log.append()
+        rounds.covering(size, time.monotonic() + 10)
+    asked_while_hung = len(hung.asked)
+    assert asked_while_hung == 1  # the first round it was in, and never again while silent
+    hung.behaviour = "ok"  # it runs again: its held call is answered, late
+    hung.held[0].set_result(pb.CosignResponse(cosignature=""))
+    for size in range(9, 13):
+        log.append()
+        rounds.covering(size, time.monotonic() + 10)
+    assert len(hung.asked) > asked_while_hung  # in turn again
