@@ -310,11 +310,20 @@ def coordinator_metrics(
 
     metrics.on("Query", query)
 
+    # Each node's counters and histogram looked up once (a lookup per node per question).
+    counters: dict[tuple[str, str], Any] = {}
+    timers: dict[str, Any] = {}
+
     def observe(node: str, status: str, took: float) -> None:
-        node = bounded(node, nodes)
-        lookups.labels(node, status).inc()
+        counter = counters.get((node, status))
+        if counter is None:
+            counter = counters[node, status] = lookups.labels(bounded(node, nodes), status)
+        counter.inc()
         if status == "answered":
-            lookup_seconds.labels(node).observe(took)
+            timer = timers.get(node)
+            if timer is None:
+                timer = timers[node] = lookup_seconds.labels(bounded(node, nodes))
+            timer.observe(took)
 
     def read() -> list[GaugeMetricFamily]:
         families = [

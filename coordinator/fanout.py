@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 
@@ -51,6 +52,27 @@ class NodeLink(Protocol):
     def start(self, request: pb.LookupRequest, timeout: float) -> Future[pb.LookupResponse]: ...
 
     def cosign(self, request: pb.CosignRequest, timeout: float) -> Future[pb.CosignResponse]: ...
+
+
+class Arrivals(Generic[T]):
+    """Futures in the order they complete: each hands itself to one queue when done, and the
+    waiting thread takes them one at a time. ``concurrent.futures.wait(FIRST_COMPLETED)`` in a
+    loop installs a waiter on every pending future on every pass (quadratic in the number of
+    nodes, and a lock per future each time); this costs one callback per future."""
+
+    def __init__(self) -> None:
+        self._done: queue.SimpleQueue[Future[T]] = queue.SimpleQueue()
+
+    def add(self, future: Future[T]) -> Future[T]:
+        future.add_done_callback(self._done.put)  # at once when it is already done
+        return future
+
+    def next(self, timeout: float) -> Future[T] | None:
+        """The next future to complete, or None when none did within ``timeout`` seconds."""
+        try:
+            return self._done.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return None
 
 
 class EventLoop:
@@ -180,14 +202,18 @@ def fan_out(
         return deadline - (time.monotonic() - started)
 
     futures: dict[Future[pb.LookupResponse], str] = {}
+    arrivals: Arrivals[pb.LookupResponse] = Arrivals()
     for org, link in links.items():
-        futures[link.start(build(org, witnessed.get(org)), deadline)] = org
+        futures[arrivals.add(link.start(build(org, witnessed.get(org)), deadline))] = org
     results: dict[str, NodeResult] = {}
     retries: dict[str, int] = {}
     pending = set(futures)
     while pending and remaining() > 0:
-        done, pending = wait(pending, timeout=remaining(), return_when=FIRST_COMPLETED)
-        for future in done:
+        arrived = arrivals.next(remaining())
+        if arrived is None:
+            break
+        pending.discard(arrived)
+        for future in (arrived,):
             org = futures[future]
             try:
                 response = future.result()
@@ -197,7 +223,7 @@ def fan_out(
                     results[org] = NodeResult(FAILED, problem="witness state keeps differing")
                     continue
                 retries[org] = retries.get(org, 0) + 1
-                retry = links[org].start(build(org, exc.witnessed_size), remaining())
+                retry = arrivals.add(links[org].start(build(org, exc.witnessed_size), remaining()))
                 futures[retry] = org
                 pending.add(retry)
                 continue

@@ -277,7 +277,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         if org is None or not org.question_key:
             raise WrongRole(f"organisation '{requester}' has no question key in the network file")
         try:
-            question = q.open_question(note, org.question_key)
+            question = q.verify_question(note, claimed, org.question_key)
         except VerificationError as exc:
             raise QuestionRefused(
                 f"the question's signature does not verify: {exc.message}",

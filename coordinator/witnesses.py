@@ -26,12 +26,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from betrokken.audit.witness import witness_cosigners
 from betrokken.config.schema import Network
 from betrokken.coordinator.anchors import NodeAnchors
+from betrokken.coordinator.fanout import Arrivals
 from betrokken.crypto.cosignature import Cosigner, add_cosignatures, verify_cosignatures
 from betrokken.errors import BetrokkenError, WitnessQuorumMissing, WitnessStale
 from betrokken.v1 import betrokken_pb2 as pb
@@ -175,6 +176,7 @@ class WitnessRounds:
             return Cosigned(0, "", frozenset(), {"(log)": "the log is empty"})
         size, note = newest
         asked: dict[Future[pb.CosignResponse], str] = {}
+        arrivals: Arrivals[pb.CosignResponse] = Arrivals()
         lines: dict[str, str] = {}
         missing: dict[str, str] = {}
         tries: dict[str, int] = {}
@@ -186,7 +188,7 @@ class WitnessRounds:
             except BetrokkenError as exc:
                 missing[witness] = exc.message
                 return
-            asked[future] = witness
+            asked[arrivals.add(future)] = witness
 
         started = time.monotonic()
         turn = self._turn % max(len(self.witnesses), 1)
@@ -220,8 +222,11 @@ class WitnessRounds:
                     one_more()
                 continue
             until = deadline if not spare else min(deadline, hedge_at)
-            done, pending = wait(pending, timeout=until - now, return_when=FIRST_COMPLETED)
-            for future in done:
+            arrived = arrivals.next(until - now)
+            if arrived is None:  # the hedge or the deadline: looked at again above
+                continue
+            pending.discard(arrived)
+            for future in (arrived,):
                 witness = asked[future]
                 try:
                     response = future.result()

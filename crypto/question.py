@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -302,7 +303,16 @@ def sign_question(question: Question, key: NoteKey) -> str:
 
 
 def peek_question(note: str) -> Question:
-    """The question in a signed note, NOT verified: only to find out whose key to verify with."""
+    """The question in a signed note, NOT verified: only to find out whose key to verify with.
+
+    Parsed once per note (the latest few remembered): the coordinator reads the same question
+    for its checks, its metrics and its records. A :class:`Question` cannot be changed, so the
+    callers can share it; a malformed note is not remembered and raises each time."""
+    return _peeked(note)
+
+
+@functools.lru_cache(maxsize=256)
+def _peeked(note: str) -> Question:
     separator = note.rfind("\n\n")
     if separator < 0:
         raise MalformedMessage("a signed question has an empty line before its signature")

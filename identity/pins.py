@@ -105,17 +105,52 @@ class NoPins:
 NO_PINS = NoPins()
 
 
+LISTS_KEPT = 4096  # identities whose lists one network file's memo keeps (more: starts over)
+
+
+class _Lists:
+    """What one loaded network file lists per identity, worked out once: a client asks for a
+    peer's certificates on every call it makes, a server for the caller's fingerprints on every
+    call it serves, and a loaded network file does not change (a changed file is a new one)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self._allowed: dict[Identity, frozenset[str]] = {}
+        self._certificates: dict[Identity, tuple[str, ...] | None] = {}
+
+    def allowed(self, identity: Identity) -> frozenset[str]:
+        found = self._allowed.get(identity)
+        if found is None:
+            found = allowed_in(self.network, identity)
+            if len(self._allowed) >= LISTS_KEPT:
+                self._allowed = {}
+            self._allowed[identity] = found
+        return found
+
+    def certificates(self, identity: Identity) -> tuple[str, ...] | None:
+        try:
+            return self._certificates[identity]
+        except KeyError:
+            pass
+        found = certificates_in(self.network, identity)
+        if len(self._certificates) >= LISTS_KEPT:
+            self._certificates = {}
+        self._certificates[identity] = found
+        return found
+
+
 class NetworkPins:
     """The allow-list of one loaded network file, as it was loaded."""
 
     def __init__(self, network: Network) -> None:
         self.network = network
+        self._lists = _Lists(network)
 
     def allowed(self, identity: Identity) -> frozenset[str]:
-        return allowed_in(self.network, identity)
+        return self._lists.allowed(identity)
 
     def certificates(self, identity: Identity) -> tuple[str, ...] | None:
-        return certificates_in(self.network, identity)
+        return self._lists.certificates(identity)
 
     def client_roots(self) -> tuple[str, ...] | None:
         return client_roots_in(self.network)
@@ -133,6 +168,7 @@ class ReloadingPins:
     def __init__(self, path: Path, network: Network) -> None:
         self.path = path
         self._network = network
+        self._lists = _Lists(network)
         self._stamp = self._stat()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -173,11 +209,18 @@ class ReloadingPins:
             log.info("certificate allow-list re-read from %s", self.path)
             return network
 
+    def _current_lists(self) -> _Lists:
+        network = self.current()
+        lists = self._lists
+        if lists.network is not network:  # re-read: worked out again from the new file
+            lists = self._lists = _Lists(network)
+        return lists
+
     def allowed(self, identity: Identity) -> frozenset[str]:
-        return allowed_in(self.current(), identity)
+        return self._current_lists().allowed(identity)
 
     def certificates(self, identity: Identity) -> tuple[str, ...] | None:
-        return certificates_in(self.current(), identity)
+        return self._current_lists().certificates(identity)
 
     def client_roots(self) -> tuple[str, ...] | None:
         return client_roots_in(self.current())
