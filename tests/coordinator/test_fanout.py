@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from betrokken.coordinator.fanout import ANSWERED, FAILED, UNREACHABLE, fan_out
+from betrokken.coordinator.fanout import ANSWERED, FAILED, UNREACHABLE, Arrivals, fan_out
 from betrokken.v1 import betrokken_pb2 as pb
 from tests.coordinator.simulator import SimulatedNode
 
@@ -24,6 +24,23 @@ def _build(seen: list[tuple[str, int | None]] | None = None):  # type: ignore[no
         )
 
     return build
+
+
+def test_calls_are_taken_in_the_order_they_end_and_none_once_the_time_is_up() -> None:
+    arrivals: Arrivals[int] = Arrivals()
+    first: Future[int] = Future()
+    second: Future[int] = Future()
+    ended: Future[int] = Future()
+    ended.set_result(0)
+    for future in (first, second, ended):
+        assert arrivals.add(future) is future
+    assert arrivals.next(1.0) is ended  # ended before it was added: at once
+    assert arrivals.next(0.01) is None  # nothing else ended in time
+    threading.Timer(0.05, lambda: second.set_result(2)).start()
+    assert arrivals.next(5.0) is second
+    first.set_exception(ValueError("failed"))
+    assert arrivals.next(1.0) is first
+    assert arrivals.next(0.0) is None
 
 
 def test_healthy_nodes_answer_with_their_sealed_reply() -> None:

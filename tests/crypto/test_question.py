@@ -53,6 +53,23 @@ def test_a_signed_question_round_trips_and_is_canonical() -> None:
     assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
 
 
+def test_a_question_read_again_is_the_one_parsed_before_and_its_signature_is_still_checked() -> (
+    None
+):
+    note = q.sign_question(_question(), KEY)
+    first = q.peek_question(note)
+    assert q.peek_question(note) is first  # parsed once: the coordinator's checks and metrics
+    assert q.verify_question(note, first, KEY.verifier()) == _question()
+    changed = note.replace('"role":"regisseur"', '"role":"beheerder"', 1)
+    claimed = q.peek_question(changed)  # another note: parsed on its own
+    assert claimed.role == "beheerder" and claimed is not first
+    with pytest.raises(VerificationError):
+        q.verify_question(changed, claimed, KEY.verifier())
+    for _ in range(2):  # a malformed note is not remembered: refused each time
+        with pytest.raises(MalformedMessage):
+            q.peek_question("betrokken-question/v2\nnot json\n\nsignature")
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [
