@@ -412,6 +412,16 @@ def _parsed(pem: bytes) -> _Peer:
     )
 
 
+def certificate_organisation(pem: bytes) -> str | None:
+    """The organisation a peer certificate names, read through the same parsed-once cache as
+    :func:`peer_identity` (for a metric's label; it checks nothing: the call was checked)."""
+    try:
+        identity = _parsed(pem).identity
+    except AuthenticationError:
+        return None
+    return identity.organisation_id if identity is not None else None
+
+
 def organisation_peer(
     context: grpc.ServicerContext, method: str, network: Network, pins: Pins | None = None
 ) -> Identity:

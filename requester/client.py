@@ -227,6 +227,17 @@ class _Today:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _tally(today: _Today, entry: AuditEntry | None) -> None:
+    """Count one of the day's own-question records (a refused question, which reached no one,
+    is not counted)."""
+    if entry is None or "message" in entry.details:
+        return
+    tally = today.users.setdefault(entry.user, _Tally())
+    tally.asked += int(entry.details.get("persons", "0") or 0)
+    for subject in entry.subjects:
+        tally.per_case.setdefault(subject.case, set()).add(subject.pseudonym)
+
+
 @dataclass(frozen=True)
 class _Asking:
     """What one question is asked as: purpose, who, for whom, which kind."""
@@ -425,10 +436,12 @@ class Requester:
     ) -> tuple[str | None, int | None]:
         try:
             try:
-                return None, self._append(entry, also)
+                index = self._append(entry, also)
             except NotVouched:  # the light store hands this write to the full one
                 self._full_store()
-                return None, self._append(entry, also)
+                index = self._append(entry, also)
+            self._counted(entry, index)
+            return None, index
         except self._store_errors() as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
             if quiet:
@@ -548,15 +561,22 @@ class Requester:
                 event=Event.OWN_QUERY,
             ):
                 today.after = max(today.after, record.index + 1)
-                entry = record.entry
-                if entry is None or "message" in entry.details:
-                    continue
-                tally = today.users.setdefault(entry.user, _Tally())
-                tally.asked += int(entry.details.get("persons", "0") or 0)
-                for subject in entry.subjects:
-                    tally.per_case.setdefault(subject.case, set()).add(subject.pseudonym)
+                _tally(today, record.entry)
             tally = today.users.get(user, _Tally())
             return tally.asked, {case: len(people) for case, people in tally.per_case.items()}
+
+    def _counted(self, entry: AuditEntry, index: int) -> None:
+        """This process's own record, just committed at ``index``, counted without reading it
+        back — only when it is the very next record the tally would read (every record before
+        it was read, none by another process came between) and one the reading would count
+        (this organisation's question, asked today); otherwise the next question reads it."""
+        today: _Today | None = self.__dict__.get("_today")
+        if today is None or entry.event != Event.OWN_QUERY or entry.organisation != self.org.id:
+            return
+        with today.lock:
+            if index == today.after and entry.at >= today.midnight:
+                today.after = index + 1
+                _tally(today, entry)
 
     def _prepare(self, persons: Sequence[Person], ask: _Asking) -> Prepared:
         keys = rules.question_keys(self.network, ask.purpose, self.org.id)
