@@ -384,6 +384,27 @@ def test_a_pinned_key_that_rotates_is_the_one_checked_from_then_on(
         server.stop(0)
 
 
+def test_the_key_services_metric_names_the_calling_organisation_from_its_certificate(
+    services: Services,
+) -> None:
+    """The label comes from the certificate parsed once per process (the servicer's own parse);
+    a certificate naming no organisation, or none at all, is counted as another caller."""
+    from betrokken.identity.rpc import certificate_organisation
+    from betrokken.metrics import OTHER, _caller
+
+    def context(*pems: bytes) -> object:
+        return type("Context", (), {"auth_context": lambda self: {"x509_pem_cert": list(pems)}})()
+
+    asker = Path(services.tls(ASKER).certificate).read_bytes()
+    coordinator = Path(services.tls("coordinator").certificate).read_bytes()
+    assert certificate_organisation(asker) == ASKER
+    assert certificate_organisation(coordinator) is None
+    assert certificate_organisation(b"not a certificate") is None
+    assert _caller(context(asker)) == ASKER
+    assert _caller(context(coordinator)) == _caller(context()) == OTHER
+    assert _caller(context(b"not a certificate")) == OTHER
+
+
 # --- node ----------------------------------------------------------------------------------------
 def _alarms(services: Services) -> list[str]:
     return [
