@@ -297,6 +297,21 @@ def disclosure_level(network: Any, org_id: str, purpose_id: str) -> DisclosureLe
     return org.default_disclosure if org else DisclosureLevel.NONE
 
 
+def daily_quota(network: Any, org_id: str) -> int:
+    keyservice = network.keyservice
+    return keyservice.quotas.get(org_id, keyservice.default_daily_quota)  # type: ignore[no-any-return]
+
+
+def daily_bulk_quota(network: Any, org_id: str) -> int:
+    keyservice = network.keyservice
+    return keyservice.bulk_quotas.get(org_id, keyservice.default_daily_bulk_quota)  # type: ignore[no-any-return]
+
+
+def daily_access_quota(network: Any, org_id: str) -> int:
+    keyservice = network.keyservice
+    return keyservice.access_quotas.get(org_id, keyservice.default_daily_access_quota)  # type: ignore[no-any-return]
+
+
 def office_hours_for(network: Any, purpose_id: str) -> Any:
     found = purpose(network, purpose_id)
     if found is not None and found.office_hours is not None:

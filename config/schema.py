@@ -448,13 +448,13 @@ class Network(Strict):
         return plain.disclosure_level(self, org_id, purpose_id)
 
     def daily_quota(self, org_id: str) -> int:
-        return self.keyservice.quotas.get(org_id, self.keyservice.default_daily_quota)
+        return plain.daily_quota(self, org_id)
 
     def daily_bulk_quota(self, org_id: str) -> int:
-        return self.keyservice.bulk_quotas.get(org_id, self.keyservice.default_daily_bulk_quota)
+        return plain.daily_bulk_quota(self, org_id)
 
     def daily_access_quota(self, org_id: str) -> int:
-        return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
+        return plain.daily_access_quota(self, org_id)
 
     @model_validator(mode="after")
     def _access_request_purpose(self) -> Self:

@@ -208,7 +208,7 @@ def _query(
         ("--on-behalf-of", on_behalf_of),
     ):
         check_printable(option, value)
-    loaded = load_node(config_path)
+    loaded = load_node(config_path, light=True)
     network = loaded.network
     if bsn:
         person = parse_bsn(read_bsn(bsn))
