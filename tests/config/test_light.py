@@ -56,7 +56,9 @@ def _same(full: Any, quick: Any) -> bool:
 def test_the_committed_shape_is_the_one_the_models_give_now() -> None:
     from betrokken.config.shape import SHAPES
 
-    spec = importlib.util.spec_from_file_location("config_shape", ROOT / "tools" / "config_shape.py")
+    spec = importlib.util.spec_from_file_location(
+        "config_shape", ROOT / "tools" / "config_shape.py"
+    )
     assert spec is not None and spec.loader is not None
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -68,11 +70,15 @@ def test_every_look_up_of_the_models_is_on_the_light_objects() -> None:
         (schema.Network, light.PlainNetwork),
         (schema.Organisation, light.PlainOrganisation),
     ):
-        own = {
-            name
-            for name in vars(model)
-            if not name.startswith("_") and name not in model.model_fields
-        } - set(vars(BaseModel)) - {"model_config", "model_fields", "model_computed_fields"}
+        own = (
+            {
+                name
+                for name in vars(model)
+                if not name.startswith("_") and name not in model.model_fields
+            }
+            - set(vars(BaseModel))
+            - {"model_config", "model_fields", "model_computed_fields"}
+        )
         assert own, model
         for name in own:
             assert hasattr(plain_class, name), f"{model.__name__}.{name} has no light counterpart"
@@ -102,7 +108,10 @@ def test_the_look_ups_answer_the_same_on_both(devnet: DevNetwork) -> None:
     assert [o.id for o in full.nodes()] == [o.id for o in quick.nodes()]
     for org in full.organisations:
         other = quick.organisation(org.id)
-        assert (org.server_name, org.pseudonym_key_id) == (other.server_name, other.pseudonym_key_id)
+        assert (org.server_name, org.pseudonym_key_id) == (
+            other.server_name,
+            other.pseudonym_key_id,
+        )
         assert org.envelope_public_key == other.envelope_public_key
         assert full.daily_quota(org.id) == quick.daily_quota(org.id)
         for purpose in full.purposes:
