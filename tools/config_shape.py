@@ -8,6 +8,7 @@ a model changed in schema.py is a model the light reader knows. Run: python tool
 
 from __future__ import annotations
 
+import dis
 import enum
 import pprint
 import subprocess
@@ -26,6 +27,22 @@ from betrokken.config import plain, schema
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "config" / "shape.py"
 MODELS = (schema.Network, schema.NodeConfig)
+# The steps of a method that only calls one function and returns (its value, or self).
+_ONE_CALL = {
+    "RESUME",
+    "LOAD_GLOBAL",
+    "LOAD_ATTR",
+    "LOAD_METHOD",
+    "LOAD_FAST",
+    "PUSH_NULL",
+    "PRECALL",
+    "CALL",
+    "CALL_FUNCTION",
+    "CALL_METHOD",
+    "POP_TOP",
+    "RETURN_VALUE",
+    "CACHE",
+}
 _BOUNDS = {
     annotated_types.Gt: "gt",
     annotated_types.Ge: "ge",
@@ -42,7 +59,11 @@ def _plain_name(function: Any) -> str:
     if getattr(function, "__module__", None) == plain.__name__:
         return str(function.__name__)
     names = function.__code__.co_names
-    if len(names) == 2 and names[0] == "plain" and hasattr(plain, names[1]):
+    steps = {step.opname for step in dis.get_instructions(function)}
+    only_a_call = (
+        steps <= _ONE_CALL and sum(s.opname == "CALL" for s in dis.get_instructions(function)) == 1
+    )
+    if only_a_call and len(names) == 2 and names[0] == "plain" and hasattr(plain, names[1]):
         return str(names[1])
     raise SystemExit(
         f"{function.__qualname__}: a model's check must be, or only call, one function of "
