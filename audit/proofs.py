@@ -9,14 +9,17 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from betrokken.audit.leaves import entry_from_leaf
 from betrokken.audit.record import AuditEntry
-from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, VerifiedCheckpoints
 from betrokken.crypto.note import Checkpoint, open_checkpoint
 from betrokken.errors import MalformedMessage, QuestionRefused, VerificationError, WitnessStale
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network
 
 
 @dataclass(frozen=True)

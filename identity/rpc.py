@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import grpc
 
-from betrokken.config.schema import Network, TlsFiles
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
@@ -46,6 +45,9 @@ from betrokken.identity.names import (
     identity_in_certificate,
 )
 from betrokken.identity.pins import NetworkPins, Pins, allowed_in
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network, TlsFiles
 
 log = logging.getLogger("betrokken.security")
 T = TypeVar("T")

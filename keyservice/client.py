@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
-from betrokken.config.schema import Network, TlsFiles
 from betrokken.crypto import oprf
 from betrokken.crypto.bsn import Bsn
 from betrokken.crypto.pseudonym import Pseudonym, key_id_for
@@ -24,6 +23,9 @@ from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import PeerChannel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network, TlsFiles
 
 QUESTION: int = pb.QUESTION
 IMPORT: int = pb.IMPORT

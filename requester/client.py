@@ -35,7 +35,6 @@ from betrokken.audit.proofs import Accepted, check_cosigned, check_log_proof, wi
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
-from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.bsn import Bsn
@@ -62,8 +61,10 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
 
 if TYPE_CHECKING:  # `betrokken query` writes its trail without SQLAlchemy (docs/adr/0044)
+    # and reads its configuration without pydantic (docs/adr/0045)
     from betrokken.audit.log import AuditLog
     from betrokken.audit.witness import WitnessStore
+    from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 Keep = Callable[[Any], None]  # what is written with the question's record, on its connection
