@@ -171,7 +171,9 @@ def test_every_notice_of_a_batch_is_written_with_each_field_as_the_portal_reads_
     each row reads back through SQLAlchemy exactly as it was meant, its time included."""
     store = NodeStore(database_url)
     later = NOW + dt.timedelta(minutes=3, microseconds=250)
-    first = _answered("b-1", _hit(people[0], 0, "domain", "C-1"), _hit(people[2], 2, "organisation", "C-3"))
+    first = _answered(
+        "b-1", _hit(people[0], 0, "domain", "C-1"), _hit(people[2], 2, "organisation", "C-3")
+    )
     second = dataclasses.replace(
         _answered("b-2", _hit(people[1], 1, "domain", "C-2")),
         at=format_time(later),
