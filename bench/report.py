@@ -182,13 +182,16 @@ def figures(d: dict[str, Any]) -> str:
         lines.append(
             f"| N={n} | {fig(e.get('p50_ms'))} | {fig(e.get('p95_ms'))} | {fig(e.get('p99_ms'))} | "
             f"{fig(e.get('floor_ms'))} | {fig(e.get('p50_floor_ratio'))} | "
-            f"{fig(med(e.get('load1')))} | {fig(e.get('qps'))} | {fig(med(e.get('qps_load1')))} |"
+            f"{fig(med(e.get('load1') or (d.get('cpu', {}).get(n) or {}).get('load1')))} | "
+            f"{fig(e.get('qps'))} | {fig(med(e.get('qps_load1')))} |"
         )
     log = d["log"]
+    cpu_added = (d.get("cpu") or {}).get("per_added_node_ms")
     lines += [
         "",
         "Fan-out: the CPU one more node adds to a question (least squares over the total CPU "
-        f"per N) **{fig(d['fanout'].get('cpu_ms_per_node'), ' ms')}**; the slope of the wall "
+        "per N) "
+        f"**{fig(d['fanout'].get('cpu_ms_per_node') or cpu_added, ' ms')}**; the slope of the wall "
         f"p50s over N, each N at its own load, {fig(d['fanout'].get('slope_ms_per_node'))} ms "
         "per node (for comparison with earlier runs only).",
         "",
