@@ -13,9 +13,12 @@ mistake (an unknown mode, a blind that is not a scalar) raises ``ValueError``. P
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,6 +27,13 @@ from typing import Protocol
 import rbcl
 
 from betrokken.errors import MalformedMessage, VerificationError
+
+# rbcl unpacks its bundled libsodium into a new temporary file at every import and never removes
+# it: 2.7 MB left in the temporary folder by every process that asks, answers or imports. Once
+# loaded the file is not needed (the loaded library stays mapped), so it is removed here; where a
+# loaded library cannot be removed the removal fails and the file stays, as it did before.
+with contextlib.suppress(AttributeError, OSError, TypeError):
+    os.unlink(getattr(sys.modules.get("rbcl._sodium"), "lib_path"))  # noqa: B009
 
 SUITE = "ristretto255-SHA512"
 MODE_OPRF = 0x00
