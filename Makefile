@@ -64,7 +64,8 @@ drill: $(VENV)/.installed-test
 	BETROKKEN_FEED_ROWS=100000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_feed_api.py
 
 # Measurements on real processes (docs/performance.md): not part of `test`. `bench` writes
-# bench/results/latest.json (+ a dated copy and latest.txt) in about 40 minutes; `bench-quick`
+# bench/results/latest.json (+ a dated copy and latest.txt) in about 30 minutes on an idle machine
+# (BENCH_ARGS="--rounds 3": about 25; the JSON's timings_s says what each scenario took); `bench-quick`
 # the same keys at smaller sizes in about 5 minutes on an idle machine (15 at a load of 20).
 # A question is measured in CPU per process (docs/adr/0034); `python -m bench.report` writes the
 # tables of docs/performance.md from latest.json. openmined-psi (the peer baseline) lives in its
@@ -74,8 +75,9 @@ drill: $(VENV)/.installed-test
 	-.venv-psi/bin/python -m pip install -qq --require-hashes --no-deps --only-binary=:all: \
 	    -r requirements/psi.txt && touch $@
 
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test .venv-psi/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-quick: $(VENV)/.installed-test .venv-psi/.installed
 	$(BIN)/python -m bench --quick

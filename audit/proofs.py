@@ -9,14 +9,17 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from betrokken.audit.leaves import entry_from_leaf
 from betrokken.audit.record import AuditEntry
-from betrokken.config.schema import Network
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner, VerifiedCheckpoints
-from betrokken.crypto.note import Checkpoint, open_checkpoint
+from betrokken.crypto.note import Checkpoint, VerifiedSignatures, open_checkpoint
 from betrokken.errors import MalformedMessage, QuestionRefused, VerificationError, WitnessStale
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def check_log_proof(
     origin: str,
     witnessed: Accepted | None,
     known: Accepted | None = None,
+    verified: VerifiedSignatures | None = None,
 ) -> Proven:
     """Check signature, inclusion, and consistency with ``witnessed``; say which check failed.
 
@@ -116,10 +120,12 @@ def check_log_proof(
     checked against everything accepted before. Raises :class:`QuestionRefused` (with ``kind``
     forged, unlogged or fork) when the proof does not hold, and :class:`WitnessStale` when the
     consistency proof relates to another size than the one witnessed (the sender should try
-    again with the right one; not an alarm).
+    again with the right one; not an alarm). With ``verified``, the log's signature is not
+    verified again when this process found that very signature valid over that very checkpoint
+    before (a node that cosigned it: :class:`VerifiedSignatures`).
     """
     try:
-        checkpoint = open_checkpoint(proof.checkpoint, verifier, origin)
+        checkpoint = open_checkpoint(proof.checkpoint, verifier, origin, verified)
     except (VerificationError, MalformedMessage) as exc:
         raise QuestionRefused(
             f"the checkpoint is not signed by the coordinator's log key: {exc.message}",

@@ -22,6 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -38,6 +39,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,7 +124,24 @@ _AT_SIZE = select(_W).where(_W.c.size == bindparam("size"))
 _SEEN_IDS = select(_S.c.answer_ids).where(_S.c.size == bindparam("size"))
 _ADD_SEEN = insert(_S)
 _ADD_WITNESSED = insert(_W)
+
+
+def _add_witnessed_once(dialect: str) -> Any:
+    """An accepted checkpoint's insert that leaves a row of the same size alone (both SQLite
+    and PostgreSQL say ``ON CONFLICT (size) DO NOTHING``)."""
+    if dialect == "postgresql":
+        return postgresql_insert(_W).on_conflict_do_nothing(index_elements=[_W.c.size])
+    return sqlite_insert(_W).on_conflict_do_nothing(index_elements=[_W.c.size])
+
+
 _MORE_SEEN = update(_S).where(_S.c.size == bindparam("at_size"))
+
+
+def _fork_message(size: int) -> str:
+    return (
+        f"asked to cosign a log of {size} records: the coordinator signed two different logs "
+        f"of {size} records (a fork)"
+    )
 
 
 class _Contradiction(Exception):
@@ -301,6 +321,10 @@ class WitnessStore:
         )
         self._add_witnessed_sql = statements.sql(
             "INSERT INTO witnessed_checkpoints (size, root, note, accepted_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (size) DO NOTHING"
+        )
+        self._witnessed_root_sql = statements.sql(
+            "SELECT root FROM witnessed_checkpoints WHERE size = ?"
         )
         self._seen_at = statements.bind(_S.c.seen_at)
         self._accepted_at = statements.bind(_W.c.accepted_at)
@@ -347,14 +371,19 @@ class WitnessStore:
         return [Accepted(r.size, bytes(r.root), r.note, r.accepted_at) for r in rows]
 
     def accept(self, checkpoint: Checkpoint, note: str, conn: Connection | None = None) -> None:
-        if conn is None:
-            with self.engine.begin() as own:
-                self._accept(own, checkpoint, note)
-            self._accepted(checkpoint, note)
-        else:
+        try:
+            if conn is None:
+                with self.engine.begin() as own:
+                    self._accept(own, checkpoint, note)
+                self._accepted(checkpoint, note)
+                return
             self._accept(conn, checkpoint, note)
-            if self._memory is not None:  # committed by the caller: read again when needed
-                self._memory.forget()
+        except _Contradiction as exc:
+            known = self._note_at(checkpoint.size)
+            self.alarm("witness-fork", exc.message, evidence=f"{known}\n{note}"[:4000])
+            raise QuestionRefused(exc.message, kind="witness-fork") from None
+        if self._memory is not None:  # committed by the caller: read again when needed
+            self._memory.forget()
 
     def _accepted(self, checkpoint: Checkpoint, note: str) -> None:
         """Write-through, after the commit."""
@@ -366,16 +395,25 @@ class WitnessStore:
     ) -> None:
         if known is None:
             known = conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).first() is not None
-        if not known:
-            conn.execute(
-                _ADD_WITNESSED,
-                {
-                    "size": checkpoint.size,
-                    "root": checkpoint.root,
-                    "note": note,
-                    "accepted_at": utcnow(),
-                },
-            )
+        if known:
+            return
+        # Another process of this organisation (the running node's witness loop, `node
+        # witness`, the asking side) may accept the same size between the read above and this
+        # write: the insert leaves an existing row alone, and a row it left is checked to hold
+        # this very root, so a race is no error and a second root for a size is still a fork.
+        added = conn.execute(
+            _add_witnessed_once(conn.dialect.name),
+            {
+                "size": checkpoint.size,
+                "root": checkpoint.root,
+                "note": note,
+                "accepted_at": utcnow(),
+            },
+        )
+        if added.rowcount == 0:
+            root = conn.execute(_WITNESSED_ROOT, {"size": checkpoint.size}).scalar_one()
+            if bytes(root) != checkpoint.root:
+                raise _Contradiction(_fork_message(checkpoint.size), "")
 
     def seen(
         self, checkpoint: Checkpoint, note: str, answer_id: str, conn: Connection | None = None
@@ -509,10 +547,14 @@ class WitnessStore:
                 checkpoint, last, old_size, proof, roots, accepted is not None
             )
             if not known:
-                driver.execute(
+                added = driver.execute(
                     self._add_witnessed_sql,
                     (checkpoint.size, checkpoint.root, note, self._accepted_at(utcnow())),
                 )
+                if added.rowcount == 0:  # another process accepted this size meanwhile
+                    (root,) = driver.first(self._witnessed_root_sql, (checkpoint.size,))
+                    if bytes(root) != checkpoint.root:
+                        raise _Contradiction(_fork_message(checkpoint.size), "")
 
     def _note_at(self, size: int) -> str:
         with self.engine.connect() as conn:
@@ -532,11 +574,7 @@ class WitnessStore:
         checkpoint's size (``roots``) and whether one was accepted there (``witnessed``);
         whether this very checkpoint was accepted before."""
         if any(root != checkpoint.root for root in roots):
-            raise _Contradiction(
-                f"asked to cosign a log of {checkpoint.size} records: the coordinator signed "
-                f"two different logs of {checkpoint.size} records (a fork)",
-                self._note_at(checkpoint.size),
-            )
+            raise _Contradiction(_fork_message(checkpoint.size), self._note_at(checkpoint.size))
         have = last.size if last is not None else 0
         if old_size != have or checkpoint.size < have:
             raise WitnessStale(

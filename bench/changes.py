@@ -71,11 +71,14 @@ def lookup(work_dir: Path, count: int) -> dict[str, Any]:
             return {
                 r.pseudonym: Hit(
                     r.id,
+                    r.pseudonym,
+                    r.key_id,
                     r.since,
                     r.contact,
                     r.domain,
                     r.reference,
                     DisclosureLevel(r.disclosure) if r.disclosure else None,
+                    r.advice,
                 )
                 for r in rows
             }

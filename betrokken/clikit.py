@@ -7,13 +7,15 @@ is shown as what went wrong and what to do, with its documented exit code (docs/
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import gc
 import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -32,6 +34,27 @@ from betrokken.errors import (
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG_ENV = "BETROKKEN_DEBUG"
 _DIGIT_RUNS = re.compile(r"\d[\d .-]{6,}\d")  # anything that could be a BSN in a foreign message
+
+
+@contextlib.contextmanager
+def importing() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a short command imports what it needs.
+
+    Importing allocates hundreds of thousands of long-lived objects (modules, classes, functions,
+    protobuf descriptors); every few hundred allocations the collector walks the young ones, and
+    ever more often the old ones, finding nothing to free: about a sixth of ``betrokken query``'s
+    CPU (docs/adr/0045). Afterwards what was imported is frozen out of the collector's view
+    (``gc.freeze``: it is kept for the process's life anyway) and collection resumes as before
+    for the command's own work. Used by the command line's one-shot commands, never by a service.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def fail(error: BetrokkenError) -> NoReturn:

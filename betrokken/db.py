@@ -133,6 +133,12 @@ class Driver:
         cursor.execute(sql, params)
         return cursor
 
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        """One statement for each of ``rows`` (the driver's executemany)."""
+        cursor = self.cursor
+        cursor.executemany(sql, rows)
+        return cursor
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor = self.cursor
         cursor.execute(sql, params)

@@ -413,13 +413,11 @@ def keyservice_metrics(
 
 
 def _caller(context: Any) -> str:
-    from betrokken.identity.names import identity_from_pem
+    """The calling organisation of an answered call (its certificate parsed once per process)."""
+    from betrokken.identity.rpc import certificate_organisation
 
     pems = (context.auth_context() or {}).get("x509_pem_cert") or []
-    try:
-        return identity_from_pem(pems[0]).organisation_id or OTHER if pems else OTHER
-    except Exception:
-        return OTHER
+    return (certificate_organisation(pems[0]) if pems else None) or OTHER
 
 
 # --- a node -------------------------------------------------------------------------------------

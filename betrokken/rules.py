@@ -24,11 +24,11 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from betrokken.answer import LATE_OUTCOMES, LOOKUP_OUTCOMES, Answer, Outcome
 from betrokken.audit.record import AuditEntry, Event
-from betrokken.config.schema import DisclosureLevel, Network, Organisation, Purpose
+from betrokken.config.plain import DisclosureLevel
 from betrokken.crypto.question import Kind as QuestionKind
 from betrokken.crypto.question import Question
 from betrokken.errors import (
@@ -42,6 +42,9 @@ from betrokken.errors import (
     UnlawfulConfiguration,
     shown,
 )
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network, Organisation, Purpose
 
 DOMAIN_LABEL = "domain:"
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
-
-from betrokken.config.schema import (
-    CoordinatorConfig,
-    KeyServiceConfig,
-    Network,
-    NodeConfig,
-    PortalConfig,
-    PortalTls,
-    TlsFiles,
-)
 from betrokken.errors import ConfigError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic is imported when a file is validated (docs/adr/0045)
+    from pydantic import BaseModel
+
+    from betrokken.config.schema import (
+        CoordinatorConfig,
+        KeyServiceConfig,
+        Network,
+        NodeConfig,
+        PortalConfig,
+        TlsFiles,
+    )
+
+M = TypeVar("M", bound="BaseModel")
 C = TypeVar("C")
 
 
@@ -48,6 +49,8 @@ def _read_toml(path: Path) -> dict[str, object]:
 
 
 def _validate(model: type[M], data: dict[str, object], path: Path) -> M:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -67,6 +70,8 @@ def _validate(model: type[M], data: dict[str, object], path: Path) -> M:
 
 
 def load_network(path: Path | str) -> Network:
+    from betrokken.config.schema import Network
+
     path = Path(path)
     return _validate(Network, _read_toml(path), path)
 
@@ -98,12 +103,19 @@ def resolve_database_url(config_path: Path, url: str) -> str:
 
 
 def _load_component(model: type[M], path: Path | str) -> tuple[Path, M, Network, TlsFiles]:
+    from betrokken.config.schema import TlsFiles
+
     path = Path(path)
     component = _validate(model, _read_toml(path), path)
     network_path = resolve_path(path, component.network)  # type: ignore[attr-defined]
     network = load_network(network_path)
-    raw_tls: TlsFiles = component.tls  # type: ignore[attr-defined]
-    tls = TlsFiles(
+    return path, component, network, _tls_files(path, component, TlsFiles)
+
+
+def _tls_files(path: Path, component: Any, make: Any) -> TlsFiles:
+    """The component's TLS files, resolved against its file's folder, each one there."""
+    raw_tls: TlsFiles = component.tls
+    tls: TlsFiles = make(
         certificate=str(resolve_path(path, raw_tls.certificate)),
         private_key=str(resolve_path(path, raw_tls.private_key)),
         ca=str(resolve_path(path, raw_tls.ca)),
@@ -115,17 +127,48 @@ def _load_component(model: type[M], path: Path | str) -> tuple[Path, M, Network,
                 f"{path}: field 'tls.{field}' points at {file}, which does not exist",
                 hint="correct the path, or issue the file with `betrokken network init`",
             )
-    return path, component, network, tls
+    return tls
 
 
 def load_node_file(path: Path | str) -> NodeConfig:
     """Only the node's own file, not its network (to make keys before the network lists them)."""
+    from betrokken.config.schema import NodeConfig
+
     path = Path(path)
     return _validate(NodeConfig, _read_toml(path), path)
 
 
-def load_node(path: Path | str) -> Loaded[NodeConfig]:
+def load_node(path: Path | str, *, light: bool = False) -> Loaded[NodeConfig]:
+    """The node's file with its network. ``light``: read the usual files without pydantic when
+    the light reader vouches for both (``betrokken query``, docs/adr/0045); every other file is
+    read, and refused, exactly as without it."""
+    if light:
+        vouched = _load_node_light(Path(path))
+        if vouched is not None:
+            return vouched
+    from betrokken.config.schema import NodeConfig
+
     path, node, network, tls = _load_component(NodeConfig, path)
+    _organisation_listed(path, node, network)
+    node = node.model_copy(update={"database": resolve_database_url(path, node.database)})
+    return Loaded(path, node, network, tls)
+
+
+def _load_node_light(path: Path) -> Loaded[NodeConfig] | None:
+    from betrokken.config import light
+
+    try:
+        node: Any = light.read("NodeConfig", _read_toml(path))
+        network: Any = light.read("Network", _read_toml(resolve_path(path, node.network)))
+    except (light.NotVouched, ConfigError):  # pydantic reads it, and says what is wrong
+        return None
+    tls = _tls_files(path, node, lambda **files: light.make("TlsFiles", **files))
+    _organisation_listed(path, node, network)
+    node = light.replaced(node, database=resolve_database_url(path, node.database))
+    return Loaded(path, cast("NodeConfig", node), cast("Network", network), tls)
+
+
+def _organisation_listed(path: Path, node: NodeConfig, network: Network) -> None:
     org = network.organisation(node.organisation)
     if org is None:
         raise ConfigError(
@@ -133,17 +176,19 @@ def load_node(path: Path | str) -> Loaded[NodeConfig]:
             "not list",
             hint="use one of: " + ", ".join(o.id for o in network.organisations),
         )
-    node = node.model_copy(update={"database": resolve_database_url(path, node.database)})
-    return Loaded(path, node, network, tls)
 
 
 def load_coordinator(path: Path | str) -> Loaded[CoordinatorConfig]:
+    from betrokken.config.schema import CoordinatorConfig
+
     path, coordinator, network, tls = _load_component(CoordinatorConfig, path)
     url = resolve_database_url(path, coordinator.database)
     return Loaded(path, coordinator.model_copy(update={"database": url}), network, tls)
 
 
 def load_keyservice(path: Path | str) -> Loaded[KeyServiceConfig]:
+    from betrokken.config.schema import KeyServiceConfig
+
     path, keyservice, network, tls = _load_component(KeyServiceConfig, path)
     url = resolve_database_url(path, keyservice.database)
     return Loaded(path, keyservice.model_copy(update={"database": url}), network, tls)
@@ -162,6 +207,8 @@ class LoadedPortal:
 
 
 def load_portal(path: Path | str) -> LoadedPortal:
+    from betrokken.config.schema import PortalConfig, PortalTls
+
     path = Path(path)
     portal = _validate(PortalConfig, _read_toml(path), path)
     node = load_node(resolve_path(path, portal.node))

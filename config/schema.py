@@ -12,104 +12,47 @@ Two kinds of file:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import hashlib
-import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from betrokken.config import plain
+from betrokken.config.plain import (
+    IDENTIFIER,
+    LOOPBACK_HOSTS,
+    PEM_BEGIN,
+    DisclosureLevel,
+    default_server_name,
+    entry_certificate,
+    entry_fingerprint,
+    is_identifier,
+    normalise_certificate,
+    normalise_fingerprint,
 )
 
-from betrokken.crypto import envelope
-from betrokken.crypto.pseudonym import key_id_for
+__all__ = [
+    "IDENTIFIER",
+    "LOOPBACK_HOSTS",
+    "PEM_BEGIN",
+    "DisclosureLevel",
+    "default_server_name",
+    "entry_certificate",
+    "entry_fingerprint",
+    "is_identifier",
+    "normalise_certificate",
+    "normalise_fingerprint",
+]
 
-IDENTIFIER = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")]
 TlsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?$")]
 PseudonymKey = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
-
-def _loopback(value: str) -> str:
-    host = value.rsplit(":", 1)[0]
-    if host not in LOOPBACK_HOSTS and not re.fullmatch(r"127(\.\d{1,3}){3}", host):
-        raise ValueError(
-            f"metrics are served without TLS, so only on a loopback address (127.0.0.1:PORT), "
-            f"not {host[:64]}; let a Prometheus agent on this host scrape it"
-        )
-    return value
-
-
-LoopbackAddress = Annotated[Address, AfterValidator(_loopback)]
+LoopbackAddress = Annotated[Address, AfterValidator(plain.loopback)]
 HealthInterval = Annotated[float, Field(gt=0, le=3600)]
 
 
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-
-
-def normalise_fingerprint(value: str) -> str:
-    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits; ``AB:CD:...`` (as
-    ``openssl x509 -noout -fingerprint -sha256`` prints it) and ``sha256:...`` are accepted."""
-    text = value.strip().lower().removeprefix("sha256:").removeprefix("sha256 fingerprint=")
-    text = text.replace(":", "")
-    if not _FINGERPRINT.fullmatch(text):
-        raise ValueError(
-            "a certificate fingerprint is the certificate's SHA-256: 64 hex digits "
-            "(openssl x509 -noout -fingerprint -sha256 -in FILE)"
-        )
-    return text
-
-
 Fingerprint = Annotated[str, AfterValidator(normalise_fingerprint)]
-PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
-
-
-def normalise_certificate(value: str) -> str:
-    """An allow-list entry: the certificate itself (PEM, kept in its canonical form) or, for
-    networks written before certificates were listed, only its SHA-256 fingerprint."""
-    if PEM_BEGIN not in value:
-        return normalise_fingerprint(value)
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    text = value.strip()
-    if text.count(PEM_BEGIN) != 1 or not text.startswith(PEM_BEGIN):
-        raise ValueError("an allow-list entry holds one PEM certificate, nothing else")
-    try:
-        certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise ValueError("an allow-list entry is not a readable PEM certificate") from None
-    return certificate.public_bytes(Encoding.PEM).decode("ascii")
-
-
-@functools.lru_cache(maxsize=4096)
-def entry_fingerprint(entry: str) -> str:
-    """The SHA-256 fingerprint an allow-list entry stands for."""
-    if not entry.startswith(PEM_BEGIN):
-        return entry
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    der = x509.load_pem_x509_certificate(entry.encode("ascii")).public_bytes(Encoding.DER)
-    return hashlib.sha256(der).hexdigest()
-
-
-def entry_certificate(entry: str) -> str | None:
-    """The PEM certificate of an allow-list entry (None for a bare fingerprint)."""
-    return entry if entry.startswith(PEM_BEGIN) else None
-
-
 CertificateEntry = Annotated[str, AfterValidator(normalise_certificate)]
 
 
@@ -125,26 +68,6 @@ def _fingerprints(what: str) -> list[str]:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DisclosureLevel(StrEnum):
-    """What an organisation discloses on a hit, per purpose (see docs/dpo.md)."""
-
-    ORGANISATION = "organisation"  # name, domain, contact point, since
-    DOMAIN = "domain"  # "a care partner is involved"; contact via the regisseur's desk
-    NONE = "none"  # declined: nothing is looked up, nothing disclosed
-    DEFER = "defer"  # a professional decides per case; identical answer for hit and miss
-
-
-def default_server_name(org_id: str) -> str:
-    """The DNS name a node's certificate carries when the network file sets no tls_name."""
-    return f"{org_id}.org.betrokken.internal"
-
-
-def _utf8_at_most(limit: int, what: str, value: str) -> str:
-    if len(value.encode("utf-8")) > limit:
-        raise ValueError(f"{what} is longer than {limit} bytes")
-    return value
 
 
 class Organisation(Strict):
@@ -207,63 +130,45 @@ class Organisation(Strict):
     @field_validator("name")
     @classmethod
     def _short_name(cls, value: str) -> str:
-        return _utf8_at_most(128, "the name", value)
+        return plain.organisation_name(value)
 
     @field_validator("case_pattern")
     @classmethod
     def _case_pattern(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"case_pattern is not a regular expression ({exc})") from None
-        return _utf8_at_most(256, "the case pattern", value)
+        return plain.case_pattern(value)
 
     @field_validator("domain")
     @classmethod
     def _short_domain(cls, value: str) -> str:
-        return _utf8_at_most(64, "the domain", value)
+        return plain.organisation_domain(value)
 
     @field_validator("contact")
     @classmethod
     def _short_contact(cls, value: str) -> str:
-        return _utf8_at_most(256, "the contact point", value)
+        return plain.organisation_contact(value)
 
     @field_validator("envelope_key")
     @classmethod
     def _envelope_key(cls, value: str) -> str:
-        if value:
-            try:
-                raw = base64.b64decode(value, validate=True)
-            except binascii.Error:
-                raise ValueError("envelope_key is not base64") from None
-            if len(raw) != envelope.PUBLIC_KEY_SIZE:
-                raise ValueError(
-                    f"envelope_key holds {len(raw)} bytes; an MLKEM768-X25519 public key has "
-                    f"{envelope.PUBLIC_KEY_SIZE}"
-                )
-        return value
+        return plain.envelope_key(value)
 
     @model_validator(mode="after")
     def _node_has_envelope_key(self) -> Self:
-        if self.node_address and not self.envelope_key:
-            raise ValueError(
-                f"organisation '{self.id}' runs a node but has no envelope_key "
-                "(its node's public HPKE key, from `betrokken network init` or `node keys`)"
-            )
+        plain.organisation_node_has_envelope_key(self)
         return self
 
     @property
     def pseudonym_key_id(self) -> str:
         """The id every pseudonym under this organisation's key carries."""
-        return key_id_for(bytes.fromhex(self.pseudonym_key))
+        return plain.pseudonym_key_id(self)
 
     @property
     def envelope_public_key(self) -> bytes:
-        return base64.b64decode(self.envelope_key)
+        return plain.envelope_public_key(self)
 
     @property
     def server_name(self) -> str:
-        return self.tls_name or default_server_name(self.id)
+        return plain.server_name(self)
 
 
 # --- the FG's report and the access-request letter (office hours, the letter's fixed texts) ------
@@ -278,11 +183,7 @@ class OfficeHours(Strict):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
-        if self.start == self.end:
-            raise ValueError(
-                f"office_hours: start and end are both {self.start}; use start = 0, end = 24 "
-                "for all day"
-            )
+        plain.office_hours_not_empty(self)
         return self
 
 
@@ -385,7 +286,7 @@ class AdviceCode(Strict):
     @field_validator("label")
     @classmethod
     def _short_label(cls, value: str) -> str:
-        return _utf8_at_most(128, "the advice label", value)
+        return plain.advice_label(value)
 
 
 class DisclosurePolicy(Strict):
@@ -459,9 +360,7 @@ class KeyServiceSettings(Strict):
     @field_validator("suite")
     @classmethod
     def _known_suite(cls, value: str) -> str:
-        if value != "ristretto255-SHA512":
-            raise ValueError("only the suite 'ristretto255-SHA512' is supported")
-        return value
+        return plain.known_suite(value)
 
 
 class CoordinatorSettings(Strict):
@@ -535,157 +434,56 @@ class Network(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        org_ids = [o.id for o in self.organisations]
-        _no_duplicates("organisations", org_ids)
-        _no_duplicates("purposes", [p.id for p in self.purposes])
-        known_orgs = set(org_ids)
-        known_purposes = {p.id for p in self.purposes}
-        for purpose in self.purposes:
-            for org in purpose.allowed_organisations:
-                if org not in known_orgs:
-                    raise ValueError(
-                        f"purpose '{purpose.id}' allows unknown organisation '{org}'; "
-                        f"known organisations: {', '.join(sorted(known_orgs))}"
-                    )
-        seen: set[tuple[str, str]] = set()
-        for policy in self.policies:
-            if policy.organisation not in known_orgs:
-                raise ValueError(f"policy names unknown organisation '{policy.organisation}'")
-            if policy.purpose not in known_purposes:
-                raise ValueError(f"policy names unknown purpose '{policy.purpose}'")
-            key = (policy.organisation, policy.purpose)
-            if key in seen:
-                raise ValueError(f"two policies for organisation '{key[0]}' and purpose '{key[1]}'")
-            seen.add(key)
-        _no_duplicates("advice codes", [a.code for a in self.advice_codes])
-        for table in ("quotas", "bulk_quotas", "access_quotas"):
-            for named in getattr(self.keyservice, table):
-                if named not in known_orgs:
-                    raise ValueError(f"keyservice.{table} names unknown organisation '{named}'")
-        askers = {o for purpose in self.purposes for o in purpose.allowed_organisations}
-        for organisation in self.organisations:
-            if organisation.id in askers and not organisation.question_key:
-                raise ValueError(
-                    f"organisation '{organisation.id}' may ask questions but has no question_key "
-                    "(the verifier of the key it signs questions with)"
-                )
-        _no_duplicates("pseudonym keys", [o.pseudonym_key for o in self.organisations])
-        self._witnesses_can_cosign()
+        plain.network_consistent(self)
         return self
 
-    def _witnesses_can_cosign(self) -> None:
-        named = self.coordinator.witnesses
-        if named is not None:
-            _no_duplicates("coordinator.witnesses", list(named))
-            for org_id in named:
-                org = self.organisation(org_id)
-                if org is None or not org.node_address or not org.log_key:
-                    raise ValueError(
-                        f"coordinator.witnesses names '{org_id}', which is not an organisation "
-                        "with a node_address and a log_key (a witness cosigns with its node's "
-                        "trail key)"
-                    )
-        quorum = self.coordinator.witness_quorum
-        if quorum is None:
-            return
-        count = len(self.witness_ids())
-        if count >= 2 and not 1 <= quorum <= count - 1:
-            raise ValueError(
-                f"coordinator.witness_quorum is {quorum}, but with {count} witnesses it must be "
-                f"between 1 and {count - 1}: a node never counts its own cosignature, and 0 "
-                "would let the coordinator show each node a history of its own"
-            )
-        if count < 2 and quorum != 0:
-            raise ValueError(
-                f"coordinator.witness_quorum is {quorum}, but the network has {count} witness(es): "
-                "there is no other witness to cosign; leave witness_quorum out"
-            )
-
-    # --- look-ups used by the components -----------------------------------------------------
+    # --- look-ups used by the components (one copy, in config/plain.py) ---------------------
     def organisation(self, org_id: str) -> Organisation | None:
-        return next((o for o in self.organisations if o.id == org_id), None)
+        return plain.organisation(self, org_id)  # type: ignore[no-any-return]
 
     def purpose(self, purpose_id: str) -> Purpose | None:
-        return next((p for p in self.purposes if p.id == purpose_id), None)
+        return plain.purpose(self, purpose_id)  # type: ignore[no-any-return]
 
     def disclosure_level(self, org_id: str, purpose_id: str) -> DisclosureLevel:
-        for policy in self.policies:
-            if policy.organisation == org_id and policy.purpose == purpose_id:
-                return policy.level
-        org = self.organisation(org_id)
-        return org.default_disclosure if org else DisclosureLevel.NONE
+        return plain.disclosure_level(self, org_id, purpose_id)
 
     def daily_quota(self, org_id: str) -> int:
-        return self.keyservice.quotas.get(org_id, self.keyservice.default_daily_quota)
+        return plain.daily_quota(self, org_id)
 
     def daily_bulk_quota(self, org_id: str) -> int:
-        return self.keyservice.bulk_quotas.get(org_id, self.keyservice.default_daily_bulk_quota)
+        return plain.daily_bulk_quota(self, org_id)
 
     def daily_access_quota(self, org_id: str) -> int:
-        return self.keyservice.access_quotas.get(org_id, self.keyservice.default_daily_access_quota)
+        return plain.daily_access_quota(self, org_id)
 
     @model_validator(mode="after")
     def _access_request_purpose(self) -> Self:
-        named = self.access_requests.purpose
-        if named and self.purpose(named) is None:
-            raise ValueError(
-                f"access_requests.purpose names unknown purpose '{named}'; known purposes: "
-                + ", ".join(p.id for p in self.purposes)
-            )
+        plain.network_access_request_purpose(self)
         return self
 
     def office_hours_for(self, purpose_id: str) -> OfficeHours:
-        purpose = self.purpose(purpose_id)
-        if purpose is not None and purpose.office_hours is not None:
-            return purpose.office_hours
-        return self.office_hours
+        return plain.office_hours_for(self, purpose_id)  # type: ignore[no-any-return]
 
     def advice(self, code: str) -> AdviceCode | None:
-        return next((a for a in self.advice_codes if a.code == code), None)
+        return plain.advice(self, code)  # type: ignore[no-any-return]
 
     def nodes(self) -> list[Organisation]:
-        return [o for o in self.organisations if o.node_address]
+        return plain.nodes(self)
 
     def witness_ids(self) -> list[str]:
         """The organisations whose nodes cosign the coordinator's log (in the file's order)."""
-        if self.coordinator.witnesses is not None:
-            return list(self.coordinator.witnesses)
-        return [o.id for o in self.organisations if o.node_address and o.log_key]
+        return plain.witness_ids(self)
 
     def witness_quorum(self) -> int:
         """How many valid cosignatures of *other* witnesses a checkpoint needs before a node
         answers under it (or a requester trusts its receipt): as configured, else
         :meth:`safe_witness_quorum`."""
-        if self.coordinator.witness_quorum is not None:
-            return self.coordinator.witness_quorum
-        return self.safe_witness_quorum()
+        return plain.witness_quorum(self)
 
     def safe_witness_quorum(self) -> int:
-        """The smallest quorum with which no two inconsistent histories can both be trusted.
-
-        Two parties that trust two histories each saw a quorum of cosignatures besides their
-        own, and an honest witness cosigns only one of them. When both parties are witnesses
-        themselves, neither cosigns the other's history, so the two quorums come from the other
-        N - 2 witnesses and must overlap: more than (N - 2) / 2, i.e. N // 2. When some node
-        or asking organisation is not a witness, a quorum must be a majority of all N. At most
-        N - 1: a witness never counts itself.
-        """
-        witnesses = set(self.witness_ids())
-        count = len(witnesses)
-        if count < 2:
-            return 0
-        askers = {o for purpose in self.purposes for o in purpose.allowed_organisations}
-        relying = {o.id for o in self.nodes()} | askers
-        quorum = count // 2 if relying <= witnesses else count // 2 + 1
-        return max(1, min(quorum, count - 1))
-
-
-def _no_duplicates(what: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for item in ids:
-        if item in seen:
-            raise ValueError(f"{what}: id '{item}' appears twice")
-        seen.add(item)
+        """The smallest quorum with which no two inconsistent histories can both be trusted
+        (config/plain.py says why)."""
+        return plain.safe_witness_quorum(self)
 
 
 class TlsFiles(Strict):
@@ -804,20 +602,7 @@ class NodeConfig(Strict):
     @field_validator("feeds")
     @classmethod
     def _distinct_feeds(cls, feeds: list[FeedSystem]) -> list[FeedSystem]:
-        for what, values in (
-            ("name", [f.name for f in feeds]),
-            ("token_sha256", [f.token_sha256 for f in feeds if f.token_sha256]),
-            ("client_cert_cn", [f.client_cert_cn for f in feeds if f.client_cert_cn]),
-            ("drop_folder", [str(f.drop_folder) for f in feeds if f.drop_folder is not None]),
-        ):
-            twice = sorted({v for v in values if values.count(v) > 1})
-            if twice:
-                shown_twice = ", ".join(twice) if what == "name" else f"{len(twice)} value(s)"
-                raise ValueError(
-                    f"two feeds share a {what} ({shown_twice}): each system needs its own, or "
-                    "its changes would be written into the trail under another system's name"
-                )
-        return feeds
+        return plain.distinct_feeds(feeds)
 
 
 class CoordinatorConfig(Strict):
@@ -857,10 +642,6 @@ class KeyServiceConfig(Strict):
         description="how often the health probes run (and, for the coordinator, "
         "how often it reads its nodes' health)",
     )
-
-
-def is_identifier(value: str) -> bool:
-    return re.fullmatch(IDENTIFIER, value) is not None
 
 
 class PortalTls(Strict):
@@ -943,8 +724,7 @@ class PortalConfig(Strict):
     @model_validator(mode="after")
     def _tls_or_loopback(self) -> Self:
         host = self.listen.rsplit(":", 1)[0]
-        loopback = host in LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host)
-        if self.tls is None and not loopback:
+        if self.tls is None and not plain.is_loopback_host(host):
             raise ValueError(
                 f"the portal listens on {self.listen} without [tls]: serve on 127.0.0.1 behind a "
                 "reverse proxy that terminates HTTPS, or give [tls] certificate and private_key"

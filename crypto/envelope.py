@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
@@ -105,13 +106,20 @@ def public_key(data: bytes) -> MLKEM768X25519PublicKey:
     return MLKEM768X25519PublicKey(pq, classic)
 
 
+@lru_cache(maxsize=256)
+def _pinned(data: bytes) -> MLKEM768X25519PublicKey:
+    """A pinned public key loaded once per process (a bad one raises, and is not remembered):
+    loading checks the ML-KEM key, which costs as much as a tenth of a seal."""
+    return public_key(data)
+
+
 def sealed_size(plaintext_size: int) -> int:
     return ENC_SIZE + plaintext_size + TAG_SIZE
 
 
 def seal(recipient: bytes | MLKEM768X25519PublicKey, info: bytes, plaintext: bytes) -> bytes:
     """HPKE single-shot seal (``enc || ciphertext``) bound to ``info``."""
-    key = public_key(recipient) if isinstance(recipient, bytes) else recipient
+    key = _pinned(recipient) if isinstance(recipient, bytes) else recipient
     return _HPKE.encrypt(plaintext, key, info=info)
 
 

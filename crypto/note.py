@@ -13,6 +13,8 @@ import binascii
 import functools
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -96,6 +98,12 @@ def sign_checkpoint(checkpoint: Checkpoint, key: NoteKey) -> str:
     return sign_note(checkpoint.body(), key)
 
 
+@functools.lru_cache(maxsize=64)
+def _verifier(vkey: str) -> tuple[str, bytes]:
+    """:func:`parse_verifier`, once per key text (a service checks notes of a few keys)."""
+    return parse_verifier(vkey)
+
+
 def parse_verifier(vkey: str) -> tuple[str, bytes]:
     parts = vkey.split("+", 2)
     if len(parts) != 3:
@@ -144,14 +152,59 @@ def _split(note: str) -> tuple[str, list[str]]:
     return note[: separator + 1], signatures
 
 
-def open_note(note: str, verifier: str) -> str:
+class VerifiedSignatures:
+    """The Ed25519 signatures of signed notes this process found valid, by the exact bytes checked.
+
+    A node verifies the coordinator's signature on a checkpoint when it is asked to cosign it,
+    and again, milliseconds later, when a question comes with that same checkpoint (now with
+    cosignature lines added, which are checked on their own). The second is the same
+    verification of the same signature over the same body under the same key: Ed25519's verify
+    is a pure function of those three, so its answer is remembered, keyed by the SHA-256 of all
+    three (any other byte is another key, checked in full). Only a valid signature is kept; an
+    invalid one is verified (and refused) every time. Bounded: the least recently used are
+    forgotten first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.hits = 0  # for tests and measurements: verifications answered from memory
+        self._lock = threading.Lock()
+        self._valid: OrderedDict[bytes, None] = OrderedDict()
+
+    def verify(self, public: bytes, signature: bytes, body: bytes) -> None:
+        """Raise :class:`InvalidSignature` unless ``signature`` is ``public``'s over ``body``."""
+        key = hashlib.sha256(
+            len(public).to_bytes(2, "big") + public + len(signature).to_bytes(2, "big") + signature
+        )
+        key.update(body)
+        digest = key.digest()
+        with self._lock:
+            if digest in self._valid:
+                self._valid.move_to_end(digest)
+                self.hits += 1
+                return
+        _public_key(public).verify(signature, body)
+        with self._lock:
+            self._valid[digest] = None
+            while len(self._valid) > self.size:
+                self._valid.popitem(last=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key(public: bytes) -> Ed25519PublicKey:
+    """The verifier's key, parsed once (a service verifies under the same few keys)."""
+    return Ed25519PublicKey.from_public_bytes(public)
+
+
+def open_note(note: str, verifier: str, verified: VerifiedSignatures | None = None) -> str:
     """Verify a signed note against ``verifier``; return its body (ending in a newline).
 
     Signatures by other keys are ignored; a note without a valid signature by ``verifier`` is a
     :class:`VerificationError`, a note that is not in the signed-note format a
-    :class:`MalformedMessage`.
+    :class:`MalformedMessage`. With ``verified``, a signature that process memory already found
+    valid over this very body is not verified again (:class:`VerifiedSignatures`).
     """
-    name, public = parse_verifier(verifier)
+    name, public = _verifier(verifier)
     body, signatures = _split(note)
     wanted = key_hash(name, public)
     found = False
@@ -167,7 +220,10 @@ def open_note(note: str, verifier: str) -> str:
             continue  # a signature by another key: ignored
         found = True
         try:
-            Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], body.encode())
+            if verified is None:
+                _public_key(public).verify(raw[4:], body.encode())
+            else:
+                verified.verify(public, raw[4:], body.encode())
         except InvalidSignature:
             raise VerificationError(
                 f"the note's signature by '{name}' does not verify (altered or forged)"
@@ -177,10 +233,16 @@ def open_note(note: str, verifier: str) -> str:
     return body
 
 
-def open_checkpoint(note: str, verifier: str, origin: str | None = None) -> Checkpoint:
-    """Verify a signed note against ``verifier`` and return its checkpoint."""
+def open_checkpoint(
+    note: str,
+    verifier: str,
+    origin: str | None = None,
+    verified: VerifiedSignatures | None = None,
+) -> Checkpoint:
+    """Verify a signed note against ``verifier`` and return its checkpoint (``verified``: see
+    :func:`open_note`)."""
     checkpoint = _parse_body(_split(note)[0])  # a malformed note is malformed, whoever signed it
-    open_note(note, verifier)
+    open_note(note, verifier, verified)
     if origin is not None and checkpoint.origin != origin:
         raise VerificationError(
             f"the checkpoint is for log '{checkpoint.origin}', expected '{origin}'"

@@ -13,9 +13,12 @@ mistake (an unknown mode, a blind that is not a scalar) raises ``ValueError``. P
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,6 +27,13 @@ from typing import Protocol
 import rbcl
 
 from betrokken.errors import MalformedMessage, VerificationError
+
+# rbcl unpacks its bundled libsodium into a new temporary file at every import and never removes
+# it: 2.7 MB left in the temporary folder by every process that asks, answers or imports. Once
+# loaded the file is not needed (the loaded library stays mapped), so it is removed here; where a
+# loaded library cannot be removed the removal fails and the file stays, as it did before.
+with contextlib.suppress(AttributeError, OSError, TypeError):
+    os.unlink(getattr(sys.modules.get("rbcl._sodium"), "lib_path"))  # noqa: B009
 
 SUITE = "ristretto255-SHA512"
 MODE_OPRF = 0x00
@@ -93,6 +103,25 @@ def expand_message_xmd(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
     return _expand_message_xmd(hashlib.sha512, 64, 128, msg, dst, len_in_bytes)
 
 
+_DST_PRIMES: dict[bytes, bytes] = {}
+
+
+def _expand_64(msg: bytes, dst: bytes) -> bytes:
+    """``expand_message_xmd(msg, dst, 64)``, what HashToGroup and HashToScalar ask for, on the
+    hot path: 64 bytes are one SHA-512 block (``ell = 1``), so the output is ``b_1``; the
+    suffix ``DST_prime`` is made once per DST (the suite has a handful)."""
+    dst_prime = _DST_PRIMES.get(dst)
+    if dst_prime is None:
+        if len(dst) > 255:
+            raise ValueError("expand_message_xmd: the DST is longer than 255 bytes")
+        dst_prime = _DST_PRIMES.setdefault(bytes(dst), dst + _i2osp(len(dst), 1))
+    b_0 = hashlib.sha512(_Z_PAD + msg + b"\x00\x40\x00" + dst_prime).digest()
+    return hashlib.sha512(b_0 + b"\x01" + dst_prime).digest()
+
+
+_Z_PAD = bytes(128)  # SHA-512's block size in bytes
+
+
 # --- the group: everything suite-specific ----------------------------------------------------
 
 
@@ -137,12 +166,10 @@ class _Ristretto255:
         return hashlib.sha512(data).digest()
 
     def hash_to_group(self, msg: bytes, dst: bytes) -> bytes:
-        uniform = expand_message_xmd(msg, dst, self._uniform_size)
-        return bytes(rbcl.crypto_core_ristretto255_from_hash(uniform))
+        return bytes(rbcl.crypto_core_ristretto255_from_hash(_expand_64(msg, dst)))
 
     def hash_to_scalar(self, msg: bytes, dst: bytes) -> bytes:
-        uniform = expand_message_xmd(msg, dst, self._uniform_size)
-        return bytes(rbcl.crypto_core_ristretto255_scalar_reduce(uniform))
+        return bytes(rbcl.crypto_core_ristretto255_scalar_reduce(_expand_64(msg, dst)))
 
     def random_scalar(self) -> bytes:
         while True:  # libsodium never returns zero; the loop only states the requirement
@@ -362,12 +389,19 @@ def _composites(
     for i, (c_i, d_i) in enumerate(zip(c, d, strict=True)):
         transcript = prefix + _i2osp(i, 2) + _lp(c_i) + _lp(d_i) + b"Composite"
         weight = _G.hash_to_scalar(transcript, ctx.hash_to_scalar)
-        m = _G.add(m, _G.scalar_mult(weight, c_i))
+        m = _sum(m, _G.scalar_mult(weight, c_i))
         if secret is None:
-            z = _G.add(z, _G.scalar_mult(weight, d_i))
+            z = _sum(z, _G.scalar_mult(weight, d_i))
     if secret is not None:
         z = _G.scalar_mult(secret, m)
     return m, z
+
+
+def _sum(a: bytes, b: bytes) -> bytes:
+    """``a + b``, without a call into the group when ``a`` is the identity: the sums start at
+    the identity, and libsodium's addition decodes and encodes both points (as costly as a
+    quarter of a multiplication), for a result that is ``b``'s own canonical encoding."""
+    return b if a == _G.identity else _G.add(a, b)
 
 
 def _challenge(ctx: _Context, public: bytes, m: bytes, z: bytes, t2: bytes, t3: bytes) -> bytes:
@@ -419,18 +453,46 @@ def blind_evaluate(
     (``public`` defaults to ``secret * G``, the proof scalar is random unless given); in OPRF
     mode it is ``b""``.
     """
+    return blind_evaluate_many(
+        [(secret, public)],
+        blinded_elements,
+        mode,
+        proof_scalars=None if proof_scalar is None else [proof_scalar],
+    )[0]
+
+
+def blind_evaluate_many(
+    keys: Sequence[tuple[bytes, bytes | None]],
+    blinded_elements: Sequence[bytes],
+    mode: int = MODE_VOPRF,
+    *,
+    proof_scalars: Sequence[bytes] | None = None,
+) -> list[tuple[list[bytes], bytes]]:
+    """:func:`blind_evaluate` of one blinded batch under several keys ``(secret, public)``: per
+    key exactly what :func:`blind_evaluate` returns (its own evaluation and its own proof); the
+    batch is validated once, not once per key."""
     ctx = _context(mode)
-    secret = _own_scalar(secret, "the OPRF secret key")
     elements = _received_batch(blinded_elements, "blinded element")
-    evaluated = [
-        _mult(secret, element, f"evaluated element {index}")
-        for index, element in enumerate(elements)
-    ]
-    if mode == MODE_OPRF:
-        return evaluated, b""
-    public = _G.scalar_mult_gen(secret) if public is None else bytes(public)
-    r = _G.random_scalar() if proof_scalar is None else _own_scalar(proof_scalar, "proof scalar")
-    return evaluated, _generate_proof(ctx, secret, public, elements, evaluated, r)
+    if proof_scalars is not None and len(proof_scalars) != len(keys):
+        raise ValueError(f"{len(proof_scalars)} proof scalars for {len(keys)} keys")
+    results = []
+    for number, (key, public) in enumerate(keys):
+        secret = _own_scalar(key, "the OPRF secret key")
+        evaluated = [
+            _mult(secret, element, f"evaluated element {index}")
+            for index, element in enumerate(elements)
+        ]
+        if mode == MODE_OPRF:
+            results.append((evaluated, b""))
+            continue
+        public = _G.scalar_mult_gen(secret) if public is None else bytes(public)
+        r = (
+            _G.random_scalar()
+            if proof_scalars is None
+            else _own_scalar(proof_scalars[number], "proof scalar")
+        )
+        results.append((evaluated, _generate_proof(ctx, secret, public, elements, evaluated, r)))
+    return results
 
 
 def finalize(

@@ -16,12 +16,15 @@ import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from betrokken.config.schema import TlsFiles
 from betrokken.errors import CertificateRefused, ConfigError
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import TlsFiles
 
 log = logging.getLogger("betrokken.security")
 EXPIRY_WARNING_DAYS = 30

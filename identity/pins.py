@@ -20,12 +20,15 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from betrokken.config.load import Loaded
-from betrokken.config.schema import Network, entry_certificate, entry_fingerprint
+from betrokken.config.plain import entry_certificate, entry_fingerprint
 from betrokken.errors import BetrokkenError
 from betrokken.identity.names import Identity, Role
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network
 
 log = logging.getLogger("betrokken.security")
 RECHECK_SECONDS = 1.0

@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import grpc
 
-from betrokken.config.schema import Network, TlsFiles
 from betrokken.errors import (
     AuthenticationError,
     BetrokkenError,
@@ -46,6 +45,9 @@ from betrokken.identity.names import (
     identity_in_certificate,
 )
 from betrokken.identity.pins import NetworkPins, Pins, allowed_in
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network, TlsFiles
 
 log = logging.getLogger("betrokken.security")
 T = TypeVar("T")
@@ -410,6 +412,16 @@ def _parsed(pem: bytes) -> _Peer:
         certificate.not_valid_after_utc,
         fingerprint_pem(pem),
     )
+
+
+def certificate_organisation(pem: bytes) -> str | None:
+    """The organisation a peer certificate names, read through the same parsed-once cache as
+    :func:`peer_identity` (for a metric's label; it checks nothing: the call was checked)."""
+    try:
+        identity = _parsed(pem).identity
+    except AuthenticationError:
+        return None
+    return identity.organisation_id if identity is not None else None
 
 
 def organisation_peer(

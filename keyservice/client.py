@@ -9,14 +9,14 @@ for that organisation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
-from betrokken.config.schema import Network, TlsFiles
 from betrokken.crypto import oprf
 from betrokken.crypto.bsn import Bsn
-from betrokken.crypto.pseudonym import Pseudonym
+from betrokken.crypto.pseudonym import Pseudonym, key_id_for
 from betrokken.errors import KeyMismatch, MalformedMessage
 from betrokken.identity.names import KEYSERVICE_URI, Identity, Role
 from betrokken.identity.pins import NetworkPins, Pins
@@ -24,9 +24,21 @@ from betrokken.identity.rpc import PeerChannel, error_from_rpc
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network, TlsFiles
+
 QUESTION: int = pb.QUESTION
 IMPORT: int = pb.IMPORT
 ACCESS_REQUEST: int = pb.ACCESS_REQUEST
+
+
+@lru_cache(maxsize=256)
+def _pinned(pseudonym_key: str) -> tuple[bytes, str]:
+    """An organisation's pinned public key (hex in the network file) as bytes, with the key id
+    its pseudonyms carry: worked out once per key, not per question (a rotated key is pinned as
+    another string, so it is another entry)."""
+    public = bytes.fromhex(pseudonym_key)
+    return public, key_id_for(public)
 
 
 class Pseudonymiser:
@@ -115,6 +127,7 @@ class Pseudonymiser:
             if org is None:
                 raise MalformedMessage(f"no organisation '{org_id}' in the network file")
             pins[org_id] = org
+        key_ids = {org_id: _pinned(org.pseudonym_key)[1] for org_id, org in pins.items()}
         inputs = [bsn.encode() for bsn in bsns]
         blinds: list[bytes] = []
         blinded: list[bytes] = []
@@ -146,10 +159,10 @@ class Pseudonymiser:
         evaluations = []
         for evaluation in response.evaluations:
             org = pins[evaluation.organisation]
-            if evaluation.key_id != org.pseudonym_key_id:
+            if evaluation.key_id != key_ids[org.id]:
                 raise KeyMismatch(
                     f"the key service evaluated under key '{evaluation.key_id[:64]}' for "
-                    f"{org.id}, the network file pins '{org.pseudonym_key_id}'",
+                    f"{org.id}, the network file pins '{key_ids[org.id]}'",
                     hint="update the network file to the current one",
                 )
             if len(evaluation.evaluated_elements) != len(blinded):
@@ -160,7 +173,7 @@ class Pseudonymiser:
             evaluations.append(
                 (
                     list(evaluation.evaluated_elements),
-                    bytes.fromhex(org.pseudonym_key),
+                    _pinned(org.pseudonym_key)[0],
                     evaluation.proof,
                 )
             )
@@ -168,9 +181,7 @@ class Pseudonymiser:
         # work (the blinds' inverses, the blinded elements' checks) done once.
         outputs = oprf.finalize_many(inputs, blinds, blinded, evaluations)
         result = {
-            e.organisation: [
-                Pseudonym(out, pins[e.organisation].pseudonym_key_id) for out in finalized
-            ]
+            e.organisation: [Pseudonym(out, key_ids[e.organisation]) for out in finalized]
             for e, finalized in zip(response.evaluations, outputs, strict=True)
         }
         self.quota_remaining = response.quota_remaining

@@ -200,19 +200,21 @@ class KeyServiceServicer(pb_grpc.KeyServiceServicer):
                     },
                 )
             )
-        elements = list(request.blinded_elements)
-        evaluations = []
-        for target in organisations:
-            pair = self.ring.pair(target)
-            evaluated, proof = oprf.blind_evaluate(pair.secret, elements, public=pair.public)
-            evaluations.append(
-                pb.KeyEvaluation(
-                    organisation=target,
-                    key_id=self.ring.key_id(target),
-                    evaluated_elements=evaluated,
-                    proof=proof,
-                )
+        # One batch under every key named: each key's own evaluation and proof, the batch's
+        # elements validated once for all of them.
+        pairs = [self.ring.pair(target) for target in organisations]
+        evaluated = oprf.blind_evaluate_many(
+            [(pair.secret, pair.public) for pair in pairs], list(request.blinded_elements)
+        )
+        evaluations = [
+            pb.KeyEvaluation(
+                organisation=target,
+                key_id=self.ring.key_id(target),
+                evaluated_elements=elements,
+                proof=proof,
             )
+            for target, (elements, proof) in zip(organisations, evaluated, strict=True)
+        ]
         log.info(
             "evaluated organisation=%s use=%s persons=%d keys=%d quota_remaining=%d",
             org,

@@ -107,6 +107,8 @@ class Answered:
 
 def _text(value: str, limit: int = 128) -> str:
     """Printable text of at most ``limit`` bytes (a reference comes from a case system)."""
+    if value.isprintable():  # the usual case, in one call (the same text either way)
+        return clip(value, limit)
     return clip("".join(c if c.isprintable() else "?" for c in value), limit)
 
 

@@ -57,7 +57,7 @@ from betrokken.identity.pins import NetworkPins, Pins
 from betrokken.identity.rpc import peer_identity, servicer_method
 from betrokken.node import outbox
 from betrokken.node.store import Answering, Hit, NodeStore
-from betrokken.node.witness import WitnessService
+from betrokken.node.witness import COORDINATOR_SIGNATURES, WitnessService
 from betrokken.v1 import betrokken_pb2 as pb
 from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
@@ -261,6 +261,7 @@ class NodeServicer(WitnessService, pb_grpc.NodeServicer):
             self.origin,
             at.last,
             at.known(size),  # it cosigned that one, likely
+            COORDINATOR_SIGNATURES,  # verified when it cosigned this very checkpoint
         )
         # Only under a checkpoint enough other witnesses cosigned (docs/adr/0024, section 10).
         self.check_cosigned(request.proof.checkpoint, proven.checkpoint.size)

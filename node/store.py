@@ -53,24 +53,6 @@ from betrokken.lifecycle import Change as Change
 from betrokken.lifecycle import Marker
 from betrokken.node.outbox import Notice
 
-
-def _notice_row(notice: Notice) -> dict[str, object]:
-    return {
-        "answer_id": notice.answer_id,
-        "person": notice.person,
-        "asked_at": notice.asked_at,
-        "requester": notice.requester,
-        "role": notice.role,
-        "on_behalf_of": notice.on_behalf_of,
-        "purpose": notice.purpose,
-        "case_reference": notice.case,
-        "reference": notice.reference,
-        "level": notice.level,
-        "asker_contact": notice.asker_contact,
-        "aanmelder_basis": notice.aanmelder_basis[:AANMELDER_BASIS_CHARS],
-    }
-
-
 AANMELDER_BASIS_CHARS = 1024
 
 
@@ -315,6 +297,7 @@ ENDING_SOON_DAYS = 30
 _REGISTRATIONS = RegistrationRow.__table__
 _ANSWERED = AnsweredQuestion.__table__
 _KEPT = AnsweredRecord.__table__
+_NOTICES = NoticeRow.__table__
 _CHUNK = 500
 _KeyFilter = Callable[[type["RegistrationRow"] | type["WithdrawalRow"]], ColumnElement[bool]]
 
@@ -380,6 +363,30 @@ class _AnswerStatements:
             "WHERE answer_hash = ANY(?) AND outbox IS NOT NULL"
         )
         self._claim_in: dict[int, str] = {}
+        # The trail writer's notices, in the batch's transaction (docs/adr/0046).
+        self.asked_at = self.sql.bind(_NOTICES.c.asked_at)
+        self.notice = self.sql.sql(
+            "INSERT INTO notices (answer_id, person, asked_at, requester, role, on_behalf_of, "
+            "purpose, case_reference, reference, level, asker_contact, aanmelder_basis) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+
+    def notice_row(self, notice: Notice) -> tuple[object, ...]:
+        """The values of :attr:`notice` for ``notice``; ``read_at`` stays empty."""
+        return (
+            notice.answer_id,
+            notice.person,
+            self.asked_at(notice.asked_at),
+            notice.requester,
+            notice.role,
+            notice.on_behalf_of,
+            notice.purpose,
+            notice.case,
+            notice.reference,
+            notice.level,
+            notice.asker_contact,
+            notice.aanmelder_basis[:AANMELDER_BASIS_CHARS],
+        )
 
     def claim(self, hashes: list[str]) -> tuple[str, Sequence[object]]:
         """The statement that empties the outbox entries of ``hashes`` still waiting."""
@@ -967,7 +974,7 @@ class NodeStore:
                 self.trail.append(entries, conn)
             told = notices(raw) if notices is not None else []
             if told:
-                conn.execute(insert(NoticeRow), [_notice_row(n) for n in told])
+                driver.many(st.notice, [st.notice_row(n) for n in told])
             if also is not None:
                 also(conn, raw)
         return len(waiting)

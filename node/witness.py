@@ -25,7 +25,7 @@ from betrokken.audit.witness import Accepted, WitnessStore, check_cosigned, witn
 from betrokken.config.schema import Network, Organisation, TlsFiles
 from betrokken.crypto import merkle
 from betrokken.crypto.cosignature import Cosigner
-from betrokken.crypto.note import Checkpoint, open_checkpoint
+from betrokken.crypto.note import Checkpoint, VerifiedSignatures, open_checkpoint
 from betrokken.crypto.question import parse_time
 from betrokken.errors import (
     BadInput,
@@ -54,6 +54,10 @@ log = logging.getLogger("betrokken.witness")
 MAX_NOTE_BYTES = 64 * 1024
 MAX_PROOF_HASHES = 63  # C2SP tlog-witness: never more consistency proof lines than this
 PEERS_PER_CHECK = 2
+# The coordinator's signatures on checkpoints this node found valid: a checkpoint it cosigned
+# comes back with the questions of that round, and its signature is then not verified a second
+# time (the same signature over the same body under the same key; docs/adr/0046).
+COORDINATOR_SIGNATURES = VerifiedSignatures()
 # Records of questions this node answered, asked for again each witness interval at random, besides
 # the newest (docs/adr/0042).
 RECORDS_PER_CHECK = 3
@@ -451,7 +455,9 @@ class WitnessService:
         if len(request.consistency_proof) > MAX_PROOF_HASHES or request.old_size < 0:
             raise BadInput("the consistency proof is too long, or the old size negative")
         try:
-            checkpoint = open_checkpoint(note, self.network.coordinator.log_key, self.origin)
+            checkpoint = open_checkpoint(
+                note, self.network.coordinator.log_key, self.origin, COORDINATOR_SIGNATURES
+            )
         except (VerificationError, MalformedMessage) as exc:
             message = (
                 f"asked to cosign a checkpoint the coordinator's key did not sign: {exc.message}"

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from betrokken.clikit import as_error, check_printable, config_option, guard, read_bsn
+from betrokken.clikit import (
+    as_error,
+    check_printable,
+    config_option,
+    guard,
+    importing,
+    read_bsn,
+)
 from betrokken.crypto.bsn import mask, parse_bsn
 from betrokken.errors import BadInput, BetrokkenError, InvalidBsn, Unavailable
 
@@ -182,10 +189,11 @@ def _query(
     gezin: bool = False,
     watch_days: int = 0,
 ) -> None:
-    from betrokken import rules
-    from betrokken.config.load import load_node
-    from betrokken.requester.client import Person, Requester
-    from betrokken.requester.view import render_text, to_json
+    with importing():
+        from betrokken import rules
+        from betrokken.config.load import load_node
+        from betrokken.requester.client import Person, Requester
+        from betrokken.requester.view import render_text, to_json
 
     if bool(bsn) == bool(list_file):
         raise BadInput(
@@ -200,7 +208,7 @@ def _query(
         ("--on-behalf-of", on_behalf_of),
     ):
         check_printable(option, value)
-    loaded = load_node(config_path)
+    loaded = load_node(config_path, light=True)
     network = loaded.network
     if bsn:
         person = parse_bsn(read_bsn(bsn))

@@ -35,7 +35,6 @@ from betrokken.audit.proofs import Accepted, check_cosigned, check_log_proof, wi
 from betrokken.audit.record import AuditEntry, Event
 from betrokken.clock import utcnow
 from betrokken.config.load import Loaded
-from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 from betrokken.crypto import envelope as env
 from betrokken.crypto import question as q
 from betrokken.crypto.bsn import Bsn
@@ -62,8 +61,10 @@ from betrokken.v1 import betrokken_pb2_grpc as pb_grpc
 from betrokken.wire import log_proof_from_wire
 
 if TYPE_CHECKING:  # `betrokken query` writes its trail without SQLAlchemy (docs/adr/0044)
+    # and reads its configuration without pydantic (docs/adr/0045)
     from betrokken.audit.log import AuditLog
     from betrokken.audit.witness import WitnessStore
+    from betrokken.config.schema import Network, NodeConfig, Organisation, TlsFiles
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 Keep = Callable[[Any], None]  # what is written with the question's record, on its connection
@@ -225,6 +226,17 @@ class _Today:
     after: int = 0
     users: dict[str, _Tally] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _tally(today: _Today, entry: AuditEntry | None) -> None:
+    """Count one of the day's own-question records (a refused question, which reached no one,
+    is not counted)."""
+    if entry is None or "message" in entry.details:
+        return
+    tally = today.users.setdefault(entry.user, _Tally())
+    tally.asked += int(entry.details.get("persons", "0") or 0)
+    for subject in entry.subjects:
+        tally.per_case.setdefault(subject.case, set()).add(subject.pseudonym)
 
 
 @dataclass(frozen=True)
@@ -425,10 +437,12 @@ class Requester:
     ) -> tuple[str | None, int | None]:
         try:
             try:
-                return None, self._append(entry, also)
+                index = self._append(entry, also)
             except NotVouched:  # the light store hands this write to the full one
                 self._full_store()
-                return None, self._append(entry, also)
+                index = self._append(entry, also)
+            self._counted(entry, index)
+            return None, index
         except self._store_errors() as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
             if quiet:
@@ -548,15 +562,22 @@ class Requester:
                 event=Event.OWN_QUERY,
             ):
                 today.after = max(today.after, record.index + 1)
-                entry = record.entry
-                if entry is None or "message" in entry.details:
-                    continue
-                tally = today.users.setdefault(entry.user, _Tally())
-                tally.asked += int(entry.details.get("persons", "0") or 0)
-                for subject in entry.subjects:
-                    tally.per_case.setdefault(subject.case, set()).add(subject.pseudonym)
+                _tally(today, record.entry)
             tally = today.users.get(user, _Tally())
             return tally.asked, {case: len(people) for case, people in tally.per_case.items()}
+
+    def _counted(self, entry: AuditEntry, index: int) -> None:
+        """This process's own record, just committed at ``index``, counted without reading it
+        back — only when it is the very next record the tally would read (every record before
+        it was read, none by another process came between) and one the reading would count
+        (this organisation's question, asked today); otherwise the next question reads it."""
+        today: _Today | None = self.__dict__.get("_today")
+        if today is None or entry.event != Event.OWN_QUERY or entry.organisation != self.org.id:
+            return
+        with today.lock:
+            if index == today.after and entry.at >= today.midnight:
+                today.after = index + 1
+                _tally(today, entry)
 
     def _prepare(self, persons: Sequence[Person], ask: _Asking) -> Prepared:
         keys = rules.question_keys(self.network, ask.purpose, self.org.id)

@@ -5,11 +5,13 @@ Same content in both. (The portal has its own Dutch pages; this is the CLI's vie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from betrokken.answer import Outcome
-from betrokken.config.schema import Network
 from betrokken.requester.client import OrganisationResult, PersonResult, QueryResult
+
+if TYPE_CHECKING:  # pydantic only where a file is validated (docs/adr/0045)
+    from betrokken.config.schema import Network
 
 LABELS = {
     Outcome.INVOLVED: "INVOLVED",

@@ -28,6 +28,7 @@ from betrokken.crypto import oprf
 from betrokken.crypto import question as q
 from betrokken.crypto.bsn import parse_bsn
 from betrokken.crypto.note import NoteKey
+from betrokken.crypto.pseudonym import Pseudonym
 from betrokken.errors import QuotaExceeded, Unavailable, VerificationError, WrongRole
 from betrokken.identity.names import organisation_uri
 from betrokken.identity.rpc import channel, make_server
@@ -327,6 +328,81 @@ def test_client_detects_a_key_service_with_another_seed(services: Services, tmp_
             )
     finally:
         server.stop(0)
+
+
+def test_a_pinned_key_that_rotates_is_the_one_checked_from_then_on(
+    services: Services, tmp_path: Path
+) -> None:
+    """The asking side works out each pinned key once per process (its bytes, its key id). A
+    network file that pins a rotated key is checked against the rotated key from the next
+    batch on, and the key it replaced is refused from then on, in the same process."""
+    from betrokken.crypto.pseudonym import key_id_for
+    from betrokken.errors import KeyMismatch
+
+    rotated = {
+        o.id: oprf.derive_key_pair(new_seed(), o.id.encode())
+        for o in services.network.organisations
+    }
+    rotated_network = services.network.model_copy(
+        update={
+            "organisations": [
+                o.model_copy(update={"pseudonym_key": rotated[o.id].public.hex()})
+                for o in services.network.organisations
+            ]
+        }
+    )
+    address = f"127.0.0.1:{_free_port()}"
+    server = make_server(address, services.tls("keyservice"))
+    pb_grpc.add_KeyServiceServicer_to_server(
+        KeyServiceServicer(
+            rotated_network, KeyRing(rotated), QuotaStore(f"sqlite:///{tmp_path / 'r.db'}")
+        ),
+        server,
+    )
+    server.start()
+
+    def ask(network: Network, at: str) -> Pseudonym:
+        network = network.model_copy(
+            update={"keyservice": network.keyservice.model_copy(update={"address": at})}
+        )
+        with Pseudonymiser(network, services.tls(ASKER), ASKER) as client:
+            return client.pseudonymise_under(
+                [parse_bsn(PERSON)], [NODE], purpose="zvh-triage", role="regisseur"
+            )[NODE][0]
+
+    try:
+        old_address = services.client_network().keyservice.address
+        assert ask(services.network, old_address) == services.keys.pseudonym(NODE, PERSON)
+        assert ask(rotated_network, address) == Pseudonym(
+            oprf.evaluate(rotated[NODE].secret, PERSON.encode()), key_id_for(rotated[NODE].public)
+        )
+        with pytest.raises(KeyMismatch):  # the old pin against the rotated key service
+            ask(services.network, address)
+        with pytest.raises(KeyMismatch):  # the rotated pin against the old key service
+            ask(rotated_network, old_address)
+    finally:
+        server.stop(0)
+
+
+def test_the_key_services_metric_names_the_calling_organisation_from_its_certificate(
+    services: Services,
+) -> None:
+    """The label comes from the certificate parsed once per process (the servicer's own parse);
+    a certificate naming no organisation, or none at all, is counted as another caller."""
+    from betrokken.identity.rpc import certificate_organisation
+    from betrokken.metrics import OTHER, _caller
+
+    def context(*pems: bytes) -> object:
+        return type("Context", (), {"auth_context": lambda self: {"x509_pem_cert": list(pems)}})()
+
+    asker = Path(services.tls(ASKER).certificate).read_bytes()
+    coordinator = Path(services.tls("coordinator").certificate).read_bytes()
+    assert certificate_organisation(asker) == ASKER
+    assert certificate_organisation(coordinator) is None
+    assert certificate_organisation(b"not a certificate") is None
+    assert _caller(context(asker)) == ASKER
+    assert _caller(context(coordinator)) == _caller(context()) == OTHER
+    assert _caller(context(b"not a certificate")) == OTHER
 
 
 # --- node ----------------------------------------------------------------------------------------

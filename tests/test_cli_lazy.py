@@ -15,6 +15,7 @@ from betrokken.app.devnet import init_network
 from betrokken.audit.log import AuditLog, LogBase
 from betrokken.config.load import load_node
 from betrokken.db import make_engine
+from betrokken.errors import ConfigError
 from tests.conftest import network_ports
 
 
@@ -117,3 +118,47 @@ def test_query_writes_its_trail_without_importing_sqlalchemy(tmp_path: Path) -> 
         engine.dispose()
     assert [e.reason if e else None for e in kept] == ["Unavailable", "Unavailable"]
     assert [e.user if e else None for e in kept] == ["tester", "tester"]
+
+
+@pytest.mark.e2e
+def test_query_reads_its_configuration_without_importing_pydantic(tmp_path: Path) -> None:
+    """`betrokken query` reads the usual network and node files with the light reader
+    (docs/adr/0045): pydantic is not imported. A file the light reader does not vouch for — here
+    a misspelled field — is read by pydantic, with pydantic's error naming the field, the same
+    message and exit code as every other command gives."""
+    net = init_network(
+        tmp_path / "net",
+        ["zvh-test", "politie-test"],
+        name="light-config",
+        base_port=network_ports(2),  # held by this process: no other network listens there
+    )
+    config = net.node_configs["zvh-test"]
+    probe = (
+        "import sys\n"
+        "from betrokken.app.cli import main\n"
+        "try:\n"
+        f"    main(['query', '--config', {str(config)!r}, '--bsn', '123456782', '--purpose',"
+        " 'zvh-triage', '--case', 'CASE-1', '--user', 'tester'])\n"
+        "except SystemExit as exc:\n"
+        "    print('EXIT', exc.code)\n"
+        "heavy = sorted(m for m in ('pydantic', 'sqlalchemy') if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+
+    def ask() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+        )
+
+    ask()  # the first question creates the organisation's database (SQLAlchemy, Alembic)
+    usual = ask().stdout
+    assert "EXIT 7" in usual  # the key service is not running: the question got that far
+    assert usual.strip().endswith("HEAVY"), usual[-500:]
+    config.write_text(config.read_text().replace("database =", "databse =", 1))
+    with pytest.raises(ConfigError) as expected:
+        load_node(config)
+    assert "field 'databse' is not a known setting (misspelled?)" in expected.value.message
+    misspelled = ask()
+    assert "EXIT 5" in misspelled.stdout
+    assert "HEAVY pydantic" in misspelled.stdout
+    assert expected.value.message in misspelled.stderr

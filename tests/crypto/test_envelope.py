@@ -135,3 +135,21 @@ def test_padding_refuses_what_does_not_fit() -> None:
         env.pad(b"x" * 10, 9)
     with pytest.raises(ValueError):
         env.pad(b"x\x00", 9)
+
+
+def test_sealing_to_pinned_bytes_refuses_a_bad_key_every_time_and_follows_a_rotated_one() -> None:
+    """Sealing to pinned bytes loads each key once per process; a bad key is refused on every
+    seal (a failure is never remembered), and a rotated key is another key: an envelope sealed
+    to it opens with the new node key only."""
+    for _ in range(2):
+        with pytest.raises(MalformedMessage):
+            env.seal(b"\xff" * env.PUBLIC_KEY_SIZE, b"info", b"plain")
+    old, new = env.EnvelopeKey.generate(), env.EnvelopeKey.generate()
+    to_old = env.seal(old.public_bytes(), b"info", b"for the old key")
+    to_new = env.seal(new.public_bytes(), b"info", b"for the new key")
+    assert env.open_sealed(old, b"info", to_old) == b"for the old key"
+    assert env.open_sealed(new, b"info", to_new) == b"for the new key"
+    with pytest.raises(VerificationError):
+        env.open_sealed(old, b"info", to_new)
+    with pytest.raises(VerificationError):
+        env.open_sealed(new, b"info", to_old)

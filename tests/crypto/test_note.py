@@ -6,8 +6,18 @@ import base64
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from betrokken.crypto.note import Checkpoint, NoteKey, key_hash, open_checkpoint, sign_checkpoint
+from betrokken.crypto import note as note_module
+from betrokken.crypto.note import (
+    Checkpoint,
+    NoteKey,
+    VerifiedSignatures,
+    key_hash,
+    open_checkpoint,
+    sign_checkpoint,
+    sign_note,
+)
 from betrokken.errors import MalformedMessage, VerificationError
 
 ORIGIN = "betrokken/test/coordinator"
@@ -80,3 +90,80 @@ def test_another_key_and_extra_signatures() -> None:
 def test_malformed_notes(note: str) -> None:
     with pytest.raises(MalformedMessage):
         open_checkpoint(note, KEY.verifier())
+
+
+# --- a signature verified once per process (docs/adr/0046) ----------------------------------------
+class _Counted:
+    """An Ed25519 public key that counts its verifications."""
+
+    checks = 0
+
+    def __init__(self, key: bytes) -> None:
+        self.key = Ed25519PublicKey.from_public_bytes(key)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        _Counted.checks += 1
+        self.key.verify(signature, message)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
+    _Counted.checks = 0
+    monkeypatch.setattr(note_module, "_public_key", _Counted)
+    return _Counted
+
+
+def _with_line(note: str, key: NoteKey) -> str:
+    """``note`` with one more signature line, by ``key`` (a cosignature, say)."""
+    extra = sign_note(note[: note.rfind("\n\n") + 1].encode(), key)
+    return note + extra[extra.rfind("\n\n") + 2 :]
+
+
+def test_a_signature_found_valid_is_not_verified_again_with_other_lines_beside_it(
+    counted: type[_Counted],
+) -> None:
+    """A node cosigns a checkpoint, then gets it back with the round's cosignature lines: the
+    log's signature on it is the same bytes, so it is answered from memory."""
+    memo = VerifiedSignatures()
+    note = sign_checkpoint(CHECKPOINT, KEY)
+    assert open_checkpoint(note, KEY.verifier(), ORIGIN, memo) == CHECKPOINT
+    assert counted.checks == 1 and memo.hits == 0
+    cosigned = _with_line(note, NoteKey.generate("betrokken/test/witness"))
+    assert open_checkpoint(cosigned, KEY.verifier(), ORIGIN, memo) == CHECKPOINT
+    assert counted.checks == 1 and memo.hits == 1
+    # Without the memory every call verifies.
+    open_checkpoint(cosigned, KEY.verifier(), ORIGIN)
+    assert counted.checks == 2
+
+
+def test_a_forged_signature_or_an_altered_body_is_refused_every_time(
+    counted: type[_Counted],
+) -> None:
+    memo = VerifiedSignatures()
+    note = sign_checkpoint(CHECKPOINT, KEY)
+    open_checkpoint(note, KEY.verifier(), ORIGIN, memo)
+    body, line = note.split("\n\n")
+    raw = bytearray(base64.b64decode(line.split(" ")[-1]))
+    raw[-1] ^= 1
+    forged = f"{body}\n\n{line.rsplit(' ', 1)[0]} {base64.b64encode(bytes(raw)).decode()}\n"
+    altered = note.replace("\n5\n", "\n6\n")
+    for _ in range(2):
+        for bad in (forged, altered):
+            with pytest.raises(VerificationError):
+                open_checkpoint(bad, KEY.verifier(), ORIGIN, memo)
+    assert memo.hits == 0 and counted.checks == 5  # the genuine one once, each bad one twice
+
+
+def test_another_key_or_a_forgotten_signature_is_verified_again(counted: type[_Counted]) -> None:
+    memo = VerifiedSignatures(size=2)
+    other = NoteKey.generate(ORIGIN)  # the same name, another key
+    notes = [sign_checkpoint(Checkpoint(ORIGIN, size, CHECKPOINT.root), KEY) for size in (1, 2, 3)]
+    both = _with_line(notes[0], other)
+    open_checkpoint(both, KEY.verifier(), ORIGIN, memo)
+    open_checkpoint(both, other.verifier(), ORIGIN, memo)  # another key's line: checked
+    assert memo.hits == 0 and counted.checks == 2
+    open_checkpoint(notes[1], KEY.verifier(), ORIGIN, memo)  # notes[0] under KEY is forgotten
+    open_checkpoint(notes[0], KEY.verifier(), ORIGIN, memo)
+    assert memo.hits == 0 and counted.checks == 4
+    open_checkpoint(notes[0], KEY.verifier(), ORIGIN, memo)
+    assert memo.hits == 1 and counted.checks == 4

@@ -291,3 +291,14 @@ def test_outputs_are_deterministic_per_key_and_input_and_differ_between_keys(
     assert outputs[0] == outputs[1] == oprf.evaluate(one.secret, data)
     assert oprf.evaluate(two.secret, data) != outputs[0]
     assert oprf.evaluate(one.secret, data + b"\x00") != outputs[0]
+
+
+def test_the_libsodium_rbcl_unpacks_into_a_temporary_file_is_removed_once_loaded() -> None:
+    import sys
+    from pathlib import Path
+
+    import betrokken.crypto.oprf  # noqa: F401  (the module that removes it)
+
+    unpacked = Path(sys.modules["rbcl._sodium"].lib_path)
+    assert unpacked.suffix in (".so", ".pyd")
+    assert not unpacked.exists()

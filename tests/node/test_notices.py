@@ -161,3 +161,43 @@ def test_the_writer_keeps_the_notice_with_the_disclosure_and_acknowledging_is_on
     assert store.forget_notices(NOW + dt.timedelta(seconds=1)) == 1
     assert notices.list_notices(store.engine) == []
     assert len(acknowledgements()) == 1 and store.disclosures() == 1
+
+
+@pytest.mark.postgres
+def test_every_notice_of_a_batch_is_written_with_each_field_as_the_portal_reads_it(
+    database_url: str, people: list[Pseudonym]
+) -> None:
+    """The trail writer writes a batch's notices with one driver statement (docs/adr/0046):
+    each row reads back through SQLAlchemy exactly as it was meant, its time included."""
+    store = NodeStore(database_url)
+    later = NOW + dt.timedelta(minutes=3, microseconds=250)
+    first = _answered(
+        "b-1", _hit(people[0], 0, "domain", "C-1"), _hit(people[2], 2, "organisation", "C-3")
+    )
+    second = dataclasses.replace(
+        _answered("b-2", _hit(people[1], 1, "domain", "C-2")),
+        at=format_time(later),
+        on_behalf_of="zvh",
+    )
+    store.answered("b-1", NOW, outbox.encode(first, 3))
+    store.answered("b-2", later, outbox.encode(second, 1))
+    assert _drain(store) == 2
+    found = sorted(notices.list_notices(store.engine), key=lambda n: n.case)
+    assert [(n.answer_id, n.case, n.level, n.reference) for n in found] == [
+        ("b-1", "C-1", "domain", "OWN-0"),
+        ("b-2", "C-2", "domain", "OWN-1"),
+        ("b-1", "C-3", "organisation", "OWN-2"),
+    ]
+    assert [n.asked_at for n in found] == [NOW, later, NOW]
+    assert all(n.unread and n.read_by == "" and n.acknowledged_at is None for n in found)
+    assert [n.aanmelder_basis for n in found] == [BASIS, "", BASIS]
+    assert {n.asker_contact for n in found} == {CONTACTS["zvh"]}
+    assert notices.unread_count(store.engine) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("C-2026/17 ë", "C-2026/17 ë"), ("C-1\nX\t\x00", "C-1?X??"), ("", ""), ("x" * 200, "x" * 128)],
+)
+def test_text_in_an_outbox_entry_is_printable_and_clipped(value: str, kept: str) -> None:
+    assert outbox._text(value) == kept
