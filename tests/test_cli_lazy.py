@@ -76,6 +76,25 @@ def test_query_help_imports_neither_sqlalchemy_nor_pydantic_nor_grpc() -> None:
     assert done.stdout.strip().endswith("HEAVY"), done.stdout[-500:]
 
 
+def _query_in_a_process(config: Path, heavy: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """`betrokken query` for one person in a new Python process; its output ends with the exit
+    code (``EXIT n``) and which of the ``heavy`` modules the command imported (``HEAVY a,b``)."""
+    probe = (
+        "import sys\n"
+        "from betrokken.app.cli import main\n"
+        "try:\n"
+        f"    main(['query', '--config', {str(config)!r}, '--bsn', '123456782', '--purpose',"
+        " 'zvh-triage', '--case', 'CASE-1', '--user', 'tester'])\n"
+        "except SystemExit as exc:\n"
+        "    print('EXIT', exc.code)\n"
+        f"heavy = sorted(m for m in {heavy!r} if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+
+
 @pytest.mark.e2e
 def test_query_writes_its_trail_without_importing_sqlalchemy(tmp_path: Path) -> None:
     """`betrokken query` keeps its question in the organisation's trail through the database
@@ -90,23 +109,7 @@ def test_query_writes_its_trail_without_importing_sqlalchemy(tmp_path: Path) -> 
         base_port=network_ports(2),  # held by this process: no other network listens there
     )
     config = net.node_configs["zvh-test"]
-    probe = (
-        "import sys\n"
-        "from betrokken.app.cli import main\n"
-        "try:\n"
-        f"    main(['query', '--config', {str(config)!r}, '--bsn', '123456782', '--purpose',"
-        " 'zvh-triage', '--case', 'CASE-1', '--user', 'tester'])\n"
-        "except SystemExit as exc:\n"
-        "    print('EXIT', exc.code)\n"
-        "heavy = sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules)\n"
-        "print('HEAVY', ','.join(heavy))\n"
-    )
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-        ).stdout
-        for _ in range(2)
-    ]
+    runs = [_query_in_a_process(config, ("sqlalchemy", "alembic")).stdout for _ in range(2)]
     assert "HEAVY alembic,sqlalchemy" in runs[0]  # the database made by its migrations
     assert runs[1].strip().endswith("HEAVY"), runs[1][-500:]
     assert "EXIT 7" in runs[1]  # the key service unreachable
@@ -133,22 +136,9 @@ def test_query_reads_its_configuration_without_importing_pydantic(tmp_path: Path
         base_port=network_ports(2),  # held by this process: no other network listens there
     )
     config = net.node_configs["zvh-test"]
-    probe = (
-        "import sys\n"
-        "from betrokken.app.cli import main\n"
-        "try:\n"
-        f"    main(['query', '--config', {str(config)!r}, '--bsn', '123456782', '--purpose',"
-        " 'zvh-triage', '--case', 'CASE-1', '--user', 'tester'])\n"
-        "except SystemExit as exc:\n"
-        "    print('EXIT', exc.code)\n"
-        "heavy = sorted(m for m in ('pydantic', 'sqlalchemy') if m in sys.modules)\n"
-        "print('HEAVY', ','.join(heavy))\n"
-    )
 
     def ask() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-        )
+        return _query_in_a_process(config, ("pydantic", "sqlalchemy"))
 
     ask()  # the first question creates the organisation's database (SQLAlchemy, Alembic)
     usual = ask().stdout

@@ -23,6 +23,7 @@ from betrokken.crypto.cosignature import (
 )
 from betrokken.crypto.note import Checkpoint, NoteKey, open_checkpoint, sign_checkpoint
 from betrokken.errors import MalformedMessage
+from tests.crypto.counted import Counted, count_checks
 
 LOG = NoteKey.generate("betrokken/test/coordinator")
 CHECKPOINT = Checkpoint(LOG.name, 20852163, bytes(range(32)))
@@ -111,24 +112,9 @@ def test_a_malformed_line_is_an_error() -> None:
 
 
 # --- checked once per checkpoint (docs/adr/0043) --------------------------------------------------
-class _Counted:
-    """An Ed25519 public key that counts its verifications."""
-
-    checks = 0
-
-    def __init__(self, key: bytes) -> None:
-        self.key = Ed25519PublicKey.from_public_bytes(key)
-
-    def verify(self, signature: bytes, message: bytes) -> None:
-        _Counted.checks += 1
-        self.key.verify(signature, message)
-
-
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
-    _Counted.checks = 0
-    monkeypatch.setattr(cosignature, "_public", _Counted)
-    return _Counted
+def counted(monkeypatch: pytest.MonkeyPatch) -> type[Counted]:
+    return count_checks(monkeypatch, cosignature, "_public")
 
 
 def _cosigned(checkpoint: Checkpoint, times: dict[str, int]) -> str:
@@ -150,7 +136,7 @@ def _forged(note: str, witness: str) -> str:
 
 
 def test_a_checkpoint_verified_once_costs_no_signature_check_the_second_time(
-    counted: type[_Counted],
+    counted: type[Counted],
 ) -> None:
     memo = VerifiedCheckpoints()
     note = _cosigned(CHECKPOINT, {"a": 1, "b": 2, "c": 3})
@@ -161,7 +147,7 @@ def test_a_checkpoint_verified_once_costs_no_signature_check_the_second_time(
 
 
 def test_a_forged_cosignature_over_a_verified_checkpoints_size_is_checked_and_not_counted(
-    counted: type[_Counted],
+    counted: type[Counted],
 ) -> None:
     """The coordinator's move: reuse a checkpoint a node verified (same size, same root, the
     log's own signature) with a cosignature line it made up. Another note, so a full check."""
@@ -196,7 +182,7 @@ def test_a_forged_cosignature_over_a_verified_checkpoints_size_is_checked_and_no
     ],
 )
 def test_a_check_from_memory_answers_as_the_full_check_would(
-    counted: type[_Counted],
+    counted: type[Counted],
     first: tuple[int | None, int | None],
     then: tuple[int | None, int | None],
     hit: bool,
@@ -214,7 +200,7 @@ def test_a_check_from_memory_answers_as_the_full_check_would(
     assert all(found[w].line == full[w].line for w in full)
 
 
-def test_other_cosigners_or_a_forgotten_note_are_checked_again(counted: type[_Counted]) -> None:
+def test_other_cosigners_or_a_forgotten_note_are_checked_again(counted: type[Counted]) -> None:
     memo = VerifiedCheckpoints(size=2)
     notes = [_cosigned(Checkpoint(LOG.name, size, CHECKPOINT.root), {"a": 1}) for size in (1, 2, 3)]
     memo.verify(notes[0], COSIGNERS)

@@ -6,7 +6,6 @@ import base64
 import hashlib
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from betrokken.crypto import note as note_module
 from betrokken.crypto.note import (
@@ -19,6 +18,7 @@ from betrokken.crypto.note import (
     sign_note,
 )
 from betrokken.errors import MalformedMessage, VerificationError
+from tests.crypto.counted import Counted, count_checks
 
 ORIGIN = "betrokken/test/coordinator"
 KEY = NoteKey.generate(ORIGIN)
@@ -93,24 +93,9 @@ def test_malformed_notes(note: str) -> None:
 
 
 # --- a signature verified once per process (docs/adr/0046) ----------------------------------------
-class _Counted:
-    """An Ed25519 public key that counts its verifications."""
-
-    checks = 0
-
-    def __init__(self, key: bytes) -> None:
-        self.key = Ed25519PublicKey.from_public_bytes(key)
-
-    def verify(self, signature: bytes, message: bytes) -> None:
-        _Counted.checks += 1
-        self.key.verify(signature, message)
-
-
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
-    _Counted.checks = 0
-    monkeypatch.setattr(note_module, "_public_key", _Counted)
-    return _Counted
+def counted(monkeypatch: pytest.MonkeyPatch) -> type[Counted]:
+    return count_checks(monkeypatch, note_module, "_public_key")
 
 
 def _with_line(note: str, key: NoteKey) -> str:
@@ -120,7 +105,7 @@ def _with_line(note: str, key: NoteKey) -> str:
 
 
 def test_a_signature_found_valid_is_not_verified_again_with_other_lines_beside_it(
-    counted: type[_Counted],
+    counted: type[Counted],
 ) -> None:
     """A node cosigns a checkpoint, then gets it back with the round's cosignature lines: the
     log's signature on it is the same bytes, so it is answered from memory."""
@@ -137,7 +122,7 @@ def test_a_signature_found_valid_is_not_verified_again_with_other_lines_beside_i
 
 
 def test_a_forged_signature_or_an_altered_body_is_refused_every_time(
-    counted: type[_Counted],
+    counted: type[Counted],
 ) -> None:
     memo = VerifiedSignatures()
     note = sign_checkpoint(CHECKPOINT, KEY)
@@ -154,7 +139,7 @@ def test_a_forged_signature_or_an_altered_body_is_refused_every_time(
     assert memo.hits == 0 and counted.checks == 5  # the genuine one once, each bad one twice
 
 
-def test_another_key_or_a_forgotten_signature_is_verified_again(counted: type[_Counted]) -> None:
+def test_another_key_or_a_forgotten_signature_is_verified_again(counted: type[Counted]) -> None:
     memo = VerifiedSignatures(size=2)
     other = NoteKey.generate(ORIGIN)  # the same name, another key
     notes = [sign_checkpoint(Checkpoint(ORIGIN, size, CHECKPOINT.root), KEY) for size in (1, 2, 3)]
